@@ -1,0 +1,48 @@
+"""Pieces the subcommands share: loading a spec with a one-line error, printing the result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from workbench import spec as specmod
+from workbench.core.runs import RunStore
+from workbench.spec import ExperimentSpec, SpecError
+
+
+class CommandError(Exception):
+    """Bad input to a command: printed as one line, exit status 2."""
+
+
+def add_runs_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", metavar="DIR", default=None,
+                        help="where runs are stored (default: the per-user data folder)")
+
+
+def store_from(args: argparse.Namespace) -> RunStore:
+    return RunStore(args.runs_dir)
+
+
+def load_spec(path: str) -> ExperimentSpec:
+    try:
+        return specmod.load(path)
+    except SpecError as exc:
+        raise CommandError(f"{path}: {exc}") from exc
+
+
+def print_result(result: dict[str, Any]) -> None:
+    """The last line of stdout: one JSON object that scripts can parse."""
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value

@@ -1,0 +1,111 @@
+"""`workbench train SPEC.json`: run an experiment headless with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from workbench.commands.common import (
+    CommandError,
+    add_runs_dir,
+    load_spec,
+    positive_int,
+    print_result,
+    store_from,
+)
+from workbench.spec import SpecError
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("train", help="train an experiment spec headless and store the run")
+    p.add_argument("spec", metavar="SPEC.json", help="the experiment spec")
+    p.add_argument("--epochs", type=positive_int, help="override train.epochs")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
+    p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_runs_dir(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.core.train import Trainer
+
+    spec = load_spec(args.spec)
+    try:
+        for field, value in (("train.epochs", args.epochs), ("train.device", args.device),
+                             ("train.seed", args.seed)):
+            if value is not None:
+                spec = spec.with_value(field, value)
+    except SpecError as exc:
+        raise CommandError(str(exc)) from exc
+    trainer = Trainer(spec, runs=store_from(args), threads=args.threads)
+    return drive(trainer, quiet=args.quiet)
+
+
+def drive(trainer: Any, *, quiet: bool = False) -> int:
+    """Run a trainer to its end with a progress bar; print the result as the last line."""
+    from tqdm import tqdm
+
+    from workbench.core.events import EpochEnded, Progress, RunFailed, RunFinished, RunStarted
+
+    bar = None
+    result: dict[str, Any] = {}
+    try:
+        for event in trainer.events():
+            if isinstance(event, RunStarted):
+                bar = tqdm(total=event.epochs * event.steps_per_epoch, disable=quiet,
+                           initial=event.start_epoch * event.steps_per_epoch,
+                           file=sys.stderr, unit="step", dynamic_ncols=True)
+                bar.write(f"run {event.run_dir} on {event.device_name} ({event.step_kind} step), "
+                          f"{event.num_params:,} parameters, {event.train_size:,} training samples",
+                          file=sys.stderr)
+            elif isinstance(event, Progress) and bar is not None:
+                bar.n = event.global_step
+                bar.set_postfix(epoch=event.epoch + 1, loss=f"{event.train_loss:.4f}",
+                                refresh=False)
+                bar.refresh()
+            elif isinstance(event, EpochEnded) and bar is not None:
+                acc = (f" val_acc {event.val_accuracy:.4f}"
+                       if event.val_accuracy is not None else "")
+                bar.write(f"epoch {event.epoch}: train_loss {event.train_loss:.4f} "
+                          f"val_loss {event.val_loss:.4f}{acc} ({event.epoch_seconds:.2f} s)",
+                          file=sys.stderr)
+            elif isinstance(event, RunFinished):
+                result = finished_result(event)
+            elif isinstance(event, RunFailed):
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                sys.stderr.write(f"workbench: run failed: {event.reason}\n  hint: {event.hint}\n")
+                print_result({"run_dir": event.run_dir, "status": "failed",
+                              "error": event.reason, "hint": event.hint})
+                return 1
+    except KeyboardInterrupt:
+        trainer.stop()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    print_result(result)
+    return 0
+
+
+def finished_result(event: Any) -> dict[str, Any]:
+    s = event.summary
+    out: dict[str, Any] = {
+        "run_dir": event.run_dir,
+        "status": s.get("status"),
+        "test_loss": event.test_loss,
+        "val_accuracy": s.get("val_accuracy"),
+        "best_val_accuracy": event.best_val_accuracy,
+        "epochs": event.epochs,
+        "seconds": round(event.seconds, 3),
+        "device": s.get("device"),
+        "early_stopped": event.early_stopped,
+    }
+    if event.test_accuracy is not None:
+        out["test_accuracy"] = event.test_accuracy
+    else:
+        out["test_mse"] = event.test_loss
+    return out

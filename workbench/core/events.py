@@ -1,0 +1,113 @@
+"""What the trainer tells its driver: small frozen value objects, cheap to send across threads.
+
+A test reads them in a `for` loop, the CLI prints them, the GUI's worker re-emits them as
+signals. Progress comes a few times a second, not once per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_dir: str
+    device: str
+    device_name: str
+    task: str  # "classification" | "regression"
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, ...]
+    train_size: int
+    val_size: int
+    test_size: int
+    steps_per_epoch: int
+    epochs: int
+    start_epoch: int
+    num_params: int
+    step_kind: str  # "eager" or "cuda-graph": which training step runs
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
+class Progress:
+    epoch: int  # 0-based epoch in flight
+    step: int  # steps done in this epoch
+    steps_per_epoch: int
+    global_step: int
+    total_steps: int
+    train_loss: float  # mean over the steps since the previous Progress
+    train_accuracy: float | None
+    lr: float
+    samples_per_sec: float
+    elapsed: float
+    eta: float
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    epoch: int  # epochs done (1-based)
+    global_step: int
+    train_loss: float
+    train_accuracy: float | None
+    val_loss: float
+    val_accuracy: float | None
+    lr: float
+    grad_norm: float
+    samples_per_sec: float
+    epoch_seconds: float
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class LayerHealth:
+    name: str
+    grad_norm: float
+    weight_hist: tuple[float, ...]  # counts over `edges`
+    edges: tuple[float, ...]
+    dead_fraction: float | None  # share of units never positive on a probe batch (ReLU only)
+
+
+@dataclass(frozen=True)
+class Health:
+    """Per-layer gradient and weight statistics, sent at a few points per epoch."""
+
+    global_step: int
+    epoch: float
+    layers: tuple[LayerHealth, ...]
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """The model's prediction on a grid over a 2-D dataset: what the decision boundary is."""
+
+    global_step: int
+    extent: tuple[float, float, float, float]  # x0, x1, y0, y1 in raw input units
+    probs: Any  # numpy (res, res) probability of class 1, or (res, res) predicted class
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_dir: str
+    stopped: bool
+    early_stopped: bool
+    epochs: int
+    seconds: float
+    test_loss: float
+    test_accuracy: float | None
+    best_val_accuracy: float | None
+    summary: dict[str, Any] = field(default_factory=dict)
+    confusion: tuple[tuple[int, ...], ...] | None = None
+    misclassified: tuple[tuple[int, int, int], ...] = ()  # (test index, true, predicted)
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    run_dir: str | None
+    reason: str
+    hint: str
+    epoch: int = 0
+
+
+Event = RunStarted | Progress | EpochEnded | Health | Boundary | RunFinished | RunFailed

@@ -1,0 +1,225 @@
+"""The layer catalogue: each layer's parameters, defaults, shape rule, cost and builder.
+
+Shapes and costs are computed here by arithmetic, never by building a module, so the editor
+can update every row as a person types. Shapes leave out the batch dimension.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.spec import LayerSpec, SpecError, check_int, check_number
+
+Shape = tuple[int, ...]
+
+
+class ShapeError(ValueError):
+    """A layer that cannot take its input; the message says both shapes and what to do."""
+
+
+@dataclass(frozen=True)
+class ParamDef:
+    name: str
+    kind: type  # int, float or bool
+    default: Any
+    lo: float | None = None
+    hi: float | None = None
+    optional: bool = False  # None allowed (e.g. a pooling stride that defaults to the kernel)
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Cost:
+    out_shape: Shape
+    params: int
+    macs: int  # multiply-accumulates per sample
+
+
+@dataclass(frozen=True)
+class LayerType:
+    name: str
+    category: str
+    params: tuple[ParamDef, ...]
+    rule: Callable[[dict[str, Any], Shape], Cost]
+    help: str = ""
+
+    def resolve(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The full parameter set: the given values over the defaults."""
+        return {p.name: given.get(p.name, p.default) for p in self.params}
+
+
+def _flat(name: str, shape: Shape) -> int:
+    if len(shape) != 1:
+        raise ShapeError(
+            f"{name} needs a flat input (features,), got {shape}; add a Flatten before it"
+        )
+    return shape[0]
+
+
+def _image(name: str, shape: Shape) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise ShapeError(
+            f"{name} needs an image input (channels, height, width), got {shape}"
+        )
+    return shape  # type: ignore[return-value]
+
+
+def _linear(p: dict[str, Any], shape: Shape) -> Cost:
+    n_in = _flat("Linear", shape)
+    out = p["out"]
+    return Cost((out,), n_in * out + (out if p["bias"] else 0), n_in * out)
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _conv2d(p: dict[str, Any], shape: Shape) -> Cost:
+    c, h, w = _image("Conv2d", shape)
+    k, s, pad = p["kernel"], p["stride"], p["padding"]
+    if k > h + 2 * pad or k > w + 2 * pad:
+        raise ShapeError(
+            f"Conv2d kernel {k}x{k} is larger than its padded input {h + 2 * pad}x{w + 2 * pad} "
+            f"(input {shape}); use a smaller kernel or more padding"
+        )
+    oh, ow = _conv_out(h, k, s, pad), _conv_out(w, k, s, pad)
+    out = p["out"]
+    params = c * out * k * k + (out if p["bias"] else 0)
+    return Cost((out, oh, ow), params, c * k * k * out * oh * ow)
+
+
+def _pool(kind: str) -> Callable[[dict[str, Any], Shape], Cost]:
+    def rule(p: dict[str, Any], shape: Shape) -> Cost:
+        c, h, w = _image(kind, shape)
+        k = p["kernel"]
+        s = p["stride"] or k
+        if k > h or k > w:
+            raise ShapeError(f"{kind} window {k}x{k} is larger than its input {h}x{w}")
+        oh, ow = _conv_out(h, k, s, 0), _conv_out(w, k, s, 0)
+        return Cost((c, oh, ow), 0, c * oh * ow * k * k)
+
+    return rule
+
+
+def _global_avg(p: dict[str, Any], shape: Shape) -> Cost:
+    c, h, w = _image("GlobalAvgPool", shape)
+    return Cost((c,), 0, c * h * w)
+
+
+def _batchnorm(p: dict[str, Any], shape: Shape) -> Cost:
+    if len(shape) not in (1, 3):
+        raise ShapeError(f"BatchNorm needs (features,) or (channels, height, width), got {shape}")
+    n = math.prod(shape)
+    return Cost(shape, 2 * shape[0], 2 * n)
+
+
+def _flatten(p: dict[str, Any], shape: Shape) -> Cost:
+    return Cost((math.prod(shape),), 0, 0)
+
+
+def _elementwise(p: dict[str, Any], shape: Shape) -> Cost:
+    return Cost(shape, 0, 0)
+
+
+_BIAS = ParamDef("bias", bool, True, help="learn an additive bias")
+
+CATALOGUE: dict[str, LayerType] = {
+    t.name: t
+    for t in (
+        LayerType("Linear", "Dense", (ParamDef("out", int, 64, lo=1, help="output features"),
+                                      _BIAS), _linear, "a fully connected layer"),
+        LayerType("Conv2d", "Convolution", (
+            ParamDef("out", int, 16, lo=1, help="output channels"),
+            ParamDef("kernel", int, 3, lo=1, help="kernel size"),
+            ParamDef("stride", int, 1, lo=1),
+            ParamDef("padding", int, 0, lo=0),
+            _BIAS,
+        ), _conv2d, "a 2-D convolution over images"),
+        LayerType("MaxPool2d", "Pooling", (
+            ParamDef("kernel", int, 2, lo=1),
+            ParamDef("stride", int, None, lo=1, optional=True, help="empty: the kernel size"),
+        ), _pool("MaxPool2d"), "the largest value in each window"),
+        LayerType("AvgPool2d", "Pooling", (
+            ParamDef("kernel", int, 2, lo=1),
+            ParamDef("stride", int, None, lo=1, optional=True, help="empty: the kernel size"),
+        ), _pool("AvgPool2d"), "the mean of each window"),
+        LayerType("GlobalAvgPool", "Pooling", (), _global_avg,
+                  "the mean of each channel: (C,H,W) -> (C,)"),
+        LayerType("BatchNorm", "Normalization", (), _batchnorm,
+                  "normalizes each feature or channel over the batch (1d or 2d from its input)"),
+        LayerType("Dropout", "Regularization", (
+            ParamDef("p", float, 0.5, lo=0.0, hi=0.99, help="share of units dropped in training"),
+        ), _elementwise, "zeroes random units while training"),
+        LayerType("Flatten", "Reshape", (), _flatten, "(C,H,W) -> (C*H*W,)"),
+        LayerType("ReLU", "Activation", (), _elementwise, "max(0, x)"),
+        LayerType("LeakyReLU", "Activation", (
+            ParamDef("slope", float, 0.01, lo=0.0, hi=1.0, help="slope for x < 0"),
+        ), _elementwise, "x for x > 0, slope * x otherwise"),
+        LayerType("Sigmoid", "Activation", (), _elementwise, "1 / (1 + e^-x)"),
+        LayerType("Tanh", "Activation", (), _elementwise, "tanh(x)"),
+        LayerType("GELU", "Activation", (), _elementwise, "x * Phi(x)"),
+    )
+}
+
+
+def validate_layer(layer: LayerSpec, path: str) -> None:
+    """Check a layer's type and parameter values (not its shapes); raise SpecError."""
+    ltype = CATALOGUE.get(layer.type)
+    if ltype is None:
+        raise SpecError(f"{path}.type", f"unknown layer {layer.type!r} "
+                                        f"(known: {', '.join(CATALOGUE)})")
+    known = {p.name: p for p in ltype.params}
+    for key in layer.params:
+        if key not in known:
+            allowed = ", ".join(known) or "no parameters"
+            raise SpecError(f"{path}.{key}", f"{layer.type} has no parameter {key!r} ({allowed})")
+    for name, value in layer.params.items():
+        p = known[name]
+        where = f"{path}.{name}"
+        if value is None and p.optional:
+            continue
+        if p.kind is bool:
+            if not isinstance(value, bool):
+                raise SpecError(where, f"must be true or false, got {value!r}")
+        elif p.kind is int:
+            what = "a positive integer" if p.lo == 1 else f"an integer >= {p.lo:g}"
+            check_int(where, value, lo=int(p.lo) if p.lo is not None else None, what=what)
+        else:
+            check_number(where, value, lo=p.lo, hi=p.hi)
+
+
+def layer_cost(layer: LayerSpec, in_shape: Shape) -> Cost:
+    ltype = CATALOGUE[layer.type]
+    return ltype.rule(ltype.resolve(layer.params), in_shape)
+
+
+def build_layer(layer: LayerSpec, in_shape: Shape) -> Any:
+    """The torch module for one layer, given its input shape (BatchNorm picks 1d or 2d)."""
+    from torch import nn
+
+    p = CATALOGUE[layer.type].resolve(layer.params)
+    t = layer.type
+    if t == "Linear":
+        return nn.Linear(in_shape[0], p["out"], bias=p["bias"])
+    if t == "Conv2d":
+        return nn.Conv2d(in_shape[0], p["out"], p["kernel"], p["stride"], p["padding"],
+                         bias=p["bias"])
+    if t == "MaxPool2d":
+        return nn.MaxPool2d(p["kernel"], p["stride"] or p["kernel"])
+    if t == "AvgPool2d":
+        return nn.AvgPool2d(p["kernel"], p["stride"] or p["kernel"])
+    if t == "GlobalAvgPool":
+        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    if t == "BatchNorm":
+        return nn.BatchNorm1d(in_shape[0]) if len(in_shape) == 1 else nn.BatchNorm2d(in_shape[0])
+    if t == "Dropout":
+        return nn.Dropout(p["p"])
+    if t == "Flatten":
+        return nn.Flatten()
+    if t == "LeakyReLU":
+        return nn.LeakyReLU(p["slope"])
+    simple = {"ReLU": nn.ReLU, "Sigmoid": nn.Sigmoid, "Tanh": nn.Tanh, "GELU": nn.GELU}
+    return simple[t]()

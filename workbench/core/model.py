@@ -1,0 +1,130 @@
+"""Spec -> nn.Sequential, and the per-layer report the editor shows while a person edits.
+
+`analyze` is pure arithmetic (no torch modules are built), so it is cheap enough to run on
+every keystroke; `build_model` builds the real module once a stack is known to fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from workbench.core.layers import CATALOGUE, Shape, ShapeError, build_layer, layer_cost
+from workbench.spec import LayerSpec, SpecError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    index: int
+    type: str
+    in_shape: Shape
+    out_shape: Shape | None  # None: this layer (or one before it) does not fit
+    params: int
+    macs: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    input_shape: Shape
+    layers: tuple[LayerReport, ...]
+    error: SpecError | None  # the first problem, naming the layer; None when the stack fits
+
+    @property
+    def total_params(self) -> int:
+        return sum(r.params for r in self.layers)
+
+    @property
+    def total_macs(self) -> int:
+        return sum(r.macs for r in self.layers)
+
+    @property
+    def param_bytes(self) -> int:
+        return 4 * self.total_params
+
+    @property
+    def output_shape(self) -> Shape | None:
+        return self.layers[-1].out_shape if self.layers else self.input_shape
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def analyze(layers: list[LayerSpec], input_shape: Shape, num_classes: int | None) -> ModelReport:
+    """Shapes, parameters and MACs of every layer; the first shape problem, if any.
+
+    `num_classes` 0 means regression (one output); None skips the output check.
+    """
+    reports: list[LayerReport] = []
+    error: SpecError | None = None
+    shape: Shape | None = tuple(input_shape)
+    for i, layer in enumerate(layers):
+        path = f"model.layers[{i}]"
+        if layer.type not in CATALOGUE:
+            error = error or SpecError(f"{path}.type", f"unknown layer {layer.type!r}")
+            reports.append(LayerReport(i, layer.type, shape or (), None, 0, 0, "unknown layer"))
+            shape = None
+            continue
+        if shape is None:
+            reports.append(LayerReport(i, layer.type, (), None, 0, 0, None))
+            continue
+        try:
+            cost = layer_cost(layer, shape)
+        except ShapeError as exc:
+            error = error or SpecError(path, str(exc))
+            reports.append(LayerReport(i, layer.type, shape, None, 0, 0, str(exc)))
+            shape = None
+            continue
+        except (TypeError, ValueError) as exc:
+            error = error or SpecError(path, f"{layer.type}: bad parameters ({exc})")
+            reports.append(LayerReport(i, layer.type, shape, None, 0, 0, str(exc)))
+            shape = None
+            continue
+        reports.append(LayerReport(i, layer.type, shape, cost.out_shape, cost.params, cost.macs))
+        shape = cost.out_shape
+    if error is None and not layers:
+        error = SpecError("model.layers", "the network needs at least one layer")
+    if error is None and num_classes is not None and shape is not None:
+        error = _output_problem(layers, shape, num_classes)
+        if error is not None:
+            last = reports[-1]
+            reports[-1] = LayerReport(last.index, last.type, last.in_shape, last.out_shape,
+                                      last.params, last.macs, error.reason)
+    return ModelReport(tuple(input_shape), tuple(reports), error)
+
+
+def _output_problem(layers: list[LayerSpec], shape: Shape, num_classes: int) -> SpecError | None:
+    want = num_classes if num_classes > 0 else 1
+    if shape == (want,):
+        return None
+    i = len(layers) - 1
+    what = f"{num_classes} classes" if num_classes > 0 else "a regression target (1 output)"
+    fix = f"make the last Linear's out {want}" if len(shape) == 1 else "add Flatten and Linear"
+    return SpecError(
+        f"model.layers[{i}]",
+        f"the network ends with shape {shape} but the dataset has {what}; {fix}",
+    )
+
+
+def check(layers: list[LayerSpec], input_shape: Shape, num_classes: int | None) -> ModelReport:
+    """`analyze`, raising the first problem as a SpecError."""
+    report = analyze(layers, input_shape, num_classes)
+    if report.error is not None:
+        raise report.error
+    return report
+
+
+def build_model(layers: list[LayerSpec], input_shape: Shape) -> nn.Sequential:
+    """The torch model for a stack known to fit (call `check` first for a clear message)."""
+    from torch import nn
+
+    modules = []
+    shape = tuple(input_shape)
+    for layer in layers:
+        modules.append(build_layer(layer, shape))
+        shape = layer_cost(layer, shape).out_shape
+    return nn.Sequential(*modules)

@@ -1,0 +1,176 @@
+"""Optimizers, learning-rate schedules and losses from the spec.
+
+The schedule is a plain function of (epoch, step) rather than a torch LR scheduler, so the
+editor can preview the curve without a model, a resumed run lands on the same value, and a
+captured CUDA graph can read the rate from a tensor that is filled in place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from workbench.spec import ExperimentSpec
+
+OPTIMIZER_TITLES = {
+    "gd": "Gradient descent (full batch)",
+    "sgd": "SGD",
+    "momentum": "SGD with momentum",
+    "nesterov": "Nesterov momentum",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+}
+
+SCHEDULE_TITLES = {
+    "constant": "Constant",
+    "step": "Step",
+    "exponential": "Exponential",
+    "inv_sqrt": "1 / sqrt(1 + d t)",
+    "cosine": "Cosine",
+    "plateau": "Reduce on plateau",
+}
+
+# Fused kernels exist for these on CUDA (one launch for the whole update).
+_FUSED_CUDA = {"gd", "sgd", "momentum", "nesterov", "adam", "adamw", "adagrad"}
+
+
+def uses_coupled_l2(spec: ExperimentSpec) -> bool:
+    """AdamW's weight decay is decoupled, so the L2 penalty is added to its gradients apart."""
+    return spec.optim.name == "adamw" and spec.regularization.l2 > 0
+
+
+def build_optimizer(
+    spec: ExperimentSpec,
+    params: Iterable[nn.Parameter],
+    device: torch.device | None = None,
+    *,
+    capturable: bool = False,
+) -> torch.optim.Optimizer:
+    """The optimizer the spec names; L2 (`regularization.l2`) is its coupled weight decay."""
+    o = spec.optim
+    l2 = spec.regularization.l2
+    kw: dict[str, Any] = {"lr": o.lr}
+    if device is not None and device.type == "cuda" and o.name in _FUSED_CUDA:
+        kw["fused"] = True
+    if capturable:
+        kw["capturable"] = True
+        kw["lr"] = torch.tensor(o.lr, device=device)
+    name = o.name
+    params = list(params)
+    if name in ("gd", "sgd"):
+        return torch.optim.SGD(params, weight_decay=o.weight_decay + l2, **kw)
+    if name in ("momentum", "nesterov"):
+        return torch.optim.SGD(params, momentum=o.momentum, nesterov=name == "nesterov",
+                               weight_decay=o.weight_decay + l2, **kw)
+    if name == "adam":
+        return torch.optim.Adam(params, betas=o.betas, eps=o.eps,
+                                weight_decay=o.weight_decay + l2, **kw)
+    if name == "adamw":
+        return torch.optim.AdamW(params, betas=o.betas, eps=o.eps,
+                                 weight_decay=o.weight_decay, **kw)
+    if name == "rmsprop":
+        kw.pop("fused", None)
+        return torch.optim.RMSprop(params, alpha=o.alpha, eps=o.eps,
+                                   weight_decay=o.weight_decay + l2, **kw)
+    if name == "adagrad":
+        kw.pop("capturable", None)
+        return torch.optim.Adagrad(params, eps=o.eps, weight_decay=o.weight_decay + l2, **kw)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every group's rate; a tensor rate (captured graphs) is filled in place."""
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
+
+
+class LRSchedule:
+    """The learning rate at each step: an epoch-wise schedule after a linear per-step warm-up."""
+
+    def __init__(self, spec: ExperimentSpec, steps_per_epoch: int) -> None:
+        self.s = spec.schedule
+        self.lr0 = spec.optim.lr
+        self.epochs = spec.train.epochs
+        self.steps_per_epoch = max(1, steps_per_epoch)
+        self.plateau_factor = 1.0
+        self._best = math.inf
+        self._bad_epochs = 0
+
+    def base(self, epoch: int) -> float:
+        """The schedule's rate for a whole epoch (0-based), before warm-up."""
+        s, lr0 = self.s, self.lr0
+        if s.name == "constant":
+            return lr0
+        if s.name == "step":
+            return lr0 * s.gamma ** (epoch // s.step_size)
+        if s.name == "exponential":
+            return lr0 * s.gamma**epoch
+        if s.name == "inv_sqrt":
+            return lr0 / math.sqrt(1.0 + s.decay * epoch)
+        if s.name == "cosine":
+            t = min(epoch / max(1, self.epochs), 1.0)
+            return s.min_lr + (lr0 - s.min_lr) * 0.5 * (1.0 + math.cos(math.pi * t))
+        if s.name == "plateau":
+            return lr0 * self.plateau_factor
+        raise ValueError(f"unknown schedule {s.name!r}")
+
+    def lr(self, epoch: int, step: int) -> float:
+        """The rate for `step` (0-based, within `epoch`)."""
+        warm_steps = self.s.warmup_epochs * self.steps_per_epoch
+        g = epoch * self.steps_per_epoch + step
+        base = self.base(epoch)
+        if g < warm_steps:
+            return base * (g + 1) / warm_steps
+        return base
+
+    def on_epoch_end(self, val_loss: float) -> None:
+        """Reduce-on-plateau's memory: cut the rate after `patience` epochs without progress."""
+        if self.s.name != "plateau" or not math.isfinite(val_loss):
+            return
+        if val_loss < self._best * (1 - 1e-4):
+            self._best = val_loss
+            self._bad_epochs = 0
+        else:
+            self._bad_epochs += 1
+            if self._bad_epochs > self.s.patience:
+                self.plateau_factor *= self.s.factor
+                self._bad_epochs = 0
+
+    def state_dict(self) -> dict[str, float]:
+        return {"plateau_factor": self.plateau_factor, "best": self._best,
+                "bad_epochs": self._bad_epochs}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.plateau_factor = float(state["plateau_factor"])
+        self._best = float(state["best"])
+        self._bad_epochs = int(state["bad_epochs"])
+
+
+def lr_curve(spec: ExperimentSpec, steps_per_epoch: int) -> tuple[list[float], list[float]]:
+    """The planned rate against (fractional) epoch, for previews; plateau shown as flat."""
+    sched = LRSchedule(spec, steps_per_epoch)
+    n = sched.steps_per_epoch
+    stride = max(1, (n * spec.train.epochs) // 2000)
+    xs: list[float] = []
+    ys: list[float] = []
+    for epoch in range(spec.train.epochs):
+        for step in range(0, n, stride):
+            xs.append(epoch + step / n)
+            ys.append(sched.lr(epoch, step))
+    xs.append(float(spec.train.epochs))
+    ys.append(ys[-1] if ys else spec.optim.lr)
+    return xs, ys
+
+
+def loss_function(num_classes: int) -> nn.Module:
+    """Cross-entropy for classes, mean squared error for regression (num_classes 0)."""
+    return nn.CrossEntropyLoss() if num_classes > 0 else nn.MSELoss()

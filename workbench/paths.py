@@ -1,0 +1,37 @@
+"""Where Workbench keeps things: bundled resources, the run store, the download cache.
+
+`WORKBENCH_HOME` moves everything per-user under one folder (tests use it so they never
+touch the user's real data).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import platformdirs
+
+
+def resources_dir() -> Path:
+    """The bundled resources: beside the package in a source tree, inside a frozen app."""
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        return Path(frozen) / "resources"
+    return Path(__file__).resolve().parent.parent / "resources"
+
+
+def user_data_dir() -> Path:
+    home = os.environ.get("WORKBENCH_HOME")
+    return Path(home) if home else Path(platformdirs.user_data_dir("workbench", appauthor=False))
+
+
+def user_cache_dir() -> Path:
+    home = os.environ.get("WORKBENCH_HOME")
+    if home:
+        return Path(home) / "cache"
+    return Path(platformdirs.user_cache_dir("workbench", appauthor=False))
+
+
+def default_runs_dir() -> Path:
+    return user_data_dir() / "runs"
