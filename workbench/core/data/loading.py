@@ -1,0 +1,128 @@
+"""The two entry points: describe a dataset cheaply, or load it into train/val/test splits.
+
+Each catalogue kind routes to its reader here; the readers know nothing of specs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from workbench.core.data import cifar, download, idx, images, synthetic, tables
+from workbench.core.data.catalogue import DATASETS, DatasetEntry
+from workbench.core.data.errors import DataError
+from workbench.core.data.splits import DatasetInfo, Splits, split_arrays, split_with_test
+from workbench.paths import resources_dir
+from workbench.spec import DataSpec
+
+Progress = Callable[[int, int], None]
+
+DIGITS = tuple(str(d) for d in range(10))
+FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+           "Bag", "Ankle boot")
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "mnist": DIGITS, "mnist_small": DIGITS, "kmnist": DIGITS, "fashion_mnist": FASHION,
+    "cifar10": cifar.CLASSES,
+}
+IDX_SETS = frozenset({"mnist", "mnist_small", "fashion_mnist", "kmnist"})
+BUNDLED_FOLDER = {"mnist_small": "mnist-small"}
+
+
+def _entry(data: DataSpec) -> DatasetEntry:
+    entry = DATASETS.get(data.name)
+    if entry is None:
+        raise DataError(f"data.name: unknown dataset {data.name!r} "
+                        f"(known: {', '.join(DATASETS)})")
+    return entry
+
+
+def _need_path(data: DataSpec) -> Path:
+    if not data.path:
+        raise DataError(f"data.path: the {data.name} dataset needs a file or folder")
+    return Path(data.path)
+
+
+def bundled_root(name: str) -> Path:
+    return resources_dir() / "datasets" / BUNDLED_FOLDER[name]
+
+
+def dataset_info(data: DataSpec) -> DatasetInfo:
+    """What the data looks like, without loading big files (CSVs are small and read whole;
+    image folders have their headers read)."""
+    entry = _entry(data)
+    if entry.name == "csv":
+        table = tables.read_csv(_need_path(data), data.label_column)
+        return DatasetInfo(entry.name, entry.kind, (table.features.shape[1],),
+                           len(table.class_names), table.class_names)
+    if entry.name == "image_folder":
+        classes, _, shape = images.scan(_need_path(data))
+        return DatasetInfo(entry.name, entry.kind, shape, len(classes), classes)
+    if entry.input_shape is None or entry.num_classes is None:
+        raise DataError(f"data.name: the catalogue does not describe {entry.name!r}")
+    names = CLASS_NAMES.get(entry.name, tuple(str(k) for k in range(entry.num_classes)))
+    return DatasetInfo(entry.name, entry.kind, entry.input_shape, entry.num_classes, names)
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise DataError("loading cancelled")
+
+
+def load_splits(data: DataSpec, seed: int, *, progress: Progress | None = None,
+                cancel: threading.Event | None = None) -> Splits:
+    """Train/val/test tensors on the CPU, the same bit for bit for the same spec and seed.
+
+    Sets with an official test split keep it, and a seeded `val_fraction` of their train part
+    becomes val; the others are shuffled with the seed into test, val and train. Downloads
+    (when a downloadable set has no `root`) report progress in bytes; image folders in images.
+    """
+    entry = _entry(data)
+    _check_cancel(cancel)
+    if entry.kind in ("toy2d", "regression"):
+        x, y = synthetic.generate(entry.name, data.samples, data.noise, seed)
+        return split_arrays(dataset_info(data), torch.from_numpy(x), torch.from_numpy(y),
+                            data.val_fraction, data.test_fraction, seed)
+    if entry.name == "csv":
+        table = tables.read_csv(_need_path(data), data.label_column)
+        info = DatasetInfo(entry.name, entry.kind, (table.features.shape[1],),
+                           len(table.class_names), table.class_names)
+        return split_arrays(info, torch.from_numpy(table.features),
+                            torch.from_numpy(table.labels), data.val_fraction,
+                            data.test_fraction, seed)
+    if entry.name == "image_folder":
+        pixels, labels, classes = images.read_image_folder(_need_path(data), progress=progress,
+                                                           cancel=cancel)
+        info = DatasetInfo(entry.name, entry.kind, tuple(pixels.shape[1:]), len(classes),
+                           classes)
+        return split_arrays(info, torch.from_numpy(pixels), torch.from_numpy(labels),
+                            data.val_fraction, data.test_fraction, seed)
+    info = dataset_info(data)
+    root = _root(data, entry, progress, cancel)
+    _check_cancel(cancel)
+    if entry.name in IDX_SETS:
+        train_x, train_y, test_x, test_y = idx.read_idx_dataset(
+            root, image_shape=info.input_shape[1:], num_classes=info.num_classes)
+        train_x, test_x = train_x[:, None], test_x[:, None]
+    elif entry.name == "cifar10":
+        train_x, train_y, test_x, test_y = cifar.read_cifar10(root)
+    else:
+        raise DataError(f"data.name: no reader for {entry.name!r}")
+    tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in (train_x, test_x)]
+    labels = [torch.from_numpy(a.astype(np.int64)) for a in (train_y, test_y)]
+    return split_with_test(info, tensors[0], labels[0], tensors[1], labels[1],
+                           data.val_fraction, seed)
+
+
+def _root(data: DataSpec, entry: DatasetEntry, progress: Progress | None,
+          cancel: threading.Event | None) -> Path:
+    if data.root:
+        return Path(data.root)
+    if entry.bundled:
+        return bundled_root(entry.name)
+    if entry.downloadable:
+        return download.ensure_downloaded(entry.name, progress=progress, cancel=cancel)
+    raise DataError(f"data.root: the {entry.name} dataset needs a folder")
