@@ -60,6 +60,8 @@ def drive(trainer: Any, *, quiet: bool = False) -> int:
                 bar.write(f"run {event.run_dir} on {event.device_name} ({event.step_kind} step), "
                           f"{event.num_params:,} parameters, {event.train_size:,} training samples",
                           file=sys.stderr)
+                if event.step_note:
+                    bar.write(f"note: {event.step_note}", file=sys.stderr)
             elif isinstance(event, Progress) and bar is not None:
                 bar.n = event.global_step
                 bar.set_postfix(epoch=event.epoch + 1, loss=f"{event.train_loss:.4f}",

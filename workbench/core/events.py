@@ -27,6 +27,7 @@ class RunStarted:
     num_params: int
     step_kind: str  # "eager" or "cuda-graph": which training step runs
     resumed: bool = False
+    step_note: str | None = None  # why the fast step was not used, when it was wanted
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,10 @@ SCHEDULE_TITLES = {
 }
 
 # Fused kernels exist for these on CUDA (one launch for the whole update).
-_FUSED_CUDA = {"gd", "sgd", "momentum", "nesterov", "adam", "adamw", "adagrad"}
+_FUSED_CUDA = {"gd", "sgd", "momentum", "nesterov", "adam", "adamw"}
+# These can run inside a captured CUDA graph (no host sync in their step): Adam, AdamW and
+# RMSprop through `capturable=True`, SGD through its fused kernel reading a tensor rate.
+CAPTURABLE = {"gd", "sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"}
 
 
 def uses_coupled_l2(spec: ExperimentSpec) -> bool:
@@ -58,10 +61,13 @@ def build_optimizer(
     kw: dict[str, Any] = {"lr": o.lr}
     if device is not None and device.type == "cuda" and o.name in _FUSED_CUDA:
         kw["fused"] = True
-    if capturable:
-        kw["capturable"] = True
-        kw["lr"] = torch.tensor(o.lr, device=device)
     name = o.name
+    if capturable:
+        if name not in CAPTURABLE:
+            raise ValueError(f"{name} cannot run inside a CUDA graph")
+        if name in ("adam", "adamw", "rmsprop"):
+            kw["capturable"] = True
+        kw["lr"] = torch.tensor(o.lr, device=device)
     params = list(params)
     if name in ("gd", "sgd"):
         return torch.optim.SGD(params, weight_decay=o.weight_decay + l2, **kw)
@@ -79,7 +85,6 @@ def build_optimizer(
         return torch.optim.RMSprop(params, alpha=o.alpha, eps=o.eps,
                                    weight_decay=o.weight_decay + l2, **kw)
     if name == "adagrad":
-        kw.pop("capturable", None)
         return torch.optim.Adagrad(params, eps=o.eps, weight_decay=o.weight_decay + l2, **kw)
     raise ValueError(f"unknown optimizer {name!r}")
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.core.optim import set_lr, uses_coupled_l2
+from workbench.core.optim import CAPTURABLE, set_lr, uses_coupled_l2
 from workbench.spec import ExperimentSpec
 
 
@@ -35,25 +35,37 @@ class EagerStep:
         self.autocast = spec.train.precision == "bf16"
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.weights = [p for p in self.params if p.dim() > 1]
-        self.loss_sum = torch.zeros((), device=device)
+        self.loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         self.correct = torch.zeros((), device=device, dtype=torch.long)
         self.count = 0
+        self._lr: float | None = None
+        self._grads_to_none = True
 
-    def _forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ctx: Any = (torch.autocast(self.device.type, dtype=torch.bfloat16) if self.autocast
-                    else contextlib.nullcontext())
+    def _forward(self, x: torch.Tensor, y: torch.Tensor, *,
+                 cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx: Any = (torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=cache)
+                    if self.autocast else contextlib.nullcontext())
         with ctx:
             out = self.model(x)
             loss = self.loss_fn(out.float(), y)
         return out, loss
 
+    def set_lr(self, lr: float) -> None:
+        if lr != self._lr:
+            set_lr(self.optimizer, lr)
+            self._lr = lr
+
     def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> None:
-        set_lr(self.optimizer, lr)
-        out, loss = self._forward(x, y)
+        self.set_lr(lr)
+        self.optimizer.zero_grad(set_to_none=self._grads_to_none)
+        self._update(x, y)
+
+    def _update(self, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True) -> None:
+        """Forward, backward, clip, step and metric sums: the part a CUDA graph captures."""
+        out, loss = self._forward(x, y, cache=cache)
         total = loss
         if self.l1 > 0:
             total = total + self.l1 * sum(w.abs().sum() for w in self.weights)
-        self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         if self.l2_apart > 0:
             grads = [p.grad for p in self.params if p.grad is not None]
@@ -82,6 +94,96 @@ class EagerStep:
         self.correct.zero_()
         self.count = 0
         return loss_sum, correct, count
+
+
+class GraphStep(EagerStep):
+    """The whole step (forward, loss, backward, clip, update, metric sums) as one CUDA graph.
+
+    At small batches a GPU is bound by kernel launches; replaying one graph removes them.
+    Needs a capturable optimizer (a tensor learning rate). The warm-up steps that capture
+    requires are undone, so the run starts from exactly the weights and optimizer state it
+    was given. A batch of another size (the last, partial one) runs eagerly.
+    """
+
+    kind = "cuda-graph"
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
+                 spec: ExperimentSpec, num_classes: int, device: torch.device, *,
+                 batch_size: int, input_shape: tuple[int, ...]) -> None:
+        super().__init__(model, optimizer, loss_fn, spec, num_classes, device)
+        self._grads_to_none = False  # keep the graph's gradient tensors for eager batches
+        self.batch_size = batch_size
+        memory = torch.channels_last if (spec.train.channels_last and len(input_shape) == 3) \
+            else torch.contiguous_format
+        self.static_x = torch.zeros((batch_size, *input_shape), device=device).contiguous(
+            memory_format=memory)
+        self.static_y = (torch.zeros(batch_size, dtype=torch.long, device=device) if self.classify
+                         else torch.zeros(batch_size, 1, device=device))
+        self.graph = self._capture()
+
+    def _state_tensors(self) -> list[torch.Tensor]:
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        for state in self.optimizer.state.values():
+            tensors += [v for v in state.values() if isinstance(v, torch.Tensor)]
+        return tensors
+
+    def _capture(self) -> torch.cuda.CUDAGraph:
+        before = {id(t): t.detach().clone() for t in self._state_tensors()}
+        try:
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self._update(self.static_x, self.static_y, cache=False)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            self.optimizer.zero_grad(set_to_none=True)
+            with torch.cuda.graph(graph):
+                self._update(self.static_x, self.static_y, cache=False)
+            torch.cuda.synchronize(self.device)
+        finally:
+            with torch.no_grad():  # undo the warm-up: the state as it was given
+                for t in self._state_tensors():
+                    if id(t) in before:
+                        t.copy_(before[id(t)])
+                    else:
+                        t.zero_()  # optimizer state the warm-up created: fresh is zero
+                self.loss_sum.zero_()
+                self.correct.zero_()
+            self.count = 0
+        return graph
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> None:
+        if x.shape[0] != self.batch_size:
+            super().__call__(x, y, lr)
+            return
+        self.set_lr(lr)
+        self.static_x.copy_(x)
+        self.static_y.copy_(y)
+        self.graph.replay()
+        self.count += self.batch_size
+
+
+def make_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
+              spec: ExperimentSpec, num_classes: int, device: torch.device, *,
+              batch_size: int, input_shape: tuple[int, ...]) -> tuple[EagerStep, str | None]:
+    """The fastest step this run allows, and why it fell back to eager (None if it did not)."""
+    if not wants_graph(spec, device):
+        return EagerStep(model, optimizer, loss_fn, spec, num_classes, device), None
+    try:
+        step = GraphStep(model, optimizer, loss_fn, spec, num_classes, device,
+                         batch_size=batch_size, input_shape=input_shape)
+    except Exception as exc:  # any capture failure: the eager step always works
+        reason = f"CUDA graph capture failed ({type(exc).__name__}: {exc}); running eagerly"
+        optimizer.zero_grad(set_to_none=True)
+        return EagerStep(model, optimizer, loss_fn, spec, num_classes, device), reason
+    return step, None
+
+
+def wants_graph(spec: ExperimentSpec, device: torch.device) -> bool:
+    """Capture on CUDA when the spec allows it and the optimizer can run inside a graph."""
+    return device.type == "cuda" and spec.train.cuda_graph and spec.optim.name in CAPTURABLE
 
 
 @torch.no_grad()

@@ -29,7 +29,7 @@ from workbench.core.events import (
 from workbench.core.model import build_model, check
 from workbench.core.optim import LRSchedule, build_optimizer, loss_function
 from workbench.core.runs import Run, RunError, RunStore
-from workbench.core.step import EagerStep, evaluate
+from workbench.core.step import evaluate, make_step, wants_graph
 from workbench.spec import ExperimentSpec, SpecError
 
 PROGRESS_INTERVAL = 0.25  # seconds between Progress events (and host reads of the metrics)
@@ -167,11 +167,10 @@ class Trainer:
         self.test_batches = DeviceBatches(data.test_x, data.test_y, batch_size=1024,
                                           shuffle=False, generator=None, **common)
         self.steps_per_epoch = len(self.train_batches)
-        self.optimizer = build_optimizer(spec, self.model.parameters(), self.device)
+        self.optimizer = build_optimizer(spec, self.model.parameters(), self.device,
+                                         capturable=wants_graph(spec, self.device))
         self.schedule = LRSchedule(spec, self.steps_per_epoch)
         self.loss_fn = loss_function(self.num_classes)
-        self.step = EagerStep(self.model, self.optimizer, self.loss_fn, spec, self.num_classes,
-                              self.device)
         self.early_stopping = (
             EarlyStopping(spec.regularization.early_stop_patience,
                           spec.regularization.early_stop_min_delta)
@@ -201,6 +200,11 @@ class Trainer:
         assert self.model is not None
         state = self._start_run()
         run = self.run
+        self.step, self.step_note = make_step(
+            self.model, self.optimizer, self.loss_fn, spec, self.num_classes, self.device,
+            batch_size=self.batch_size, input_shape=self.data.info.input_shape)
+        if self.step_note and run:
+            run.update_summary(step_note=self.step_note)
         epochs = spec.train.epochs
         spe = self.steps_per_epoch
         total_steps = epochs * spe
@@ -214,7 +218,7 @@ class Trainer:
             train_size=self.train_batches.x.shape[0], val_size=self.val_batches.x.shape[0],
             test_size=self.test_batches.x.shape[0], steps_per_epoch=spe, epochs=epochs,
             start_epoch=state["epoch"], num_params=n_params, step_kind=self.step.kind,
-            resumed=self.resume_run is not None)
+            resumed=self.resume_run is not None, step_note=self.step_note)
         for cb in self.callbacks:
             cb.on_run_start(self)
         yield from self._flush()
