@@ -2,22 +2,40 @@
 
 Qt-free. `dataset_info` is cheap enough for the GUI thread; `load_splits` may download and
 read large files, so run it off the GUI thread, with `progress` and `cancel`.
+
+The names are imported on first use (PEP 562), so that importing the light catalogue
+(`workbench.core.data.catalogue`, which `spec.validate` needs) does not pull in torch: the
+app's window must be up before torch has loaded.
 """
 
-from workbench.core.data.batches import DeviceBatches, augment_preview
-from workbench.core.data.catalogue import DATASETS, DatasetEntry
-from workbench.core.data.errors import DataError
-from workbench.core.data.loading import dataset_info, load_splits
-from workbench.core.data.splits import DatasetInfo, Splits
+from __future__ import annotations
 
-__all__ = [
-    "DATASETS",
-    "DataError",
-    "DatasetEntry",
-    "DatasetInfo",
-    "DeviceBatches",
-    "Splits",
-    "augment_preview",
-    "dataset_info",
-    "load_splits",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "DeviceBatches": "batches",
+    "augment_preview": "batches",
+    "DATASETS": "catalogue",
+    "DatasetEntry": "catalogue",
+    "DataError": "errors",
+    "dataset_info": "loading",
+    "load_splits": "loading",
+    "DatasetInfo": "splits",
+    "Splits": "splits",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
