@@ -1,0 +1,595 @@
+"""The layer stack editor: a palette of the catalogue, the stack with its parameters edited in
+place, and beside every layer its output shape, parameters and multiply-accumulates.
+
+Shapes come from `core.model.analyze` (arithmetic only), recomputed on every edit; no torch
+model is built here. Every edit is an undo command on the ExperimentModel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QDropEvent, QKeySequence, QShortcut, QUndoStack
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QDoubleSpinBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.layers import CATALOGUE, ParamDef
+from workbench.core.model import LayerReport, ModelReport, analyze
+from workbench.gui import commands
+from workbench.gui.experiment_model import ExperimentModel
+from workbench.spec import DataSpec, LayerSpec
+
+LAYER_MIME = "application/x-workbench-layer"
+ERROR_BG = "#fde7e7"
+_COL_SHAPE, _COL_PARAMS, _COL_MACS = 100, 64, 64
+_EDITOR_WIDTH = 58
+
+
+def dataset_io(data: DataSpec) -> tuple[tuple[int, ...] | None, int | None, str | None]:
+    """(input shape, classes, problem) of the data: from the catalogue when it knows, else by
+    looking at the file (CSV, image folder). Classes 0: regression."""
+    from workbench.core.data.catalogue import DATASETS
+
+    entry = DATASETS.get(data.name)
+    if entry is None:
+        return None, None, f"data.name: unknown dataset {data.name!r}"
+    if entry.input_shape is not None and entry.num_classes is not None:
+        return entry.input_shape, entry.num_classes, None
+    if not data.path:
+        return None, None, f"data.path: the {entry.title} dataset needs a file or folder"
+    from workbench.core.data import DataError, dataset_info
+
+    try:
+        info = dataset_info(data)
+    except DataError as exc:
+        return None, None, str(exc)
+    return info.input_shape, info.num_classes, None
+
+
+def templates(num_classes: int) -> dict[str, list[LayerSpec]]:
+    """Starting points; the last layer is sized for the current dataset."""
+    out = num_classes if num_classes > 0 else 1
+
+    def L(t: str, **p: Any) -> LayerSpec:  # noqa: N802 - reads like the JSON
+        return LayerSpec(t, p)
+
+    return {
+        "MLP": [L("Flatten"), L("Linear", out=128), L("ReLU"), L("Linear", out=64), L("ReLU"),
+                L("Linear", out=out)],
+        "Small CNN": [L("Conv2d", out=16, kernel=3, padding=1), L("BatchNorm"), L("ReLU"),
+                      L("MaxPool2d", kernel=2), L("Conv2d", out=32, kernel=3, padding=1),
+                      L("BatchNorm"), L("ReLU"), L("MaxPool2d", kernel=2), L("Flatten"),
+                      L("Dropout", p=0.25), L("Linear", out=out)],
+        "Logistic regression": [L("Flatten"), L("Linear", out=out)],
+        "2-D playground net": [L("Linear", out=16), L("Tanh"), L("Linear", out=16), L("Tanh"),
+                               L("Linear", out=out)],
+    }
+
+
+def human(n: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:,.0f}"
+
+
+def human_bytes(n: int) -> str:
+    for unit, size in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} B"
+
+
+def shape_text(shape: tuple[int, ...] | None) -> str:
+    if shape is None:
+        return "—"
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+# -- the palette --------------------------------------------------------------------------------
+
+class Palette(QTreeWidget):
+    """The catalogue by category; drag a layer onto the stack, or double-click to add it."""
+
+    addRequested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setHeaderHidden(True)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setObjectName("palette")
+        groups: dict[str, QTreeWidgetItem] = {}
+        for ltype in CATALOGUE.values():
+            group = groups.get(ltype.category)
+            if group is None:
+                group = QTreeWidgetItem(self, [ltype.category])
+                group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+                font = group.font(0)
+                font.setBold(True)
+                group.setFont(0, font)
+                groups[ltype.category] = group
+            item = QTreeWidgetItem(group, [ltype.name])
+            item.setData(0, Qt.ItemDataRole.UserRole, ltype.name)
+            item.setToolTip(0, ltype.help)
+        self.expandAll()
+        self.itemDoubleClicked.connect(self._double_clicked)
+
+    def selected_type(self) -> str | None:
+        item = self.currentItem()
+        return item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def select_type(self, name: str) -> None:
+        for item in self.findItems(name, Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive):
+            self.setCurrentItem(item)
+
+    def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData:  # noqa: N802 - Qt override
+        data = QMimeData()
+        names = [i.data(0, Qt.ItemDataRole.UserRole) for i in items]
+        names = [n for n in names if n]
+        if names:
+            data.setData(LAYER_MIME, names[0].encode())
+        return data
+
+    def _double_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
+        name = item.data(0, Qt.ItemDataRole.UserRole)
+        if name:
+            self.addRequested.emit(name)
+
+
+# -- one row of the stack ---------------------------------------------------------------------
+
+class LayerRow(QFrame):
+    """A layer: its type, its parameters as editors, its shape, parameters and MACs."""
+
+    paramEdited = Signal(int, str, object)  # index, name, value
+
+    def __init__(self, index: int, layer: LayerSpec, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("layerRow")
+        self.index = index
+        self.ltype = CATALOGUE.get(layer.type)
+        self.editors: dict[str, QWidget] = {}
+        row = QHBoxLayout(self)
+        row.setContentsMargins(6, 3, 6, 3)
+        row.setSpacing(4)
+        self.number = QLabel(f"{index + 1}")
+        self.number.setFixedWidth(22)
+        self.number.setObjectName("layerIndex")
+        self.title = QLabel(layer.type)
+        self.title.setObjectName("layerType")
+        self.title.setMinimumWidth(96)
+        row.addWidget(self.number)
+        row.addWidget(self.title)
+        values = self.ltype.resolve(layer.params) if self.ltype else {}
+        for p in self.ltype.params if self.ltype else ():
+            editor = self._editor(p, values[p.name])
+            label = QLabel(p.name)
+            label.setObjectName("paramName")
+            label.setToolTip(p.help)
+            row.addWidget(label)
+            row.addWidget(editor)
+            self.editors[p.name] = editor
+        row.addStretch(1)
+        self.shape = self._stat(_COL_SHAPE, "output shape per sample")
+        self.params = self._stat(_COL_PARAMS, "learned parameters")
+        self.macs = self._stat(_COL_MACS, "multiply-accumulates per sample")
+        for w in (self.shape, self.params, self.macs):
+            row.addWidget(w)
+
+    def _stat(self, width: int, tip: str) -> QLabel:
+        label = QLabel("")
+        label.setFixedWidth(width)
+        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        label.setToolTip(tip)
+        label.setObjectName("layerStat")
+        return label
+
+    def _editor(self, p: ParamDef, value: Any) -> QWidget:
+        name = p.name
+        if p.kind is bool:
+            box = QCheckBox()
+            box.setChecked(bool(value))
+            box.toggled.connect(lambda v: self.paramEdited.emit(self.index, name, bool(v)))
+            return box
+        if p.kind is int:
+            spin = QSpinBox()
+            lo = int(p.lo) if p.lo is not None else 0
+            if p.optional:
+                spin.setRange(lo - 1, int(p.hi) if p.hi is not None else 100_000)
+                spin.setSpecialValueText("auto")
+            else:
+                spin.setRange(lo, int(p.hi) if p.hi is not None else 100_000)
+            spin.setValue(lo - 1 if value is None else int(value))
+            spin.valueChanged.connect(lambda v: self.paramEdited.emit(
+                self.index, name, None if p.optional and v < lo else int(v)))
+            spin.setFixedWidth(_EDITOR_WIDTH)
+            spin.setToolTip(p.help)
+            return spin
+        dspin = QDoubleSpinBox()
+        dspin.setDecimals(3)
+        dspin.setRange(p.lo if p.lo is not None else -1e6, p.hi if p.hi is not None else 1e6)
+        dspin.setSingleStep(0.05)
+        dspin.setValue(float(value))
+        dspin.valueChanged.connect(lambda v: self.paramEdited.emit(self.index, name, float(v)))
+        dspin.setFixedWidth(_EDITOR_WIDTH)
+        dspin.setToolTip(p.help)
+        return dspin
+
+    def show_value(self, name: str, value: Any) -> None:
+        editor = self.editors.get(name)
+        if editor is None:
+            return
+        blocked = editor.blockSignals(True)
+        try:
+            if isinstance(editor, QCheckBox):
+                editor.setChecked(bool(value))
+            elif isinstance(editor, QSpinBox):
+                editor.setValue(editor.minimum() if value is None else int(value))
+            elif isinstance(editor, QDoubleSpinBox):
+                editor.setValue(float(value))
+        finally:
+            editor.blockSignals(blocked)
+
+    def show_report(self, report: LayerReport | None) -> None:
+        if report is None:
+            self.shape.setText("—")
+            self.params.setText("")
+            self.macs.setText("")
+            self.set_error(None)
+            return
+        self.shape.setText(shape_text(report.out_shape))
+        fits = report.out_shape is not None
+        self.params.setText(human(report.params) if fits else "")
+        self.macs.setText(human(report.macs) if fits else "")
+        self.set_error(report.error)
+
+    def set_error(self, error: str | None) -> None:
+        self.setProperty("error", error is not None)
+        self.setToolTip(error or (self.ltype.help if self.ltype else ""))
+        self.setStyleSheet(f"#layerRow {{ background: {ERROR_BG}; border-radius: 4px; }}"
+                           if error else "")
+
+
+# -- the stack ----------------------------------------------------------------------------------
+
+class StackList(QListWidget):
+    """Rows of the stack. Dropping rearranges nothing itself: it asks for a move or an insert,
+    the model changes, and the editor redraws."""
+
+    moveRequested = Signal(int, int)  # source, destination index
+    insertRequested = Signal(str, int)  # layer type, index
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("stack")
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
+        self.setDefaultDropAction(Qt.DropAction.MoveAction)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setDropIndicatorShown(True)
+        self.setAcceptDrops(True)
+        self.setSpacing(1)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setResizeMode(QListWidget.ResizeMode.Adjust)
+
+    def drop_index(self, pos: QPoint) -> int:
+        """Where a drop at `pos` inserts: before the row under it, or after its lower half."""
+        item = self.itemAt(pos)
+        if item is None:
+            return self.count()
+        rect = self.visualItemRect(item)
+        return self.row(item) + (1 if pos.y() > rect.center().y() else 0)
+
+    def _acceptable(self, event: Any) -> bool:
+        return event.source() is self or event.mimeData().hasFormat(LAYER_MIME)
+
+    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        if self._acceptable(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        if self._acceptable(event):
+            super().dragMoveEvent(event)
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        index = self.drop_index(event.position().toPoint())
+        if event.source() is self:
+            source = self.currentRow()
+            dest = index if index <= source else index - 1
+            event.setDropAction(Qt.DropAction.IgnoreAction)
+            event.accept()
+            if source >= 0:
+                self.moveRequested.emit(source, min(dest, self.count() - 1))
+            return
+        if event.mimeData().hasFormat(LAYER_MIME):
+            name = bytes(event.mimeData().data(LAYER_MIME).data()).decode()
+            event.setDropAction(Qt.DropAction.CopyAction)
+            event.accept()
+            if name in CATALOGUE:
+                self.insertRequested.emit(name, index)
+            return
+        event.ignore()
+
+
+# -- the editor ---------------------------------------------------------------------------------
+
+class ModelEditor(QWidget):
+    """Palette, stack and totals; emits `reportChanged(ModelReport | None)` after every edit."""
+
+    reportChanged = Signal(object)
+
+    def __init__(self, model: ExperimentModel, stack: QUndoStack,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model, self.undo = model, stack
+        self.report: ModelReport | None = None
+        self.problem: str | None = None  # why the stack cannot train, or None
+        self.rows: list[LayerRow] = []
+
+        self.palette_tree = Palette()
+        self.palette_tree.addRequested.connect(lambda name: self.add_layer(name))
+        self.list = StackList()
+        self.list.moveRequested.connect(self.move_layer)
+        self.list.insertRequested.connect(self.insert_layer)
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        caption = QLabel("Layers")
+        caption.setObjectName("sectionTitle")
+        lv.addWidget(caption)
+        lv.addWidget(self.palette_tree, 1)
+
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        rv.addLayout(self._toolbar())
+        rv.addWidget(self._header())
+        self.input_label = QLabel("")
+        self.input_label.setObjectName("inputShape")
+        rv.addWidget(self.input_label)
+        rv.addWidget(self.list, 1)
+        self.totals = QLabel("")
+        self.totals.setObjectName("totals")
+        self.status = QLabel("")
+        self.status.setObjectName("problem")
+        self.status.setWordWrap(True)
+        rv.addWidget(self.totals)
+        rv.addWidget(self.status)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([170, 600])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(splitter)
+
+        self._shortcuts()
+        model.layersChanged.connect(self.rebuild)
+        model.layerParamChanged.connect(self._param_changed)
+        model.valueChanged.connect(self._value_changed)
+        self.rebuild()
+
+    # -- construction -----------------------------------------------------------------------
+    def _toolbar(self) -> QHBoxLayout:
+        bar = QHBoxLayout()
+        self.buttons: dict[str, QPushButton | QToolButton] = {}
+        for key, text, tip, slot in (
+            ("add", "Add", "Add the palette's layer after the selected one", self.add_selected),
+            ("insert", "Insert", "Insert the palette's layer before the selected one",
+             self.insert_selected),
+            ("remove", "Remove", "Remove the selected layer (Delete)", self.remove_selected),
+            ("duplicate", "Duplicate", "Duplicate the selected layer (Ctrl+D)",
+             self.duplicate_selected),
+            ("up", "▲", "Move up (Alt+Up)", lambda: self.move_selected(-1)),
+            ("down", "▼", "Move down (Alt+Down)", lambda: self.move_selected(1)),
+        ):
+            button = QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            if key in ("up", "down"):
+                button.setFixedWidth(32)
+            bar.addWidget(button)
+            self.buttons[key] = button
+        bar.addStretch(1)
+        menu_button = QToolButton()
+        menu_button.setText("Templates")
+        menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(menu_button)
+        for name in templates(2):
+            menu.addAction(name, lambda n=name: self.apply_template(n))
+        menu_button.setMenu(menu)
+        bar.addWidget(menu_button)
+        self.buttons["templates"] = menu_button
+        return bar
+
+    def _header(self) -> QWidget:
+        header = QWidget()
+        h = QHBoxLayout(header)
+        h.setContentsMargins(8, 0, 8, 0)
+        for text, width in (("#", 22), ("Layer and parameters", 0), ("Output", _COL_SHAPE),
+                            ("Params", _COL_PARAMS), ("MACs", _COL_MACS)):
+            label = QLabel(text)
+            label.setObjectName("columnHeader")
+            if width:
+                label.setFixedWidth(width)
+                if text != "#":
+                    label.setAlignment(Qt.AlignmentFlag.AlignRight)
+            else:
+                label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+            h.addWidget(label)
+        return header
+
+    def _shortcuts(self) -> None:
+        context = Qt.ShortcutContext.WidgetWithChildrenShortcut
+        for keys, slot in (
+            (QKeySequence.StandardKey.Delete, self.remove_selected),
+            ("Ctrl+D", self.duplicate_selected),
+            ("Alt+Up", lambda: self.move_selected(-1)),
+            ("Alt+Down", lambda: self.move_selected(1)),
+            ("Insert", self.insert_selected),
+        ):
+            shortcut = QShortcut(QKeySequence(keys), self.list)
+            shortcut.setContext(context)
+            shortcut.activated.connect(slot)
+
+    # -- edits (each one undo command) ------------------------------------------------------
+    def selected_index(self) -> int:
+        return self.list.currentRow()
+
+    def add_layer(self, name: str, index: int | None = None) -> None:
+        """Add a catalogue layer after the selected one (or at `index`)."""
+        if index is None:
+            current = self.selected_index()
+            index = current + 1 if current >= 0 else len(self.model.live.model.layers)
+        self.insert_layer(name, index)
+
+    def insert_layer(self, name: str, index: int) -> None:
+        commands.push_insert(self.undo, self.model, index, LayerSpec(name, {}))
+        self.list.setCurrentRow(min(index, self.list.count() - 1))
+
+    def add_selected(self) -> None:
+        name = self.palette_tree.selected_type()
+        if name:
+            self.add_layer(name)
+
+    def insert_selected(self) -> None:
+        name = self.palette_tree.selected_type()
+        if name:
+            self.insert_layer(name, max(0, self.selected_index()))
+
+    def remove_selected(self) -> None:
+        index = self.selected_index()
+        if index >= 0:
+            commands.push_remove(self.undo, self.model, index)
+            self.list.setCurrentRow(min(index, self.list.count() - 1))
+
+    def duplicate_selected(self) -> None:
+        index = self.selected_index()
+        if index >= 0:
+            commands.push_duplicate(self.undo, self.model, index)
+            self.list.setCurrentRow(index + 1)
+
+    def move_selected(self, delta: int) -> None:
+        index = self.selected_index()
+        if index >= 0:
+            self.move_layer(index, index + delta)
+
+    def move_layer(self, source: int, dest: int) -> None:
+        if commands.push_move(self.undo, self.model, source, dest):
+            self.list.setCurrentRow(dest)
+
+    def set_param(self, index: int, name: str, value: Any) -> None:
+        commands.push_layer_param(self.undo, self.model, index, name, value)
+
+    def apply_template(self, name: str) -> None:
+        _, classes, _ = dataset_io(self.model.live.data)
+        layers = templates(classes if classes is not None else 2)[name]
+        commands.push_layers(self.undo, self.model, layers, f"Template: {name}")
+
+    # -- views ------------------------------------------------------------------------------
+    def rebuild(self) -> None:
+        """Rows from the model's stack (after a structural change)."""
+        current = self.list.currentRow()
+        self.list.clear()
+        self.rows = []
+        for i, layer in enumerate(self.model.live.model.layers):
+            row = LayerRow(i, layer)
+            row.paramEdited.connect(self.set_param)
+            item = QListWidgetItem(self.list)
+            item.setSizeHint(QSize(0, max(30, row.sizeHint().height())))
+            self.list.setItemWidget(item, row)
+            self.rows.append(row)
+        if self.rows:
+            self.list.setCurrentRow(min(max(current, 0), len(self.rows) - 1))
+        self.refresh()
+
+    def _param_changed(self, index: int, name: str) -> None:
+        if 0 <= index < len(self.rows):
+            self.rows[index].show_value(name, self.model.layer_value(index, name))
+        self.refresh()
+
+    def _value_changed(self, path: str, _value: Any) -> None:
+        if path.startswith("data."):
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Shapes, counts and totals from `analyze` (arithmetic, cheap on every edit)."""
+        layers = self.model.live.model.layers
+        shape, classes, problem = dataset_io(self.model.live.data)
+        if shape is None:
+            self.report = None
+            for row in self.rows:
+                row.show_report(None)
+            self.input_label.setText("Input: unknown")
+            self.totals.setText("")
+            self._set_problem(problem)
+            return
+        report = analyze(layers, shape, classes)
+        self.report = report
+        self.input_label.setText(f"Input {shape_text(shape)} · "
+                                 + (f"{classes} classes" if classes else "regression"))
+        for row, layer_report in zip(self.rows, report.layers, strict=False):
+            row.show_report(layer_report)
+        self.totals.setText(
+            f"Total: {report.total_params:,} parameters ({human_bytes(report.param_bytes)}) · "
+            f"{human(report.total_macs)} MACs per sample · output "
+            f"{shape_text(report.output_shape)}")
+        self._set_problem(str(report.error) if report.error else None)
+
+    def _set_problem(self, problem: str | None) -> None:
+        self.problem = problem
+        self.status.setText(f"⚠ {problem}" if problem else "✓ The stack fits the data.")
+        self.status.setProperty("ok", problem is None)
+        self.status.style().unpolish(self.status)
+        self.status.style().polish(self.status)
+        self.reportChanged.emit(self.report)
+
+
+def _sample() -> None:
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    from workbench.gui.style import apply_style
+    from workbench.spec import ExperimentSpec
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    apply_style(app)
+    spec = ExperimentSpec()
+    spec.data.name = "mnist_small"
+    spec.model.layers = templates(10)["Small CNN"]
+    editor = ModelEditor(ExperimentModel(spec), QUndoStack())
+    editor.resize(900, 560)
+    editor.show()
+    app.exec()
+
+
+if __name__ == "__main__":
+    _sample()

@@ -1,0 +1,353 @@
+"""Optimizer, learning-rate schedule, regularization and training options, with a live preview
+of the learning rate over the planned epochs (`core.optim.lr_curve`).
+
+Only the hyperparameters the chosen optimizer and schedule use are shown. The preview needs
+torch; the main window switches it on once torch has loaded in the background, so the window
+opens without waiting for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QUndoStack
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.gui.experiment_model import ExperimentModel
+from workbench.gui.style import ACCENT
+from workbench.gui.widgets import Binder, SciSpinBox, float_spin, int_spin
+from workbench.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, DataSpec
+
+OPTIMIZER_NAMES = {
+    "gd": "Gradient descent (full batch)", "sgd": "SGD", "momentum": "SGD with momentum",
+    "nesterov": "Nesterov momentum", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+}
+SCHEDULE_NAMES = {
+    "constant": "Constant", "step": "Step", "exponential": "Exponential",
+    "inv_sqrt": "1 / √(1 + d·epoch)", "cosine": "Cosine", "plateau": "Reduce on plateau",
+}
+# Which hyperparameters each optimizer and schedule reads (the rest are hidden).
+OPTIMIZER_FIELDS = {
+    "gd": {"weight_decay"}, "sgd": {"weight_decay"},
+    "momentum": {"momentum", "weight_decay"}, "nesterov": {"momentum", "weight_decay"},
+    "adam": {"betas", "eps", "weight_decay"}, "adamw": {"betas", "eps", "weight_decay"},
+    "rmsprop": {"alpha", "eps", "weight_decay"}, "adagrad": {"eps", "weight_decay"},
+}
+SCHEDULE_FIELDS = {
+    "constant": set(), "step": {"step_size", "gamma"}, "exponential": {"gamma"},
+    "inv_sqrt": {"decay"}, "cosine": {"min_lr"}, "plateau": {"patience", "factor"},
+}
+OFFICIAL_TRAIN_SIZES = {"mnist": 60_000, "fashion_mnist": 60_000, "kmnist": 60_000,
+                        "cifar10": 50_000, "mnist_small": 5_000}
+
+
+def estimate_train_size(data: DataSpec) -> int:
+    """Training samples the data will have, without loading it (for the preview's steps)."""
+    if data.name in OFFICIAL_TRAIN_SIZES:
+        n = OFFICIAL_TRAIN_SIZES[data.name]
+        return max(1, n - round(n * data.val_fraction))
+    n = data.samples if data.name not in ("csv", "image_folder") else 1000
+    return max(1, n - round(n * data.val_fraction) - round(n * data.test_fraction))
+
+
+class OptimPanel(QWidget):
+    def __init__(self, model: ExperimentModel, stack: QUndoStack, *, lazy_preview: bool = False,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model, self.undo = model, stack
+        self.binder = Binder(model, stack, self)
+        self.preview_enabled = not lazy_preview
+        self.train_size: int | None = None  # known from a loaded dataset, else estimated
+        self.curve_xy: tuple[list[float], list[float]] = ([], [])
+
+        content = QWidget()
+        grid = QGridLayout(content)
+        grid.setContentsMargins(6, 6, 6, 6)
+        grid.setHorizontalSpacing(10)
+        grid.addWidget(self._optimizer_group(), 0, 0)
+        grid.addWidget(self._schedule_group(), 0, 1)
+        grid.addWidget(self._regularization_group(), 1, 0)
+        grid.addWidget(self._training_group(), 1, 1)
+        grid.addWidget(self._preview_group(), 2, 0, 1, 2)
+        grid.setRowStretch(2, 1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(content)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(scroll)
+
+        model.valueChanged.connect(self._on_value)
+        model.specReplaced.connect(self.update_preview)
+        self.update_preview()
+
+    # -- groups -----------------------------------------------------------------------------
+    def _form(self, title: str) -> tuple[QGroupBox, QFormLayout]:
+        group = QGroupBox(title)
+        form = QFormLayout(group)
+        form.setHorizontalSpacing(12)
+        return group, form
+
+    def _optimizer_group(self) -> QGroupBox:
+        group, form = self._form("Optimizer")
+        self.optimizer = QComboBox()
+        for name in OPTIMIZERS:
+            self.optimizer.addItem(OPTIMIZER_NAMES.get(name, name), name)
+        self.binder.combo(self.optimizer, "optim.name")
+        self.lr = SciSpinBox(1e-7, 10.0)
+        self.binder.spin(self.lr, "optim.lr")
+        self.momentum = float_spin(0.0, 0.999, 0.05, 3)
+        self.binder.spin(self.momentum, "optim.momentum")
+        self.beta1 = float_spin(0.0, 0.9999, 0.01, 4)
+        self.beta2 = float_spin(0.0, 0.9999, 0.001, 4)
+        betas = QWidget()
+        bh = QHBoxLayout(betas)
+        bh.setContentsMargins(0, 0, 0, 0)
+        bh.addWidget(self.beta1)
+        bh.addWidget(self.beta2)
+        for box in (self.beta1, self.beta2):
+            box.valueChanged.connect(self._write_betas)
+        self.binder.custom("optim.betas", self._show_betas)
+        self.eps = SciSpinBox(1e-12, 1.0)
+        self.binder.spin(self.eps, "optim.eps")
+        self.alpha = float_spin(0.0, 1.0, 0.01, 3)
+        self.binder.spin(self.alpha, "optim.alpha")
+        self.weight_decay = SciSpinBox(0.0, 1.0)
+        self.binder.spin(self.weight_decay, "optim.weight_decay")
+        self.optim_rows = {"momentum": self.momentum, "betas": betas, "eps": self.eps,
+                           "alpha": self.alpha, "weight_decay": self.weight_decay}
+        form.addRow("Algorithm", self.optimizer)
+        form.addRow("Learning rate", self.lr)
+        for key, text in (("momentum", "Momentum"), ("betas", "Betas (β₁, β₂)"),
+                          ("eps", "Epsilon"), ("alpha", "Alpha (smoothing)"),
+                          ("weight_decay", "Weight decay")):
+            form.addRow(text, self.optim_rows[key])
+        self.optim_form = form
+        self.binder.custom("optim.name", self._show_optimizer_rows)
+        return group
+
+    def _schedule_group(self) -> QGroupBox:
+        group, form = self._form("Learning-rate schedule")
+        self.schedule = QComboBox()
+        for name in SCHEDULES:
+            self.schedule.addItem(SCHEDULE_NAMES.get(name, name), name)
+        self.binder.combo(self.schedule, "schedule.name")
+        self.step_size = int_spin(1, 10_000)
+        self.binder.spin(self.step_size, "schedule.step_size", int)
+        self.gamma = float_spin(0.001, 1.0, 0.05, 3)
+        self.binder.spin(self.gamma, "schedule.gamma")
+        self.decay = float_spin(0.0, 100.0, 0.1, 3)
+        self.binder.spin(self.decay, "schedule.decay")
+        self.min_lr = SciSpinBox(0.0, 10.0)
+        self.binder.spin(self.min_lr, "schedule.min_lr")
+        self.patience = int_spin(0, 1000)
+        self.binder.spin(self.patience, "schedule.patience", int)
+        self.factor = float_spin(0.01, 0.99, 0.05, 2)
+        self.binder.spin(self.factor, "schedule.factor")
+        self.warmup = float_spin(0.0, 1000.0, 0.5, 2)
+        self.binder.spin(self.warmup, "schedule.warmup_epochs")
+        self.schedule_rows = {"step_size": self.step_size, "gamma": self.gamma,
+                              "decay": self.decay, "min_lr": self.min_lr,
+                              "patience": self.patience, "factor": self.factor}
+        form.addRow("Schedule", self.schedule)
+        for key, text in (("step_size", "Every (epochs)"), ("gamma", "Multiply by"),
+                          ("decay", "Decay d"), ("min_lr", "Final rate"),
+                          ("patience", "Patience (epochs)"), ("factor", "Cut by")):
+            form.addRow(text, self.schedule_rows[key])
+        form.addRow("Warm-up (epochs)", self.warmup)
+        self.schedule_form = form
+        self.binder.custom("schedule.name", self._show_schedule_rows)
+        return group
+
+    def _regularization_group(self) -> QGroupBox:
+        group, form = self._form("Regularization")
+        self.l1 = SciSpinBox(0.0, 10.0)
+        self.binder.spin(self.l1, "regularization.l1")
+        self.l2 = SciSpinBox(0.0, 10.0)
+        self.binder.spin(self.l2, "regularization.l2")
+        self.clip_on = QCheckBox("clip at")
+        self.clip = float_spin(0.001, 1000.0, 0.5, 3)
+        self.clip.setValue(1.0)
+        self.binder.optional(self.clip_on, self.clip, "regularization.grad_clip")
+        self.stop_on = QCheckBox("after")
+        self.patience_stop = int_spin(1, 1000)
+        self.patience_stop.setValue(5)
+        self.patience_stop.setSuffix(" epochs without progress")
+        self.binder.optional(self.stop_on, self.patience_stop,
+                             "regularization.early_stop_patience", int)
+        self.min_delta = SciSpinBox(0.0, 10.0)
+        self.binder.spin(self.min_delta, "regularization.early_stop_min_delta")
+        form.addRow("L1 penalty", self.l1)
+        form.addRow("L2 penalty", self.l2)
+        form.addRow("Gradient norm", self._pair(self.clip_on, self.clip))
+        form.addRow("Early stopping", self._pair(self.stop_on, self.patience_stop))
+        form.addRow("Min. improvement", self.min_delta)
+        return group
+
+    def _training_group(self) -> QGroupBox:
+        group, form = self._form("Training")
+        self.epochs = int_spin(1, 100_000)
+        self.binder.spin(self.epochs, "train.epochs", int)
+        self.batch_size = int_spin(1, 1_000_000)
+        self.binder.spin(self.batch_size, "train.batch_size", int)
+        self.seed = int_spin(0, 2_147_483_647)
+        self.binder.spin(self.seed, "train.seed", int)
+        self.device = QComboBox()
+        self.device.addItem("Auto (the GPU when there is one)", "auto")
+        self.device.addItem("CPU", "cpu")
+        self.device.addItem("GPU (looking…)", "cuda")
+        self.binder.combo(self.device, "train.device")
+        self.precision = QComboBox()
+        for name, text in zip(PRECISIONS, ("fp32 (full)", "bf16 (mixed)"), strict=False):
+            self.precision.addItem(text, name)
+        self.binder.combo(self.precision, "train.precision")
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("Seed", self.seed)
+        form.addRow("Device", self.device)
+        form.addRow("Precision", self.precision)
+        return group
+
+    def _preview_group(self) -> QGroupBox:
+        group = QGroupBox("Learning rate over the planned epochs")
+        v = QVBoxLayout(group)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setMinimumHeight(150)
+        self.plot.setLabel("bottom", "epoch")
+        self.plot.setLabel("left", "learning rate")
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.plot.setMouseEnabled(False, False)
+        self.plot.hideButtons()
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
+        self.curve = self.plot.plot([], [], pen=pg.mkPen(ACCENT, width=2))
+        self.preview_note = QLabel("")
+        self.preview_note.setObjectName("hint")
+        v.addWidget(self.plot)
+        v.addWidget(self.preview_note)
+        return group
+
+    @staticmethod
+    def _pair(a: QWidget, b: QWidget) -> QWidget:
+        w = QWidget()
+        h = QHBoxLayout(w)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.addWidget(a)
+        h.addWidget(b, 1)
+        return w
+
+    # -- shown rows -------------------------------------------------------------------------
+    def _show_optimizer_rows(self, name: Any) -> None:
+        wanted = OPTIMIZER_FIELDS.get(name, set())
+        for key, widget in self.optim_rows.items():
+            self.optim_form.setRowVisible(widget, key in wanted)
+
+    def _show_schedule_rows(self, name: Any) -> None:
+        wanted = SCHEDULE_FIELDS.get(name, set())
+        for key, widget in self.schedule_rows.items():
+            self.schedule_form.setRowVisible(widget, key in wanted)
+
+    def visible_fields(self) -> set[str]:
+        """The optimizer and schedule hyperparameters on show (what a person can edit now)."""
+        shown = {k for k, w in self.optim_rows.items() if self.optim_form.isRowVisible(w)}
+        return shown | {k for k, w in self.schedule_rows.items()
+                        if self.schedule_form.isRowVisible(w)}
+
+    def _show_betas(self, betas: Any) -> None:
+        for box, value in zip((self.beta1, self.beta2), betas, strict=True):
+            blocked = box.blockSignals(True)
+            box.setValue(float(value))
+            box.blockSignals(blocked)
+
+    def _write_betas(self, *_: Any) -> None:
+        self.binder.write("optim.betas", (float(self.beta1.value()), float(self.beta2.value())))
+
+    # -- device -----------------------------------------------------------------------------
+    def set_gpu(self, name: str | None) -> None:
+        """What the device probe found: the GPU's name, or None when there is none."""
+        index = self.device.findData("cuda")
+        item = self.device.model().item(index)
+        if name:
+            self.device.setItemText(index, f"GPU: {name}")
+            item.setEnabled(True)
+        else:
+            self.device.setItemText(index, "GPU (none found)")
+            item.setEnabled(self.model.live.train.device.startswith("cuda"))
+
+    # -- preview ----------------------------------------------------------------------------
+    def set_train_size(self, n: int | None) -> None:
+        """The loaded dataset's training samples (None: estimate from the data options)."""
+        self.train_size = n
+        self.update_preview()
+
+    def enable_preview(self) -> None:
+        self.preview_enabled = True
+        self.update_preview()
+
+    def steps_per_epoch(self) -> int:
+        spec = self.model.live
+        n = self.train_size or estimate_train_size(spec.data)
+        if spec.optim.name == "gd":
+            return 1
+        return max(1, -(-n // spec.train.batch_size))
+
+    def _on_value(self, path: str, _value: Any) -> None:
+        if path.startswith("data."):
+            self.train_size = None
+        if path.split(".")[0] in ("optim", "schedule", "train", "data"):
+            self.update_preview()
+
+    def update_preview(self) -> None:
+        if not self.preview_enabled:
+            self.preview_note.setText("The preview appears once PyTorch has loaded…")
+            return
+        from workbench.core.optim import lr_curve
+
+        spec = self.model.spec()
+        steps = self.steps_per_epoch()
+        self.curve_xy = lr_curve(spec, steps)
+        self.curve.setData(*self.curve_xy)
+        ys = self.curve_xy[1]
+        note = f"{steps:,} steps per epoch · from {ys[0]:.3g} to {ys[-1]:.3g}"
+        if spec.schedule.name == "plateau":
+            note += " · reduce-on-plateau cuts the rate only when validation stalls"
+        self.preview_note.setText(note)
+
+
+def _sample() -> None:
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    from workbench.gui.style import apply_style
+    from workbench.spec import ExperimentSpec
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    apply_style(app)
+    spec = ExperimentSpec()
+    spec.schedule.name = "cosine"
+    spec.schedule.warmup_epochs = 1.0
+    spec.train.epochs = 20
+    panel = OptimPanel(ExperimentModel(spec), QUndoStack())
+    panel.resize(820, 620)
+    panel.show()
+    sys.exit(app.exec())
+
+
+if __name__ == "__main__":
+    _sample()
