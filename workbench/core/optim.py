@@ -36,8 +36,8 @@ SCHEDULE_TITLES = {
     "plateau": "Reduce on plateau",
 }
 
-# Fused kernels exist for these on CUDA (one launch for the whole update).
-_FUSED_CUDA = {"gd", "sgd", "momentum", "nesterov", "adam", "adamw"}
+# Fused kernels exist for these on CUDA and on the CPU (one kernel for the whole update).
+_FUSED = {"gd", "sgd", "momentum", "nesterov", "adam", "adamw"}
 # These can run inside a captured CUDA graph (no host sync in their step): Adam, AdamW and
 # RMSprop through `capturable=True`, SGD through its fused kernel reading a tensor rate.
 CAPTURABLE = {"gd", "sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"}
@@ -59,7 +59,7 @@ def build_optimizer(
     o = spec.optim
     l2 = spec.regularization.l2
     kw: dict[str, Any] = {"lr": o.lr}
-    if device is not None and device.type == "cuda" and o.name in _FUSED_CUDA:
+    if device is not None and device.type in ("cuda", "cpu") and o.name in _FUSED:
         kw["fused"] = True
     name = o.name
     if capturable:

@@ -75,9 +75,9 @@ class EagerStep:
             nn.utils.clip_grad_norm_(self.params, self.clip)
         self.optimizer.step()
         n = y.shape[0]
-        self.loss_sum += loss.detach() * n
+        self.loss_sum.add_(loss.detach(), alpha=n)
         if self.classify:
-            self.correct += (out.detach().argmax(1) == y).sum()
+            self.correct.add_((out.detach().argmax(1) == y).sum())
         self.count += n
 
     def grad_norm(self) -> float:
