@@ -26,6 +26,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runs_dir(p)
+    d = p.add_argument_group("several processes (DistributedDataParallel through torchrun)")
+    d.add_argument("--nproc", type=positive_int, help="processes per node (GPUs, or CPU ranks)")
+    d.add_argument("--nnodes", type=positive_int, default=1)
+    d.add_argument("--node-rank", type=int)
+    d.add_argument("--master-addr")
+    d.add_argument("--master-port", type=int)
+    d.add_argument("--rdzv-endpoint", help="HOST:PORT of the rendezvous (clusters)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,8 +46,52 @@ def run(args: argparse.Namespace) -> int:
                 spec = spec.with_value(field, value)
     except SpecError as exc:
         raise CommandError(str(exc)) from exc
+    if args.nproc or args.nnodes > 1:
+        return run_distributed(args)
     trainer = Trainer(spec, runs=store_from(args), threads=args.threads)
     return drive(trainer, quiet=args.quiet)
+
+
+def run_distributed(args: argparse.Namespace) -> int:
+    """Start torchrun; a rank that dies ends the run on every rank with one clear error."""
+    import contextlib
+    import json
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from workbench.core.distributed import launch_command
+    from workbench.core.runs import Run, RunError
+
+    extra = []
+    for flag, value in (("--epochs", args.epochs), ("--device", args.device),
+                        ("--seed", args.seed)):
+        if value is not None:
+            extra += [flag, str(value)]
+    with tempfile.TemporaryDirectory() as tmp:
+        result_file = Path(tmp) / "result.json"
+        cmd = launch_command(
+            str(Path(args.spec).resolve()), args.nproc or 1, nnodes=args.nnodes,
+            node_rank=args.node_rank, master_addr=args.master_addr,
+            master_port=args.master_port, rdzv_endpoint=args.rdzv_endpoint,
+            runs_dir=str(store_from(args).root),
+            extra=[*extra, "--result-file", str(result_file)])
+        sys.stderr.write("workbench: " + " ".join(cmd) + "\n")
+        code = subprocess.call(cmd)
+        result: dict[str, Any] = {}
+        if result_file.exists():
+            result = json.loads(result_file.read_text())
+    if code == 0 and result.get("status") != "failed" and "test_loss" in result:
+        print_result(result)
+        return 0
+    reason = result.get("error") or f"a rank exited with status {code}; every rank was stopped"
+    run_dir = result.get("run_dir")
+    if run_dir:
+        with contextlib.suppress(OSError, RunError):  # a run folder that is gone: still say why
+            Run(Path(run_dir)).update_summary(status="failed", error=reason)
+    sys.stderr.write(f"workbench: distributed run failed: {reason}\n")
+    print_result({"run_dir": run_dir, "status": "failed", "error": reason})
+    return 1
 
 
 def drive(trainer: Any, *, quiet: bool = False) -> int:

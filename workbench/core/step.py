@@ -40,6 +40,7 @@ class EagerStep:
         self.count = 0
         self._lr: float | None = None
         self._grads_to_none = True
+        self.loss_scale = 1.0  # a rank's share of an uneven global batch (distributed runs)
 
     def _forward(self, x: torch.Tensor, y: torch.Tensor, *,
                  cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,7 +64,7 @@ class EagerStep:
     def _update(self, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True) -> None:
         """Forward, backward, clip, step and metric sums: the part a CUDA graph captures."""
         out, loss = self._forward(x, y, cache=cache)
-        total = loss
+        total = loss * self.loss_scale if self.loss_scale != 1.0 else loss
         if self.l1 > 0:
             total = total + self.l1 * sum(w.abs().sum() for w in self.weights)
         total.backward()
@@ -167,9 +168,10 @@ class GraphStep(EagerStep):
 
 def make_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
               spec: ExperimentSpec, num_classes: int, device: torch.device, *,
-              batch_size: int, input_shape: tuple[int, ...]) -> tuple[EagerStep, str | None]:
+              batch_size: int, input_shape: tuple[int, ...],
+              graph: bool) -> tuple[EagerStep, str | None]:
     """The fastest step this run allows, and why it fell back to eager (None if it did not)."""
-    if not wants_graph(spec, device):
+    if not graph:
         return EagerStep(model, optimizer, loss_fn, spec, num_classes, device), None
     try:
         step = GraphStep(model, optimizer, loss_fn, spec, num_classes, device,

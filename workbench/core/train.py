@@ -18,6 +18,7 @@ import torch
 
 from workbench.core.callbacks import NAN_HINT, Callback, EarlyStopping, NanGuard, RunAbort
 from workbench.core.data import DataError, DeviceBatches, Splits, load_splits
+from workbench.core.distributed import DistContext
 from workbench.core.events import (
     EpochEnded,
     Event,
@@ -76,6 +77,7 @@ class Trainer:
         threads: int | None = None,
         parent: Path | None = None,
         store: bool = True,
+        dist: DistContext | None = None,
     ) -> None:
         if spec is None and resume is None:
             raise ValueError("give a spec, or a run folder to resume")
@@ -87,7 +89,8 @@ class Trainer:
         self.extra_callbacks = list(callbacks)
         self.threads = threads
         self.parent = parent
-        self.store = store
+        self.dist = dist
+        self.store = store and (dist is None or dist.is_main)
         self._stop = threading.Event()
         self._unpaused = threading.Event()
         self._unpaused.set()
@@ -137,7 +140,7 @@ class Trainer:
         spec = self.spec
         if self.threads:
             torch.set_num_threads(self.threads)
-        self.device = resolve_device(spec.train.device)
+        self.device = self.dist.device if self.dist else resolve_device(spec.train.device)
         if self.data is None:
             self.data = load_splits(spec.data, spec.train.seed, cancel=self._stop)
         data = self.data
@@ -156,19 +159,27 @@ class Trainer:
         n_train = data.train_x.shape[0]
         bs = n_train if spec.optim.name == "gd" else min(spec.train.batch_size, n_train)
         self.batch_size = bs
+        world = self.dist.world_size if self.dist else 1
         common = {"mean": data.mean, "std": data.std, "device": self.device, "image": image,
                   "channels_last": spec.train.channels_last}
         self.train_batches = DeviceBatches(
             data.train_x, data.train_y, batch_size=bs, shuffle=True, generator=self.gen,
             augment=spec.data.augment if spec.data.augment.active else None,
-            drop_last=n_train % bs == 1, **common)
+            drop_last=0 < n_train % bs < 2 * world, **common)
         self.val_batches = DeviceBatches(data.val_x, data.val_y, batch_size=1024, shuffle=False,
                                          generator=None, **common)
         self.test_batches = DeviceBatches(data.test_x, data.test_y, batch_size=1024,
                                           shuffle=False, generator=None, **common)
         self.steps_per_epoch = len(self.train_batches)
+        self.train_model = self.model
+        if self.dist:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.train_model = DistributedDataParallel(self.model, device_ids=ids)
+        self.graph_wanted = wants_graph(spec, self.device) and self.dist is None
         self.optimizer = build_optimizer(spec, self.model.parameters(), self.device,
-                                         capturable=wants_graph(spec, self.device))
+                                         capturable=self.graph_wanted)
         self.schedule = LRSchedule(spec, self.steps_per_epoch)
         self.loss_fn = loss_function(self.num_classes)
         self.early_stopping = (
@@ -180,6 +191,28 @@ class Trainer:
         if self.early_stopping:
             self.callbacks.append(self.early_stopping)
         self.callbacks += self.extra_callbacks
+
+    def _rank_slice(self, idx: torch.Tensor) -> torch.Tensor:
+        """This rank's part of a global batch; the loss is scaled so that DDP's average of
+        per-rank means is the global batch's mean even when the parts differ in size."""
+        assert self.dist is not None
+        part = idx.tensor_split(self.dist.world_size)[self.dist.rank]
+        self.step.loss_scale = part.shape[0] * self.dist.world_size / idx.shape[0]
+        return part
+
+    def _report_due(self, since_report: float, step: int, steps_per_epoch: int) -> bool:
+        """Time-based on one process; step-based across ranks, whose reads are collectives."""
+        if step == steps_per_epoch:
+            return True
+        if self.dist:
+            return step % max(1, steps_per_epoch // 10) == 0
+        return since_report >= PROGRESS_INTERVAL
+
+    def _take(self) -> tuple[float, int, int]:
+        loss_sum, correct, count = self.step.take()
+        if self.dist:
+            loss_sum, correct, count = self.dist.all_reduce_sum([loss_sum, correct, count])
+        return loss_sum, int(correct), int(count)
 
     def _evaluate(self, batches: DeviceBatches, *, predictions: bool = False) -> dict[str, Any]:
         return evaluate(self.model, batches.x, batches.y, batches.batch, self.loss_fn,
@@ -201,8 +234,9 @@ class Trainer:
         state = self._start_run()
         run = self.run
         self.step, self.step_note = make_step(
-            self.model, self.optimizer, self.loss_fn, spec, self.num_classes, self.device,
-            batch_size=self.batch_size, input_shape=self.data.info.input_shape)
+            self.train_model, self.optimizer, self.loss_fn, spec, self.num_classes, self.device,
+            batch_size=self.batch_size, input_shape=self.data.info.input_shape,
+            graph=self.graph_wanted)
         if self.step_note and run:
             run.update_summary(step_note=self.step_note)
         epochs = spec.train.epochs
@@ -263,14 +297,16 @@ class Trainer:
                         if self._stop.is_set():
                             raise _Stopped
                     idx = perm[step * self.batch_size:(step + 1) * self.batch_size]
+                    if self.dist:
+                        idx = self._rank_slice(idx)
                     xb, yb = self.train_batches.batch(idx)
                     lr = self.schedule.lr(epoch, step)
                     self.step(xb, yb, lr)
                     step += 1
                     global_step += 1
                     now = time.perf_counter()
-                    if now - last_report >= PROGRESS_INTERVAL or step == spe:
-                        loss_sum, correct, count = self.step.take()
+                    if self._report_due(now - last_report, step, spe):
+                        loss_sum, correct, count = self._take()
                         for acc, v in ((window, (loss_sum, correct, count)),
                                        (sums, (loss_sum, correct, count))):
                             acc[0] += v[0]
@@ -330,7 +366,7 @@ class Trainer:
         except _Stopped:
             stopped = epoch < epochs
             if stopped and step > 0 and run:
-                loss_sum, correct, count = self.step.take()
+                loss_sum, correct, count = self._take()
                 sums = [sums[0] + loss_sum, sums[1] + correct, sums[2] + count]
                 self._save_checkpoint(epoch, step, global_step, sums=tuple(sums),
                                       epoch_gen_state=epoch_gen_state,
@@ -365,7 +401,7 @@ class Trainer:
             "test_loss": test["loss"], "val_loss": val["loss"],
             "val_accuracy": val["accuracy"], "best_val_accuracy": best_val,
             "early_stopped": early, "num_params": sum(p.numel() for p in self.model.parameters()),
-            "world_size": 1,
+            "world_size": self.dist.world_size if self.dist else 1,
         }
         if self.num_classes > 0:
             summary["test_accuracy"] = test["accuracy"]
@@ -454,6 +490,15 @@ def _explain(exc: BaseException) -> tuple[str, str]:
                 "lower the batch size, use a smaller network, or train on the CPU")
     if isinstance(exc, SpecError | DataError | RunError):
         return str(exc), _setup_hint(exc)
+    text = str(exc)
+    if isinstance(exc, torch.distributed.DistError) or any(
+            marker in text for marker in ("Connection reset by peer", "Connection closed by peer",
+                                          "gloo/transport", "NCCL error")):
+        return ("another rank of this distributed run died or stopped answering",
+                "look at that rank's output above; every rank was stopped and the run marked "
+                "failed")
+    if type(exc).__name__ == "RankStopped":
+        return str(exc), "look at the other ranks' output above"
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", "resume the run from its folder"
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -1,0 +1,99 @@
+"""One process of a distributed run: `python -m workbench.rank SPEC.json` under torchrun.
+
+Rank 0 stores the run and writes the result (and early on its run folder) to `--result-file`,
+which `workbench train --nproc` reads. A rank that is told to stop (torchrun sends SIGTERM when
+another rank dies) ends with a clear error instead of being killed mid-write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from workbench import spec as specmod
+from workbench.core.atomic import write_text_atomic
+from workbench.core.callbacks import Callback
+from workbench.spec import SpecError
+
+
+class RankStopped(RuntimeError):
+    """Raised in a rank when torchrun stops it because another rank failed."""
+
+
+class _FaultInjection(Callback):
+    """`WORKBENCH_FAULT=RANK:STEP` kills that rank at that step: how tests prove a dead rank
+    ends the run cleanly on every other rank."""
+
+    def __init__(self, rank: int, step: int) -> None:
+        self.rank, self.step = rank, step
+
+    def on_progress(self, trainer: Any, progress: Any) -> None:
+        if trainer.dist.rank == self.rank and progress.global_step >= self.step:
+            os._exit(13)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise RankStopped("another rank failed, so torchrun stopped this one")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="workbench.rank")
+    parser.add_argument("spec")
+    parser.add_argument("--runs-dir")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--device")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--result-file")
+    args = parser.parse_args(argv)
+
+    from workbench.core.distributed import init_from_env, shutdown
+    from workbench.core.events import RunFailed, RunFinished, RunStarted
+    from workbench.core.runs import RunStore
+    from workbench.core.train import Trainer
+
+    try:
+        spec = specmod.load(args.spec)
+        for field, value in (("train.epochs", args.epochs), ("train.device", args.device),
+                             ("train.seed", args.seed)):
+            if value is not None:
+                spec = spec.with_value(field, value)
+    except SpecError as exc:
+        sys.stderr.write(f"workbench: error: {args.spec}: {exc}\n")
+        return 2
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    ctx = init_from_env(spec.train.device)
+    callbacks: list[Callback] = []
+    fault = os.environ.get("WORKBENCH_FAULT")
+    if fault:
+        rank, step = (int(v) for v in fault.split(":"))
+        callbacks.append(_FaultInjection(rank, step))
+    result_file = Path(args.result_file) if args.result_file and ctx.is_main else None
+    trainer = Trainer(spec, runs=RunStore(args.runs_dir), dist=ctx, callbacks=callbacks)
+    code = 0
+    try:
+        for event in trainer.events():
+            if isinstance(event, RunStarted) and result_file:
+                write_text_atomic(result_file, json.dumps({"run_dir": event.run_dir}))
+            elif isinstance(event, RunFinished) and result_file:
+                from workbench.commands.train import finished_result
+
+                write_text_atomic(result_file, json.dumps(finished_result(event)))
+            elif isinstance(event, RunFailed):
+                sys.stderr.write(f"workbench: rank {ctx.rank}: run failed: {event.reason}\n")
+                if result_file:
+                    write_text_atomic(result_file, json.dumps(
+                        {"run_dir": event.run_dir, "status": "failed", "error": event.reason,
+                         "hint": event.hint}))
+                code = 1
+    finally:
+        shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
