@@ -1,0 +1,44 @@
+"""`workbench export RUN_DIR OUT.onnx`: export a run to ONNX, verified with onnxruntime."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from workbench.commands.common import CommandError, print_result
+
+
+def add_parser(sub: Any) -> None:
+    from workbench.core.export import DEFAULT_OPSET
+
+    p = sub.add_parser("export", help="export a run to ONNX (+ safetensors and a PyTorch script)")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run's folder")
+    p.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                   help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--raw-input", action="store_true",
+                   help="put the normalization in the graph: feed raw pixels 0..255 as float32")
+    p.add_argument("--no-weights", action="store_true", help="skip the .safetensors file")
+    p.add_argument("--no-script", action="store_true", help="skip the PyTorch .py script")
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.core.export import ExportError, export_run
+
+    try:
+        result = export_run(args.run_dir, args.out, opset=args.opset,
+                            normalize_in_graph=args.raw_input, weights=not args.no_weights,
+                            script=not args.no_script)
+    except ExportError as exc:
+        raise CommandError(str(exc)) from exc
+    for c in result.checks:
+        agree = f", agreement {c.agreement:.2%}" if c.agreement is not None else ""
+        sys.stderr.write(f"onnxruntime vs PyTorch, batch {c.batch} ({c.samples} test samples): "
+                         f"max abs diff {c.max_abs_diff:.3g}{agree}\n")
+    for path in result.files:
+        sys.stderr.write(f"wrote {path}\n")
+    d = result.to_dict()
+    d.pop("checks")
+    print_result(d)
+    return 0

@@ -1,0 +1,83 @@
+"""`workbench prune RUN_DIR --amount 0.5`: prune a trained run headless into a new run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from workbench.commands.common import CommandError, add_runs_dir, print_result
+
+
+def _amount(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0.0 <= value <= 0.99:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 0.99, got {text!r}")
+    return value
+
+
+def _epochs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("prune", help="prune a trained run by magnitude into a new run")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the trained run's folder")
+    p.add_argument("--amount", type=_amount, required=True,
+                   help="share pruned, 0..0.99: of weights, or of units with --structured")
+    p.add_argument("--structured", action="store_true",
+                   help="remove whole neurons/channels (the model really shrinks)")
+    p.add_argument("--per-layer", action="store_true",
+                   help="prune every layer by the amount (default: rank the network globally)")
+    p.add_argument("--norm", choices=("l1", "l2"), default="l1",
+                   help="how units are ranked with --structured (default l1)")
+    p.add_argument("--finetune", type=_epochs, default=0, metavar="EPOCHS",
+                   help="train the pruned network this many epochs with its mask fixed")
+    p.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate "
+                   "(default: the run's)")
+    add_runs_dir(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.core.prune import PruneConfig, PruneError, PruneSession
+    from workbench.core.prune_apply import create_pruned_run
+    from workbench.core.runs import RunStore
+
+    try:
+        session = PruneSession(args.run_dir)
+        targets = session.structured_layers if args.structured else session.layers
+        config = PruneConfig(
+            amount=args.amount, structured=args.structured, norm=args.norm,
+            per_layer={lay.index: args.amount for lay in targets} if args.per_layer else None)
+        runs = RunStore(args.runs_dir) if args.runs_dir else RunStore(session.run.path.parent)
+        preview = session.evaluate(config)
+        for note in preview.notes:
+            sys.stderr.write(f"note: {note}\n")
+        for lay in preview.layers:
+            sys.stderr.write(f"{lay.label:28s} sparsity {lay.sparsity:6.1%}  parameters "
+                             f"{lay.params_before:,} -> {lay.params_after:,}\n")
+        pruned = create_pruned_run(session, config, runs=runs, finetune_epochs=args.finetune,
+                                   lr=args.lr)
+    except PruneError as exc:
+        raise CommandError(str(exc)) from exc
+    s = pruned.summary
+    sys.stderr.write(
+        f"val accuracy {s['val_accuracy_parent']} -> {s['val_accuracy_pruned']} pruned"
+        + (f" -> {s['val_accuracy']} after {args.finetune} epochs" if args.finetune else "")
+        + f"; {s['bytes_before']:,} -> {s['bytes_after']:,} bytes; CPU latency "
+        f"{s['latency_ms_before']:.3f} -> {s['latency_ms_after']:.3f} ms\n")
+    keys = ("sparsity", "parameters", "parameters_stored", "parameters_before", "val_accuracy",
+            "test_accuracy", "val_accuracy_parent", "val_accuracy_pruned", "bytes_before",
+            "bytes_after", "latency_ms_before", "latency_ms_after", "latency_ms_256_before",
+            "latency_ms_256_after", "status", "pruned_from")
+    print_result({"run_dir": pruned.run_dir, **{k: s.get(k) for k in keys}})
+    return 0

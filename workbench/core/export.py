@@ -1,0 +1,372 @@
+"""ONNX export of a stored run, verified against PyTorch before it is put in place.
+
+The model is exported in eval mode with a dynamic batch dimension, pruning masks folded in.
+The file is written under a temporary name, checked with `onnx.checker`, then run with
+onnxruntime against PyTorch on real test samples at batch sizes 1 and 37; only a file that
+passes (rtol 1e-3, atol 1e-5) is renamed into place. A failed check raises `ExportError`.
+
+Exporter: torch.onnx's dynamo exporter (the default, maintained one) with `dynamic_shapes`;
+the TorchScript exporter (`dynamo=False`) only as a fallback when the first one fails.
+
+Input: float32 `(batch, *input_shape)`, normalized as in training, `(x/255 - mean)/std` for
+images. With `normalize_in_graph` the graph takes raw values instead: pixels as float32 in
+0..255 (not uint8, so a consumer need not cast), or raw features for tables and 2-D sets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from workbench import __version__
+from workbench.core.data import DataError, DeviceBatches, Splits, load_splits
+from workbench.core.model import build_model, check
+from workbench.core.prune import fold_masks
+from workbench.core.runs import Run, RunError
+from workbench.spec import ExperimentSpec, SpecError
+
+DEFAULT_OPSET = 18
+MIN_OPSET = 13
+MAX_OPSET = 21
+VERIFY_BATCHES = (1, 37)
+RTOL = 1e-3
+ATOL = 1e-5
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+
+
+class ExportError(RuntimeError):
+    """A run that cannot be exported, or an export that failed its check; says why."""
+
+
+@dataclass(frozen=True)
+class BatchCheck:
+    batch: int
+    samples: int
+    max_abs_diff: float
+    agreement: float | None  # share of samples with the same class; None for regression
+    ok: bool
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: str
+    opset: int
+    exporter: str  # "dynamo" or "torchscript"
+    bytes: int
+    normalize_in_graph: bool
+    checker_ok: bool
+    checks: tuple[BatchCheck, ...]
+    max_abs_diff: float
+    agreement: float | None
+    latency_ms: float  # onnxruntime, CPU, batch 1, median
+    latency_ms_256: float  # the same at batch 256
+    files: tuple[str, ...]  # the other files written: weights, script
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["checks"] = [asdict(c) for c in self.checks]
+        d["files"] = list(self.files)
+        return d
+
+
+class RawInput(nn.Module):
+    """Normalization inside the graph: raw values in, the trained model's input out."""
+
+    def __init__(self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...],
+                 image: bool) -> None:
+        super().__init__()
+        shape = (1, -1, 1, 1) if image else (1, -1)
+        mean_t = torch.tensor(mean, dtype=torch.float32).view(shape)
+        std_t = torch.tensor(std, dtype=torch.float32).view(shape)
+        unit = 255.0 if image else 1.0
+        self.register_buffer("scale", 1.0 / (unit * std_t))
+        self.register_buffer("shift", -mean_t / std_t)
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x * self.scale + self.shift)
+
+
+@dataclass
+class LoadedRun:
+    """A run's spec, its model in eval mode (masks folded) and its data."""
+
+    run: Run
+    spec: ExperimentSpec
+    model: nn.Sequential
+    splits: Splits
+
+
+def load_run(run_dir: str | Path, *, splits: Splits | None = None) -> LoadedRun:
+    """Everything export needs from a run folder, or an ExportError saying what is missing."""
+    path = Path(run_dir)
+    if not (path / "spec.json").is_file():
+        raise ExportError(f"{path} is not a run folder (no spec.json)")
+    run = Run(path)
+    if not (path / "model.pt").is_file():
+        status = _status(run)
+        raise ExportError(f"{path} has no trained weights (model.pt); the run is {status}: "
+                          "only a run that finished or was stopped after saving can be exported")
+    try:
+        spec = run.spec()
+        state = fold_masks(run.load_model_state())
+    except RunError as exc:
+        raise ExportError(str(exc)) from exc
+    try:
+        splits = splits or load_splits(spec.data, spec.train.seed)
+    except DataError as exc:
+        raise ExportError(f"cannot load the run's data to verify the export: {exc}") from exc
+    info = splits.info
+    try:
+        check(spec.model.layers, info.input_shape, info.num_classes)
+    except SpecError as exc:
+        raise ExportError(f"the run's network does not fit its data: {exc}") from exc
+    model = build_model(spec.model.layers, info.input_shape)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ExportError(f"{path / 'model.pt'} does not match the run's spec: "
+                          f"{str(exc).splitlines()[0]}") from exc
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ExportError(f"the weights of {bad[0]} are not finite (NaN or infinity); "
+                          "the run diverged and cannot be exported")
+    return LoadedRun(run, spec, model.eval(), splits)
+
+
+def _status(run: Run) -> str:
+    try:
+        summary = run.summary()
+    except RunError:
+        return "damaged"
+    status = str(summary.get("status", "unknown"))
+    if summary.get("error"):
+        status += f" ({summary['error']})"
+    return status
+
+
+def export_run(run_dir: str | Path, out_path: str | Path, *, opset: int = DEFAULT_OPSET,
+               normalize_in_graph: bool = False, weights: bool = True, script: bool = True,
+               splits: Splits | None = None) -> ExportResult:
+    """Export, verify and put in place; raises ExportError with the reason on any failure."""
+    if not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ExportError(f"opset must be between {MIN_OPSET} and {MAX_OPSET}, got {opset!r}")
+    if not (Path(run_dir) / "spec.json").is_file():
+        raise ExportError(f"{run_dir} is not a run folder (no spec.json)")
+    out = Path(out_path)
+    if out.suffix.lower() != ".onnx":
+        raise ExportError(f"{out}: the file name must end in .onnx")
+    if not out.parent.is_dir():
+        raise ExportError(f"{out.parent}: no such folder")
+    loaded = load_run(run_dir, splits=splits)
+    info = loaded.splits.info
+    s = loaded.splits
+    module: nn.Module = (RawInput(loaded.model, s.mean, s.std, info.is_image).eval()
+                         if normalize_in_graph else loaded.model)
+    fd, tmp_name = tempfile.mkstemp(suffix=".onnx", dir=out.parent, prefix=f".{out.stem}-")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        exporter = _export(module, info.input_shape, tmp, opset)
+        _add_metadata(tmp, loaded, normalize_in_graph)
+        checks, latency, latency_256 = _verify(tmp, module, loaded, normalize_in_graph)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    files = []
+    if weights:
+        files.append(str(save_safetensors(loaded, out.with_suffix(".safetensors"))))
+    if script:
+        from workbench.core.export_script import write_script
+
+        files.append(str(write_script(loaded, out.with_suffix(".py"),
+                                      out.with_suffix(".safetensors").name)))
+    return ExportResult(
+        path=str(out), opset=opset, exporter=exporter, bytes=out.stat().st_size,
+        normalize_in_graph=normalize_in_graph, checker_ok=True, checks=checks,
+        max_abs_diff=max(c.max_abs_diff for c in checks),
+        agreement=(None if info.num_classes == 0 else
+                   sum(c.agreement * c.samples for c in checks) / sum(c.samples for c in checks)),
+        latency_ms=latency, latency_ms_256=latency_256, files=tuple(files))
+
+
+def _export(module: nn.Module, input_shape: tuple[int, ...], path: Path, opset: int) -> str:
+    """Write the ONNX file; returns which exporter did it."""
+    example = torch.randn(2, *input_shape)
+    errors = []
+    quiet = io.StringIO()
+    for dynamo in (True, False):
+        kw: dict[str, Any] = {"input_names": [INPUT_NAME], "output_names": [OUTPUT_NAME],
+                              "opset_version": opset, "dynamo": dynamo}
+        if dynamo:
+            kw["dynamic_shapes"] = ({0: torch.export.Dim("batch")},)
+            kw["external_data"] = False
+        else:
+            kw["dynamic_axes"] = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+        onnx_log = logging.getLogger("torch.onnx")
+        level = onnx_log.level
+        try:
+            onnx_log.setLevel(logging.ERROR)
+            with (warnings.catch_warnings(), contextlib.redirect_stdout(quiet),
+                  contextlib.redirect_stderr(quiet)):
+                warnings.simplefilter("ignore")
+                torch.onnx.export(module, (example,), str(path), **kw)
+            return "dynamo" if dynamo else "torchscript"
+        except Exception as exc:  # the next exporter may succeed; both errors are reported
+            errors.append(f"{'dynamo' if dynamo else 'torchscript'}: "
+                          f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+        finally:
+            onnx_log.setLevel(level)
+    raise ExportError(f"torch.onnx could not export the model at opset {opset}: "
+                      + "; ".join(errors))
+
+
+def _add_metadata(path: Path, loaded: LoadedRun, normalize_in_graph: bool) -> None:
+    import onnx
+
+    info = loaded.splits.info
+    s = loaded.splits
+    if normalize_in_graph:
+        expects = ("raw float32 pixels in 0..255" if info.is_image else "raw float32 features")
+    else:
+        expects = ("float32 (x/255 - mean)/std, x the pixels in 0..255" if info.is_image
+                   else "float32 (x - mean)/std")
+    props = {
+        "class_names": json.dumps(list(info.class_names)),
+        "input_shape": json.dumps(list(info.input_shape)),
+        "mean": json.dumps(list(s.mean)),
+        "std": json.dumps(list(s.std)),
+        "normalization_in_graph": json.dumps(normalize_in_graph),
+        "input": f"{INPUT_NAME}: (batch, {', '.join(map(str, info.input_shape))}) {expects}",
+        "output": (f"{OUTPUT_NAME}: (batch, {info.num_classes}) logits" if info.num_classes
+                   else f"{OUTPUT_NAME}: (batch, 1) prediction"),
+        "spec": loaded.spec.to_json(),
+        "run": loaded.run.path.name,
+    }
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.producer_name = "workbench"
+    model.producer_version = __version__
+    model.doc_string = f"{loaded.spec.name}: exported by Workbench from run {loaded.run.path.name}"
+    onnx.save(model, str(path))
+
+
+def _samples(loaded: LoadedRun, n: int, raw: bool) -> torch.Tensor:
+    """The first n test samples (repeated when the split is smaller), raw or normalized."""
+    s = loaded.splits
+    x = s.test_x if len(s.test_x) else s.val_x
+    if len(x) == 0:
+        raise ExportError("the run's data has no test or validation samples to verify with")
+    idx = torch.arange(n) % len(x)
+    if raw:
+        return x[idx].to(torch.float32)
+    y = torch.zeros(len(x), dtype=torch.long)
+    batches = DeviceBatches(x, y, mean=s.mean, std=s.std, batch_size=n,
+                            device=torch.device("cpu"), shuffle=False, generator=None,
+                            image=s.info.is_image)
+    return batches.batch(idx)[0]
+
+
+def _verify(path: Path, module: nn.Module, loaded: LoadedRun,
+            raw: bool) -> tuple[tuple[BatchCheck, ...], float, float]:
+    """onnx.checker, then onnxruntime against PyTorch at each batch size of VERIFY_BATCHES."""
+    import onnx
+    import onnxruntime as ort
+
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as exc:
+        raise ExportError(f"onnx.checker rejected the exported model: {exc}") from exc
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ExportError(f"onnxruntime cannot load the exported model: {exc}") from exc
+    classify = loaded.splits.info.num_classes > 0
+    checks = []
+    for batch in VERIFY_BATCHES:
+        count = batch * 2 if batch > 1 else 8
+        x = _samples(loaded, count, raw)
+        diffs, agree, ok = [], 0, True
+        for start in range(0, count, batch):
+            xb = x[start:start + batch]
+            with torch.inference_mode():
+                want = module(xb).numpy()
+            got = session.run(None, {INPUT_NAME: xb.numpy()})[0]
+            if got.shape != want.shape:
+                raise ExportError(f"onnxruntime returned shape {got.shape} at batch {batch}, "
+                                  f"PyTorch {want.shape}")
+            diffs.append(float(np.abs(got - want).max()))
+            ok = ok and bool(np.allclose(got, want, rtol=RTOL, atol=ATOL))
+            if classify:
+                agree += int((got.argmax(1) == want.argmax(1)).sum())
+        checks.append(BatchCheck(batch, count, max(diffs), agree / count if classify else None,
+                                 ok))
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        c = failed[0]
+        raise ExportError(f"onnxruntime disagrees with PyTorch at batch {c.batch}: largest "
+                          f"absolute difference {c.max_abs_diff:.3g} (allowed: rtol {RTOL}, "
+                          f"atol {ATOL}); the file was not written")
+    return (tuple(checks), _latency_ms(session, _samples(loaded, 1, raw).numpy(), 200),
+            _latency_ms(session, _samples(loaded, 256, raw).numpy(), 30))
+
+
+def _latency_ms(session: Any, x: np.ndarray, repeats: int) -> float:
+    """Median onnxruntime time of one run on `x`, after a few warm-up runs."""
+    times = []
+    for i in range(repeats + 5):
+        start = time.perf_counter()
+        session.run(None, {INPUT_NAME: x})
+        if i >= 5:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000.0
+
+
+def save_safetensors(loaded: LoadedRun, path: Path) -> Path:
+    """The weights as safetensors (masks folded), with the spec in the file's metadata."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous() for k, v in loaded.model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(suffix=".safetensors", dir=path.parent, prefix=f".{path.stem}-")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={"spec": loaded.spec.to_json(), "format": "pt"})
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+__all__ = [
+    "DEFAULT_OPSET",
+    "MAX_OPSET",
+    "MIN_OPSET",
+    "BatchCheck",
+    "ExportError",
+    "ExportResult",
+    "LoadedRun",
+    "RawInput",
+    "export_run",
+    "load_run",
+    "save_safetensors",
+]

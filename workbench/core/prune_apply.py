@@ -1,0 +1,233 @@
+"""Making pruning permanent: fold masks, physically remove units, fine-tune, store a new run.
+
+Structured pruning removes the units for real: the Linear's rows (or Conv2d's channels) and
+their bias, the BatchNorm entries after them and the next layer's matching inputs, and the new
+run's spec carries the smaller `out`, so it rebuilds the smaller model exactly. Unstructured
+pruning keeps the dense shapes with zeros in them. Fine-tuning trains the pruned network with
+its masks fixed by an optimizer step post-hook (no change to the training loop). The parent
+run is only read.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import statistics
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from workbench.core.callbacks import Callback
+from workbench.core.data import DeviceBatches
+from workbench.core.events import Event, RunFailed, RunFinished
+from workbench.core.model import build_model
+from workbench.core.prune import PruneConfig, PruneError, PruneResult, PruneSession
+from workbench.core.runs import Run, RunStore
+from workbench.core.step import evaluate
+from workbench.spec import ExperimentSpec, LayerSpec, ModelSpec
+
+LATENCY_REPEATS = 200
+
+
+class MaskKeeper(Callback):
+    """Keeps pruned weights at zero while fine-tuning: re-applies the masks after every
+    optimizer step through `Optimizer.register_step_post_hook`, so momentum cannot regrow them.
+    """
+
+    def __init__(self, masks: Mapping[str, torch.Tensor]) -> None:
+        self.masks = dict(masks)
+        self._handle: Any = None
+
+    def on_run_start(self, trainer: Any) -> None:
+        params = dict(trainer.model.named_parameters())
+        pairs = [(params[k], m.to(params[k].device)) for k, m in self.masks.items()
+                 if k in params]
+        tensors = [p for p, _ in pairs]
+        masks = [m for _, m in pairs]
+
+        def reapply(*_: Any) -> None:
+            with torch.no_grad():
+                torch._foreach_mul_(tensors, masks)
+
+        reapply()
+        self._handle = trainer.optimizer.register_step_post_hook(reapply)
+
+    def on_run_end(self, trainer: Any) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+
+def shrink(session: PruneSession, result: PruneResult) -> tuple[list[LayerSpec],
+                                                                dict[str, torch.Tensor]]:
+    """The smaller stack and its weights after structured pruning (masks folded in)."""
+    state = session.masked_state(result.masks)
+    layers = session.shrunk_layers(result.kept_units)
+    for index, keep in result.kept_units.items():
+        link = session.links[index]
+        for i in (index, *link.batchnorms):
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                key = f"{i}.{name}"
+                if key in state:
+                    state[key] = state[key][keep].clone()
+        key = f"{link.consumer}.weight"
+        state[key] = state[key][:, link.consumer_inputs(keep)].clone()
+    return layers, state
+
+
+def state_bytes(state: Mapping[str, torch.Tensor]) -> int:
+    """The size of the weights as model.pt stores them."""
+    buf = io.BytesIO()
+    torch.save(dict(state), buf)
+    return buf.getbuffer().nbytes
+
+
+def cpu_latency_ms(model: nn.Module, input_shape: tuple[int, ...], *, batch: int = 1,
+                   repeats: int = LATENCY_REPEATS) -> float:
+    """Median CPU time of one forward pass at `batch`, in milliseconds, in eval mode."""
+    model = model.eval()
+    x = torch.randn(batch, *input_shape)
+    times = []
+    with torch.inference_mode():
+        for _ in range(10):
+            model(x)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000.0
+
+
+@dataclass(frozen=True)
+class PrunedRun:
+    run_dir: str
+    summary: dict[str, Any]
+
+
+def _accuracy(model: nn.Module, session: PruneSession, split: str) -> dict[str, Any]:
+    s = session.splits
+    x, y = (s.val_x, s.val_y) if split == "val" else (s.test_x, s.test_y)
+    batches = DeviceBatches(x, y, mean=s.mean, std=s.std, batch_size=4096,
+                            device=torch.device("cpu"), shuffle=False, generator=None,
+                            image=session.info.is_image)
+    return evaluate(model, batches.x, batches.y, batches.batch, session.loss_fn,
+                    session.num_classes, batch_size=4096)
+
+
+def create_pruned_run(session: PruneSession, config: PruneConfig, *, runs: RunStore,
+                      finetune_epochs: int = 0, lr: float | None = None,
+                      on_event: Callable[[Event], None] | None = None,
+                      cancel: threading.Event | None = None) -> PrunedRun:
+    """Prune, make it permanent, optionally fine-tune, and store the result as a new run.
+
+    Fine-tuning uses the parent's optimizer at its base learning rate (or `lr`) with a
+    constant schedule. `cancel` stops fine-tuning after the step in flight; the run keeps
+    the weights it reached. The summary holds sparsity, parameters, accuracy before and
+    after fine-tuning, and size and CPU latency before and after.
+    """
+    if finetune_epochs < 0:
+        raise PruneError(f"fine-tune epochs must be 0 or more, got {finetune_epochs}")
+    result = session.evaluate(config)
+    info = session.info
+    if config.structured:
+        layers, state = shrink(session, result)
+        keep_masks: dict[str, torch.Tensor] = {}
+    else:
+        layers = [LayerSpec(la.type, dict(la.params)) for la in session.spec.model.layers]
+        state = session.masked_state(result.masks)
+        keep_masks = {k: m for k, m in result.masks.items() if (m == 0).any()}
+    model = build_model(layers, info.input_shape)
+    model.load_state_dict(state)
+    spec = session.spec.copy()
+    spec.model = ModelSpec(layers=layers)
+    spec.name = f"{session.spec.name}-pruned"
+    pruned_val = _accuracy(model, session, "val")
+    parent = session.run.path
+    status = "finished"
+    if finetune_epochs > 0:
+        model, run_dir, status = _finetune(spec, state, keep_masks, session, finetune_epochs, lr,
+                                   runs, parent, on_event, cancel)
+    else:
+        run = runs.create(spec, parent=parent)
+        run.save_model(model.state_dict())
+        run_dir = str(run.path)
+    val = _accuracy(model, session, "val")
+    test = _accuracy(model, session, "test")
+    weights = [p for name, p in model.named_parameters() if name.endswith("weight")
+               and p.dim() > 1]
+    kept = sum(int((w != 0).sum()) for w in weights)
+    original = sum(math.prod(lay.weight_shape) for lay in session.layers)
+    nonzero = sum(int((p != 0).sum()) for p in model.parameters())
+    base_model = build_model(session.spec.model.layers, info.input_shape)
+    base_model.load_state_dict(session.base)
+    summary: dict[str, Any] = {
+        "status": status,
+        "pruned_from": str(parent),
+        "prune": config.describe(),
+        "sparsity": 1.0 - kept / max(1, original),
+        "parameters": nonzero,
+        "parameters_stored": sum(p.numel() for p in model.parameters()),
+        "parameters_before": session.params_before,
+        "val_accuracy_parent": session.baseline.val_accuracy,
+        "val_accuracy_pruned": pruned_val["accuracy"],
+        "val_loss_pruned": pruned_val["loss"],
+        "val_accuracy": val["accuracy"], "val_loss": val["loss"],
+        "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+        "finetune_epochs": finetune_epochs,
+        "bytes_before": state_bytes(session.base),
+        "bytes_after": state_bytes(model.state_dict()),
+        "latency_ms_before": cpu_latency_ms(base_model, info.input_shape),
+        "latency_ms_after": cpu_latency_ms(model, info.input_shape),
+        "latency_ms_256_before": cpu_latency_ms(base_model, info.input_shape, batch=256,
+                                                repeats=30),
+        "latency_ms_256_after": cpu_latency_ms(model, info.input_shape, batch=256, repeats=30),
+        "notes": list(result.notes),
+    }
+    summary = Run(Path(run_dir)).update_summary(**summary)
+    return PrunedRun(run_dir, summary)
+
+
+class _CancelWatch(Callback):
+    def __init__(self, cancel: threading.Event | None) -> None:
+        self.cancel = cancel
+
+    def on_progress(self, trainer: Any, progress: Any) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            trainer.stop()
+
+
+def _finetune(spec: ExperimentSpec, state: dict[str, torch.Tensor],
+              masks: dict[str, torch.Tensor], session: PruneSession, epochs: int,
+              lr: float | None, runs: RunStore, parent: Path,
+              on_event: Callable[[Event], None] | None,
+              cancel: threading.Event | None) -> tuple[nn.Module, str, str]:
+    from workbench.core.train import Trainer
+
+    spec.train.epochs = epochs
+    spec.schedule.name = "constant"
+    spec.schedule.warmup_epochs = 0.0
+    if lr is not None:
+        spec.optim.lr = lr
+    trainer = Trainer(spec, runs=runs, data=session.splits, initial_state=state,
+                      callbacks=[MaskKeeper(masks), _CancelWatch(cancel)], parent=parent)
+    finished: RunFinished | None = None
+    for event in trainer.events():
+        if on_event is not None:
+            on_event(event)
+        if isinstance(event, RunFailed):
+            raise PruneError(f"fine-tuning failed: {event.reason} ({event.hint})")
+        if isinstance(event, RunFinished):
+            finished = event
+    assert finished is not None and trainer.model is not None
+    status = "stopped" if finished.stopped else "finished"
+    return trainer.model.to("cpu").eval(), finished.run_dir, status
+
+
+__all__ = ["MaskKeeper", "PrunedRun", "cpu_latency_ms", "create_pruned_run", "shrink",
+           "state_bytes"]
