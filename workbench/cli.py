@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from workbench import __version__
 
-COMMANDS = ("train", "runs", "resume", "prune", "export")
+COMMANDS = ("train", "runs", "resume", "compare", "prune", "export")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -1,0 +1,701 @@
+"""The Compare panel: race optimizers (or any field's values) on the current experiment.
+
+Left: what varies (optimizers, each with its own rate; and optionally one more field), the
+target accuracy, Run/Stop, and adding past runs, saving and opening comparisons. Right:
+overlaid curves (one colour per variant) against epoch, step or time; a sortable results
+table; and the loss landscape around one variant's final weights, computed off the thread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.compare import (
+    COMMON_FIELDS,
+    DEFAULT_LR,
+    Comparison,
+    ComparisonRunner,
+    Curves,
+    ResultRow,
+    comparisons_dir,
+    curves_for,
+    default_name,
+    grid,
+    load_comparison,
+    parse_value,
+    results,
+    save_comparison,
+)
+from workbench.core.events import EpochEnded, RunFailed, RunFinished
+from workbench.core.optim import OPTIMIZER_TITLES
+from workbench.core.runs import RunError, RunStore
+from workbench.gui.compare_worker import CallJob, ComparisonJob
+from workbench.spec import OPTIMIZERS, ExperimentSpec, SpecError
+
+COLORS = ("#2f6fde", "#e4572e", "#29a35a", "#9b5de5", "#f2a541", "#17becf", "#d62789",
+          "#8c564b", "#7f7f7f", "#bcbd22")
+REDRAW_MS = 100
+X_AXES = {"epoch": ("epoch", "epoch"), "step": ("global_step", "step"),
+          "time": ("elapsed", "seconds")}
+PLOTS = (("train_loss", "Training loss"), ("val_loss", "Validation loss"),
+         ("train_accuracy", "Training accuracy"), ("val_accuracy", "Validation accuracy"),
+         ("lr", "Learning rate"))
+COLUMNS = ("variant", "status", "best val acc", "final val acc", "final train loss",
+           "final val loss", "epochs to target", "s to target", "s / epoch", "seconds",
+           "diverged")
+
+
+def color(index: int) -> str:
+    return COLORS[index % len(COLORS)]
+
+
+class NumberItem(QTableWidgetItem):
+    """A table cell that sorts by its number (missing values last), shows it formatted."""
+
+    def __init__(self, value: float | None, text: str) -> None:
+        super().__init__(text)
+        self.value = math.inf if value is None or math.isnan(value) else value
+        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        if isinstance(other, NumberItem):
+            return self.value < other.value
+        return super().__lt__(other)
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.2f}%"
+
+
+def _num(v: float | None, fmt: str) -> str:
+    return "-" if v is None or not math.isfinite(v) else format(v, fmt)
+
+
+class RunPicker(QDialog):
+    """Pick stored runs to add to the comparison."""
+
+    def __init__(self, runs: RunStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Add past runs")
+        self.list = QListWidget()
+        self.list.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+        for info in runs.list():
+            if info.error:
+                continue
+            s = info.summary
+            acc = s.get("best_val_accuracy")
+            text = (f"{info.name}   {s.get('optimizer', '?')}   {s.get('status', '?')}"
+                    + (f"   best val {100 * acc:.2f}%" if isinstance(acc, float) else ""))
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, str(info.path))
+            self.list.addItem(item)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"Runs in {runs.root}"))
+        layout.addWidget(self.list)
+        layout.addWidget(buttons)
+        self.resize(640, 400)
+
+    def chosen(self) -> list[str]:
+        return [item.data(Qt.ItemDataRole.UserRole) for item in self.list.selectedItems()]
+
+
+class ComparePanel(QWidget):
+    """Compare variants of the experiment `get_spec()` returns; runs go to `runs`."""
+
+    comparisonFinished = Signal()
+    landscapeReady = Signal()
+
+    def __init__(self, get_spec: Callable[[], ExperimentSpec], runs: RunStore,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.get_spec = get_spec
+        self.runs = runs
+        self.comparison = Comparison("comparison")
+        self.curves: list[Curves] = []
+        self.job: ComparisonJob | None = None
+        self.land_job: CallJob | None = None
+        self._dirty = False
+        self._table_dirty = False
+        self._lines: list[dict[str, pg.PlotDataItem]] = []
+        self._build()
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self._redraw)
+        self._timer.start()
+
+    # -- layout ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        setup = QWidget()
+        left = QVBoxLayout(setup)
+        box = QGroupBox("Optimizers (each with its own rate)")
+        self.optim_table = QTableWidget(len(OPTIMIZERS), 2)
+        self.optim_table.setHorizontalHeaderLabels(["optimizer", "learning rate"])
+        self.optim_table.verticalHeader().setVisible(False)
+        self.optim_table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.optim_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.optim_table.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.Stretch)
+        self.optim_checks: dict[str, QCheckBox] = {}
+        self.optim_lrs: dict[str, QDoubleSpinBox] = {}
+        for row, name in enumerate(OPTIMIZERS):
+            check = QCheckBox(OPTIMIZER_TITLES.get(name, name))
+            check.setChecked(name in ("sgd", "momentum", "adam", "rmsprop"))
+            lr = QDoubleSpinBox()
+            lr.setDecimals(5)
+            lr.setRange(1e-5, 10.0)
+            lr.setSingleStep(1e-3)
+            lr.setValue(DEFAULT_LR.get(name, 1e-3))
+            self.optim_checks[name] = check
+            self.optim_lrs[name] = lr
+            self.optim_table.setCellWidget(row, 0, check)
+            self.optim_table.setCellWidget(row, 1, lr)
+        self.optim_table.setMinimumHeight(30 * len(OPTIMIZERS) + 30)
+        QVBoxLayout(box).addWidget(self.optim_table)
+        left.addWidget(box)
+
+        vary = QGroupBox("Also vary")
+        form = QFormLayout(vary)
+        self.field_combo = QComboBox()
+        self.field_combo.setEditable(True)
+        self.field_combo.addItem("(nothing)")
+        self.field_combo.addItems([f for f in COMMON_FIELDS if f != "optim.name"])
+        self.field_combo.currentTextChanged.connect(self._field_changed)
+        self.values_edit = QLineEdit()
+        self.values_edit.setPlaceholderText("values, separated by commas")
+        form.addRow("field", self.field_combo)
+        form.addRow("values", self.values_edit)
+        self.target_spin = QDoubleSpinBox()
+        self.target_spin.setRange(0.0, 1.0)
+        self.target_spin.setDecimals(3)
+        self.target_spin.setSingleStep(0.01)
+        self.target_spin.setValue(0.9)
+        self.target_spin.valueChanged.connect(self._target_changed)
+        form.addRow("target accuracy", self.target_spin)
+        left.addWidget(vary)
+
+        self.run_button = QPushButton("Run comparison")
+        self.run_button.clicked.connect(self.run)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        row = QHBoxLayout()
+        row.addWidget(self.run_button)
+        row.addWidget(self.stop_button)
+        left.addLayout(row)
+        row2 = QHBoxLayout()
+        for text, slot in (("Add past runs...", self._pick_runs), ("Open...", self._open),
+                           ("Save", self._save), ("Clear", self.clear)):
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            row2.addWidget(button)
+        left.addLayout(row2)
+        self.status = QLabel("Pick optimizers or a field to vary, then Run.")
+        self.status.setWordWrap(True)
+        left.addWidget(self.status)
+        left.addStretch(1)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._build_curves(), "Curves")
+        self.results_table = QTableWidget(0, len(COLUMNS))
+        self.results_table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.results_table.setSortingEnabled(True)
+        self.results_table.verticalHeader().setVisible(False)
+        self.results_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.results_table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
+        self.tabs.addTab(self.results_table, "Results")
+        self.tabs.addTab(self._build_landscape(), "Landscape")
+
+        splitter = QSplitter()
+        splitter.addWidget(setup)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([330, 900])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+
+    def _build_curves(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("against"))
+        self.x_combo = QComboBox()
+        self.x_combo.addItems(list(X_AXES))
+        self.x_combo.currentTextChanged.connect(self._x_changed)
+        bar.addWidget(self.x_combo)
+        self.legend_label = QLabel()
+        self.legend_label.setTextFormat(Qt.TextFormat.RichText)
+        self.legend_label.setWordWrap(True)
+        bar.addWidget(self.legend_label, 1)
+        layout.addLayout(bar)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("w")
+        self.plots: dict[str, pg.PlotItem] = {}
+        for i, (key, title) in enumerate(PLOTS):
+            if i in (2, 4):
+                self.graphics.ci.nextRow()
+            plot = self.graphics.ci.addPlot(title=title)
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.setDownsampling(auto=True, mode="peak")
+            plot.setClipToView(True)
+            plot.setLabel("bottom", "epoch")
+            if key.endswith("loss"):
+                plot.setLogMode(y=True)
+            self.plots[key] = plot
+        self.legend = self.plots["train_loss"].addLegend(
+            offset=(-10, 10), labelTextColor="#1d232b", brush=pg.mkBrush(255, 255, 255, 210))
+        layout.addWidget(self.graphics, 1)
+        return page
+
+    def _build_landscape(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("around"))
+        self.center_combo = QComboBox()
+        bar.addWidget(self.center_combo)
+        bar.addWidget(QLabel("directions"))
+        self.directions_combo = QComboBox()
+        self.directions_combo.addItem("random (filter-normalized)", "random")
+        self.directions_combo.addItem("principal directions of the paths", "pca")
+        bar.addWidget(self.directions_combo)
+        bar.addWidget(QLabel("grid"))
+        self.resolution_spin = QSpinBox()
+        self.resolution_spin.setRange(5, 61)
+        self.resolution_spin.setValue(21)
+        bar.addWidget(self.resolution_spin)
+        self.land_button = QPushButton("Compute")
+        self.land_button.clicked.connect(self.compute_landscape)
+        bar.addWidget(self.land_button)
+        bar.addStretch(1)
+        layout.addLayout(bar)
+        self.land_status = QLabel("The loss on a 2-D slice of weight space around a variant's "
+                                  "final weights (Li et al. 2018), with every variant's path.")
+        self.land_status.setWordWrap(True)
+        layout.addWidget(self.land_status)
+        self.land_plot = pg.PlotWidget(background="w")
+        self.land_plot.setAspectLocked(False)
+        self.land_image = pg.ImageItem(axisOrder="row-major")
+        self.land_image.setColorMap(pg.colormap.get("viridis"))
+        self.land_plot.addItem(self.land_image)
+        self.land_plot.addLegend(offset=(-10, 10), labelTextColor="#1d232b",
+                                 brush=pg.mkBrush(255, 255, 255, 220))
+        self.land_plot.setLabel("bottom", "direction 1")
+        self.land_plot.setLabel("left", "direction 2")
+        self.land_paths: list[Any] = []
+        layout.addWidget(self.land_plot, 1)
+        return page
+
+    # -- building and running -------------------------------------------------------------
+    def _field_changed(self, text: str) -> None:
+        self.values_edit.setText(COMMON_FIELDS.get(text, ""))
+
+    def _target_changed(self, value: float) -> None:
+        self.comparison.target_accuracy = value
+        self._table_dirty = True
+
+    def _x_changed(self, _text: str) -> None:
+        self._dirty = True
+        for plot in self.plots.values():
+            plot.setLabel("bottom", X_AXES[self.x_combo.currentText()][1])
+            plot.enableAutoRange()
+
+    def chosen_optimizers(self) -> dict[str, float]:
+        return {name: self.optim_lrs[name].value() for name in OPTIMIZERS
+                if self.optim_checks[name].isChecked()}
+
+    def set_optimizers(self, chosen: dict[str, float]) -> None:
+        """Tick these optimizers with these rates (and untick the rest)."""
+        for name in OPTIMIZERS:
+            self.optim_checks[name].setChecked(name in chosen)
+            if name in chosen:
+                self.optim_lrs[name].setValue(chosen[name])
+
+    def set_field(self, path: str, values: str) -> None:
+        self.field_combo.setCurrentText(path)
+        self.values_edit.setText(values)
+
+    def build_variants(self) -> list[Any]:
+        """The variants the controls describe; SpecError naming the field when they are bad."""
+        spec = self.get_spec()
+        axes: dict[str, list[Any]] = {}
+        overrides: dict[str, dict[str, Any]] = {}
+        chosen = self.chosen_optimizers()
+        if chosen:
+            axes["optim.name"] = list(chosen)
+            overrides = {name: {"optim.lr": lr} for name, lr in chosen.items()}
+        field = self.field_combo.currentText().strip()
+        if field and field != "(nothing)":
+            values = [parse_value(v) for v in self.values_edit.text().split(",") if v.strip()]
+            if not values:
+                raise SpecError(field, "give the values to try, separated by commas")
+            axes[field] = values
+        if not axes:
+            raise SpecError("vary", "tick at least one optimizer or choose a field to vary")
+        return grid(spec, axes, overrides)
+
+    def run(self) -> None:
+        """Add the variants the controls describe and run every pending one."""
+        if self.is_running():
+            return
+        try:
+            variants = self.build_variants()
+        except SpecError as exc:
+            self.status.setText(f"Cannot run: {exc}")
+            return
+        if not self.comparison.variants:
+            self.comparison = Comparison(default_name(self.get_spec()), [],
+                                         self.target_spin.value())
+        taken = [v.label for v in self.comparison.variants]
+        for variant in variants:
+            while variant.label in taken:
+                variant.label += "'"
+            taken.append(variant.label)
+            self.comparison.variants.append(variant)
+            self.curves.append(Curves())
+        self._sync_lines()
+        self.start_pending()
+
+    def start_pending(self, **runner_options: Any) -> None:
+        from workbench.gui.worker import training_threads
+
+        pending = self.comparison.pending()
+        if not pending:
+            self.status.setText("Nothing to run: every variant has its run.")
+            return
+        runner_options.setdefault("threads", training_threads())
+        runner = ComparisonRunner(self.comparison, self.runs, **runner_options)
+        self.job = ComparisonJob(runner, self)
+        self.job.item.connect(self._on_event)
+        self.job.errored.connect(lambda message, _trace: self.status.setText(
+            f"The comparison stopped on an error: {message}"))
+        self.job.finished.connect(self._on_finished)
+        self.run_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.status.setText(f"Running {len(pending)} variants one after another...")
+        self.job.start()
+
+    def stop(self) -> None:
+        if self.job is not None:
+            self.job.stop()
+
+    def is_running(self) -> bool:
+        return self.job is not None and self.job.is_running()
+
+    def shutdown(self) -> None:
+        """Stop every background job and wait for it (closing the window, tests)."""
+        if self.job is not None:
+            self.job.stop_and_wait()
+        if self.land_job is not None:
+            self.land_job.stop_and_wait()
+        self._timer.stop()
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        self.shutdown()
+        super().closeEvent(event)
+
+    def _on_event(self, pair: Any) -> None:
+        index, event = pair
+        self.curves[index].add(event)
+        self._dirty = True
+        if isinstance(event, EpochEnded | RunFinished | RunFailed):
+            self._table_dirty = True
+        if isinstance(event, RunFinished | RunFailed):
+            done = sum(c.status not in ("pending", "running") for c in self.curves)
+            self.status.setText(f"{done} of {len(self.curves)} variants done; "
+                                f"{self.comparison.variants[index].label}: "
+                                f"{self.curves[index].status}")
+
+    def _on_finished(self) -> None:
+        self.run_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self._table_dirty = self._dirty = True
+        self._redraw()
+        try:
+            path = save_comparison(self.comparison, self.runs)
+            self.status.setText(f"Done; saved as {path.name}.")
+        except OSError as exc:
+            self.status.setText(f"Done, but could not save: {exc}")
+        self.job = None
+        self.comparisonFinished.emit()
+
+    # -- past runs, saving and opening ---------------------------------------------------
+    def add_runs(self, run_dirs: list[str]) -> None:
+        """Add stored runs; unreadable ones are reported and skipped."""
+        if not self.comparison.variants:
+            self.comparison = Comparison(default_name(self.get_spec()), [],
+                                         self.target_spin.value())
+        problems = []
+        for run_dir in run_dirs:
+            try:
+                self.comparison.add_run(run_dir)
+                self.curves.append(Curves.from_run(run_dir))
+            except RunError as exc:
+                problems.append(str(exc))
+        self._sync_lines()
+        self._dirty = self._table_dirty = True
+        if problems:
+            self.status.setText("Skipped: " + "; ".join(problems))
+
+    def _pick_runs(self) -> None:
+        dialog = RunPicker(self.runs, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.add_runs(dialog.chosen())
+
+    def save(self, path: Path | None = None) -> Path:
+        return save_comparison(self.comparison, self.runs, path)
+
+    def _save(self) -> None:
+        if not self.comparison.variants:
+            self.status.setText("Nothing to save yet.")
+            return
+        try:
+            self.status.setText(f"Saved as {self.save()}")
+        except OSError as exc:
+            QMessageBox.warning(self, "Save comparison", f"Could not save: {exc}")
+
+    def open_comparison(self, path: str | Path) -> None:
+        """Show a saved comparison from its runs' stored metrics; bad files change nothing."""
+        if self.is_running():
+            self.status.setText("Stop the running comparison first.")
+            return
+        try:
+            comparison = load_comparison(path)
+        except SpecError as exc:
+            self.status.setText(f"Cannot open: {exc}")
+            return
+        self._clear_lines()
+        self.comparison = comparison
+        self.curves = curves_for(comparison)
+        self.target_spin.blockSignals(True)
+        self.target_spin.setValue(comparison.target_accuracy)
+        self.target_spin.blockSignals(False)
+        self._sync_lines()
+        self._dirty = self._table_dirty = True
+        self.status.setText(f"Opened {Path(path).name}: {len(comparison.variants)} variants"
+                            + (f", {len(comparison.pending())} not run yet"
+                               if comparison.pending() else ""))
+
+    def _open(self) -> None:
+        folder = comparisons_dir(self.runs)
+        path, _ = QFileDialog.getOpenFileName(self, "Open comparison", str(folder),
+                                              "Comparisons (*.json)")
+        if path:
+            self.open_comparison(path)
+
+    def clear(self) -> None:
+        if self.is_running():
+            return
+        self._clear_lines()
+        self.comparison = Comparison("comparison", [], self.target_spin.value())
+        self.curves = []
+        self._dirty = self._table_dirty = True
+        self._redraw()
+
+    # -- drawing --------------------------------------------------------------------------
+    def _clear_lines(self) -> None:
+        for lines in self._lines:
+            for key, item in lines.items():
+                self.plots[key.split(":")[0]].removeItem(item)
+        self._lines = []
+        self.legend.clear()
+
+    def _sync_lines(self) -> None:
+        """Create the curves of variants added since the last call (created once, then fed)."""
+        for index in range(len(self._lines), len(self.comparison.variants)):
+            pen = pg.mkPen(color(index), width=2)
+            label = self.comparison.variants[index].label
+            lines: dict[str, pg.PlotDataItem] = {}
+            for key, _title in PLOTS:
+                if key.startswith("val"):
+                    lines[key] = self.plots[key].plot(pen=pen, symbol="o", symbolSize=5,
+                                                      symbolBrush=color(index),
+                                                      symbolPen=None)
+                else:
+                    lines[key] = self.plots[key].plot(pen=pen)
+            self.legend.addItem(lines["train_loss"], label)
+            self._lines.append(lines)
+        self.center_combo.clear()
+        self.center_combo.addItems([v.label for v in self.comparison.variants])
+        self.legend_label.setText("  ".join(
+            f"<span style='color:{color(i)}'>&#9632;</span> {v.label}"
+            for i, v in enumerate(self.comparison.variants)))
+
+    def _redraw(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            xkey = X_AXES[self.x_combo.currentText()][0]
+            for curves, lines in zip(self.curves, self._lines, strict=False):
+                for key, item in lines.items():
+                    series = curves.epochs if key.startswith("val") else curves.steps
+                    x = np.asarray(series[xkey], dtype=float)
+                    y = np.asarray(series[key], dtype=float)
+                    ok = np.isfinite(y) & np.isfinite(x)
+                    if key.endswith("loss"):
+                        ok &= y > 0
+                    item.setData(x[ok], y[ok])
+        if self._table_dirty:
+            self._table_dirty = False
+            self._fill_table(results(self.comparison, self.curves))
+
+    def rows(self) -> list[ResultRow]:
+        return results(self.comparison, self.curves)
+
+    def _fill_table(self, rows: list[ResultRow]) -> None:
+        table = self.results_table
+        table.setSortingEnabled(False)
+        table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            name = QTableWidgetItem(row.label)
+            name.setForeground(pg.mkColor(color(r)))
+            cells: list[QTableWidgetItem] = [
+                name, QTableWidgetItem(row.status),
+                NumberItem(row.best_val_accuracy, _pct(row.best_val_accuracy)),
+                NumberItem(row.final_val_accuracy, _pct(row.final_val_accuracy)),
+                NumberItem(row.final_train_loss, _num(row.final_train_loss, ".4f")),
+                NumberItem(row.final_val_loss, _num(row.final_val_loss, ".4f")),
+                NumberItem(row.epochs_to_target,
+                           "-" if row.epochs_to_target is None else str(row.epochs_to_target)),
+                NumberItem(row.seconds_to_target, _num(row.seconds_to_target, ".1f")),
+                NumberItem(row.seconds_per_epoch, _num(row.seconds_per_epoch, ".2f")),
+                NumberItem(row.seconds, _num(row.seconds, ".1f")),
+                QTableWidgetItem("yes" if row.diverged else "no"),
+            ]
+            for c, cell in enumerate(cells):
+                table.setItem(r, c, cell)
+        table.setSortingEnabled(True)
+        target = f"{100 * self.comparison.target_accuracy:g}%"
+        table.setHorizontalHeaderItem(6, QTableWidgetItem(f"epochs to {target}"))
+        table.setHorizontalHeaderItem(7, QTableWidgetItem(f"s to {target}"))
+
+    # -- landscape ------------------------------------------------------------------------
+    def compute_landscape(self) -> None:
+        """Compute the slice around the chosen variant's final weights, off the GUI thread."""
+        if self.land_job is not None and self.land_job.is_running():
+            return
+        index = self.center_combo.currentIndex()
+        variants = self.comparison.variants
+        if index < 0 or not variants[index].run_dir:
+            self.land_status.setText("Run the comparison first: the slice is centred on a "
+                                     "variant's final weights.")
+            return
+        center = variants[index]
+        runs = {v.label: v.run_dir for v in variants
+                if v.run_dir and v.spec.model.layers == center.spec.model.layers}
+        directions = self.directions_combo.currentData()
+        resolution = self.resolution_spin.value()
+
+        def work(progress: Callable[[int, int], None], cancel: Any) -> Any:
+            from workbench.core.data import load_splits
+            from workbench.core.landscape import landscape_for_runs
+
+            spec = center.spec
+            data = load_splits(spec.data, spec.train.seed, cancel=cancel)
+            return landscape_for_runs(spec, data, center.run_dir, runs,
+                                      center_label=center.label, directions=directions,
+                                      resolution=resolution, progress=progress,
+                                      cancel=cancel)
+
+        self.land_job = CallJob(work, "workbench-landscape", self)
+        self.land_job.item.connect(self._on_landscape_item)
+        self.land_job.errored.connect(lambda message, _trace: self.land_status.setText(
+            f"Could not compute the landscape: {message}"))
+        self.land_job.finished.connect(lambda: self.land_button.setEnabled(True))
+        self.land_button.setEnabled(False)
+        self.land_status.setText("Computing the loss on the slice...")
+        self.land_job.start()
+
+    def _on_landscape_item(self, item: Any) -> None:
+        if item[0] == "progress":
+            self.land_status.setText(f"Computing the loss on the slice: row {item[1]} of "
+                                     f"{item[2]}")
+            return
+        self.show_landscape(item[1])
+
+    def show_landscape(self, land: Any) -> None:
+        for path in self.land_paths:
+            self.land_plot.removeItem(path)
+        self.land_paths = []
+        legend = self.land_plot.plotItem.legend
+        if legend is not None:
+            legend.clear()
+        a, b = land.alphas, land.betas
+        self.land_image.setImage(np.log10(np.maximum(land.losses, 1e-8)))
+        da, db = a[1] - a[0], b[1] - b[0]
+        self.land_image.setRect(QRectF(a[0] - da / 2, b[0] - db / 2, a[-1] - a[0] + da,
+                                       b[-1] - b[0] + db))
+        labels = [v.label for v in self.comparison.variants]
+        for label, coords in land.paths.items():
+            i = labels.index(label) if label in labels else len(self.land_paths)
+            item = self.land_plot.plot(coords[:, 0], coords[:, 1],
+                                       pen=pg.mkPen(color(i), width=2.5), symbol="o",
+                                       symbolSize=6, symbolBrush=color(i), symbolPen="w",
+                                       name=label)
+            self.land_paths.append(item)
+        self.land_plot.autoRange()
+        kind = "random filter-normalized" if land.directions == "random" else "principal"
+        self.land_status.setText(
+            f"log10 loss around the final weights of {land.center_label} ({kind} directions); "
+            f"loss there {land.center_loss:.4f}. Dots: weights after each epoch.")
+        self.landscapeReady.emit()
+
+
+def _sample_spec() -> ExperimentSpec:
+    from workbench import spec as specmod
+    from workbench.paths import resources_dir
+
+    spec = specmod.load(resources_dir() / "examples" / "spirals_playground.json")
+    return spec.with_value("train.epochs", 15)
+
+
+if __name__ == "__main__":
+    import sys
+    import tempfile
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv)
+    panel = ComparePanel(_sample_spec, RunStore(Path(tempfile.mkdtemp(prefix="wb-compare-"))))
+    panel.resize(1400, 820)
+    panel.show()
+    panel.run()
+    code = app.exec()
+    panel.shutdown()
+    sys.exit(code)
