@@ -189,4 +189,4 @@ def test_worker_exception_is_reported(qtbot, runners, caplog):
 
 
 def test_training_leaves_the_gui_a_core():
-    assert training_threads() == max(1, (os.cpu_count() or 2) - 1)
+    assert 1 <= training_threads() <= max(1, (os.cpu_count() or 2) - 1)

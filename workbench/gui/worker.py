@@ -27,8 +27,12 @@ log = logging.getLogger(__name__)
 
 
 def training_threads() -> int:
-    """Torch threads for training: every core but one, which stays with the GUI."""
-    return max(1, (os.cpu_count() or 2) - 1)
+    """Torch threads for training: every core this process may use but one, for the GUI."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on every platform
+        cores = os.cpu_count() or 2
+    return max(1, cores - 1)
 
 
 class _Worker(QObject):

@@ -1,0 +1,265 @@
+"""The training panel, driven as a person would: Train, Pause, Resume, Stop, a failing run,
+stored runs; plus screenshots of the panel and its views after real runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QCoreApplication
+
+from workbench import spec as specmod
+from workbench.core.events import Progress, RunFailed, RunFinished
+from workbench.core.runs import RunStore
+from workbench.gui.demo import example_spec
+from workbench.gui.train_panel import TrainPanel, format_seconds
+from workbench.spec import SpecError
+
+WAIT_MS = 120_000
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
+
+
+def _spec(epochs: int = 4, data: str = "moons", **optim) -> specmod.ExperimentSpec:
+    return specmod.from_dict({
+        "name": "panel",
+        "data": {"name": data, "samples": 400, "noise": 0.1},
+        "model": {"layers": [{"type": "Linear", "out": 16}, {"type": "ReLU"},
+                             {"type": "Linear", "out": 16}, {"type": "ReLU"},
+                             {"type": "Linear", "out": 2}]},
+        "optim": {"name": "adam", "lr": 0.02, **optim},
+        "train": {"epochs": epochs, "batch_size": 16, "seed": 0},
+    })
+
+
+def _mnist_mlp() -> specmod.ExperimentSpec:
+    return specmod.from_dict({
+        "name": "mnist-small-mlp",
+        "data": {"name": "mnist_small", "val_fraction": 0.1},
+        "model": {"layers": [{"type": "Flatten"}, {"type": "Linear", "out": 64},
+                             {"type": "ReLU"}, {"type": "Linear", "out": 10}]},
+        "optim": {"name": "adam", "lr": 0.002},
+        "train": {"epochs": 1, "batch_size": 64, "seed": 0},
+    })
+
+
+class Holder:
+    """What the main window's experiment model would hand the panel."""
+
+    def __init__(self, spec: specmod.ExperimentSpec) -> None:
+        self.spec = spec
+
+    def __call__(self) -> specmod.ExperimentSpec:
+        return self.spec
+
+
+@pytest.fixture
+def holder() -> Holder:
+    return Holder(_spec())
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path, holder):
+    """A shown panel; at teardown no training thread may be left running."""
+    p = TrainPanel(holder, RunStore(tmp_path / "runs"))
+    qtbot.addWidget(p)
+    p.resize(1100, 760)
+    p.show()
+    qtbot.waitExposed(p)
+    ended: list = []
+    p.runEnded.connect(ended.append)
+    p.ended = ended
+    yield p
+    leaked = p.is_running()
+    p.stop_and_wait()
+    assert not leaked, "a test left a training thread running"
+    assert p.runner is None or p.runner.qthread.isFinished()
+
+
+def _train(qtbot, panel: TrainPanel):
+    with qtbot.waitSignal(panel.runEnded, timeout=WAIT_MS) as blocker:
+        assert panel.start()
+    return blocker.args[0]
+
+
+def _shot(widget, name: str) -> Path:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / name
+    QCoreApplication.processEvents()
+    assert widget.grab().save(str(path))
+    return path
+
+
+def _parked_in_pause() -> bool:
+    """Whether some thread is blocked in the trainer's pause wait (read from its stack)."""
+    for frame in sys._current_frames().values():
+        names = []
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        if names and names[0] == "wait" and "_events" in names:
+            return True
+    return False
+
+
+def test_trains_to_the_end_and_shows_everything(qtbot, panel):
+    end = _train(qtbot, panel)
+    assert isinstance(end, RunFinished) and not end.stopped
+    assert not panel.is_running()
+    assert panel.train_button.isEnabled() and not panel.stop_button.isEnabled()
+    assert panel.curves.point_count("train_loss") >= 4
+    assert panel.curves.point_count("val_loss") == 4
+    assert panel.health.count >= 1 and panel.boundary.count >= 1
+    assert panel.results.confusion.sum() == panel.started.test_size
+    assert panel.progress.value() == panel.progress.maximum()
+    assert not panel.banner.isVisible()
+    assert panel.ended == [end]
+
+
+def test_pause_holds_progress_and_resume_finishes(qtbot, panel, holder):
+    holder.spec = _spec(epochs=6)
+    panel.runStarted.connect(lambda _e: panel.pause_button.click())
+    panel.start()
+    qtbot.waitUntil(lambda: panel.started is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(_parked_in_pause, timeout=WAIT_MS)
+    QCoreApplication.processEvents()
+    assert panel.status.text() == "Paused"
+    assert panel.resume_button.isEnabled() and not panel.pause_button.isEnabled()
+    held = (panel.progress.value(), panel.curves.point_count("train_loss"))
+    for _ in range(5):
+        QCoreApplication.processEvents()
+    assert (panel.progress.value(), panel.curves.point_count("train_loss")) == held
+    with qtbot.waitSignal(panel.runEnded, timeout=WAIT_MS) as blocker:
+        panel.resume_button.click()
+    assert isinstance(blocker.args[0], RunFinished) and not blocker.args[0].stopped
+    assert panel.curves.point_count("val_loss") == 6
+
+
+def test_stop_mid_run(qtbot, panel, holder):
+    holder.spec = _spec(epochs=500)
+    stop_once = []
+
+    def stop_on_progress(event):
+        if isinstance(event, Progress) and not stop_once:
+            stop_once.append(event)
+            panel.stop_button.click()
+
+    panel.runStarted.connect(lambda _e: panel.runner.trainEvent.connect(stop_on_progress))
+    end = _train(qtbot, panel)
+    assert isinstance(end, RunFinished) and end.stopped and end.epochs < 500
+    assert panel.status.text().startswith("Stopped")
+    assert panel.runner.qthread.isFinished()
+    assert panel.results.confusion.sum() == panel.started.test_size
+
+
+def test_nan_run_shows_the_banner_and_the_next_run_works(qtbot, panel, holder, tmp_path):
+    first = _train(qtbot, panel)
+    holder.spec = _spec(epochs=3, name="sgd", lr=1e6)
+    failed = _train(qtbot, panel)
+    assert isinstance(failed, RunFailed)
+    assert panel.banner.isVisible()
+    assert "nan" in panel.banner.text.text().lower()
+    assert "lower the learning rate" in panel.banner.text.text()
+    assert panel.status.text() == "Failed"
+    _shot(panel, "train_panel_failed.png")
+    assert panel.train_button.isEnabled()
+    assert (Path(first.run_dir) / "model.pt").exists()  # the earlier run is untouched
+    holder.spec = _spec(epochs=2)
+    again = _train(qtbot, panel)
+    assert isinstance(again, RunFinished)
+    assert not panel.banner.isVisible()
+
+
+def test_blocked_and_bad_spec(qtbot, panel, holder):
+    panel.set_blocked("layer 3 expects 4 inputs, gets 2")
+    assert not panel.train_button.isEnabled()
+    assert panel.blocked_label.isVisible() and "layer 3" in panel.blocked_label.text()
+    assert not panel.start()
+    panel.set_blocked(None)
+    assert panel.train_button.isEnabled() and not panel.blocked_label.isVisible()
+
+    def broken():
+        raise SpecError("optim.lr", "must be positive")
+
+    panel.get_spec = broken
+    assert not panel.start()
+    assert panel.banner.isVisible() and "optim.lr" in panel.banner.text.text()
+    assert not panel.is_running()
+
+
+def test_setup_failure_reported(qtbot, panel, holder):
+    holder.spec = specmod.from_dict({**_spec().to_dict(),
+                                     "model": {"layers": [{"type": "Conv2d", "out": 4}]}})
+    end = _train(qtbot, panel)
+    assert isinstance(end, RunFailed) and panel.banner.isVisible()
+    assert panel.train_button.isEnabled()
+
+
+def test_stop_and_wait_for_closing(qtbot, panel, holder):
+    holder.spec = _spec(epochs=500)
+    with qtbot.waitSignal(panel.runStarted, timeout=WAIT_MS):
+        panel.start()
+    assert panel.is_running()
+    panel.stop_and_wait()
+    assert not panel.is_running()
+    assert isinstance(panel.ended[-1], RunFinished) and panel.ended[-1].stopped
+
+
+def test_show_stored_run(qtbot, panel):
+    end = _train(qtbot, panel)
+    panel.curves.clear()
+    assert panel.show_run(end.run_dir)
+    assert panel.curves.point_count("val_loss") == 4
+    assert panel.curves.point_count("train_loss") >= 4
+    assert "Test accuracy" in panel.results.headline.text()
+    assert not panel.show_run(str(Path(end.run_dir).parent / "no-such-run"))
+    assert "Cannot show" in panel.status.text()
+    assert panel.curves.point_count("val_loss") == 4  # changed nothing
+
+
+def test_screenshots_spirals(qtbot, panel, holder):
+    spec = example_spec().with_value("train.epochs", 40)
+    holder.spec = spec
+    grabbed = []
+
+    def grab_mid_run(event):
+        if getattr(event, "epoch", None) == 12 and not grabbed and hasattr(event, "val_loss"):
+            panel.curves.redraw()
+            grabbed.append(_shot(panel, "train_panel_running.png"))
+
+    panel.runStarted.connect(lambda _e: panel.runner.trainEvent.connect(grab_mid_run))
+    end = _train(qtbot, panel)
+    assert isinstance(end, RunFinished) and grabbed
+    assert end.test_accuracy > 0.9
+    _shot(panel, "train_panel_done.png")
+    panel.tabs.setCurrentWidget(panel.boundary)
+    _shot(panel, "boundary_spirals.png")
+    assert panel.boundary.latest.global_step == panel.started.epochs * \
+        panel.started.steps_per_epoch
+    panel.tabs.setCurrentWidget(panel.health)
+    _shot(panel, "health_view.png")
+    panel.tabs.setCurrentWidget(panel.results)
+    _shot(panel, "results_spirals.png")
+    assert panel.results.mistakes.currentWidget() is panel.results.points_widget \
+        or not end.misclassified
+
+
+def test_screenshot_results_mnist_small(qtbot, panel, holder):
+    holder.spec = _mnist_mlp()
+    end = _train(qtbot, panel)
+    assert isinstance(end, RunFinished) and end.test_accuracy > 0.8
+    counts = panel.results.confusion
+    assert counts.shape == (10, 10) and counts.sum() == 1000 == panel.started.test_size
+    assert np.trace(counts) == round(end.test_accuracy * 1000)
+    assert panel.results.thumbs.count() == min(100, 1000 - np.trace(counts))
+    panel.tabs.setCurrentWidget(panel.results)
+    _shot(panel, "results_mnist_small.png")
+    panel.tabs.setCurrentWidget(panel.health)
+    _shot(panel, "health_mnist_small.png")
+    assert not panel.tabs.isTabEnabled(panel.tabs.indexOf(panel.boundary))
+
+
+def test_format_seconds():
+    assert format_seconds(5) == "0:05"
+    assert format_seconds(3725) == "1:02:05"

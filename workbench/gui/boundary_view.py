@@ -1,0 +1,117 @@
+"""The decision boundary of a 2-D classifier, redrawn as it learns (TensorFlow Playground style).
+
+An `ImageItem` shows the model's prediction on a grid over the data (from `Boundary` events)
+and the training points are scattered over it in their class colours. Two classes shade from
+orange (class 0) through white to blue (class 1) by probability; more classes colour each cell
+by its predicted class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from workbench.core.events import Boundary
+
+CLASS_COLORS = ((245, 147, 34), (8, 119, 189), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+                (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
+
+
+def class_brushes(labels: np.ndarray, alpha: int = 255) -> list[Any]:
+    brushes = [pg.mkBrush(*c, alpha) for c in CLASS_COLORS]
+    return [brushes[int(k) % len(brushes)] for k in labels]
+
+
+def probability_lut() -> np.ndarray:
+    """Orange at 0, white at 0.5, blue at 1, pale enough for the points to stand out."""
+    a = np.array(CLASS_COLORS[0], float)
+    b = np.array(CLASS_COLORS[1], float)
+    white = np.array((255.0, 255.0, 255.0))
+    t = np.linspace(0, 1, 256)[:, None]
+    colors = np.where(t < 0.5, a + (white - a) * (t / 0.5), white + (b - white) * ((t - 0.5) / 0.5))
+    pale = white + (colors - white) * 0.55
+    return pale.astype(np.ubyte)
+
+
+def class_lut(k: int) -> np.ndarray:
+    white = np.array((255.0, 255.0, 255.0))
+    colors = [white + (np.array(CLASS_COLORS[i % len(CLASS_COLORS)], float) - white) * 0.45
+              for i in range(k)]
+    return np.array(colors).astype(np.ubyte)
+
+
+class BoundaryView(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel("The decision boundary shows for 2-D datasets (spirals, moons...).")
+        self.plot_widget = pg.PlotWidget(background="w")
+        self.plot = self.plot_widget.getPlotItem()
+        self.plot.setAspectLocked(True)
+        self.plot.showGrid(x=False, y=False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setLookupTable(probability_lut())
+        self.plot.addItem(self.image)
+        self.points = pg.ScatterPlotItem(size=6, pen=pg.mkPen("w", width=0.8))
+        self.plot.addItem(self.points)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.plot_widget, 1)
+        self.num_classes = 2
+        self.count = 0
+        self.latest: Boundary | None = None
+
+    def clear(self) -> None:
+        self.image.clear()
+        self.points.clear()
+        self.count = 0
+        self.latest = None
+        self.label.setText("The decision boundary shows for 2-D datasets (spirals, moons...).")
+
+    def set_points(self, x: np.ndarray, y: np.ndarray, class_names: Sequence[str]) -> None:
+        """The training points, in raw units, coloured by class."""
+        self.num_classes = max(2, len(class_names))
+        lut = probability_lut() if self.num_classes == 2 else class_lut(self.num_classes)
+        self.image.setLookupTable(lut)
+        self.points.setData(x=x[:, 0], y=x[:, 1], brush=class_brushes(y))
+        self.plot.autoRange()
+
+    def set_boundary(self, boundary: Boundary) -> None:
+        probs = np.asarray(boundary.probs, dtype=np.float32)
+        levels = (0.0, 1.0) if self.num_classes == 2 else (0.0, float(self.num_classes - 1))
+        self.image.setImage(probs, levels=levels, autoLevels=False)
+        rows, cols = probs.shape
+        x0, x1, y0, y1 = boundary.extent
+        dx = (x1 - x0) / max(1, cols - 1)
+        dy = (y1 - y0) / max(1, rows - 1)
+        # grid values sit at pixel centres: the image reaches half a cell past the extent
+        self.image.setRect(QRectF(x0 - dx / 2, y0 - dy / 2, cols * dx, rows * dy))
+        if self.latest is None:
+            self.plot.autoRange()
+        self.latest = boundary
+        self.count += 1
+        self.label.setText(f"Decision boundary at step {boundary.global_step}")
+
+
+if __name__ == "__main__":
+    from workbench.core.insight import BoundaryMonitor
+    from workbench.gui.demo import run_demo
+
+    def _make(runner: Any) -> tuple[QWidget, Any]:
+        view = BoundaryView()
+
+        def feed(event: object) -> None:
+            if isinstance(event, Boundary):
+                if view.latest is None:
+                    data = runner.trainer.data  # loaded before the first event; read-only
+                    view.set_points(data.train_x.numpy(), data.train_y.numpy(),
+                                    data.info.class_names)
+                view.set_boundary(event)
+        return view, feed
+
+    raise SystemExit(run_demo("Decision boundary", _make, callbacks=[BoundaryMonitor()]))

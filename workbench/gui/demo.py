@@ -1,0 +1,53 @@
+"""Sample data for opening one view alone: train a bundled example and feed the view its events.
+
+Used by each view's `python -m workbench.gui.<view>` block; the runs go to a temporary folder,
+so looking at a view never clutters the person's run store.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QWidget
+
+from workbench import spec as specmod
+from workbench.core.callbacks import Callback
+from workbench.core.runs import RunStore
+from workbench.gui.worker import TrainRunner
+from workbench.paths import resources_dir
+from workbench.spec import ExperimentSpec
+
+
+def example_spec(name: str = "spirals_playground") -> ExperimentSpec:
+    """A bundled example experiment from resources/examples."""
+    return specmod.load(resources_dir() / "examples" / f"{name}.json")
+
+
+def demo_runs() -> RunStore:
+    return RunStore(tempfile.mkdtemp(prefix="workbench-demo-"))
+
+
+Feed = Callable[[Any], None]
+
+
+def run_demo(title: str, make: Callable[[TrainRunner], tuple[QWidget, Feed]], *,
+             spec: ExperimentSpec | None = None, callbacks: Sequence[Callback] = ()) -> int:
+    """Open the view `make(runner)` builds, train `spec` (the spirals example) and feed the
+    view the run's events. Closing the window stops the run and waits for its thread.
+    """
+    app = pg.mkQApp(title)
+    runner = TrainRunner.for_spec(spec or example_spec(), demo_runs(), callbacks=callbacks)
+    view, feed = make(runner)
+    runner.trainEvent.connect(feed)
+    app.aboutToQuit.connect(runner.stop_and_wait)
+    view.setWindowTitle(title)
+    view.resize(900, 600)
+    view.show()
+    runner.start()
+    return app.exec()
+
+
+__all__ = ["demo_runs", "example_spec", "run_demo"]

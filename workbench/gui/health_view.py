@@ -1,0 +1,149 @@
+"""Network health while it trains: gradient norm per layer, a weight histogram, dead ReLUs.
+
+Fed `Health` events (a few an epoch). The per-layer curves are created once per run, when the
+first event names the layers; a warning from the monitor shows as a banner above the plots.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from workbench.core.events import Health
+from workbench.gui.curves_view import REDRAW_MS, GrowingSeries, new_plot
+
+LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                "#7f7f7f", "#bcbd22", "#17becf")
+WARNING_STYLE = ("QLabel { background: #fff3cd; color: #664d03; border: 1px solid #ffda6a;"
+                 " border-radius: 4px; padding: 6px; }")
+TINY = 1e-12  # a zero gradient norm, drawn on the log axis
+
+
+class HealthView(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.warning = QLabel()
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet(WARNING_STYLE)
+        self.warning.hide()
+        self.layer_box = QComboBox()
+        self.layer_box.currentIndexChanged.connect(self._draw_histogram)
+        self.step_label = QLabel("No health data yet: train to see it.")
+        top = QHBoxLayout()
+        top.addWidget(self.step_label, 1)
+        top.addWidget(QLabel("Weights of"))
+        top.addWidget(self.layer_box)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("w")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.warning)
+        layout.addLayout(top)
+        layout.addWidget(self.graphics, 1)
+        g = self.graphics.ci
+        self.grad_plot = new_plot(g, "Gradient norm per layer", log_y=True, colspan=2)
+        self.grad_plot.addLegend(offset=(-10, 10))
+        g.nextRow()
+        self.hist_plot = g.addPlot(title="Weight histogram")
+        self.hist_plot.setLabel("bottom", "weight")
+        self.hist_plot.setLabel("left", "count")
+        self.hist_curve = self.hist_plot.plot(stepMode="center", fillLevel=0,
+                                              brush=(31, 119, 180, 120), pen="#1f77b4")
+        self.dead_plot = g.addPlot(title="Dead ReLU units (%)")
+        self.dead_plot.setYRange(0, 100, padding=0.02)
+        self.dead_plot.setMouseEnabled(x=False, y=False)
+        self.dead_bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush="#d62728")
+        self.dead_plot.addItem(self.dead_bars)
+        self.names: list[str] = []
+        self.series: list[GrowingSeries] = []
+        self.curves: list[pg.PlotDataItem] = []
+        self.latest: Health | None = None
+        self.count = 0
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self.redraw)
+
+    def clear(self) -> None:
+        for curve in self.curves:
+            self.grad_plot.removeItem(curve)
+        self.grad_plot.legend.clear()
+        self.names, self.series, self.curves = [], [], []
+        self.latest = None
+        self.count = 0
+        self.layer_box.clear()
+        self.warning.hide()
+        self.hist_curve.setData([0.0, 1.0], [0.0])
+        self.dead_bars.setOpts(x=[], height=[])
+        self.step_label.setText("No health data yet: train to see it.")
+
+    def add_health(self, health: Health) -> None:
+        names = [h.name for h in health.layers]
+        if names != self.names:
+            self.clear()
+            self._make_layers(names)
+        for series, layer in zip(self.series, health.layers, strict=True):
+            norm = layer.grad_norm if np.isfinite(layer.grad_norm) else np.nan
+            series.append(health.epoch, max(norm, TINY))
+        self.latest = health
+        self.count += 1
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _make_layers(self, names: list[str]) -> None:
+        self.names = names
+        for i, name in enumerate(names):
+            self.series.append(GrowingSeries(256))
+            pen = pg.mkPen(LAYER_COLORS[i % len(LAYER_COLORS)], width=1.5)
+            self.curves.append(self.grad_plot.plot(pen=pen, name=name))
+        self.layer_box.blockSignals(True)
+        self.layer_box.addItems(names)
+        self.layer_box.blockSignals(False)
+        ticks = [[(i, name) for i, name in enumerate(names)]]
+        self.dead_plot.getAxis("bottom").setTicks(ticks)
+        self.dead_plot.setXRange(-0.6, len(names) - 0.4, padding=0)
+
+    def redraw(self) -> None:
+        self._timer.stop()
+        for series, curve in zip(self.series, self.curves, strict=True):
+            curve.setData(series.x, series.y)
+        health = self.latest
+        if health is None:
+            return
+        self.step_label.setText(f"Epoch {health.epoch:.2f} · step {health.global_step}")
+        if health.warning:
+            self.warning.setText("\u26a0 " + health.warning)
+            self.warning.show()
+        else:
+            self.warning.hide()
+        dead = [(i, 100.0 * h.dead_fraction) for i, h in enumerate(health.layers)
+                if h.dead_fraction is not None]
+        self.dead_bars.setOpts(x=[i for i, _ in dead], height=[v for _, v in dead])
+        self.dead_plot.setTitle("Dead ReLU units (%)" if dead else
+                                "Dead ReLU units (%): no ReLU in this network")
+        self._draw_histogram()
+
+    def _draw_histogram(self, *_: Any) -> None:
+        health = self.latest
+        index = self.layer_box.currentIndex()
+        if health is None or not 0 <= index < len(health.layers):
+            return
+        layer = health.layers[index]
+        self.hist_curve.setData(np.asarray(layer.edges), np.asarray(layer.weight_hist))
+        self.hist_plot.setTitle(f"Weight histogram: {layer.name}")
+
+
+if __name__ == "__main__":
+    from workbench.core.insight import HealthMonitor
+    from workbench.gui.demo import example_spec, run_demo
+
+    def _make(_runner: Any) -> tuple[QWidget, Any]:
+        view = HealthView()
+        return view, lambda e: isinstance(e, Health) and view.add_health(e)
+
+    raise SystemExit(run_demo("Health", _make, spec=example_spec("mnist_small_cnn"),
+                              callbacks=[HealthMonitor()]))

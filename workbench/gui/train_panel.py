@@ -1,0 +1,356 @@
+"""The training panel: Train / Pause / Resume / Stop, progress, live curves, health, decision
+boundary and results, fed by one `TrainRunner` at a time.
+
+The panel never waits for training: every event arrives by a queued signal. A failed run shows
+its reason and hint in a banner and leaves the panel ready for the next run. The main window
+asks `is_running()` and calls `stop_and_wait()` before it closes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.data import Splits
+from workbench.core.events import (
+    Boundary,
+    EpochEnded,
+    Health,
+    Progress,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+from workbench.core.insight import BoundaryMonitor, HealthMonitor
+from workbench.core.runs import Run, RunError, RunStore
+from workbench.gui.boundary_view import BoundaryView
+from workbench.gui.curves_view import CurvesView
+from workbench.gui.health_view import HealthView
+from workbench.gui.results_view import ResultsView
+from workbench.gui.worker import TrainRunner
+from workbench.spec import ExperimentSpec, SpecError
+
+BANNER_STYLE = ("#failure { background: #f8d7da; border: 1px solid #f1aeb5; border-radius: 4px; }"
+                " #failure QLabel { color: #58151c; }")
+BUG_HINT = "this is a bug in Workbench; the details are in the log"
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class FailureBanner(QFrame):
+    """A visible red box with why a run failed and what to try; dismissed with its button."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("failure")
+        self.setStyleSheet(BANNER_STYLE)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("\u2715")
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 6, 4, 6)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def show_failure(self, reason: str, hint: str) -> None:
+        self.reason = reason
+        self.hint = hint
+        self.text.setText(f"<b>The run failed:</b> {_escape(reason)}<br>"
+                          f"<b>Try:</b> {_escape(hint)}")
+        self.show()
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class TrainPanel(QWidget):
+    """Trains the experiment `get_spec()` returns, into `runs`, and shows it as it learns."""
+
+    runStarted = Signal(object)  # RunStarted
+    runEnded = Signal(object)  # RunFinished or RunFailed, once the training thread has ended
+
+    def __init__(self, get_spec: Callable[[], ExperimentSpec], runs: RunStore,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.get_spec = get_spec
+        self.runs = runs
+        self.runner: TrainRunner | None = None
+        self.started: RunStarted | None = None
+        self.last_end: RunFinished | RunFailed | None = None
+        self.data: Splits | None = None  # the latest run's data, reused while the spec's is
+        self._data_key: str | None = None
+        self._blocked: str | None = None
+        self._stopping = False
+
+        self.train_button = QPushButton("Train")
+        self.train_button.setDefault(True)
+        self.pause_button = QPushButton("Pause")
+        self.resume_button = QPushButton("Resume")
+        self.stop_button = QPushButton("Stop")
+        self.train_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.pause)
+        self.resume_button.clicked.connect(self.resume)
+        self.stop_button.clicked.connect(self.stop)
+        self.status = QLabel("Ready")
+        self.blocked_label = QLabel()
+        self.blocked_label.setStyleSheet("color: #a0522d;")
+        self.blocked_label.setWordWrap(True)
+        self.blocked_label.hide()
+        buttons = QHBoxLayout()
+        for b in (self.train_button, self.pause_button, self.resume_button, self.stop_button):
+            buttons.addWidget(b)
+        buttons.addWidget(self.status, 1)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("Not started")
+        self.banner = FailureBanner()
+
+        self.curves = CurvesView()
+        self.health = HealthView()
+        self.boundary = BoundaryView()
+        self.results = ResultsView()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.curves, "Curves")
+        self.tabs.addTab(self.health, "Health")
+        self.tabs.addTab(self.boundary, "Decision boundary")
+        self.tabs.addTab(self.results, "Results")
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addWidget(self.blocked_label)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+        self._update_buttons()
+
+    # -- what the main window calls -------------------------------------------------------
+    def set_blocked(self, reason: str | None) -> None:
+        """Disable Train with a reason shown beside it (None: allowed again)."""
+        self._blocked = reason or None
+        self.blocked_label.setText(f"Cannot train: {reason}" if reason else "")
+        self.blocked_label.setVisible(bool(reason))
+        self._update_buttons()
+
+    def is_running(self) -> bool:
+        return self.runner is not None and self.runner.is_running()
+
+    def stop_and_wait(self) -> None:
+        """Stop the run and block until its thread has ended, its last events delivered."""
+        runner = self.runner
+        if runner is None:
+            return
+        self._stopping = True
+        runner.stop_and_wait()
+        QCoreApplication.sendPostedEvents(runner, 0)  # the queued end of the run, now
+
+    def show_run(self, run_dir: str) -> bool:
+        """Show a stored run's curves and figures; False (and a message) if it cannot be read."""
+        if self.is_running():
+            self.status.setText("Stop the current run to look at another one")
+            return False
+        run = Run(Path(run_dir))
+        try:
+            summary = run.summary()
+            records = run.metrics()
+        except (RunError, OSError) as exc:
+            self.status.setText(f"Cannot show that run: {exc}")
+            return False
+        steps = next((r.get("steps_per_epoch", 1) for r in records if r.get("kind") == "step"),
+                     1)
+        self.banner.hide()
+        self.health.clear()
+        self.boundary.clear()
+        self.curves.load_metrics(records, steps)
+        self.results.show_summary(summary)
+        name = summary.get("name", run.path.name)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.progress.setFormat(f"Stored run {name}: {summary.get('status', 'unknown')}")
+        self.status.setText(f"Showing {run.path.name}")
+        return True
+
+    # -- buttons ------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Start a run of the current spec; False (with a banner) if it cannot start."""
+        if self.is_running() or self._blocked:
+            return False
+        try:
+            spec = self.get_spec()
+        except (SpecError, ValueError) as exc:
+            self.banner.show_failure(str(exc), "fix the experiment and try again")
+            return False
+        key = json.dumps({"data": asdict(spec.data), "seed": spec.train.seed}, sort_keys=True,
+                         default=str)
+        data = self.data if key == self._data_key else None
+        self._data_key = key
+        self.banner.hide()
+        self.curves.clear()
+        self.health.clear()
+        self.boundary.clear()
+        self.results.clear()
+        self.started = None
+        self.last_end = None
+        self._stopping = False
+        self.runner = TrainRunner.for_spec(  # the previous runner, long ended, goes with it
+            spec, self.runs, data=data, callbacks=[HealthMonitor(), BoundaryMonitor()])
+        self.runner.trainEvent.connect(self._on_event)
+        self.runner.errored.connect(self._on_error)
+        self.runner.finished.connect(self._on_finished)
+        self.progress.setRange(0, 0)  # busy until the data is loaded
+        self.progress.setFormat("Loading data\u2026")
+        self.status.setText("Starting\u2026")
+        self.runner.start()
+        self._update_buttons()
+        return True
+
+    def pause(self) -> None:
+        if self.is_running():
+            self.runner.pause()
+            self.status.setText("Paused")
+            self._update_buttons()
+
+    def resume(self) -> None:
+        if self.is_running():
+            self.runner.resume()
+            self.status.setText("Training")
+            self._update_buttons()
+
+    def stop(self) -> None:
+        if self.is_running():
+            self._stopping = True
+            self.runner.stop()
+            self.status.setText("Stopping after this step\u2026")
+            self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        running = self.is_running()
+        paused = running and self.runner.paused
+        self.train_button.setEnabled(not running and not self._blocked)
+        self.train_button.setToolTip(self._blocked or "Train the experiment")
+        self.pause_button.setEnabled(running and not paused and not self._stopping)
+        self.resume_button.setEnabled(paused and not self._stopping)
+        self.stop_button.setEnabled(running and not self._stopping)
+
+    # -- events, on the GUI thread ------------------------------------------------------
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, Progress):
+            self.curves.add_progress(event)
+            self._show_progress(event)
+        elif isinstance(event, EpochEnded):
+            self.curves.add_epoch(event)
+        elif isinstance(event, Health):
+            self.health.add_health(event)
+        elif isinstance(event, Boundary):
+            if self.boundary.latest is None and self.data is not None:
+                self.boundary.set_points(self.data.train_x.numpy(), self.data.train_y.numpy(),
+                                         self.data.info.class_names)
+            self.boundary.set_boundary(event)
+        elif isinstance(event, RunStarted):
+            self._on_started(event)
+        elif isinstance(event, RunFinished | RunFailed):
+            self._on_end(event)
+
+    def _on_started(self, event: RunStarted) -> None:
+        self.started = event
+        assert self.runner is not None
+        self.data = self.runner.trainer.data  # set before RunStarted; never changed after
+        is_2d = tuple(event.input_shape) == (2,) and event.task == "classification"
+        self.tabs.setTabEnabled(self.tabs.indexOf(self.boundary), is_2d)
+        total = event.epochs * event.steps_per_epoch
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(event.start_epoch * event.steps_per_epoch)
+        self.progress.setFormat(f"Epoch {event.start_epoch + 1}/{event.epochs}")
+        if not self.runner.paused and not self._stopping:
+            self.status.setText(f"Training on {event.device_name} \u00b7 "
+                                f"{event.num_params:,} parameters")
+        self.runStarted.emit(event)
+
+    def _show_progress(self, p: Progress) -> None:
+        self.progress.setRange(0, max(1, p.total_steps))
+        self.progress.setValue(p.global_step)
+        self.progress.setFormat(
+            f"Epoch {p.epoch + 1}/{max(1, p.total_steps // max(1, p.steps_per_epoch))}"
+            f" \u00b7 step {p.step}/{p.steps_per_epoch} \u00b7 "
+            f"{format_seconds(p.eta)} left \u00b7 {p.samples_per_sec:,.0f} samples/s")
+
+    def _on_end(self, event: RunFinished | RunFailed) -> None:
+        self.last_end = event
+        self.curves.redraw()
+        if isinstance(event, RunFailed) and self._stopping and self.started is None:
+            self.status.setText("Cancelled while loading the data")
+            self.progress.setFormat("Cancelled")
+            return
+        if isinstance(event, RunFailed):
+            self.banner.show_failure(event.reason, event.hint)
+            self.status.setText("Failed")
+            self.progress.setFormat("Failed")
+            return
+        names = self.started.class_names if self.started else ()
+        self.results.show_result(event, self.data, names)
+        self.progress.setValue(self.progress.maximum() if not event.stopped
+                               else self.progress.value())
+        how = "Stopped" if event.stopped else "Finished"
+        self.status.setText(f"{how} in {format_seconds(event.seconds)}")
+        self.progress.setFormat(f"{how} after {event.epochs} epoch"
+                                f"{'s' if event.epochs != 1 else ''}")
+
+    def _on_error(self, message: str, _trace: str) -> None:
+        run_dir = self.started.run_dir if self.started else None
+        self._on_end(RunFailed(run_dir, message, BUG_HINT))
+
+    def _on_finished(self) -> None:
+        end = self.last_end
+        if end is None:  # the thread ended without a last event: say so, never silently
+            end = RunFailed(self.started.run_dir if self.started else None,
+                            "the training thread ended without a result", BUG_HINT)
+            self._on_end(end)
+        if isinstance(end, RunFailed) and self.started is None:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+        self._stopping = False
+        self._update_buttons()
+        self.runEnded.emit(end)
+
+
+if __name__ == "__main__":
+    import pyqtgraph as pg
+
+    from workbench.gui.demo import demo_runs, example_spec
+
+    app = pg.mkQApp("Train")
+    example = example_spec()
+    panel = TrainPanel(lambda: example, demo_runs())
+    app.aboutToQuit.connect(panel.stop_and_wait)
+    panel.setWindowTitle(f"Train: {example.name}")
+    panel.resize(1000, 720)
+    panel.show()
+    raise SystemExit(app.exec())
