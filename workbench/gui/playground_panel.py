@@ -78,6 +78,8 @@ class PlaygroundPanel(QWidget):
         left.addLayout(form)
         self.description = QLabel()
         self.description.setWordWrap(True)
+        self.description.setMinimumHeight(64)
+        self.description.setAlignment(Qt.AlignmentFlag.AlignTop)
         left.addWidget(self.description)
 
         box = QGroupBox("Optimizers")
@@ -185,8 +187,9 @@ class PlaygroundPanel(QWidget):
         self.image.setImage(shown)
         x0, x1, y0, y1 = s.box
         self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
-        for iso in self.isocurves:
-            self.map.removeItem(iso)
+        for iso in self.isocurves:  # children of the image, not of the plot
+            iso.setParentItem(None)
+            self.map.scene().removeItem(iso)
         self.isocurves = []
         for level in np.linspace(shown.min(), shown.max(), CONTOUR_LEVELS + 2)[1:-1]:
             iso = pg.IsocurveItem(data=shown, level=float(level), axisOrder="row-major",
@@ -194,9 +197,9 @@ class PlaygroundPanel(QWidget):
             iso.setParentItem(self.image)
             self.isocurves.append(iso)
         self.minima.setData([m[0] for m in s.minima], [m[1] for m in s.minima])
-        self.map.setXRange(x0, x1, padding=0)
+        self.map.setLimits(xMin=x0, xMax=x1, yMin=y0, yMax=y1)  # before the range: the old
+        self.map.setXRange(x0, x1, padding=0)  # surface's limits would clip the new range
         self.map.setYRange(y0, y1, padding=0)
-        self.map.setLimits(xMin=x0, xMax=x1, yMin=y0, yMax=y1)
         self.loss_plot.setLogMode(y=s.log_scale)
         self.set_start(s.start)
 
