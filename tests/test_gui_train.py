@@ -263,3 +263,56 @@ def test_screenshot_results_mnist_small(qtbot, panel, holder):
 def test_format_seconds():
     assert format_seconds(5) == "0:05"
     assert format_seconds(3725) == "1:02:05"
+
+
+class _Exploding:
+    """Stands in for a trainer whose loop raises: the panel must say so, not hang or vanish."""
+
+    paused = False
+    data = None
+
+    def events(self):
+        raise RuntimeError("boom in the loop")
+        yield  # a generator, like Trainer.events
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
+    def pause(self) -> None:
+        """Nothing to pause."""
+
+    def resume(self) -> None:
+        """Nothing to resume."""
+
+
+def test_worker_exception_shows_in_the_banner(qtbot, panel, monkeypatch):
+    from workbench.gui import train_panel
+
+    monkeypatch.setattr(train_panel.TrainRunner, "for_spec",
+                        classmethod(lambda cls, *a, **k: cls(_Exploding())))
+    end = _train(qtbot, panel)
+    assert isinstance(end, RunFailed) and "boom in the loop" in end.reason
+    assert panel.banner.isVisible() and "bug in Workbench" in panel.banner.text.text()
+    assert panel.train_button.isEnabled() and not panel.is_running()
+
+
+def test_views_with_many_classes_and_regression(qtbot):
+    from workbench.core.events import Boundary
+    from workbench.gui.boundary_view import BoundaryView
+    from workbench.gui.results_view import ResultsView
+
+    view = BoundaryView()
+    qtbot.addWidget(view)
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    view.set_points(x, np.arange(40) % 4, ("a", "b", "c", "d"))
+    probs = np.tile(np.arange(4.0), (8, 2))  # an 8 x 8 grid of predicted classes
+    view.set_boundary(Boundary(5, (-2.0, 2.0, -1.0, 1.0), probs))
+    assert view.image.image.shape == (8, 8) and view.count == 1
+    rect = view.image.mapRectToParent(view.image.boundingRect())
+    assert rect.left() < -2.0 and rect.right() > 2.0  # half a cell past the extent
+
+    results = ResultsView()
+    qtbot.addWidget(results)
+    results.show_result(RunFinished("", False, False, 3, 1.0, 0.0123, None, None), None, ())
+    assert results.headline.text() == "Test MSE 0.0123"
+    assert results.confusion.size == 0 and results.matrix.isHidden()

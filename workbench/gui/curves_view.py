@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from workbench.core.events import EpochEnded, Progress
 
 REDRAW_MS = 33
+MAX_SYMBOLS = 300  # past this many points a marker per point costs more than it shows
 TRAIN_PEN = pg.mkPen("#1f77b4", width=1.5)
 VAL_PEN = pg.mkPen("#d62728", width=2)
 VAL_BRUSH = pg.mkBrush("#d62728")
@@ -172,6 +173,8 @@ class CurvesView(QWidget):
         self.redraws += 1
         for key, curve in self.curves.items():
             s = self.series[key]
+            if key.startswith("val"):
+                curve.setSymbol("o" if s.n <= MAX_SYMBOLS else None)
             curve.setData(s.x, s.y)
         lr = self.series["lr"]
         if lr.n:  # from zero, so a constant rate reads as one, not as noise around it

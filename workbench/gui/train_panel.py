@@ -220,8 +220,9 @@ class TrainPanel(QWidget):
         self.started = None
         self.last_end = None
         self._stopping = False
+        monitors = [HealthMonitor(min_interval=1.0, probe_size=128), BoundaryMonitor()]
         self.runner = TrainRunner.for_spec(  # the previous runner, long ended, goes with it
-            spec, self.runs, data=data, callbacks=[HealthMonitor(), BoundaryMonitor()])
+            spec, self.runs, data=data, callbacks=monitors)
         self.runner.trainEvent.connect(self._on_event)
         self.runner.errored.connect(self._on_error)
         self.runner.finished.connect(self._on_finished)
