@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from workbench.core.events import EpochEnded, Progress
 
@@ -81,6 +81,8 @@ def new_plot(layout: pg.GraphicsLayout, title: str, *, left: str = "",
     if left:
         plot.setLabel("left", left)
     plot.setLogMode(y=log_y)
+    for name in ("left", "bottom"):  # an axis whose range did not change is a pixmap blit
+        plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     return plot
 
 
@@ -127,7 +129,17 @@ class CurvesView(QWidget):
     def clear(self) -> None:
         for series in self.series.values():
             series.clear()
+        self.set_run_length(None)
         self.redraw()
+
+    def set_run_length(self, epochs: float | None) -> None:
+        """Fix the epoch axis to the whole run, so the curves grow into it and the axes are
+        not re-laid out on every update (None: follow the data)."""
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot, self.rate_plot):
+            if epochs:
+                plot.setXRange(0, epochs, padding=0.02)
+            else:
+                plot.enableAutoRange(x=True)
 
     def add_progress(self, p: Progress) -> None:
         x = p.global_step / max(1, p.steps_per_epoch)
@@ -148,6 +160,7 @@ class CurvesView(QWidget):
         """Show a stored run: its `step` and `epoch` records from `Run.metrics()`."""
         for series in self.series.values():
             series.clear()
+        self.set_run_length(None)
         for r in records:
             if r.get("kind") == "step":
                 x = r["global_step"] / max(1, r.get("steps_per_epoch", steps_per_epoch))

@@ -123,8 +123,8 @@ class HealthView(QWidget):
         dead = [(i, 100.0 * h.dead_fraction) for i, h in enumerate(health.layers)
                 if h.dead_fraction is not None]
         self.dead_bars.setOpts(x=[i for i, _ in dead], height=[v for _, v in dead])
-        self.dead_plot.setTitle("Dead ReLU units (%)" if dead else
-                                "Dead ReLU units (%): no ReLU in this network")
+        _set_title(self.dead_plot, "Dead ReLU units (%)" if dead else
+                   "Dead ReLU units (%): no ReLU in this network")
         self._draw_histogram()
 
     def _draw_histogram(self, *_: Any) -> None:
@@ -134,7 +134,13 @@ class HealthView(QWidget):
             return
         layer = health.layers[index]
         self.hist_curve.setData(np.asarray(layer.edges), np.asarray(layer.weight_hist))
-        self.hist_plot.setTitle(f"Weight histogram: {layer.name}")
+        _set_title(self.hist_plot, f"Weight histogram: {layer.name}")
+
+
+def _set_title(plot: pg.PlotItem, title: str) -> None:
+    """Set a plot's title only when it changes: each change re-lays out the plot."""
+    if plot.titleLabel.text != title:
+        plot.setTitle(title)
 
 
 if __name__ == "__main__":

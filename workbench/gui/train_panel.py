@@ -287,6 +287,7 @@ class TrainPanel(QWidget):
         is_2d = tuple(event.input_shape) == (2,) and event.task == "classification"
         self.tabs.setTabEnabled(self.tabs.indexOf(self.boundary), is_2d)
         total = event.epochs * event.steps_per_epoch
+        self.curves.set_run_length(event.epochs)
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(event.start_epoch * event.steps_per_epoch)
         self.progress.setFormat(f"Epoch {event.start_epoch + 1}/{event.epochs}")
