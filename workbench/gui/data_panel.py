@@ -352,6 +352,12 @@ class DataPanel(QWidget):
             self.status.setText("Press “Download and load” to fetch this dataset "
                                 "(it is cached for next time).")
 
+    def enable_auto_load(self) -> None:
+        """Load on every change from now on (the window turns it on once torch is loaded)."""
+        self.auto_load = True
+        if self.splits is None and not self.is_loading():
+            self._schedule()
+
     def _auto_load(self) -> None:
         data = self.model.live.data
         if self.entry().needs_path and not data.path:

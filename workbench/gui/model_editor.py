@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QDropEvent, QKeySequence, QShortcut, QUndoStack
+from PySide6.QtGui import QDropEvent, QKeyEvent, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -41,7 +41,7 @@ from workbench.spec import DataSpec, LayerSpec
 LAYER_MIME = "application/x-workbench-layer"
 ERROR_BG = "#fde7e7"
 _COL_SHAPE, _COL_PARAMS, _COL_MACS = 100, 64, 64
-_EDITOR_WIDTH = 58
+_EDITOR_WIDTH = 56
 
 
 def dataset_io(data: DataSpec) -> tuple[tuple[int, ...] | None, int | None, str | None]:
@@ -169,32 +169,41 @@ class LayerRow(QFrame):
         self.index = index
         self.ltype = CATALOGUE.get(layer.type)
         self.editors: dict[str, QWidget] = {}
-        row = QHBoxLayout(self)
-        row.setContentsMargins(6, 3, 6, 3)
-        row.setSpacing(4)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 3, 6, 3)
+        outer.setSpacing(2)
+        top = QHBoxLayout()
+        top.setSpacing(4)
         self.number = QLabel(f"{index + 1}")
         self.number.setFixedWidth(22)
         self.number.setObjectName("layerIndex")
         self.title = QLabel(layer.type)
         self.title.setObjectName("layerType")
-        self.title.setMinimumWidth(96)
-        row.addWidget(self.number)
-        row.addWidget(self.title)
-        values = self.ltype.resolve(layer.params) if self.ltype else {}
-        for p in self.ltype.params if self.ltype else ():
-            editor = self._editor(p, values[p.name])
-            label = QLabel(p.name)
-            label.setObjectName("paramName")
-            label.setToolTip(p.help)
-            row.addWidget(label)
-            row.addWidget(editor)
-            self.editors[p.name] = editor
-        row.addStretch(1)
+        top.addWidget(self.number)
+        top.addWidget(self.title)
+        top.addStretch(1)
         self.shape = self._stat(_COL_SHAPE, "output shape per sample")
         self.params = self._stat(_COL_PARAMS, "learned parameters")
         self.macs = self._stat(_COL_MACS, "multiply-accumulates per sample")
         for w in (self.shape, self.params, self.macs):
-            row.addWidget(w)
+            top.addWidget(w)
+        outer.addLayout(top)
+        values = self.ltype.resolve(layer.params) if self.ltype else {}
+        if self.ltype and self.ltype.params:
+            line = QHBoxLayout()
+            line.setSpacing(4)
+            line.addSpacing(26)
+            for p in self.ltype.params:
+                editor = self._editor(p, values[p.name])
+                label = QLabel(p.name)
+                label.setObjectName("paramName")
+                label.setToolTip(p.help)
+                line.addWidget(label)
+                line.addWidget(editor)
+                line.addSpacing(6)
+                self.editors[p.name] = editor
+            line.addStretch(1)
+            outer.addLayout(line)
 
     def _stat(self, width: int, tip: str) -> QLabel:
         label = QLabel("")
@@ -278,6 +287,7 @@ class StackList(QListWidget):
 
     moveRequested = Signal(int, int)  # source, destination index
     insertRequested = Signal(str, int)  # layer type, index
+    keyCommand = Signal(str)  # remove, duplicate, up, down, insert
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -290,6 +300,27 @@ class StackList(QListWidget):
         self.setSpacing(1)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setResizeMode(QListWidget.ResizeMode.Adjust)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        key, mods = event.key(), event.modifiers()
+        alt = mods & Qt.KeyboardModifier.AltModifier
+        ctrl = mods & Qt.KeyboardModifier.ControlModifier
+        command = None
+        if key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            command = "remove"
+        elif key == Qt.Key.Key_D and ctrl:
+            command = "duplicate"
+        elif key == Qt.Key.Key_Up and alt:
+            command = "up"
+        elif key == Qt.Key.Key_Down and alt:
+            command = "down"
+        elif key == Qt.Key.Key_Insert:
+            command = "insert"
+        if command is None:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+        self.keyCommand.emit(command)
 
     def drop_index(self, pos: QPoint) -> int:
         """Where a drop at `pos` inserts: before the row under it, or after its lower half."""
@@ -385,12 +416,12 @@ class ModelEditor(QWidget):
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([170, 600])
+        splitter.setSizes([140, 560])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(splitter)
 
-        self._shortcuts()
+        self.list.keyCommand.connect(self._key_command)
         model.layersChanged.connect(self.rebuild)
         model.layerParamChanged.connect(self._param_changed)
         model.valueChanged.connect(self._value_changed)
@@ -433,7 +464,7 @@ class ModelEditor(QWidget):
         header = QWidget()
         h = QHBoxLayout(header)
         h.setContentsMargins(8, 0, 8, 0)
-        for text, width in (("#", 22), ("Layer and parameters", 0), ("Output", _COL_SHAPE),
+        for text, width in (("#", 22), ("Layer", 0), ("Output", _COL_SHAPE),
                             ("Params", _COL_PARAMS), ("MACs", _COL_MACS)):
             label = QLabel(text)
             label.setObjectName("columnHeader")
@@ -446,18 +477,11 @@ class ModelEditor(QWidget):
             h.addWidget(label)
         return header
 
-    def _shortcuts(self) -> None:
-        context = Qt.ShortcutContext.WidgetWithChildrenShortcut
-        for keys, slot in (
-            (QKeySequence.StandardKey.Delete, self.remove_selected),
-            ("Ctrl+D", self.duplicate_selected),
-            ("Alt+Up", lambda: self.move_selected(-1)),
-            ("Alt+Down", lambda: self.move_selected(1)),
-            ("Insert", self.insert_selected),
-        ):
-            shortcut = QShortcut(QKeySequence(keys), self.list)
-            shortcut.setContext(context)
-            shortcut.activated.connect(slot)
+    def _key_command(self, name: str) -> None:
+        actions = {"remove": self.remove_selected, "duplicate": self.duplicate_selected,
+                   "up": lambda: self.move_selected(-1), "down": lambda: self.move_selected(1),
+                   "insert": self.insert_selected}
+        actions[name]()
 
     # -- edits (each one undo command) ------------------------------------------------------
     def selected_index(self) -> int:

@@ -230,7 +230,6 @@ class OptimPanel(QWidget):
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMinimumHeight(150)
         self.plot.setLabel("bottom", "epoch")
-        self.plot.setLabel("left", "learning rate")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()

@@ -1,0 +1,158 @@
+"""The data panel (loading off the GUI thread, counts, images, failures), the optimizer panel
+(relevant fields, the learning-rate preview) and screenshots of the editors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtGui import QUndoStack  # noqa: E402
+
+from workbench.gui.data_panel import DataPanel  # noqa: E402
+from workbench.gui.experiment_model import ExperimentModel  # noqa: E402
+from workbench.gui.model_editor import ModelEditor, templates  # noqa: E402
+from workbench.gui.optim_panel import OptimPanel  # noqa: E402
+from workbench.spec import ExperimentSpec  # noqa: E402
+
+SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
+
+
+@pytest.fixture(autouse=True)
+def _styled(qapp):
+    from workbench.gui.style import apply_style
+
+    apply_style(qapp)
+
+
+def _shot(widget, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    assert widget.grab().save(str(SHOTS / name))
+
+
+def _data_panel(qtbot, name: str, **data) -> DataPanel:
+    spec = ExperimentSpec()
+    spec.data.name = name
+    for key, value in data.items():
+        setattr(spec.data, key, value)
+    panel = DataPanel(ExperimentModel(spec), QUndoStack(), auto_load=False)
+    qtbot.addWidget(panel)
+    panel.resize(1000, 660)
+    return panel
+
+
+def _load(qtbot, panel: DataPanel) -> None:
+    with qtbot.waitSignal(panel.loaded, timeout=60_000):
+        panel.load()
+    panel.shutdown()
+    assert not panel.is_loading()
+
+
+def test_data_panel_loads_a_2d_set(qtbot):
+    panel = _data_panel(qtbot, "moons", samples=400)
+    panel.show()
+    _load(qtbot, panel)
+    counts = panel.class_counts()
+    assert len(counts) == 2 and sum(counts) == len(panel.splits.train_x) == 280
+    assert "train 280 · val 40 · test 80" in panel.summary.text()
+    assert panel.views.currentIndex() == 0  # the scatter
+    assert len(panel.scatter_items) == 2
+    _shot(panel, "data_panel_moons.png")
+
+
+def test_data_panel_reloads_when_an_option_changes(qtbot):
+    spec = ExperimentSpec()
+    spec.data.name = "circles"
+    model = ExperimentModel(spec)
+    stack = QUndoStack()
+    panel = DataPanel(model, stack)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.loaded, timeout=60_000):
+        panel.samples.setValue(200)  # an edit: one undo step, and a fresh load
+    panel.shutdown()
+    assert model.live.data.samples == 200 and stack.count() == 1
+    assert sum(panel.class_counts()) == 140
+
+
+def test_data_panel_loads_mnist_small_with_images_and_augmentation(qtbot):
+    panel = _data_panel(qtbot, "mnist_small")
+    panel.show()
+    _load(qtbot, panel)
+    assert panel.class_counts() and len(panel.class_counts()) == 10
+    assert sum(panel.class_counts()) == 4500
+    assert len(panel.grid.images) == 32
+    assert panel.views.currentIndex() == 1
+    assert panel.augment_grid.images == []  # no augmentation yet
+    panel.binder.write("data.augment.crop_pad", 3)
+    assert len(panel.augment_grid.images) == 16  # 8 originals over 8 augmented
+    _shot(panel, "data_panel_mnist_small.png")
+
+
+def test_data_panel_reports_a_failed_load(qtbot, tmp_path):
+    panel = _data_panel(qtbot, "csv", path=str(tmp_path / "missing.csv"))
+    with qtbot.waitSignal(panel.failed, timeout=60_000) as blocker:
+        panel.load()
+    panel.shutdown()
+    assert "missing.csv" in blocker.args[0]
+    assert "missing.csv" in panel.status.text() and panel.splits is None
+
+
+def test_data_panel_shows_only_relevant_options(qtbot):
+    panel = _data_panel(qtbot, "spirals")
+    assert panel.form.isRowVisible(panel.samples)
+    assert not panel.form.isRowVisible(panel.rows["path"])
+    panel.binder.write("data.name", "csv")
+    assert panel.form.isRowVisible(panel.rows["path"])
+    assert not panel.form.isRowVisible(panel.samples)
+    panel.binder.write("data.name", "mnist")
+    assert panel.load_button.text() == "Download and load"
+    panel.shutdown()
+
+
+def test_optimizer_panel_shows_relevant_fields_and_previews_the_rate(qtbot):
+    spec = ExperimentSpec()
+    spec.train.epochs = 10
+    model = ExperimentModel(spec)
+    stack = QUndoStack()
+    panel = OptimPanel(model, stack)
+    qtbot.addWidget(panel)
+    panel.resize(860, 660)
+    assert {"betas", "eps"} <= panel.visible_fields()
+    assert "momentum" not in panel.visible_fields()
+    panel.optimizer.setCurrentIndex(panel.optimizer.findData("momentum"))
+    assert model.live.optim.name == "momentum"
+    assert "momentum" in panel.visible_fields() and "betas" not in panel.visible_fields()
+
+    flat = list(panel.curve_xy[1])
+    assert max(flat) == min(flat) == spec.optim.lr
+    panel.schedule.setCurrentIndex(panel.schedule.findData("step"))
+    panel.step_size.setValue(3)
+    stepped = list(panel.curve_xy[1])
+    assert stepped != flat and stepped[-1] < stepped[0]
+    assert {"step_size", "gamma"} <= panel.visible_fields()
+    panel.warmup.setValue(2.0)
+    assert panel.curve_xy[1][0] < 0.1 * spec.optim.lr  # warm-up starts low
+    panel.beta1.setValue(0.8)
+    assert model.live.optim.betas == (0.8, 0.999)
+    stack.undo()
+    assert model.live.optim.betas == (0.9, 0.999) and panel.beta1.value() == 0.9
+    panel.clip_on.setChecked(True)
+    assert model.live.regularization.grad_clip == 1.0
+    stack.undo()
+    assert model.live.regularization.grad_clip is None and not panel.clip_on.isChecked()
+    panel.show()
+    _shot(panel, "optimizer_panel.png")
+
+
+def test_model_editor_screenshot_small_cnn(qtbot):
+    spec = ExperimentSpec()
+    spec.data.name = "mnist_small"
+    spec.model.layers = templates(10)["Small CNN"]
+    editor = ModelEditor(ExperimentModel(spec), QUndoStack())
+    qtbot.addWidget(editor)
+    editor.resize(760, 700)
+    editor.show()
+    assert editor.problem is None
+    _shot(editor, "model_editor_small_cnn.png")

@@ -1,0 +1,232 @@
+"""The main window: projects saved and opened (malformed ones refused), unsaved-changes
+prompts, recent files, remembered layout, the run history, Train blocked by a shape error,
+and the first click on Train training something real."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import Qt, Signal  # noqa: E402
+from PySide6.QtWidgets import QLabel  # noqa: E402
+
+from workbench.core.runs import RunStore  # noqa: E402
+from workbench.gui import dialogs, project  # noqa: E402
+from workbench.gui.main_window import MainWindow  # noqa: E402
+from workbench.spec import LayerSpec  # noqa: E402
+
+SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
+
+
+class FakeTrainPanel(QLabel):
+    """Stands in for the training panel where a test only needs what the window calls."""
+
+    runStarted = Signal(object)
+    runEnded = Signal(object)
+
+    def __init__(self, get_spec, runs, parent=None) -> None:
+        super().__init__("training panel", parent)
+        self.get_spec, self.runs = get_spec, runs
+        self.blocked: str | None = None
+        self.shown: list[str] = []
+
+    def set_blocked(self, reason):
+        self.blocked = reason
+
+    def is_running(self):
+        return False
+
+    def stop_and_wait(self):
+        return None
+
+    def show_run(self, run_dir):
+        self.shown.append(run_dir)
+        return True
+
+
+class Answers:
+    """Scripted answers to the window's message boxes; records what it said."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.asked: list[str] = []
+        self.warned: list[str] = []
+        self.next = dialogs.Button.Discard
+        monkeypatch.setattr(dialogs, "ask", self._ask)
+        monkeypatch.setattr(dialogs, "warn", lambda _p, _t, text: self.warned.append(text))
+        monkeypatch.setattr(dialogs, "about", lambda _p, _t, text: self.warned.append(text))
+
+    def _ask(self, _parent, _title, text, *args, **kwargs):
+        self.asked.append(text)
+        return self.next
+
+
+@pytest.fixture
+def answers(monkeypatch):
+    return Answers(monkeypatch)
+
+
+def _open(qtbot, **kwargs) -> MainWindow:
+    win = MainWindow(**kwargs)
+    qtbot.addWidget(win)
+    if win.train_panel is None:  # torch still loading in the background
+        with qtbot.waitSignal(win.trainPanelReady, timeout=120_000):
+            pass
+    return win
+
+
+@pytest.fixture
+def window(qtbot, answers):
+    win = _open(qtbot, train_panel_factory=FakeTrainPanel)
+    yield win
+    win.undo.setClean()
+    win.close()
+
+
+def test_starts_with_a_default_experiment_that_can_train(window):
+    assert window.model.live.data.name == "spirals"
+    assert window.editor.problem is None
+    assert window.train_panel is not None and window.train_panel.blocked is None
+    assert window.windowTitle().startswith("untitled")
+
+
+def test_shape_error_blocks_train_and_undo_redo(qtbot, window):
+    window.editor.list.setCurrentRow(0)
+    window.editor.palette_tree.select_type("MaxPool2d")
+    qtbot.mouseClick(window.editor.buttons["insert"], Qt.MouseButton.LeftButton)
+    reason = window.train_panel.blocked
+    assert reason and "model.layers[0]" in reason and "image input" in reason
+    assert window.editor.rows[0].property("error") is True
+    assert window.isWindowModified()
+    window.actions["undo"].trigger()
+    assert window.train_panel.blocked is None
+    window.actions["redo"].trigger()
+    assert window.train_panel.blocked == reason
+    assert window.actions["undo"].shortcut().toString() == "Ctrl+Z"
+    assert "Ctrl+Shift+Z" in [s.toString() for s in window.actions["redo"].shortcuts()]
+
+
+def test_save_and_reopen_round_trip(qtbot, window, answers, tmp_path):
+    window.editor.rows[0].editors["out"].setValue(24)
+    window.optim_panel.lr.setValue(0.05)
+    path = tmp_path / "exp.json"
+    assert window.save_to(path)
+    saved = window.model.spec().to_dict()
+    assert not window.isWindowModified() and window.windowTitle().startswith("exp.json")
+    window.optim_panel.lr.setValue(0.2)
+    assert window.new_experiment()  # answers Discard
+    assert answers.asked and window.model.live.optim.lr == 0.02
+    assert window.open_path(path)
+    assert window.model.spec().to_dict() == saved
+    assert project.recent_files(window.settings)[0] == str(path.resolve())
+
+
+def test_malformed_project_is_refused_and_changes_nothing(window, answers, tmp_path):
+    before = window.model.spec().to_dict()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"version": 1, "model": {"layers": [{"type": "Linear"', encoding="utf-8")
+    assert not window.open_path(bad)
+    assert "not valid JSON" in answers.warned[-1]
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"version": 1, "model": {"layers": [{"type": "Linear"}]},
+                                 "optim": {"lr": -1}}), encoding="utf-8")
+    assert not window.open_path(wrong)
+    assert "optim.lr" in answers.warned[-1]
+    assert window.model.spec().to_dict() == before and window.path is None
+
+
+def test_close_with_unsaved_changes_asks(qtbot, answers):
+    win = _open(qtbot, train_panel_factory=FakeTrainPanel)
+    win.show()
+    win.optim_panel.epochs.setValue(7)
+    answers.next = dialogs.Button.Cancel
+    assert not win.close()
+    assert win.isVisible()
+    answers.next = dialogs.Button.Discard
+    assert win.close()
+    assert len(answers.asked) == 2
+    # the layout is remembered in the settings file under WORKBENCH_HOME
+    assert project.settings().value("window/state") is not None
+
+
+def test_run_history_lists_runs_and_damaged_ones_and_reopens(qtbot, window, answers):
+    store = window.runs
+    spec = window.model.spec()
+    spec.name = "stored"
+    spec.optim.lr = 0.005
+    run = store.create(spec)
+    run.append_metrics([{"kind": "epoch", "epoch": e, "train_loss": 1.0 / e,
+                         "val_loss": 1.2 / e} for e in (1, 2, 3)])
+    run.update_summary(status="finished", test_accuracy=0.9)
+    damaged = store.root / "20000101-000000-broken-abc123"
+    damaged.mkdir()
+    (damaged / "summary.json").write_text("{not json", encoding="utf-8")
+    window.history.refresh()
+    statuses = {i.name: ("damaged" if i.error else i.summary["status"])
+                for i in window.history.infos}
+    assert statuses == {run.path.name: "finished", damaged.name: "damaged"}
+    window.history.select(str(damaged))
+    assert not window.history.open_button.isEnabled()
+    window.history.select(str(run.path))
+    assert window.history.plot.listDataItems()  # its curves
+    window.history.open_selected()
+    assert window.model.live.optim.lr == 0.005 and window.model.live.name == "stored"
+    assert window.train_panel.shown == [str(run.path)]
+    window.actions["undo"].trigger()
+    assert window.model.live.optim.lr == 0.02
+
+
+def test_about_names_the_versions(window, answers):
+    window.about()
+    text = answers.warned[-1]
+    assert "Workbench" in text and "PyTorch" in text and "Qt" in text and "Device" in text
+
+
+def test_tools_menu_offers_installed_panels(window):
+    import importlib.util
+
+    for name in ("ComparePanel", "PrunePanel", "ExportDialog", "PlaygroundPanel"):
+        module = {"ComparePanel": "compare_panel", "PrunePanel": "prune_panel",
+                  "ExportDialog": "export_dialog", "PlaygroundPanel": "playground_panel"}[name]
+        installed = importlib.util.find_spec(f"workbench.gui.{module}") is not None
+        assert window.actions[name].isEnabled() == installed
+
+
+def test_first_click_on_train_trains_the_default_experiment(qtbot, answers):
+    """The real training panel: the window opens on an experiment that trains as it is."""
+    pytest.importorskip("workbench.gui.train_panel")
+    from PySide6.QtWidgets import QApplication
+
+    from workbench.core.events import RunFinished
+    from workbench.gui.style import apply_style
+
+    apply_style(QApplication.instance())
+    win = _open(qtbot)
+    win.resize(1380, 860)
+    win.show()
+    win.optim_panel.epochs.setValue(3)  # quick, but the same click
+    panel = win.train_panel
+    assert panel.train_button.isEnabled()
+    with qtbot.waitSignal(panel.runEnded, timeout=120_000) as ended:
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    assert isinstance(ended.args[0], RunFinished)
+    assert not panel.is_running()
+    win.history.refresh()
+    assert len(RunStore().list()) == 1 and len(win.history.infos) == 1
+    SHOTS.mkdir(exist_ok=True)
+    win.grab().save(str(SHOTS / "main_window.png"))
+    win.undo.setClean()
+    win.close()
+
+
+def test_main_window_blocks_train_in_the_real_panel(qtbot, answers):
+    pytest.importorskip("workbench.gui.train_panel")
+    win = _open(qtbot)
+    win.model.set_layers([LayerSpec("Conv2d")])
+    assert not win.train_panel.train_button.isEnabled()
+    assert "image input" in win.train_panel.train_button.toolTip()
+    win.undo.setClean()
+    win.close()

@@ -1,0 +1,495 @@
+"""The main window: editors (model, data, optimizer) on the left, training in the centre, the
+run history in a dock; File/Edit/Tools/View/Help menus; projects saved as spec JSON.
+
+PyTorch is not imported on the way to a visible window: it is imported just after the window
+is painted, and the training panel, which needs it, is put in place then (at once when torch
+is already loaded).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QDialog,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QTabWidget,
+    QWidget,
+)
+
+from workbench import __version__
+from workbench import spec as specmod
+from workbench.core.runs import Run, RunError, RunStore
+from workbench.gui import commands, dialogs, project
+from workbench.gui.data_panel import DataPanel
+from workbench.gui.experiment_model import ExperimentModel
+from workbench.gui.model_editor import ModelEditor
+from workbench.gui.optim_panel import OptimPanel
+from workbench.gui.run_history import RunHistory
+from workbench.gui.warmup import heavy_loaded, load_heavy
+from workbench.spec import ExperimentSpec, SpecError
+
+TrainPanelFactory = Callable[[Callable[[], ExperimentSpec], RunStore, QWidget], QWidget]
+
+# Tools other panels provide: (menu text, module, class). Offered when the module exists.
+TOOLS = (
+    ("&Prune…", "workbench.gui.prune_panel", "PrunePanel"),
+    ("&Export to ONNX…", "workbench.gui.export_dialog", "ExportDialog"),
+    ("&Compare optimizers…", "workbench.gui.compare_panel", "ComparePanel"),
+    ("Play&ground…", "workbench.gui.playground_panel", "PlaygroundPanel"),
+)
+
+
+def _real_train_panel(get_spec: Callable[[], ExperimentSpec], runs: RunStore,
+                      parent: QWidget) -> QWidget:
+    from workbench.gui.train_panel import TrainPanel
+
+    return TrainPanel(get_spec, runs, parent)
+
+
+class MainWindow(QMainWindow):
+    """`trainPanelReady` fires once the training panel is in place (at once when torch was
+    already loaded)."""
+
+    trainPanelReady = Signal()
+
+    def __init__(self, spec: ExperimentSpec | None = None, *, runs: RunStore | None = None,
+                 train_panel_factory: TrainPanelFactory | None = None,
+                 settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings if settings is not None else project.settings()
+        self.runs = runs if runs is not None else RunStore()
+        self.model = ExperimentModel(spec if spec is not None else project.default_spec(), self)
+        self.undo = QUndoStack(self)
+        self.path: Path | None = None
+        self.gpu_name: str | None = None
+        self.train_panel: Any = None
+        self._train_factory = train_panel_factory or _real_train_panel
+        self._tools: dict[str, QWidget] = {}
+
+        self.editor = ModelEditor(self.model, self.undo)
+        self.data_panel = DataPanel(self.model, self.undo, auto_load=False)
+        self.optim_panel = OptimPanel(self.model, self.undo, lazy_preview=True)
+        self.editors = QTabWidget()
+        self.editors.setObjectName("editors")
+        self.editors.addTab(self.editor, "Model")
+        self.editors.addTab(self.data_panel, "Data")
+        self.editors.addTab(self.optim_panel, "Optimizer")
+        editors_dock = QDockWidget("Experiment", self)
+        editors_dock.setObjectName("editorsDock")
+        editors_dock.setWidget(self.editors)
+        editors_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                                 | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, editors_dock)
+        self.editors_dock = editors_dock
+
+        self.history = RunHistory(self.runs)
+        self.history.openRequested.connect(self.open_run)
+        history_dock = QDockWidget("Runs", self)
+        history_dock.setObjectName("runsDock")
+        history_dock.setWidget(self.history)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, history_dock)
+        self.history_dock = history_dock
+
+        self.workspace = QTabWidget()
+        self.workspace.setObjectName("workspace")
+        self.workspace.setTabsClosable(True)
+        self.workspace.tabCloseRequested.connect(self._close_tool_tab)
+        self.placeholder = QLabel("Loading PyTorch…")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.workspace.addTab(self.placeholder, "Train")
+        self._uncloseable(0)
+        self.setCentralWidget(self.workspace)
+
+        self._build_menus()
+        self.undo.cleanChanged.connect(self._clean_changed)
+        self.model.changed.connect(self.update_blocked)
+        self.model.specReplaced.connect(self._update_title)
+        self.editor.reportChanged.connect(self._report_changed)
+        self.data_panel.loaded.connect(self._data_loaded)
+        self.statusBar().showMessage("Ready")
+        self._update_title()
+        self.resize(1380, 860)
+        self.resizeDocks([editors_dock], [640], Qt.Orientation.Horizontal)
+        self.resizeDocks([history_dock], [220], Qt.Orientation.Vertical)
+        self._restore_layout()
+
+        if heavy_loaded():
+            self._torch_loaded(load_heavy())
+        else:
+            QTimer.singleShot(100, self._warm_up)
+
+    # -- slots (methods, not lambdas: Qt disconnects them when the window goes) -------------
+    def _clean_changed(self, clean: bool) -> None:
+        self.setWindowModified(not clean)
+
+    def _report_changed(self, _report: Any) -> None:
+        self.update_blocked()
+
+    def _data_loaded(self, splits: Any) -> None:
+        self.optim_panel.set_train_size(len(splits.train_x))
+
+    def _run_started(self, _event: Any) -> None:
+        self.history.refresh()
+
+    # -- torch and the training panel -------------------------------------------------------
+    def _warm_up(self) -> None:
+        """Import torch once the window is painted (see warmup.py for why not on a thread)."""
+        self.statusBar().showMessage("Loading PyTorch…")
+        self.repaint()
+        try:
+            gpu = load_heavy()
+        except ImportError as exc:
+            self._torch_failed(f"PyTorch could not be loaded: {exc}")
+            return
+        self.statusBar().showMessage("Ready", 3000)
+        self._torch_loaded(gpu)
+
+    def _torch_loaded(self, gpu: str) -> None:
+        self.gpu_name = gpu
+        self.optim_panel.set_gpu(gpu or None)
+        self.optim_panel.enable_preview()
+        self.data_panel.enable_auto_load()
+        if self.train_panel is None:
+            self._install_train_panel()
+
+    def _torch_failed(self, reason: str) -> None:
+        self.placeholder.setText(f"Training is not available: {reason}")
+        self.statusBar().showMessage(reason)
+
+    def _install_train_panel(self) -> None:
+        panel = self._train_factory(self.model.spec, self.runs, self)
+        panel.runStarted.connect(self._run_started)
+        panel.runEnded.connect(self._run_ended)
+        self.train_panel = panel
+        self.workspace.insertTab(0, panel, "Train")
+        self.workspace.removeTab(1)
+        self.workspace.setCurrentIndex(0)
+        self._uncloseable(0)
+        self.placeholder.deleteLater()
+        self.update_blocked()
+        self.trainPanelReady.emit()
+
+    def _uncloseable(self, index: int) -> None:
+        bar = self.workspace.tabBar()
+        for side in (bar.ButtonPosition.RightSide, bar.ButtonPosition.LeftSide):
+            button = bar.tabButton(index, side)
+            if button is not None:
+                button.resize(0, 0)
+                button.hide()
+
+    def _run_ended(self, event: Any) -> None:
+        self.history.refresh()
+        run_dir = getattr(event, "run_dir", None)
+        if run_dir:
+            self.history.select(run_dir)
+
+    # -- why Train is disabled ----------------------------------------------------------------
+    def blocked_reason(self) -> str | None:
+        """The first reason this experiment cannot train (a shape error first), or None."""
+        if self.editor.problem:
+            return self.editor.problem
+        try:
+            specmod.validate(self.model.live)
+        except SpecError as exc:
+            return str(exc)
+        return None
+
+    def update_blocked(self) -> None:
+        if self.train_panel is not None:
+            self.train_panel.set_blocked(self.blocked_reason())
+
+    # -- menus ------------------------------------------------------------------------------
+    def _action(self, text: str, slot: Callable[[], Any], shortcut: Any = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda *_: slot())
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.actions: dict[str, QAction] = {
+            "new": self._action("&New", self.new_experiment, QKeySequence.StandardKey.New),
+            "open": self._action("&Open…", self.open_dialog, QKeySequence.StandardKey.Open),
+            "save": self._action("&Save", self.save, QKeySequence.StandardKey.Save),
+            "save_as": self._action("Save &As…", self.save_as, "Ctrl+Shift+S"),
+            "quit": self._action("&Quit", self.close, QKeySequence.StandardKey.Quit),
+        }
+        file_menu.addAction(self.actions["new"])
+        file_menu.addAction(self.actions["open"])
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file_menu.addSeparator()
+        file_menu.addAction(self.actions["save"])
+        file_menu.addAction(self.actions["save_as"])
+        file_menu.addSeparator()
+        file_menu.addAction(self.actions["quit"])
+
+        edit_menu = bar.addMenu("&Edit")
+        undo = self.undo.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.undo.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        edit_menu.addAction(undo)
+        edit_menu.addAction(redo)
+        self.actions["undo"], self.actions["redo"] = undo, redo
+
+        tools_menu = bar.addMenu("&Tools")
+        for text, module, cls in TOOLS:
+            action = self._action(text, lambda m=module, c=cls: self.open_tool(m, c))
+            action.setEnabled(importlib.util.find_spec(module) is not None)
+            tools_menu.addAction(action)
+            self.actions[cls] = action
+
+        view_menu = bar.addMenu("&View")
+        view_menu.addAction(self.editors_dock.toggleViewAction())
+        view_menu.addAction(self.history_dock.toggleViewAction())
+        for i, name in enumerate(("Model", "Data", "Optimizer")):
+            view_menu.addAction(self._action(f"{name} editor",
+                                             lambda i=i: self._show_editor(i), f"Ctrl+{i + 1}"))
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self._action("&About Workbench", self.about))
+
+    def _show_editor(self, index: int) -> None:
+        self.editors_dock.show()
+        self.editors.setCurrentIndex(index)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = project.recent_files(self.settings)
+        for path in files:
+            self.recent_menu.addAction(Path(path).name,
+                                       lambda p=path: self.open_recent(p)).setToolTip(path)
+        if not files:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    # -- tools ------------------------------------------------------------------------------
+    def open_tool(self, module: str, cls_name: str) -> QWidget | None:
+        """Open another panel as a tab (a dialog as its own window); one of each."""
+        existing = self._tools.get(cls_name)
+        if existing is not None:
+            self._focus_tool(existing)
+            return existing
+        try:
+            cls = getattr(importlib.import_module(module), cls_name)
+        except ImportError as exc:
+            dialogs.warn(self, "Not available", f"This tool is not installed: {exc}")
+            return None
+        widget = cls(self.model.spec, self.runs, self)
+        self._tools[cls_name] = widget
+        if isinstance(widget, QDialog):
+            widget.finished.connect(lambda *_: self._tools.pop(cls_name, None))
+            widget.show()
+        else:
+            title = cls_name.replace("Panel", "")
+            self.workspace.setCurrentIndex(self.workspace.addTab(widget, title))
+        return widget
+
+    def _focus_tool(self, widget: QWidget) -> None:
+        index = self.workspace.indexOf(widget)
+        if index >= 0:
+            self.workspace.setCurrentIndex(index)
+        else:
+            widget.raise_()
+            widget.activateWindow()
+
+    def _close_tool_tab(self, index: int) -> None:
+        widget = self.workspace.widget(index)
+        if widget is self.train_panel or widget is self.placeholder:
+            return
+        self._shutdown_tool(widget)
+        self.workspace.removeTab(index)
+        widget.deleteLater()
+
+    def _shutdown_tool(self, widget: QWidget) -> None:
+        for name, w in list(self._tools.items()):
+            if w is widget:
+                del self._tools[name]
+        shutdown = getattr(widget, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+
+    # -- projects ---------------------------------------------------------------------------
+    def _update_title(self) -> None:
+        name = self.path.name if self.path else "untitled"
+        self.setWindowTitle(f"{name}[*] — Workbench")
+
+    def is_dirty(self) -> bool:
+        return not self.undo.isClean()
+
+    def maybe_save(self) -> bool:
+        """Ask about unsaved changes; False when the person cancels."""
+        if not self.is_dirty():
+            return True
+        buttons = dialogs.Button.Save | dialogs.Button.Discard | dialogs.Button.Cancel
+        answer = dialogs.ask(self, "Unsaved changes",
+                             "The experiment has unsaved changes. Save them first?",
+                             buttons, dialogs.Button.Save)
+        if answer == dialogs.Button.Save:
+            return self.save()
+        return answer == dialogs.Button.Discard
+
+    def _set_document(self, spec: ExperimentSpec, path: Path | None) -> None:
+        self.model.replace(spec)
+        self.undo.clear()
+        self.undo.setClean()
+        self.path = path
+        self.setWindowModified(False)
+        self._update_title()
+        self.update_blocked()
+
+    def new_experiment(self) -> bool:
+        if not self.maybe_save():
+            return False
+        self._set_document(project.default_spec(), None)
+        return True
+
+    def open_dialog(self) -> bool:
+        if not self.maybe_save():
+            return False
+        path, _ = QFileDialog.getOpenFileName(self, "Open experiment", self._folder(),
+                                              project.PROJECT_FILTER)
+        return self.open_path(path, ask=False) if path else False
+
+    def open_recent(self, path: str) -> bool:
+        return self.open_path(path)
+
+    def open_path(self, path: str | Path, *, ask: bool = True) -> bool:
+        """Open a spec file; a malformed one is refused with a message and changes nothing."""
+        if ask and not self.maybe_save():
+            return False
+        path = Path(path)
+        try:
+            spec = specmod.load(path)
+        except SpecError as exc:
+            dialogs.warn(self, "Cannot open experiment",
+                         f"{path} is not a Workbench experiment that can be opened:\n\n{exc}")
+            if not path.exists():
+                project.remove_recent(self.settings, str(path.resolve()))
+            return False
+        self._set_document(spec, path)
+        project.add_recent(self.settings, path)
+        self.statusBar().showMessage(f"Opened {path}", 5000)
+        return True
+
+    def save(self) -> bool:
+        if self.path is None:
+            return self.save_as()
+        return self.save_to(self.path)
+
+    def save_as(self) -> bool:
+        suggested = str(Path(self._folder()) / f"{self.model.live.name}.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save experiment", suggested,
+                                              project.PROJECT_FILTER)
+        return self.save_to(path) if path else False
+
+    def save_to(self, path: str | Path) -> bool:
+        path = Path(path)
+        if path.suffix == "":
+            path = path.with_suffix(".json")
+        try:
+            specmod.save(self.model.spec(), path)
+        except OSError as exc:
+            dialogs.warn(self, "Cannot save", f"Saving to {path} failed: {exc}")
+            return False
+        self.path = path
+        self.undo.setClean()
+        self._update_title()
+        project.add_recent(self.settings, path)
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def _folder(self) -> str:
+        if self.path is not None:
+            return str(self.path.parent)
+        recent = project.recent_files(self.settings)
+        return str(Path(recent[0]).parent) if recent else str(Path.home())
+
+    # -- runs -------------------------------------------------------------------------------
+    def open_run(self, run_dir: str) -> bool:
+        """Load a stored run's spec into the editor (one undo step) and show its curves."""
+        try:
+            spec = Run(Path(run_dir)).spec()
+        except RunError as exc:
+            dialogs.warn(self, "Cannot open run", str(exc))
+            return False
+        commands.push_spec(self.undo, self.model, spec, f"Open run {Path(run_dir).name}")
+        self.history.select(run_dir)
+        if self.train_panel is not None:
+            self.train_panel.show_run(run_dir)
+            self.workspace.setCurrentWidget(self.train_panel)
+        return True
+
+    # -- help -------------------------------------------------------------------------------
+    def about_text(self) -> str:
+        import PySide6
+        from PySide6.QtCore import qVersion
+
+        torch_version = sys.modules["torch"].__version__ if "torch" in sys.modules \
+            else "not loaded yet"
+        if self.gpu_name is None:
+            device = "still looking"
+        else:
+            device = f"GPU: {self.gpu_name}" if self.gpu_name else "CPU (no CUDA GPU found)"
+        return (f"<b>Workbench {__version__}</b><br>Train neural networks by clicking.<br><br>"
+                f"PyTorch {torch_version}<br>Qt {qVersion()} (PySide6 {PySide6.__version__})"
+                f"<br>Device: {device}<br>Runs: {self.runs.root}")
+
+    def about(self) -> None:
+        dialogs.about(self, "About Workbench", self.about_text())
+
+    # -- layout and closing ---------------------------------------------------------------------
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+
+    def save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if self.train_panel is not None and self.train_panel.is_running():
+            answer = dialogs.ask(self, "Training in progress",
+                                 "A run is still training. Stop it (it is saved) and quit?")
+            if answer != dialogs.Button.Yes:
+                event.ignore()
+                return
+            self.train_panel.stop_and_wait()
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """End every thread this window started (data loads, tools, training)."""
+        self.save_layout()
+        self.data_panel.shutdown()
+        for widget in list(self._tools.values()):
+            self._shutdown_tool(widget)
+        if self.train_panel is not None and self.train_panel.is_running():
+            self.train_panel.stop_and_wait()
+
+
+if __name__ == "__main__":
+    from workbench.gui.app import main
+
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The history of past runs from the run store, newest first; a damaged run is listed as
+damaged, never fatal. Selecting a run plots its stored curves; opening it (double-click or
+Open) asks the window to load its spec into the editor."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.runs import Run, RunInfo, RunStore
+from workbench.gui.style import ACCENT
+
+_COLUMNS = ("Run", "Status", "Data", "Optimizer", "Result", "When")
+
+
+def result_text(summary: dict[str, Any]) -> str:
+    if summary.get("test_accuracy") is not None:
+        return f"{100 * summary['test_accuracy']:.1f}% test"
+    if summary.get("test_mse") is not None:
+        return f"MSE {summary['test_mse']:.4g}"
+    return ""
+
+
+def curves(run_dir: str) -> dict[str, tuple[list[float], list[float]]]:
+    """Per-epoch curves of a stored run, by name: (epochs, values)."""
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    for record in Run(run_dir).metrics("epoch"):
+        for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+            value = record.get(key)
+            if value is not None:
+                xs, ys = out.setdefault(key, ([], []))
+                xs.append(float(record.get("epoch", len(xs) + 1)))
+                ys.append(float(value))
+    return out
+
+
+class RunHistory(QWidget):
+    openRequested = Signal(str)  # a run folder
+
+    def __init__(self, runs: RunStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runs = runs
+        self.infos: list[RunInfo] = []
+        self.tree = QTreeWidget()
+        self.tree.setObjectName("runs")
+        self.tree.setHeaderLabels(list(_COLUMNS))
+        self.tree.setRootIsDecorated(False)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.itemDoubleClicked.connect(lambda *_: self.open_selected())
+        self.tree.currentItemChanged.connect(lambda *_: self._show_selected())
+        refresh = QPushButton("Refresh")
+        refresh.clicked.connect(self.refresh)
+        self.open_button = QPushButton("Open in editor")
+        self.open_button.clicked.connect(self.open_selected)
+        self.open_button.setEnabled(False)
+        self.note = QLabel("")
+        self.note.setObjectName("hint")
+        self.note.setWordWrap(True)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setMinimumWidth(240)
+        self.plot.setLabel("bottom", "epoch")
+        self.plot.addLegend(offset=(-4, 4))
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.plot.hideButtons()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(refresh)
+        buttons.addStretch(1)
+        buttons.addWidget(self.note, 4)
+        left = QVBoxLayout()
+        left.addWidget(self.tree, 1)
+        left.addLayout(buttons)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(left, 3)
+        layout.addWidget(self.plot, 2)
+        self.refresh()
+
+    def refresh(self) -> None:
+        selected = self.selected_path()
+        self.infos = self.runs.list()
+        self.tree.clear()
+        for info in self.infos:
+            s = info.summary
+            when = time.strftime("%d %b %H:%M", time.localtime(s["created"])) \
+                if isinstance(s.get("created"), int | float) else ""
+            status = "damaged" if info.error else str(s.get("status", ""))
+            item = QTreeWidgetItem([s.get("name", info.name) if not info.error else info.name,
+                                    status, str(s.get("dataset", "")),
+                                    str(s.get("optimizer", "")), result_text(s), when])
+            item.setData(0, Qt.ItemDataRole.UserRole, str(info.path))
+            if info.error:
+                for col in range(len(_COLUMNS)):
+                    item.setForeground(col, QBrush(QColor("#b42318")))
+                    item.setToolTip(col, info.error)
+            self.tree.addTopLevelItem(item)
+            if str(info.path) == selected:
+                self.tree.setCurrentItem(item)
+        for col in range(len(_COLUMNS)):
+            self.tree.resizeColumnToContents(col)
+        self._show_selected()
+
+    def selected_path(self) -> str | None:
+        item = self.tree.currentItem()
+        return item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def selected_info(self) -> RunInfo | None:
+        path = self.selected_path()
+        return next((i for i in self.infos if str(i.path) == path), None)
+
+    def select(self, run_dir: str) -> None:
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item.data(0, Qt.ItemDataRole.UserRole) == str(run_dir):
+                self.tree.setCurrentItem(item)
+
+    def open_selected(self) -> None:
+        info = self.selected_info()
+        if info is not None and info.error is None:
+            self.openRequested.emit(str(info.path))
+
+    def _show_selected(self) -> None:
+        info = self.selected_info()
+        self.plot.clear()
+        self.plot.setVisible(info is not None and info.error is None)
+        self.open_button.setEnabled(info is not None and info.error is None)
+        if info is None:
+            self.note.setText(f"{len(self.infos)} runs in {self.runs.root}")
+            return
+        if info.error:
+            self.note.setText(f"Damaged: {info.error}")
+            return
+        self.note.setText(info.summary.get("error") or "")
+        data = curves(str(info.path))
+        for key, color, style in (("train_loss", ACCENT, Qt.PenStyle.SolidLine),
+                                  ("val_loss", "#e4572e", Qt.PenStyle.SolidLine)):
+            xy = data.get(key)
+            if xy:
+                self.plot.plot(*xy, pen=pg.mkPen(color, width=2, style=style),
+                               name=key.replace("_", " "))
+
+
+def _sample() -> None:
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    from workbench.gui.style import apply_style
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    apply_style(app)
+    history = RunHistory(RunStore())
+    history.resize(900, 300)
+    history.show()
+    sys.exit(app.exec())
+
+
+if __name__ == "__main__":
+    _sample()
