@@ -195,6 +195,21 @@ def test_tools_menu_offers_installed_panels(window):
         assert window.actions[name].isEnabled() == installed
 
 
+def test_tools_open_as_tabs(qtbot, window, answers):
+    import importlib.util
+
+    if importlib.util.find_spec("workbench.gui.playground_panel") is None:
+        pytest.skip("the playground panel is not installed")
+    tool = window.open_tool("workbench.gui.playground_panel", "PlaygroundPanel")
+    assert window.workspace.currentWidget() is tool
+    assert window.open_tool("workbench.gui.playground_panel", "PlaygroundPanel") is tool
+    window._close_tool_tab(window.workspace.indexOf(tool))
+    assert window.workspace.count() == 1
+    if importlib.util.find_spec("workbench.gui.export_dialog") is not None:
+        assert window.open_tool("workbench.gui.export_dialog", "ExportDialog") is None
+        assert "Train a model first" in answers.warned[-1]
+
+
 def test_first_click_on_train_trains_the_default_experiment(qtbot, answers):
     """The real training panel: the window opens on an experiment that trains as it is."""
     pytest.importorskip("workbench.gui.train_panel")

@@ -288,7 +288,17 @@ class MainWindow(QMainWindow):
         except ImportError as exc:
             dialogs.warn(self, "Not available", f"This tool is not installed: {exc}")
             return None
-        widget = cls(self.model.spec, self.runs, self)
+        if cls_name == "ExportDialog":
+            run_dir = self._run_for_tool()
+            if run_dir is None:
+                return None
+            widget = cls(run_dir, self)
+        elif cls_name == "PrunePanel":
+            widget = cls(self.runs, self)
+        elif cls_name == "PlaygroundPanel":
+            widget = cls(self)
+        else:
+            widget = cls(self.model.spec, self.runs, self)
         self._tools[cls_name] = widget
         if isinstance(widget, QDialog):
             widget.finished.connect(lambda *_: self._tools.pop(cls_name, None))
@@ -297,6 +307,19 @@ class MainWindow(QMainWindow):
             title = cls_name.replace("Panel", "")
             self.workspace.setCurrentIndex(self.workspace.addTab(widget, title))
         return widget
+
+    def _run_for_tool(self) -> str | None:
+        """The run a tool works on: the one selected in the history, else the newest that
+        finished; None (with a message) when there is none."""
+        info = self.history.selected_info()
+        if info is None or info.error or info.summary.get("status") != "finished":
+            info = next((i for i in self.runs.list()
+                         if not i.error and i.summary.get("status") == "finished"), None)
+        if info is None:
+            dialogs.warn(self, "No trained model", "Train a model first (or select a finished "
+                                                   "run in the Runs list).")
+            return None
+        return str(info.path)
 
     def _focus_tool(self, widget: QWidget) -> None:
         index = self.workspace.indexOf(widget)
