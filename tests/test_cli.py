@@ -98,3 +98,14 @@ def test_import_linter_contract():
     lint = subprocess.run(["lint-imports"], capture_output=True, text=True,
                           cwd=resources_dir().parent)
     assert lint.returncode == 0, lint.stdout[-2000:]
+
+
+def test_shape_error_is_refused_before_running(tmp_path, capsys):
+    spec = json.loads(write_spec(tmp_path).read_text())
+    spec["model"]["layers"] = [{"type": "Linear", "out": 5}]
+    path = tmp_path / "shape.json"
+    path.write_text(json.dumps(spec))
+    assert main(["train", str(path), "--runs-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.layers[0]" in err[0] and "2 classes" in err[0]
+    assert not (tmp_path / "r").exists()

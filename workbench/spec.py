@@ -326,8 +326,6 @@ def validate(spec: ExperimentSpec) -> None:
     if DATASETS[d.name].needs_path and not d.path:
         raise SpecError("data.path", f"the {d.name} dataset needs a file or folder")
 
-    if not spec.model.layers:
-        raise SpecError("model.layers", "the network needs at least one layer")
     for i, layer in enumerate(spec.model.layers):
         validate_layer(layer, f"model.layers[{i}]")
 

@@ -14,7 +14,7 @@ from workbench.commands.common import (
     print_result,
     store_from,
 )
-from workbench.spec import SpecError
+from workbench.spec import ExperimentSpec, SpecError
 
 
 def add_parser(sub: Any) -> None:
@@ -46,10 +46,23 @@ def run(args: argparse.Namespace) -> int:
                 spec = spec.with_value(field, value)
     except SpecError as exc:
         raise CommandError(str(exc)) from exc
+    preflight(spec)
     if args.nproc or args.nnodes > 1:
         return run_distributed(args)
     trainer = Trainer(spec, runs=store_from(args), threads=args.threads)
     return drive(trainer, quiet=args.quiet)
+
+
+def preflight(spec: ExperimentSpec) -> None:
+    """Refuse a stack that does not fit the dataset before anything runs (exit status 2)."""
+    from workbench.core.data import DataError, dataset_info
+    from workbench.core.model import check
+
+    try:
+        info = dataset_info(spec.data)
+        check(spec.model.layers, info.input_shape, info.num_classes)
+    except (SpecError, DataError) as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def run_distributed(args: argparse.Namespace) -> int:
