@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
 
     def _torch_loaded(self, gpu: str) -> None:
         self.gpu_name = gpu
+        self.actions["all_gpus"].setEnabled(self.gpu_count() > 1)
         self.optim_panel.set_gpu(gpu or None)
         self.optim_panel.enable_preview()
         self.data_panel.enable_auto_load()
@@ -252,6 +253,13 @@ class MainWindow(QMainWindow):
             action.setEnabled(importlib.util.find_spec(module) is not None)
             tools_menu.addAction(action)
             self.actions[cls] = action
+
+        tools_menu.addSeparator()
+        tools_menu.addAction(self._action("Copy &launch command (torchrun)",
+                                          self.copy_launch_command))
+        self.actions["all_gpus"] = self._action("Train on &all GPUs", self.train_on_all_gpus)
+        self.actions["all_gpus"].setEnabled(False)  # until the GPUs are counted
+        tools_menu.addAction(self.actions["all_gpus"])
 
         view_menu = bar.addMenu("&View")
         view_menu.addAction(self.editors_dock.toggleViewAction())
@@ -456,6 +464,54 @@ class MainWindow(QMainWindow):
             self.workspace.setCurrentWidget(self.train_panel)
         return True
 
+    # -- beyond one process ---------------------------------------------------------------
+    def gpu_count(self) -> int:
+        torch = sys.modules.get("torch")
+        return torch.cuda.device_count() if torch is not None and self.gpu_name else 0
+
+    def copy_launch_command(self) -> str:
+        """Save the experiment beside the project and put its torchrun line on the clipboard."""
+        from PySide6.QtGui import QGuiApplication
+
+        from workbench.gui.launch import torchrun_command
+
+        try:
+            line = torchrun_command(self.model.spec(), self.path, max(1, self.gpu_count()))
+        except OSError as exc:
+            dialogs.warn(self, "Cannot save the launch spec", str(exc))
+            return ""
+        QGuiApplication.clipboard().setText(line)
+        dialogs.inform(self, "Launch command copied",
+                       f"Paste it on a machine that has the spec file:\n\n{line}\n\n"
+                       "On a cluster add --nnodes, --node-rank and --rdzv-endpoint.")
+        return line
+
+    def train_on_all_gpus(self) -> None:
+        """Train the experiment with DistributedDataParallel on every GPU of this machine."""
+        from workbench.gui.launch import MultiGpuRun, launch_spec_path
+
+        reason = self.blocked_reason()
+        if reason:
+            dialogs.warn(self, "Cannot train", reason)
+            return
+        spec = self.model.spec()
+        self.multi_gpu = MultiGpuRun(spec, launch_spec_path(spec, self.path), self.gpu_count(),
+                                     self.runs.root, self)
+        self.multi_gpu.ended.connect(self._multi_gpu_ended)
+        self.actions["all_gpus"].setEnabled(False)
+        self.multi_gpu.start()
+        self.statusBar().showMessage(f"Training on {self.gpu_count()} GPUs…")
+
+    def _multi_gpu_ended(self, result: dict) -> None:
+        self.actions["all_gpus"].setEnabled(self.gpu_count() > 1)
+        self.history.refresh()
+        if result.get("status") == "failed":
+            dialogs.warn(self, "Training on all GPUs failed", result.get("error", "unknown"))
+        else:
+            if result.get("run_dir"):
+                self.history.select(result["run_dir"])
+            self.statusBar().showMessage(f"Finished on all GPUs: {result.get('run_dir')}", 10000)
+
     # -- help -------------------------------------------------------------------------------
     def about_text(self) -> str:
         import PySide6
@@ -510,6 +566,9 @@ class MainWindow(QMainWindow):
             self._shutdown_tool(widget)
         if self.train_panel is not None and self.train_panel.is_running():
             self.train_panel.stop_and_wait()
+        multi_gpu = getattr(self, "multi_gpu", None)
+        if multi_gpu is not None:
+            multi_gpu.stop_and_wait()
 
 
 if __name__ == "__main__":

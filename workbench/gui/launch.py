@@ -1,0 +1,79 @@
+"""Beyond one process from the app: the torchrun command for the current experiment, and
+"Train on all GPUs" as a `workbench train --nproc N` child process.
+
+The command is built by `workbench.core.distributed.launch_command`, the same one the CLI runs,
+with the experiment saved as a spec file beside the project so the line can be pasted on a
+cluster node that has the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QProcess, Signal
+
+from workbench import spec as specmod
+from workbench.paths import user_data_dir
+from workbench.spec import ExperimentSpec
+
+
+def launch_spec_path(spec: ExperimentSpec, project_path: Path | None) -> Path:
+    """Where the launch spec goes: beside the project file, or in the per-user folder."""
+    if project_path is not None:
+        return project_path.with_name(f"{project_path.stem}.launch.json")
+    return user_data_dir() / "launch" / f"{spec.name or 'experiment'}.json"
+
+
+def torchrun_command(spec: ExperimentSpec, project_path: Path | None, nproc: int) -> str:
+    """Save the spec and return the `torchrun ...` line that trains it on `nproc` processes."""
+    from workbench.core.distributed import launch_command
+
+    path = launch_spec_path(spec, project_path)
+    specmod.save(spec, path)
+    cmd = launch_command(str(path), nproc)
+    return shlex.join(["torchrun", *cmd[3:]])  # `torchrun` is `python -m torch.distributed.run`
+
+
+class MultiGpuRun(QObject):
+    """`workbench train SPEC --nproc N` as a child process; `ended(result)` with its last-line
+    JSON (or {"status": "failed", "error": ...}) when it exits."""
+
+    ended = Signal(object)
+
+    def __init__(self, spec: ExperimentSpec, spec_path: Path, nproc: int, runs_dir: Path,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        specmod.save(spec, spec_path)
+        self.process = QProcess(self)
+        self.process.setProgram(sys.executable)
+        self.process.setArguments(["-m", "workbench", "train", str(spec_path), "--nproc",
+                                   str(nproc), "--runs-dir", str(runs_dir), "--quiet"])
+        self.process.finished.connect(self._finished)
+
+    def start(self) -> None:
+        self.process.start()
+
+    def is_running(self) -> bool:
+        return self.process.state() != QProcess.ProcessState.NotRunning
+
+    def stop_and_wait(self) -> None:
+        if self.is_running():
+            self.process.terminate()  # torchrun forwards SIGTERM: every rank stops cleanly
+            self.process.waitForFinished(30_000)
+
+    def _finished(self, code: int, _status: Any) -> None:
+        out = bytes(self.process.readAllStandardOutput().data()).decode(errors="replace")
+        lines = out.strip().splitlines()
+        try:
+            result = json.loads(lines[-1]) if lines else {}
+        except json.JSONDecodeError:
+            result = {}
+        if code != 0 and result.get("status") != "failed":
+            err = bytes(self.process.readAllStandardError().data()).decode(errors="replace")
+            tail = err.strip().splitlines()[-1] if err.strip() else f"exit status {code}"
+            result = {"status": "failed", "error": tail}
+        self.ended.emit(result)
