@@ -109,3 +109,11 @@ def test_shape_error_is_refused_before_running(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "model.layers[0]" in err[0] and "2 classes" in err[0]
     assert not (tmp_path / "r").exists()
+
+
+def test_the_command_line_starts_without_torch():
+    """`workbench --version`, `--help` and the app's start do not pay for importing PyTorch."""
+    code = ("import sys; from workbench.cli import build_parser; build_parser(); "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, "building the parser imported torch"

@@ -10,13 +10,11 @@ from workbench.commands.common import CommandError, print_result
 
 
 def add_parser(sub: Any) -> None:
-    from workbench.core.export import DEFAULT_OPSET
-
     p = sub.add_parser("export", help="export a run to ONNX (+ safetensors and a PyTorch script)")
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run's folder")
     p.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write")
-    p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
-                   help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--opset", type=int, default=None,
+                   help="ONNX opset (default: core.export.DEFAULT_OPSET, the best-tested one)")
     p.add_argument("--raw-input", action="store_true",
                    help="put the normalization in the graph: feed raw pixels 0..255 as float32")
     p.add_argument("--no-weights", action="store_true", help="skip the .safetensors file")
@@ -24,10 +22,10 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.core.export import ExportError, export_run
+    from workbench.core.export import DEFAULT_OPSET, ExportError, export_run
 
     try:
-        result = export_run(args.run_dir, args.out, opset=args.opset,
+        result = export_run(args.run_dir, args.out, opset=args.opset or DEFAULT_OPSET,
                             normalize_in_graph=args.raw_input, weights=not args.no_weights,
                             script=not args.no_script)
     except ExportError as exc:
