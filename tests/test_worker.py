@@ -13,7 +13,7 @@ from PySide6.QtCore import QCoreApplication
 from workbench import spec as specmod
 from workbench.core.events import Progress, RunFailed, RunFinished, RunStarted
 from workbench.core.runs import RunStore
-from workbench.gui.worker import TrainRunner, training_threads
+from workbench.gui.worker import TaskRunner, ThreadWorker, TrainRunner, training_threads
 
 WAIT_MS = 60_000
 
@@ -190,3 +190,50 @@ def test_worker_exception_is_reported(qtbot, runners, caplog):
 
 def test_training_leaves_the_gui_a_core():
     assert 1 <= training_threads() <= max(1, (os.cpu_count() or 2) - 1)
+
+
+def test_thread_worker_cancels_a_generator_between_items(qtbot):
+    """The generic adapter: a yield is a queued signal; cancel ends the generator at the next
+    item and runs its `finally`; the worker runs once."""
+    closed = threading.Event()
+
+    def count(_emit, cancel):
+        try:
+            for i in range(1_000_000):
+                if i == 3:
+                    cancel.set()  # as the GUI's stop() would, between two items
+                yield i
+        finally:
+            closed.set()
+
+    worker = ThreadWorker(count, name="test-generator")
+    seen: list[object] = []
+    worker.yielded.connect(seen.append)
+    with qtbot.waitSignal(worker.finished, timeout=WAIT_MS):
+        worker.start()
+    assert seen == [0, 1, 2, 3] and closed.is_set() and not worker.is_running()
+    with pytest.raises(RuntimeError, match="runs once"):
+        worker.start()
+
+
+def test_task_runner_reports_progress_result_and_expected_errors(qtbot):
+    def task(report, _cancel):
+        report("half")
+        return 42
+
+    ok = TaskRunner(task)
+    got: list[object] = []
+    ok.progressed.connect(got.append)
+    ok.succeeded.connect(got.append)
+    with qtbot.waitSignal(ok.finished, timeout=WAIT_MS):
+        ok.start()
+    assert got == ["half", 42]
+
+    def bad(_report, _cancel):
+        raise ValueError("not a pruning amount")
+
+    failing = TaskRunner(bad, expected=(ValueError,))
+    with qtbot.waitSignal(failing.failed, timeout=WAIT_MS) as failed:
+        failing.start()
+    qtbot.waitUntil(lambda: not failing.is_running())
+    assert failed.args == ["not a pruning amount"]

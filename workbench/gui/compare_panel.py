@@ -61,7 +61,7 @@ from workbench.core.compare import (
 from workbench.core.events import EpochEnded, RunFailed, RunFinished
 from workbench.core.optim import OPTIMIZER_TITLES
 from workbench.core.runs import RunError, RunStore
-from workbench.gui.compare_worker import CallJob, ComparisonJob
+from workbench.gui.worker import ThreadWorker, training_threads
 from workbench.spec import OPTIMIZERS, ExperimentSpec, SpecError
 
 COLORS = ("#2f6fde", "#e4572e", "#29a35a", "#9b5de5", "#f2a541", "#17becf", "#d62789",
@@ -148,8 +148,8 @@ class ComparePanel(QWidget):
         self.runs = runs
         self.comparison = Comparison("comparison")
         self.curves: list[Curves] = []
-        self.job: ComparisonJob | None = None
-        self.land_job: CallJob | None = None
+        self.job: ThreadWorker | None = None
+        self.land_job: ThreadWorker | None = None
         self._dirty = False
         self._table_dirty = False
         self._lines: list[dict[str, pg.PlotDataItem]] = []
@@ -394,16 +394,15 @@ class ComparePanel(QWidget):
         self.start_pending()
 
     def start_pending(self, **runner_options: Any) -> None:
-        from workbench.gui.worker import training_threads
-
         pending = self.comparison.pending()
         if not pending:
             self.status.setText("Nothing to run: every variant has its run.")
             return
         runner_options.setdefault("threads", training_threads())
         runner = ComparisonRunner(self.comparison, self.runs, **runner_options)
-        self.job = ComparisonJob(runner, self)
-        self.job.item.connect(self._on_event)
+        self.job = ThreadWorker(lambda _emit, _cancel: runner.events(), name="workbench-compare",
+                                stop=runner.stop, parent=self)
+        self.job.yielded.connect(self._on_event)
         self.job.errored.connect(lambda message, _trace: self.status.setText(
             f"The comparison stopped on an error: {message}"))
         self.job.finished.connect(self._on_finished)
@@ -622,7 +621,7 @@ class ComparePanel(QWidget):
         directions = self.directions_combo.currentData()
         resolution = self.resolution_spin.value()
 
-        def work(progress: Callable[[int, int], None], cancel: Any) -> Any:
+        def work(emit: Callable[[object], None], cancel: Any) -> Any:
             from workbench.core.data import load_splits
             from workbench.core.landscape import landscape_for_runs
 
@@ -630,11 +629,13 @@ class ComparePanel(QWidget):
             data = load_splits(spec.data, spec.train.seed, cancel=cancel)
             return landscape_for_runs(spec, data, center.run_dir, runs,
                                       center_label=center.label, directions=directions,
-                                      resolution=resolution, progress=progress,
+                                      resolution=resolution,
+                                      progress=lambda done, total: emit((done, total)),
                                       cancel=cancel)
 
-        self.land_job = CallJob(work, "workbench-landscape", self)
-        self.land_job.item.connect(self._on_landscape_item)
+        self.land_job = ThreadWorker(work, name="workbench-landscape", parent=self)
+        self.land_job.yielded.connect(self._on_landscape_progress)
+        self.land_job.returned.connect(self.show_landscape)
         self.land_job.errored.connect(lambda message, _trace: self.land_status.setText(
             f"Could not compute the landscape: {message}"))
         self.land_job.finished.connect(lambda: self.land_button.setEnabled(True))
@@ -642,12 +643,8 @@ class ComparePanel(QWidget):
         self.land_status.setText("Computing the loss on the slice...")
         self.land_job.start()
 
-    def _on_landscape_item(self, item: Any) -> None:
-        if item[0] == "progress":
-            self.land_status.setText(f"Computing the loss on the slice: row {item[1]} of "
-                                     f"{item[2]}")
-            return
-        self.show_landscape(item[1])
+    def _on_landscape_progress(self, rows: tuple[int, int]) -> None:
+        self.land_status.setText(f"Computing the loss on the slice: row {rows[0]} of {rows[1]}")
 
     def show_landscape(self, land: Any) -> None:
         for path in self.land_paths:

@@ -6,11 +6,13 @@ curve of a regression set, class counts, split sizes and what augmentation does.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSize, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -30,9 +32,11 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.data.catalogue import DATASETS, DatasetEntry
+from workbench.core.data.errors import DataError
 from workbench.gui.experiment_model import ExperimentModel
 from workbench.gui.style import CLASS_COLORS
 from workbench.gui.widgets import Binder, float_spin, int_spin
+from workbench.gui.worker import ThreadWorker
 from workbench.spec import AugmentSpec, DataSpec
 
 GRID_SAMPLES = 32
@@ -41,42 +45,22 @@ SCATTER_POINTS = 3000
 _KIND_ORDER = ("toy2d", "regression", "image", "table")
 
 
-class LoadThread(QThread):
-    """Runs `load_splits` (and the augmentation preview) away from the GUI thread.
+def load_data(data: DataSpec, seed: int, emit: Callable[[object], None],
+              cancel: threading.Event) -> tuple[Any, Any]:
+    """(splits, augmentation preview), for a `ThreadWorker`: progress is emitted as
+    (done, total) once a percent, not once a block."""
+    from workbench.core.data import load_splits
 
-    Emits `loaded((splits, preview))` or `failed(reason)`; every exception is reported.
-    """
+    last_percent = [-1]
 
-    progressed = Signal(int, int)
-    loaded = Signal(object)
-    failed = Signal(str)
-
-    def __init__(self, data: DataSpec, seed: int, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.data, self.seed = data, seed
-        self.cancel_flag = threading.Event()
-        self._last_percent = -1
-
-    def _progress(self, done: int, total: int) -> None:
+    def progress(done: int, total: int) -> None:
         percent = int(100 * done / total) if total > 0 else -1
-        if percent != self._last_percent:
-            self._last_percent = percent
-            self.progressed.emit(done, total)
+        if percent != last_percent[0]:
+            last_percent[0] = percent
+            emit((done, total))
 
-    def run(self) -> None:
-        from workbench.core.data import DataError, load_splits
-
-        try:
-            splits = load_splits(self.data, self.seed, progress=self._progress,
-                                 cancel=self.cancel_flag)
-            preview = augment_pair(splits, self.data.augment, self.seed)
-        except DataError as exc:
-            self.failed.emit(str(exc))
-            return
-        except Exception as exc:  # noqa: BLE001 - reported to the person, never swallowed
-            self.failed.emit(f"{type(exc).__name__}: {exc}")
-            return
-        self.loaded.emit((splits, preview))
+    splits = load_splits(data, seed, progress=progress, cancel=cancel)
+    return splits, augment_pair(splits, data.augment, seed)
 
 
 def augment_pair(splits: Any, augment: AugmentSpec, seed: int) -> tuple[Any, Any] | None:
@@ -155,8 +139,8 @@ class DataPanel(QWidget):
         self.splits: Any = None
         self.preview: tuple[Any, Any] | None = None
         self.error: str | None = None
-        self._thread: LoadThread | None = None
-        self._old_threads: list[LoadThread] = []
+        self._job: ThreadWorker | None = None
+        self._old_jobs: list[ThreadWorker] = []
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(250)
@@ -367,31 +351,32 @@ class DataPanel(QWidget):
 
     # -- loading ----------------------------------------------------------------------------
     def is_loading(self) -> bool:
-        return self._thread is not None and self._thread.isRunning()
+        return self._job is not None and self._job.is_running()
 
     def load(self) -> None:
         """Load the current data on a worker thread; a load in flight is cancelled first."""
         self._debounce.stop()
         self.cancel()
         spec = self.model.spec()
-        thread = LoadThread(spec.data, spec.train.seed, self)
-        thread.progressed.connect(self._on_progress)
-        thread.loaded.connect(lambda result, t=thread: self._on_loaded(t, result))
-        thread.failed.connect(lambda reason, t=thread: self._on_failed(t, reason))
-        thread.finished.connect(lambda t=thread: self._on_finished(t))
-        self._thread = thread
+        job = ThreadWorker(partial(load_data, spec.data, spec.train.seed), name="workbench-data",
+                           expected=(DataError,), parent=self)
+        job.yielded.connect(lambda done_total: self._on_progress(*done_total))
+        job.returned.connect(lambda result, j=job: self._on_loaded(j, result))
+        job.errored.connect(lambda reason, _trace, j=job: self._on_failed(j, reason))
+        job.finished.connect(lambda j=job: self._on_finished(j))
+        self._job = job
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.cancel_button.setEnabled(True)
         self.status.setText("Downloading…" if self._needs_download() else "Loading…")
-        thread.start()
+        job.start()
 
     def cancel(self) -> None:
-        thread = self._thread
-        if thread is not None and thread.isRunning():
-            thread.cancel_flag.set()
-            self._old_threads.append(thread)
-        self._thread = None
+        job = self._job
+        if job is not None and job.is_running():
+            job.stop()
+            self._old_jobs.append(job)
+        self._job = None
         self.cancel_button.setEnabled(False)
         self.progress.setVisible(False)
 
@@ -399,14 +384,14 @@ class DataPanel(QWidget):
         """Cancel any load and wait for its thread (closing the window, ending a test)."""
         self._debounce.stop()
         self.cancel()
-        for thread in self._old_threads:
-            thread.wait()
-        self._old_threads.clear()
+        for job in self._old_jobs:
+            job.stop_and_wait()
+        self._old_jobs.clear()
 
-    def _on_finished(self, thread: LoadThread) -> None:
-        if thread in self._old_threads:
-            self._old_threads.remove(thread)
-        thread.deleteLater()
+    def _on_finished(self, job: ThreadWorker) -> None:
+        if job in self._old_jobs:
+            self._old_jobs.remove(job)
+        job.deleteLater()
 
     def _on_progress(self, done: int, total: int) -> None:
         if total > 0:
@@ -417,10 +402,10 @@ class DataPanel(QWidget):
             else:
                 self.progress.setFormat(f"{done:,} of {total:,}")
 
-    def _on_loaded(self, thread: LoadThread, result: tuple[Any, Any]) -> None:
-        if thread is not self._thread:
+    def _on_loaded(self, job: ThreadWorker, result: tuple[Any, Any]) -> None:
+        if job is not self._job:
             return
-        self._thread = None
+        self._job = None
         self.cancel_button.setEnabled(False)
         self.progress.setVisible(False)
         self.error = None
@@ -430,10 +415,10 @@ class DataPanel(QWidget):
         self.load_button.setText("Reload")
         self.loaded.emit(self.splits)
 
-    def _on_failed(self, thread: LoadThread, reason: str) -> None:
-        if thread is not self._thread:
+    def _on_failed(self, job: ThreadWorker, reason: str) -> None:
+        if job is not self._job:
             return
-        self._thread = None
+        self._job = None
         self.cancel_button.setEnabled(False)
         self.progress.setVisible(False)
         self.error = reason

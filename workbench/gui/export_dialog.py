@@ -36,7 +36,7 @@ from workbench.core.export import (
     ExportResult,
     export_run,
 )
-from workbench.gui.task_runner import TaskRunner
+from workbench.gui.worker import TaskRunner
 
 
 class ExportDialog(QDialog):

@@ -40,7 +40,7 @@ from workbench.core.prune import (
 )
 from workbench.core.runs import RunStore
 from workbench.gui.style import CLASS_COLORS
-from workbench.gui.task_runner import TaskRunner
+from workbench.gui.worker import TaskRunner
 
 DEBOUNCE_MS = 60
 COLUMNS = ("Layer", "Amount", "", "Sparsity", "Parameters before", "Parameters after", "Units")

@@ -1,29 +1,41 @@
-"""The one Qt adapter between the trainer and the GUI: `Trainer.events()` on a `QThread`.
+"""The one Qt adapter that runs work off the GUI thread: a worker object on a `QThread`.
 
-The worker object lives on its own thread and only emits signals; queued connections carry
-every trainer event to the GUI thread, where `TrainRunner` (which lives there) re-emits it.
-Nothing here touches a widget, and nothing in the GUI thread waits for training except
-`stop_and_wait`, which is for closing the window. An exception that escapes the loop
-(a bug: the trainer itself turns failures into `RunFailed`) is reported through `errored`
-with its traceback, never swallowed.
+`ThreadWorker` runs `work(emit, cancel)` once on a fresh thread, in the habit of superqt's
+`thread_worker`. If the work returns a generator, each item it yields arrives on the GUI thread
+as `yielded(object)`, and the cancel event is checked between items; a plain body calls `emit`
+for its progress and its return value arrives as `returned(object)`. An exception arrives as
+`errored(message, traceback)` and is logged, never swallowed; `finished()` follows once the
+thread has ended, after everything else was delivered. Queued connections carry every signal to
+the GUI thread; the worker never touches a widget, nothing terminates its thread, and it runs
+once. Nothing in the GUI thread waits for it except `stop_and_wait`, which is for closing.
+
+Every background job of the GUI is a thin use of it: `TrainRunner` (a `Trainer`'s events),
+`TaskRunner` (one call with progress and cancel: pruning, export), and, directly, the
+comparison, the loss landscape and the data panel's loader.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from workbench.core.callbacks import Callback
-from workbench.core.data import Splits
-from workbench.core.runs import RunStore
-from workbench.core.train import Trainer
-from workbench.spec import ExperimentSpec
+if TYPE_CHECKING:  # the adapter itself loads no torch: the data panel needs it before that
+    from workbench.core.callbacks import Callback
+    from workbench.core.data import Splits
+    from workbench.core.runs import RunStore
+    from workbench.core.train import Trainer
+    from workbench.spec import ExperimentSpec
 
 log = logging.getLogger(__name__)
+
+Emit = Callable[[Any], None]
+Work = Callable[[Emit, threading.Event], Any]
 
 
 def training_threads() -> int:
@@ -35,75 +47,138 @@ def training_threads() -> int:
     return max(1, cores - 1)
 
 
-class _Worker(QObject):
-    """Iterates the trainer's events on the worker thread; emits, never touches widgets."""
+class _Body(QObject):
+    """Lives on the worker thread: runs the work once and only emits."""
 
-    trainEvent = Signal(object)  # not `event`: that name is QObject's event handler
+    yielded = Signal(object)
+    returned = Signal(object)
     errored = Signal(str, str)  # message, traceback
     done = Signal()
 
-    def __init__(self, trainer: Trainer) -> None:
+    def __init__(self, work: Work, cancel: threading.Event,
+                 expected: tuple[type[BaseException], ...]) -> None:
         super().__init__()
-        self.trainer = trainer
+        self.work, self.cancel, self.expected = work, cancel, expected
 
     @Slot()
     def run(self) -> None:
+        name = QThread.currentThread().objectName()
         try:
-            for event in self.trainer.events():
-                self.trainEvent.emit(event)
+            result = self.work(self.yielded.emit, self.cancel)
+            if isinstance(result, Generator):
+                self._drain(result)
+            else:
+                self.returned.emit(result)
+        except self.expected as exc:  # the person's input, not a bug: its message is enough
+            log.info("%s stopped: %s", name, exc)
+            self.errored.emit(str(exc), traceback.format_exc())
         except BaseException as exc:  # reported to the GUI thread, not lost with the thread
-            self.errored.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            trace = traceback.format_exc()
+            log.error("%s raised:\n%s", name, trace)
+            self.errored.emit(f"{type(exc).__name__}: {exc}", trace)
         finally:
             self.done.emit()
 
+    def _drain(self, items: Generator[Any, None, Any]) -> None:
+        try:
+            for item in items:
+                self.yielded.emit(item)
+                if self.cancel.is_set():
+                    break
+        finally:
+            items.close()
 
-class TrainRunner(QObject):
-    """Runs one `Trainer` on a fresh `QThread`; lives in (and signals to) the GUI thread.
 
-    Signals, in order: every trainer event as `trainEvent(object)`, then `errored(message,
-    traceback)` if the loop itself raised, then `finished()` once the thread has ended (after
-    every event was delivered). `stop`, `pause` and `resume` call the trainer's thread-safe
-    methods and return at once. One runner runs once.
+class ThreadWorker(QObject):
+    """Runs `work(emit, cancel)` once on a fresh QThread; lives in (and signals to) the GUI thread.
+
+    `stop` is how to ask the work to end (by default: set `cancel_event`); `expected` are the
+    exceptions reported by their message alone, as the person's input rather than a bug.
     """
 
-    trainEvent = Signal(object)
-    errored = Signal(str, str)
+    yielded = Signal(object)
+    returned = Signal(object)
+    errored = Signal(str, str)  # message, traceback
     finished = Signal()
 
-    def __init__(self, trainer: Trainer, parent: QObject | None = None) -> None:
+    def __init__(self, work: Work, *, name: str = "workbench-worker",
+                 stop: Callable[[], None] | None = None,
+                 expected: tuple[type[BaseException], ...] = (),
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.trainer = trainer
+        self.cancel_event = threading.Event()
+        self._stop = stop or self.cancel_event.set
         self._started = False
         self.qthread = QThread()
-        self.qthread.setObjectName("workbench-training")
-        self._worker = _Worker(trainer)
-        self._worker.moveToThread(self.qthread)
-        self.qthread.started.connect(self._worker.run)
+        self.qthread.setObjectName(name)
+        self._body = _Body(work, self.cancel_event, expected)
+        self._body.moveToThread(self.qthread)
+        self.qthread.started.connect(self._body.run)
         queued = Qt.ConnectionType.QueuedConnection
-        self._worker.trainEvent.connect(self._relay_event, queued)
-        self._worker.errored.connect(self._relay_error, queued)
-        self._worker.done.connect(self.qthread.quit, Qt.ConnectionType.DirectConnection)
+        self._body.yielded.connect(self.yielded, queued)
+        self._body.returned.connect(self.returned, queued)
+        self._body.errored.connect(self.errored, queued)
+        self._body.done.connect(self.qthread.quit, Qt.ConnectionType.DirectConnection)
         self.qthread.finished.connect(self._on_thread_finished, queued)
+
+    def start(self) -> None:
+        if self._started:
+            raise RuntimeError(f"a {type(self).__name__} runs once; make a new one for the "
+                               "next run")
+        self._started = True
+        self.qthread.start()
+
+    def stop(self) -> None:
+        """Ask the work to end; returns at once, and `finished` follows."""
+        self._stop()
+
+    def is_running(self) -> bool:
+        """True from `start` until the thread has ended."""
+        return self._started and not self.qthread.isFinished()
+
+    def stop_and_wait(self, timeout_ms: int | None = None) -> bool:
+        """Stop and block until the thread has ended (for closing the window); True if it did.
+
+        Signals still queued for the GUI thread are delivered later, or dropped with the
+        worker when it is destroyed first.
+        """
+        self._stop()
+        if not self._started:
+            return True
+        return self.qthread.wait() if timeout_ms is None else self.qthread.wait(timeout_ms)
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        self.qthread.wait()
+        self.finished.emit()
+
+
+class TrainRunner(ThreadWorker):
+    """Runs one `Trainer` off the GUI thread: each of its events arrives as `trainEvent`.
+
+    Then `errored(message, traceback)` if the loop itself raised (a bug: the trainer turns
+    failures into `RunFailed`), then `finished()`. `stop`, `pause` and `resume` call the
+    trainer's thread-safe methods and return at once.
+    """
+
+    trainEvent = Signal(object)  # not `event`: that name is QObject's event handler
+
+    def __init__(self, trainer: Trainer, parent: QObject | None = None) -> None:
+        super().__init__(lambda _emit, _cancel: trainer.events(), name="workbench-training",
+                         stop=trainer.stop, parent=parent)
+        self.trainer = trainer
+        self.yielded.connect(self.trainEvent)
 
     @classmethod
     def for_spec(cls, spec: ExperimentSpec, runs: RunStore, *, data: Splits | None = None,
                  callbacks: Sequence[Callback] = (),
                  parent: QObject | None = None) -> TrainRunner:
         """A runner for a new run of `spec`, leaving the GUI one core."""
+        from workbench.core.train import Trainer
+
         trainer = Trainer(spec, runs=runs, data=data, callbacks=callbacks,
                           threads=training_threads())
         return cls(trainer, parent)
-
-    # -- control, from the GUI thread -----------------------------------------------------
-    def start(self) -> None:
-        if self._started:
-            raise RuntimeError("a TrainRunner runs once; make a new one for the next run")
-        self._started = True
-        self.qthread.start()
-
-    def stop(self) -> None:
-        """Ask the run to stop after the step in flight; `finished` follows."""
-        self.trainer.stop()
 
     def pause(self) -> None:
         self.trainer.pause()
@@ -115,35 +190,36 @@ class TrainRunner(QObject):
     def paused(self) -> bool:
         return self.trainer.paused
 
-    def is_running(self) -> bool:
-        """True from `start` until the thread has ended."""
-        return self._started and not self.qthread.isFinished()
 
-    def stop_and_wait(self, timeout_ms: int | None = None) -> bool:
-        """Stop and block until the thread has ended (for closing the window); True if it did.
+class TaskRunner(ThreadWorker):
+    """Runs one core call `task(report, cancel)` off the GUI thread: pruning, sweeps, export.
 
-        Events still queued for the GUI thread are delivered later, or dropped with the
-        runner when it is destroyed first.
-        """
-        self.trainer.stop()
-        if not self._started:
-            return True
-        return self.qthread.wait() if timeout_ms is None else self.qthread.wait(timeout_ms)
+    What it reports arrives as `progressed`, its return value as `succeeded`, an exception as
+    `failed(message)` (expected errors, such as `PruneError`, by their message; others with
+    their type, and logged with the traceback), then `finished`.
+    """
 
-    # -- on the GUI thread ----------------------------------------------------------------
-    @Slot(object)
-    def _relay_event(self, event: object) -> None:
-        self.trainEvent.emit(event)
+    progressed = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, task: Work, *, expected: tuple[type[BaseException], ...] = (),
+                 name: str = "workbench-task", parent: QObject | None = None) -> None:
+        super().__init__(task, name=name, expected=expected, parent=parent)
+        self.yielded.connect(self.progressed)
+        self.returned.connect(self.succeeded)
+        self.errored.connect(self._fail)
+
+    def cancel(self) -> None:
+        self.stop()
+
+    def cancel_and_wait(self) -> None:
+        """For closing: ask the task to stop and block until its thread has ended."""
+        self.stop_and_wait()
 
     @Slot(str, str)
-    def _relay_error(self, message: str, trace: str) -> None:
-        log.error("the training thread raised: %s\n%s", message, trace)
-        self.errored.emit(message, trace)
-
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        self.qthread.wait()
-        self.finished.emit()
+    def _fail(self, message: str, _trace: str) -> None:
+        self.failed.emit(message)
 
 
-__all__ = ["TrainRunner", "training_threads"]
+__all__ = ["TaskRunner", "ThreadWorker", "TrainRunner", "training_threads"]
