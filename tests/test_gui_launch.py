@@ -23,7 +23,7 @@ def window(qtbot, monkeypatch, tmp_path):
     told: list[str] = []
     monkeypatch.setattr(dialogs, "inform", lambda _p, _t, text: told.append(text))
     monkeypatch.setattr(dialogs, "ask", lambda *a, **k: dialogs.Button.Discard)
-    from tests.test_gui_project import FakeTrainPanel
+    from test_gui_project import FakeTrainPanel
 
     win = MainWindow(train_panel_factory=FakeTrainPanel)
     qtbot.addWidget(win)
