@@ -119,8 +119,8 @@ def test_trains_to_the_end_and_shows_everything(qtbot, panel):
 
 def test_pause_holds_progress_and_resume_finishes(qtbot, panel, holder):
     holder.spec = _spec(epochs=6)
-    panel.runStarted.connect(lambda _e: panel.pause_button.click())
     panel.start()
+    panel.pause_button.click()  # before the first step: the loop parks at its first check
     qtbot.waitUntil(lambda: panel.started is not None, timeout=WAIT_MS)
     qtbot.waitUntil(_parked_in_pause, timeout=WAIT_MS)
     QCoreApplication.processEvents()
