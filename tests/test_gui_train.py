@@ -209,10 +209,12 @@ def test_stop_and_wait_for_closing(qtbot, panel, holder):
 def test_show_stored_run(qtbot, panel):
     end = _train(qtbot, panel)
     panel.curves.clear()
+    panel.results.clear()
     assert panel.show_run(end.run_dir)
     assert panel.curves.point_count("val_loss") == 4
     assert panel.curves.point_count("train_loss") >= 4
     assert "Test accuracy" in panel.results.headline.text()
+    assert panel.results.confusion.sum() == panel.started.test_size  # stored with the run
     assert not panel.show_run(str(Path(end.run_dir).parent / "no-such-run"))
     assert "Cannot show" in panel.status.text()
     assert panel.curves.point_count("val_loss") == 4  # changed nothing

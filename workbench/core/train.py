@@ -405,6 +405,8 @@ class Trainer:
         }
         if self.num_classes > 0:
             summary["test_accuracy"] = test["accuracy"]
+            summary["confusion"] = [list(row) for row in confusion or ()]
+            summary["class_names"] = list(self.data.info.class_names)  # type: ignore[union-attr]
         else:
             summary["test_mse"] = test["loss"]
         if self.run:

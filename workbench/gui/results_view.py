@@ -198,11 +198,17 @@ class ResultsView(QWidget):
             self._show_points(finished.misclassified, splits)
 
     def show_summary(self, summary: dict[str, Any]) -> None:
-        """A stored run: its headline figures (the matrix is kept only for this session's runs)."""
+        """A stored run: its headline figures and, when it stored one, its confusion matrix."""
         self.clear()
         self._headline(summary.get("test_accuracy"), summary.get("test_loss"),
                        summary.get("status") == "stopped", bool(summary.get("early_stopped")),
                        summary.get("epochs_done"), summary.get("seconds"))
+        confusion = summary.get("confusion")
+        if confusion:
+            counts = np.array(confusion, dtype=np.int64)
+            names = summary.get("class_names") or [str(i) for i in range(len(counts))]
+            self.matrix.set_matrix(counts, names)
+            self.matrix.show()
         if summary.get("status") == "failed":
             self.headline.setText("Run failed")
             self.detail.setText(f"{summary.get('error', '')} \u2014 {summary.get('hint', '')}")
