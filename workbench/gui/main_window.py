@@ -1,9 +1,9 @@
 """The main window: editors (model, data, optimizer) on the left, training in the centre, the
 run history in a dock; File/Edit/Tools/View/Help menus; projects saved as spec JSON.
 
-PyTorch is not imported on the way to a visible window: it is imported just after the window
-is painted, and the training panel, which needs it, is put in place then (at once when torch
-is already loaded).
+PyTorch is not imported on the way to a visible window: a worker thread imports it just after
+the window is painted, and the training panel, which needs it, is put in place then (at once
+when torch is already loaded).
 """
 
 from __future__ import annotations
@@ -144,16 +144,22 @@ class MainWindow(QMainWindow):
 
     # -- torch and the training panel -------------------------------------------------------
     def _warm_up(self) -> None:
-        """Import torch once the window is painted (see warmup.py for why not on a thread)."""
+        """Import torch on a worker thread once the window is painted; the window stays live."""
+        from workbench.gui.worker import ThreadWorker
+
         self.statusBar().showMessage("Loading PyTorch…")
-        self.repaint()
-        try:
-            gpu = load_heavy()
-        except ImportError as exc:
-            self._torch_failed(f"PyTorch could not be loaded: {exc}")
-            return
+        self._warmup = ThreadWorker(lambda _emit, _cancel: load_heavy(), name="workbench-warmup",
+                                    parent=self)
+        self._warmup.returned.connect(self._torch_ready)
+        self._warmup.errored.connect(self._torch_import_failed)
+        self._warmup.start()
+
+    def _torch_ready(self, gpu: str) -> None:
         self.statusBar().showMessage("Ready", 3000)
         self._torch_loaded(gpu)
+
+    def _torch_import_failed(self, message: str, _trace: str) -> None:
+        self._torch_failed(f"PyTorch could not be loaded: {message}")
 
     def _torch_loaded(self, gpu: str) -> None:
         self.gpu_name = gpu
@@ -564,6 +570,9 @@ class MainWindow(QMainWindow):
         self.data_panel.shutdown()
         for widget in list(self._tools.values()):
             self._shutdown_tool(widget)
+        warmup = getattr(self, "_warmup", None)
+        if warmup is not None:
+            warmup.stop_and_wait()  # an import cannot be cut short: wait for it to end
         if self.train_panel is not None and self.train_panel.is_running():
             self.train_panel.stop_and_wait()
         multi_gpu = getattr(self, "multi_gpu", None)

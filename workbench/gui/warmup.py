@@ -1,9 +1,9 @@
-"""Loads PyTorch and the training modules once the window is on screen, and finds the GPU.
+"""Loads PyTorch and the training modules, off the GUI thread, once the window is on screen.
 
-The import runs on the GUI thread, right after the window has been painted: importing torch
-(and `torch._dynamo`, which the optimizers import on first use) on a second thread while the
-Qt event loop runs crashed PySide6 6.12 in our tests (its import hook is not thread-safe), so
-the training thread must find them already imported.
+The main window runs `load_heavy` on a worker thread right after it is painted, so the window
+is up (and stays responsive) in the seconds torch takes to import; the training panel is put in
+place when it returns. (With PySide6 6.12.0 a second thread importing torch crashed the app:
+that release leaks references to None and True, which is why pyproject pins PySide6 < 6.12.)
 """
 
 from __future__ import annotations
