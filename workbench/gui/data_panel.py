@@ -271,10 +271,17 @@ class DataPanel(QWidget):
         self.scatter.showGrid(x=True, y=True, alpha=0.2)
         self.scatter_items: list[pg.ScatterPlotItem] = []
         self.grid = ImageGrid(columns=8, cell=52)
+        # The augmentation preview sits under the samples (image sets only), so the images
+        # page takes its natural height and the class counts follow it without a gap.
+        self.augment_title = QLabel("Augmentation: top, the originals; bottom, as trained")
+        self.augment_title.setObjectName("hint")
+        self.augment_grid = ImageGrid(columns=AUGMENT_SAMPLES, cell=52)
         grid_holder = QWidget()
         gv = QVBoxLayout(grid_holder)
         gv.setContentsMargins(0, 0, 0, 0)
         gv.addWidget(self.grid)
+        gv.addWidget(self.augment_title)
+        gv.addWidget(self.augment_grid)
         gv.addStretch(1)
         self.views.addWidget(self.scatter)
         self.views.addWidget(grid_holder)
@@ -285,11 +292,6 @@ class DataPanel(QWidget):
         self.counts_plot.hideButtons()
         self.counts_plot.setLabel("left", "train samples")
         v.addWidget(self.counts_plot, 1)
-        self.augment_title = QLabel("Augmentation: top, the originals; bottom, as trained")
-        self.augment_title.setObjectName("hint")
-        self.augment_grid = ImageGrid(columns=AUGMENT_SAMPLES, cell=52)
-        v.addWidget(self.augment_title)
-        v.addWidget(self.augment_grid)
         return box
 
     # -- reacting to the model --------------------------------------------------------------
