@@ -3,12 +3,12 @@ stored runs; plus screenshots of the panel and its views after real runs."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PySide6.QtCore import QCoreApplication
+from trainer_probe import parked_in_pause  # noqa: E402
 
 from workbench import spec as specmod
 from workbench.core.events import Progress, RunFailed, RunFinished
@@ -91,18 +91,6 @@ def _shot(widget, name: str) -> Path:
     return path
 
 
-def _parked_in_pause() -> bool:
-    """Whether some thread is blocked in the trainer's pause wait (read from its stack)."""
-    for frame in sys._current_frames().values():
-        names = []
-        while frame is not None:
-            names.append(frame.f_code.co_name)
-            frame = frame.f_back
-        if names and names[0] == "wait" and "_events" in names:
-            return True
-    return False
-
-
 def test_trains_to_the_end_and_shows_everything(qtbot, panel):
     end = _train(qtbot, panel)
     assert isinstance(end, RunFinished) and not end.stopped
@@ -122,7 +110,7 @@ def test_pause_holds_progress_and_resume_finishes(qtbot, panel, holder):
     panel.start()
     panel.pause_button.click()  # before the first step: the loop parks at its first check
     qtbot.waitUntil(lambda: panel.started is not None, timeout=WAIT_MS)
-    qtbot.waitUntil(_parked_in_pause, timeout=WAIT_MS)
+    qtbot.waitUntil(parked_in_pause, timeout=WAIT_MS)
     QCoreApplication.processEvents()
     assert panel.status.text() == "Paused"
     assert panel.resume_button.isEnabled() and not panel.pause_button.isEnabled()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 import threading
 
 import pytest
 import torch
 from PySide6.QtCore import QCoreApplication
+from trainer_probe import parked_in_pause  # noqa: E402
 
 from workbench import spec as specmod
 from workbench.core.events import Progress, RunFailed, RunFinished, RunStarted
@@ -52,18 +52,6 @@ def runners(tmp_path):
     assert all(r.qthread.isFinished() or not r._started for r in made)
 
 
-def _parked_in_pause() -> bool:
-    """Whether some thread is blocked in the trainer's pause wait (read from its stack)."""
-    for frame in sys._current_frames().values():
-        names = []
-        while frame is not None:
-            names.append(frame.f_code.co_name)
-            frame = frame.f_back
-        if names and names[0] == "wait" and "_events" in names:
-            return True
-    return False
-
-
 def test_trains_to_the_end_on_a_thread(qtbot, runners):
     runner = runners()
     gui_thread = threading.get_ident()
@@ -92,7 +80,7 @@ def test_pause_holds_progress_until_resume(qtbot, runners):
     runner.trainEvent.connect(pause_on_first_progress)
     runner.start()
     qtbot.waitUntil(lambda: runner.paused, timeout=WAIT_MS)
-    qtbot.waitUntil(_parked_in_pause, timeout=WAIT_MS)
+    qtbot.waitUntil(parked_in_pause, timeout=WAIT_MS)
     QCoreApplication.processEvents()  # deliver whatever was emitted before it parked
     held = [e.global_step for e in runner.events if isinstance(e, Progress)]
     weights = [p.detach().clone() for p in runner.trainer.model.parameters()]
@@ -129,7 +117,7 @@ def test_stop_while_paused(qtbot, runners):
     runner = runners(_spec(epochs=500))
     runner.trainEvent.connect(lambda e: isinstance(e, Progress) and runner.pause())
     runner.start()
-    qtbot.waitUntil(_parked_in_pause, timeout=WAIT_MS)
+    qtbot.waitUntil(parked_in_pause, timeout=WAIT_MS)
     with qtbot.waitSignal(runner.finished, timeout=WAIT_MS):
         runner.stop()
     assert isinstance(runner.events[-1], RunFinished) and runner.events[-1].stopped
