@@ -117,3 +117,15 @@ def test_the_command_line_starts_without_torch():
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, "building the parser imported torch"
+
+
+def test_every_package_is_listed_for_the_wheel():
+    """pyproject lists packages by hand (resources/ maps to workbench.resources): keep it whole."""
+    import tomllib
+
+    root = resources_dir().parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {".".join(p.parent.relative_to(root).parts)
+             for p in (root / "workbench").rglob("__init__.py")}
+    assert found | {"workbench.resources"} == listed

@@ -14,11 +14,14 @@ import platformdirs
 
 
 def resources_dir() -> Path:
-    """The bundled resources: beside the package in a source tree, inside a frozen app."""
+    """The bundled resources: beside the package in a source tree, inside a frozen app, or
+    inside an installed wheel (as `workbench/resources`)."""
     frozen = getattr(sys, "_MEIPASS", None)
     if frozen:
         return Path(frozen) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+    here = Path(__file__).resolve().parent
+    source_tree = here.parent / "resources"
+    return source_tree if source_tree.is_dir() else here / "resources"
 
 
 def user_data_dir() -> Path:
