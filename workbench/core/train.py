@@ -380,6 +380,7 @@ class Trainer:
                 best_val: float | None) -> Iterator[Event]:
         for cb in self.callbacks:
             cb.on_run_end(self)
+        yield from self._flush()
         early = self._early and self.early_stopping is not None and self.early_stopping.stopped
         test = self._evaluate(self.test_batches, predictions=self.num_classes > 0)
         val = self._evaluate(self.val_batches)
