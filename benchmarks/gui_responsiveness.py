@@ -72,18 +72,24 @@ def headless(spec: specmod.ExperimentSpec, steps: int, runs: RunStore) -> float:
     return rate(last, spec.train.batch_size)
 
 
-def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps: int,
-             runs: RunStore) -> dict[str, float]:
-    panel = TrainPanel(lambda: spec, runs)
-    panel.resize(1100, 760)
-    panel.show()
-    ticks: list[float] = []
+def tick_recorder(ticks: list[float]) -> QTimer:
+    """A precise TICK_MS timer (not started) that appends each firing's time in ms to `ticks`."""
     clock = QElapsedTimer()
     clock.start()
     timer = QTimer()
     timer.setTimerType(Qt.TimerType.PreciseTimer)
     timer.setInterval(TICK_MS)
     timer.timeout.connect(lambda: ticks.append(clock.nsecsElapsed() / 1e6))
+    return timer
+
+
+def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps: int,
+             runs: RunStore) -> dict[str, float]:
+    panel = TrainPanel(lambda: spec, runs)
+    panel.resize(1100, 760)
+    panel.show()
+    ticks: list[float] = []
+    timer = tick_recorder(ticks)
     state: dict[str, object] = {"last": None, "measuring": False}
 
     def on_event(event: object) -> None:
@@ -129,12 +135,7 @@ def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps
 def idle_lateness(app: pg.QtWidgets.QApplication, seconds: float) -> float:
     """p99 lateness of the same timer with nothing training: the floor of this machine."""
     ticks: list[float] = []
-    clock = QElapsedTimer()
-    clock.start()
-    timer = QTimer()
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-    timer.setInterval(TICK_MS)
-    timer.timeout.connect(lambda: ticks.append(clock.nsecsElapsed() / 1e6))
+    timer = tick_recorder(ticks)
     QTimer.singleShot(int(seconds * 1000), app.quit)
     timer.start()
     app.exec()

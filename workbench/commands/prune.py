@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from workbench.commands.common import CommandError, add_runs_dir, print_result
+from workbench.commands.common import CommandError, add_runs_dir, int_at_least, print_result
 
 
 def _amount(text: str) -> float:
@@ -16,16 +16,6 @@ def _amount(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     if not 0.0 <= value <= 0.99:
         raise argparse.ArgumentTypeError(f"must be between 0 and 0.99, got {text!r}")
-    return value
-
-
-def _epochs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
     return value
 
 
@@ -40,7 +30,7 @@ def add_parser(sub: Any) -> None:
                    help="prune every layer by the amount (default: rank the network globally)")
     p.add_argument("--norm", choices=("l1", "l2"), default="l1",
                    help="how units are ranked with --structured (default l1)")
-    p.add_argument("--finetune", type=_epochs, default=0, metavar="EPOCHS",
+    p.add_argument("--finetune", type=int_at_least(0, "0 or more"), default=0, metavar="EPOCHS",
                    help="train the pruned network this many epochs with its mask fixed")
     p.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate "
                    "(default: the run's)")
