@@ -3,7 +3,9 @@
 Curves are created once; data goes into preallocated numpy arrays that double when full; a
 single-shot timer redraws at most ~30 times a second with `setData`, and the plots downsample
 and clip to the view, so a run of 100,000 steps draws as quickly as one of 100
-(pyqtgraph's scrollingPlots.py habit).
+(pyqtgraph's scrollingPlots.py habit). A redraw touches only the curves that got new points,
+and the y axes move only when the data leaves them (`StickyRange`): re-rendering an axis costs
+more than drawing every curve, and following each new point would do it on almost every update.
 """
 
 from __future__ import annotations
@@ -70,6 +72,39 @@ class GrowingSeries:
         return self._y[:self.n]
 
 
+class StickyRange:
+    """A y range that holds until the data leaves it, then grows with `headroom` to spare.
+
+    The series only grow between clears, so the range never has to shrink; `reset` starts over.
+    With `include_zero`, non-negative data (losses, rates) is shown from zero.
+    """
+
+    def __init__(self, *, headroom: float = 0.1, include_zero: bool = False) -> None:
+        self.headroom = headroom
+        self.include_zero = include_zero
+        self.range: tuple[float, float] | None = None
+
+    def reset(self) -> None:
+        self.range = None
+
+    def update(self, *ys: np.ndarray) -> tuple[float, float] | None:
+        """The new range if the values `ys` no longer fit the current one, else None."""
+        finite = [y[np.isfinite(y)] for y in ys]
+        finite = [y for y in finite if y.size]
+        if not finite:
+            return None
+        lo = min(float(y.min()) for y in finite)
+        hi = max(float(y.max()) for y in finite)
+        from_zero = self.include_zero and lo >= 0
+        if from_zero:
+            lo = 0.0
+        if self.range is not None and self.range[0] <= lo and hi <= self.range[1]:
+            return None
+        span = hi - lo if hi > lo else max(abs(hi), 1.0) * 0.1  # a flat line: a band around it
+        self.range = (lo if from_zero else lo - self.headroom * span, hi + self.headroom * span)
+        return self.range
+
+
 def new_plot(layout: pg.GraphicsLayout, title: str, *, left: str = "",
              log_y: bool = False, colspan: int = 1) -> pg.PlotItem:
     """A plot set up for long curves: auto downsampling, clipping to view, a light grid."""
@@ -81,8 +116,10 @@ def new_plot(layout: pg.GraphicsLayout, title: str, *, left: str = "",
     if left:
         plot.setLabel("left", left)
     plot.setLogMode(y=log_y)
-    for name in ("left", "bottom"):  # an axis whose range did not change is a pixmap blit
-        plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    for name in ("left", "bottom"):
+        axis = plot.getAxis(name)
+        axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # unchanged: a blit
+        axis.setStyle(maxTickLevel=0)  # the minor levels' grid lines triple an axis's render
     return plot
 
 
@@ -119,7 +156,18 @@ class CurvesView(QWidget):
             symbol = {"symbol": "o", "symbolSize": 5, "symbolBrush": VAL_BRUSH,
                       "symbolPen": None} if key.startswith("val") else {}
             self.curves[key] = plot.plot(pen=pen, name=name, **symbol)
+        self.ranges = {  # the plots whose y range follows the data; accuracy stays 0..1
+            self.loss_plot: (StickyRange(include_zero=True), ("train_loss", "val_loss")),
+            self.lr_plot: (StickyRange(include_zero=True), ("lr",)),
+            self.rate_plot: (StickyRange(include_zero=True), ("rate",)),
+        }
+        self.following: dict[pg.PlotItem, bool] = {}
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot, self.rate_plot):
+            plot.vb.sigRangeChangedManually.connect(lambda *_, p=plot: self._hold(p))
+            plot.autoBtn.clicked.connect(lambda *_, p=plot: self._follow(p))
+        self._drawn: dict[str, int] = {}
         self.redraws = 0
+        self.range_changes = 0
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(REDRAW_MS)
@@ -127,10 +175,17 @@ class CurvesView(QWidget):
 
     # -- data in ------------------------------------------------------------------------
     def clear(self) -> None:
-        for series in self.series.values():
-            series.clear()
+        self._restart()
         self.set_run_length(None)
         self.redraw()
+
+    def _restart(self) -> None:
+        """Empty every series; the y axes follow the new data again, even after a zoom."""
+        for series in self.series.values():
+            series.clear()
+        self._drawn.clear()
+        for plot in self.ranges:
+            self._follow(plot)
 
     def set_run_length(self, epochs: float | None) -> None:
         """Fix the epoch axis to the whole run, so the curves grow into it and the axes are
@@ -158,8 +213,7 @@ class CurvesView(QWidget):
 
     def load_metrics(self, records: Iterable[dict[str, Any]], steps_per_epoch: int) -> None:
         """Show a stored run: its `step` and `epoch` records from `Run.metrics()`."""
-        for series in self.series.values():
-            series.clear()
+        self._restart()
         self.set_run_length(None)
         for r in records:
             if r.get("kind") == "step":
@@ -181,19 +235,36 @@ class CurvesView(QWidget):
             self._timer.start()
 
     def redraw(self) -> None:
-        """Hand the arrays to the curves (views, not copies); Qt repaints on its own time."""
+        """Hand the new points to their curves (views, not copies) and move a y axis only when
+        the data has left it; Qt repaints on its own time."""
         self._timer.stop()
         self.redraws += 1
         for key, curve in self.curves.items():
             s = self.series[key]
+            if self._drawn.get(key) == s.n:
+                continue
             if key.startswith("val"):
                 curve.setSymbol("o" if s.n <= MAX_SYMBOLS else None)
             curve.setData(s.x, s.y)
-        lr = self.series["lr"]
-        if lr.n:  # from zero, so a constant rate reads as one, not as noise around it
-            top = float(np.nanmax(lr.y))
-            if np.isfinite(top) and top > 0:
-                self.lr_plot.setYRange(0, top * 1.1, padding=0)
+            self._drawn[key] = s.n
+        for plot, (sticky, keys) in self.ranges.items():
+            if not self.following.get(plot, True):
+                continue
+            new = sticky.update(*(self.series[k].y for k in keys))
+            if new is not None:
+                plot.setYRange(*new, padding=0)
+                self.range_changes += 1
+
+    def _hold(self, plot: pg.PlotItem) -> None:
+        """The user zoomed or panned: leave this plot's range to them."""
+        self.following[plot] = False
+
+    def _follow(self, plot: pg.PlotItem) -> None:
+        """Follow the data again (a new run, or the plot's auto-range button)."""
+        self.following[plot] = True
+        if plot in self.ranges:
+            self.ranges[plot][0].reset()
+        self._schedule()
 
     def point_count(self, key: str) -> int:
         return self.series[key].n

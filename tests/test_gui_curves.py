@@ -1,0 +1,87 @@
+"""Live curves: the y axes hold still while the data fits them (each move re-renders an axis),
+follow the data when it leaves, and leave a plot alone once the person zooms it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+
+from workbench.core.events import EpochEnded, Progress  # noqa: E402
+from workbench.gui.curves_view import CurvesView, StickyRange  # noqa: E402
+
+STEPS = 100
+
+
+def progress(i: int, loss: float, rate: float = 1000.0) -> Progress:
+    return Progress(epoch=i // STEPS, step=i % STEPS, steps_per_epoch=STEPS, global_step=i,
+                    total_steps=10 * STEPS, train_loss=loss, train_accuracy=0.5, lr=0.01,
+                    samples_per_sec=rate, elapsed=i / 100, eta=1.0)
+
+
+def y_range(plot) -> tuple[float, float]:
+    return tuple(plot.vb.viewRange()[1])
+
+
+def test_sticky_range_holds_while_the_data_fits_and_grows_with_headroom():
+    sticky = StickyRange(headroom=0.1)
+    assert sticky.update(np.array([1.0, 2.0])) == pytest.approx((0.9, 2.1))
+    assert sticky.update(np.array([1.0, 2.0, 1.5, 2.05])) is None  # still inside
+    low, high = sticky.update(np.array([1.0, 2.0, 3.0]))  # left at the top: grows
+    assert low == pytest.approx(0.8) and high == pytest.approx(3.2)
+    sticky.reset()
+    assert sticky.update(np.array([5.0])) is not None
+
+
+def test_sticky_range_from_zero_ignores_non_finite_values_and_widens_a_flat_line():
+    sticky = StickyRange(include_zero=True)
+    assert sticky.update(np.array([2.0, math.nan, math.inf, 1.0])) == pytest.approx((0.0, 2.2))
+    assert StickyRange().update(np.array([math.nan])) is None
+    low, high = StickyRange().update(np.array([3.0, 3.0]))
+    assert low < 3.0 < high
+    assert StickyRange(include_zero=True).update(np.array([-1.0, 1.0]))[0] < -1.0
+
+
+def test_live_curves_move_their_axes_rarely_and_always_show_the_data(qtbot):
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.set_run_length(10)
+    rng = np.random.default_rng(0)
+    losses = []
+    for i in range(1, 400):
+        loss = 2.0 / (1 + i / 20) + abs(rng.normal()) * 0.05
+        losses.append(loss)
+        view.add_progress(progress(i, loss, rate=1000 + rng.normal() * 50))
+        view.redraw()
+    assert view.redraws >= 399
+    assert view.range_changes <= 12  # pyqtgraph's auto-range would move on most redraws
+    low, high = y_range(view.loss_plot)
+    assert low <= min(losses) and max(losses) <= high
+    assert low == pytest.approx(0.0, abs=1e-9)
+    rate_low, rate_high = y_range(view.rate_plot)
+    assert rate_low == pytest.approx(0.0, abs=1e-9) and rate_high > 1000
+
+
+def test_a_zoomed_plot_keeps_its_range_until_its_auto_button(qtbot):
+    view = CurvesView()
+    qtbot.addWidget(view)
+    for i in range(1, 50):
+        view.add_progress(progress(i, 1.0))
+    view.add_epoch(EpochEnded(epoch=1, global_step=50, train_loss=1.0, train_accuracy=0.5,
+                              val_loss=0.9, val_accuracy=0.6, lr=0.01, grad_norm=1.0,
+                              samples_per_sec=1000.0, epoch_seconds=1.0, elapsed=1.0))
+    view.redraw()
+    view.loss_plot.vb.setYRange(0.95, 1.05, padding=0)
+    view.loss_plot.vb.sigRangeChangedManually.emit([False, True])  # what a wheel zoom sends
+    view.add_progress(progress(50, 5.0))  # far outside the zoomed range
+    view.redraw()
+    assert y_range(view.loss_plot) == pytest.approx((0.95, 1.05))
+    view.loss_plot.autoBtn.clicked.emit(view.loss_plot.autoBtn)
+    view.redraw()
+    low, high = y_range(view.loss_plot)
+    assert low <= 0.9 and high >= 5.0
+    view.clear()  # a new run follows the data again on every plot
+    assert all(view.following.values())
