@@ -47,6 +47,8 @@ class HealthView(QWidget):
         g = self.graphics.ci
         self.grad_plot = new_plot(g, "Gradient norm per layer", log_y=True, colspan=2)
         self.grad_plot.addLegend(offset=(-10, 10))
+        # decades labelled, and 2..9 only where they fit loosely (not 0.06 0.07 0.08 0.09)
+        self.grad_plot.getAxis("left").setStyle(textFillLimits=[(0, 0.8), (2, 0.25)])
         g.nextRow()
         self.hist_plot = g.addPlot(title="Weight histogram")
         self.hist_plot.setLabel("bottom", "weight")
