@@ -1,8 +1,9 @@
 """Does the window stay responsive while the CPU trains, and what do live plots cost?
 
 Trains the MNIST MLP (784-256-128-10, Adam, batch 32) on the real MNIST for a fixed number of
-steps, twice in one process: headless (`Trainer.events()` in a loop) and through the
-`TrainPanel` (worker thread, live curves, health and boundary monitors, shown offscreen).
+steps, alternately in one process: headless (`Trainer.events()` in a loop) and through the
+`TrainPanel` (worker thread, live curves, health and boundary monitors, shown offscreen),
+each GUI run between two headless ones, since this machine's speed drifts within a minute.
 While the panel trains, a 10 ms timer on the GUI thread records how late it fires. Then
 one redraw of the curves with `--points` points per curve is timed (setData, then a paint
 forced by `grab`).
@@ -123,10 +124,7 @@ def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps
     panel.close()
     return {
         "samples_per_sec": rate(state["last"], spec.train.batch_size),  # type: ignore[arg-type]
-        "timer_late_p50_ms": float(np.percentile(late, 50)),
-        "timer_late_p99_ms": float(np.percentile(late, 99)),
-        "timer_late_max_ms": float(late.max()),
-        "timer_ticks": int(len(late) + 1),
+        "late_ms": late,
         "curve_redraws": redraws,
         "gui_thread_cpu_share": float(state["gui_cpu_share"]),  # type: ignore[arg-type]
     }
@@ -181,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder with the MNIST IDX files")
     parser.add_argument("--steps", type=int, default=4000,
                         help="training steps per run (1,688 to an epoch)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="GUI runs, each between two headless runs (ratios: their median)")
     parser.add_argument("--points", type=int, default=100_000, help="points per curve")
     parser.add_argument("--json", action="store_true", help="print one JSON line last")
     args = parser.parse_args(argv)
@@ -192,26 +192,31 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
         runs = RunStore(Path(tmp) / "runs")
         idle_p99 = idle_lateness(app, 2.0)
-        before = headless(spec, args.steps, runs)
-        gui = with_gui(app, spec, args.steps, runs)
-        after = headless(spec, args.steps, runs)  # before and after: drift in machine load
-    base = (before + after) / 2
+        plain = [headless(spec, args.steps, runs)]
+        guis = []
+        for _ in range(args.repeats):  # each GUI run between two headless ones: machine drift
+            guis.append(with_gui(app, spec, args.steps, runs))
+            plain.append(headless(spec, args.steps, runs))
+    ratios = [g["samples_per_sec"] / ((a + b) / 2)
+              for g, a, b in zip(guis, plain, plain[1:], strict=False)]
+    late = np.concatenate([g["late_ms"] for g in guis])
     small = redraw_cost(1000)
     draw = redraw_cost(args.points)
     result = {
         "device": "cpu", "cores": os.cpu_count(), "torch_threads": training_threads(),
         "steps": args.steps, "batch_size": spec.train.batch_size,
-        "headless_samples_per_sec": round(base, 1),
-        "headless_before_after": [round(before, 1), round(after, 1)],
-        "gui_samples_per_sec": round(gui["samples_per_sec"], 1),
-        "gui_over_headless": round(gui["samples_per_sec"] / base, 3),
+        "headless_samples_per_sec": round(statistics.median(plain), 1),
+        "gui_samples_per_sec": round(statistics.median(g["samples_per_sec"] for g in guis), 1),
+        "gui_over_headless": round(statistics.median(ratios), 3),
+        "gui_over_headless_each": [round(r, 3) for r in ratios],
         "timer_interval_ms": TICK_MS,
-        "timer_late_p50_ms": round(gui["timer_late_p50_ms"], 2),
-        "timer_late_p99_ms": round(gui["timer_late_p99_ms"], 2),
-        "timer_late_max_ms": round(gui["timer_late_max_ms"], 2),
-        "timer_ticks": gui["timer_ticks"], "idle_timer_late_p99_ms": round(idle_p99, 2),
-        "curve_redraws_during_run": gui["curve_redraws"],
-        "gui_thread_cpu_share": round(gui["gui_thread_cpu_share"], 3),
+        "timer_late_p50_ms": round(float(np.percentile(late, 50)), 2),
+        "timer_late_p99_ms": round(float(np.percentile(late, 99)), 2),
+        "timer_late_max_ms": round(float(late.max()), 2),
+        "timer_ticks": int(len(late)), "idle_timer_late_p99_ms": round(idle_p99, 2),
+        "curve_redraws_per_run": [g["curve_redraws"] for g in guis],
+        "gui_thread_cpu_share": round(statistics.median(g["gui_thread_cpu_share"]
+                                                        for g in guis), 3),
         "redraw_points_per_curve": draw["points_per_curve"],  # six curves, four plots
         "redraw_setdata_ms": round(draw["setdata_ms"], 2),
         "redraw_paint_ms": round(draw["paint_ms"], 2),
