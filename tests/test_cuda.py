@@ -79,3 +79,33 @@ def test_capture_does_not_move_the_starting_weights():
               batch_size=4, input_shape=(3,))
     for b, p in zip(before, model.parameters(), strict=True):
         assert torch.equal(b, p)
+
+
+@cuda
+def test_side_by_side_runs_capture_while_another_thread_syncs():
+    import threading
+
+    results: dict[int, object] = {}
+
+    def train(index):
+        results[index] = run(make_spec().with_value("train.seed", index))
+
+    stop = threading.Event()
+
+    def sync_often():  # what a neighbouring eager run does: small reads, every few ms
+        x = torch.ones(1, device="cuda")
+        while not stop.is_set():
+            float(x * 2)
+
+    syncer = threading.Thread(target=sync_often)
+    syncer.start()
+    workers = [threading.Thread(target=train, args=(i,)) for i in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    stop.set()
+    syncer.join()
+    for started, _, end in results.values():
+        assert started.step_kind == "cuda-graph", started.step_note
+        assert end.test_accuracy > 0.8

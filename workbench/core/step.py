@@ -7,6 +7,7 @@ device tensors that `take` reads a few times a second.
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any
 
 import torch
@@ -97,6 +98,10 @@ class EagerStep:
         return loss_sum, correct, count
 
 
+# One capture at a time in this process: comparisons train variants side by side on threads.
+_CAPTURE_LOCK = threading.Lock()
+
+
 class GraphStep(EagerStep):
     """The whole step (forward, loss, backward, clip, update, metric sums) as one CUDA graph.
 
@@ -140,7 +145,8 @@ class GraphStep(EagerStep):
             torch.cuda.current_stream(self.device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
             self.optimizer.zero_grad(set_to_none=True)
-            with torch.cuda.graph(graph):
+            # thread_local: another run's syncs on its own thread neither fail nor spoil this
+            with _CAPTURE_LOCK, torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 self._update(self.static_x, self.static_y, cache=False)
             torch.cuda.synchronize(self.device)
         finally:
