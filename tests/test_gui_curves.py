@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("PySide6")
 
 from workbench.core.events import EpochEnded, Progress  # noqa: E402
-from workbench.gui.curves_view import CurvesView, StickyRange  # noqa: E402
+from workbench.gui.curves_view import REDRAW_MS, CurvesView, StickyRange  # noqa: E402
 
 STEPS = 100
 
@@ -85,3 +85,15 @@ def test_a_zoomed_plot_keeps_its_range_until_its_auto_button(qtbot):
     assert low <= 0.9 and high >= 5.0
     view.clear()  # a new run follows the data again on every plot
     assert all(view.following.values())
+
+
+def test_live_redraws_are_spaced_but_the_first_comes_at_once(qtbot):
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.add_progress(progress(1, 1.0))
+    assert view._timer.remainingTime() <= 2 * REDRAW_MS  # nothing drawn yet: draw soon
+    qtbot.waitUntil(lambda: view.redraws == 1, timeout=2000)
+    view.add_progress(progress(2, 0.9))
+    assert view._timer.remainingTime() > 4 * REDRAW_MS  # just drawn: the next waits its turn
+    qtbot.waitUntil(lambda: view.redraws == 2, timeout=3000)
+    assert view.point_count("train_loss") == 2

@@ -57,3 +57,25 @@ def test_copy_launch_command_saves_the_spec_and_the_line_runs(window, tmp_path):
 
 def test_all_gpus_is_off_without_several_gpus(window):
     assert not window.actions["all_gpus"].isEnabled()
+
+
+def test_settle_heap_freezes_what_is_alive_and_still_collects_later_garbage():
+    import gc
+    import weakref
+
+    from workbench.gui.warmup import settle_heap
+
+    class Node:
+        pass
+
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 0
+        later = Node()
+        later.self = later  # a cycle made after the freeze: only the collector frees it
+        alive = weakref.ref(later)
+        del later
+        gc.collect()
+        assert alive() is None
+    finally:
+        gc.unfreeze()

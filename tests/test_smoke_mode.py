@@ -32,6 +32,7 @@ def test_smoke_mode_trains_one_epoch_and_exits_0(tmp_path):
     assert report["train_size"] == 4500  # the bundled mnist_small, less its validation share
     assert report["test_accuracy"] > 0.5
     assert report["window_s"] <= report["torch_ready_s"] <= report["total_s"]
+    assert report["frozen_objects"] > 100_000  # torch, Qt and the window: out of the GC's walk
     assert Path(report["run_dir"]).is_relative_to(tmp_path / "home")
     assert "Traceback" not in result.stderr, result.stderr
 

@@ -19,10 +19,15 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.gui.icon import app_icon
     from workbench.gui.main_window import MainWindow
     from workbench.gui.style import apply_style
+    from workbench.gui.warmup import settle_heap
 
     apply_style(app)
     app.setWindowIcon(app_icon())
     window = MainWindow()
+    if window.train_panel is None:  # the long-lived objects are all made once it is in place
+        window.trainPanelReady.connect(settle_heap)
+    else:
+        settle_heap()
     window.show()
     if smoke.requested():  # WORKBENCH_SMOKE=1: train one epoch unattended, print JSON, quit
         smoke.SmokeRun(window).start()

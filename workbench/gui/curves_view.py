@@ -1,7 +1,7 @@
 """Live training curves: loss, accuracy, learning rate and throughput against epochs.
 
 Curves are created once; data goes into preallocated numpy arrays that double when full; a
-single-shot timer redraws at most ~30 times a second with `setData`, and the plots downsample
+single-shot timer redraws at most twice a second with `setData`, and the plots downsample
 and clip to the view, so a run of 100,000 steps draws as quickly as one of 100
 (pyqtgraph's scrollingPlots.py habit). A redraw touches only the curves that got new points,
 and the y axes move only when the data leaves them (`StickyRange`): re-rendering an axis costs
@@ -10,6 +10,7 @@ more than drawing every curve, and following each new point would do it on almos
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,7 +21,11 @@ from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from workbench.core.events import EpochEnded, Progress
 
-REDRAW_MS = 33
+REDRAW_MS = 33  # points that arrive together go into one redraw
+# At most two live redraws a second: each one calls into Python ~100 times from Qt's paint
+# code, and every call takes the GIL from the training thread (a 4-a-second redraw cost it
+# about 2.5% of its time in waits alone; see benchmarks/gui_responsiveness.py).
+MIN_GAP_S = 0.5
 MAX_SYMBOLS = 300  # past this many points a marker per point costs more than it shows
 TRAIN_PEN = pg.mkPen("#1f77b4", width=1.5)
 VAL_PEN = pg.mkPen("#d62728", width=2)
@@ -170,8 +175,8 @@ class CurvesView(QWidget):
         self.range_changes = 0
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
-        self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
+        self._last_redraw = -MIN_GAP_S
 
     # -- data in ------------------------------------------------------------------------
     def clear(self) -> None:
@@ -232,12 +237,14 @@ class CurvesView(QWidget):
     # -- drawing ------------------------------------------------------------------------
     def _schedule(self) -> None:
         if not self._timer.isActive():
-            self._timer.start()
+            wait = MIN_GAP_S - (time.monotonic() - self._last_redraw)
+            self._timer.start(max(REDRAW_MS, int(wait * 1000)))
 
     def redraw(self) -> None:
         """Hand the new points to their curves (views, not copies) and move a y axis only when
         the data has left it; Qt repaints on its own time."""
         self._timer.stop()
+        self._last_redraw = time.monotonic()
         self.redraws += 1
         for key, curve in self.curves.items():
             s = self.series[key]

@@ -11,6 +11,7 @@ process) makes the timings count from the launch, bootloader and imports include
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -71,6 +72,7 @@ class SmokeRun(QObject):
 
     def _train(self) -> None:
         self._mark("torch_ready_s")
+        self.result["frozen_objects"] = gc.get_freeze_count()  # app.main's settle_heap ran
         panel = self.window.train_panel
         if not panel.train_button.isEnabled():
             self._finish(False, f"Train is disabled: {self.window.blocked_reason()}")
