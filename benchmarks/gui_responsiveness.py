@@ -2,11 +2,14 @@
 
 Trains the MNIST MLP (784-256-128-10, Adam, batch 32) on the real MNIST for a fixed number of
 steps, alternately in one process: headless (`Trainer.events()` in a loop) and through the
-`TrainPanel` (worker thread, live curves, health and boundary monitors, shown offscreen),
-each GUI run between two headless ones, since this machine's speed drifts within a minute.
-While the panel trains, a 10 ms timer on the GUI thread records how late it fires. Then
-one redraw of the curves with `--points` points per curve is timed (setData, then a paint
-forced by `grab`).
+`TrainPanel` (worker thread, live curves, health and boundary monitors, shown offscreen).
+Each repeat is two panel runs between two headless ones (this machine's speed drifts within
+a minute): one timed, and one in which a 10 ms timer on the GUI thread records how late it
+fires (the timer's own Python calls take the GIL 100 times a second, so that run is not the
+one timed). On Linux the training thread's scheduler clock also says what share of the time
+it was blocked (waiting for the GIL) rather than on a CPU: a figure the drift does not touch.
+Then one redraw of the curves with `--points` points per curve is timed (setData, then a
+paint forced by `grab`).
 
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_responsiveness.py --json
 
@@ -22,8 +25,10 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -31,13 +36,13 @@ import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer  # noqa: E402
 
-import workbench.gui  # noqa: E402, F401  (applies the PySide6 refcount guard first)
 from workbench import spec as specmod  # noqa: E402
 from workbench.core.events import Progress, RunFailed, RunStarted  # noqa: E402
 from workbench.core.runs import RunStore  # noqa: E402
 from workbench.core.train import Trainer  # noqa: E402
 from workbench.gui.curves_view import CurvesView  # noqa: E402
 from workbench.gui.train_panel import TrainPanel  # noqa: E402
+from workbench.gui.warmup import load_heavy, settle_heap  # noqa: E402
 from workbench.gui.worker import training_threads  # noqa: E402
 
 TICK_MS = 10
@@ -59,18 +64,56 @@ def rate(last: Progress, batch: int) -> float:
     return last.global_step * batch / max(1e-9, last.elapsed)
 
 
-def headless(spec: specmod.ExperimentSpec, steps: int, runs: RunStore) -> float:
+def thread_clock(tid: int | None) -> tuple[float, float, float] | None:
+    """(wall, on a CPU, queued for a CPU) seconds of thread `tid` so far (Linux), else None.
+
+    Wall time neither on a CPU nor queued for one is time the thread was blocked: for the
+    training thread, waiting for the GIL while the GUI thread runs Python.
+    """
+    try:
+        fields = Path(f"/proc/self/task/{tid}/schedstat").read_text().split()
+    except (OSError, TypeError):
+        return None
+    return time.perf_counter(), int(fields[0]) / 1e9, int(fields[1]) / 1e9
+
+
+def blocked_share(start: tuple[float, float, float] | None,
+                  end: tuple[float, float, float] | None) -> float | None:
+    if start is None or end is None:
+        return None
+    wall, cpu, queued = (b - a for a, b in zip(start, end, strict=True))
+    return max(0.0, 1.0 - (cpu + queued) / max(1e-9, wall))
+
+
+def training_thread_id() -> int | None:
+    """The OS id of the worker's QThread, which Qt names after it ("workbench-train...")."""
+    for comm in Path("/proc/self/task").glob("*/comm"):
+        try:
+            if comm.read_text().startswith("workbench-train"):
+                return int(comm.parent.name)
+        except OSError:
+            continue
+    return None
+
+
+def headless(spec: specmod.ExperimentSpec, steps: int, runs: RunStore) -> dict[str, Any]:
     trainer = Trainer(spec, runs=runs, threads=training_threads())
     last = None
+    tid = threading.get_native_id()
+    clocks: list[tuple[float, float, float] | None] = []
     for event in trainer.events():
         if isinstance(event, RunFailed):
             raise SystemExit(f"headless run failed: {event.reason} ({event.hint})")
         if isinstance(event, Progress):
             last = event
+            if not clocks:
+                clocks.append(thread_clock(tid))
             if event.global_step >= steps:
+                clocks.append(thread_clock(tid))
                 trainer.stop()
     assert last is not None
-    return rate(last, spec.train.batch_size)
+    return {"samples_per_sec": rate(last, spec.train.batch_size),
+            "blocked_share": blocked_share(*clocks[:2]) if len(clocks) > 1 else None}
 
 
 def tick_recorder(ticks: list[float]) -> QTimer:
@@ -85,7 +128,9 @@ def tick_recorder(ticks: list[float]) -> QTimer:
 
 
 def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps: int,
-             runs: RunStore) -> dict[str, float]:
+             runs: RunStore, *, probe: bool) -> dict[str, Any]:
+    """One run through the panel; with `probe`, the 10 ms timer (whose own Python calls
+    take the GIL 100 times a second, so its runs are not the ones to time)."""
     panel = TrainPanel(lambda: spec, runs)
     panel.resize(1100, 760)
     panel.show()
@@ -100,8 +145,13 @@ def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps
             state["t0"] = (time.perf_counter(), time.thread_time())
         elif isinstance(event, Progress):
             state["last"] = event
+            if "clock0" not in state:
+                state["tid"] = training_thread_id()
+                state["clock0"] = thread_clock(state["tid"])  # type: ignore[arg-type]
             if event.global_step >= steps and state["measuring"]:
                 state["measuring"] = False
+                state["blocked"] = blocked_share(state["clock0"],  # type: ignore[arg-type]
+                                                 thread_clock(state["tid"]))  # type: ignore[arg-type]
                 state["ticks"] = list(ticks)
                 wall0, cpu0 = state["t0"]  # type: ignore[misc]
                 state["gui_cpu_share"] = ((time.thread_time() - cpu0)
@@ -111,7 +161,8 @@ def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps
     panel.runStarted.connect(lambda e: panel.runner.trainEvent.connect(on_event))
     panel.runStarted.connect(on_event)
     panel.runEnded.connect(lambda _e: app.quit())
-    timer.start()
+    if probe:
+        timer.start()
     panel.start()
     app.exec()
     timer.stop()
@@ -122,9 +173,11 @@ def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps
     late = np.maximum(0.0, intervals - TICK_MS)
     redraws = panel.curves.redraws
     panel.close()
+    panel.deleteLater()
     return {
         "samples_per_sec": rate(state["last"], spec.train.batch_size),  # type: ignore[arg-type]
         "late_ms": late,
+        "blocked_share": state.get("blocked"),
         "curve_redraws": redraws,
         "gui_thread_cpu_share": float(state["gui_cpu_share"]),  # type: ignore[arg-type]
     }
@@ -180,43 +233,56 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4000,
                         help="training steps per run (1,688 to an epoch)")
     parser.add_argument("--repeats", type=int, default=3,
-                        help="GUI runs, each between two headless runs (ratios: their median)")
+                        help="pairs of GUI runs, each between two headless runs")
     parser.add_argument("--points", type=int, default=100_000, help="points per curve")
     parser.add_argument("--json", action="store_true", help="print one JSON line last")
     args = parser.parse_args(argv)
     if not Path(args.root).is_dir():
         parser.error(f"--root {args.root}: no such folder")
     app = pg.mkQApp("gui-bench")
+    load_heavy()  # as the app does once its window is up,
+    settle_heap()  # and once its training panel is in place
     spec = mlp_spec(args.root)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
         runs = RunStore(Path(tmp) / "runs")
         idle_p99 = idle_lateness(app, 2.0)
         plain = [headless(spec, args.steps, runs)]
-        guis = []
-        for _ in range(args.repeats):  # each GUI run between two headless ones: machine drift
-            guis.append(with_gui(app, spec, args.steps, runs))
+        guis, probed = [], []
+        for _ in range(args.repeats):  # GUI runs between two headless ones: machine drift
+            guis.append(with_gui(app, spec, args.steps, runs, probe=False))
+            probed.append(with_gui(app, spec, args.steps, runs, probe=True))
             plain.append(headless(spec, args.steps, runs))
-    ratios = [g["samples_per_sec"] / ((a + b) / 2)
-              for g, a, b in zip(guis, plain, plain[1:], strict=False)]
-    late = np.concatenate([g["late_ms"] for g in guis])
+
+    def ratios(runs_: list[dict[str, Any]]) -> list[float]:
+        return [g["samples_per_sec"] / ((a["samples_per_sec"] + b["samples_per_sec"]) / 2)
+                for g, a, b in zip(runs_, plain, plain[1:], strict=False)]
+
+    def median_of(runs_: list[dict[str, Any]], key: str) -> float | None:
+        values = [r[key] for r in runs_ if r[key] is not None]
+        return round(statistics.median(values), 4) if values else None
+
+    late = np.concatenate([g["late_ms"] for g in probed])
     small = redraw_cost(1000)
     draw = redraw_cost(args.points)
     result = {
         "device": "cpu", "cores": os.cpu_count(), "torch_threads": training_threads(),
         "steps": args.steps, "batch_size": spec.train.batch_size,
-        "headless_samples_per_sec": round(statistics.median(plain), 1),
-        "gui_samples_per_sec": round(statistics.median(g["samples_per_sec"] for g in guis), 1),
-        "gui_over_headless": round(statistics.median(ratios), 3),
-        "gui_over_headless_each": [round(r, 3) for r in ratios],
+        "headless_samples_per_sec": median_of(plain, "samples_per_sec"),
+        "gui_samples_per_sec": median_of(guis, "samples_per_sec"),
+        "gui_over_headless": round(statistics.median(ratios(guis)), 3),
+        "gui_over_headless_each": [round(r, 3) for r in ratios(guis)],
+        "probed_gui_over_headless": round(statistics.median(ratios(probed)), 3),
+        "train_thread_blocked_headless": median_of(plain, "blocked_share"),
+        "train_thread_blocked_gui": median_of(guis, "blocked_share"),
+        "train_thread_blocked_probed_gui": median_of(probed, "blocked_share"),
         "timer_interval_ms": TICK_MS,
         "timer_late_p50_ms": round(float(np.percentile(late, 50)), 2),
         "timer_late_p99_ms": round(float(np.percentile(late, 99)), 2),
         "timer_late_max_ms": round(float(late.max()), 2),
         "timer_ticks": int(len(late)), "idle_timer_late_p99_ms": round(idle_p99, 2),
         "curve_redraws_per_run": [g["curve_redraws"] for g in guis],
-        "gui_thread_cpu_share": round(statistics.median(g["gui_thread_cpu_share"]
-                                                        for g in guis), 3),
+        "gui_thread_cpu_share": median_of(guis, "gui_thread_cpu_share"),
         "redraw_points_per_curve": draw["points_per_curve"],  # six curves, four plots
         "redraw_setdata_ms": round(draw["setdata_ms"], 2),
         "redraw_paint_ms": round(draw["paint_ms"], 2),
