@@ -61,6 +61,7 @@ from workbench.core.compare import (
 from workbench.core.events import EpochEnded, RunFailed, RunFinished
 from workbench.core.optim import OPTIMIZER_TITLES
 from workbench.core.runs import RunError, RunStore
+from workbench.gui.curves_view import new_plot
 from workbench.gui.worker import ThreadWorker, training_threads
 from workbench.spec import OPTIMIZERS, ExperimentSpec, SpecError
 
@@ -271,14 +272,7 @@ class ComparePanel(QWidget):
         for i, (key, title) in enumerate(PLOTS):
             if i in (2, 4):
                 self.graphics.ci.nextRow()
-            plot = self.graphics.ci.addPlot(title=title)
-            plot.showGrid(x=True, y=True, alpha=0.2)
-            plot.setDownsampling(auto=True, mode="peak")
-            plot.setClipToView(True)
-            plot.setLabel("bottom", "epoch")
-            if key.endswith("loss"):
-                plot.setLogMode(y=True)
-            self.plots[key] = plot
+            self.plots[key] = new_plot(self.graphics.ci, title, log_y=key.endswith("loss"))
         self.legend = self.plots["train_loss"].addLegend(
             offset=(-10, 10), labelTextColor="#1d232b", brush=pg.mkBrush(255, 255, 255, 210))
         layout.addWidget(self.graphics, 1)
