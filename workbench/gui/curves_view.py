@@ -22,9 +22,9 @@ from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 from workbench.core.events import EpochEnded, Progress
 
 REDRAW_MS = 33  # points that arrive together go into one redraw
-# At most two live redraws a second: each one calls into Python ~100 times from Qt's paint
-# code, and every call takes the GIL from the training thread (a 4-a-second redraw cost it
-# about 2.5% of its time in waits alone; see benchmarks/gui_responsiveness.py).
+# At most two live redraws a second: each one calls into Python ~150 times from Qt's paint
+# code, and every call takes the GIL from the training thread (see
+# benchmarks/gui_responsiveness.py, which reports the share of time it spends waiting).
 MIN_GAP_S = 0.5
 MAX_SYMBOLS = 300  # past this many points a marker per point costs more than it shows
 TRAIN_PEN = pg.mkPen("#1f77b4", width=1.5)
@@ -166,8 +166,8 @@ class CurvesView(QWidget):
             self.lr_plot: (StickyRange(include_zero=True), ("lr",)),
             self.rate_plot: (StickyRange(include_zero=True), ("rate",)),
         }
-        self.following: dict[pg.PlotItem, bool] = {}
-        for plot in (self.loss_plot, self.acc_plot, self.lr_plot, self.rate_plot):
+        self.following = {plot: True for plot in self.ranges}
+        for plot in self.ranges:
             plot.vb.sigRangeChangedManually.connect(lambda *_, p=plot: self._hold(p))
             plot.autoBtn.clicked.connect(lambda *_, p=plot: self._follow(p))
         self._drawn: dict[str, int] = {}
@@ -255,7 +255,7 @@ class CurvesView(QWidget):
             curve.setData(s.x, s.y)
             self._drawn[key] = s.n
         for plot, (sticky, keys) in self.ranges.items():
-            if not self.following.get(plot, True):
+            if not self.following[plot]:
                 continue
             new = sticky.update(*(self.series[k].y for k in keys))
             if new is not None:
@@ -269,8 +269,7 @@ class CurvesView(QWidget):
     def _follow(self, plot: pg.PlotItem) -> None:
         """Follow the data again (a new run, or the plot's auto-range button)."""
         self.following[plot] = True
-        if plot in self.ranges:
-            self.ranges[plot][0].reset()
+        self.ranges[plot][0].reset()
         self._schedule()
 
     def point_count(self, key: str) -> int:
