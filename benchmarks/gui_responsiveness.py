@@ -37,9 +37,9 @@ import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer  # noqa: E402
 
 from workbench import spec as specmod  # noqa: E402
-from workbench.core.events import Progress, RunFailed, RunStarted  # noqa: E402
-from workbench.core.runs import RunStore  # noqa: E402
-from workbench.core.train import Trainer  # noqa: E402
+from workbench.core.store.runs import RunStore  # noqa: E402
+from workbench.core.training.events import Progress, RunFailed, RunStarted  # noqa: E402
+from workbench.core.training.loop import Trainer  # noqa: E402
 from workbench.gui.curves_view import CurvesView  # noqa: E402
 from workbench.gui.train_panel import TrainPanel  # noqa: E402
 from workbench.gui.warmup import load_heavy, settle_heap  # noqa: E402

@@ -29,9 +29,9 @@ from torch import nn
 
 from workbench import spec as specmod
 from workbench.core.data import DeviceBatches, Splits, load_splits
-from workbench.core.events import EpochEnded, RunFailed, RunFinished, RunStarted
 from workbench.core.model import build_model
-from workbench.core.train import Trainer, resolve_device
+from workbench.core.training.events import EpochEnded, RunFailed, RunFinished, RunStarted
+from workbench.core.training.loop import Trainer, resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
 

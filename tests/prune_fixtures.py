@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.core.events import RunFinished
-from workbench.core.runs import RunStore
-from workbench.core.train import Trainer
+from workbench.core.store.runs import RunStore
+from workbench.core.training.events import RunFinished
+from workbench.core.training.loop import Trainer
 from workbench.spec import from_dict
 
 MLP = [{"type": "Flatten"}, {"type": "Linear", "out": 32}, {"type": "ReLU"},

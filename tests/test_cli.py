@@ -85,8 +85,8 @@ def test_version():
 
 
 def test_core_imports_no_qt():
-    code = ("import sys, workbench.spec, workbench.core.train, workbench.core.data, "
-            "workbench.core.runs, workbench.cli; "
+    code = ("import sys, workbench.spec, workbench.core.training.loop, workbench.core.data, "
+            "workbench.core.store.runs, workbench.cli; "
             "bad = [m for m in sys.modules if m.split('.')[0] in "
             "('PySide6', 'pyqtgraph', 'shiboken6') or m.startswith('workbench.gui')]; "
             "print(bad); sys.exit(1 if bad else 0)")

@@ -10,8 +10,10 @@ import torch
 
 from workbench import spec as specmod
 from workbench.cli import main
-from workbench.core.callbacks import Callback
-from workbench.core.compare import (
+from workbench.core.data import load_splits
+from workbench.core.store.runs import RunStore
+from workbench.core.store.specs import save_spec
+from workbench.core.tools.compare import (
     Comparison,
     ComparisonRunner,
     Curves,
@@ -25,10 +27,9 @@ from workbench.core.compare import (
     save_comparison,
     set_field,
 )
-from workbench.core.data import load_splits
-from workbench.core.events import RunFailed, RunFinished
-from workbench.core.landscape import landscape_for_runs, loss_landscape
-from workbench.core.runs import RunStore
+from workbench.core.tools.landscape import landscape_for_runs, loss_landscape
+from workbench.core.training.callbacks import Callback
+from workbench.core.training.events import RunFailed, RunFinished
 from workbench.spec import SpecError
 
 
@@ -205,7 +206,7 @@ def test_loss_landscape_projects_every_path(tmp_path):
 
 def test_cli_compare_prints_a_runs_list(tmp_path, capsys):
     spec_path = tmp_path / "spec.json"
-    specmod.save(small_spec(epochs=1), spec_path)
+    save_spec(small_spec(epochs=1), spec_path)
     code = main(["compare", str(spec_path), "--vary", "optim.name=sgd,adam",
                  "--vary", "optim.lr=0.1,1e12", "--runs-dir", str(tmp_path / "runs"),
                  "--quiet"])
@@ -223,7 +224,7 @@ def test_cli_compare_prints_a_runs_list(tmp_path, capsys):
 
 def test_cli_compare_refuses_bad_input(tmp_path, capsys):
     spec_path = tmp_path / "spec.json"
-    specmod.save(small_spec(), spec_path)
+    save_spec(small_spec(), spec_path)
     runs = tmp_path / "runs"
     assert main(["compare", str(spec_path), "--vary", "optim.name=sgd,lbfgs",
                  "--runs-dir", str(runs)]) == 2

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from workbench import spec as specmod
-from workbench.core.events import EpochEnded, RunFinished, RunStarted
-from workbench.core.optim import build_optimizer
-from workbench.core.step import wants_graph
-from workbench.core.train import Trainer
+from workbench.core.training.events import EpochEnded, RunFinished, RunStarted
+from workbench.core.training.loop import Trainer
+from workbench.core.training.optim import build_optimizer
+from workbench.core.training.step import wants_graph
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -72,7 +72,7 @@ def test_capture_does_not_move_the_starting_weights():
     spec = make_spec(epochs=1)
     model = torch.nn.Linear(3, 2).cuda()
     before = [p.detach().clone() for p in model.parameters()]
-    from workbench.core.step import GraphStep
+    from workbench.core.training.step import GraphStep
 
     opt = build_optimizer(spec, model.parameters(), torch.device("cuda"), capturable=True)
     GraphStep(model, opt, torch.nn.CrossEntropyLoss(), spec, 2, torch.device("cuda"),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workbench.core.data import DATASETS, DataError, Splits, dataset_info, load_splits
+from workbench.core.data import DataError, Splits, dataset_info, load_splits
 from workbench.spec import DataSpec
+from workbench.spec.datasets import DATASETS
 
 
 @pytest.fixture(autouse=True)

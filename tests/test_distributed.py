@@ -5,8 +5,8 @@ import os
 import subprocess
 import sys
 
-from workbench.core.distributed import launch_command
-from workbench.core.runs import Run
+from workbench.core.store.runs import Run
+from workbench.core.training.distributed import launch_command
 
 SPEC = {
     "version": 1, "name": "ddp",
@@ -62,5 +62,5 @@ def test_launch_command_passes_cluster_options():
     assert cmd[1:3] == ["-m", "torch.distributed.run"]
     assert "--nproc-per-node=8" in cmd and "--nnodes=2" in cmd and "--node-rank=1" in cmd
     assert "--rdzv-endpoint=head:29400" in cmd and "--standalone" not in cmd
-    assert cmd[-4:] == ["workbench.rank", "/x/spec.json", "--runs-dir", "/runs"]
+    assert cmd[-4:] == ["workbench.commands.rank", "/x/spec.json", "--runs-dir", "/runs"]
     assert "--standalone" in launch_command("s.json", 2)

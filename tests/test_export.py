@@ -16,10 +16,10 @@ import torch.nn.utils.prune as torch_prune
 from prune_fixtures import CNN, MLP, train_run
 
 from workbench.cli import main
-from workbench.core.export import ExportError, export_run, load_run
-from workbench.core.prune import PruneConfig, PruneSession
-from workbench.core.prune_apply import create_pruned_run
-from workbench.core.runs import Run, RunStore
+from workbench.core.store.runs import Run, RunStore
+from workbench.core.tools.export import ExportError, export_run, load_run
+from workbench.core.tools.prune import PruneConfig, PruneSession
+from workbench.core.tools.prune_apply import create_pruned_run
 
 
 @pytest.fixture(scope="module")

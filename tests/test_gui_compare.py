@@ -12,8 +12,8 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
 
 from workbench import spec as specmod  # noqa: E402
-from workbench.core.runs import RunStore  # noqa: E402
-from workbench.core.surfaces import SURFACES, trajectory  # noqa: E402
+from workbench.core.store.runs import RunStore  # noqa: E402
+from workbench.core.tools.surfaces import SURFACES, trajectory  # noqa: E402
 from workbench.gui.compare_panel import ComparePanel  # noqa: E402
 from workbench.gui.playground_panel import PlaygroundPanel  # noqa: E402
 

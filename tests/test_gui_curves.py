@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from workbench.core.events import EpochEnded, Progress  # noqa: E402
+from workbench.core.training.events import EpochEnded, Progress  # noqa: E402
 from workbench.gui.curves_view import REDRAW_MS, CurvesView, StickyRange  # noqa: E402
 
 STEPS = 100

@@ -9,7 +9,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QMimeData, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QDropEvent, QUndoStack  # noqa: E402
 
-from workbench.gui import commands  # noqa: E402
+from workbench.gui import undo  # noqa: E402
 from workbench.gui.experiment_model import ExperimentModel  # noqa: E402
 from workbench.gui.model_editor import LAYER_MIME, ModelEditor, templates  # noqa: E402
 from workbench.spec import ExperimentSpec, LayerSpec  # noqa: E402
@@ -43,15 +43,15 @@ def test_commands_with_a_bare_undo_stack(qtbot):
     stack = QUndoStack()
     original = model.spec().to_dict()
 
-    assert commands.push_value(stack, model, "optim.lr", 0.1)
-    assert commands.push_value(stack, model, "optim.lr", 0.2)  # merges with the one before
-    assert not commands.push_value(stack, model, "optim.lr", 0.2)  # no change, no command
-    commands.push_insert(stack, model, 0, LayerSpec("Flatten"))
-    commands.push_insert(stack, model, 1, LayerSpec("Linear", {"out": 8}))
-    commands.push_duplicate(stack, model, 1)
-    assert commands.push_layer_param(stack, model, 2, "out", 4)
-    assert commands.push_move(stack, model, 3, 0)
-    commands.push_remove(stack, model, 1)
+    assert undo.push_value(stack, model, "optim.lr", 0.1)
+    assert undo.push_value(stack, model, "optim.lr", 0.2)  # merges with the one before
+    assert not undo.push_value(stack, model, "optim.lr", 0.2)  # no change, no command
+    undo.push_insert(stack, model, 0, LayerSpec("Flatten"))
+    undo.push_insert(stack, model, 1, LayerSpec("Linear", {"out": 8}))
+    undo.push_duplicate(stack, model, 1)
+    assert undo.push_layer_param(stack, model, 2, "out", 4)
+    assert undo.push_move(stack, model, 3, 0)
+    undo.push_remove(stack, model, 1)
     assert [layer.type for layer in model.live.model.layers] == ["Linear", "Linear", "Linear"]
     assert model.live.optim.lr == 0.2
     after = model.spec().to_dict()
@@ -69,7 +69,7 @@ def test_replace_spec_is_one_undo_step(qtbot):
     model = ExperimentModel(_spec())
     stack = QUndoStack()
     other = _spec("spirals", templates(2)["MLP"])
-    assert commands.push_spec(stack, model, other, "Open run")
+    assert undo.push_spec(stack, model, other, "Open run")
     assert model.live.data.name == "spirals"
     stack.undo()
     assert model.spec().to_dict() == _spec().to_dict()

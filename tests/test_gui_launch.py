@@ -44,7 +44,7 @@ def test_copy_launch_command_saves_the_spec_and_the_line_runs(window, tmp_path):
     args = shlex.split(line)
     assert args[0] == "torchrun" and "--standalone" in args
     spec_path = tmp_path / "exp.launch.json"
-    assert args[args.index("workbench.rank") + 1] == str(spec_path)
+    assert args[args.index("workbench.commands.rank") + 1] == str(spec_path)
     assert specmod.load(spec_path) == window.model.spec()
     # The same line, run with this Python's torchrun module, trains the experiment.
     result_file = tmp_path / "result.json"

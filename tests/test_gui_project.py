@@ -14,7 +14,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt, Signal  # noqa: E402
 from PySide6.QtWidgets import QLabel  # noqa: E402
 
-from workbench.core.runs import RunStore  # noqa: E402
+from workbench.core.store.runs import RunStore  # noqa: E402
 from workbench.gui import dialogs, project  # noqa: E402
 from workbench.gui.main_window import MainWindow  # noqa: E402
 from workbench.spec import LayerSpec  # noqa: E402
@@ -215,7 +215,7 @@ def test_first_click_on_train_trains_the_default_experiment(qtbot, answers):
     pytest.importorskip("workbench.gui.train_panel")
     from PySide6.QtWidgets import QApplication
 
-    from workbench.core.events import RunFinished
+    from workbench.core.training.events import RunFinished
     from workbench.gui.style import apply_style
 
     apply_style(QApplication.instance())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from prune_fixtures import MLP, train_run
 
-from workbench.core.runs import RunStore
+from workbench.core.store.runs import RunStore
 from workbench.gui.export_dialog import ExportDialog
 from workbench.gui.prune_panel import PrunePanel
 

@@ -11,8 +11,8 @@ from PySide6.QtCore import QCoreApplication
 from trainer_probe import parked_in_pause  # noqa: E402
 
 from workbench import spec as specmod
-from workbench.core.events import Progress, RunFailed, RunFinished
-from workbench.core.runs import RunStore
+from workbench.core.store.runs import RunStore
+from workbench.core.training.events import Progress, RunFailed, RunFinished
 from workbench.gui.demo import example_spec
 from workbench.gui.train_panel import TrainPanel, format_seconds
 from workbench.spec import SpecError
@@ -287,7 +287,7 @@ def test_worker_exception_shows_in_the_banner(qtbot, panel, monkeypatch):
 
 
 def test_views_with_many_classes_and_regression(qtbot):
-    from workbench.core.events import Boundary
+    from workbench.core.training.events import Boundary
     from workbench.gui.boundary_view import BoundaryView
     from workbench.gui.results_view import ResultsView
 

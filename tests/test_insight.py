@@ -11,10 +11,15 @@ from torch import nn
 
 from workbench import spec as specmod
 from workbench.core.data import DeviceBatches
-from workbench.core.events import Boundary, EpochEnded, Health, LayerHealth, RunFinished
-from workbench.core.insight import BoundaryMonitor, HealthMonitor, grid_extent, health_warning
-from workbench.core.runs import RunStore
-from workbench.core.train import Trainer
+from workbench.core.store.runs import RunStore
+from workbench.core.training.events import Boundary, EpochEnded, Health, LayerHealth, RunFinished
+from workbench.core.training.loop import Trainer
+from workbench.core.training.monitors import (
+    BoundaryMonitor,
+    HealthMonitor,
+    grid_extent,
+    health_warning,
+)
 
 
 def _spec(data: str = "moons", epochs: int = 3, **extra) -> specmod.ExperimentSpec:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from workbench import spec as specmod
-from workbench.core.optim import LRSchedule, build_optimizer, lr_curve
+from workbench.core.training.optim import LRSchedule, build_optimizer, lr_curve
 from workbench.spec import OPTIMIZERS
 
 

@@ -13,9 +13,9 @@ from prune_fixtures import CNN, MLP, MOONS, train_run
 
 from workbench.cli import main
 from workbench.core.model import build_model
-from workbench.core.prune import PruneConfig, PruneError, PruneSession
-from workbench.core.prune_apply import create_pruned_run, shrink
-from workbench.core.runs import Run, RunStore
+from workbench.core.store.runs import Run, RunStore
+from workbench.core.tools.prune import PruneConfig, PruneError, PruneSession
+from workbench.core.tools.prune_apply import create_pruned_run, shrink
 
 
 @pytest.fixture(scope="module")

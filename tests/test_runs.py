@@ -1,7 +1,7 @@
 import pytest
 
 from workbench import spec as specmod
-from workbench.core.runs import Run, RunError, RunStore
+from workbench.core.store.runs import Run, RunError, RunStore
 
 
 def test_create_list_and_damage(tmp_path):

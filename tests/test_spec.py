@@ -3,6 +3,7 @@ import json
 import pytest
 
 from workbench import spec as specmod
+from workbench.core.store.specs import save_spec
 from workbench.spec import ExperimentSpec, LayerSpec, SpecError
 
 
@@ -38,7 +39,7 @@ def test_every_example_loads_and_round_trips():
 
 def test_save_and_load(tmp_path):
     spec = specmod.from_dict(mlp_dict())
-    specmod.save(spec, tmp_path / "a.json")
+    save_spec(spec, tmp_path / "a.json")
     assert specmod.load(tmp_path / "a.json") == spec
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 

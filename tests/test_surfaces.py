@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.core.surfaces import PLAYGROUND_OPTIMIZERS, SURFACES, trajectory
+from workbench.core.tools.surfaces import PLAYGROUND_OPTIMIZERS, SURFACES, trajectory
 
 DIRECT = {
     "sgd": lambda p, h: torch.optim.SGD([p], **h),

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from workbench import spec as specmod
-from workbench.core.events import EpochEnded, Progress, RunFailed, RunFinished, RunStarted
-from workbench.core.runs import Run, RunStore
-from workbench.core.train import Trainer
+from workbench.core.store.runs import Run, RunStore
+from workbench.core.training.events import EpochEnded, Progress, RunFailed, RunFinished, RunStarted
+from workbench.core.training.loop import Trainer
 
 
 def make_spec(**sections):
@@ -99,7 +99,7 @@ def test_setup_errors_become_run_failed(tmp_path):
 
 
 def test_stop_then_resume_continues_exactly(tmp_path, monkeypatch):
-    monkeypatch.setattr("workbench.core.train.PROGRESS_INTERVAL", 0.0)  # report every step
+    monkeypatch.setattr("workbench.core.training.loop.PROGRESS_INTERVAL", 0.0)  # report every step
     spec = make_spec(data={"augment": {"noise_std": 0.05}}, train={"epochs": 4})
     full = epochs_of(run_all(Trainer(spec, runs=RunStore(tmp_path / "full"))))
 

@@ -11,8 +11,8 @@ from PySide6.QtCore import QCoreApplication
 from trainer_probe import parked_in_pause  # noqa: E402
 
 from workbench import spec as specmod
-from workbench.core.events import Progress, RunFailed, RunFinished, RunStarted
-from workbench.core.runs import RunStore
+from workbench.core.store.runs import RunStore
+from workbench.core.training.events import Progress, RunFailed, RunFinished, RunStarted
 from workbench.gui.worker import TaskRunner, ThreadWorker, TrainRunner, training_threads
 
 WAIT_MS = 60_000

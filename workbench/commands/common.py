@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workbench import spec as specmod
-from workbench.core.runs import RunStore
+from workbench.core.store.runs import RunStore
 from workbench.spec import ExperimentSpec, SpecError
 
 

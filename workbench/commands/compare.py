@@ -42,7 +42,7 @@ def add_parser(sub: Any) -> None:
 
 
 def build(args: argparse.Namespace) -> Any:
-    from workbench.core.compare import Comparison, default_name, grid, parse_vary
+    from workbench.core.tools.compare import Comparison, default_name, grid, parse_vary
 
     spec = load_spec(args.spec)
     try:
@@ -78,8 +78,14 @@ def _side_by_side(text: str) -> int | str:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from workbench.core.compare import ComparisonRunner, Curves, results, save_comparison
-    from workbench.core.events import EpochEnded, Progress, RunFailed, RunFinished, RunStarted
+    from workbench.core.tools.compare import ComparisonRunner, Curves, results, save_comparison
+    from workbench.core.training.events import (
+        EpochEnded,
+        Progress,
+        RunFailed,
+        RunFinished,
+        RunStarted,
+    )
 
     comparison = build(args)
     side = _side_by_side(args.side_by_side)

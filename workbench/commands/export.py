@@ -22,7 +22,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.core.export import DEFAULT_OPSET, ExportError, export_run
+    from workbench.core.tools.export import DEFAULT_OPSET, ExportError, export_run
 
     try:
         result = export_run(args.run_dir, args.out, opset=args.opset or DEFAULT_OPSET,

@@ -38,9 +38,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.core.prune import PruneConfig, PruneError, PruneSession
-    from workbench.core.prune_apply import create_pruned_run
-    from workbench.core.runs import RunStore
+    from workbench.core.store.runs import RunStore
+    from workbench.core.tools.prune import PruneConfig, PruneError, PruneSession
+    from workbench.core.tools.prune_apply import create_pruned_run
 
     try:
         session = PruneSession(args.run_dir)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.commands.common import CommandError
-from workbench.core.runs import Run, RunError
+from workbench.core.store.runs import Run, RunError
 
 
 def add_parser(sub: Any) -> None:
@@ -18,7 +18,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.commands.train import drive
-    from workbench.core.train import Trainer
+    from workbench.core.training.loop import Trainer
 
     path = Path(args.run_dir)
     if not (path / "checkpoint.pt").exists():

@@ -36,7 +36,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.core.train import Trainer
+    from workbench.core.training.loop import Trainer
 
     spec = load_spec(args.spec)
     try:
@@ -73,8 +73,8 @@ def run_distributed(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from workbench.core.distributed import launch_command
-    from workbench.core.runs import Run, RunError
+    from workbench.core.store.runs import Run, RunError
+    from workbench.core.training.distributed import launch_command
 
     extra = []
     for flag, value in (("--epochs", args.epochs), ("--device", args.device),
@@ -111,7 +111,13 @@ def drive(trainer: Any, *, quiet: bool = False) -> int:
     """Run a trainer to its end with a progress bar; print the result as the last line."""
     from tqdm import tqdm
 
-    from workbench.core.events import EpochEnded, Progress, RunFailed, RunFinished, RunStarted
+    from workbench.core.training.events import (
+        EpochEnded,
+        Progress,
+        RunFailed,
+        RunFinished,
+        RunStarted,
+    )
 
     bar = None
     result: dict[str, Any] = {}

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from workbench.core.layers import CATALOGUE, Shape, ShapeError, build_layer, layer_cost
 from workbench.spec import LayerSpec, SpecError
+from workbench.spec.layers import CATALOGUE, Shape, ShapeError, layer_cost
 
 if TYPE_CHECKING:
     from torch import nn
@@ -128,3 +128,32 @@ def build_model(layers: list[LayerSpec], input_shape: Shape) -> nn.Sequential:
         modules.append(build_layer(layer, shape))
         shape = layer_cost(layer, shape).out_shape
     return nn.Sequential(*modules)
+
+
+def build_layer(layer: LayerSpec, in_shape: Shape) -> nn.Module:
+    """The torch module for one layer, given its input shape (BatchNorm picks 1d or 2d)."""
+    from torch import nn
+
+    p = CATALOGUE[layer.type].resolve(layer.params)
+    t = layer.type
+    if t == "Linear":
+        return nn.Linear(in_shape[0], p["out"], bias=p["bias"])
+    if t == "Conv2d":
+        return nn.Conv2d(in_shape[0], p["out"], p["kernel"], p["stride"], p["padding"],
+                         bias=p["bias"])
+    if t == "MaxPool2d":
+        return nn.MaxPool2d(p["kernel"], p["stride"] or p["kernel"])
+    if t == "AvgPool2d":
+        return nn.AvgPool2d(p["kernel"], p["stride"] or p["kernel"])
+    if t == "GlobalAvgPool":
+        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    if t == "BatchNorm":
+        return nn.BatchNorm1d(in_shape[0]) if len(in_shape) == 1 else nn.BatchNorm2d(in_shape[0])
+    if t == "Dropout":
+        return nn.Dropout(p["p"])
+    if t == "Flatten":
+        return nn.Flatten()
+    if t == "LeakyReLU":
+        return nn.LeakyReLU(p["slope"])
+    simple = {"ReLU": nn.ReLU, "Sigmoid": nn.Sigmoid, "Tanh": nn.Tanh, "GELU": nn.GELU}
+    return simple[t]()

@@ -16,7 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from workbench.core.events import Boundary
+from workbench.core.training.events import Boundary
 
 CLASS_COLORS = ((245, 147, 34), (8, 119, 189), (44, 160, 44), (214, 39, 40), (148, 103, 189),
                 (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
@@ -99,7 +99,7 @@ class BoundaryView(QWidget):
 
 
 if __name__ == "__main__":
-    from workbench.core.insight import BoundaryMonitor
+    from workbench.core.training.monitors import BoundaryMonitor
     from workbench.gui.demo import run_demo
 
     def _make(runner: Any) -> tuple[QWidget, Any]:

@@ -42,7 +42,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.compare import (
+from workbench.core.store.runs import RunError, RunStore
+from workbench.core.tools.compare import (
     COMMON_FIELDS,
     DEFAULT_LR,
     Comparison,
@@ -58,9 +59,8 @@ from workbench.core.compare import (
     results,
     save_comparison,
 )
-from workbench.core.events import EpochEnded, RunFailed, RunFinished
-from workbench.core.optim import OPTIMIZER_TITLES
-from workbench.core.runs import RunError, RunStore
+from workbench.core.training.events import EpochEnded, RunFailed, RunFinished
+from workbench.core.training.optim import OPTIMIZER_TITLES
 from workbench.gui.curves_view import new_plot
 from workbench.gui.worker import ThreadWorker, training_threads
 from workbench.spec import OPTIMIZERS, ExperimentSpec, SpecError
@@ -617,7 +617,7 @@ class ComparePanel(QWidget):
 
         def work(emit: Callable[[object], None], cancel: Any) -> Any:
             from workbench.core.data import load_splits
-            from workbench.core.landscape import landscape_for_runs
+            from workbench.core.tools.landscape import landscape_for_runs
 
             spec = center.spec
             data = load_splits(spec.data, spec.train.seed, cancel=cancel)

@@ -19,7 +19,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
-from workbench.core.events import EpochEnded, Progress
+from workbench.core.training.events import EpochEnded, Progress
 
 REDRAW_MS = 33  # points that arrive together go into one redraw
 # At most two live redraws a second: each one calls into Python ~150 times from Qt's paint

@@ -31,13 +31,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.data.catalogue import DATASETS, DatasetEntry
 from workbench.core.data.errors import DataError
 from workbench.gui.experiment_model import ExperimentModel
 from workbench.gui.style import CLASS_COLORS
 from workbench.gui.widgets import Binder, float_spin, int_spin
 from workbench.gui.worker import ThreadWorker
 from workbench.spec import AugmentSpec, DataSpec
+from workbench.spec.datasets import DATASETS, DatasetEntry
 
 GRID_SAMPLES = 32
 AUGMENT_SAMPLES = 8

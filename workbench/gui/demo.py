@@ -14,8 +14,8 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from workbench import spec as specmod
-from workbench.core.callbacks import Callback
-from workbench.core.runs import RunStore
+from workbench.core.store.runs import RunStore
+from workbench.core.training.callbacks import Callback
 from workbench.gui.worker import TrainRunner
 from workbench.paths import resources_dir
 from workbench.spec import ExperimentSpec

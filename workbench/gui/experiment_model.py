@@ -3,7 +3,7 @@
 Views never keep their own copy of a value; they read it here and subscribe to the signals.
 A signal fires only when a value really changed (as napari's evented models do), so a view
 that writes back what it just displayed causes no loop and no spurious undo step.
-Undo commands (`commands.py`) are the only writers in the app.
+Undo commands (`undo.py`) are the only writers in the app.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from workbench.core.layers import CATALOGUE
 from workbench.spec import ExperimentSpec, LayerSpec
+from workbench.spec.layers import CATALOGUE
 
 
 class ExperimentModel(QObject):

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.export import (
+from workbench.core.tools.export import (
     DEFAULT_OPSET,
     MAX_OPSET,
     MIN_OPSET,
@@ -158,7 +158,7 @@ if __name__ == "__main__":
 
     from PySide6.QtWidgets import QApplication
 
-    from workbench.core.runs import RunStore
+    from workbench.core.store.runs import RunStore
     from workbench.gui.prune_panel import sample_run
     from workbench.gui.style import apply_style
 

@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from workbench.core.events import Health
+from workbench.core.training.events import Health
 from workbench.gui.curves_view import REDRAW_MS, GrowingSeries, new_plot
 
 LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -146,7 +146,7 @@ def _set_title(plot: pg.PlotItem, title: str) -> None:
 
 
 if __name__ == "__main__":
-    from workbench.core.insight import HealthMonitor
+    from workbench.core.training.monitors import HealthMonitor
     from workbench.gui.demo import example_spec, run_demo
 
     def _make(_runner: Any) -> tuple[QWidget, Any]:

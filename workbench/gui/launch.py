@@ -1,8 +1,8 @@
 """Beyond one process from the app: the torchrun command for the current experiment, and
 "Train on all GPUs" as a `workbench train --nproc N` child process.
 
-The command is built by `workbench.core.distributed.launch_command`, the same one the CLI runs,
-with the experiment saved as a spec file beside the project so the line can be pasted on a
+The command is built by `workbench.core.training.distributed.launch_command`, the same one the
+CLI runs, with the experiment saved as a spec file beside the project so the line can be pasted on a
 cluster node that has the same file.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, Signal
 
-from workbench import spec as specmod
+from workbench.core.store.specs import save_spec
 from workbench.paths import user_data_dir
 from workbench.spec import ExperimentSpec
 
@@ -30,10 +30,10 @@ def launch_spec_path(spec: ExperimentSpec, project_path: Path | None) -> Path:
 
 def torchrun_command(spec: ExperimentSpec, project_path: Path | None, nproc: int) -> str:
     """Save the spec and return the `torchrun ...` line that trains it on `nproc` processes."""
-    from workbench.core.distributed import launch_command
+    from workbench.core.training.distributed import launch_command
 
     path = launch_spec_path(spec, project_path)
-    specmod.save(spec, path)
+    save_spec(spec, path)
     cmd = launch_command(str(path), nproc)
     return shlex.join(["torchrun", *cmd[3:]])  # `torchrun` is `python -m torch.distributed.run`
 
@@ -47,7 +47,7 @@ class MultiGpuRun(QObject):
     def __init__(self, spec: ExperimentSpec, spec_path: Path, nproc: int, runs_dir: Path,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        specmod.save(spec, spec_path)
+        save_spec(spec, spec_path)
         self.process = QProcess(self)
         self.process.setProgram(sys.executable)
         self.process.setArguments(["-m", "workbench", "train", str(spec_path), "--nproc",

@@ -29,8 +29,9 @@ from PySide6.QtWidgets import (
 
 from workbench import __version__
 from workbench import spec as specmod
-from workbench.core.runs import Run, RunError, RunStore
-from workbench.gui import commands, dialogs, project
+from workbench.core.store.runs import Run, RunError, RunStore
+from workbench.core.store.specs import save_spec
+from workbench.gui import dialogs, project, undo
 from workbench.gui.data_panel import DataPanel
 from workbench.gui.experiment_model import ExperimentModel
 from workbench.gui.model_editor import ModelEditor
@@ -438,7 +439,7 @@ class MainWindow(QMainWindow):
         if path.suffix == "":
             path = path.with_suffix(".json")
         try:
-            specmod.save(self.model.spec(), path)
+            save_spec(self.model.spec(), path)
         except OSError as exc:
             dialogs.warn(self, "Cannot save", f"Saving to {path} failed: {exc}")
             return False
@@ -463,7 +464,7 @@ class MainWindow(QMainWindow):
         except RunError as exc:
             dialogs.warn(self, "Cannot open run", str(exc))
             return False
-        commands.push_spec(self.undo, self.model, spec, f"Open run {Path(run_dir).name}")
+        undo.push_spec(self.undo, self.model, spec, f"Open run {Path(run_dir).name}")
         self.history.select(run_dir)
         if self.train_panel is not None:
             self.train_panel.show_run(run_dir)

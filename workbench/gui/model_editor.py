@@ -32,11 +32,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.layers import CATALOGUE, ParamDef
 from workbench.core.model import LayerReport, ModelReport, analyze
-from workbench.gui import commands
+from workbench.gui import undo
 from workbench.gui.experiment_model import ExperimentModel
 from workbench.spec import DataSpec, LayerSpec
+from workbench.spec.layers import CATALOGUE, ParamDef
 
 LAYER_MIME = "application/x-workbench-layer"
 ERROR_BG = "#fde7e7"
@@ -47,7 +47,7 @@ _EDITOR_WIDTH = 56
 def dataset_io(data: DataSpec) -> tuple[tuple[int, ...] | None, int | None, str | None]:
     """(input shape, classes, problem) of the data: from the catalogue when it knows, else by
     looking at the file (CSV, image folder). Classes 0: regression."""
-    from workbench.core.data.catalogue import DATASETS
+    from workbench.spec.datasets import DATASETS
 
     entry = DATASETS.get(data.name)
     if entry is None:
@@ -495,7 +495,7 @@ class ModelEditor(QWidget):
         self.insert_layer(name, index)
 
     def insert_layer(self, name: str, index: int) -> None:
-        commands.push_insert(self.undo, self.model, index, LayerSpec(name, {}))
+        undo.push_insert(self.undo, self.model, index, LayerSpec(name, {}))
         self.list.setCurrentRow(min(index, self.list.count() - 1))
 
     def add_selected(self) -> None:
@@ -511,13 +511,13 @@ class ModelEditor(QWidget):
     def remove_selected(self) -> None:
         index = self.selected_index()
         if index >= 0:
-            commands.push_remove(self.undo, self.model, index)
+            undo.push_remove(self.undo, self.model, index)
             self.list.setCurrentRow(min(index, self.list.count() - 1))
 
     def duplicate_selected(self) -> None:
         index = self.selected_index()
         if index >= 0:
-            commands.push_duplicate(self.undo, self.model, index)
+            undo.push_duplicate(self.undo, self.model, index)
             self.list.setCurrentRow(index + 1)
 
     def move_selected(self, delta: int) -> None:
@@ -526,16 +526,16 @@ class ModelEditor(QWidget):
             self.move_layer(index, index + delta)
 
     def move_layer(self, source: int, dest: int) -> None:
-        if commands.push_move(self.undo, self.model, source, dest):
+        if undo.push_move(self.undo, self.model, source, dest):
             self.list.setCurrentRow(dest)
 
     def set_param(self, index: int, name: str, value: Any) -> None:
-        commands.push_layer_param(self.undo, self.model, index, name, value)
+        undo.push_layer_param(self.undo, self.model, index, name, value)
 
     def apply_template(self, name: str) -> None:
         _, classes, _ = dataset_io(self.model.live.data)
         layers = templates(classes if classes is not None else 2)[name]
-        commands.push_layers(self.undo, self.model, layers, f"Template: {name}")
+        undo.push_layers(self.undo, self.model, layers, f"Template: {name}")
 
     # -- views ------------------------------------------------------------------------------
     def rebuild(self) -> None:

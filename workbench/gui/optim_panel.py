@@ -315,7 +315,7 @@ class OptimPanel(QWidget):
         if not self.preview_enabled:
             self.preview_note.setText("The preview appears once PyTorch has loaded…")
             return
-        from workbench.core.optim import lr_curve
+        from workbench.core.training.optim import lr_curve
 
         spec = self.model.spec()
         steps = self.steps_per_epoch()

@@ -29,7 +29,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.surfaces import PLAYGROUND_OPTIMIZERS, SURFACES, Surface, Trajectory, trajectory
+from workbench.core.tools.surfaces import (
+    PLAYGROUND_OPTIMIZERS,
+    SURFACES,
+    Surface,
+    Trajectory,
+    trajectory,
+)
 
 # One colour per optimizer, the same on the map (drawn over a dark outline) and the loss plot.
 COLORS = ("#e4572e", "#2f6fde", "#f2a541", "#29a35a", "#d62789", "#17becf", "#9b5de5")

@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.events import EpochEnded
-from workbench.core.prune import (
+from workbench.core.store.runs import RunStore
+from workbench.core.tools.prune import (
     SENSITIVITY_AMOUNTS,
     PruneConfig,
     PruneError,
@@ -38,7 +38,7 @@ from workbench.core.prune import (
     PruneSession,
     SensitivityPoint,
 )
-from workbench.core.runs import RunStore
+from workbench.core.training.events import EpochEnded
 from workbench.gui.style import CLASS_COLORS
 from workbench.gui.worker import TaskRunner
 
@@ -393,7 +393,7 @@ class PrunePanel(QWidget):
         """Prune as shown, fine-tune if asked, and store the result as a new run."""
         if self.session is None or (self._apply is not None and self._apply.is_running()):
             return
-        from workbench.core.prune_apply import create_pruned_run
+        from workbench.core.tools.prune_apply import create_pruned_run
 
         session, config, epochs, runs = self.session, self.config(), self.epochs.value(), \
             self.runs
@@ -466,7 +466,7 @@ class PrunePanel(QWidget):
 
 def sample_run(runs: RunStore) -> str:
     """Train a small MLP on the bundled MNIST sample for one epoch: data to look at."""
-    from workbench.core.train import Trainer
+    from workbench.core.training.loop import Trainer
     from workbench.spec import from_dict
 
     spec = from_dict({

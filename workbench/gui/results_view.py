@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.data import Splits
-from workbench.core.events import RunFinished
+from workbench.core.training.events import RunFinished
 from workbench.gui.boundary_view import class_brushes
 
 THUMB = 56

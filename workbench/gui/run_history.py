@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.runs import Run, RunInfo, RunStore
+from workbench.core.store.runs import Run, RunInfo, RunStore
 from workbench.gui.style import ACCENT
 
 _COLUMNS = ("Run", "Status", "Data", "Optimizer", "Result", "When")

@@ -20,7 +20,7 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QObject, QTimer
 
 from workbench import spec as specmod
-from workbench.gui import commands
+from workbench.gui import undo
 from workbench.paths import resources_dir
 
 ENV = "WORKBENCH_SMOKE"
@@ -64,7 +64,7 @@ class SmokeRun(QObject):
         self._mark("window_s")
         spec = specmod.load(resources_dir() / "examples" / f"{EXAMPLE}.json")
         spec.train.epochs = 1
-        commands.push_spec(self.window.undo, self.window.model, spec, "Smoke test: one epoch")
+        undo.push_spec(self.window.undo, self.window.model, spec, "Smoke test: one epoch")
         if self.window.train_panel is None:
             self.window.trainPanelReady.connect(self._train)
         else:

@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.data import Splits
-from workbench.core.events import (
+from workbench.core.store.runs import Run, RunError, RunStore
+from workbench.core.training.events import (
     Boundary,
     EpochEnded,
     Health,
@@ -36,8 +37,7 @@ from workbench.core.events import (
     RunFinished,
     RunStarted,
 )
-from workbench.core.insight import BoundaryMonitor, HealthMonitor
-from workbench.core.runs import Run, RunError, RunStore
+from workbench.core.training.monitors import BoundaryMonitor, HealthMonitor
 from workbench.gui.boundary_view import BoundaryView
 from workbench.gui.curves_view import CurvesView
 from workbench.gui.health_view import HealthView

@@ -12,8 +12,9 @@ import gc
 import importlib
 import sys
 
-HEAVY_MODULES = ("torch", "torch._dynamo", "workbench.core.optim", "workbench.core.data.loading",
-                 "workbench.core.train", "workbench.core.insight")
+HEAVY_MODULES = ("torch", "torch._dynamo", "workbench.core.training.optim",
+                 "workbench.core.data.loading", "workbench.core.training.loop",
+                 "workbench.core.training.monitors")
 
 
 def heavy_loaded() -> bool:

@@ -15,8 +15,8 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QUndoStack, QValidator
 from PySide6.QtWidgets import QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
 
-from workbench.gui.commands import push_value
 from workbench.gui.experiment_model import ExperimentModel
+from workbench.gui.undo import push_value
 
 
 class SciSpinBox(QDoubleSpinBox):

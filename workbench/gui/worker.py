@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 if TYPE_CHECKING:  # the adapter itself loads no torch: the data panel needs it before that
-    from workbench.core.callbacks import Callback
     from workbench.core.data import Splits
-    from workbench.core.runs import RunStore
-    from workbench.core.train import Trainer
+    from workbench.core.store.runs import RunStore
+    from workbench.core.training.callbacks import Callback
+    from workbench.core.training.loop import Trainer
     from workbench.spec import ExperimentSpec
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ class TrainRunner(ThreadWorker):
                  callbacks: Sequence[Callback] = (),
                  parent: QObject | None = None) -> TrainRunner:
         """A runner for a new run of `spec`, leaving the GUI one core."""
-        from workbench.core.train import Trainer
+        from workbench.core.training.loop import Trainer
 
         trainer = Trainer(spec, runs=runs, data=data, callbacks=callbacks,
                           threads=training_threads())

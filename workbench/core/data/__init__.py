@@ -3,9 +3,9 @@
 Qt-free. `dataset_info` is cheap enough for the GUI thread; `load_splits` may download and
 read large files, so run it off the GUI thread, with `progress` and `cancel`.
 
-The names are imported on first use (PEP 562), so that importing the light catalogue
-(`workbench.core.data.catalogue`, which `spec.validate` needs) does not pull in torch: the
-app's window must be up before torch has loaded.
+The names are imported on first use (PEP 562), so that importing this package does not pull
+in torch: the app's window must be up before torch has loaded. The catalogue itself (what
+each dataset is) is data of the spec: `workbench.spec.datasets`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from typing import Any
 _WHERE = {
     "DeviceBatches": "batches",
     "augment_preview": "batches",
-    "DATASETS": "catalogue",
-    "DatasetEntry": "catalogue",
     "DataError": "errors",
     "dataset_info": "loading",
     "load_splits": "loading",

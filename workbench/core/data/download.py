@@ -25,9 +25,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from workbench.core.atomic import write_atomic
 from workbench.core.data import cifar
 from workbench.core.data.errors import DataError
+from workbench.core.store.atomic import write_atomic
 from workbench.paths import user_cache_dir
 
 Progress = Callable[[int, int], None]

@@ -77,7 +77,7 @@ def write_idx(path: Path, array: np.ndarray) -> None:
         with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as f:
             f.write(data)
         data = buffer.getvalue()
-    from workbench.core.atomic import write_bytes_atomic
+    from workbench.core.store.atomic import write_bytes_atomic
 
     write_bytes_atomic(path, data)
 

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 
 from workbench.core.data import cifar, download, idx, images, synthetic, tables
-from workbench.core.data.catalogue import DATASETS, DatasetEntry
 from workbench.core.data.errors import DataError
 from workbench.core.data.splits import DatasetInfo, Splits, split_arrays, split_with_test
 from workbench.paths import resources_dir
 from workbench.spec import DataSpec
+from workbench.spec.datasets import DATASETS, DatasetEntry
 
 Progress = Callable[[int, int], None]
 

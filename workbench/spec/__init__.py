@@ -9,25 +9,19 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from workbench.spec.checks import SpecError, check_choice, check_int, check_number
+from workbench.spec.datasets import DATASETS
+from workbench.spec.layers import validate_layer
 
 SPEC_VERSION = 1
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "step", "exponential", "inv_sqrt", "cosine", "plateau")
 PRECISIONS = ("fp32", "bf16")
-
-
-class SpecError(ValueError):
-    """A spec that cannot run; the message starts with the field's path."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}" if path else reason)
-        self.path = path
-        self.reason = reason
 
 
 @dataclass
@@ -262,49 +256,11 @@ def load(path: str | Path) -> ExperimentSpec:
     return from_json(text)
 
 
-def save(spec: ExperimentSpec, path: str | Path) -> None:
-    """Write atomically: a temporary file renamed into place."""
-    from workbench.core.atomic import write_text_atomic
-
-    write_text_atomic(Path(path), spec.to_json() + "\n")
-
-
 # --- validation -------------------------------------------------------------------------
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def check_number(path: str, v: Any, *, lo: float | None = None, hi: float | None = None,
-                 lo_open: bool = False, hi_open: bool = False) -> None:
-    if not _is_number(v):
-        raise SpecError(path, f"must be a number, got {v!r}")
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise SpecError(path, f"must be {'>' if lo_open else '>='} {lo}, got {v!r}")
-    if hi is not None and (v > hi or (hi_open and v == hi)):
-        raise SpecError(path, f"must be {'<' if hi_open else '<='} {hi}, got {v!r}")
-
-
-def check_int(path: str, v: Any, *, lo: int | None = None, what: str = "an integer") -> None:
-    if not _is_int(v) or (lo is not None and v < lo):
-        raise SpecError(path, f"must be {what}, got {v!r}")
-
-
-def check_choice(path: str, v: Any, choices: tuple[str, ...]) -> None:
-    if v not in choices:
-        raise SpecError(path, f"must be one of {', '.join(choices)}, got {v!r}")
 
 
 def validate(spec: ExperimentSpec) -> None:
     """Check every value that needs no dataset; raise SpecError on the first bad one."""
-    from workbench.core.data.catalogue import DATASETS
-    from workbench.core.layers import validate_layer
-
     d = spec.data
     check_choice("data.name", d.name, tuple(DATASETS))
     for key in ("root", "path", "label_column"):
@@ -385,9 +341,11 @@ __all__ = [
     "ScheduleSpec",
     "SpecError",
     "TrainSpec",
+    "check_choice",
+    "check_int",
+    "check_number",
     "from_dict",
     "from_json",
     "load",
-    "save",
     "validate",
 ]

@@ -23,13 +23,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.core.callbacks import Callback
 from workbench.core.data import DeviceBatches
-from workbench.core.events import Event, RunFailed, RunFinished
 from workbench.core.model import build_model
-from workbench.core.prune import PruneConfig, PruneError, PruneResult, PruneSession
-from workbench.core.runs import Run, RunStore
-from workbench.core.step import evaluate
+from workbench.core.store.runs import Run, RunStore
+from workbench.core.tools.prune import PruneConfig, PruneError, PruneResult, PruneSession
+from workbench.core.training.callbacks import Callback
+from workbench.core.training.events import Event, RunFailed, RunFinished
+from workbench.core.training.step import evaluate
 from workbench.spec import ExperimentSpec, LayerSpec, ModelSpec
 
 LATENCY_REPEATS = 200
@@ -207,7 +207,7 @@ def _finetune(spec: ExperimentSpec, state: dict[str, torch.Tensor],
               lr: float | None, runs: RunStore, parent: Path,
               on_event: Callable[[Event], None] | None,
               cancel: threading.Event | None) -> tuple[nn.Module, str, str]:
-    from workbench.core.train import Trainer
+    from workbench.core.training.loop import Trainer
 
     spec.train.epochs = epochs
     spec.schedule.name = "constant"

@@ -16,10 +16,12 @@ from typing import Any
 
 import torch
 
-from workbench.core.callbacks import NAN_HINT, Callback, EarlyStopping, NanGuard, RunAbort
 from workbench.core.data import DataError, DeviceBatches, Splits, load_splits
-from workbench.core.distributed import DistContext
-from workbench.core.events import (
+from workbench.core.model import build_model, check
+from workbench.core.store.runs import Run, RunError, RunStore
+from workbench.core.training.callbacks import NAN_HINT, Callback, EarlyStopping, NanGuard, RunAbort
+from workbench.core.training.distributed import DistContext
+from workbench.core.training.events import (
     EpochEnded,
     Event,
     Progress,
@@ -27,10 +29,8 @@ from workbench.core.events import (
     RunFinished,
     RunStarted,
 )
-from workbench.core.model import build_model, check
-from workbench.core.optim import LRSchedule, build_optimizer, loss_function
-from workbench.core.runs import Run, RunError, RunStore
-from workbench.core.step import evaluate, make_step, wants_graph
+from workbench.core.training.optim import LRSchedule, build_optimizer, loss_function
+from workbench.core.training.step import evaluate, make_step, wants_graph
 from workbench.spec import ExperimentSpec, SpecError
 
 PROGRESS_INTERVAL = 0.25  # seconds between Progress events (and host reads of the metrics)

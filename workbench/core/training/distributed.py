@@ -1,7 +1,7 @@
 """Training on several processes (GPUs or CPU cores, one machine or many) through torchrun.
 
 `launch_command` builds the exact `torchrun` line for an experiment; each process it starts runs
-`python -m workbench.rank`, which reads torchrun's environment (`init_from_env`) and drives a
+`python -m workbench.commands.rank`, which reads torchrun's environment (`init_from_env`) and drives a
 `Trainer` with a `DistContext`. NCCL on GPUs, gloo on CPUs.
 
 Every rank holds the whole (small) training set resident and all ranks draw the same global
@@ -83,7 +83,7 @@ def launch_command(spec_path: str, nproc: int, *, nnodes: int = 1, node_rank: in
         cmd += [f"--master-addr={master_addr}"]
     if master_port:
         cmd += [f"--master-port={master_port}"]
-    cmd += ["-m", "workbench.rank", spec_path]
+    cmd += ["-m", "workbench.commands.rank", spec_path]
     if runs_dir:
         cmd += ["--runs-dir", runs_dir]
     return cmd + list(extra or [])

@@ -13,11 +13,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.core.atomic import write_text_atomic
-from workbench.core.layers import CATALOGUE, layer_cost
+from workbench.core.store.atomic import write_text_atomic
+from workbench.spec.layers import CATALOGUE, layer_cost
 
 if TYPE_CHECKING:
-    from workbench.core.export import LoadedRun
+    from workbench.core.tools.export import LoadedRun
 
 
 def _layer_code(layer_type: str, p: dict, in_shape: tuple[int, ...]) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import spec as specmod
-from workbench.core.atomic import write_bytes_atomic, write_text_atomic
+from workbench.core.store.atomic import write_bytes_atomic, write_text_atomic
 from workbench.paths import default_runs_dir
 from workbench.spec import ExperimentSpec, SpecError
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from workbench.core.events import Progress
-    from workbench.core.train import Trainer
+    from workbench.core.training.events import Progress
+    from workbench.core.training.loop import Trainer
 
 
 class RunAbort(RuntimeError):

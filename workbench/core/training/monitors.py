@@ -16,13 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from workbench.core.callbacks import Callback
-from workbench.core.events import Boundary, Health, LayerHealth
+from workbench.core.training.callbacks import Callback
+from workbench.core.training.events import Boundary, Health, LayerHealth
 
 if TYPE_CHECKING:
     from workbench.core.data import DeviceBatches
-    from workbench.core.events import Progress
-    from workbench.core.train import Trainer
+    from workbench.core.training.events import Progress
+    from workbench.core.training.loop import Trainer
 
 VANISHING = 1e-7
 EXPLODING = 1e3

@@ -26,9 +26,9 @@ from torch import nn
 
 from workbench.core.data import DataError, DeviceBatches, Splits, load_splits
 from workbench.core.model import analyze, build_model, check
-from workbench.core.optim import loss_function
-from workbench.core.runs import Run, RunError
-from workbench.core.step import evaluate
+from workbench.core.store.runs import Run, RunError
+from workbench.core.training.optim import loss_function
+from workbench.core.training.step import evaluate
 from workbench.spec import ExperimentSpec, LayerSpec, SpecError
 
 PRUNABLE = ("Linear", "Conv2d")

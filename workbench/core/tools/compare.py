@@ -27,10 +27,17 @@ from typing import Any
 import torch
 
 from workbench import spec as specmod
-from workbench.core.atomic import write_text_atomic
-from workbench.core.callbacks import NAN_HINT, Callback
-from workbench.core.events import EpochEnded, Event, Progress, RunFailed, RunFinished, RunStarted
-from workbench.core.runs import Run, RunError, RunStore
+from workbench.core.store.atomic import write_text_atomic
+from workbench.core.store.runs import Run, RunError, RunStore
+from workbench.core.training.callbacks import NAN_HINT, Callback
+from workbench.core.training.events import (
+    EpochEnded,
+    Event,
+    Progress,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
 from workbench.spec import ExperimentSpec, SpecError
 
 COMPARISON_VERSION = 1
@@ -424,7 +431,7 @@ class ComparisonRunner:
         return data, self._weights[weights_key]
 
     def _trainer(self, index: int) -> Any:
-        from workbench.core.train import Trainer
+        from workbench.core.training.loop import Trainer
 
         variant = self.comparison.variants[index]
         data, weights = self._shared(variant.spec)
@@ -440,7 +447,7 @@ class ComparisonRunner:
     def _events_of(self, index: int) -> Iterator[Event]:
         """One variant's events; a failure to set it up becomes its RunFailed."""
         from workbench.core.data import DataError
-        from workbench.core.train import _explain
+        from workbench.core.training.loop import _explain
 
         try:
             trainer = self._trainer(index)
@@ -532,7 +539,7 @@ def run_comparison(comparison: Comparison, runs: RunStore | None = None,
 def auto_side_by_side(comparison: Comparison, indices: Sequence[int], limit: int = 4) -> int:
     """How many variants to train at once: 1 on the CPU; on a GPU as many as fit in half its
     free memory, by a rough estimate (weights, gradients, two optimizer states, activations)."""
-    from workbench.core.train import resolve_device
+    from workbench.core.training.loop import resolve_device
 
     if not indices:
         return 1

@@ -1,4 +1,4 @@
-"""One process of a distributed run: `python -m workbench.rank SPEC.json` under torchrun.
+"""One process of a distributed run: `python -m workbench.commands.rank SPEC.json` under torchrun.
 
 Rank 0 stores the run and writes the result (and early on its run folder) to `--result-file`,
 which `workbench train --nproc` reads. A rank that is told to stop (torchrun sends SIGTERM when
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench import spec as specmod
-from workbench.core.atomic import write_text_atomic
-from workbench.core.callbacks import Callback
+from workbench.core.store.atomic import write_text_atomic
+from workbench.core.training.callbacks import Callback
 from workbench.spec import SpecError
 
 
@@ -42,7 +42,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="workbench.rank")
+    parser = argparse.ArgumentParser(prog="workbench.commands.rank")
     parser.add_argument("spec")
     parser.add_argument("--runs-dir")
     parser.add_argument("--epochs", type=int)
@@ -51,10 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--result-file")
     args = parser.parse_args(argv)
 
-    from workbench.core.distributed import init_from_env, shutdown
-    from workbench.core.events import RunFailed, RunFinished, RunStarted
-    from workbench.core.runs import RunStore
-    from workbench.core.train import Trainer
+    from workbench.core.store.runs import RunStore
+    from workbench.core.training.distributed import init_from_env, shutdown
+    from workbench.core.training.events import RunFailed, RunFinished, RunStarted
+    from workbench.core.training.loop import Trainer
 
     try:
         spec = specmod.load(args.spec)

@@ -35,8 +35,8 @@ from torch import nn
 from workbench import __version__
 from workbench.core.data import DataError, DeviceBatches, Splits, load_splits
 from workbench.core.model import build_model, check
-from workbench.core.prune import fold_masks
-from workbench.core.runs import Run, RunError
+from workbench.core.store.runs import Run, RunError
+from workbench.core.tools.prune import fold_masks
 from workbench.spec import ExperimentSpec, SpecError
 
 DEFAULT_OPSET = 18
@@ -193,7 +193,7 @@ def export_run(run_dir: str | Path, out_path: str | Path, *, opset: int = DEFAUL
     if weights:
         files.append(str(save_safetensors(loaded, out.with_suffix(".safetensors"))))
     if script:
-        from workbench.core.export_script import write_script
+        from workbench.core.tools.export_script import write_script
 
         files.append(str(write_script(loaded, out.with_suffix(".py"),
                                       out.with_suffix(".safetensors").name)))

@@ -1,7 +1,8 @@
-"""The layer catalogue: each layer's parameters, defaults, shape rule, cost and builder.
+"""The layer catalogue: each layer's parameters, defaults, shape rule and cost, as data.
 
 Shapes and costs are computed here by arithmetic, never by building a module, so the editor
-can update every row as a person types. Shapes leave out the batch dimension.
+can update every row as a person types; `core.model` builds the torch modules. Shapes leave out
+the batch dimension.
 """
 
 from __future__ import annotations
@@ -9,11 +10,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from workbench.spec import LayerSpec, SpecError, check_int, check_number
+from workbench.spec.checks import SpecError, check_int, check_number
 
 Shape = tuple[int, ...]
+
+
+class LayerLike(Protocol):
+    """What the catalogue needs of a layer: the spec's `LayerSpec` has it."""
+
+    type: str
+    params: dict[str, Any]
 
 
 class ShapeError(ValueError):
@@ -165,7 +173,7 @@ CATALOGUE: dict[str, LayerType] = {
 }
 
 
-def validate_layer(layer: LayerSpec, path: str) -> None:
+def validate_layer(layer: LayerLike, path: str) -> None:
     """Check a layer's type and parameter values (not its shapes); raise SpecError."""
     ltype = CATALOGUE.get(layer.type)
     if ltype is None:
@@ -191,35 +199,6 @@ def validate_layer(layer: LayerSpec, path: str) -> None:
             check_number(where, value, lo=p.lo, hi=p.hi)
 
 
-def layer_cost(layer: LayerSpec, in_shape: Shape) -> Cost:
+def layer_cost(layer: LayerLike, in_shape: Shape) -> Cost:
     ltype = CATALOGUE[layer.type]
     return ltype.rule(ltype.resolve(layer.params), in_shape)
-
-
-def build_layer(layer: LayerSpec, in_shape: Shape) -> Any:
-    """The torch module for one layer, given its input shape (BatchNorm picks 1d or 2d)."""
-    from torch import nn
-
-    p = CATALOGUE[layer.type].resolve(layer.params)
-    t = layer.type
-    if t == "Linear":
-        return nn.Linear(in_shape[0], p["out"], bias=p["bias"])
-    if t == "Conv2d":
-        return nn.Conv2d(in_shape[0], p["out"], p["kernel"], p["stride"], p["padding"],
-                         bias=p["bias"])
-    if t == "MaxPool2d":
-        return nn.MaxPool2d(p["kernel"], p["stride"] or p["kernel"])
-    if t == "AvgPool2d":
-        return nn.AvgPool2d(p["kernel"], p["stride"] or p["kernel"])
-    if t == "GlobalAvgPool":
-        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    if t == "BatchNorm":
-        return nn.BatchNorm1d(in_shape[0]) if len(in_shape) == 1 else nn.BatchNorm2d(in_shape[0])
-    if t == "Dropout":
-        return nn.Dropout(p["p"])
-    if t == "Flatten":
-        return nn.Flatten()
-    if t == "LeakyReLU":
-        return nn.LeakyReLU(p["slope"])
-    simple = {"ReLU": nn.ReLU, "Sigmoid": nn.Sigmoid, "Tanh": nn.Tanh, "GELU": nn.GELU}
-    return simple[t]()

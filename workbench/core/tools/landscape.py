@@ -26,7 +26,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from workbench.core.data import DeviceBatches, Splits
 from workbench.core.model import build_model
-from workbench.core.optim import loss_function
+from workbench.core.training.optim import loss_function
 from workbench.spec import ExperimentSpec
 
 
@@ -157,8 +157,8 @@ def landscape_for_runs(spec: ExperimentSpec, data: Splits, center_run: str,
     """`loss_landscape` from stored runs: the centre's model.pt and every run's trail.pt."""
     from pathlib import Path
 
-    from workbench.core.compare import load_trail
-    from workbench.core.runs import Run
+    from workbench.core.store.runs import Run
+    from workbench.core.tools.compare import load_trail
 
     center_state = Run(Path(center_run)).load_model_state()
     trails = {}

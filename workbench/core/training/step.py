@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.core.optim import CAPTURABLE, set_lr, uses_coupled_l2
+from workbench.core.training.optim import CAPTURABLE, set_lr, uses_coupled_l2
 from workbench.spec import ExperimentSpec
 
 

@@ -1,0 +1,1 @@
+"""Where things are kept: run folders, spec files, atomic writes."""

@@ -1,0 +1,2 @@
+"""What works on trained runs and experiments: prune, export, compare, the loss landscape and
+the optimizer playground's surfaces."""
