@@ -2,6 +2,7 @@
 
 import math
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -207,3 +208,44 @@ def test_every_optimizer_trains_the_network(tmp_path, name):
     ep = epochs_of(run_all(Trainer(spec, runs=RunStore(tmp_path), store=False)))
     assert ep[-1].train_loss < 0.8 * ep[0].train_loss or ep[-1].val_accuracy > 0.85
     assert ep[-1].train_loss < math.log(2)
+
+
+def test_masks_keep_pruned_weights_zero_through_a_stop_and_a_resume(tmp_path, monkeypatch):
+    monkeypatch.setattr("workbench.core.training.loop.PROGRESS_INTERVAL", 0.0)
+    spec = make_spec(optim={"name": "momentum", "lr": 0.05}, train={"epochs": 3})
+    torch.manual_seed(0)
+    mask = (torch.rand(16, 2) > 0.5).float()
+    trainer = Trainer(spec, runs=RunStore(tmp_path), masks={"0.weight": mask})
+    seen = []
+    for event in trainer.events():
+        seen.append(event)
+        if isinstance(event, Progress) and event.global_step > 1.5 * event.steps_per_epoch:
+            trainer.stop()
+    done = seen[-1]
+    assert isinstance(done, RunFinished) and done.stopped
+    stored = Run(done.run_dir).load_checkpoint()
+    assert torch.equal(stored["masks"]["0.weight"], mask)
+    assert (stored["model"]["0.weight"][mask == 0] == 0).all()
+
+    resumed = Trainer(resume=done.run_dir)
+    end = run_all(resumed)[-1]
+    assert isinstance(end, RunFinished) and not end.stopped
+    weights = Run(done.run_dir).load_model_state()["0.weight"]
+    assert (weights[mask == 0] == 0).all()
+    assert (weights[mask == 1] != 0).all()
+
+
+@pytest.mark.parametrize("split", ["val_fraction", "test_fraction"])
+def test_a_run_without_a_validation_or_test_split_finishes(tmp_path, split):
+    events = run_all(Trainer(make_spec(data={split: 0}, train={"epochs": 2}),
+                             runs=RunStore(tmp_path)))
+    end = events[-1]
+    assert isinstance(end, RunFinished), end
+    summary = Run(end.run_dir).summary()
+    if split == "val_fraction":
+        assert [e.val_loss for e in epochs_of(events)] == [None, None]
+        assert summary["val_accuracy"] is None and summary["test_accuracy"] > 0.5
+    else:
+        assert end.test_loss is None and end.confusion is None
+        assert summary["test_accuracy"] is None and summary["val_accuracy"] > 0.5
+    assert (Path(end.run_dir) / "model.pt").exists()

@@ -138,11 +138,11 @@ def drive(trainer: Any, *, quiet: bool = False) -> int:
                                 refresh=False)
                 bar.refresh()
             elif isinstance(event, EpochEnded) and bar is not None:
+                val = (f" val_loss {event.val_loss:.4f}" if event.val_loss is not None else "")
                 acc = (f" val_acc {event.val_accuracy:.4f}"
                        if event.val_accuracy is not None else "")
-                bar.write(f"epoch {event.epoch}: train_loss {event.train_loss:.4f} "
-                          f"val_loss {event.val_loss:.4f}{acc} ({event.epoch_seconds:.2f} s)",
-                          file=sys.stderr)
+                bar.write(f"epoch {event.epoch}: train_loss {event.train_loss:.4f}{val}{acc} "
+                          f"({event.epoch_seconds:.2f} s)", file=sys.stderr)
             elif isinstance(event, RunFinished):
                 result = finished_result(event)
             elif isinstance(event, RunFailed):

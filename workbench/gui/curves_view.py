@@ -211,7 +211,8 @@ class CurvesView(QWidget):
         self._schedule()
 
     def add_epoch(self, e: EpochEnded) -> None:
-        self.series["val_loss"].append(e.epoch, e.val_loss)
+        if e.val_loss is not None:
+            self.series["val_loss"].append(e.epoch, e.val_loss)
         if e.val_accuracy is not None:
             self.series["val_acc"].append(e.epoch, e.val_accuracy)
         self._schedule()
@@ -229,7 +230,8 @@ class CurvesView(QWidget):
                 self.series["lr"].append(x, r["lr"])
                 self.series["rate"].append(x, r["samples_per_sec"])
             elif r.get("kind") == "epoch":
-                self.series["val_loss"].append(r["epoch"], r["val_loss"])
+                if r.get("val_loss") is not None:
+                    self.series["val_loss"].append(r["epoch"], r["val_loss"])
                 if r.get("val_accuracy") is not None:
                     self.series["val_acc"].append(r["epoch"], r["val_accuracy"])
         self.redraw()

@@ -17,6 +17,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,16 @@ from workbench.spec import ExperimentSpec, SpecError
 
 class RunError(ValueError):
     """A run folder or checkpoint that cannot be read; the message says which file and why."""
+
+
+class RunStatus(StrEnum):
+    """A run's `status` in its summary (stored as the plain string)."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -88,8 +99,10 @@ class Run:
         return out
 
     def truncate_metrics(self, global_step: int) -> None:
-        """Drop records past `global_step`: a resumed run rewrites what followed its checkpoint."""
-        kept = [r for r in self.metrics() if r.get("global_step", 0) <= global_step]
+        """Drop records past `global_step`, and the final test: a resumed run rewrites what
+        followed its checkpoint."""
+        kept = [r for r in self.metrics()
+                if r.get("global_step", 0) <= global_step and r.get("kind") != "test"]
         text = "".join(json.dumps(r) + "\n" for r in kept)
         write_text_atomic(self.path / "metrics.jsonl", text)
 
@@ -138,7 +151,7 @@ class RunStore:
         path.mkdir(parents=True, exist_ok=False)
         run = Run(path)
         write_text_atomic(path / "spec.json", spec.to_json() + "\n")
-        run.update_summary(name=spec.name, created=time.time(), status="created",
+        run.update_summary(name=spec.name, created=time.time(), status=RunStatus.CREATED,
                            dataset=spec.data.name, optimizer=spec.optim.name,
                            parent=str(parent) if parent else None, **summary)
         return run

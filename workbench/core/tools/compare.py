@@ -447,13 +447,13 @@ class ComparisonRunner:
     def _events_of(self, index: int) -> Iterator[Event]:
         """One variant's events; a failure to set it up becomes its RunFailed."""
         from workbench.core.data import DataError
-        from workbench.core.training.loop import _explain
+        from workbench.core.training.failures import explain
 
         try:
             trainer = self._trainer(index)
         except (SpecError, DataError, RunError) as exc:
-            reason, hint = _explain(exc)
-            yield RunFailed(None, reason, hint or "fix the experiment and try again")
+            failure = explain(exc)
+            yield RunFailed(None, failure.reason, failure.hint)
             return
         with self._lock:
             self._trainers[index] = trainer

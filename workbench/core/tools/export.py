@@ -33,11 +33,9 @@ import torch
 from torch import nn
 
 from workbench import __version__
-from workbench.core.data import DataError, DeviceBatches, Splits, load_splits
-from workbench.core.model import build_model, check
-from workbench.core.store.runs import Run, RunError
-from workbench.core.tools.prune import fold_masks
-from workbench.spec import ExperimentSpec, SpecError
+from workbench.core.data import DeviceBatches, Splits
+from workbench.core.store.runs import RunError
+from workbench.core.tools.trained import TrainedRun, load_trained
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 13
@@ -102,62 +100,12 @@ class RawInput(nn.Module):
         return self.model(x * self.scale + self.shift)
 
 
-@dataclass
-class LoadedRun:
-    """A run's spec, its model in eval mode (masks folded) and its data."""
-
-    run: Run
-    spec: ExperimentSpec
-    model: nn.Sequential
-    splits: Splits
-
-
-def load_run(run_dir: str | Path, *, splits: Splits | None = None) -> LoadedRun:
+def load_run(run_dir: str | Path, *, splits: Splits | None = None) -> TrainedRun:
     """Everything export needs from a run folder, or an ExportError saying what is missing."""
-    path = Path(run_dir)
-    if not (path / "spec.json").is_file():
-        raise ExportError(f"{path} is not a run folder (no spec.json)")
-    run = Run(path)
-    if not (path / "model.pt").is_file():
-        status = _status(run)
-        raise ExportError(f"{path} has no trained weights (model.pt); the run is {status}: "
-                          "only a run that finished or was stopped after saving can be exported")
     try:
-        spec = run.spec()
-        state = fold_masks(run.load_model_state())
+        return load_trained(run_dir, splits=splits)
     except RunError as exc:
-        raise ExportError(str(exc)) from exc
-    try:
-        splits = splits or load_splits(spec.data, spec.train.seed)
-    except DataError as exc:
-        raise ExportError(f"cannot load the run's data to verify the export: {exc}") from exc
-    info = splits.info
-    try:
-        check(spec.model.layers, info.input_shape, info.num_classes)
-    except SpecError as exc:
-        raise ExportError(f"the run's network does not fit its data: {exc}") from exc
-    model = build_model(spec.model.layers, info.input_shape)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ExportError(f"{path / 'model.pt'} does not match the run's spec: "
-                          f"{str(exc).splitlines()[0]}") from exc
-    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        raise ExportError(f"the weights of {bad[0]} are not finite (NaN or infinity); "
-                          "the run diverged and cannot be exported")
-    return LoadedRun(run, spec, model.eval(), splits)
-
-
-def _status(run: Run) -> str:
-    try:
-        summary = run.summary()
-    except RunError:
-        return "damaged"
-    status = str(summary.get("status", "unknown"))
-    if summary.get("error"):
-        status += f" ({summary['error']})"
-    return status
+        raise ExportError(f"{exc}; it cannot be exported") from exc
 
 
 def export_run(run_dir: str | Path, out_path: str | Path, *, opset: int = DEFAULT_OPSET,
@@ -237,7 +185,7 @@ def _export(module: nn.Module, input_shape: tuple[int, ...], path: Path, opset: 
                       + "; ".join(errors))
 
 
-def _add_metadata(path: Path, loaded: LoadedRun, normalize_in_graph: bool) -> None:
+def _add_metadata(path: Path, loaded: TrainedRun, normalize_in_graph: bool) -> None:
     import onnx
 
     info = loaded.splits.info
@@ -270,7 +218,7 @@ def _add_metadata(path: Path, loaded: LoadedRun, normalize_in_graph: bool) -> No
     onnx.save(model, str(path))
 
 
-def _samples(loaded: LoadedRun, n: int, raw: bool) -> torch.Tensor:
+def _samples(loaded: TrainedRun, n: int, raw: bool) -> torch.Tensor:
     """The first n test samples (repeated when the split is smaller), raw or normalized."""
     s = loaded.splits
     x = s.test_x if len(s.test_x) else s.val_x
@@ -286,7 +234,7 @@ def _samples(loaded: LoadedRun, n: int, raw: bool) -> torch.Tensor:
     return batches.batch(idx)[0]
 
 
-def _verify(path: Path, module: nn.Module, loaded: LoadedRun,
+def _verify(path: Path, module: nn.Module, loaded: TrainedRun,
             raw: bool) -> tuple[tuple[BatchCheck, ...], float, float]:
     """onnx.checker, then onnxruntime against PyTorch at each batch size of VERIFY_BATCHES."""
     import onnx
@@ -341,7 +289,7 @@ def _latency_ms(session: Any, x: np.ndarray, repeats: int) -> float:
     return statistics.median(times) * 1000.0
 
 
-def save_safetensors(loaded: LoadedRun, path: Path) -> Path:
+def save_safetensors(loaded: TrainedRun, path: Path) -> Path:
     """The weights as safetensors (masks folded), with the spec in the file's metadata."""
     from safetensors.torch import save_file
 
@@ -364,7 +312,6 @@ __all__ = [
     "BatchCheck",
     "ExportError",
     "ExportResult",
-    "LoadedRun",
     "RawInput",
     "export_run",
     "load_run",

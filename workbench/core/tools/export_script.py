@@ -17,7 +17,7 @@ from workbench.core.store.atomic import write_text_atomic
 from workbench.spec.layers import CATALOGUE, layer_cost
 
 if TYPE_CHECKING:
-    from workbench.core.tools.export import LoadedRun
+    from workbench.core.tools.trained import TrainedRun
 
 
 def _layer_code(layer_type: str, p: dict, in_shape: tuple[int, ...]) -> str:
@@ -40,7 +40,7 @@ def _layer_code(layer_type: str, p: dict, in_shape: tuple[int, ...]) -> str:
     return f"nn.{layer_type}()"
 
 
-def model_code(loaded: LoadedRun) -> str:
+def model_code(loaded: TrainedRun) -> str:
     """The body of `build_model`: one line per layer, as the spec builds it."""
     shape = loaded.splits.info.input_shape
     lines = []
@@ -52,7 +52,7 @@ def model_code(loaded: LoadedRun) -> str:
     return "\n".join(lines)
 
 
-def write_script(loaded: LoadedRun, path: Path, weights_name: str) -> Path:
+def write_script(loaded: TrainedRun, path: Path, weights_name: str) -> Path:
     spec = loaded.spec
     info = loaded.splits.info
     s = loaded.splits

@@ -24,12 +24,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.core.data import DataError, DeviceBatches, Splits, load_splits
-from workbench.core.model import analyze, build_model, check
-from workbench.core.store.runs import Run, RunError
+from workbench.core.data import DeviceBatches, Splits
+from workbench.core.model import analyze
+from workbench.core.store.runs import RunError
+from workbench.core.tools.trained import load_trained
 from workbench.core.training.optim import loss_function
 from workbench.core.training.step import evaluate
-from workbench.spec import ExperimentSpec, LayerSpec, SpecError
+from workbench.spec import ExperimentSpec, LayerSpec
 
 PRUNABLE = ("Linear", "Conv2d")
 NORMS = ("l1", "l2")
@@ -148,19 +149,6 @@ class SensitivityPoint:
     val_accuracy: float | None
 
 
-def fold_masks(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A plain state_dict from one saved with torch.nn.utils.prune (weight_orig * weight_mask)."""
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        if key.endswith("_mask") and key[:-5] + "_orig" in state:
-            continue
-        if key.endswith("_orig") and key[:-5] + "_mask" in state:
-            out[key[:-5]] = value * state[key[:-5] + "_mask"]
-        else:
-            out[key] = value
-    return out
-
-
 def prunable_layers(layers: list[LayerSpec], model: nn.Sequential) -> list[PrunableLayer]:
     found = [i for i, layer in enumerate(layers) if layer.type in PRUNABLE]
     out = []
@@ -212,30 +200,16 @@ class PruneSession:
 
     def __init__(self, run_dir: str | Path, *, splits: Splits | None = None,
                  cancel: threading.Event | None = None) -> None:
-        self.run = Run(Path(run_dir))
         try:
-            self.spec: ExperimentSpec = self.run.spec()
-            state = fold_masks(self.run.load_model_state())
+            trained = load_trained(run_dir, splits=splits, cancel=cancel)
         except RunError as exc:
-            raise PruneError(str(exc)) from exc
-        try:
-            self.splits = splits or load_splits(self.spec.data, self.spec.train.seed,
-                                                cancel=cancel)
-        except DataError as exc:
-            raise PruneError(f"cannot load the run's data: {exc}") from exc
+            raise PruneError(f"{exc}; it cannot be pruned") from exc
+        self.run = trained.run
+        self.spec: ExperimentSpec = trained.spec
+        self.splits = trained.splits
         info = self.splits.info
         self.info = info
-        try:
-            check(self.spec.model.layers, info.input_shape, info.num_classes)
-        except SpecError as exc:
-            raise PruneError(f"the run's network does not fit its data: {exc}") from exc
-        self.model = build_model(self.spec.model.layers, info.input_shape)
-        try:
-            self.model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise PruneError(f"{self.run.path / 'model.pt'} does not match the run's spec: "
-                             f"{str(exc).splitlines()[0]}") from exc
-        self.model.eval()
+        self.model = trained.model
         self.base = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.layers = prunable_layers(self.spec.model.layers, self.model)
         if not self.layers:
@@ -475,7 +449,6 @@ __all__ = [
     "PruneResult",
     "PruneSession",
     "SensitivityPoint",
-    "fold_masks",
     "prunable_layers",
     "structure_links",
 ]

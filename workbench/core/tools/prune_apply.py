@@ -3,9 +3,9 @@
 Structured pruning removes the units for real: the Linear's rows (or Conv2d's channels) and
 their bias, the BatchNorm entries after them and the next layer's matching inputs, and the new
 run's spec carries the smaller `out`, so it rebuilds the smaller model exactly. Unstructured
-pruning keeps the dense shapes with zeros in them. Fine-tuning trains the pruned network with
-its masks fixed by an optimizer step post-hook (no change to the training loop). The parent
-run is only read.
+pruning keeps the dense shapes with zeros in them. Fine-tuning hands the masks to the trainer,
+whose step keeps pruned weights at zero after every update (in a captured CUDA graph too) and
+whose checkpoints carry them through a resume. The parent run is only read.
 """
 
 from __future__ import annotations
@@ -33,35 +33,6 @@ from workbench.core.training.step import evaluate
 from workbench.spec import ExperimentSpec, LayerSpec, ModelSpec
 
 LATENCY_REPEATS = 200
-
-
-class MaskKeeper(Callback):
-    """Keeps pruned weights at zero while fine-tuning: re-applies the masks after every
-    optimizer step through `Optimizer.register_step_post_hook`, so momentum cannot regrow them.
-    """
-
-    def __init__(self, masks: Mapping[str, torch.Tensor]) -> None:
-        self.masks = dict(masks)
-        self._handle: Any = None
-
-    def on_run_start(self, trainer: Any) -> None:
-        params = dict(trainer.model.named_parameters())
-        pairs = [(params[k], m.to(params[k].device)) for k, m in self.masks.items()
-                 if k in params]
-        tensors = [p for p, _ in pairs]
-        masks = [m for _, m in pairs]
-
-        def reapply(*_: Any) -> None:
-            with torch.no_grad():
-                torch._foreach_mul_(tensors, masks)
-
-        reapply()
-        self._handle = trainer.optimizer.register_step_post_hook(reapply)
-
-    def on_run_end(self, trainer: Any) -> None:
-        if self._handle is not None:
-            self._handle.remove()
-            self._handle = None
 
 
 def shrink(session: PruneSession, result: PruneResult) -> tuple[list[LayerSpec],
@@ -215,7 +186,7 @@ def _finetune(spec: ExperimentSpec, state: dict[str, torch.Tensor],
     if lr is not None:
         spec.optim.lr = lr
     trainer = Trainer(spec, runs=runs, data=session.splits, initial_state=state,
-                      callbacks=[MaskKeeper(masks), _CancelWatch(cancel)], parent=parent)
+                      masks=masks, callbacks=[_CancelWatch(cancel)], parent=parent)
     finished: RunFinished | None = None
     for event in trainer.events():
         if on_event is not None:
@@ -229,5 +200,5 @@ def _finetune(spec: ExperimentSpec, state: dict[str, torch.Tensor],
     return trainer.model.to("cpu").eval(), finished.run_dir, status
 
 
-__all__ = ["MaskKeeper", "PrunedRun", "cpu_latency_ms", "create_pruned_run", "shrink",
+__all__ = ["PrunedRun", "cpu_latency_ms", "create_pruned_run", "shrink",
            "state_bytes"]

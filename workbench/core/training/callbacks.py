@@ -1,20 +1,59 @@
 """Extras that hook into the training loop through `on_*` methods, as Lightning's callbacks do.
 
 A callback may emit events through `trainer.emit`, ask the loop to stop through
-`trainer.request_stop`, or end the run by raising `RunAbort`.
+`trainer.request_stop`, or end the run by raising `RunAbort`. What a callback must carry over
+a resume it returns from `state_dict`; the checkpoint keeps it under the callback's `state_key`
+and `load_state_dict` gets it back. The trainer calls the hooks in this order: `setup` (model,
+optimizer and data ready, the training step not yet built), `on_run_start`, then `on_progress`
+a few times a second and `on_epoch_end` after validation, `on_stop` when a stop request ends
+an epoch early, and `on_run_end` last, before the final test evaluation.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
+from torch import nn
 
 if TYPE_CHECKING:
-    from workbench.core.training.events import Progress
-    from workbench.core.training.loop import Trainer
+    from workbench.core.data import DeviceBatches, Splits
+    from workbench.core.store.runs import Run
+    from workbench.core.training.distributed import DistContext
+    from workbench.core.training.events import Event, Progress
+    from workbench.core.training.state import LoopState
+    from workbench.spec import ExperimentSpec
+
+
+class TrainerView(Protocol):
+    """What a callback may read and call on the trainer that drives it."""
+
+    spec: ExperimentSpec
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: nn.Module
+    device: torch.device
+    data: Splits | None
+    train_batches: DeviceBatches
+    val_batches: DeviceBatches
+    gen: torch.Generator
+    steps_per_epoch: int
+    batch_size: int
+    num_classes: int
+    run: Run | None
+    dist: DistContext | None
+    state: LoopState
+    masks: dict[str, torch.Tensor]
+
+    def emit(self, event: Event) -> None: ...
+
+    def request_stop(self, *, early: bool = False) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def checkpoint_state(self) -> dict[str, Any]: ...
 
 
 class RunAbort(RuntimeError):
@@ -27,17 +66,37 @@ class RunAbort(RuntimeError):
 
 
 class Callback:
-    def on_run_start(self, trainer: Trainer) -> None:
-        """Called once the model, the data and the run folder are ready."""
+    """A no-op at every hook; subclasses override the ones they need."""
 
-    def on_progress(self, trainer: Trainer, progress: Progress) -> None:
+    @property
+    def state_key(self) -> str:
+        """Where the checkpoint keeps this callback's state."""
+        return type(self).__name__
+
+    def setup(self, trainer: TrainerView) -> None:
+        """Called once model, optimizer and data exist, before the training step is built."""
+
+    def on_run_start(self, trainer: TrainerView) -> None:
+        """Called once the run folder is ready and a resumed run's state is restored."""
+
+    def on_progress(self, trainer: TrainerView, progress: Progress) -> None:
         """Called a few times a second with the metrics read from the device."""
 
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, record: dict[str, Any]) -> None:
         """Called after validation, with the epoch's metrics record."""
 
-    def on_run_end(self, trainer: Trainer) -> None:
+    def on_stop(self, trainer: TrainerView) -> None:
+        """Called when a stop request ends the run in the middle of an epoch."""
+
+    def on_run_end(self, trainer: TrainerView) -> None:
         """Called before the final test evaluation, also after a stop."""
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What a resumed run needs of this callback; None: nothing."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what `state_dict` returned when the checkpoint was written."""
 
 
 NAN_HINT = "lower the learning rate, or clip gradients (regularization.grad_clip)"
@@ -46,17 +105,22 @@ NAN_HINT = "lower the learning rate, or clip gradients (regularization.grad_clip
 class NanGuard(Callback):
     """Ends the run at the first non-finite loss, before any checkpoint holds such weights."""
 
-    def on_progress(self, trainer: Trainer, progress: Progress) -> None:
+    def on_progress(self, trainer: TrainerView, progress: Progress) -> None:
         self._check(progress.train_loss, f"epoch {progress.epoch + 1}, step {progress.step}")
 
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, record: dict[str, Any]) -> None:
         self._check(record["train_loss"], f"epoch {record['epoch']}")
-        self._check(record["val_loss"], f"epoch {record['epoch']} (validation)")
+        if record["val_loss"] is not None:
+            self._check(record["val_loss"], f"epoch {record['epoch']} (validation)")
 
     @staticmethod
     def _check(value: float, where: str) -> None:
         if not math.isfinite(value):
             raise RunAbort(f"the loss became {value} at {where}", NAN_HINT)
+
+
+def weights_finite(model: nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
 class EarlyStopping(Callback):
@@ -71,8 +135,10 @@ class EarlyStopping(Callback):
         self.bad_epochs = 0
         self.stopped = False
 
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, record: dict[str, Any]) -> None:
         loss = record["val_loss"]
+        if loss is None:
+            return
         if loss < self.best - self.min_delta:
             self.best = loss
             self.best_epoch = record["epoch"]
@@ -85,7 +151,7 @@ class EarlyStopping(Callback):
                 self.stopped = True
                 trainer.request_stop(early=True)
 
-    def on_run_end(self, trainer: Trainer) -> None:
+    def on_run_end(self, trainer: TrainerView) -> None:
         if self.stopped and self.best_state is not None:
             trainer.model.load_state_dict(self.best_state)
 
@@ -98,3 +164,32 @@ class EarlyStopping(Callback):
         self.best_epoch = state["best_epoch"]
         self.bad_epochs = state["bad_epochs"]
         self.best_state = state["best_state"]
+
+
+class Checkpointing(Callback):
+    """Writes everything needed to continue exactly (`checkpoint.pt`): after every epoch, and
+    when a stop ends an epoch early. Never writes non-finite weights: that ends the run.
+
+    The trainer runs it after every other callback, so the state it saves includes theirs.
+    """
+
+    def on_epoch_end(self, trainer: TrainerView, record: dict[str, Any]) -> None:
+        self._save(trainer)
+
+    def on_stop(self, trainer: TrainerView) -> None:
+        if trainer.state.step > 0:
+            self._save(trainer)
+
+    @staticmethod
+    def _save(trainer: TrainerView) -> None:
+        if trainer.run is None:
+            return
+        if not weights_finite(trainer.model):
+            raise RunAbort("the weights became non-finite", NAN_HINT)
+        trainer.run.save_checkpoint(trainer.checkpoint_state())
+        trainer.run.update_summary(epochs_done=trainer.state.epoch,
+                                   checkpoint_step=trainer.state.global_step)
+
+
+__all__ = ["NAN_HINT", "Callback", "Checkpointing", "EarlyStopping", "NanGuard", "RunAbort",
+           "TrainerView", "weights_finite"]

@@ -1,8 +1,8 @@
 """Training on several processes (GPUs or CPU cores, one machine or many) through torchrun.
 
-`launch_command` builds the exact `torchrun` line for an experiment; each process it starts runs
-`python -m workbench.commands.rank`, which reads torchrun's environment (`init_from_env`) and drives a
-`Trainer` with a `DistContext`. NCCL on GPUs, gloo on CPUs.
+`launch_command` builds the exact `torchrun` line for an experiment; each process it starts
+runs `python -m workbench.commands.rank`, which reads torchrun's environment (`init_from_env`)
+and drives a `Trainer` with a `DistContext`. NCCL on GPUs, gloo on CPUs.
 
 Every rank holds the whole (small) training set resident and all ranks draw the same global
 permutation; rank r trains on its slice of each global batch. So the global batch size and the

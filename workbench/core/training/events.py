@@ -51,7 +51,7 @@ class EpochEnded:
     global_step: int
     train_loss: float
     train_accuracy: float | None
-    val_loss: float
+    val_loss: float | None  # None: no validation split
     val_accuracy: float | None
     lr: float
     grad_norm: float
@@ -95,7 +95,7 @@ class RunFinished:
     early_stopped: bool
     epochs: int
     seconds: float
-    test_loss: float
+    test_loss: float | None  # None: no test split
     test_accuracy: float | None
     best_val_accuracy: float | None
     summary: dict[str, Any] = field(default_factory=dict)

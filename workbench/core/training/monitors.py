@@ -16,13 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from workbench.core.training.callbacks import Callback
+from workbench.core.training.callbacks import Callback, TrainerView
 from workbench.core.training.events import Boundary, Health, LayerHealth
 
 if TYPE_CHECKING:
     from workbench.core.data import DeviceBatches
     from workbench.core.training.events import Progress
-    from workbench.core.training.loop import Trainer
 
 VANISHING = 1e-7
 EXPLODING = 1e3
@@ -71,7 +70,7 @@ class HealthMonitor(Callback):
         self._last_time = -math.inf
         self._probe: torch.Tensor | None = None
 
-    def on_run_start(self, trainer: Trainer) -> None:
+    def on_run_start(self, trainer: TrainerView) -> None:
         self.layers = _layers_with_activation(trainer.model)
         batches = trainer.val_batches if trainer.val_batches.num_samples else trainer.train_batches
         self._probe = probe_inputs(batches, self.probe_size)
@@ -79,7 +78,7 @@ class HealthMonitor(Callback):
         self._last_step = -math.inf
         self._last_time = -math.inf
 
-    def on_progress(self, trainer: Trainer, progress: Progress) -> None:
+    def on_progress(self, trainer: TrainerView, progress: Progress) -> None:
         now = self.clock()
         if (progress.global_step - self._last_step < self._every
                 or now - self._last_time < self.min_interval):
@@ -89,13 +88,13 @@ class HealthMonitor(Callback):
         epoch = progress.epoch + progress.step / max(1, progress.steps_per_epoch)
         self._send(trainer, progress.global_step, epoch)
 
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, record: dict[str, Any]) -> None:
         last = record["epoch"] == trainer.spec.train.epochs
         if last and record["global_step"] != self._last_step:
             self._last_step = record["global_step"]
             self._send(trainer, record["global_step"], record["epoch"])
 
-    def _send(self, trainer: Trainer, global_step: int, epoch: float) -> None:
+    def _send(self, trainer: TrainerView, global_step: int, epoch: float) -> None:
         self.sent += 1
         trainer.emit(self.measure(trainer.model, global_step, epoch))
 
@@ -206,7 +205,7 @@ class BoundaryMonitor(Callback):
         self._last_time = -math.inf
         self.extent = (0.0, 1.0, 0.0, 1.0)
 
-    def on_run_start(self, trainer: Trainer) -> None:
+    def on_run_start(self, trainer: TrainerView) -> None:
         data = trainer.data
         self.active = (data is not None and tuple(data.info.input_shape) == (2,)
                        and trainer.num_classes >= 2)
@@ -223,11 +222,11 @@ class BoundaryMonitor(Callback):
         self._last_time = -math.inf
         self._send(trainer, 0)
 
-    def on_progress(self, trainer: Trainer, progress: Progress) -> None:
+    def on_progress(self, trainer: TrainerView, progress: Progress) -> None:
         if self.active and self.clock() - self._last_time >= self.min_interval:
             self._send(trainer, progress.global_step)
 
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, record: dict[str, Any]) -> None:
         if self.active and record["epoch"] == trainer.spec.train.epochs:
             self._send(trainer, record["global_step"])
 
@@ -245,7 +244,7 @@ class BoundaryMonitor(Callback):
         values = torch.softmax(out, dim=1)[:, 1] if two else out.argmax(dim=1).float()
         return values.reshape(self.resolution, self.resolution).cpu().numpy()
 
-    def _send(self, trainer: Trainer, global_step: int) -> None:
+    def _send(self, trainer: TrainerView, global_step: int) -> None:
         self._last_time = self.clock()
         self.sent += 1
         trainer.emit(Boundary(global_step, self.extent, self.predict(trainer.model)))

@@ -16,6 +16,9 @@ from torch import nn
 from workbench.core.training.optim import CAPTURABLE, set_lr, uses_coupled_l2
 from workbench.spec import ExperimentSpec
 
+# (parameters, masks of the same shapes): what the step multiplies after every update
+Masked = tuple[list[torch.Tensor], list[torch.Tensor]]
+
 
 class EagerStep:
     """One optimizer step per call, in plain PyTorch; works on every device and model."""
@@ -23,7 +26,8 @@ class EagerStep:
     kind = "eager"
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
-                 spec: ExperimentSpec, num_classes: int, device: torch.device) -> None:
+                 spec: ExperimentSpec, num_classes: int, device: torch.device, *,
+                 masked: Masked = ([], [])) -> None:
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = loss_fn
@@ -36,6 +40,7 @@ class EagerStep:
         self.autocast = spec.train.precision == "bf16"
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.weights = [p for p in self.params if p.dim() > 1]
+        self.masked_params, self.masks = masked
         self.loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         self.correct = torch.zeros((), device=device, dtype=torch.long)
         self.count = 0
@@ -76,6 +81,9 @@ class EagerStep:
         if self.clip is not None:
             nn.utils.clip_grad_norm_(self.params, self.clip)
         self.optimizer.step()
+        if self.masks:  # pruned weights stay zero, whatever momentum would make of them
+            with torch.no_grad():
+                torch._foreach_mul_(self.masked_params, self.masks)
         n = y.shape[0]
         self.loss_sum.add_(loss.detach(), alpha=n)
         if self.classify:
@@ -115,8 +123,8 @@ class GraphStep(EagerStep):
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
                  spec: ExperimentSpec, num_classes: int, device: torch.device, *,
-                 batch_size: int, input_shape: tuple[int, ...]) -> None:
-        super().__init__(model, optimizer, loss_fn, spec, num_classes, device)
+                 batch_size: int, input_shape: tuple[int, ...], masked: Masked = ([], [])) -> None:
+        super().__init__(model, optimizer, loss_fn, spec, num_classes, device, masked=masked)
         self._grads_to_none = False  # keep the graph's gradient tensors for eager batches
         self.batch_size = batch_size
         memory = torch.channels_last if (spec.train.channels_last and len(input_shape) == 3) \
@@ -174,18 +182,20 @@ class GraphStep(EagerStep):
 
 def make_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
               spec: ExperimentSpec, num_classes: int, device: torch.device, *,
-              batch_size: int, input_shape: tuple[int, ...],
-              graph: bool) -> tuple[EagerStep, str | None]:
+              batch_size: int, input_shape: tuple[int, ...], graph: bool,
+              masked: Masked = ([], [])) -> tuple[EagerStep, str | None]:
     """The fastest step this run allows, and why it fell back to eager (None if it did not)."""
     if not graph:
-        return EagerStep(model, optimizer, loss_fn, spec, num_classes, device), None
+        return EagerStep(model, optimizer, loss_fn, spec, num_classes, device,
+                         masked=masked), None
     try:
         step = GraphStep(model, optimizer, loss_fn, spec, num_classes, device,
-                         batch_size=batch_size, input_shape=input_shape)
+                         batch_size=batch_size, input_shape=input_shape, masked=masked)
     except Exception as exc:  # any capture failure: the eager step always works
         reason = f"CUDA graph capture failed ({type(exc).__name__}: {exc}); running eagerly"
         optimizer.zero_grad(set_to_none=True)
-        return EagerStep(model, optimizer, loss_fn, spec, num_classes, device), reason
+        return EagerStep(model, optimizer, loss_fn, spec, num_classes, device,
+                         masked=masked), reason
     return step, None
 
 

@@ -1,0 +1,74 @@
+"""Where a run stands: the loop's state, and the checkpoint format that saves and restores it.
+
+One place for both, so that what the loop tracks and what a resume needs cannot drift apart.
+A checkpoint holds the model, optimizer, schedule, this state, every random stream, the
+callbacks' states and the pruning masks: enough to continue bit for bit on the CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+CHECKPOINT_VERSION = 2
+
+
+@dataclass
+class LoopState:
+    """The position of a run; the loop updates it as it goes, hooks and checkpoints read it."""
+
+    epoch: int = 0  # epochs done
+    step: int = 0  # steps done in the epoch in flight
+    global_step: int = 0
+    elapsed: float = 0.0  # training seconds before this process took over (a resume)
+    epoch_elapsed: float = 0.0  # seconds of the epoch in flight before a resume
+    best_val_accuracy: float | None = None
+    # loss sum, correct, samples of the epoch in flight (read from the device so far)
+    epoch_sums: list[float] = field(default_factory=lambda: [0.0, 0, 0])
+    # the generator's state when the epoch began: it redraws the epoch's permutation
+    epoch_gen_state: torch.Tensor | None = None
+
+
+def capture(state: LoopState, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+            schedule: Any, gen: torch.Generator, device: torch.device, elapsed: float,
+            epoch_elapsed: float, callbacks: dict[str, Any],
+            masks: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The checkpoint of a run at `state`, with the seconds trained so far."""
+    ckpt: dict[str, Any] = {
+        "version": CHECKPOINT_VERSION,
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(), "epoch": state.epoch, "step": state.step,
+        "global_step": state.global_step,
+        "epoch_sums": [float(state.epoch_sums[0]), int(state.epoch_sums[1]),
+                       int(state.epoch_sums[2])],
+        "epoch_gen_state": state.epoch_gen_state if state.step else gen.get_state(),
+        "gen_state": gen.get_state(), "cpu_rng": torch.get_rng_state(),
+        "elapsed": float(elapsed), "best_val_accuracy": state.best_val_accuracy,
+        "epoch_elapsed": float(epoch_elapsed) if state.step else 0.0,
+        "callbacks": callbacks, "masks": {k: m.detach().cpu() for k, m in masks.items()},
+    }
+    if device.type == "cuda":
+        ckpt["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return ckpt
+
+
+def loop_state(ckpt: dict[str, Any]) -> LoopState:
+    """The loop's position as a checkpoint recorded it."""
+    return LoopState(epoch=ckpt["epoch"], step=ckpt["step"], global_step=ckpt["global_step"],
+                     elapsed=ckpt["elapsed"], epoch_elapsed=ckpt.get("epoch_elapsed", 0.0),
+                     best_val_accuracy=ckpt["best_val_accuracy"],
+                     epoch_sums=list(ckpt["epoch_sums"]),
+                     epoch_gen_state=ckpt["epoch_gen_state"])
+
+
+def callback_states(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The callbacks' states; version 1 checkpoints kept early stopping's under its own key."""
+    states = dict(ckpt.get("callbacks", {}))
+    if "early_stopping" in ckpt:
+        states.setdefault("EarlyStopping", ckpt["early_stopping"])
+    return states
+
+
+__all__ = ["CHECKPOINT_VERSION", "LoopState", "callback_states", "capture", "loop_state"]
