@@ -579,9 +579,3 @@ class MainWindow(QMainWindow):
         multi_gpu = getattr(self, "multi_gpu", None)
         if multi_gpu is not None:
             multi_gpu.stop_and_wait()
-
-
-if __name__ == "__main__":
-    from workbench.gui.app import main
-
-    sys.exit(main())
