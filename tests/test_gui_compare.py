@@ -95,7 +95,7 @@ def test_compare_panel_races_four_optimizers(qtbot, panel, tmp_path):
 
 def test_compare_panel_adds_past_runs_and_refuses_bad_input(qtbot, panel, tmp_path):
     panel.set_optimizers({})
-    panel.set_field("optim.lr", "0.1, 1e9")
+    panel.set_field("optim.lr", "0.1, 1e6")
     with qtbot.waitSignal(panel.comparisonFinished, timeout=60_000):
         panel.run()
     rows = panel.rows()

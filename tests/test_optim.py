@@ -82,3 +82,14 @@ def test_lr_curve_for_preview():
     xs, ys = lr_curve(make_spec(name="exponential", gamma=0.5), steps_per_epoch=3)
     assert xs[0] == 0 and xs[-1] == 10
     assert ys[0] == pytest.approx(0.1) and ys[-1] == pytest.approx(0.1 * 0.5**9)
+
+
+@pytest.mark.parametrize(("warmup", "steps"), [(1.5, 1), (0.3, 7), (2.25, 4), (0.01, 3)])
+def test_warmup_never_passes_the_schedules_rate(warmup, steps):
+    # with a fractional last warm-up step the old ramp reached 2x the rate (0.0667, 0.1333)
+    s = LRSchedule(make_spec(name="constant", warmup_epochs=warmup), steps_per_epoch=steps)
+    rates = [s.lr(e, k) for e in range(4) for k in range(steps)]
+    assert max(rates) == pytest.approx(0.1)
+    assert all(0 < r <= 0.1 for r in rates)
+    assert rates == sorted(rates)
+    assert s.lr(0, 0) == pytest.approx(0.1 * min(1.0, 1 / (warmup * steps)))

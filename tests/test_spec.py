@@ -47,15 +47,15 @@ def test_save_and_load(tmp_path):
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        ("optim.lr", -1, "optim.lr: must be > 0"),
+        ("optim.lr", -1, "optim.lr: must be a number above 0, at most 1,000,000, got -1"),
         ("optim.name", "adamax", "optim.name: must be one of"),
-        ("train.epochs", 0, "train.epochs: must be a positive integer, got 0"),
-        ("train.batch_size", 2.5, "train.batch_size: must be a positive integer"),
+        ("train.epochs", 0, "train.epochs: must be a whole number from 1 to 100,000, got 0"),
+        ("train.batch_size", 2.5, "train.batch_size: must be a whole number from 1 to"),
         ("train.device", "tpu", "train.device: must be auto, cpu, cuda"),
         ("schedule.name", "linear", "schedule.name: must be one of"),
-        ("regularization.grad_clip", 0, "regularization.grad_clip: must be > 0"),
+        ("regularization.grad_clip", 0, "regularization.grad_clip: must be a number above 0"),
         ("data.name", "imagenet", "data.name: must be one of"),
-        ("data.val_fraction", 0.95, "data.val_fraction: must be <= 0.9"),
+        ("data.val_fraction", 0.95, "data.val_fraction: must be a number from 0 to 0.9"),
     ],
 )
 def test_validation_names_the_field(path, value, message):
@@ -68,8 +68,8 @@ def test_validation_names_the_field(path, value, message):
 def test_layer_parameter_errors_name_the_layer():
     d = mlp_dict()
     d["model"]["layers"].append({"type": "Linear", "out": -2})
-    with pytest.raises(SpecError, match=r"model\.layers\[3\]\.out: must be a positive integer, "
-                                        r"got -2"):
+    with pytest.raises(SpecError, match=r"model\.layers\[3\]\.out: must be a whole number from "
+                                        r"1 to 65,536, got -2"):
         specmod.from_dict(d)
     d["model"]["layers"][3] = {"type": "Linear", "width": 3}
     with pytest.raises(SpecError, match=r"model\.layers\[3\]\.width: Linear has no parameter"):

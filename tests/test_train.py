@@ -78,7 +78,7 @@ def test_regression_reports_mse(tmp_path):
 
 
 def test_nan_loss_fails_cleanly_without_a_bad_checkpoint(tmp_path):
-    spec = make_spec(optim={"name": "sgd", "lr": 1e12}, train={"epochs": 3})
+    spec = make_spec(optim={"name": "sgd", "lr": 1e6}, train={"epochs": 3})
     events = run_all(Trainer(spec, runs=RunStore(tmp_path)))
     failed = events[-1]
     assert isinstance(failed, RunFailed)

@@ -9,19 +9,66 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from workbench.spec.checks import SpecError, check_choice, check_int, check_number
+from workbench.spec.checks import (
+    Bound,
+    SpecError,
+    check_choice,
+    check_int,
+    check_number,
+    check_text,
+    show,
+)
 from workbench.spec.datasets import DATASETS
-from workbench.spec.layers import validate_layer
+from workbench.spec.jsonfile import JSONFileError, check_depth, parse_json, read_json
+from workbench.spec.layers import MAX_LAYERS, validate_layer
 
 SPEC_VERSION = 1
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "step", "exponential", "inv_sqrt", "cosine", "plateau")
 PRECISIONS = ("fp32", "bf16")
+
+# The bound of every number in a spec, by its dotted path (`optim.betas` bounds each beta).
+# The validator checks them and the app's editors take their ranges from them.
+BOUNDS: dict[str, Bound] = {
+    "data.samples": Bound(10, 1_000_000, integer=True),
+    "data.noise": Bound(0, 10),
+    "data.val_fraction": Bound(0, 0.9),
+    "data.test_fraction": Bound(0, 0.9),
+    "data.augment.crop_pad": Bound(0, 16, integer=True),
+    "data.augment.noise_std": Bound(0, 10),
+    # Rates up to a million: a diverging run is a lesson the app teaches, not a crash.
+    "optim.lr": Bound(0, 1e6, lo_open=True),
+    "optim.momentum": Bound(0, 1, hi_open=True),
+    "optim.betas": Bound(0, 1, hi_open=True),
+    "optim.eps": Bound(0, 1, lo_open=True),
+    "optim.alpha": Bound(0, 1),
+    "optim.weight_decay": Bound(0, 10),
+    "schedule.step_size": Bound(1, 100_000, integer=True),
+    "schedule.gamma": Bound(0, 1, lo_open=True),
+    "schedule.decay": Bound(0, 1_000),
+    "schedule.min_lr": Bound(0, 1e6),
+    "schedule.patience": Bound(0, 10_000, integer=True),
+    "schedule.factor": Bound(0, 1, lo_open=True, hi_open=True),
+    "schedule.warmup_epochs": Bound(0, 10_000),
+    "regularization.l1": Bound(0, 10),
+    "regularization.l2": Bound(0, 10),
+    "regularization.grad_clip": Bound(0, 1e6, lo_open=True),
+    "regularization.early_stop_patience": Bound(1, 10_000, integer=True),
+    "regularization.early_stop_min_delta": Bound(0, 1_000),
+    "train.epochs": Bound(1, 100_000, integer=True),
+    "train.batch_size": Bound(1, 1_000_000, integer=True),
+    "train.seed": Bound(0, 2**31 - 1, integer=True),  # what a spin box holds; numpy and torch too
+}
+MAX_NAME = 200  # characters of the experiment's name
+MAX_PATH = 4_096  # characters of a file or folder name
+MAX_SPEC_BYTES = 1 << 20  # a spec of a thousand layers is under 100 KB
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda|cuda:(0|[1-9][0-9]{0,3})")
 
 
 @dataclass
@@ -63,7 +110,8 @@ class LayerSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any], path: str) -> LayerSpec:
         if not isinstance(d, dict):
-            raise SpecError(path, f"must be an object like {{\"type\": \"Linear\"}}, got {d!r}")
+            raise SpecError(path, f"must be an object like {{\"type\": \"Linear\"}}, "
+                                  f"got {show(d)}")
         if "type" not in d:
             raise SpecError(f"{path}.type", "missing")
         params = {k: v for k, v in d.items() if k != "type"}
@@ -182,7 +230,7 @@ def _section(cls: type, raw: Any, path: str) -> Any:
             value = _section(AugmentSpec, value, f"{path}.augment")
         elif cls is OptimSpec and name == "betas":
             if not isinstance(value, list | tuple) or len(value) != 2:
-                raise SpecError(f"{path}.betas", f"must be two numbers, got {value!r}")
+                raise SpecError(f"{path}.betas", f"must be two numbers, got {show(value)}")
             value = (value[0], value[1])
         values[name] = value
     return cls(**values)
@@ -192,14 +240,17 @@ def migrate(raw: dict[str, Any]) -> dict[str, Any]:
     """Bring an older spec document up to SPEC_VERSION (version 0: no `version`, `lr` at top)."""
     raw = copy.deepcopy(raw)
     version = raw.get("version", 0)
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise SpecError("version", f"must be an integer, got {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise SpecError("version", f"must be a whole number from 0 to {SPEC_VERSION}, "
+                                   f"got {show(version)}")
     if version > SPEC_VERSION:
         raise SpecError(
-            "version", f"{version} is newer than this Workbench understands ({SPEC_VERSION})"
+            "version", f"{show(version)} is newer than this Workbench understands ({SPEC_VERSION})"
         )
     if version == 0:
         optim = raw.setdefault("optim", {})
+        if not isinstance(optim, dict):
+            raise SpecError("optim", f"must be an object, got {type(optim).__name__}")
         for key in ("lr", "optimizer"):
             if key in raw:
                 optim["name" if key == "optimizer" else key] = raw.pop(key)
@@ -213,6 +264,10 @@ def from_dict(raw: Any) -> ExperimentSpec:
     """Parse and validate a spec document; raises SpecError naming the field."""
     if not isinstance(raw, dict):
         raise SpecError("", f"a spec must be a JSON object, got {type(raw).__name__}")
+    try:
+        check_depth(raw)
+    except JSONFileError as exc:
+        raise SpecError("", str(exc)) from None
     raw = migrate(raw)
     known = {"version", "name", "model", *_SECTIONS}
     unknown = sorted(set(raw) - known)
@@ -221,13 +276,18 @@ def from_dict(raw: Any) -> ExperimentSpec:
     model_raw = raw.get("model", {"layers": []})
     if not isinstance(model_raw, dict) or not isinstance(model_raw.get("layers", []), list):
         raise SpecError("model.layers", "must be a list of layers")
+    extra = sorted(set(model_raw) - {"layers"})
+    if extra:
+        raise SpecError(f"model.{extra[0]}", "unknown field (known: layers)")
+    if len(model_raw.get("layers", [])) > MAX_LAYERS:
+        raise SpecError("model.layers", f"must hold at most {MAX_LAYERS:,} layers, "
+                                        f"got {len(model_raw['layers']):,}")
     layers = [
         LayerSpec.from_dict(layer, f"model.layers[{i}]")
         for i, layer in enumerate(model_raw.get("layers", []))
     ]
     name = raw.get("name", "experiment")
-    if not isinstance(name, str):
-        raise SpecError("name", f"must be text, got {name!r}")
+    check_text("name", name, max_length=MAX_NAME)
     spec = ExperimentSpec(
         version=raw["version"],
         name=name,
@@ -238,100 +298,114 @@ def from_dict(raw: Any) -> ExperimentSpec:
     return spec
 
 
-def from_json(text: str) -> ExperimentSpec:
+
+def from_json(text: str | bytes) -> ExperimentSpec:
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno}, column {exc.colno}"
-        raise SpecError("", f"not valid JSON ({where}): {exc.msg}") from None
+        raw = parse_json(text)
+    except JSONFileError as exc:
+        raise SpecError("", str(exc)) from None
     return from_dict(raw)
 
 
 def load(path: str | Path) -> ExperimentSpec:
-    path = Path(path)
+    """Read and validate a spec file; every problem with the file is one SpecError."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError("", f"cannot read {path}: {exc.strerror or exc}") from exc
-    return from_json(text)
+        raw = read_json(path, max_bytes=MAX_SPEC_BYTES)
+    except JSONFileError as exc:
+        raise SpecError("", str(exc)) from None
+    return from_dict(raw)
 
 
 # --- validation -------------------------------------------------------------------------
 
+def _check(path: str, value: Any) -> None:
+    BOUNDS[path].check(path, value)
+
+
+def check_device(path: str, value: Any) -> None:
+    """auto, cpu, cuda or cuda:N; whether the machine has that GPU is known only at run time."""
+    if not isinstance(value, str) or not DEVICE_PATTERN.fullmatch(value):
+        raise SpecError(path, f"must be auto, cpu, cuda or cuda:N (N a GPU number), "
+                              f"got {show(value)}")
+
+
+def _check_bool(path: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise SpecError(path, f"must be true or false, got {show(value)}")
+
 
 def validate(spec: ExperimentSpec) -> None:
     """Check every value that needs no dataset; raise SpecError on the first bad one."""
+    check_text("name", spec.name, max_length=MAX_NAME)
     d = spec.data
     check_choice("data.name", d.name, tuple(DATASETS))
     for key in ("root", "path", "label_column"):
-        value = getattr(d, key)
-        if value is not None and not isinstance(value, str):
-            raise SpecError(f"data.{key}", f"must be text or null, got {value!r}")
-    check_int("data.samples", d.samples, lo=10, what="an integer >= 10")
-    check_number("data.noise", d.noise, lo=0)
-    check_number("data.val_fraction", d.val_fraction, lo=0, hi=0.9)
-    check_number("data.test_fraction", d.test_fraction, lo=0, hi=0.9)
+        check_text(f"data.{key}", getattr(d, key), max_length=MAX_PATH, optional=True)
+    for key in ("samples", "noise", "val_fraction", "test_fraction"):
+        _check(f"data.{key}", getattr(d, key))
     if d.val_fraction + d.test_fraction >= 0.95:
         raise SpecError("data.val_fraction",
                         "validation and test together must leave data to train on")
     a = d.augment
-    if not isinstance(a.hflip, bool):
-        raise SpecError("data.augment.hflip", f"must be true or false, got {a.hflip!r}")
-    check_int("data.augment.crop_pad", a.crop_pad, lo=0, what="an integer >= 0")
-    check_number("data.augment.noise_std", a.noise_std, lo=0)
+    _check_bool("data.augment.hflip", a.hflip)
+    _check("data.augment.crop_pad", a.crop_pad)
+    _check("data.augment.noise_std", a.noise_std)
     if DATASETS[d.name].needs_path and not d.path:
         raise SpecError("data.path", f"the {d.name} dataset needs a file or folder")
 
+    if len(spec.model.layers) > MAX_LAYERS:
+        raise SpecError("model.layers", f"must hold at most {MAX_LAYERS:,} layers, "
+                                        f"got {len(spec.model.layers):,}")
     for i, layer in enumerate(spec.model.layers):
         validate_layer(layer, f"model.layers[{i}]")
 
     o = spec.optim
     check_choice("optim.name", o.name, OPTIMIZERS)
-    check_number("optim.lr", o.lr, lo=0, lo_open=True)
-    check_number("optim.momentum", o.momentum, lo=0, hi=1, hi_open=True)
+    for key in ("lr", "momentum", "eps", "alpha", "weight_decay"):
+        _check(f"optim.{key}", getattr(o, key))
     for i, beta in enumerate(o.betas):
-        check_number(f"optim.betas[{i}]", beta, lo=0, hi=1, hi_open=True)
-    check_number("optim.eps", o.eps, lo=0, lo_open=True)
-    check_number("optim.alpha", o.alpha, lo=0, hi=1)
-    check_number("optim.weight_decay", o.weight_decay, lo=0)
+        BOUNDS["optim.betas"].check(f"optim.betas[{i}]", beta)
+    if o.name == "nesterov" and o.momentum == 0:
+        raise SpecError("optim.momentum", "Nesterov momentum needs a momentum above 0 "
+                                          "(with 0 it is plain SGD: pick sgd)")
+    if o.name == "momentum" and o.momentum == 0:
+        raise SpecError("optim.momentum", "SGD with momentum 0 is plain SGD: pick sgd, "
+                                          "or set a momentum above 0")
 
     s = spec.schedule
     check_choice("schedule.name", s.name, SCHEDULES)
-    check_int("schedule.step_size", s.step_size, lo=1, what="an integer >= 1")
-    check_number("schedule.gamma", s.gamma, lo=0, hi=1, lo_open=True)
-    check_number("schedule.decay", s.decay, lo=0)
-    check_number("schedule.min_lr", s.min_lr, lo=0)
-    check_int("schedule.patience", s.patience, lo=0, what="an integer >= 0")
-    check_number("schedule.factor", s.factor, lo=0, hi=1, lo_open=True, hi_open=True)
-    check_number("schedule.warmup_epochs", s.warmup_epochs, lo=0)
+    for key in ("step_size", "gamma", "decay", "min_lr", "patience", "factor", "warmup_epochs"):
+        _check(f"schedule.{key}", getattr(s, key))
 
     r = spec.regularization
-    check_number("regularization.l1", r.l1, lo=0)
-    check_number("regularization.l2", r.l2, lo=0)
-    if r.grad_clip is not None:
-        check_number("regularization.grad_clip", r.grad_clip, lo=0, lo_open=True)
-    if r.early_stop_patience is not None:
-        check_int("regularization.early_stop_patience", r.early_stop_patience, lo=1,
-                  what="an integer >= 1 or null")
-    check_number("regularization.early_stop_min_delta", r.early_stop_min_delta, lo=0)
+    for key in ("l1", "l2", "early_stop_min_delta"):
+        _check(f"regularization.{key}", getattr(r, key))
+    for key in ("grad_clip", "early_stop_patience"):
+        if getattr(r, key) is not None:
+            _check(f"regularization.{key}", getattr(r, key))
+    if d.val_fraction == 0:
+        watcher = ("regularization.early_stop_patience" if r.early_stop_patience is not None
+                   else "schedule.name" if s.name == "plateau" else None)
+        if watcher is not None:
+            what = "early stopping" if watcher.startswith("reg") else "reduce-on-plateau"
+            raise SpecError(watcher, f"{what} watches the validation loss, but "
+                                     "data.val_fraction is 0 (no validation data): set a "
+                                     f"validation fraction or turn {what} off")
 
     t = spec.train
-    check_int("train.epochs", t.epochs, lo=1, what="a positive integer")
-    check_int("train.batch_size", t.batch_size, lo=1, what="a positive integer")
-    check_int("train.seed", t.seed, lo=0, what="an integer >= 0")
-    if not isinstance(t.device, str) or not (
-        t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:")
-    ):
-        raise SpecError("train.device", f"must be auto, cpu, cuda or cuda:N, got {t.device!r}")
+    for key in ("epochs", "batch_size", "seed"):
+        _check(f"train.{key}", getattr(t, key))
+    check_device("train.device", t.device)
     check_choice("train.precision", t.precision, PRECISIONS)
     for key in ("channels_last", "cuda_graph"):
-        if not isinstance(getattr(t, key), bool):
-            raise SpecError(f"train.{key}", f"must be true or false, got {getattr(t, key)!r}")
+        _check_bool(f"train.{key}", getattr(t, key))
 
 
 __all__ = [
+    "BOUNDS",
     "SPEC_VERSION",
     "AugmentSpec",
+    "Bound",
     "DataSpec",
     "ExperimentSpec",
     "LayerSpec",
@@ -342,6 +416,7 @@ __all__ = [
     "SpecError",
     "TrainSpec",
     "check_choice",
+    "check_device",
     "check_int",
     "check_number",
     "from_dict",

@@ -1,12 +1,15 @@
 """The spec's one error type and the value checks every part of the spec shares.
 
 Kept apart from the document so the catalogues (`layers`, `datasets`) can use them without
-importing the document that reads them.
+importing the document that reads them. Every number a spec holds has a `Bound`: the
+validator refuses what lies outside it, and the app's editors take their ranges from it, so
+the app cannot produce a spec the validator refuses.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -19,29 +22,85 @@ class SpecError(ValueError):
         self.reason = reason
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def check_number(path: str, v: Any, *, lo: float | None = None, hi: float | None = None,
-                 lo_open: bool = False, hi_open: bool = False) -> None:
-    if not _is_number(v):
-        raise SpecError(path, f"must be a number, got {v!r}")
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise SpecError(path, f"must be {'>' if lo_open else '>='} {lo}, got {v!r}")
-    if hi is not None and (v > hi or (hi_open and v == hi)):
-        raise SpecError(path, f"must be {'<' if hi_open else '<='} {hi}, got {v!r}")
+def _is_number(v: Any) -> bool:
+    """A real number; ints of any size count (comparing them with a bound needs no float)."""
+    return _is_int(v) or (isinstance(v, float) and math.isfinite(v))
 
 
-def check_int(path: str, v: Any, *, lo: int | None = None, what: str = "an integer") -> None:
-    if not _is_int(v) or (lo is not None and v < lo):
-        raise SpecError(path, f"must be {what}, got {v!r}")
+def show(v: Any, limit: int = 40) -> str:
+    """`repr` of a value for a one-line message, cut short when it is long (a 400-digit int)."""
+    if _is_int(v) and abs(v) >= 10**limit:
+        return f"a {len(str(abs(v)))}-digit integer"
+    text = repr(v)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def fmt(x: float) -> str:
+    """A bound as people write it: 100,000 and 0.9 and 1e-08."""
+    if float(x).is_integer() and abs(x) < 1e12:
+        return f"{int(x):,}"
+    return f"{x:g}"
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The values a number may take: [lo, hi], either end open, whole numbers or not."""
+
+    lo: float
+    hi: float
+    integer: bool = False
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def text(self) -> str:
+        """`a whole number from 1 to 100,000`, `a number above 0, at most 1,000,000`."""
+        kind = "a whole number" if self.integer else "a number"
+        lo, hi = fmt(self.lo), fmt(self.hi)
+        if self.lo_open and self.hi_open:
+            return f"{kind} between {lo} and {hi} (both excluded)"
+        if self.lo_open:
+            return f"{kind} above {lo}, at most {hi}"
+        if self.hi_open:
+            return f"{kind} from {lo} to below {hi}"
+        return f"{kind} from {lo} to {hi}"
+
+    def contains(self, v: Any) -> bool:
+        if not (_is_int(v) if self.integer else _is_number(v)):
+            return False
+        above = v > self.lo if self.lo_open else v >= self.lo
+        below = v < self.hi if self.hi_open else v <= self.hi
+        return above and below
+
+    def check(self, path: str, v: Any) -> None:
+        if not self.contains(v):
+            raise SpecError(path, f"must be {self.text()}, got {show(v)}")
+
+
+def check_number(path: str, v: Any, *, lo: float, hi: float, lo_open: bool = False,
+                 hi_open: bool = False) -> None:
+    Bound(lo, hi, lo_open=lo_open, hi_open=hi_open).check(path, v)
+
+
+def check_int(path: str, v: Any, *, lo: int, hi: int) -> None:
+    Bound(lo, hi, integer=True).check(path, v)
 
 
 def check_choice(path: str, v: Any, choices: tuple[str, ...]) -> None:
-    if v not in choices:
-        raise SpecError(path, f"must be one of {', '.join(choices)}, got {v!r}")
+    if not isinstance(v, str) or v not in choices:
+        raise SpecError(path, f"must be one of {', '.join(choices)}, got {show(v)}")
+
+
+def check_text(path: str, v: Any, *, max_length: int, optional: bool = False) -> None:
+    """Text of at most `max_length` characters, without NUL (no file name may hold one)."""
+    if v is None and optional:
+        return
+    if not isinstance(v, str):
+        raise SpecError(path, f"must be text{' or null' if optional else ''}, got {show(v)}")
+    if len(v) > max_length:
+        raise SpecError(path, f"must be at most {max_length:,} characters, got {len(v):,}")
+    if "\0" in v:
+        raise SpecError(path, "must not contain a NUL character")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from workbench.spec.checks import SpecError, check_int, check_number
+from workbench.spec.checks import Bound, SpecError, show
 
 Shape = tuple[int, ...]
 
@@ -30,13 +30,19 @@ class ShapeError(ValueError):
 
 @dataclass(frozen=True)
 class ParamDef:
+    """One parameter of a layer; numbers have both bounds (the editor's range comes from them)."""
+
     name: str
     kind: type  # int, float or bool
     default: Any
-    lo: float | None = None
-    hi: float | None = None
+    lo: float = 0
+    hi: float = 0
     optional: bool = False  # None allowed (e.g. a pooling stride that defaults to the kernel)
     help: str = ""
+
+    @property
+    def bound(self) -> Bound:
+        return Bound(self.lo, self.hi, integer=self.kind is int)
 
 
 @dataclass(frozen=True)
@@ -133,26 +139,35 @@ def _elementwise(p: dict[str, Any], shape: Shape) -> Cost:
 
 
 _BIAS = ParamDef("bias", bool, True, help="learn an additive bias")
+# Bounds on sizes. A person clicking a network together wants far less than these; beyond
+# them a single layer would fill a workstation's memory before it trained one step.
+MAX_FEATURES = 65_536  # a Linear layer's outputs
+MAX_CHANNELS = 4_096  # a convolution's output channels
+MAX_WINDOW = 64  # kernels, strides and padding (images here are at most 64x64)
+MAX_LAYERS = 1_000
 
 CATALOGUE: dict[str, LayerType] = {
     t.name: t
     for t in (
-        LayerType("Linear", "Dense", (ParamDef("out", int, 64, lo=1, help="output features"),
+        LayerType("Linear", "Dense", (ParamDef("out", int, 64, lo=1, hi=MAX_FEATURES,
+                                               help="output features"),
                                       _BIAS), _linear, "a fully connected layer"),
         LayerType("Conv2d", "Convolution", (
-            ParamDef("out", int, 16, lo=1, help="output channels"),
-            ParamDef("kernel", int, 3, lo=1, help="kernel size"),
-            ParamDef("stride", int, 1, lo=1),
-            ParamDef("padding", int, 0, lo=0),
+            ParamDef("out", int, 16, lo=1, hi=MAX_CHANNELS, help="output channels"),
+            ParamDef("kernel", int, 3, lo=1, hi=MAX_WINDOW, help="kernel size"),
+            ParamDef("stride", int, 1, lo=1, hi=MAX_WINDOW),
+            ParamDef("padding", int, 0, lo=0, hi=MAX_WINDOW),
             _BIAS,
         ), _conv2d, "a 2-D convolution over images"),
         LayerType("MaxPool2d", "Pooling", (
-            ParamDef("kernel", int, 2, lo=1),
-            ParamDef("stride", int, None, lo=1, optional=True, help="empty: the kernel size"),
+            ParamDef("kernel", int, 2, lo=1, hi=MAX_WINDOW),
+            ParamDef("stride", int, None, lo=1, hi=MAX_WINDOW, optional=True,
+                     help="empty: the kernel size"),
         ), _pool("MaxPool2d"), "the largest value in each window"),
         LayerType("AvgPool2d", "Pooling", (
-            ParamDef("kernel", int, 2, lo=1),
-            ParamDef("stride", int, None, lo=1, optional=True, help="empty: the kernel size"),
+            ParamDef("kernel", int, 2, lo=1, hi=MAX_WINDOW),
+            ParamDef("stride", int, None, lo=1, hi=MAX_WINDOW, optional=True,
+                     help="empty: the kernel size"),
         ), _pool("AvgPool2d"), "the mean of each window"),
         LayerType("GlobalAvgPool", "Pooling", (), _global_avg,
                   "the mean of each channel: (C,H,W) -> (C,)"),
@@ -175,9 +190,9 @@ CATALOGUE: dict[str, LayerType] = {
 
 def validate_layer(layer: LayerLike, path: str) -> None:
     """Check a layer's type and parameter values (not its shapes); raise SpecError."""
-    ltype = CATALOGUE.get(layer.type)
+    ltype = CATALOGUE.get(layer.type) if isinstance(layer.type, str) else None
     if ltype is None:
-        raise SpecError(f"{path}.type", f"unknown layer {layer.type!r} "
+        raise SpecError(f"{path}.type", f"unknown layer {show(layer.type)} "
                                         f"(known: {', '.join(CATALOGUE)})")
     known = {p.name: p for p in ltype.params}
     for key in layer.params:
@@ -191,12 +206,9 @@ def validate_layer(layer: LayerLike, path: str) -> None:
             continue
         if p.kind is bool:
             if not isinstance(value, bool):
-                raise SpecError(where, f"must be true or false, got {value!r}")
-        elif p.kind is int:
-            what = "a positive integer" if p.lo == 1 else f"an integer >= {p.lo:g}"
-            check_int(where, value, lo=int(p.lo) if p.lo is not None else None, what=what)
+                raise SpecError(where, f"must be true or false, got {show(value)}")
         else:
-            check_number(where, value, lo=p.lo, hi=p.hi)
+            p.bound.check(where, value)
 
 
 def layer_cost(layer: LayerLike, in_shape: Shape) -> Cost:

@@ -129,12 +129,13 @@ class LRSchedule:
         raise ValueError(f"unknown schedule {s.name!r}")
 
     def lr(self, epoch: int, step: int) -> float:
-        """The rate for `step` (0-based, within `epoch`)."""
+        """The rate for `step` (0-based, within `epoch`): during warm-up a linear ramp to the
+        schedule's rate, never above it (a fractional last warm-up step reaches it exactly)."""
         warm_steps = self.s.warmup_epochs * self.steps_per_epoch
         g = epoch * self.steps_per_epoch + step
         base = self.base(epoch)
         if g < warm_steps:
-            return base * (g + 1) / warm_steps
+            return base * min(1.0, (g + 1) / warm_steps)
         return base
 
     def on_epoch_end(self, val_loss: float) -> None:
