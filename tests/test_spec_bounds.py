@@ -184,6 +184,7 @@ def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
         (b"42", "a spec must be a JSON object, got int"),
         (b"", "not valid JSON (line 1, column 1)"),
     ],
+    ids=lambda v: v[:24].decode("latin-1") if isinstance(v, bytes) else v[:12],
 )
 def test_hostile_spec_files_give_one_line(tmp_path, data, message):
     with pytest.raises(SpecError) as err:

@@ -403,6 +403,8 @@ def validate(spec: ExperimentSpec) -> None:
 
 __all__ = [
     "BOUNDS",
+    "MAX_NAME",
+    "MAX_PATH",
     "SPEC_VERSION",
     "AugmentSpec",
     "Bound",
@@ -419,6 +421,7 @@ __all__ = [
     "check_device",
     "check_int",
     "check_number",
+    "check_text",
     "from_dict",
     "from_json",
     "load",
