@@ -20,6 +20,12 @@ from workbench.core.data.errors import DataError
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif"})
 MAX_SIDE = 64
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+# Every image is scaled down to 64x64, so a larger one only costs memory to decode: a
+# decompression bomb (a small file that unpacks to gigapixels) is refused from its header.
+MAX_PIXELS = 25_000_000
+MAX_CLASSES = 1_000
+_UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+               Image.DecompressionBombError)
 
 
 def list_images(root: str | Path) -> tuple[tuple[str, ...], list[tuple[Path, int]]]:
@@ -38,14 +44,30 @@ def list_images(root: str | Path) -> tuple[tuple[str, ...], list[tuple[Path, int
     if len(classes) < 2:
         raise DataError(f"{root}: needs at least two sub-folders of images (one per class, "
                         f"{'/'.join(sorted(EXTENSIONS))}); found {len(classes)}")
+    if len(classes) > MAX_CLASSES:
+        raise DataError(f"{root}: has {len(classes):,} sub-folders of images (classes); "
+                        f"at most {MAX_CLASSES:,} are allowed")
     return tuple(classes), files
 
 
 def _open(path: Path) -> Image.Image:
+    """The image's header (pixels are decoded later), refusing one too large to decode."""
     try:
-        return Image.open(path)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from exc
+        image = Image.open(path)
+    except _UNREADABLE as exc:
+        raise DataError(f"{path}: not a readable image ({_first_line(exc)})") from None
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        image.close()
+        raise DataError(f"{path}: the image is {width:,} x {height:,} pixels, more than the "
+                        f"{MAX_PIXELS:,} this reader decodes (images are scaled to "
+                        f"{MAX_SIDE}x{MAX_SIDE})")
+    return image
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def target_size(width: int, height: int) -> tuple[int, int]:
@@ -87,8 +109,8 @@ def read_image_folder(root: str | Path, *, progress: Callable[[int, int], None] 
                 if converted.size != (width, height):
                     converted = converted.resize((width, height), Image.Resampling.BILINEAR)
                 pixels = np.asarray(converted, dtype=np.uint8)
-            except (OSError, ValueError) as exc:
-                raise DataError(f"{path}: cannot decode ({exc})") from exc
+            except _UNREADABLE as exc:
+                raise DataError(f"{path}: cannot decode ({_first_line(exc)})") from None
         images[i] = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
         if progress is not None:
             progress(i + 1, len(files))

@@ -18,6 +18,12 @@ import numpy as np
 from workbench.core.data.errors import DataError
 
 MAX_CLASS_VALUES = 20
+MAX_CLASSES = 1_000
+# Features are stored as float32 and normalized; targets are squared by the loss. Values past
+# these overflow float32 on the way (1e300 became inf, then a NaN loss): refused instead.
+MAX_FEATURE = 1e30
+MAX_TARGET = 1e15
+MAX_BYTES = 512 << 20  # CSVs here are read whole into memory
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,11 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _too_large(path: Path, line: int, column: str, text: str, limit: float) -> DataError:
+    return DataError(f"{path}: row {line}, column {column!r}: {text.strip()[:40]!r} is too "
+                     f"large (beyond ±{limit:g}); rescale the column")
+
+
 def _class_name(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
@@ -43,6 +54,13 @@ def _class_name(value: float) -> str:
 def read_csv(path: str | Path, label_column: str | None = None) -> Table:
     """Read and check a CSV; every error names the file, the row (file line) and the column."""
     path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if size > MAX_BYTES:
+        raise DataError(f"{path}: is {size:,} bytes; CSV files up to {MAX_BYTES:,} bytes are "
+                        f"read")
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             rows = [(i, row) for i, row in enumerate(csv.reader(f), start=1)
@@ -78,8 +96,10 @@ def read_csv(path: str | Path, label_column: str | None = None) -> Table:
         for c, j in enumerate(feature_at):
             value = _number(row[j].strip())
             if value is None:
-                raise DataError(f"{path}: row {line}, column {header[j]!r}: {row[j]!r} is not "
-                                f"a number")
+                raise DataError(f"{path}: row {line}, column {header[j]!r}: "
+                                f"{row[j].strip()[:40]!r} is not a number")
+            if abs(value) > MAX_FEATURE:
+                raise _too_large(path, line, header[j], row[j], MAX_FEATURE)
             features[r, c] = value
         label = row[label_at].strip()
         if not label:
@@ -87,6 +107,10 @@ def read_csv(path: str | Path, label_column: str | None = None) -> Table:
                             f"empty")
         label_text.append(label)
     labels, class_names = _labels(label_text, path, header[label_at])
+    if not class_names:
+        big = int(np.argmax(np.abs(labels[:, 0])))
+        if abs(float(_number(label_text[big]) or 0.0)) > MAX_TARGET:
+            raise _too_large(path, body[big][0], header[label_at], label_text[big], MAX_TARGET)
     return Table(features, labels, tuple(header[j] for j in feature_at), class_names)
 
 
@@ -104,6 +128,9 @@ def _labels(text: list[str], path: Path, column: str) -> tuple[np.ndarray, tuple
         lookup = {name: k for k, name in enumerate(names)}
         index = np.array([lookup[t] for t in text])
     if len(names) < 2:
-        raise DataError(f"{path}: column {column!r} holds only one class ({names[0]!r}); "
+        raise DataError(f"{path}: column {column!r} holds only one class ({names[0][:40]!r}); "
                         f"a classifier needs at least two")
+    if len(names) > MAX_CLASSES:
+        raise DataError(f"{path}: column {column!r} holds {len(names):,} different labels; "
+                        f"at most {MAX_CLASSES:,} classes are allowed (is it the label column?)")
     return index.astype(np.int64), names

@@ -25,6 +25,9 @@ from workbench import spec as specmod
 from workbench.core.store.atomic import write_bytes_atomic, write_text_atomic
 from workbench.paths import default_runs_dir
 from workbench.spec import ExperimentSpec, SpecError
+from workbench.spec.jsonfile import JSONFileError, read_json, read_json_lines
+
+MAX_SUMMARY_BYTES = 16 << 20  # a confusion matrix of a thousand classes fits
 
 
 class RunError(ValueError):
@@ -64,7 +67,7 @@ class Run:
             raise RunError(f"{self.path / 'spec.json'}: {exc}") from exc
 
     def summary(self) -> dict[str, Any]:
-        return _read_json(self.path / "summary.json")
+        return _read_summary(self.path / "summary.json")
 
     def update_summary(self, **values: Any) -> dict[str, Any]:
         try:
@@ -85,18 +88,15 @@ class Run:
                 f.write(json.dumps(record) + "\n")
 
     def metrics(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The logged records (of one `kind`); torn or undecodable lines are skipped."""
         path = self.path / "metrics.jsonl"
         if not path.exists():
             return []
-        out = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line after a crash
-            if kind is None or record.get("kind") == kind:
-                out.append(record)
-        return out
+        try:
+            records = read_json_lines(path)
+        except JSONFileError as exc:
+            raise RunError(f"{path}: {exc}") from None
+        return [r for r in records if _record_ok(r) and (kind is None or r.get("kind") == kind)]
 
     def truncate_metrics(self, global_step: int) -> None:
         """Drop records past `global_step`, and the final test: a resumed run rewrites what
@@ -171,13 +171,63 @@ class RunStore:
         return infos
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+_NUMBER = (int, float)
+# What the readers of a summary rely on (None is allowed for each); a value of another type
+# marks the folder damaged instead of failing in whatever shows it.
+SUMMARY_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("status", "name", "dataset", "optimizer", "device", "error", "hint",
+                     "parent", "pruned_from", "step_note"), (str,)),
+    **dict.fromkeys(("created", "seconds", "test_accuracy", "test_loss", "test_mse",
+                     "val_accuracy", "val_loss", "best_val_accuracy"), _NUMBER),
+    **dict.fromkeys(("epochs_done", "num_params", "world_size"), (int,)),
+    "early_stopped": (bool,),
+    "confusion": (list,),
+    "class_names": (list,),
+}
+
+
+# Numbers of a metrics record; a record whose numbers are not numbers is skipped like a torn one.
+RECORD_NUMBERS = frozenset({
+    "epoch", "step", "steps_per_epoch", "global_step", "total_steps", "train_loss",
+    "train_accuracy", "val_loss", "val_accuracy", "lr", "grad_norm", "samples_per_sec",
+    "epoch_seconds", "elapsed", "eta", "loss", "accuracy"})
+
+
+def _record_ok(record: dict[str, Any]) -> bool:
+    return isinstance(record.get("kind"), str) and all(
+        value is None or (isinstance(value, _NUMBER) and not isinstance(value, bool))
+        for key, value in record.items() if key in RECORD_NUMBERS)
+
+
+def _summary_problem(summary: dict[str, Any]) -> str | None:
+    for key, types in SUMMARY_TYPES.items():
+        value = summary.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            return f"{key} is {type(value).__name__}, not {' or '.join(t.__name__ for t in types)}"
+    names = summary.get("class_names")
+    if names is not None and not all(isinstance(n, str) for n in names):
+        return "class_names holds something that is not text"
+    confusion = summary.get("confusion")
+    if confusion is not None and not all(
+            isinstance(row, list) and len(row) == len(confusion)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in row)
+            for row in confusion):
+        return "confusion is not a square table of counts"
+    return None
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise RunError(f"{path}: missing")
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RunError(f"{path}: missing") from exc
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{path}: damaged ({exc})") from exc
+        value = read_json(path, max_bytes=MAX_SUMMARY_BYTES, allow_nan=True)
+    except JSONFileError as exc:
+        raise RunError(f"{path}: damaged ({exc})") from None
     if not isinstance(value, dict):
         raise RunError(f"{path}: damaged (not a JSON object)")
+    problem = _summary_problem(value)
+    if problem:
+        raise RunError(f"{path}: damaged ({problem})")
     return value

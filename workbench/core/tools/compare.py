@@ -39,8 +39,10 @@ from workbench.core.training.events import (
     RunStarted,
 )
 from workbench.spec import ExperimentSpec, SpecError
+from workbench.spec.jsonfile import JSONFileError, parse_json, read_json
 
 COMPARISON_VERSION = 1
+MAX_COMPARISON_BYTES = 16 << 20  # each variant holds its spec: thousands of variants fit
 TRAIL_MAX_BYTES = 256 * 2**20  # weight snapshots kept per run for the loss landscape
 # A run whose final training loss is this many times its starting loss counts as diverged,
 # even when it stayed finite (the NaN guard marks the non-finite ones).
@@ -121,12 +123,19 @@ class Comparison:
             try:
                 spec = specmod.from_dict(item.get("spec"))
             except SpecError as exc:
-                raise SpecError(f"variants[{i}].spec.{exc.path}", exc.reason) from None
+                where = f"variants[{i}].spec" + (f".{exc.path}" if exc.path else "")
+                raise SpecError(where, exc.reason) from None
             run_dir = item.get("run_dir")
+            specmod.check_text(f"variants[{i}].run_dir", run_dir, max_length=specmod.MAX_PATH,
+                               optional=True)
+            specmod.check_text(f"variants[{i}].label", item["label"],
+                               max_length=specmod.MAX_NAME)
             variants.append(Variant(item["label"], spec, run_dir if run_dir else None))
         target = raw.get("target_accuracy", 0.9)
         specmod.check_number("target_accuracy", target, lo=0, hi=1)
-        return cls(str(raw.get("name", "comparison")), variants, float(target))
+        name = raw.get("name", "comparison")
+        specmod.check_text("name", name, max_length=specmod.MAX_NAME)
+        return cls(name, variants, float(target))
 
 
 def unique_label(label: str, taken: Sequence[str]) -> str:
@@ -228,8 +237,8 @@ def parse_value(text: str) -> Any:
     """A command-line value: JSON when it parses (0.1, 64, true, null), else plain text."""
     text = text.strip()
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return parse_json(text)
+    except JSONFileError:  # plain text; the spec's validation says what is wrong with it
         return text
 
 
@@ -740,11 +749,9 @@ def load_comparison(path: str | Path) -> Comparison:
     """Read a saved comparison; SpecError with the file and field on bad input."""
     path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError("", f"cannot read {path}: {exc.strerror or exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise SpecError("", f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
+        raw = read_json(path, max_bytes=MAX_COMPARISON_BYTES)
+    except JSONFileError as exc:
+        raise SpecError("", f"{path}: {exc}") from None
     try:
         return Comparison.from_dict(raw)
     except SpecError as exc:

@@ -54,7 +54,11 @@ def load_trained(run_dir: str | Path, *, splits: Splits | None = None,
         raise RunError(f"{path} has no trained weights (model.pt); the run is {_status(run)}: "
                        "only a run that finished or was stopped after saving has a model")
     spec = run.spec()
-    state = fold_masks(run.load_model_state())
+    loaded = run.load_model_state()
+    if not isinstance(loaded, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in loaded.items()):
+        raise RunError(f"{path / 'model.pt'}: damaged (not a table of named weights)")
+    state = fold_masks(loaded)
     try:
         splits = splits or load_splits(spec.data, spec.train.seed, cancel=cancel)
     except DataError as exc:
