@@ -9,29 +9,35 @@ from typing import Any
 from workbench.commands.common import (
     CommandError,
     add_runs_dir,
+    bounded,
+    device_name,
     load_spec,
-    positive_int,
+    port,
     print_result,
+    processes,
+    spec_field,
     store_from,
+    threads,
 )
-from workbench.spec import ExperimentSpec, SpecError
+from workbench.spec import Bound, ExperimentSpec, SpecError
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train an experiment spec headless and store the run")
     p.add_argument("spec", metavar="SPEC.json", help="the experiment spec")
-    p.add_argument("--epochs", type=positive_int, help="override train.epochs")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
-    p.add_argument("--seed", type=int, help="override train.seed")
-    p.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
+    p.add_argument("--epochs", type=spec_field("train.epochs"), help="override train.epochs")
+    p.add_argument("--device", type=device_name, metavar="{auto,cpu,cuda,cuda:N}",
+                   help="override train.device")
+    p.add_argument("--seed", type=spec_field("train.seed"), help="override train.seed")
+    p.add_argument("--threads", type=threads, help="CPU threads for PyTorch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runs_dir(p)
     d = p.add_argument_group("several processes (DistributedDataParallel through torchrun)")
-    d.add_argument("--nproc", type=positive_int, help="processes per node (GPUs, or CPU ranks)")
-    d.add_argument("--nnodes", type=positive_int, default=1)
-    d.add_argument("--node-rank", type=int)
+    d.add_argument("--nproc", type=processes, help="processes per node (GPUs, or CPU ranks)")
+    d.add_argument("--nnodes", type=processes, default=1)
+    d.add_argument("--node-rank", type=bounded(Bound(0, 1_023, integer=True)))
     d.add_argument("--master-addr")
-    d.add_argument("--master-port", type=int)
+    d.add_argument("--master-port", type=port)
     d.add_argument("--rdzv-endpoint", help="HOST:PORT of the rendezvous (clusters)")
 
 
@@ -54,13 +60,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def preflight(spec: ExperimentSpec) -> None:
-    """Refuse a stack that does not fit the dataset before anything runs (exit status 2)."""
+    """Refuse, before anything runs (exit status 2), a stack that does not fit the dataset, a
+    GPU the machine lacks, and an experiment that will not fit the device's memory."""
     from workbench.core.data import DataError, dataset_info
+    from workbench.core.memory import ensure_fits
     from workbench.core.model import check
+    from workbench.core.training.loop import resolve_device
 
     try:
         info = dataset_info(spec.data)
-        check(spec.model.layers, info.input_shape, info.num_classes)
+        report = check(spec.model.layers, info.input_shape, info.num_classes)
+        ensure_fits(spec, report, info, resolve_device(spec.train.device))
     except (SpecError, DataError) as exc:
         raise CommandError(str(exc)) from exc
 

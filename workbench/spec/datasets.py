@@ -16,6 +16,8 @@ class DatasetEntry:
     downloadable: bool = False
     bundled: bool = False
     description: str = ""
+    samples: int | None = None  # all of its samples; None: `data.samples`, or the file's
+    test_samples: int | None = None  # its official test split; None: split by test_fraction
 
 
 _TOY = "2-D points in classes, generated from the seed with `samples` and `noise`"
@@ -33,17 +35,21 @@ DATASETS: dict[str, DatasetEntry] = {
         DatasetEntry("sine", "Sine", "regression", (1,), 0,
                      description="regression: y = sin(x) + noise"),
         DatasetEntry("mnist_small", "MNIST (bundled 6,000)", "image", (1, 28, 28), 10,
-                     bundled=True,
+                     bundled=True, samples=6_000, test_samples=1_000,
                      description="a 6,000-image sample of MNIST shipped with Workbench: "
                                  "5,000 train + 1,000 test, 500 + 100 per digit"),
         DatasetEntry("mnist", "MNIST", "image", (1, 28, 28), 10, downloadable=True,
-                     description="handwritten digits, 60,000 train + 10,000 test"),
+                     description="handwritten digits, 60,000 train + 10,000 test",
+                     samples=70_000, test_samples=10_000),
         DatasetEntry("fashion_mnist", "Fashion-MNIST", "image", (1, 28, 28), 10,
-                     downloadable=True, description="clothing, 60,000 train + 10,000 test"),
+                     downloadable=True, description="clothing, 60,000 train + 10,000 test",
+                     samples=70_000, test_samples=10_000),
         DatasetEntry("kmnist", "Kuzushiji-MNIST", "image", (1, 28, 28), 10, downloadable=True,
-                     description="cursive Japanese, 60,000 train + 10,000 test"),
+                     description="cursive Japanese, 60,000 train + 10,000 test",
+                     samples=70_000, test_samples=10_000),
         DatasetEntry("cifar10", "CIFAR-10", "image", (3, 32, 32), 10, downloadable=True,
-                     description="colour photos, 50,000 train + 10,000 test"),
+                     description="colour photos, 50,000 train + 10,000 test",
+                     samples=60_000, test_samples=10_000),
         DatasetEntry("csv", "CSV file", "table", None, None, needs_path=True,
                      description="numeric feature columns and a label column"),
         DatasetEntry("image_folder", "Image folder", "image", None, None, needs_path=True,

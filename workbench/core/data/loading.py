@@ -5,6 +5,7 @@ Each catalogue kind routes to its reader here; the readers know nothing of specs
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -55,16 +56,20 @@ def dataset_info(data: DataSpec) -> DatasetInfo:
     image folders have their headers read)."""
     entry = _entry(data)
     if entry.name == "csv":
-        table = tables.read_csv(_need_path(data), data.label_column)
-        return DatasetInfo(entry.name, entry.kind, (table.features.shape[1],),
-                           len(table.class_names), table.class_names)
+        return _table_info(entry, tables.read_csv(_need_path(data), data.label_column))
     if entry.name == "image_folder":
-        classes, _, shape = images.scan(_need_path(data))
-        return DatasetInfo(entry.name, entry.kind, shape, len(classes), classes)
+        classes, files, shape = images.scan(_need_path(data))
+        return DatasetInfo(entry.name, entry.kind, shape, len(classes), classes, len(files))
     if entry.input_shape is None or entry.num_classes is None:
         raise DataError(f"data.name: the catalogue does not describe {entry.name!r}")
     names = CLASS_NAMES.get(entry.name, tuple(str(k) for k in range(entry.num_classes)))
-    return DatasetInfo(entry.name, entry.kind, entry.input_shape, entry.num_classes, names)
+    return DatasetInfo(entry.name, entry.kind, entry.input_shape, entry.num_classes, names,
+                       entry.samples or data.samples, entry.test_samples)
+
+
+def _table_info(entry: DatasetEntry, table: tables.Table) -> DatasetInfo:
+    return DatasetInfo(entry.name, entry.kind, (table.features.shape[1],),
+                       len(table.class_names), table.class_names, len(table.features))
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:
@@ -88,16 +93,14 @@ def load_splits(data: DataSpec, seed: int, *, progress: Progress | None = None,
                             data.val_fraction, data.test_fraction, seed)
     if entry.name == "csv":
         table = tables.read_csv(_need_path(data), data.label_column)
-        info = DatasetInfo(entry.name, entry.kind, (table.features.shape[1],),
-                           len(table.class_names), table.class_names)
-        return split_arrays(info, torch.from_numpy(table.features),
+        return split_arrays(_table_info(entry, table), torch.from_numpy(table.features),
                             torch.from_numpy(table.labels), data.val_fraction,
                             data.test_fraction, seed)
     if entry.name == "image_folder":
         pixels, labels, classes = images.read_image_folder(_need_path(data), progress=progress,
                                                            cancel=cancel)
         info = DatasetInfo(entry.name, entry.kind, tuple(pixels.shape[1:]), len(classes),
-                           classes)
+                           classes, len(pixels))
         return split_arrays(info, torch.from_numpy(pixels), torch.from_numpy(labels),
                             data.val_fraction, data.test_fraction, seed)
     info = dataset_info(data)
@@ -111,6 +114,8 @@ def load_splits(data: DataSpec, seed: int, *, progress: Progress | None = None,
         train_x, train_y, test_x, test_y = cifar.read_cifar10(root)
     else:
         raise DataError(f"data.name: no reader for {entry.name!r}")
+    info = dataclasses.replace(info, num_samples=len(train_x) + len(test_x),
+                               test_samples=len(test_x))
     tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in (train_x, test_x)]
     labels = [torch.from_numpy(a.astype(np.int64)) for a in (train_y, test_y)]
     return split_with_test(info, tensors[0], labels[0], tensors[1], labels[1],

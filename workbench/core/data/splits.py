@@ -26,6 +26,8 @@ class DatasetInfo:
     input_shape: tuple[int, ...]
     num_classes: int
     class_names: tuple[str, ...]
+    num_samples: int = 0  # train, val and test together (what the memory estimate needs)
+    test_samples: int | None = None  # an official test split's size; None: test_fraction
 
     @property
     def is_image(self) -> bool:

@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from workbench.core.data import DataError, DeviceBatches, Splits, load_splits
+from workbench.core.data import DataError, DeviceBatches, Splits, dataset_info, load_splits
+from workbench.core.memory import EVAL_BATCH, ensure_fits
 from workbench.core.model import build_model, check
 from workbench.core.store.runs import Run, RunError, RunStatus, RunStore
 from workbench.core.training.callbacks import (
@@ -45,20 +46,27 @@ from workbench.core.training.failures import explain, setup_hint
 from workbench.core.training.optim import LRSchedule, build_optimizer, loss_function
 from workbench.core.training.state import LoopState, callback_states, capture, loop_state
 from workbench.core.training.step import EagerStep, evaluate, make_step, wants_graph
-from workbench.spec import ExperimentSpec, SpecError
+from workbench.spec import ExperimentSpec, SpecError, validate
 
 PROGRESS_INTERVAL = 0.25  # seconds between Progress events (and host reads of the metrics)
 MISCLASSIFIED_KEPT = 100
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` is the GPU when there is one; asking for CUDA without one is a clear error."""
+    """`auto` is the GPU when there is one; asking for a GPU this machine lacks is a clear
+    error (a SpecError naming train.device)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise SpecError("train.device", f"{name} asked for, but this machine has no CUDA GPU; "
                                         "use auto or cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    count = torch.cuda.device_count() if device.type == "cuda" else 0
+    if device.index is not None and device.index >= count:
+        raise SpecError("train.device", f"{name} asked for, but this machine has {count} "
+                                        f"GPU{'s' if count != 1 else ''} (cuda:0 to "
+                                        f"cuda:{count - 1})")
+    return device
 
 
 def device_name(device: torch.device) -> str:
@@ -225,7 +233,12 @@ class Trainer:
         spec = self.spec
         if self.threads:
             torch.set_num_threads(self.threads)
+        validate(spec)  # a spec made in code, not read from a file, is checked all the same
         self.device = self.dist.device if self.dist else resolve_device(spec.train.device)
+        # Shapes and memory from the description, before the data or the model take any.
+        info = self.data.info if self.data is not None else dataset_info(spec.data)
+        report = check(spec.model.layers, info.input_shape, info.num_classes)
+        self.memory = ensure_fits(spec, report, info, self.device)
         if self.data is None:
             self.data = load_splits(spec.data, spec.train.seed, cancel=self._stop)
         data = self.data
@@ -250,9 +263,9 @@ class Trainer:
             data.train_x, data.train_y, batch_size=bs, shuffle=True, generator=self.gen,
             augment=spec.data.augment if spec.data.augment.active else None,
             drop_last=0 < n_train % bs < 2 * world, **common)
-        self.val_batches = DeviceBatches(data.val_x, data.val_y, batch_size=1024, shuffle=False,
-                                         generator=None, **common)
-        self.test_batches = DeviceBatches(data.test_x, data.test_y, batch_size=1024,
+        self.val_batches = DeviceBatches(data.val_x, data.val_y, batch_size=EVAL_BATCH,
+                                         shuffle=False, generator=None, **common)
+        self.test_batches = DeviceBatches(data.test_x, data.test_y, batch_size=EVAL_BATCH,
                                           shuffle=False, generator=None, **common)
         self.steps_per_epoch = len(self.train_batches)
         self.train_model = self.model
