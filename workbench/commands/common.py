@@ -10,7 +10,8 @@ from typing import Any
 
 from workbench import spec as specmod
 from workbench.core.store.runs import RunStore
-from workbench.spec import ExperimentSpec, SpecError
+from workbench.spec import BOUNDS, Bound, ExperimentSpec, SpecError
+from workbench.spec.checks import show
 
 
 class CommandError(Exception):
@@ -39,19 +40,37 @@ def print_result(result: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def int_at_least(lo: int, what: str) -> Callable[[str], int]:
-    """An argparse type: an integer >= `lo`, refused with "must be <what>" otherwise."""
+def bounded(bound: Bound) -> Callable[[str], Any]:
+    """An argparse type for a number within `bound`; argparse names the flag in its one line:
+    `argument --epochs: must be a whole number from 1 to 100,000, got '0'`."""
 
-    def parse(text: str) -> int:
+    def parse(text: str) -> int | float:
+        value: int | float | None
         try:
-            value = int(text)
-        except ValueError:
-            value = lo - 1
-        if value < lo:
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+            value = int(text) if bound.integer else float(text)
+        except ValueError:  # not a number, or an integer past Python's digit limit
+            value = None
+        if value is None or not bound.contains(value):
+            raise argparse.ArgumentTypeError(f"must be {bound.text()}, got {show(text)}")
         return value
 
     return parse
 
 
-positive_int = int_at_least(1, "a positive integer")
+def spec_field(path: str) -> Callable[[str], Any]:
+    """An argparse type for a flag that overrides a spec field: the field's own bound."""
+    return bounded(BOUNDS[path])
+
+
+def device_name(text: str) -> str:
+    """An argparse type for --device: auto, cpu, cuda or cuda:N."""
+    try:
+        specmod.check_device("--device", text)
+    except SpecError as exc:
+        raise argparse.ArgumentTypeError(exc.reason) from None
+    return text
+
+
+threads = bounded(Bound(1, 1_024, integer=True))
+processes = bounded(Bound(1, 1_024, integer=True))
+port = bounded(Bound(1, 65_535, integer=True))

@@ -15,12 +15,15 @@ from typing import Any
 from workbench.commands.common import (
     CommandError,
     add_runs_dir,
+    bounded,
+    device_name,
     load_spec,
-    positive_int,
     print_result,
+    spec_field,
     store_from,
+    threads,
 )
-from workbench.spec import SpecError
+from workbench.spec import Bound, SpecError
 
 
 def add_parser(sub: Any) -> None:
@@ -29,14 +32,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--vary", action="append", required=True, metavar="FIELD=V1,V2",
                    help="a field and its values, e.g. optim.name=sgd,adam or optim.lr=0.1,0.01;"
                         " a value may set more fields: adam:lr=0.001. Repeat for a grid")
-    p.add_argument("--epochs", type=positive_int, help="override train.epochs for every variant")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
-    p.add_argument("--target", type=float, default=0.9, metavar="ACC",
+    p.add_argument("--epochs", type=spec_field("train.epochs"),
+                   help="override train.epochs for every variant")
+    p.add_argument("--device", type=device_name, metavar="{auto,cpu,cuda,cuda:N}",
+                   help="override train.device")
+    p.add_argument("--target", type=bounded(Bound(0, 1)), default=0.9, metavar="ACC",
                    help="the validation accuracy whose time to reach is reported (default 0.9)")
-    p.add_argument("--side-by-side", default="1", metavar="N",
+    p.add_argument("--side-by-side", type=_side_by_side, default=1, metavar="N",
                    help="variants trained at once: a number, or auto (several on a GPU)")
     p.add_argument("--name", help="save the comparison under this name (default: from the spec)")
-    p.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
+    p.add_argument("--threads", type=threads, help="CPU threads for PyTorch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runs_dir(p)
 
@@ -61,18 +66,12 @@ def build(args: argparse.Namespace) -> Any:
         variants = grid(spec, axes, overrides)
     except SpecError as exc:
         raise CommandError(str(exc)) from exc
-    if not 0 <= args.target <= 1:
-        raise CommandError(f"--target: must be an accuracy between 0 and 1, got {args.target}")
     return Comparison(args.name or default_name(spec), variants, target_accuracy=args.target)
 
 
 def _side_by_side(text: str) -> int | str:
-    if text == "auto":
-        return "auto"
-    try:
-        return positive_int(text)
-    except argparse.ArgumentTypeError as exc:
-        raise CommandError(f"--side-by-side: {exc}") from None
+    """An argparse type: auto, or how many variants train at once."""
+    return "auto" if text == "auto" else bounded(Bound(1, 64, integer=True))(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     comparison = build(args)
-    side = _side_by_side(args.side_by_side)
+    side = args.side_by_side
     runs = store_from(args)
     runner = ComparisonRunner(comparison, runs, threads=args.threads, side_by_side=side)
     curves = [Curves() for _ in comparison.variants]

@@ -6,23 +6,23 @@ import argparse
 import sys
 from typing import Any
 
-from workbench.commands.common import CommandError, add_runs_dir, int_at_least, print_result
+from workbench.commands.common import (
+    CommandError,
+    add_runs_dir,
+    bounded,
+    print_result,
+    spec_field,
+)
+from workbench.spec import BOUNDS, Bound
 
-
-def _amount(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not 0.0 <= value <= 0.99:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 0.99, got {text!r}")
-    return value
+AMOUNT = Bound(0, 0.99)  # core.tools.prune.MAX_AMOUNT, not imported here: it loads torch
+FINETUNE_EPOCHS = Bound(0, BOUNDS["train.epochs"].hi, integer=True)
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("prune", help="prune a trained run by magnitude into a new run")
     p.add_argument("run_dir", metavar="RUN_DIR", help="the trained run's folder")
-    p.add_argument("--amount", type=_amount, required=True,
+    p.add_argument("--amount", type=bounded(AMOUNT), required=True,
                    help="share pruned, 0..0.99: of weights, or of units with --structured")
     p.add_argument("--structured", action="store_true",
                    help="remove whole neurons/channels (the model really shrinks)")
@@ -30,9 +30,10 @@ def add_parser(sub: Any) -> None:
                    help="prune every layer by the amount (default: rank the network globally)")
     p.add_argument("--norm", choices=("l1", "l2"), default="l1",
                    help="how units are ranked with --structured (default l1)")
-    p.add_argument("--finetune", type=int_at_least(0, "0 or more"), default=0, metavar="EPOCHS",
+    p.add_argument("--finetune", type=bounded(FINETUNE_EPOCHS), default=0, metavar="EPOCHS",
                    help="train the pruned network this many epochs with its mask fixed")
-    p.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate "
+    p.add_argument("--lr", type=spec_field("optim.lr"), default=None,
+                   help="fine-tuning learning rate "
                    "(default: the run's)")
     add_runs_dir(p)
 

@@ -30,7 +30,7 @@ from workbench.core.tools.prune import PruneConfig, PruneError, PruneResult, Pru
 from workbench.core.training.callbacks import Callback
 from workbench.core.training.events import Event, RunFailed, RunFinished
 from workbench.core.training.step import evaluate
-from workbench.spec import ExperimentSpec, LayerSpec, ModelSpec
+from workbench.spec import ExperimentSpec, LayerSpec, ModelSpec, SpecError
 
 LATENCY_REPEATS = 200
 
@@ -102,8 +102,7 @@ def create_pruned_run(session: PruneSession, config: PruneConfig, *, runs: RunSt
     the weights it reached. The summary holds sparsity, parameters, accuracy before and
     after fine-tuning, and size and CPU latency before and after.
     """
-    if finetune_epochs < 0:
-        raise PruneError(f"fine-tune epochs must be 0 or more, got {finetune_epochs}")
+    tuned = _finetune_spec(session.spec, finetune_epochs, lr)
     result = session.evaluate(config)
     info = session.info
     if config.structured:
@@ -121,9 +120,10 @@ def create_pruned_run(session: PruneSession, config: PruneConfig, *, runs: RunSt
     pruned_val = _accuracy(model, session, "val")
     parent = session.run.path
     status = "finished"
-    if finetune_epochs > 0:
-        model, run_dir, status = _finetune(spec, state, keep_masks, session, finetune_epochs, lr,
-                                   runs, parent, on_event, cancel)
+    if tuned is not None:
+        spec.optim, spec.schedule, spec.train = tuned.optim, tuned.schedule, tuned.train
+        model, run_dir, status = _finetune(spec, state, keep_masks, session, runs, parent,
+                                           on_event, cancel)
     else:
         run = runs.create(spec, parent=parent)
         run.save_model(model.state_dict())
@@ -173,18 +173,26 @@ class _CancelWatch(Callback):
             trainer.stop()
 
 
+def _finetune_spec(spec: ExperimentSpec, epochs: int,
+                   lr: float | None) -> ExperimentSpec | None:
+    """The parent's spec set up for fine-tuning (None: no fine-tuning), validated before any
+    work: a rate of 0 or NaN would store a run that nothing could resume or export."""
+    if epochs == 0:
+        return None
+    try:
+        tuned = spec.with_value("train.epochs", epochs).with_value("schedule.name", "constant")
+        tuned = tuned.with_value("schedule.warmup_epochs", 0.0)
+        return tuned.with_value("optim.lr", lr) if lr is not None else tuned
+    except SpecError as exc:
+        raise PruneError(f"fine-tuning: {exc}") from None
+
+
 def _finetune(spec: ExperimentSpec, state: dict[str, torch.Tensor],
-              masks: dict[str, torch.Tensor], session: PruneSession, epochs: int,
-              lr: float | None, runs: RunStore, parent: Path,
-              on_event: Callable[[Event], None] | None,
+              masks: dict[str, torch.Tensor], session: PruneSession, runs: RunStore,
+              parent: Path, on_event: Callable[[Event], None] | None,
               cancel: threading.Event | None) -> tuple[nn.Module, str, str]:
     from workbench.core.training.loop import Trainer
 
-    spec.train.epochs = epochs
-    spec.schedule.name = "constant"
-    spec.schedule.warmup_epochs = 0.0
-    if lr is not None:
-        spec.optim.lr = lr
     trainer = Trainer(spec, runs=runs, data=session.splits, initial_state=state,
                       masks=masks, callbacks=[_CancelWatch(cancel)], parent=parent)
     finished: RunFinished | None = None
