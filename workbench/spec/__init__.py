@@ -21,6 +21,7 @@ from workbench.spec.checks import (
     check_int,
     check_number,
     check_text,
+    key_name,
     show,
 )
 from workbench.spec.datasets import DATASETS
@@ -223,7 +224,8 @@ def _section(cls: type, raw: Any, path: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise SpecError(f"{path}.{unknown[0]}", f"unknown field (known: {', '.join(known)})")
+        raise SpecError(f"{path}.{key_name(unknown[0])}",
+                        f"unknown field (known: {', '.join(known)})")
     values: dict[str, Any] = {}
     for name, value in raw.items():
         if cls is DataSpec and name == "augment":
@@ -272,13 +274,14 @@ def from_dict(raw: Any) -> ExperimentSpec:
     known = {"version", "name", "model", *_SECTIONS}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise SpecError(unknown[0], f"unknown section (known: {', '.join(sorted(known))})")
+        raise SpecError(key_name(unknown[0]),
+                        f"unknown section (known: {', '.join(sorted(known))})")
     model_raw = raw.get("model", {"layers": []})
     if not isinstance(model_raw, dict) or not isinstance(model_raw.get("layers", []), list):
         raise SpecError("model.layers", "must be a list of layers")
     extra = sorted(set(model_raw) - {"layers"})
     if extra:
-        raise SpecError(f"model.{extra[0]}", "unknown field (known: layers)")
+        raise SpecError(f"model.{key_name(extra[0])}", "unknown field (known: layers)")
     if len(model_raw.get("layers", [])) > MAX_LAYERS:
         raise SpecError("model.layers", f"must hold at most {MAX_LAYERS:,} layers, "
                                         f"got {len(model_raw['layers']):,}")

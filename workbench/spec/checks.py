@@ -39,6 +39,12 @@ def show(v: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def key_name(key: str) -> str:
+    """A document's key as part of a field path: as it is when it reads like a name, else
+    quoted and cut short (an empty key, a key of a thousand characters)."""
+    return key if key.isidentifier() and len(key) <= 40 else show(key)
+
+
 def fmt(x: float) -> str:
     """A bound as people write it: 100,000 and 0.9 and 1e-08."""
     if float(x).is_integer() and abs(x) < 1e12:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from workbench.spec.checks import Bound, SpecError, show
+from workbench.spec.checks import Bound, SpecError, key_name, show
 
 Shape = tuple[int, ...]
 
@@ -198,7 +198,8 @@ def validate_layer(layer: LayerLike, path: str) -> None:
     for key in layer.params:
         if key not in known:
             allowed = ", ".join(known) or "no parameters"
-            raise SpecError(f"{path}.{key}", f"{layer.type} has no parameter {key!r} ({allowed})")
+            raise SpecError(f"{path}.{key_name(key)}",
+                            f"{layer.type} has no parameter {show(key)} ({allowed})")
     for name, value in layer.params.items():
         p = known[name]
         where = f"{path}.{name}"
