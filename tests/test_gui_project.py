@@ -245,3 +245,50 @@ def test_main_window_blocks_train_in_the_real_panel(qtbot, answers):
     assert "image input" in win.train_panel.train_button.toolTip()
     win.undo.setClean()
     win.close()
+
+
+HOSTILE_PROJECTS = {
+    "not_utf8": (b'{"name": "caf\xe9"}', "not UTF-8 text"),
+    "deep": (b"[" * 100_000, "nested more than 32 levels deep"),
+    "long_number": (b'{"train": {"seed": ' + b"9" * 400 + b"}}", "train.seed"),
+    "too_long_number": (b'{"train": {"seed": ' + b"9" * 5000 + b"}}", "too long to read"),
+    "list_type": (b'{"model": {"layers": [{"type": ["Linear"]}]}}', "model.layers[0].type"),
+    "nan": (b'{"optim": {"lr": NaN}}', "holds NaN"),
+    "out_of_range": (b'{"optim": {"lr": 1e30}}', "optim.lr: must be a number from 1e-12"),
+    "huge_out": (b'{"model": {"layers": [{"type": "Linear", "out": 1000000000}]}}',
+                 "model.layers[0].out: must be a whole number from 1 to 65,536"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_PROJECTS))
+def test_hostile_projects_are_refused_with_a_dialog_from_open_and_open_recent(
+        window, answers, tmp_path, name):
+    data, says = HOSTILE_PROJECTS[name]
+    before = window.model.spec().to_dict()
+    path = tmp_path / f"{name}.json"
+    path.write_bytes(data)
+    assert not window.open_path(path, ask=False)  # File > Open…, after the file dialog
+    assert says in answers.warned[-1]
+    project.add_recent(window.settings, path)
+    assert not window.open_recent(str(path))  # File > Open Recent
+    assert len(answers.warned) == 2 and says in answers.warned[-1]
+    assert window.model.spec().to_dict() == before and window.path is None  # nothing clamped
+
+
+def test_a_huge_project_file_is_refused_unread(window, answers, tmp_path):
+    path = tmp_path / "huge.json"
+    with open(path, "wb") as f:
+        f.truncate(200 * 2**20)
+    assert not window.open_path(path, ask=False)
+    assert "too large: 209,715,200 bytes, more than the 1,048,576 allowed" in answers.warned[-1]
+
+
+def test_a_network_that_cannot_fit_in_memory_blocks_train_with_the_numbers(window):
+    window.model.set_layers([LayerSpec("Linear", {"out": 65_536})] * 12 + [
+        LayerSpec("Linear", {"out": 2})])
+    reason = window.train_panel.blocked
+    assert reason and reason.startswith("the experiment needs about")
+    assert "available" in reason and window.editor.memory_problem == reason
+    window.model.set_layers([LayerSpec("Linear", {"out": 8}), LayerSpec("Linear", {"out": 2})])
+    assert window.train_panel.blocked is None
+    assert window.editor.memory_label.text().startswith("Memory to train: about")

@@ -33,10 +33,11 @@ def make(data, layers, **sections):
     return specmod.from_dict({"data": data, "model": {"layers": layers}, **sections})
 
 
-def estimate(spec):
+def estimate(spec, cpu=True):
     info = dataset_info(spec.data)
     return estimate_memory(spec, check(spec.model.layers, info.input_shape, info.num_classes),
-                           info)
+                           num_samples=info.num_samples, test_samples=info.test_samples,
+                           num_classes=info.num_classes, cpu=cpu)
 
 
 def test_an_mlp_on_moons_by_hand():
@@ -53,9 +54,7 @@ def test_an_mlp_on_moons_by_hand():
     assert e.checkpoint == 2 * (4 * params + 8 * params)  # the buffer and its bytes
     assert e.total == sum((e.parameters, e.gradients, e.optimizer, e.activations, e.data,
                            e.evaluation, e.checkpoint))
-    info = dataset_info(spec.data)
-    on_gpu = estimate_memory(spec, check(spec.model.layers, info.input_shape, 2), info,
-                             cpu=False)
+    on_gpu = estimate(spec, cpu=False)
     assert on_gpu.checkpoint == 0 and on_gpu.total == e.total - e.checkpoint
 
 

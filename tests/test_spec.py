@@ -47,13 +47,13 @@ def test_save_and_load(tmp_path):
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        ("optim.lr", -1, "optim.lr: must be a number above 0, at most 1,000,000, got -1"),
+        ("optim.lr", -1, "optim.lr: must be a number from 1e-12 to 1,000,000, got -1"),
         ("optim.name", "adamax", "optim.name: must be one of"),
         ("train.epochs", 0, "train.epochs: must be a whole number from 1 to 100,000, got 0"),
         ("train.batch_size", 2.5, "train.batch_size: must be a whole number from 1 to"),
         ("train.device", "tpu", "train.device: must be auto, cpu, cuda"),
         ("schedule.name", "linear", "schedule.name: must be one of"),
-        ("regularization.grad_clip", 0, "regularization.grad_clip: must be a number above 0"),
+        ("regularization.grad_clip", 0, "regularization.grad_clip: must be a number from 0.001"),
         ("data.name", "imagenet", "data.name: must be one of"),
         ("data.val_fraction", 0.95, "data.val_fraction: must be a number from 0 to 0.9"),
     ],

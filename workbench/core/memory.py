@@ -107,12 +107,15 @@ def train_samples(data: DataSpec, num_samples: int, test_samples: int | None) ->
     return max(1, rest - _count(data.val_fraction, num_samples))
 
 
-def estimate_memory(spec: ExperimentSpec, report: ModelReport, info: DatasetInfo, *,
+def estimate_memory(spec: ExperimentSpec, report: ModelReport, *, num_samples: int,
+                    test_samples: int | None, num_classes: int,
                     cpu: bool = True) -> MemoryEstimate:
-    """The estimate for a stack that fits its data (`report` from `analyze`, without error);
-    `cpu`: the device is the CPU, which also holds the checkpoints as they are written."""
-    n = max(1, info.num_samples)
-    n_train = train_samples(spec.data, n, info.test_samples)
+    """The estimate for a stack that fits its data (`report` from `analyze`, without error)
+    of `num_samples` (`test_samples` of them an official test split; `num_classes` 0: a
+    regression). `cpu`: the device is the CPU, which also holds the checkpoints as they are
+    written. Pure arithmetic: cheap enough for every edit in the app."""
+    n = max(1, num_samples)
+    n_train = train_samples(spec.data, n, test_samples)
     batch = n_train if spec.optim.name == "gd" else min(spec.train.batch_size, n_train)
     p = report.total_params
     inputs = math.prod(report.input_shape)
@@ -124,8 +127,8 @@ def estimate_memory(spec: ExperimentSpec, report: ModelReport, info: DatasetInfo
     # kept for backward; the gradients flowing back through the widest layer (2).
     per_sample = FLOAT * (3 * inputs + sum(outputs) + 2 * widest) + 8 * indices
     per_eval_sample = FLOAT * (3 * inputs + 2 * widest)
-    image = len(info.input_shape) == 3
-    label_bytes = 8 if info.num_classes > 0 else FLOAT
+    image = len(report.input_shape) == 3
+    label_bytes = 8 if num_classes > 0 else FLOAT
     sample_bytes = inputs * (1 if image else FLOAT) + label_bytes
     state = FLOAT * p * OPTIMIZER_STATE.get(spec.optim.name, 2)
     return MemoryEstimate(
@@ -191,7 +194,9 @@ def check_fits(estimate: MemoryEstimate, memory: DeviceMemory) -> None:
 def ensure_fits(spec: ExperimentSpec, report: ModelReport, info: DatasetInfo,
                 device: torch.device) -> MemoryEstimate:
     """The estimate, after refusing (DoesNotFit) an experiment that will not fit `device`."""
-    estimate = estimate_memory(spec, report, info, cpu=device.type != "cuda")
+    estimate = estimate_memory(spec, report, num_samples=info.num_samples,
+                               test_samples=info.test_samples, num_classes=info.num_classes,
+                               cpu=device.type != "cuda")
     check_fits(estimate, device_memory(device))
     return estimate
 

@@ -62,6 +62,7 @@ from workbench.core.tools.compare import (
 from workbench.core.training.events import EpochEnded, RunFailed, RunFinished
 from workbench.core.training.optim import OPTIMIZER_TITLES
 from workbench.gui.curves_view import new_plot
+from workbench.gui.widgets import SciSpinBox
 from workbench.gui.worker import ThreadWorker, training_threads
 from workbench.spec import OPTIMIZERS, ExperimentSpec, SpecError
 
@@ -177,10 +178,7 @@ class ComparePanel(QWidget):
         for row, name in enumerate(OPTIMIZERS):
             check = QCheckBox(OPTIMIZER_TITLES.get(name, name))
             check.setChecked(name in ("sgd", "momentum", "adam", "rmsprop"))
-            lr = QDoubleSpinBox()
-            lr.setDecimals(5)
-            lr.setRange(1e-5, 10.0)
-            lr.setSingleStep(1e-3)
+            lr = SciSpinBox.for_field("optim.lr")
             lr.setValue(DEFAULT_LR.get(name, 1e-3))
             self.optim_checks[name] = check
             self.optim_lrs[name] = lr

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from workbench.core.data.errors import DataError
 from workbench.gui.experiment_model import ExperimentModel
 from workbench.gui.style import CLASS_COLORS
-from workbench.gui.widgets import Binder, float_spin, int_spin
+from workbench.gui.widgets import Binder, field_spin
 from workbench.gui.worker import ThreadWorker
 from workbench.spec import AugmentSpec, DataSpec
 from workbench.spec.datasets import DATASETS, DatasetEntry
@@ -176,13 +176,13 @@ class DataPanel(QWidget):
 
         group = QGroupBox("Options")
         self.form = QFormLayout(group)
-        self.samples = int_spin(10, 1_000_000, 100)
+        self.samples = field_spin("data.samples", 100)
         self.binder.spin(self.samples, "data.samples", int)
-        self.noise = float_spin(0.0, 5.0, 0.05, 3)
+        self.noise = field_spin("data.noise", 0.05, 3)
         self.binder.spin(self.noise, "data.noise", float)
-        self.val_fraction = float_spin(0.0, 0.9, 0.05, 2)
+        self.val_fraction = field_spin("data.val_fraction", 0.05, 2)
         self.binder.spin(self.val_fraction, "data.val_fraction", float)
-        self.test_fraction = float_spin(0.0, 0.9, 0.05, 2)
+        self.test_fraction = field_spin("data.test_fraction", 0.05, 2)
         self.binder.spin(self.test_fraction, "data.test_fraction", float)
         self.root = QLineEdit()
         self.root.setPlaceholderText("default: the download cache")
@@ -216,9 +216,9 @@ class DataPanel(QWidget):
         af = QFormLayout(aug)
         self.hflip = QCheckBox("flip left-right")
         self.binder.check(self.hflip, "data.augment.hflip")
-        self.crop_pad = int_spin(0, 16)
+        self.crop_pad = field_spin("data.augment.crop_pad")
         self.binder.spin(self.crop_pad, "data.augment.crop_pad", int)
-        self.noise_std = float_spin(0.0, 2.0, 0.05, 2)
+        self.noise_std = field_spin("data.augment.noise_std", 0.05, 2)
         self.binder.spin(self.noise_std, "data.augment.noise_std", float)
         af.addRow("", self.hflip)
         af.addRow("Random crop, pad", self.crop_pad)

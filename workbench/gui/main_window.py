@@ -166,6 +166,7 @@ class MainWindow(QMainWindow):
         self.gpu_name = gpu
         self.actions["all_gpus"].setEnabled(self.gpu_count() > 1)
         self.optim_panel.set_gpu(gpu or None)
+        self.editor.set_gpu(gpu)
         self.optim_panel.enable_preview()
         self.data_panel.enable_auto_load()
         if self.train_panel is None:
@@ -204,14 +205,15 @@ class MainWindow(QMainWindow):
 
     # -- why Train is disabled ----------------------------------------------------------------
     def blocked_reason(self) -> str | None:
-        """The first reason this experiment cannot train (a shape error first), or None."""
+        """The first reason this experiment cannot train (a shape error first, then a bad
+        value, then memory it will not fit in), or None."""
         if self.editor.problem:
             return self.editor.problem
         try:
             specmod.validate(self.model.live)
         except SpecError as exc:
             return str(exc)
-        return None
+        return self.editor.memory_problem
 
     def update_blocked(self) -> None:
         if self.train_panel is not None:

@@ -7,6 +7,7 @@ model is built here. Every edit is an undo command on the ExperimentModel.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, Signal
@@ -32,6 +33,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.memory import (
+    DeviceMemory,
+    DoesNotFit,
+    MemoryEstimate,
+    check_fits,
+    cpu_memory,
+    estimate_memory,
+    human_bytes,
+)
 from workbench.core.model import LayerReport, ModelReport, analyze
 from workbench.gui import undo
 from workbench.gui.experiment_model import ExperimentModel
@@ -41,28 +51,42 @@ from workbench.spec.layers import CATALOGUE, ParamDef
 LAYER_MIME = "application/x-workbench-layer"
 ERROR_BG = "#fde7e7"
 _COL_SHAPE, _COL_PARAMS, _COL_MACS = 100, 64, 64
-_EDITOR_WIDTH = 56
+_EDITOR_WIDTH = 56  # a number editor; an integer's grows with its bound's digits
+MEMORY_FIELDS = frozenset({"optim.name", "train.batch_size", "train.device"})
 
 
-def dataset_io(data: DataSpec) -> tuple[tuple[int, ...] | None, int | None, str | None]:
-    """(input shape, classes, problem) of the data: from the catalogue when it knows, else by
-    looking at the file (CSV, image folder). Classes 0: regression."""
+@dataclass(frozen=True)
+class DataShape:
+    """What the editor needs of the data, known without loading it."""
+
+    input_shape: tuple[int, ...] | None  # None: unknown (see `problem`)
+    num_classes: int | None  # 0: regression
+    num_samples: int = 0
+    test_samples: int | None = None  # an official test split's size
+    problem: str | None = None
+
+
+def dataset_io(data: DataSpec) -> DataShape:
+    """The data's shape, classes and size: from the catalogue when it knows, else by looking
+    at the file (CSV, image folder)."""
     from workbench.spec.datasets import DATASETS
 
     entry = DATASETS.get(data.name)
     if entry is None:
-        return None, None, f"data.name: unknown dataset {data.name!r}"
+        return DataShape(None, None, problem=f"data.name: unknown dataset {data.name!r}")
     if entry.input_shape is not None and entry.num_classes is not None:
-        return entry.input_shape, entry.num_classes, None
+        return DataShape(entry.input_shape, entry.num_classes, entry.samples or data.samples,
+                         entry.test_samples)
     if not data.path:
-        return None, None, f"data.path: the {entry.title} dataset needs a file or folder"
+        return DataShape(None, None, problem=f"data.path: the {entry.title} dataset needs a "
+                                             "file or folder")
     from workbench.core.data import DataError, dataset_info
 
     try:
         info = dataset_info(data)
     except DataError as exc:
-        return None, None, str(exc)
-    return info.input_shape, info.num_classes, None
+        return DataShape(None, None, problem=str(exc))
+    return DataShape(info.input_shape, info.num_classes, info.num_samples, info.test_samples)
 
 
 def templates(num_classes: int) -> dict[str, list[LayerSpec]]:
@@ -90,13 +114,6 @@ def human(n: float) -> str:
         if abs(n) >= size:
             return f"{n / size:.3g} {unit}"
     return f"{n:,.0f}"
-
-
-def human_bytes(n: int) -> str:
-    for unit, size in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n} B"
 
 
 def shape_text(shape: tuple[int, ...] | None) -> str:
@@ -220,23 +237,21 @@ class LayerRow(QFrame):
             box.setChecked(bool(value))
             box.toggled.connect(lambda v: self.paramEdited.emit(self.index, name, bool(v)))
             return box
-        if p.kind is int:
+        if p.kind is int:  # the range is the parameter's bound (one below it: "auto")
             spin = QSpinBox()
-            lo = int(p.lo) if p.lo is not None else 0
+            lo = int(p.lo)
+            spin.setRange(lo - 1 if p.optional else lo, int(p.hi))
             if p.optional:
-                spin.setRange(lo - 1, int(p.hi) if p.hi is not None else 100_000)
                 spin.setSpecialValueText("auto")
-            else:
-                spin.setRange(lo, int(p.hi) if p.hi is not None else 100_000)
             spin.setValue(lo - 1 if value is None else int(value))
             spin.valueChanged.connect(lambda v: self.paramEdited.emit(
                 self.index, name, None if p.optional and v < lo else int(v)))
-            spin.setFixedWidth(_EDITOR_WIDTH)
+            spin.setFixedWidth(max(_EDITOR_WIDTH, 24 + 8 * len(str(int(p.hi)))))
             spin.setToolTip(p.help)
             return spin
         dspin = QDoubleSpinBox()
         dspin.setDecimals(3)
-        dspin.setRange(p.lo if p.lo is not None else -1e6, p.hi if p.hi is not None else 1e6)
+        dspin.setRange(p.lo, p.hi)  # the parameter's bound, as the validator has it
         dspin.setSingleStep(0.05)
         dspin.setValue(float(value))
         dspin.valueChanged.connect(lambda v: self.paramEdited.emit(self.index, name, float(v)))
@@ -378,7 +393,10 @@ class ModelEditor(QWidget):
         super().__init__(parent)
         self.model, self.undo = model, stack
         self.report: ModelReport | None = None
-        self.problem: str | None = None  # why the stack cannot train, or None
+        self.problem: str | None = None  # why the stack does not fit its data, or None
+        self.memory: MemoryEstimate | None = None  # what training needs, when the stack fits
+        self.memory_problem: str | None = None  # why it will not fit its device, or None
+        self.gpu: str | None = None  # the GPU's name, "" for none, None until probed
         self.rows: list[LayerRow] = []
 
         self.palette_tree = Palette()
@@ -409,7 +427,11 @@ class ModelEditor(QWidget):
         self.status = QLabel("")
         self.status.setObjectName("problem")
         self.status.setWordWrap(True)
+        self.memory_label = QLabel("")
+        self.memory_label.setObjectName("memory")
+        self.memory_label.setWordWrap(True)
         rv.addWidget(self.totals)
+        rv.addWidget(self.memory_label)
         rv.addWidget(self.status)
 
         splitter = QSplitter()
@@ -533,7 +555,7 @@ class ModelEditor(QWidget):
         undo.push_layer_param(self.undo, self.model, index, name, value)
 
     def apply_template(self, name: str) -> None:
-        _, classes, _ = dataset_io(self.model.live.data)
+        classes = dataset_io(self.model.live.data).num_classes
         layers = templates(classes if classes is not None else 2)[name]
         undo.push_layers(self.undo, self.model, layers, f"Template: {name}")
 
@@ -560,22 +582,48 @@ class ModelEditor(QWidget):
         self.refresh()
 
     def _value_changed(self, path: str, _value: Any) -> None:
-        if path.startswith("data."):
+        if path.startswith("data.") or path in MEMORY_FIELDS:
             self.refresh()
 
+    def set_gpu(self, name: str) -> None:
+        """What the device probe found: the GPU's name, or "" when there is none. Until it
+        has answered, `auto` counts as the CPU and a GPU's free memory is unknown."""
+        self.gpu = name
+        self.refresh()
+
+    def device_memory(self) -> DeviceMemory:
+        """Free memory of the device the experiment would train on."""
+        device = self.model.live.train.device
+        if device == "cpu" or (device == "auto" and not self.gpu):
+            return cpu_memory()
+        if not self.gpu:  # not probed yet, or cuda asked for on a machine without one
+            return DeviceMemory("the GPU", None)
+        import torch
+
+        from workbench.core.memory import device_memory
+
+        try:
+            return device_memory(torch.device("cuda" if device == "auto" else device))
+        except (RuntimeError, AssertionError, ValueError):  # cuda:N this machine lacks
+            return DeviceMemory(f"the GPU {device}", None)
+
     def refresh(self) -> None:
-        """Shapes, counts and totals from `analyze` (arithmetic, cheap on every edit)."""
-        layers = self.model.live.model.layers
-        shape, classes, problem = dataset_io(self.model.live.data)
-        if shape is None:
+        """Shapes, counts, totals and memory from `analyze` (arithmetic, cheap on every edit)."""
+        spec = self.model.live
+        data = dataset_io(spec.data)
+        self.memory = None
+        self.memory_problem = None
+        if data.input_shape is None:
             self.report = None
             for row in self.rows:
                 row.show_report(None)
             self.input_label.setText("Input: unknown")
             self.totals.setText("")
-            self._set_problem(problem)
+            self.memory_label.setText("")
+            self._set_problem(data.problem)
             return
-        report = analyze(layers, shape, classes)
+        shape, classes = data.input_shape, data.num_classes
+        report = analyze(spec.model.layers, shape, classes)
         self.report = report
         self.input_label.setText(f"Input {shape_text(shape)} · "
                                  + (f"{classes} classes" if classes else "regression"))
@@ -585,12 +633,39 @@ class ModelEditor(QWidget):
             f"Total: {report.total_params:,} parameters ({human_bytes(report.param_bytes)}) · "
             f"{human(report.total_macs)} MACs per sample · output "
             f"{shape_text(report.output_shape)}")
+        self.memory_label.setText("")
+        if report.ok:
+            self._show_memory(report, data)
         self._set_problem(str(report.error) if report.error else None)
+
+    def _show_memory(self, report: ModelReport, data: DataShape) -> None:
+        """The memory training needs, against what its device has; a refusal when it will not
+        fit (the trainer would refuse it too, from the same estimate)."""
+        spec = self.model.live
+        memory = self.device_memory()
+        on_gpu = memory.label.startswith("the GPU")
+        estimate = estimate_memory(spec, report, num_samples=data.num_samples,
+                                   test_samples=data.test_samples,
+                                   num_classes=data.num_classes or 0, cpu=not on_gpu)
+        self.memory = estimate
+        available = ("" if memory.available is None else
+                     f"; {memory.label} has {human_bytes(memory.available)} available")
+        self.memory_label.setText(f"Memory to train: about {human_bytes(estimate.total)} "
+                                  f"({estimate.breakdown()}){available}")
+        self.memory_label.setToolTip("Estimated from the shapes: parameters, gradients, "
+                                     "optimizer state, one batch's activations, the data "
+                                     "and an evaluation batch")
+        try:
+            check_fits(estimate, memory)
+        except DoesNotFit as exc:
+            self.memory_problem = str(exc)
+            self.memory_label.setText("")  # the problem below says it all, with the numbers
 
     def _set_problem(self, problem: str | None) -> None:
         self.problem = problem
-        self.status.setText(f"⚠ {problem}" if problem else "✓ The stack fits the data.")
-        self.status.setProperty("ok", problem is None)
+        shown = problem or self.memory_problem
+        self.status.setText(f"⚠ {shown}" if shown else "✓ The stack fits the data.")
+        self.status.setProperty("ok", shown is None)
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)
         self.reportChanged.emit(self.report)

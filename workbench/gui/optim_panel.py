@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from workbench.gui.experiment_model import ExperimentModel
 from workbench.gui.style import ACCENT
-from workbench.gui.widgets import Binder, SciSpinBox, float_spin, int_spin
+from workbench.gui.widgets import Binder, SciSpinBox, field_spin
 from workbench.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, DataSpec
 
 OPTIMIZER_NAMES = {
@@ -110,12 +110,12 @@ class OptimPanel(QWidget):
         for name in OPTIMIZERS:
             self.optimizer.addItem(OPTIMIZER_NAMES.get(name, name), name)
         self.binder.combo(self.optimizer, "optim.name")
-        self.lr = SciSpinBox(1e-7, 10.0)
+        self.lr = SciSpinBox.for_field("optim.lr")
         self.binder.spin(self.lr, "optim.lr")
-        self.momentum = float_spin(0.0, 0.999, 0.05, 3)
+        self.momentum = field_spin("optim.momentum", 0.05, 3)
         self.binder.spin(self.momentum, "optim.momentum")
-        self.beta1 = float_spin(0.0, 0.9999, 0.01, 4)
-        self.beta2 = float_spin(0.0, 0.9999, 0.001, 4)
+        self.beta1 = field_spin("optim.betas", 0.01, 4)
+        self.beta2 = field_spin("optim.betas", 0.001, 4)
         betas = QWidget()
         bh = QHBoxLayout(betas)
         bh.setContentsMargins(0, 0, 0, 0)
@@ -124,11 +124,12 @@ class OptimPanel(QWidget):
         for box in (self.beta1, self.beta2):
             box.valueChanged.connect(self._write_betas)
         self.binder.custom("optim.betas", self._show_betas)
-        self.eps = SciSpinBox(1e-12, 1.0)
+        self.binder.register("optim.betas", self.beta1, self.beta2)
+        self.eps = SciSpinBox.for_field("optim.eps")
         self.binder.spin(self.eps, "optim.eps")
-        self.alpha = float_spin(0.0, 1.0, 0.01, 3)
+        self.alpha = field_spin("optim.alpha", 0.01, 3)
         self.binder.spin(self.alpha, "optim.alpha")
-        self.weight_decay = SciSpinBox(0.0, 1.0)
+        self.weight_decay = SciSpinBox.for_field("optim.weight_decay")
         self.binder.spin(self.weight_decay, "optim.weight_decay")
         self.optim_rows = {"momentum": self.momentum, "betas": betas, "eps": self.eps,
                            "alpha": self.alpha, "weight_decay": self.weight_decay}
@@ -148,19 +149,19 @@ class OptimPanel(QWidget):
         for name in SCHEDULES:
             self.schedule.addItem(SCHEDULE_NAMES.get(name, name), name)
         self.binder.combo(self.schedule, "schedule.name")
-        self.step_size = int_spin(1, 10_000)
+        self.step_size = field_spin("schedule.step_size")
         self.binder.spin(self.step_size, "schedule.step_size", int)
-        self.gamma = float_spin(0.001, 1.0, 0.05, 3)
+        self.gamma = field_spin("schedule.gamma", 0.05, 3)
         self.binder.spin(self.gamma, "schedule.gamma")
-        self.decay = float_spin(0.0, 100.0, 0.1, 3)
+        self.decay = field_spin("schedule.decay", 0.1, 3)
         self.binder.spin(self.decay, "schedule.decay")
-        self.min_lr = SciSpinBox(0.0, 10.0)
+        self.min_lr = SciSpinBox.for_field("schedule.min_lr")
         self.binder.spin(self.min_lr, "schedule.min_lr")
-        self.patience = int_spin(0, 1000)
+        self.patience = field_spin("schedule.patience")
         self.binder.spin(self.patience, "schedule.patience", int)
-        self.factor = float_spin(0.01, 0.99, 0.05, 2)
+        self.factor = field_spin("schedule.factor", 0.05, 2)
         self.binder.spin(self.factor, "schedule.factor")
-        self.warmup = float_spin(0.0, 1000.0, 0.5, 2)
+        self.warmup = field_spin("schedule.warmup_epochs", 0.5, 2)
         self.binder.spin(self.warmup, "schedule.warmup_epochs")
         self.schedule_rows = {"step_size": self.step_size, "gamma": self.gamma,
                               "decay": self.decay, "min_lr": self.min_lr,
@@ -177,21 +178,21 @@ class OptimPanel(QWidget):
 
     def _regularization_group(self) -> QGroupBox:
         group, form = self._form("Regularization")
-        self.l1 = SciSpinBox(0.0, 10.0)
+        self.l1 = SciSpinBox.for_field("regularization.l1")
         self.binder.spin(self.l1, "regularization.l1")
-        self.l2 = SciSpinBox(0.0, 10.0)
+        self.l2 = SciSpinBox.for_field("regularization.l2")
         self.binder.spin(self.l2, "regularization.l2")
         self.clip_on = QCheckBox("clip at")
-        self.clip = float_spin(0.001, 1000.0, 0.5, 3)
+        self.clip = field_spin("regularization.grad_clip", 0.5, 3)
         self.clip.setValue(1.0)
         self.binder.optional(self.clip_on, self.clip, "regularization.grad_clip")
         self.stop_on = QCheckBox("after")
-        self.patience_stop = int_spin(1, 1000)
+        self.patience_stop = field_spin("regularization.early_stop_patience")
         self.patience_stop.setValue(5)
         self.patience_stop.setSuffix(" epochs without progress")
         self.binder.optional(self.stop_on, self.patience_stop,
                              "regularization.early_stop_patience", int)
-        self.min_delta = SciSpinBox(0.0, 10.0)
+        self.min_delta = SciSpinBox.for_field("regularization.early_stop_min_delta")
         self.binder.spin(self.min_delta, "regularization.early_stop_min_delta")
         form.addRow("L1 penalty", self.l1)
         form.addRow("L2 penalty", self.l2)
@@ -202,11 +203,11 @@ class OptimPanel(QWidget):
 
     def _training_group(self) -> QGroupBox:
         group, form = self._form("Training")
-        self.epochs = int_spin(1, 100_000)
+        self.epochs = field_spin("train.epochs")
         self.binder.spin(self.epochs, "train.epochs", int)
-        self.batch_size = int_spin(1, 1_000_000)
+        self.batch_size = field_spin("train.batch_size")
         self.binder.spin(self.batch_size, "train.batch_size", int)
-        self.seed = int_spin(0, 2_147_483_647)
+        self.seed = field_spin("train.seed")
         self.binder.spin(self.seed, "train.seed", int)
         self.device = QComboBox()
         self.device.addItem("Auto (the GPU when there is one)", "auto")

@@ -22,13 +22,17 @@ def heavy_loaded() -> bool:
 
 
 def load_heavy() -> str:
-    """Import the heavy modules; the CUDA GPU's name, or "" when there is none."""
+    """Import the heavy modules; the CUDA GPU's name, or "" when there is none. The editor
+    asks the GPU for its free memory on every edit, so its CUDA context is made here."""
     for name in HEAVY_MODULES:
         importlib.import_module(name)
     import torch
 
     try:
-        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
+        if not torch.cuda.is_available():
+            return ""
+        torch.cuda.mem_get_info(0)  # the CUDA context, made here rather than on the GUI thread
+        return torch.cuda.get_device_name(0)
     except RuntimeError:  # a broken driver: train on the CPU
         return ""
 

@@ -1,8 +1,12 @@
-"""Small shared widgets: a spin box for rates, and a binder that ties editors to spec fields.
+"""Small shared widgets: spin boxes whose ranges are the spec's bounds, and a binder that ties
+editors to spec fields.
 
-The binder is the one place where an editor writes to the experiment (through an undo
-command) and where a model change is written back to the editor (with its signals blocked,
-so displaying a value never creates an edit).
+Every editor of a spec number takes its range from `spec.BOUNDS` (layer parameters from their
+`ParamDef`), so the app cannot produce a value the validator refuses, and a spec it opens
+(validated against the same bounds) is never clamped by a widget. The binder is the one place
+where an editor writes to the experiment (through an undo command) and where a model change is
+written back to the editor (with its signals blocked, so displaying a value never creates an
+edit).
 """
 
 from __future__ import annotations
@@ -13,10 +17,18 @@ from typing import Any
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QUndoStack, QValidator
-from PySide6.QtWidgets import QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QSpinBox,
+    QWidget,
+)
 
 from workbench.gui.experiment_model import ExperimentModel
 from workbench.gui.undo import push_value
+from workbench.spec import BOUNDS, Bound
 
 
 class SciSpinBox(QDoubleSpinBox):
@@ -29,6 +41,13 @@ class SciSpinBox(QDoubleSpinBox):
         self.setRange(lo, hi)
         self.setKeyboardTracking(False)
         self.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToPreviousValue)
+
+    @classmethod
+    def for_field(cls, path: str) -> SciSpinBox:
+        """A rate-like spec field (`optim.lr`), its range the field's bound."""
+        bound = BOUNDS[path]
+        _check_decimals(bound, 12)
+        return cls(bound.lo, bound.hi)
 
     def textFromValue(self, value: float) -> str:
         return f"{value:.6g}"
@@ -85,6 +104,26 @@ def float_spin(lo: float, hi: float, step: float, decimals: int = 3) -> QDoubleS
     return box
 
 
+def _check_decimals(bound: Bound, decimals: int) -> None:
+    """A spin box rounds its range to its decimals: the bound must survive that exactly."""
+    for end in (bound.lo, bound.hi):
+        if round(end, decimals) != end:
+            raise ValueError(f"{end} needs more than {decimals} decimals")
+
+
+def bound_spin(bound: Bound, step: float = 1, decimals: int = 3) -> QSpinBox | QDoubleSpinBox:
+    """A spin box whose range is exactly `bound`."""
+    if bound.integer:
+        return int_spin(int(bound.lo), int(bound.hi), max(1, int(step)))
+    _check_decimals(bound, decimals)
+    return float_spin(bound.lo, bound.hi, step, decimals)
+
+
+def field_spin(path: str, step: float = 1, decimals: int = 3) -> QSpinBox | QDoubleSpinBox:
+    """A spin box for a spec field (`train.epochs`), its range the field's bound."""
+    return bound_spin(BOUNDS[path], step, decimals)
+
+
 class Binder(QObject):
     """Two-way ties between editors and spec fields, through the undo stack."""
 
@@ -93,15 +132,21 @@ class Binder(QObject):
         super().__init__(parent)
         self.model, self.stack = model, stack
         self._show: dict[str, Callable[[Any], None]] = {}
+        self.editors: dict[str, list[QWidget]] = {}  # the widgets that edit each field
         model.valueChanged.connect(self._on_value)
         model.specReplaced.connect(self.refresh)
 
     def write(self, path: str, value: Any) -> None:
         push_value(self.stack, self.model, path, value)
 
+    def register(self, path: str, *widgets: QWidget) -> None:
+        """Record which widgets edit `path` (spin boxes are checked against its bound)."""
+        self.editors.setdefault(path, []).extend(widgets)
+
     def spin(self, box: QSpinBox | QDoubleSpinBox, path: str, cast: type = float) -> None:
         box.valueChanged.connect(lambda v: self.write(path, cast(v)))
         self._tie(path, box, lambda v: box.setValue(v))
+        self.register(path, box)
 
     def check(self, box: QCheckBox, path: str) -> None:
         box.toggled.connect(lambda v: self.write(path, bool(v)))
@@ -128,6 +173,7 @@ class Binder(QObject):
         toggle.toggled.connect(box.setEnabled)
         box.valueChanged.connect(write)
         self._tie(path, [toggle, box], show)
+        self.register(path, box)
 
     def custom(self, path: str, show: Callable[[Any], None]) -> None:
         """A view-only reaction to a field (showing or hiding related editors)."""

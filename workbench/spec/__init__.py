@@ -35,7 +35,9 @@ SCHEDULES = ("constant", "step", "exponential", "inv_sqrt", "cosine", "plateau")
 PRECISIONS = ("fp32", "bf16")
 
 # The bound of every number in a spec, by its dotted path (`optim.betas` bounds each beta).
-# The validator checks them and the app's editors take their ranges from them.
+# The validator checks them and the app's editors take their ranges from them. Every bound is
+# closed, with ends an editor can show (no "above 0"), so that what the app can show is
+# exactly what the validator accepts.
 BOUNDS: dict[str, Bound] = {
     "data.samples": Bound(10, 1_000_000, integer=True),
     "data.noise": Bound(0, 10),
@@ -44,22 +46,22 @@ BOUNDS: dict[str, Bound] = {
     "data.augment.crop_pad": Bound(0, 16, integer=True),
     "data.augment.noise_std": Bound(0, 10),
     # Rates up to a million: a diverging run is a lesson the app teaches, not a crash.
-    "optim.lr": Bound(0, 1e6, lo_open=True),
-    "optim.momentum": Bound(0, 1, hi_open=True),
-    "optim.betas": Bound(0, 1, hi_open=True),
-    "optim.eps": Bound(0, 1, lo_open=True),
+    "optim.lr": Bound(1e-12, 1e6),
+    "optim.momentum": Bound(0, 0.999),
+    "optim.betas": Bound(0, 0.9999),
+    "optim.eps": Bound(1e-12, 1),
     "optim.alpha": Bound(0, 1),
     "optim.weight_decay": Bound(0, 10),
     "schedule.step_size": Bound(1, 100_000, integer=True),
-    "schedule.gamma": Bound(0, 1, lo_open=True),
+    "schedule.gamma": Bound(0.001, 1),
     "schedule.decay": Bound(0, 1_000),
     "schedule.min_lr": Bound(0, 1e6),
     "schedule.patience": Bound(0, 10_000, integer=True),
-    "schedule.factor": Bound(0, 1, lo_open=True, hi_open=True),
+    "schedule.factor": Bound(0.01, 0.99),
     "schedule.warmup_epochs": Bound(0, 10_000),
     "regularization.l1": Bound(0, 10),
     "regularization.l2": Bound(0, 10),
-    "regularization.grad_clip": Bound(0, 1e6, lo_open=True),
+    "regularization.grad_clip": Bound(0.001, 1e6),
     "regularization.early_stop_patience": Bound(1, 10_000, integer=True),
     "regularization.early_stop_min_delta": Bound(0, 1_000),
     "train.epochs": Bound(1, 100_000, integer=True),

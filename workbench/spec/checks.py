@@ -54,41 +54,29 @@ def fmt(x: float) -> str:
 
 @dataclass(frozen=True)
 class Bound:
-    """The values a number may take: [lo, hi], either end open, whole numbers or not."""
+    """The values a number may take: from `lo` to `hi`, both included; whole numbers or not."""
 
     lo: float
     hi: float
     integer: bool = False
-    lo_open: bool = False
-    hi_open: bool = False
 
     def text(self) -> str:
-        """`a whole number from 1 to 100,000`, `a number above 0, at most 1,000,000`."""
+        """`a whole number from 1 to 100,000`, `a number from 1e-12 to 1,000,000`."""
         kind = "a whole number" if self.integer else "a number"
-        lo, hi = fmt(self.lo), fmt(self.hi)
-        if self.lo_open and self.hi_open:
-            return f"{kind} between {lo} and {hi} (both excluded)"
-        if self.lo_open:
-            return f"{kind} above {lo}, at most {hi}"
-        if self.hi_open:
-            return f"{kind} from {lo} to below {hi}"
-        return f"{kind} from {lo} to {hi}"
+        return f"{kind} from {fmt(self.lo)} to {fmt(self.hi)}"
 
     def contains(self, v: Any) -> bool:
         if not (_is_int(v) if self.integer else _is_number(v)):
             return False
-        above = v > self.lo if self.lo_open else v >= self.lo
-        below = v < self.hi if self.hi_open else v <= self.hi
-        return above and below
+        return bool(self.lo <= v <= self.hi)
 
     def check(self, path: str, v: Any) -> None:
         if not self.contains(v):
             raise SpecError(path, f"must be {self.text()}, got {show(v)}")
 
 
-def check_number(path: str, v: Any, *, lo: float, hi: float, lo_open: bool = False,
-                 hi_open: bool = False) -> None:
-    Bound(lo, hi, lo_open=lo_open, hi_open=hi_open).check(path, v)
+def check_number(path: str, v: Any, *, lo: float, hi: float) -> None:
+    Bound(lo, hi).check(path, v)
 
 
 def check_int(path: str, v: Any, *, lo: int, hi: int) -> None:

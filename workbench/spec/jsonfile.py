@@ -98,14 +98,14 @@ def read_json(path: str | Path, *, max_bytes: int, allow_nan: bool = False) -> A
     path = Path(path)
     size = _regular_file(path).st_size
     if size > max_bytes:
-        raise JSONFileError(f"is {size:,} bytes, more than the {max_bytes:,} such a file may be")
+        raise JSONFileError(f"too large: {size:,} bytes, more than the {max_bytes:,} allowed")
     try:
         with open(path, "rb") as f:
             data = f.read(max_bytes + 1)
     except OSError as exc:
         raise JSONFileError(f"cannot read ({exc.strerror or exc})") from None
     if len(data) > max_bytes:
-        raise JSONFileError(f"is more than the {max_bytes:,} bytes such a file may be")
+        raise JSONFileError(f"too large: more than the {max_bytes:,} bytes allowed")
     return parse_json(data, allow_nan=allow_nan)
 
 
