@@ -26,10 +26,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.memory import train_samples
 from workbench.gui.experiment_model import ExperimentModel
 from workbench.gui.style import ACCENT
 from workbench.gui.widgets import Binder, SciSpinBox, field_spin
 from workbench.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, DataSpec
+from workbench.spec.datasets import DATASETS
 
 OPTIMIZER_NAMES = {
     "gd": "Gradient descent (full batch)", "sgd": "SGD", "momentum": "SGD with momentum",
@@ -51,17 +53,13 @@ SCHEDULE_FIELDS = {
     "constant": set(), "step": {"step_size", "gamma"}, "exponential": {"gamma"},
     "inv_sqrt": {"decay"}, "cosine": {"min_lr"}, "plateau": {"patience", "factor"},
 }
-OFFICIAL_TRAIN_SIZES = {"mnist": 60_000, "fashion_mnist": 60_000, "kmnist": 60_000,
-                        "cifar10": 50_000, "mnist_small": 5_000}
-
-
 def estimate_train_size(data: DataSpec) -> int:
-    """Training samples the data will have, without loading it (for the preview's steps)."""
-    if data.name in OFFICIAL_TRAIN_SIZES:
-        n = OFFICIAL_TRAIN_SIZES[data.name]
-        return max(1, n - round(n * data.val_fraction))
-    n = data.samples if data.name not in ("csv", "image_folder") else 1000
-    return max(1, n - round(n * data.val_fraction) - round(n * data.test_fraction))
+    """Training samples the data will have, without loading it (for the preview's steps):
+    the catalogue's size, `data.samples` for a generated set, a guess of 1,000 for a file."""
+    entry = DATASETS.get(data.name)
+    if entry is None or entry.needs_path:
+        return train_samples(data, 1_000, None)
+    return train_samples(data, entry.samples or data.samples, entry.test_samples)
 
 
 class OptimPanel(QWidget):
