@@ -64,6 +64,16 @@ def test_a_huge_regression_target_is_refused(tmp_path):
         load_splits(DataSpec(name="csv", path=str(path)), seed=0)
 
 
+def test_a_csv_path_that_is_not_a_plain_file_is_refused_unread(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)  # reading it would wait forever, as /dev/zero would never end
+    for path in (fifo, tmp_path):
+        with pytest.raises(DataError, match="not a plain file"):
+            dataset_info(DataSpec(name="csv", path=str(path)))
+
+
 def test_a_label_column_of_ids_is_not_thousands_of_classes(tmp_path):
     path = tmp_path / "ids.csv"
     path.write_text("x,name\n" + "".join(f"{i},id{i}\n" for i in range(1500)))

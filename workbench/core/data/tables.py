@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,9 +56,12 @@ def read_csv(path: str | Path, label_column: str | None = None) -> Table:
     """Read and check a CSV; every error names the file, the row (file line) and the column."""
     path = Path(path)
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(info.st_mode):  # a folder, or a device or pipe that never ends
+        raise DataError(f"{path}: not a plain file")
+    size = info.st_size
     if size > MAX_BYTES:
         raise DataError(f"{path}: is {size:,} bytes; CSV files up to {MAX_BYTES:,} bytes are "
                         f"read")
