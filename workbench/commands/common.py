@@ -1,4 +1,5 @@
-"""Pieces the subcommands share: loading a spec with a one-line error, printing the result."""
+"""Pieces the subcommands share: the workspace, loading a spec with a one-line error, printing
+the result."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workbench import spec as specmod
-from workbench.core.store.runs import RunStore
+from workbench.core.workspace import Workspace
 from workbench.spec import BOUNDS, Bound, ExperimentSpec, SpecError
 from workbench.spec.checks import show
 
@@ -23,8 +24,9 @@ def add_runs_dir(parser: argparse.ArgumentParser) -> None:
                         help="where runs are stored (default: the per-user data folder)")
 
 
-def store_from(args: argparse.Namespace) -> RunStore:
-    return RunStore(args.runs_dir)
+def workspace_from(args: argparse.Namespace) -> Workspace:
+    """The command's workspace: its run store (`--runs-dir`) and dataset cache."""
+    return Workspace(getattr(args, "runs_dir", None))
 
 
 def load_spec(path: str) -> ExperimentSpec:

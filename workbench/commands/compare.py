@@ -20,8 +20,8 @@ from workbench.commands.common import (
     load_spec,
     print_result,
     spec_field,
-    store_from,
     threads,
+    workspace_from,
 )
 from workbench.spec import Bound, SpecError
 
@@ -88,8 +88,10 @@ def run(args: argparse.Namespace) -> int:
 
     comparison = build(args)
     side = args.side_by_side
-    runs = store_from(args)
-    runner = ComparisonRunner(comparison, runs, threads=args.threads, side_by_side=side)
+    workspace = workspace_from(args)
+    runs = workspace.runs
+    runner = ComparisonRunner(comparison, runs, threads=args.threads, side_by_side=side,
+                              source=workspace)
     curves = [Curves() for _ in comparison.variants]
     n = len(comparison.variants)
     bars: dict[int, Any] = {}

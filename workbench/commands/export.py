@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from workbench.commands.common import CommandError, print_result
+from workbench.core.workspace import Workspace
 
 
 def add_parser(sub: Any) -> None:
@@ -24,10 +25,11 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from workbench.core.tools.export import DEFAULT_OPSET, ExportError, export_run
 
+    workspace = Workspace()
     try:
         result = export_run(args.run_dir, args.out, opset=args.opset or DEFAULT_OPSET,
                             normalize_in_graph=args.raw_input, weights=not args.no_weights,
-                            script=not args.no_script)
+                            script=not args.no_script, source=workspace)
     except ExportError as exc:
         raise CommandError(str(exc)) from exc
     for c in result.checks:

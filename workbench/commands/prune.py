@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from workbench.commands.common import (
@@ -13,6 +14,7 @@ from workbench.commands.common import (
     print_result,
     spec_field,
 )
+from workbench.core.workspace import Workspace
 from workbench.spec import BOUNDS, Bound
 
 AMOUNT = Bound(0, 0.99)  # core.tools.prune.MAX_AMOUNT, not imported here: it loads torch
@@ -39,25 +41,25 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.core.store.runs import RunStore
     from workbench.core.tools.prune import PruneConfig, PruneError, PruneSession
     from workbench.core.tools.prune_apply import create_pruned_run
 
+    # the pruned run goes beside its parent unless --runs-dir says otherwise
+    workspace = Workspace(args.runs_dir or Path(args.run_dir).parent)
     try:
-        session = PruneSession(args.run_dir)
+        session = PruneSession(args.run_dir, source=workspace)
         targets = session.structured_layers if args.structured else session.layers
         config = PruneConfig(
             amount=args.amount, structured=args.structured, norm=args.norm,
             per_layer={lay.index: args.amount for lay in targets} if args.per_layer else None)
-        runs = RunStore(args.runs_dir) if args.runs_dir else RunStore(session.run.path.parent)
         preview = session.evaluate(config)
         for note in preview.notes:
             sys.stderr.write(f"note: {note}\n")
         for lay in preview.layers:
             sys.stderr.write(f"{lay.label:28s} sparsity {lay.sparsity:6.1%}  parameters "
                              f"{lay.params_before:,} -> {lay.params_after:,}\n")
-        pruned = create_pruned_run(session, config, runs=runs, finetune_epochs=args.finetune,
-                                   lr=args.lr)
+        pruned = create_pruned_run(session, config, runs=workspace.runs,
+                                   finetune_epochs=args.finetune, lr=args.lr)
     except PruneError as exc:
         raise CommandError(str(exc)) from exc
     s = pruned.summary

@@ -51,10 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--result-file")
     args = parser.parse_args(argv)
 
-    from workbench.core.store.runs import RunStore
     from workbench.core.training.distributed import init_from_env, shutdown
     from workbench.core.training.events import RunFailed, RunFinished, RunStarted
     from workbench.core.training.loop import Trainer
+    from workbench.core.workspace import Workspace
 
     try:
         spec = specmod.load(args.spec)
@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         rank, step = (int(v) for v in fault.split(":"))
         callbacks.append(_FaultInjection(rank, step))
     result_file = Path(args.result_file) if args.result_file and ctx.is_main else None
-    trainer = Trainer(spec, runs=RunStore(args.runs_dir), dist=ctx, callbacks=callbacks)
+    workspace = Workspace(args.runs_dir)
+    trainer = Trainer(spec, runs=workspace.runs, source=workspace, dist=ctx, callbacks=callbacks)
     code = 0
     try:
         for event in trainer.events():

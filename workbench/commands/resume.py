@@ -8,6 +8,7 @@ from typing import Any
 
 from workbench.commands.common import CommandError
 from workbench.core.store.runs import Run, RunError
+from workbench.core.workspace import Workspace
 
 
 def add_parser(sub: Any) -> None:
@@ -27,4 +28,5 @@ def run(args: argparse.Namespace) -> int:
         Run(path).spec()
     except RunError as exc:
         raise CommandError(str(exc)) from exc
-    return drive(Trainer(resume=path), quiet=args.quiet)
+    workspace = Workspace(path.parent)
+    return drive(Trainer(resume=path, runs=workspace.runs, source=workspace), quiet=args.quiet)

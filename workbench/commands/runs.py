@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from workbench.commands.common import add_runs_dir, store_from
+from workbench.commands.common import add_runs_dir, workspace_from
 
 
 def add_parser(sub: Any) -> None:
@@ -17,14 +17,14 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    infos = store_from(args).list()
+    infos = workspace_from(args).runs.list()
     if args.json:
         for info in infos:
             sys.stdout.write(json.dumps({"run_dir": str(info.path), "error": info.error,
                                          **info.summary}) + "\n")
         return 0
     if not infos:
-        sys.stdout.write(f"no runs in {store_from(args).root}\n")
+        sys.stdout.write(f"no runs in {workspace_from(args).runs.root}\n")
         return 0
     sys.stdout.write(f"{'run':<48} {'status':<9} {'dataset':<14} {'epochs':>6} "
                      f"{'test acc':>9} {'seconds':>8}\n")

@@ -16,9 +16,10 @@ from workbench.commands.common import (
     print_result,
     processes,
     spec_field,
-    store_from,
     threads,
+    workspace_from,
 )
+from workbench.core.workspace import Workspace
 from workbench.spec import Bound, ExperimentSpec, SpecError
 
 
@@ -52,23 +53,24 @@ def run(args: argparse.Namespace) -> int:
                 spec = spec.with_value(field, value)
     except SpecError as exc:
         raise CommandError(str(exc)) from exc
-    preflight(spec)
+    workspace = workspace_from(args)
+    preflight(spec, workspace)
     if args.nproc or args.nnodes > 1:
         return run_distributed(args)
-    trainer = Trainer(spec, runs=store_from(args), threads=args.threads)
+    trainer = Trainer(spec, runs=workspace.runs, source=workspace, threads=args.threads)
     return drive(trainer, quiet=args.quiet)
 
 
-def preflight(spec: ExperimentSpec) -> None:
+def preflight(spec: ExperimentSpec, workspace: Workspace) -> None:
     """Refuse, before anything runs (exit status 2), a stack that does not fit the dataset, a
     GPU the machine lacks, and an experiment that will not fit the device's memory."""
-    from workbench.core.data import DataError, dataset_info
+    from workbench.core.data import DataError
     from workbench.core.memory import ensure_fits
     from workbench.core.model import check
     from workbench.core.training.loop import resolve_device
 
     try:
-        info = dataset_info(spec.data)
+        info = workspace.info(spec.data)
         report = check(spec.model.layers, info.input_shape, info.num_classes)
         ensure_fits(spec, report, info, resolve_device(spec.train.device))
     except (SpecError, DataError) as exc:
@@ -97,7 +99,7 @@ def run_distributed(args: argparse.Namespace) -> int:
             str(Path(args.spec).resolve()), args.nproc or 1, nnodes=args.nnodes,
             node_rank=args.node_rank, master_addr=args.master_addr,
             master_port=args.master_port, rdzv_endpoint=args.rdzv_endpoint,
-            runs_dir=str(store_from(args).root),
+            runs_dir=str(workspace_from(args).runs.root),
             extra=[*extra, "--result-file", str(result_file)])
         sys.stderr.write("workbench: " + " ".join(cmd) + "\n")
         code = subprocess.call(cmd)

@@ -20,13 +20,14 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from workbench import spec as specmod
+from workbench.core.data.cache import DataSource, load_from, spec_key
 from workbench.core.store.atomic import write_text_atomic
 from workbench.core.store.runs import Run, RunError, RunStore
 from workbench.core.training.callbacks import NAN_HINT, Callback
@@ -382,16 +383,19 @@ class ComparisonRunner:
 
     `side_by_side` > 1 trains that many variants at once on threads (meant for a GPU with
     room for several; on the CPU they would only share the cores). `stop()` from any thread
-    stops the variants in flight and starts no more.
+    stops the variants in flight and starts no more. The data comes from `source` (the
+    workspace) when given; the runner holds what its variants use until it is done.
     """
 
     def __init__(self, comparison: Comparison, runs: RunStore | None = None, *,
                  only: Sequence[int] | None = None, threads: int | None = None,
                  side_by_side: int | str = 1, keep_trails: bool = True,
                  callbacks: Callable[[int, Variant], Sequence[Callback]] | None = None,
-                 data_progress: Callable[[str], None] | None = None) -> None:
+                 data_progress: Callable[[str], None] | None = None,
+                 source: DataSource | None = None) -> None:
         self.comparison = comparison
         self.runs = runs or RunStore()
+        self.source = source
         self.indices = list(only) if only is not None else comparison.pending()
         self.threads = threads
         self.side_by_side = side_by_side
@@ -418,15 +422,14 @@ class ComparisonRunner:
     # -- shared data and weights -----------------------------------------------------------
     def _shared(self, spec: ExperimentSpec) -> tuple[Any, dict[str, torch.Tensor]]:
         """The loaded data and initial weights for this spec, built once and reused."""
-        from workbench.core.data import load_splits
         from workbench.core.model import build_model, check
 
         seed = spec.train.seed
-        data_key = json.dumps([asdict(spec.data), seed], sort_keys=True)
+        data_key = json.dumps([spec_key(spec.data), seed])
         if data_key not in self._data:
             if self.data_progress:
                 self.data_progress(f"loading {spec.data.name}")
-            self._data[data_key] = load_splits(spec.data, seed, cancel=self._stop)
+            self._data[data_key] = load_from(self.source, spec.data, seed, cancel=self._stop)
         data = self._data[data_key]
         info = data.info
         weights_key = json.dumps([[layer.to_dict() for layer in spec.model.layers],

@@ -34,6 +34,7 @@ from torch import nn
 
 from workbench import __version__
 from workbench.core.data import DeviceBatches, Splits
+from workbench.core.data.cache import DataSource
 from workbench.core.store.runs import RunError
 from workbench.core.tools.trained import TrainedRun, load_trained
 
@@ -100,18 +101,22 @@ class RawInput(nn.Module):
         return self.model(x * self.scale + self.shift)
 
 
-def load_run(run_dir: str | Path, *, splits: Splits | None = None) -> TrainedRun:
+def load_run(run_dir: str | Path, *, splits: Splits | None = None,
+             source: DataSource | None = None) -> TrainedRun:
     """Everything export needs from a run folder, or an ExportError saying what is missing."""
     try:
-        return load_trained(run_dir, splits=splits)
+        return load_trained(run_dir, splits=splits, source=source)
     except RunError as exc:
         raise ExportError(f"{exc}; it cannot be exported") from exc
 
 
 def export_run(run_dir: str | Path, out_path: str | Path, *, opset: int = DEFAULT_OPSET,
                normalize_in_graph: bool = False, weights: bool = True, script: bool = True,
-               splits: Splits | None = None) -> ExportResult:
-    """Export, verify and put in place; raises ExportError with the reason on any failure."""
+               splits: Splits | None = None, source: DataSource | None = None) -> ExportResult:
+    """Export, verify and put in place; raises ExportError with the reason on any failure.
+
+    The run's data comes from `splits`, else from `source` (the workspace), else the disk.
+    """
     if not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ExportError(f"opset must be between {MIN_OPSET} and {MAX_OPSET}, got {opset!r}")
     if not (Path(run_dir) / "spec.json").is_file():
@@ -121,7 +126,7 @@ def export_run(run_dir: str | Path, out_path: str | Path, *, opset: int = DEFAUL
         raise ExportError(f"{out}: the file name must end in .onnx")
     if not out.parent.is_dir():
         raise ExportError(f"{out.parent}: no such folder")
-    loaded = load_run(run_dir, splits=splits)
+    loaded = load_run(run_dir, splits=splits, source=source)
     info = loaded.splits.info
     s = loaded.splits
     module: nn.Module = (RawInput(loaded.model, s.mean, s.std, info.is_image).eval()

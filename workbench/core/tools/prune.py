@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from workbench.core.data import DeviceBatches, Splits
+from workbench.core.data.cache import DataSource
 from workbench.core.model import analyze
 from workbench.core.store.runs import RunError
 from workbench.core.tools.trained import load_trained
@@ -199,9 +200,10 @@ class PruneSession:
     """
 
     def __init__(self, run_dir: str | Path, *, splits: Splits | None = None,
+                 source: DataSource | None = None,
                  cancel: threading.Event | None = None) -> None:
         try:
-            trained = load_trained(run_dir, splits=splits, cancel=cancel)
+            trained = load_trained(run_dir, splits=splits, source=source, cancel=cancel)
         except RunError as exc:
             raise PruneError(f"{exc}; it cannot be pruned") from exc
         self.run = trained.run

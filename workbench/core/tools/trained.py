@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from workbench.core.data import DataError, Splits, load_splits
+from workbench.core.data import DataError, Splits
+from workbench.core.data.cache import DataSource, load_from
 from workbench.core.model import build_model, check
 from workbench.core.store.runs import Run, RunError
 from workbench.spec import ExperimentSpec, SpecError
@@ -44,8 +45,10 @@ def fold_masks(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def load_trained(run_dir: str | Path, *, splits: Splits | None = None,
+                 source: DataSource | None = None,
                  cancel: threading.Event | None = None) -> TrainedRun:
-    """The run's trained network and data; RunError saying what is missing or broken."""
+    """The run's trained network and data (`splits`, else from `source`, the workspace);
+    RunError saying what is missing or broken."""
     path = Path(run_dir)
     if not (path / "spec.json").is_file():
         raise RunError(f"{path} is not a run folder (no spec.json)")
@@ -60,7 +63,7 @@ def load_trained(run_dir: str | Path, *, splits: Splits | None = None,
         raise RunError(f"{path / 'model.pt'}: damaged (not a table of named weights)")
     state = fold_masks(loaded)
     try:
-        splits = splits or load_splits(spec.data, spec.train.seed, cancel=cancel)
+        splits = splits or load_from(source, spec.data, spec.train.seed, cancel=cancel)
     except DataError as exc:
         raise RunError(f"cannot load the run's data: {exc}") from exc
     info = splits.info

@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from workbench.core.data import DataError, DeviceBatches, Splits, dataset_info, load_splits
+from workbench.core.data import DataError, DeviceBatches, Splits
+from workbench.core.data.cache import DataSource, info_from, load_from
 from workbench.core.memory import EVAL_BATCH, ensure_fits
 from workbench.core.model import build_model, check
 from workbench.core.store.runs import Run, RunError, RunStatus, RunStore
@@ -99,9 +100,10 @@ class Trainer:
     """Runs one experiment. Drive it with `for event in trainer.events(): ...`.
 
     `stop()` and `pause()`/`resume()` may be called from any thread. `data` lets several runs
-    share one loaded dataset; `initial_state` starts from given weights (fair comparisons);
-    `masks` (state_dict key -> 0/1 tensor) keeps pruned weights at zero through every step
-    and every resume; `resume` continues a stored run from its checkpoint exactly.
+    share one loaded dataset, and `source` (the workspace's cache) is where it comes from
+    otherwise; `initial_state` starts from given weights (fair comparisons); `masks`
+    (state_dict key -> 0/1 tensor) keeps pruned weights at zero through every step and
+    every resume; `resume` continues a stored run from its checkpoint exactly.
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class Trainer:
         runs: RunStore | None = None,
         resume: str | Path | None = None,
         data: Splits | None = None,
+        source: DataSource | None = None,
         initial_state: dict[str, torch.Tensor] | None = None,
         masks: dict[str, torch.Tensor] | None = None,
         callbacks: Sequence[Callback] = (),
@@ -125,6 +128,7 @@ class Trainer:
         self.spec = spec if spec is not None else self.resume_run.spec()  # type: ignore[union-attr]
         self.runs = runs or RunStore()
         self.data = data
+        self.source = source
         self.initial_state = initial_state
         self.masks: dict[str, torch.Tensor] = dict(masks or {})
         self.extra_callbacks = list(callbacks)
@@ -236,11 +240,12 @@ class Trainer:
         validate(spec)  # a spec made in code, not read from a file, is checked all the same
         self.device = self.dist.device if self.dist else resolve_device(spec.train.device)
         # Shapes and memory from the description, before the data or the model take any.
-        info = self.data.info if self.data is not None else dataset_info(spec.data)
+        info = (self.data.info if self.data is not None
+                else info_from(self.source, spec.data, cancel=self._stop))
         report = check(spec.model.layers, info.input_shape, info.num_classes)
         self.memory = ensure_fits(spec, report, info, self.device)
         if self.data is None:
-            self.data = load_splits(spec.data, spec.train.seed, cancel=self._stop)
+            self.data = load_from(self.source, spec.data, spec.train.seed, cancel=self._stop)
         data = self.data
         info = data.info
         self.num_classes = info.num_classes
