@@ -37,9 +37,9 @@ import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer  # noqa: E402
 
 from workbench import spec as specmod  # noqa: E402
-from workbench.core.store.runs import RunStore  # noqa: E402
 from workbench.core.training.events import Progress, RunFailed, RunStarted  # noqa: E402
 from workbench.core.training.loop import Trainer  # noqa: E402
+from workbench.core.workspace import Workspace  # noqa: E402
 from workbench.gui.curves_view import CurvesView  # noqa: E402
 from workbench.gui.train_panel import TrainPanel  # noqa: E402
 from workbench.gui.warmup import load_heavy, settle_heap  # noqa: E402
@@ -96,8 +96,8 @@ def training_thread_id() -> int | None:
     return None
 
 
-def headless(spec: specmod.ExperimentSpec, steps: int, runs: RunStore) -> dict[str, Any]:
-    trainer = Trainer(spec, runs=runs, threads=training_threads())
+def headless(spec: specmod.ExperimentSpec, steps: int, workspace: Workspace) -> dict[str, Any]:
+    trainer = Trainer(spec, runs=workspace.runs, source=workspace, threads=training_threads())
     last = None
     tid = threading.get_native_id()
     clocks: list[tuple[float, float, float] | None] = []
@@ -128,10 +128,10 @@ def tick_recorder(ticks: list[float]) -> QTimer:
 
 
 def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps: int,
-             runs: RunStore, *, probe: bool) -> dict[str, Any]:
+             workspace: Workspace, *, probe: bool) -> dict[str, Any]:
     """One run through the panel; with `probe`, the 10 ms timer (whose own Python calls
     take the GIL 100 times a second, so its runs are not the ones to time)."""
-    panel = TrainPanel(lambda: spec, runs)
+    panel = TrainPanel(lambda: spec, workspace)
     panel.resize(1100, 760)
     panel.show()
     ticks: list[float] = []
@@ -245,14 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     spec = mlp_spec(args.root)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
-        runs = RunStore(Path(tmp) / "runs")
+        workspace = Workspace(Path(tmp) / "runs")  # one data cache for every run, as the app
         idle_p99 = idle_lateness(app, 2.0)
-        plain = [headless(spec, args.steps, runs)]
+        plain = [headless(spec, args.steps, workspace)]
         guis, probed = [], []
         for _ in range(args.repeats):  # GUI runs between two headless ones: machine drift
-            guis.append(with_gui(app, spec, args.steps, runs, probe=False))
-            probed.append(with_gui(app, spec, args.steps, runs, probe=True))
-            plain.append(headless(spec, args.steps, runs))
+            guis.append(with_gui(app, spec, args.steps, workspace, probe=False))
+            probed.append(with_gui(app, spec, args.steps, workspace, probe=True))
+            plain.append(headless(spec, args.steps, workspace))
 
     def ratios(runs_: list[dict[str, Any]]) -> list[float]:
         return [g["samples_per_sec"] / ((a["samples_per_sec"] + b["samples_per_sec"]) / 2)

@@ -12,8 +12,8 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
 
 from workbench import spec as specmod  # noqa: E402
-from workbench.core.store.runs import RunStore  # noqa: E402
 from workbench.core.tools.surfaces import SURFACES, trajectory  # noqa: E402
+from workbench.core.workspace import Workspace  # noqa: E402
 from workbench.gui.compare_panel import ComparePanel  # noqa: E402
 from workbench.gui.playground_panel import PlaygroundPanel  # noqa: E402
 
@@ -41,7 +41,7 @@ def shoot(widget, name: str) -> Path:
 
 @pytest.fixture
 def panel(qtbot, tmp_path):
-    p = ComparePanel(moons_spec, RunStore(tmp_path / "runs"))
+    p = ComparePanel(moons_spec, Workspace(tmp_path / "runs"))
     qtbot.addWidget(p)
     p.resize(1500, 860)
     p.show()
@@ -78,13 +78,13 @@ def test_compare_panel_races_four_optimizers(qtbot, panel, tmp_path):
     panel.resolution_spin.setValue(15)
     with qtbot.waitSignal(panel.landscapeReady, timeout=120_000):
         panel.compute_landscape()
-    qtbot.waitUntil(lambda: not panel.land_job.is_running())
+    qtbot.waitUntil(lambda: not panel.tasks.is_running("landscape"))
     assert len(panel.land_paths) == 4
     shoot(panel, "compare_panel_landscape.png")
 
     saved = sorted((tmp_path / "runs" / "comparisons").glob("*.json"))
     assert len(saved) == 1
-    reopened = ComparePanel(moons_spec, RunStore(tmp_path / "runs"))
+    reopened = ComparePanel(moons_spec, Workspace(tmp_path / "runs"))
     qtbot.addWidget(reopened)
     reopened.open_comparison(saved[0])
     again = reopened.rows()

@@ -9,6 +9,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QMimeData, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QDropEvent, QUndoStack  # noqa: E402
 
+from workbench.core.workspace import Workspace  # noqa: E402
 from workbench.gui import undo  # noqa: E402
 from workbench.gui.experiment_model import ExperimentModel  # noqa: E402
 from workbench.gui.model_editor import LAYER_MIME, ModelEditor, templates  # noqa: E402
@@ -81,10 +82,11 @@ def test_replace_spec_is_one_undo_step(qtbot):
 def editor(qtbot):
     model = ExperimentModel(_spec(layers=[]))
     stack = QUndoStack()
-    widget = ModelEditor(model, stack)
+    widget = ModelEditor(model, stack, Workspace())
     qtbot.addWidget(widget)
     widget.resize(900, 520)
-    return widget
+    yield widget
+    widget.shutdown()
 
 
 def _click(qtbot, button):
@@ -192,3 +194,42 @@ def test_template_fits_the_dataset(qtbot, editor):
     assert editor.report.total_params == 28 * 28 * 10 + 10
     editor.undo.undo()
     assert len(editor.rows) == 11
+
+
+def test_a_csv_is_read_once_off_the_gui_thread_and_edits_stay_arithmetic(qtbot, editor,
+                                                                          tmp_path, monkeypatch):
+    """The editor asks the workspace for a file's description on a task; layer edits after
+    that never read the file again (they are arithmetic), and a new file is read afresh."""
+    import threading
+
+    from workbench.core.data import loading
+
+    csv = tmp_path / "t.csv"
+    csv.write_text("a,b,c,label\n" + "".join(f"{i},{i % 3},{i % 5},{i % 4}\n"
+                                               for i in range(40)))
+    reads: list[int] = []
+    real = loading.dataset_info
+
+    def counting(data):
+        reads.append(threading.get_ident())
+        return real(data)
+
+    monkeypatch.setattr(loading, "dataset_info", counting)
+    model = editor.model
+    model.set_value("data.name", "csv")
+    model.set_value("data.path", str(csv))
+    assert editor.problem and "reading" in editor.problem  # Train waits for the file
+    qtbot.waitUntil(lambda: editor.report is not None, timeout=30_000)
+    assert editor.input_label.text().startswith("Input (3,) · 4 classes")
+    assert reads and threading.get_ident() not in reads
+    editor.add_layer("Linear")
+    editor.set_param(0, "out", 4)
+    editor.set_param(0, "out", 7)
+    assert len(reads) == 1 and editor.report.output_shape == (7,)
+    other = tmp_path / "u.csv"
+    other.write_text("x,label\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
+    model.set_value("data.path", str(other))
+    qtbot.waitUntil(lambda: editor.input_label.text().startswith("Input (1,)"), timeout=30_000)
+    assert len(reads) == 2
+    model.set_value("data.path", str(tmp_path / "missing.csv"))
+    qtbot.waitUntil(lambda: "missing.csv" in (editor.problem or ""), timeout=30_000)

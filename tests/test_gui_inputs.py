@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QDoubleSpinBox, QSpinBox  # noqa: E402
 
 from workbench import spec as specmod  # noqa: E402
 from workbench.core.memory import DeviceMemory  # noqa: E402
+from workbench.core.workspace import Workspace  # noqa: E402
 from workbench.gui import model_editor  # noqa: E402
 from workbench.gui.data_panel import DataPanel  # noqa: E402
 from workbench.gui.experiment_model import ExperimentModel  # noqa: E402
@@ -26,7 +27,7 @@ from workbench.spec.layers import CATALOGUE  # noqa: E402
 def panels(qtbot):
     model, stack = ExperimentModel(ExperimentSpec()), QUndoStack()
     optim = OptimPanel(model, stack)
-    data = DataPanel(model, stack, auto_load=False)
+    data = DataPanel(model, stack, Workspace(), auto_load=False)
     for panel in (optim, data):
         qtbot.addWidget(panel)
     yield model, optim, data
@@ -48,7 +49,7 @@ def test_layer_editors_take_their_parameters_bounds(qtbot):
     spec = ExperimentSpec()
     spec.data.name = "mnist_small"
     spec.model.layers = [LayerSpec(name) for name in CATALOGUE]
-    editor = ModelEditor(ExperimentModel(spec), QUndoStack())
+    editor = ModelEditor(ExperimentModel(spec), QUndoStack(), Workspace())
     qtbot.addWidget(editor)
     checked = 0
     for row in editor.rows:
@@ -84,7 +85,7 @@ def test_the_editor_shows_the_memory_estimate_and_refuses_what_cannot_fit(qtbot,
     spec.data.name = "mnist_small"
     spec.model.layers = templates(10)["Small CNN"]
     model = ExperimentModel(spec)
-    editor = ModelEditor(model, QUndoStack())
+    editor = ModelEditor(model, QUndoStack(), Workspace())
     qtbot.addWidget(editor)
     assert editor.memory is not None and editor.memory_problem is None
     text = editor.memory_label.text()

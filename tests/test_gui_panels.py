@@ -11,6 +11,7 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtGui import QUndoStack  # noqa: E402
 
+from workbench.core.workspace import Workspace  # noqa: E402
 from workbench.gui.data_panel import DataPanel  # noqa: E402
 from workbench.gui.experiment_model import ExperimentModel  # noqa: E402
 from workbench.gui.model_editor import ModelEditor, templates  # noqa: E402
@@ -37,7 +38,7 @@ def _data_panel(qtbot, name: str, **data) -> DataPanel:
     spec.data.name = name
     for key, value in data.items():
         setattr(spec.data, key, value)
-    panel = DataPanel(ExperimentModel(spec), QUndoStack(), auto_load=False)
+    panel = DataPanel(ExperimentModel(spec), QUndoStack(), Workspace(), auto_load=False)
     qtbot.addWidget(panel)
     panel.resize(1000, 660)
     return panel
@@ -67,7 +68,7 @@ def test_data_panel_reloads_when_an_option_changes(qtbot):
     spec.data.name = "circles"
     model = ExperimentModel(spec)
     stack = QUndoStack()
-    panel = DataPanel(model, stack)
+    panel = DataPanel(model, stack, Workspace())
     qtbot.addWidget(panel)
     with qtbot.waitSignal(panel.loaded, timeout=60_000):
         panel.samples.setValue(200)  # an edit: one undo step, and a fresh load
@@ -150,7 +151,7 @@ def test_model_editor_screenshot_small_cnn(qtbot):
     spec = ExperimentSpec()
     spec.data.name = "mnist_small"
     spec.model.layers = templates(10)["Small CNN"]
-    editor = ModelEditor(ExperimentModel(spec), QUndoStack())
+    editor = ModelEditor(ExperimentModel(spec), QUndoStack(), Workspace())
     qtbot.addWidget(editor)
     editor.resize(760, 700)
     editor.show()

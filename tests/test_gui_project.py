@@ -84,6 +84,7 @@ def window(qtbot, answers):
     yield win
     win.undo.setClean()
     win.close()
+    assert win.workspace.jobs.names() == []  # closing stopped and waited for every job
 
 
 def test_starts_with_a_default_experiment_that_can_train(window):
@@ -201,10 +202,10 @@ def test_tools_open_as_tabs(qtbot, window, answers):
     if importlib.util.find_spec("workbench.gui.playground_panel") is None:
         pytest.skip("the playground panel is not installed")
     tool = window.open_tool("workbench.gui.playground_panel", "PlaygroundPanel")
-    assert window.workspace.currentWidget() is tool
+    assert window.center.currentWidget() is tool
     assert window.open_tool("workbench.gui.playground_panel", "PlaygroundPanel") is tool
-    window._close_tool_tab(window.workspace.indexOf(tool))
-    assert window.workspace.count() == 1
+    window._close_tool_tab(window.center.indexOf(tool))
+    assert window.center.count() == 1
     if importlib.util.find_spec("workbench.gui.export_dialog") is not None:
         assert window.open_tool("workbench.gui.export_dialog", "ExportDialog") is None
         assert "Train a model first" in answers.warned[-1]

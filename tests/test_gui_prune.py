@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from prune_fixtures import MLP, train_run
 
-from workbench.core.store.runs import RunStore
+from workbench.core.workspace import Workspace
 from workbench.gui.export_dialog import ExportDialog
 from workbench.gui.prune_panel import PrunePanel
 
@@ -25,7 +25,7 @@ def _shot(widget, name: str) -> None:
 
 
 def test_slider_changes_the_shown_accuracy_and_sweep_fills_plot(qtbot, run_dir, tmp_path):
-    panel = PrunePanel(RunStore(tmp_path))
+    panel = PrunePanel(Workspace(tmp_path))
     qtbot.addWidget(panel)
     panel.resize(900, 950)
     panel.show()
@@ -52,7 +52,7 @@ def test_slider_changes_the_shown_accuracy_and_sweep_fills_plot(qtbot, run_dir, 
 
 
 def test_structured_per_layer_and_create_run(qtbot, run_dir, tmp_path):
-    panel = PrunePanel(RunStore(tmp_path))
+    panel = PrunePanel(Workspace(tmp_path))
     qtbot.addWidget(panel)
     panel.resize(900, 950)
     with qtbot.waitSignal(panel.sessionReady, timeout=60000):
@@ -76,7 +76,7 @@ def test_structured_per_layer_and_create_run(qtbot, run_dir, tmp_path):
 
 
 def test_panel_says_why_a_run_cannot_be_pruned(qtbot, tmp_path):
-    panel = PrunePanel(RunStore(tmp_path))
+    panel = PrunePanel(Workspace(tmp_path))
     qtbot.addWidget(panel)
     panel.set_run(str(tmp_path / "missing"))
     qtbot.waitUntil(lambda: "Cannot prune" in panel.run_label.text(), timeout=30000)
@@ -85,7 +85,7 @@ def test_panel_says_why_a_run_cannot_be_pruned(qtbot, tmp_path):
 
 
 def test_export_dialog_shows_the_verification(qtbot, run_dir, tmp_path):
-    dialog = ExportDialog(run_dir)
+    dialog = ExportDialog(run_dir, Workspace(tmp_path))
     qtbot.addWidget(dialog)
     dialog.path_edit.setText(str(tmp_path / "m.onnx"))
     dialog.show()
@@ -95,14 +95,14 @@ def test_export_dialog_shows_the_verification(qtbot, run_dir, tmp_path):
     assert (tmp_path / "m.onnx").is_file()
     qtbot.waitUntil(lambda: dialog.export_button.isEnabled(), timeout=10000)
     _shot(dialog, "export_dialog.png")
-    dialog.wait_idle()
+    dialog.shutdown()
 
 
 def test_export_dialog_reports_failure(qtbot, tmp_path):
-    dialog = ExportDialog(str(tmp_path / "nothing"))
+    dialog = ExportDialog(str(tmp_path / "nothing"), Workspace(tmp_path))
     qtbot.addWidget(dialog)
     with qtbot.waitSignal(dialog.exportFailed, timeout=30000) as failed:
         dialog.start_export()
     assert "not a run folder" in failed.args[0]
     assert "Export failed" in dialog.status.text()
-    dialog.wait_idle()
+    dialog.shutdown()

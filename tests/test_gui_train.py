@@ -11,8 +11,8 @@ from PySide6.QtCore import QCoreApplication
 from trainer_probe import parked_in_pause  # noqa: E402
 
 from workbench import spec as specmod
-from workbench.core.store.runs import RunStore
 from workbench.core.training.events import Progress, RunFailed, RunFinished
+from workbench.core.workspace import Workspace
 from workbench.gui.demo import example_spec
 from workbench.gui.train_panel import TrainPanel, format_seconds
 from workbench.spec import SpecError
@@ -62,7 +62,7 @@ def holder() -> Holder:
 @pytest.fixture
 def panel(qtbot, tmp_path, holder):
     """A shown panel; at teardown no training thread may be left running."""
-    p = TrainPanel(holder, RunStore(tmp_path / "runs"))
+    p = TrainPanel(holder, Workspace(tmp_path / "runs"))
     qtbot.addWidget(p)
     p.resize(1100, 760)
     p.show()
@@ -306,3 +306,21 @@ def test_views_with_many_classes_and_regression(qtbot):
     results.show_result(RunFinished("", False, False, 3, 1.0, 0.0123, None, None), None, ())
     assert results.headline.text() == "Test MSE 0.0123"
     assert results.confusion.size == 0 and results.matrix.isHidden()
+
+
+def test_a_finished_run_lets_go_of_its_trainer_and_the_next_reuses_the_cached_data(qtbot,
+                                                                                  panel):
+    import gc
+    import weakref
+
+    trainers: list[weakref.ref] = []
+    panel.runStarted.connect(lambda _e: trainers.append(weakref.ref(panel.runner.trainer)))
+    first = _train(qtbot, panel)
+    assert isinstance(first, RunFinished) and trainers
+    gc.collect()
+    assert trainers[0]() is None, "the finished Trainer (data, model, optimizer) is still held"
+    assert panel.data is None and len(panel.workspace.jobs) == 0
+    second = _train(qtbot, panel)
+    assert isinstance(second, RunFinished)
+    stats = panel.workspace.data.stats()
+    assert stats["loads"] == 1 and stats["hits"] == 1  # the second run's data came cached

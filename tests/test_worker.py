@@ -11,8 +11,8 @@ from PySide6.QtCore import QCoreApplication
 from trainer_probe import parked_in_pause  # noqa: E402
 
 from workbench import spec as specmod
-from workbench.core.store.runs import RunStore
 from workbench.core.training.events import Progress, RunFailed, RunFinished, RunStarted
+from workbench.core.workspace import Workspace
 from workbench.gui.worker import TaskRunner, ThreadWorker, TrainRunner, training_threads
 
 WAIT_MS = 60_000
@@ -36,7 +36,7 @@ def runners(tmp_path):
 
     def make(spec: specmod.ExperimentSpec | None = None, trainer=None) -> TrainRunner:
         runner = (TrainRunner(trainer) if trainer is not None
-                  else TrainRunner.for_spec(spec or _spec(), RunStore(tmp_path / "runs")))
+                  else TrainRunner.for_spec(spec or _spec(), Workspace(tmp_path / "runs")))
         runner.events = []
         runner.errors = []
         runner.trainEvent.connect(runner.events.append)

@@ -4,6 +4,7 @@ Left: what varies (optimizers, each with its own rate; and optionally one more f
 target accuracy, Run/Stop, and adding past runs, saving and opening comparisons. Right:
 overlaid curves (one colour per variant) against epoch, step or time; a sortable results
 table; and the loss landscape around one variant's final weights, computed off the thread.
+Both run as the panel's tasks, on data from the workspace's cache.
 """
 
 from __future__ import annotations
@@ -61,9 +62,11 @@ from workbench.core.tools.compare import (
 )
 from workbench.core.training.events import EpochEnded, RunFailed, RunFinished
 from workbench.core.training.optim import OPTIMIZER_TITLES
+from workbench.core.workspace import Workspace
 from workbench.gui.curves_view import new_plot
+from workbench.gui.tasks import Tasks
 from workbench.gui.widgets import SciSpinBox
-from workbench.gui.worker import ThreadWorker, training_threads
+from workbench.gui.worker import training_threads
 from workbench.spec import OPTIMIZERS, ExperimentSpec, SpecError
 
 COLORS = ("#2f6fde", "#e4572e", "#29a35a", "#9b5de5", "#f2a541", "#17becf", "#d62789",
@@ -138,20 +141,20 @@ class RunPicker(QDialog):
 
 
 class ComparePanel(QWidget):
-    """Compare variants of the experiment `get_spec()` returns; runs go to `runs`."""
+    """Compare variants of the experiment `get_spec()` returns; runs go to the workspace."""
 
     comparisonFinished = Signal()
     landscapeReady = Signal()
 
-    def __init__(self, get_spec: Callable[[], ExperimentSpec], runs: RunStore,
+    def __init__(self, get_spec: Callable[[], ExperimentSpec], workspace: Workspace,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.get_spec = get_spec
-        self.runs = runs
+        self.workspace = workspace
+        self.runs = workspace.runs
         self.comparison = Comparison("comparison")
         self.curves: list[Curves] = []
-        self.job: ThreadWorker | None = None
-        self.land_job: ThreadWorker | None = None
+        self.tasks = Tasks(self, workspace.jobs)
         self._dirty = False
         self._table_dirty = False
         self._lines: list[dict[str, pg.PlotDataItem]] = []
@@ -391,31 +394,27 @@ class ComparePanel(QWidget):
             self.status.setText("Nothing to run: every variant has its run.")
             return
         runner_options.setdefault("threads", training_threads())
-        runner = ComparisonRunner(self.comparison, self.runs, **runner_options)
-        self.job = ThreadWorker(lambda _emit, _cancel: runner.events(), name="workbench-compare",
-                                stop=runner.stop, parent=self)
-        self.job.yielded.connect(self._on_event)
-        self.job.errored.connect(lambda message, _trace: self.status.setText(
-            f"The comparison stopped on an error: {message}"))
-        self.job.finished.connect(self._on_finished)
+        runner = ComparisonRunner(self.comparison, self.runs, source=self.workspace,
+                                  **runner_options)
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.status.setText(f"Running {len(pending)} variants one after another...")
-        self.job.start()
+        self.tasks.start("compare", lambda _report, _cancel: runner.events(),
+                         partial=self._on_event, stop=runner.stop,
+                         failed=lambda message: self.status.setText(
+                             f"The comparison stopped on an error: {message}"),
+                         finished=self._on_finished)
 
     def stop(self) -> None:
-        if self.job is not None:
-            self.job.stop()
+        """Stop the variants in flight; what they did so far is kept and saved."""
+        self.tasks.stop("compare")
 
     def is_running(self) -> bool:
-        return self.job is not None and self.job.is_running()
+        return self.tasks.is_running("compare")
 
     def shutdown(self) -> None:
         """Stop every background job and wait for it (closing the window, tests)."""
-        if self.job is not None:
-            self.job.stop_and_wait()
-        if self.land_job is not None:
-            self.land_job.stop_and_wait()
+        self.tasks.shutdown()
         self._timer.stop()
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
@@ -444,7 +443,6 @@ class ComparePanel(QWidget):
             self.status.setText(f"Done; saved as {path.name}.")
         except OSError as exc:
             self.status.setText(f"Done, but could not save: {exc}")
-        self.job = None
         self.comparisonFinished.emit()
 
     # -- past runs, saving and opening ---------------------------------------------------
@@ -599,7 +597,7 @@ class ComparePanel(QWidget):
     # -- landscape ------------------------------------------------------------------------
     def compute_landscape(self) -> None:
         """Compute the slice around the chosen variant's final weights, off the GUI thread."""
-        if self.land_job is not None and self.land_job.is_running():
+        if self.tasks.is_running("landscape"):
             return
         index = self.center_combo.currentIndex()
         variants = self.comparison.variants
@@ -612,28 +610,26 @@ class ComparePanel(QWidget):
                 if v.run_dir and v.spec.model.layers == center.spec.model.layers}
         directions = self.directions_combo.currentData()
         resolution = self.resolution_spin.value()
+        workspace = self.workspace
 
         def work(emit: Callable[[object], None], cancel: Any) -> Any:
-            from workbench.core.data import load_splits
             from workbench.core.tools.landscape import landscape_for_runs
 
             spec = center.spec
-            data = load_splits(spec.data, spec.train.seed, cancel=cancel)
+            data = workspace.splits(spec.data, spec.train.seed, cancel=cancel)
             return landscape_for_runs(spec, data, center.run_dir, runs,
                                       center_label=center.label, directions=directions,
                                       resolution=resolution,
                                       progress=lambda done, total: emit((done, total)),
                                       cancel=cancel)
 
-        self.land_job = ThreadWorker(work, name="workbench-landscape", parent=self)
-        self.land_job.yielded.connect(self._on_landscape_progress)
-        self.land_job.returned.connect(self.show_landscape)
-        self.land_job.errored.connect(lambda message, _trace: self.land_status.setText(
-            f"Could not compute the landscape: {message}"))
-        self.land_job.finished.connect(lambda: self.land_button.setEnabled(True))
         self.land_button.setEnabled(False)
         self.land_status.setText("Computing the loss on the slice...")
-        self.land_job.start()
+        self.tasks.start("landscape", work, partial=self._on_landscape_progress,
+                         done=self.show_landscape,
+                         failed=lambda message: self.land_status.setText(
+                             f"Could not compute the landscape: {message}"),
+                         finished=lambda: self.land_button.setEnabled(True))
 
     def _on_landscape_progress(self, rows: tuple[int, int]) -> None:
         self.land_status.setText(f"Computing the loss on the slice: row {rows[0]} of {rows[1]}")
@@ -681,7 +677,7 @@ if __name__ == "__main__":
     from PySide6.QtWidgets import QApplication
 
     app = QApplication(sys.argv)
-    panel = ComparePanel(_sample_spec, RunStore(Path(tempfile.mkdtemp(prefix="wb-compare-"))))
+    panel = ComparePanel(_sample_spec, Workspace(tempfile.mkdtemp(prefix="wb-compare-")))
     panel.resize(1400, 820)
     panel.show()
     panel.run()

@@ -1,6 +1,8 @@
 """The data panel: pick a dataset and its options, load it off the GUI thread (with progress
 and cancel, downloads included), and look at it: sample images, a scatter of a 2-D set or the
 curve of a regression set, class counts, split sizes and what augmentation does.
+
+The data comes from the workspace's cache, so the trainer and the tools that follow reuse it.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -34,10 +36,13 @@ from PySide6.QtWidgets import (
 from workbench.core.data.errors import DataError
 from workbench.gui.experiment_model import ExperimentModel
 from workbench.gui.style import CLASS_COLORS
+from workbench.gui.tasks import Tasks
 from workbench.gui.widgets import Binder, field_spin
-from workbench.gui.worker import ThreadWorker
 from workbench.spec import AugmentSpec, DataSpec
 from workbench.spec.datasets import DATASETS, DatasetEntry
+
+if TYPE_CHECKING:
+    from workbench.core.workspace import Workspace
 
 GRID_SAMPLES = 32
 AUGMENT_SAMPLES = 8
@@ -45,12 +50,10 @@ SCATTER_POINTS = 3000
 _KIND_ORDER = ("toy2d", "regression", "image", "table")
 
 
-def load_data(data: DataSpec, seed: int, emit: Callable[[object], None],
+def load_data(workspace: Workspace, data: DataSpec, seed: int, emit: Callable[[object], None],
               cancel: threading.Event) -> tuple[Any, Any]:
-    """(splits, augmentation preview), for a `ThreadWorker`: progress is emitted as
-    (done, total) once a percent, not once a block."""
-    from workbench.core.data import load_splits
-
+    """(splits, augmentation preview) from the workspace's cache, for a task: progress is
+    emitted as (done, total) once a percent, not once a block."""
     last_percent = [-1]
 
     def progress(done: int, total: int) -> None:
@@ -59,7 +62,7 @@ def load_data(data: DataSpec, seed: int, emit: Callable[[object], None],
             last_percent[0] = percent
             emit((done, total))
 
-    splits = load_splits(data, seed, progress=progress, cancel=cancel)
+    splits = workspace.splits(data, seed, progress=progress, cancel=cancel)
     return splits, augment_pair(splits, data.augment, seed)
 
 
@@ -130,17 +133,17 @@ class DataPanel(QWidget):
     loaded = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, model: ExperimentModel, stack: QUndoStack, *, auto_load: bool = True,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, model: ExperimentModel, stack: QUndoStack, workspace: Workspace, *,
+                 auto_load: bool = True, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model, self.undo = model, stack
+        self.workspace = workspace
         self.binder = Binder(model, stack, self)
         self.auto_load = auto_load
         self.splits: Any = None
         self.preview: tuple[Any, Any] | None = None
         self.error: str | None = None
-        self._job: ThreadWorker | None = None
-        self._old_jobs: list[ThreadWorker] = []
+        self.tasks = Tasks(self, workspace.jobs)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(250)
@@ -353,49 +356,37 @@ class DataPanel(QWidget):
 
     # -- loading ----------------------------------------------------------------------------
     def is_loading(self) -> bool:
-        return self._job is not None and self._job.is_running()
+        return self.tasks.is_running("load")
 
     def load(self) -> None:
         """Load the current data on a worker thread; a load in flight is cancelled first."""
         self._debounce.stop()
-        self.cancel()
         spec = self.model.spec()
-        job = ThreadWorker(partial(load_data, spec.data, spec.train.seed), name="workbench-data",
-                           expected=(DataError,), parent=self)
-        job.yielded.connect(lambda done_total: self._on_progress(*done_total))
-        job.returned.connect(lambda result, j=job: self._on_loaded(j, result))
-        job.errored.connect(lambda reason, _trace, j=job: self._on_failed(j, reason))
-        job.finished.connect(lambda j=job: self._on_finished(j))
-        self._job = job
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.cancel_button.setEnabled(True)
         self.status.setText("Downloading…" if self._needs_download() else "Loading…")
-        job.start()
+        self.tasks.start("load", partial(load_data, self.workspace, spec.data, spec.train.seed),
+                         partial=self._on_progress, done=self._on_loaded,
+                         failed=self._on_failed, finished=self._load_ended,
+                         expected=(DataError,))
 
     def cancel(self) -> None:
-        job = self._job
-        if job is not None and job.is_running():
-            job.stop()
-            self._old_jobs.append(job)
-        self._job = None
-        self.cancel_button.setEnabled(False)
-        self.progress.setVisible(False)
+        self.tasks.cancel("load")
+        self._load_ended()
 
     def shutdown(self) -> None:
         """Cancel any load and wait for its thread (closing the window, ending a test)."""
         self._debounce.stop()
-        self.cancel()
-        for job in self._old_jobs:
-            job.stop_and_wait()
-        self._old_jobs.clear()
+        self.tasks.shutdown()
+        self._load_ended()
 
-    def _on_finished(self, job: ThreadWorker) -> None:
-        if job in self._old_jobs:
-            self._old_jobs.remove(job)
-        job.deleteLater()
+    def _load_ended(self) -> None:
+        self.cancel_button.setEnabled(False)
+        self.progress.setVisible(False)
 
-    def _on_progress(self, done: int, total: int) -> None:
+    def _on_progress(self, done_total: tuple[int, int]) -> None:
+        done, total = done_total
         if total > 0:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * done / total))
@@ -404,12 +395,7 @@ class DataPanel(QWidget):
             else:
                 self.progress.setFormat(f"{done:,} of {total:,}")
 
-    def _on_loaded(self, job: ThreadWorker, result: tuple[Any, Any]) -> None:
-        if job is not self._job:
-            return
-        self._job = None
-        self.cancel_button.setEnabled(False)
-        self.progress.setVisible(False)
+    def _on_loaded(self, result: tuple[Any, Any]) -> None:
         self.error = None
         self.splits, self.preview = result
         self.status.setText("")
@@ -417,12 +403,7 @@ class DataPanel(QWidget):
         self.load_button.setText("Reload")
         self.loaded.emit(self.splits)
 
-    def _on_failed(self, job: ThreadWorker, reason: str) -> None:
-        if job is not self._job:
-            return
-        self._job = None
-        self.cancel_button.setEnabled(False)
-        self.progress.setVisible(False)
+    def _on_failed(self, reason: str) -> None:
         self.error = reason
         self.status.setText(f"⚠ {reason}")
         self.failed.emit(reason)
@@ -545,9 +526,11 @@ def _sample() -> None:
 
     app = QApplication.instance() or QApplication(sys.argv)
     apply_style(app)
+    from workbench.core.workspace import Workspace
+
     spec = ExperimentSpec()
     spec.data.name = sys.argv[1] if len(sys.argv) > 1 else "mnist_small"
-    panel = DataPanel(ExperimentModel(spec), QUndoStack())
+    panel = DataPanel(ExperimentModel(spec), QUndoStack(), Workspace())
     panel.resize(980, 640)
     panel.show()
     code = app.exec()

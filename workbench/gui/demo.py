@@ -14,8 +14,8 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from workbench import spec as specmod
-from workbench.core.store.runs import RunStore
 from workbench.core.training.callbacks import Callback
+from workbench.core.workspace import Workspace
 from workbench.gui.worker import TrainRunner
 from workbench.paths import resources_dir
 from workbench.spec import ExperimentSpec
@@ -26,8 +26,9 @@ def example_spec(name: str = "spirals_playground") -> ExperimentSpec:
     return specmod.load(resources_dir() / "examples" / f"{name}.json")
 
 
-def demo_runs() -> RunStore:
-    return RunStore(tempfile.mkdtemp(prefix="workbench-demo-"))
+def demo_workspace() -> Workspace:
+    """A workspace whose runs go to a temporary folder."""
+    return Workspace(tempfile.mkdtemp(prefix="workbench-demo-"))
 
 
 Feed = Callable[[Any], None]
@@ -39,7 +40,7 @@ def run_demo(title: str, make: Callable[[TrainRunner], tuple[QWidget, Feed]], *,
     view the run's events. Closing the window stops the run and waits for its thread.
     """
     app = pg.mkQApp(title)
-    runner = TrainRunner.for_spec(spec or example_spec(), demo_runs(), callbacks=callbacks)
+    runner = TrainRunner.for_spec(spec or example_spec(), demo_workspace(), callbacks=callbacks)
     view, feed = make(runner)
     runner.trainEvent.connect(feed)
     app.aboutToQuit.connect(runner.stop_and_wait)
@@ -50,4 +51,4 @@ def run_demo(title: str, make: Callable[[TrainRunner], tuple[QWidget, Feed]], *,
     return app.exec()
 
 
-__all__ = ["demo_runs", "example_spec", "run_demo"]
+__all__ = ["demo_workspace", "example_spec", "run_demo"]

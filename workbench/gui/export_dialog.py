@@ -1,6 +1,7 @@
 """The Export dialog: a run to ONNX (with safetensors and a PyTorch script), verified.
 
-The export and its verification run off the GUI thread. The dialog shows what onnxruntime
+The export and its verification run off the GUI thread, on the run's data from the workspace's
+cache. The dialog shows what onnxruntime
 gave against PyTorch at batch sizes 1 and 37; a failed check is shown as an error and no
 file is left behind.
 """
@@ -36,7 +37,8 @@ from workbench.core.tools.export import (
     ExportResult,
     export_run,
 )
-from workbench.gui.worker import TaskRunner
+from workbench.core.workspace import Workspace
+from workbench.gui.tasks import Tasks
 
 
 class ExportDialog(QDialog):
@@ -45,11 +47,12 @@ class ExportDialog(QDialog):
     exported = Signal(object)
     exportFailed = Signal(str)
 
-    def __init__(self, run_dir: str, parent: QWidget | None = None) -> None:
+    def __init__(self, run_dir: str, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.run_dir = str(run_dir)
+        self.workspace = workspace
         self.result: ExportResult | None = None
-        self._runner: TaskRunner | None = None
+        self.tasks = Tasks(self, workspace.jobs)
         self.setWindowTitle(f"Export {Path(run_dir).name}")
         layout = QVBoxLayout(self)
         form = QFormLayout()
@@ -96,24 +99,22 @@ class ExportDialog(QDialog):
             self.path_edit.setText(path if path.endswith(".onnx") else path + ".onnx")
 
     def start_export(self) -> None:
-        if self._runner is not None and self._runner.is_running():
+        if self.tasks.is_running("export"):
             return
         run_dir, out = self.run_dir, self.path_edit.text().strip()
         opset, raw, extras = self.opset.value(), self.raw_input.isChecked(), \
             self.extras.isChecked()
+        workspace = self.workspace
 
         def task(report: Any, cancel: Any) -> ExportResult:
             return export_run(run_dir, out, opset=opset, normalize_in_graph=raw,
-                              weights=extras, script=extras)
+                              weights=extras, script=extras, source=workspace)
 
-        runner = TaskRunner(task, expected=(ExportError,), name="workbench-export", parent=self)
-        runner.succeeded.connect(self._on_done)
-        runner.failed.connect(self._on_failed)
-        runner.finished.connect(lambda: self.export_button.setEnabled(True))
         self.export_button.setEnabled(False)
         self.status.setText("Exporting and verifying…")
-        self._runner = runner
-        runner.start()
+        self.tasks.start("export", task, done=self._on_done, failed=self._on_failed,
+                         finished=lambda: self.export_button.setEnabled(True),
+                         expected=(ExportError,))
 
     def _on_done(self, result: ExportResult) -> None:
         self.result = result
@@ -139,13 +140,12 @@ class ExportDialog(QDialog):
                             f"{html.escape(message)}")
         self.exportFailed.emit(message)
 
-    def wait_idle(self) -> None:
-        """Block until a running export has ended (closing, tests)."""
-        if self._runner is not None:
-            self._runner.cancel_and_wait()
+    def shutdown(self) -> None:
+        """Block until a running export has ended (closing, tests); its result is dropped."""
+        self.tasks.shutdown()
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
-        self.wait_idle()
+        self.shutdown()
         super().closeEvent(event)
 
 
@@ -158,14 +158,13 @@ if __name__ == "__main__":
 
     from PySide6.QtWidgets import QApplication
 
-    from workbench.core.store.runs import RunStore
     from workbench.gui.prune_panel import sample_run
     from workbench.gui.style import apply_style
 
     app = QApplication(sys.argv)
     apply_style(app)
-    chosen = sys.argv[1] if len(sys.argv) > 1 else sample_run(
-        RunStore(tempfile.mkdtemp(prefix="workbench-export-")))
-    dialog = ExportDialog(chosen)
+    workspace = Workspace(tempfile.mkdtemp(prefix="workbench-export-"))
+    chosen = sys.argv[1] if len(sys.argv) > 1 else sample_run(workspace.runs)
+    dialog = ExportDialog(chosen, workspace)
     dialog.show()
     sys.exit(app.exec())

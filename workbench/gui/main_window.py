@@ -1,6 +1,9 @@
 """The main window: editors (model, data, optimizer) on the left, training in the centre, the
 run history in a dock; File/Edit/Tools/View/Help menus; projects saved as spec JSON.
 
+The window creates the one `Workspace` (run store, dataset cache, background jobs) and hands it
+to every panel and tool; closing the window stops and waits for every job it lists.
+
 PyTorch is not imported on the way to a visible window: a worker thread imports it just after
 the window is painted, and the training panel, which needs it, is put in place then (at once
 when torch is already loaded).
@@ -29,8 +32,9 @@ from PySide6.QtWidgets import (
 
 from workbench import __version__
 from workbench import spec as specmod
-from workbench.core.store.runs import Run, RunError, RunStore
+from workbench.core.store.runs import Run, RunError
 from workbench.core.store.specs import save_spec
+from workbench.core.workspace import Workspace
 from workbench.gui import dialogs, project, undo
 from workbench.gui.data_panel import DataPanel
 from workbench.gui.experiment_model import ExperimentModel
@@ -40,7 +44,7 @@ from workbench.gui.run_history import RunHistory
 from workbench.gui.warmup import heavy_loaded, load_heavy
 from workbench.spec import ExperimentSpec, SpecError
 
-TrainPanelFactory = Callable[[Callable[[], ExperimentSpec], RunStore, QWidget], QWidget]
+TrainPanelFactory = Callable[[Callable[[], ExperimentSpec], Workspace, QWidget], QWidget]
 
 # Tools other panels provide: (menu text, module, class). Offered when the module exists.
 TOOLS = (
@@ -51,11 +55,11 @@ TOOLS = (
 )
 
 
-def _real_train_panel(get_spec: Callable[[], ExperimentSpec], runs: RunStore,
+def _real_train_panel(get_spec: Callable[[], ExperimentSpec], workspace: Workspace,
                       parent: QWidget) -> QWidget:
     from workbench.gui.train_panel import TrainPanel
 
-    return TrainPanel(get_spec, runs, parent)
+    return TrainPanel(get_spec, workspace, parent)
 
 
 class MainWindow(QMainWindow):
@@ -64,12 +68,14 @@ class MainWindow(QMainWindow):
 
     trainPanelReady = Signal()
 
-    def __init__(self, spec: ExperimentSpec | None = None, *, runs: RunStore | None = None,
+    def __init__(self, spec: ExperimentSpec | None = None, *,
+                 workspace: Workspace | None = None,
                  train_panel_factory: TrainPanelFactory | None = None,
                  settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = settings if settings is not None else project.settings()
-        self.runs = runs if runs is not None else RunStore()
+        self.workspace = workspace if workspace is not None else Workspace()
+        self.runs = self.workspace.runs
         self.model = ExperimentModel(spec if spec is not None else project.default_spec(), self)
         self.undo = QUndoStack(self)
         self.path: Path | None = None
@@ -78,8 +84,8 @@ class MainWindow(QMainWindow):
         self._train_factory = train_panel_factory or _real_train_panel
         self._tools: dict[str, QWidget] = {}
 
-        self.editor = ModelEditor(self.model, self.undo)
-        self.data_panel = DataPanel(self.model, self.undo, auto_load=False)
+        self.editor = ModelEditor(self.model, self.undo, self.workspace)
+        self.data_panel = DataPanel(self.model, self.undo, self.workspace, auto_load=False)
         self.optim_panel = OptimPanel(self.model, self.undo, lazy_preview=True)
         self.editors = QTabWidget()
         self.editors.setObjectName("editors")
@@ -102,15 +108,15 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, history_dock)
         self.history_dock = history_dock
 
-        self.workspace = QTabWidget()
-        self.workspace.setObjectName("workspace")
-        self.workspace.setTabsClosable(True)
-        self.workspace.tabCloseRequested.connect(self._close_tool_tab)
+        self.center = QTabWidget()
+        self.center.setObjectName("center")
+        self.center.setTabsClosable(True)
+        self.center.tabCloseRequested.connect(self._close_tool_tab)
         self.placeholder = QLabel("Loading PyTorch…")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.workspace.addTab(self.placeholder, "Train")
+        self.center.addTab(self.placeholder, "Train")
         self._uncloseable(0)
-        self.setCentralWidget(self.workspace)
+        self.setCentralWidget(self.center)
 
         self._build_menus()
         self.undo.cleanChanged.connect(self._clean_changed)
@@ -150,7 +156,7 @@ class MainWindow(QMainWindow):
 
         self.statusBar().showMessage("Loading PyTorch…")
         self._warmup = ThreadWorker(lambda _emit, _cancel: load_heavy(), name="workbench-warmup",
-                                    parent=self)
+                                    jobs=self.workspace.jobs, parent=self)
         self._warmup.returned.connect(self._torch_ready)
         self._warmup.errored.connect(self._torch_import_failed)
         self._warmup.start()
@@ -177,20 +183,20 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(reason)
 
     def _install_train_panel(self) -> None:
-        panel = self._train_factory(self.model.spec, self.runs, self)
+        panel = self._train_factory(self.model.spec, self.workspace, self)
         panel.runStarted.connect(self._run_started)
         panel.runEnded.connect(self._run_ended)
         self.train_panel = panel
-        self.workspace.insertTab(0, panel, "Train")
-        self.workspace.removeTab(1)
-        self.workspace.setCurrentIndex(0)
+        self.center.insertTab(0, panel, "Train")
+        self.center.removeTab(1)
+        self.center.setCurrentIndex(0)
         self._uncloseable(0)
         self.placeholder.deleteLater()
         self.update_blocked()
         self.trainPanelReady.emit()
 
     def _uncloseable(self, index: int) -> None:
-        bar = self.workspace.tabBar()
+        bar = self.center.tabBar()
         for side in (bar.ButtonPosition.RightSide, bar.ButtonPosition.LeftSide):
             button = bar.tabButton(index, side)
             if button is not None:
@@ -309,20 +315,20 @@ class MainWindow(QMainWindow):
             run_dir = self._run_for_tool()
             if run_dir is None:
                 return None
-            widget = cls(run_dir, self)
+            widget = cls(run_dir, self.workspace, self)
         elif cls_name == "PrunePanel":
-            widget = cls(self.runs, self)
+            widget = cls(self.workspace, self)
         elif cls_name == "PlaygroundPanel":
             widget = cls(self)
         else:
-            widget = cls(self.model.spec, self.runs, self)
+            widget = cls(self.model.spec, self.workspace, self)
         self._tools[cls_name] = widget
         if isinstance(widget, QDialog):
             widget.finished.connect(lambda *_: self._tools.pop(cls_name, None))
             widget.show()
         else:
             title = cls_name.replace("Panel", "")
-            self.workspace.setCurrentIndex(self.workspace.addTab(widget, title))
+            self.center.setCurrentIndex(self.center.addTab(widget, title))
         return widget
 
     def _run_for_tool(self) -> str | None:
@@ -339,19 +345,19 @@ class MainWindow(QMainWindow):
         return str(info.path)
 
     def _focus_tool(self, widget: QWidget) -> None:
-        index = self.workspace.indexOf(widget)
+        index = self.center.indexOf(widget)
         if index >= 0:
-            self.workspace.setCurrentIndex(index)
+            self.center.setCurrentIndex(index)
         else:
             widget.raise_()
             widget.activateWindow()
 
     def _close_tool_tab(self, index: int) -> None:
-        widget = self.workspace.widget(index)
+        widget = self.center.widget(index)
         if widget is self.train_panel or widget is self.placeholder:
             return
         self._shutdown_tool(widget)
-        self.workspace.removeTab(index)
+        self.center.removeTab(index)
         widget.deleteLater()
 
     def _shutdown_tool(self, widget: QWidget) -> None:
@@ -470,7 +476,7 @@ class MainWindow(QMainWindow):
         self.history.select(run_dir)
         if self.train_panel is not None:
             self.train_panel.show_run(run_dir)
-            self.workspace.setCurrentWidget(self.train_panel)
+            self.center.setCurrentWidget(self.train_panel)
         return True
 
     # -- beyond one process ---------------------------------------------------------------
@@ -570,6 +576,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """End every thread this window started (data loads, tools, training)."""
         self.save_layout()
+        self.editor.shutdown()
         self.data_panel.shutdown()
         for widget in list(self._tools.values()):
             self._shutdown_tool(widget)
@@ -581,3 +588,4 @@ class MainWindow(QMainWindow):
         multi_gpu = getattr(self, "multi_gpu", None)
         if multi_gpu is not None:
             multi_gpu.stop_and_wait()
+        self.workspace.shutdown()  # anything a panel left behind

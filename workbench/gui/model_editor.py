@@ -2,13 +2,15 @@
 place, and beside every layer its output shape, parameters and multiply-accumulates.
 
 Shapes come from `core.model.analyze` (arithmetic only), recomputed on every edit; no torch
-model is built here. Every edit is an undo command on the ExperimentModel.
+model is built here. Every edit is an undo command on the ExperimentModel. The input shape,
+classes and size of a CSV or an image folder come from the workspace's cache, read off the GUI
+thread once per file; until they arrive the stack shows "reading the data".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QDropEvent, QKeyEvent, QUndoStack
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.data.errors import DataError
 from workbench.core.memory import (
     DeviceMemory,
     DoesNotFit,
@@ -45,8 +48,14 @@ from workbench.core.memory import (
 from workbench.core.model import LayerReport, ModelReport, analyze
 from workbench.gui import undo
 from workbench.gui.experiment_model import ExperimentModel
+from workbench.gui.tasks import Tasks
 from workbench.spec import DataSpec, LayerSpec
+from workbench.spec.datasets import DATASETS
 from workbench.spec.layers import CATALOGUE, ParamDef
+
+if TYPE_CHECKING:
+    from workbench.core.data import DatasetInfo
+    from workbench.core.workspace import Workspace
 
 LAYER_MIME = "application/x-workbench-layer"
 ERROR_BG = "#fde7e7"
@@ -66,11 +75,13 @@ class DataShape:
     problem: str | None = None
 
 
-def dataset_io(data: DataSpec) -> DataShape:
-    """The data's shape, classes and size: from the catalogue when it knows, else by looking
-    at the file (CSV, image folder)."""
-    from workbench.spec.datasets import DATASETS
+READING = "reading the data to learn its input shape and classes…"
+FileKey = tuple[str, str | None, str | None]
 
+
+def catalogue_shape(data: DataSpec) -> DataShape | None:
+    """The data's shape, classes and size when the catalogue and the spec alone tell; None
+    when the file must be looked at (a CSV, an image folder)."""
     entry = DATASETS.get(data.name)
     if entry is None:
         return DataShape(None, None, problem=f"data.name: unknown dataset {data.name!r}")
@@ -80,13 +91,12 @@ def dataset_io(data: DataSpec) -> DataShape:
     if not data.path:
         return DataShape(None, None, problem=f"data.path: the {entry.title} dataset needs a "
                                              "file or folder")
-    from workbench.core.data import DataError, dataset_info
+    return None
 
-    try:
-        info = dataset_info(data)
-    except DataError as exc:
-        return DataShape(None, None, problem=str(exc))
-    return DataShape(info.input_shape, info.num_classes, info.num_samples, info.test_samples)
+
+def file_key(data: DataSpec) -> FileKey:
+    """What the description of a file-based dataset depends on."""
+    return data.name, data.path, data.label_column
 
 
 def templates(num_classes: int) -> dict[str, list[LayerSpec]]:
@@ -388,10 +398,14 @@ class ModelEditor(QWidget):
 
     reportChanged = Signal(object)
 
-    def __init__(self, model: ExperimentModel, stack: QUndoStack,
+    def __init__(self, model: ExperimentModel, stack: QUndoStack, workspace: Workspace,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model, self.undo = model, stack
+        self.workspace = workspace
+        self.tasks = Tasks(self, workspace.jobs)
+        self._file_shapes: dict[FileKey, DataShape] = {}
+        self._reading: FileKey | None = None
         self.report: ModelReport | None = None
         self.problem: str | None = None  # why the stack does not fit its data, or None
         self.memory: MemoryEstimate | None = None  # what training needs, when the stack fits
@@ -555,7 +569,7 @@ class ModelEditor(QWidget):
         undo.push_layer_param(self.undo, self.model, index, name, value)
 
     def apply_template(self, name: str) -> None:
-        classes = dataset_io(self.model.live.data).num_classes
+        classes = self.dataset_io().num_classes
         layers = templates(classes if classes is not None else 2)[name]
         undo.push_layers(self.undo, self.model, layers, f"Template: {name}")
 
@@ -585,6 +599,48 @@ class ModelEditor(QWidget):
         if path.startswith("data.") or path in MEMORY_FIELDS:
             self.refresh()
 
+    # -- the data's input shape, classes and size ---------------------------------------------
+    def dataset_io(self) -> DataShape:
+        """What the editor needs of the current data, without reading a file here: a
+        file-based set's description is asked of the workspace off the GUI thread, and
+        "reading" stands in until it arrives."""
+        data = self.model.live.data
+        known = catalogue_shape(data)
+        if known is not None:
+            return known
+        key = file_key(data)
+        if key in self._file_shapes:
+            return self._file_shapes[key]
+        if key != self._reading:
+            self._read_info(key, data)
+        return DataShape(None, None, problem=READING)
+
+    def _read_info(self, key: FileKey, data: DataSpec) -> None:
+        self._reading = key
+        workspace = self.workspace
+        wanted = DataSpec(name=data.name, path=data.path, label_column=data.label_column)
+
+        def work(_report: Any, cancel: Any) -> DatasetInfo:
+            return workspace.info(wanted, cancel=cancel)
+
+        self.tasks.start("info", work, done=lambda info: self._info_read(key, info),
+                         failed=lambda reason: self._info_failed(key, reason),
+                         expected=(DataError,))
+
+    def _info_read(self, key: FileKey, info: DatasetInfo) -> None:
+        self._file_shapes[key] = DataShape(info.input_shape, info.num_classes,
+                                           info.num_samples, info.test_samples)
+        self._reading = None
+        self.refresh()
+
+    def _info_failed(self, key: FileKey, reason: str) -> None:
+        self._file_shapes[key] = DataShape(None, None, problem=reason)
+        self._reading = None
+        self.refresh()
+
+    def shutdown(self) -> None:
+        self.tasks.shutdown()
+
     def set_gpu(self, name: str) -> None:
         """What the device probe found: the GPU's name, or "" when there is none. Until it
         has answered, `auto` counts as the CPU and a GPU's free memory is unknown."""
@@ -610,7 +666,7 @@ class ModelEditor(QWidget):
     def refresh(self) -> None:
         """Shapes, counts, totals and memory from `analyze` (arithmetic, cheap on every edit)."""
         spec = self.model.live
-        data = dataset_io(spec.data)
+        data = self.dataset_io()
         self.memory = None
         self.memory_problem = None
         if data.input_shape is None:
@@ -676,6 +732,7 @@ def _sample() -> None:
 
     from PySide6.QtWidgets import QApplication
 
+    from workbench.core.workspace import Workspace
     from workbench.gui.style import apply_style
     from workbench.spec import ExperimentSpec
 
@@ -684,7 +741,7 @@ def _sample() -> None:
     spec = ExperimentSpec()
     spec.data.name = "mnist_small"
     spec.model.layers = templates(10)["Small CNN"]
-    editor = ModelEditor(ExperimentModel(spec), QUndoStack())
+    editor = ModelEditor(ExperimentModel(spec), QUndoStack(), Workspace())
     editor.resize(900, 560)
     editor.show()
     app.exec()

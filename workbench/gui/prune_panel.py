@@ -1,7 +1,9 @@
 """The Prune panel: a sparsity slider on a trained run, its accuracy at once, and a new run.
 
 Moving a slider re-evaluates the pruned copy on the validation set after a short debounce, on
-a background thread; only the latest position is evaluated when several come in a row. A
+a background thread; only the latest position is evaluated when several come in a row (the
+panel's tasks: one of each kind at a time, the latest wins). The run's data comes from the
+workspace's cache. A
 sensitivity sweep fills a plot layer by layer; "Create pruned run" makes the pruning permanent
 (fine-tuning first when asked) and reports size and CPU latency before and after.
 """
@@ -39,8 +41,9 @@ from workbench.core.tools.prune import (
     SensitivityPoint,
 )
 from workbench.core.training.events import EpochEnded
+from workbench.core.workspace import Workspace
 from workbench.gui.style import CLASS_COLORS
-from workbench.gui.worker import TaskRunner
+from workbench.gui.tasks import Tasks
 
 DEBOUNCE_MS = 60
 COLUMNS = ("Layer", "Amount", "", "Sparsity", "Parameters before", "Parameters after", "Units")
@@ -51,23 +54,19 @@ def _pct(value: float | None) -> str:
 
 
 class PrunePanel(QWidget):
-    """Prune a run from `runs`; `set_run(run_dir)` picks it. Emits `runCreated(run_dir)`."""
+    """Prune a run of the workspace; `set_run(run_dir)` picks it. Emits `runCreated(run_dir)`."""
 
     runCreated = Signal(str)
     evaluated = Signal(object)  # PruneResult, after the readout shows it
     sensitivityDone = Signal()
     sessionReady = Signal()
 
-    def __init__(self, runs: RunStore, parent: QWidget | None = None) -> None:
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.runs = runs
+        self.workspace = workspace
         self.session: PruneSession | None = None
         self.result: PruneResult | None = None
-        self._loader: TaskRunner | None = None
-        self._eval: TaskRunner | None = None
-        self._eval_pending = False
-        self._sweep: TaskRunner | None = None
-        self._apply: TaskRunner | None = None
+        self.tasks = Tasks(self, workspace.jobs)
         self._layer_sliders: dict[int, QSlider] = {}
         self._curves: dict[int | None, pg.PlotDataItem] = {}
         self._points: dict[int | None, list[tuple[float, float]]] = {}
@@ -192,12 +191,10 @@ class PrunePanel(QWidget):
         self.notes.setText("")
         self.apply_status.setText("")
         self._clear_plot()
-        runner = TaskRunner(lambda report, cancel: PruneSession(run_dir, cancel=cancel),
-                            expected=(PruneError,), name="workbench-prune-load", parent=self)
-        runner.succeeded.connect(self._on_session)
-        runner.failed.connect(self._on_load_failed)
-        self._loader = runner
-        runner.start()
+        workspace = self.workspace
+        self.tasks.start("load", lambda _report, cancel: PruneSession(
+            run_dir, source=workspace, cancel=cancel), done=self._on_session,
+            failed=self._on_load_failed, expected=(PruneError,))
 
     def _on_session(self, session: PruneSession) -> None:
         self.session = session
@@ -290,25 +287,14 @@ class PrunePanel(QWidget):
             self._debounce.start()
 
     def _evaluate_now(self) -> None:
+        """Evaluate the latest position; one still running is dropped and this one follows."""
         if self.session is None:
-            return
-        if self._eval is not None and self._eval.is_running():
-            self._eval_pending = True  # evaluate the latest position when this one is done
             return
         session = self.session
         config = self.config()
-        runner = TaskRunner(lambda report, cancel: session.evaluate(config),
-                            expected=(PruneError,), name="workbench-prune-eval", parent=self)
-        runner.succeeded.connect(self._show_result)
-        runner.failed.connect(lambda msg: self.notes.setText(msg))
-        runner.finished.connect(self._after_eval)
-        self._eval = runner
-        runner.start()
-
-    def _after_eval(self) -> None:
-        if self._eval_pending:
-            self._eval_pending = False
-            self._evaluate_now()
+        self.tasks.start("evaluate", lambda _report, _cancel: session.evaluate(config),
+                         done=self._show_result, failed=self.notes.setText,
+                         expected=(PruneError,))
 
     def _show_result(self, result: PruneResult) -> None:
         assert self.session is not None
@@ -341,7 +327,7 @@ class PrunePanel(QWidget):
         self.sweep_status.setText("")
 
     def start_sensitivity(self) -> None:
-        if self.session is None or (self._sweep is not None and self._sweep.is_running()):
+        if self.session is None or self.tasks.is_running("sweep"):
             return
         self._clear_plot()
         session = self.session
@@ -364,17 +350,16 @@ class PrunePanel(QWidget):
                 count += 1
             return count
 
-        runner = TaskRunner(task, expected=(PruneError,), name="workbench-prune-sweep",
-                            parent=self)
-        runner.progressed.connect(lambda p: self._add_point(p, total))
-        runner.succeeded.connect(lambda n: self.sweep_status.setText(
-            f"done: {n} evaluations" + ("" if n == total else " (stopped)")))
-        runner.failed.connect(lambda msg: self.sweep_status.setText(f"failed: {msg}"))
-        runner.finished.connect(self.sensitivityDone)
-        runner.finished.connect(lambda: self.sweep_button.setEnabled(self.session is not None))
         self.sweep_button.setEnabled(False)
-        self._sweep = runner
-        runner.start()
+        self.tasks.start("sweep", task, partial=lambda p: self._add_point(p, total),
+                         done=lambda n: self.sweep_status.setText(
+                             f"done: {n} evaluations" + ("" if n == total else " (stopped)")),
+                         failed=lambda msg: self.sweep_status.setText(f"failed: {msg}"),
+                         finished=self._after_sweep, expected=(PruneError,))
+
+    def _after_sweep(self) -> None:
+        self.sweep_button.setEnabled(self.session is not None)
+        self.sensitivityDone.emit()
 
     def _add_point(self, point: SensitivityPoint, total: int) -> None:
         value = point.val_accuracy if point.val_accuracy is not None else point.val_loss
@@ -391,31 +376,26 @@ class PrunePanel(QWidget):
     # -- apply ----------------------------------------------------------------------------
     def create_run(self) -> None:
         """Prune as shown, fine-tune if asked, and store the result as a new run."""
-        if self.session is None or (self._apply is not None and self._apply.is_running()):
+        if self.session is None or self.tasks.is_running("apply"):
             return
         from workbench.core.tools.prune_apply import create_pruned_run
 
         session, config, epochs, runs = self.session, self.config(), self.epochs.value(), \
-            self.runs
+            self.workspace.runs
 
         def task(report: Any, cancel: Any) -> Any:
             return create_pruned_run(session, config, runs=runs, finetune_epochs=epochs,
                                      on_event=report, cancel=cancel)
 
-        runner = TaskRunner(task, expected=(PruneError,), name="workbench-prune-apply",
-                            parent=self)
-        runner.progressed.connect(self._on_apply_event)
-        runner.succeeded.connect(self._on_applied)
-        runner.failed.connect(lambda msg: self.apply_status.setText(
-            f"<span style='color:#c0392b'>Failed: {msg}</span>"))
-        runner.finished.connect(self._after_apply)
         self.apply_button.setEnabled(False)
         self.cancel_button.setEnabled(epochs > 0)
         self._epoch_lines: list[str] = []
         self.apply_status.setText("Pruning" + (f" and fine-tuning for {epochs} epochs…"
                                                if epochs else "…"))
-        self._apply = runner
-        runner.start()
+        self.tasks.start("apply", task, partial=self._on_apply_event, done=self._on_applied,
+                         failed=lambda msg: self.apply_status.setText(
+                             f"<span style='color:#c0392b'>Failed: {msg}</span>"),
+                         finished=self._after_apply, expected=(PruneError,))
 
     def _on_apply_event(self, event: Any) -> None:
         if isinstance(event, EpochEnded):
@@ -443,21 +423,17 @@ class PrunePanel(QWidget):
         self.cancel_button.setEnabled(False)
 
     def _cancel_apply(self) -> None:
-        if self._apply is not None:
-            self._apply.cancel()
+        """Stop the fine-tuning early; the new run is still stored and shown (as stopped)."""
+        self.tasks.stop("apply")
 
     # -- closing --------------------------------------------------------------------------
     def busy(self) -> bool:
-        return any(r is not None and r.is_running()
-                   for r in (self._loader, self._eval, self._sweep, self._apply))
+        return self.tasks.threads() > 0
 
     def shutdown(self) -> None:
         """Stop every background task and wait for its thread (closing, or a new run)."""
         self._debounce.stop()
-        self._eval_pending = False
-        for runner in (self._loader, self._eval, self._sweep, self._apply):
-            if runner is not None:
-                runner.cancel_and_wait()
+        self.tasks.shutdown()
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
         self.shutdown()
@@ -492,12 +468,12 @@ if __name__ == "__main__":
     app = QApplication(sys.argv)
     apply_style(app)
     if len(sys.argv) > 1:
-        store = RunStore(Path(sys.argv[1]).parent)
+        workspace = Workspace(Path(sys.argv[1]).parent)
         chosen = sys.argv[1]
     else:
-        store = RunStore(tempfile.mkdtemp(prefix="workbench-prune-"))
-        chosen = sample_run(store)
-    panel = PrunePanel(store)
+        workspace = Workspace(tempfile.mkdtemp(prefix="workbench-prune-"))
+        chosen = sample_run(workspace.runs)
+    panel = PrunePanel(workspace)
     panel.resize(900, 900)
     panel.set_run(chosen)
     panel.show()

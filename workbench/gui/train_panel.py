@@ -3,14 +3,14 @@ boundary and results, fed by one `TrainRunner` at a time.
 
 The panel never waits for training: every event arrives by a queued signal. A failed run shows
 its reason and hint in a banner and leaves the panel ready for the next run. The main window
-asks `is_running()` and calls `stop_and_wait()` before it closes.
+asks `is_running()` and calls `stop_and_wait()` before it closes. A finished run's trainer
+(its data, model, optimizer and CUDA graph) is let go of once its thread has ended; the next
+run of the same data gets it from the workspace's cache.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, Signal
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.data import Splits
-from workbench.core.store.runs import Run, RunError, RunStore
+from workbench.core.store.runs import Run, RunError
 from workbench.core.training.events import (
     Boundary,
     EpochEnded,
@@ -38,6 +38,7 @@ from workbench.core.training.events import (
     RunStarted,
 )
 from workbench.core.training.monitors import BoundaryMonitor, HealthMonitor
+from workbench.core.workspace import Workspace
 from workbench.gui.boundary_view import BoundaryView
 from workbench.gui.curves_view import CurvesView
 from workbench.gui.health_view import HealthView
@@ -91,21 +92,21 @@ def _escape(text: str) -> str:
 
 
 class TrainPanel(QWidget):
-    """Trains the experiment `get_spec()` returns, into `runs`, and shows it as it learns."""
+    """Trains the experiment `get_spec()` returns, into the workspace's run store, and shows it
+    as it learns."""
 
     runStarted = Signal(object)  # RunStarted
     runEnded = Signal(object)  # RunFinished or RunFailed, once the training thread has ended
 
-    def __init__(self, get_spec: Callable[[], ExperimentSpec], runs: RunStore,
+    def __init__(self, get_spec: Callable[[], ExperimentSpec], workspace: Workspace,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.get_spec = get_spec
-        self.runs = runs
+        self.workspace = workspace
         self.runner: TrainRunner | None = None
         self.started: RunStarted | None = None
         self.last_end: RunFinished | RunFailed | None = None
-        self.data: Splits | None = None  # the latest run's data, reused while the spec's is
-        self._data_key: str | None = None
+        self.data: Splits | None = None  # the running run's data, let go of when it ends
         self._blocked: str | None = None
         self._stopping = False
 
@@ -208,10 +209,6 @@ class TrainPanel(QWidget):
         except (SpecError, ValueError) as exc:
             self.banner.show_failure(str(exc), "fix the experiment and try again")
             return False
-        key = json.dumps({"data": asdict(spec.data), "seed": spec.train.seed}, sort_keys=True,
-                         default=str)
-        data = self.data if key == self._data_key else None
-        self._data_key = key
         self.banner.hide()
         self.curves.clear()
         self.health.clear()
@@ -221,8 +218,10 @@ class TrainPanel(QWidget):
         self.last_end = None
         self._stopping = False
         monitors = [HealthMonitor(min_interval=1.0, probe_size=128), BoundaryMonitor()]
-        self.runner = TrainRunner.for_spec(  # the previous runner, long ended, goes with it
-            spec, self.runs, data=data, callbacks=monitors)
+        if self.runner is not None:
+            self.runner.deleteLater()  # long ended, its trainer already let go of
+        self.runner = TrainRunner.for_spec(spec, self.workspace, callbacks=monitors,
+                                           parent=self)
         self.runner.trainEvent.connect(self._on_event)
         self.runner.errored.connect(self._on_error)
         self.runner.finished.connect(self._on_finished)
@@ -282,7 +281,7 @@ class TrainPanel(QWidget):
 
     def _on_started(self, event: RunStarted) -> None:
         self.started = event
-        assert self.runner is not None
+        assert self.runner is not None and self.runner.trainer is not None
         self.data = self.runner.trainer.data  # set before RunStarted; never changed after
         is_2d = tuple(event.input_shape) == (2,) and event.task == "classification"
         self.tabs.setTabEnabled(self.tabs.indexOf(self.boundary), is_2d)
@@ -338,6 +337,7 @@ class TrainPanel(QWidget):
         if isinstance(end, RunFailed) and self.started is None:
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
+        self.data = None  # the results are drawn; the cache keeps the data if it is wanted
         self._stopping = False
         self._update_buttons()
         self.runEnded.emit(end)
@@ -346,11 +346,11 @@ class TrainPanel(QWidget):
 if __name__ == "__main__":
     import pyqtgraph as pg
 
-    from workbench.gui.demo import demo_runs, example_spec
+    from workbench.gui.demo import demo_workspace, example_spec
 
     app = pg.mkQApp("Train")
     example = example_spec()
-    panel = TrainPanel(lambda: example, demo_runs())
+    panel = TrainPanel(lambda: example, demo_workspace())
     app.aboutToQuit.connect(panel.stop_and_wait)
     panel.setWindowTitle(f"Train: {example.name}")
     panel.resize(1000, 720)

@@ -8,10 +8,11 @@ for its progress and its return value arrives as `returned(object)`. An exceptio
 thread has ended, after everything else was delivered. Queued connections carry every signal to
 the GUI thread; the worker never touches a widget, nothing terminates its thread, and it runs
 once. Nothing in the GUI thread waits for it except `stop_and_wait`, which is for closing.
+Given the workspace's job registry, a worker is in it from `start` until its thread has ended.
 
-Every background job of the GUI is a thin use of it: `TrainRunner` (a `Trainer`'s events),
-`TaskRunner` (one call with progress and cancel: pruning, export), and, directly, the
-comparison, the loss landscape and the data panel's loader.
+Every background job of the GUI is a thin use of it: `TrainRunner` (a `Trainer`'s events) and
+`TaskRunner` (one call with progress and cancel), which the panels start through
+`gui.tasks.Tasks` (one task of each kind at a time, the latest wins).
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 if TYPE_CHECKING:  # the adapter itself loads no torch: the data panel needs it before that
-    from workbench.core.data import Splits
-    from workbench.core.store.runs import RunStore
     from workbench.core.training.callbacks import Callback
     from workbench.core.training.loop import Trainer
+    from workbench.core.workspace import JobRegistry, Workspace
     from workbench.spec import ExperimentSpec
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,10 @@ def training_threads() -> int:
     except (AttributeError, OSError):  # not on every platform
         cores = os.cpu_count() or 2
     return max(1, cores - 1)
+
+
+def _spent(_emit: Emit, _cancel: threading.Event) -> None:
+    """What a worker's body holds once its work has run (and been let go of)."""
 
 
 class _Body(QObject):
@@ -93,7 +97,8 @@ class ThreadWorker(QObject):
     """Runs `work(emit, cancel)` once on a fresh QThread; lives in (and signals to) the GUI thread.
 
     `stop` is how to ask the work to end (by default: set `cancel_event`); `expected` are the
-    exceptions reported by their message alone, as the person's input rather than a bug.
+    exceptions reported by their message alone, as the person's input rather than a bug;
+    `jobs` (the workspace's registry) lists the worker while its thread runs.
     """
 
     yielded = Signal(object)
@@ -104,8 +109,11 @@ class ThreadWorker(QObject):
     def __init__(self, work: Work, *, name: str = "workbench-worker",
                  stop: Callable[[], None] | None = None,
                  expected: tuple[type[BaseException], ...] = (),
+                 jobs: JobRegistry | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self.name = name
+        self.jobs = jobs
         self.cancel_event = threading.Event()
         self._stop = stop or self.cancel_event.set
         self._started = False
@@ -126,6 +134,8 @@ class ThreadWorker(QObject):
             raise RuntimeError(f"a {type(self).__name__} runs once; make a new one for the "
                                "next run")
         self._started = True
+        if self.jobs is not None:
+            self.jobs.add(self.name, self)
         self.qthread.start()
 
     def stop(self) -> None:
@@ -145,11 +155,16 @@ class ThreadWorker(QObject):
         self._stop()
         if not self._started:
             return True
-        return self.qthread.wait() if timeout_ms is None else self.qthread.wait(timeout_ms)
+        ended = self.qthread.wait() if timeout_ms is None else self.qthread.wait(timeout_ms)
+        if ended and self.jobs is not None:
+            self.jobs.discard(self)
+        return ended
 
     @Slot()
     def _on_thread_finished(self) -> None:
         self.qthread.wait()
+        if self.jobs is not None:
+            self.jobs.discard(self)
         self.finished.emit()
 
 
@@ -158,37 +173,50 @@ class TrainRunner(ThreadWorker):
 
     Then `errored(message, traceback)` if the loop itself raised (a bug: the trainer turns
     failures into `RunFailed`), then `finished()`. `stop`, `pause` and `resume` call the
-    trainer's thread-safe methods and return at once.
+    trainer's thread-safe methods and return at once. Once its thread has ended the runner
+    lets go of the trainer, so a finished run's data, model, optimizer and CUDA graph are
+    freed even while the runner itself is still referenced.
     """
 
     trainEvent = Signal(object)  # not `event`: that name is QObject's event handler
 
-    def __init__(self, trainer: Trainer, parent: QObject | None = None) -> None:
+    def __init__(self, trainer: Trainer, *, jobs: JobRegistry | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(lambda _emit, _cancel: trainer.events(), name="workbench-training",
-                         stop=trainer.stop, parent=parent)
-        self.trainer = trainer
+                         stop=trainer.stop, jobs=jobs, parent=parent)
+        self.trainer: Trainer | None = trainer
         self.yielded.connect(self.trainEvent)
+        self.finished.connect(self._release)
 
     @classmethod
-    def for_spec(cls, spec: ExperimentSpec, runs: RunStore, *, data: Splits | None = None,
+    def for_spec(cls, spec: ExperimentSpec, workspace: Workspace, *,
                  callbacks: Sequence[Callback] = (),
                  parent: QObject | None = None) -> TrainRunner:
-        """A runner for a new run of `spec`, leaving the GUI one core."""
+        """A runner for a new run of `spec` in `workspace` (its store, its cached data),
+        leaving the GUI one core."""
         from workbench.core.training.loop import Trainer
 
-        trainer = Trainer(spec, runs=runs, data=data, callbacks=callbacks,
+        trainer = Trainer(spec, runs=workspace.runs, source=workspace, callbacks=callbacks,
                           threads=training_threads())
-        return cls(trainer, parent)
+        return cls(trainer, jobs=workspace.jobs, parent=parent)
 
     def pause(self) -> None:
-        self.trainer.pause()
+        if self.trainer is not None:
+            self.trainer.pause()
 
     def resume(self) -> None:
-        self.trainer.resume()
+        if self.trainer is not None:
+            self.trainer.resume()
 
     @property
     def paused(self) -> bool:
-        return self.trainer.paused
+        return self.trainer is not None and self.trainer.paused
+
+    @Slot()
+    def _release(self) -> None:
+        self.trainer = None
+        self._stop = self.cancel_event.set
+        self._body.work = _spent
 
 
 class TaskRunner(ThreadWorker):
@@ -204,18 +232,16 @@ class TaskRunner(ThreadWorker):
     failed = Signal(str)
 
     def __init__(self, task: Work, *, expected: tuple[type[BaseException], ...] = (),
-                 name: str = "workbench-task", parent: QObject | None = None) -> None:
-        super().__init__(task, name=name, expected=expected, parent=parent)
+                 name: str = "workbench-task", stop: Callable[[], None] | None = None,
+                 jobs: JobRegistry | None = None, parent: QObject | None = None) -> None:
+        super().__init__(task, name=name, stop=stop, expected=expected, jobs=jobs,
+                         parent=parent)
         self.yielded.connect(self.progressed)
         self.returned.connect(self.succeeded)
         self.errored.connect(self._fail)
 
     def cancel(self) -> None:
         self.stop()
-
-    def cancel_and_wait(self) -> None:
-        """For closing: ask the task to stop and block until its thread has ended."""
-        self.stop_and_wait()
 
     @Slot(str, str)
     def _fail(self, message: str, _trace: str) -> None:
