@@ -45,7 +45,6 @@ from PySide6.QtWidgets import (
 
 from workbench.core.store.runs import RunError, RunStore
 from workbench.core.tools.compare import (
-    COMMON_FIELDS,
     DEFAULT_LR,
     Comparison,
     ComparisonRunner,
@@ -72,6 +71,19 @@ from workbench.spec import OPTIMIZERS, ExperimentSpec, SpecError
 COLORS = ("#2f6fde", "#e4572e", "#29a35a", "#9b5de5", "#f2a541", "#17becf", "#d62789",
           "#8c564b", "#7f7f7f", "#bcbd22")
 REDRAW_MS = 100
+# Fields a person most often varies, with values to start from (offered under Also vary).
+COMMON_FIELDS: dict[str, str] = {
+    "optim.name": "sgd, momentum, adam, rmsprop",
+    "optim.lr": "0.1, 0.01, 0.001",
+    "train.batch_size": "16, 64, 256",
+    "schedule.name": "constant, step, cosine",
+    "regularization.l2": "0, 0.0001, 0.001",
+    "model.dropout": "0, 0.2, 0.5",
+    "optim.momentum": "0.5, 0.9, 0.99",
+    "optim.weight_decay": "0, 0.0001, 0.01",
+    "train.epochs": "5, 10, 20",
+    "train.seed": "0, 1, 2",
+}
 X_AXES = {"epoch": ("epoch", "epoch"), "step": ("global_step", "step"),
           "time": ("elapsed", "seconds")}
 PLOTS = (("train_loss", "Training loss"), ("val_loss", "Validation loss"),

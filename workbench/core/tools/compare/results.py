@@ -1,0 +1,180 @@
+"""Curves and results: what each variant has done (step and epoch series, its state) and the
+results table computed from them, live from events or from a stored run's metrics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.core.store.runs import Run, RunError
+from workbench.core.tools.compare.callbacks import FairStart
+from workbench.core.tools.compare.variants import Comparison
+from workbench.core.training.callbacks import NAN_HINT
+from workbench.core.training.events import EpochEnded, Progress, RunFailed, RunFinished, RunStarted
+
+# A run whose final training loss is this many times its starting loss counts as diverged,
+# even when it stayed finite (the NaN guard marks the non-finite ones).
+DIVERGED_FACTOR = 10.0
+
+
+def is_divergence(event: RunFailed) -> bool:
+    return event.hint == NAN_HINT or "non-finite" in event.reason
+
+
+STEP_KEYS = ("global_step", "epoch", "elapsed", "train_loss", "train_accuracy", "lr")
+EPOCH_KEYS = ("epoch", "global_step", "elapsed", "train_loss", "train_accuracy", "val_loss",
+              "val_accuracy", "lr", "epoch_seconds")
+
+
+@dataclass
+class Curves:
+    """What one variant has done so far: step-level and epoch-level series, and its state.
+
+    `steps["epoch"]` is the fractional epoch of each Progress point, so the step curves can
+    be drawn against epoch, step or wall-clock time alike.
+    """
+
+    steps: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in STEP_KEYS})
+    epochs: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in EPOCH_KEYS})
+    status: str = "pending"  # pending, running, finished, stopped, diverged, failed
+    run_dir: str | None = None
+    seconds: float | None = None
+    reason: str | None = None
+    first_batch_loss: float | None = None
+
+    def add(self, event: Any) -> None:
+        if isinstance(event, FairStart):
+            self.first_batch_loss = event.first_batch_loss
+        elif isinstance(event, RunStarted):
+            self.status = "running"
+            self.run_dir = event.run_dir or None
+        elif isinstance(event, Progress):
+            values = {"global_step": event.global_step,
+                      "epoch": event.epoch + event.step / max(1, event.steps_per_epoch),
+                      "elapsed": event.elapsed, "train_loss": event.train_loss,
+                      "train_accuracy": _num(event.train_accuracy), "lr": event.lr}
+            for key in STEP_KEYS:
+                self.steps[key].append(values[key])
+        elif isinstance(event, EpochEnded):
+            for key in EPOCH_KEYS:
+                self.epochs[key].append(_num(getattr(event, key)))
+        elif isinstance(event, RunFinished):
+            self.status = "stopped" if event.stopped else "finished"
+            self.seconds = event.seconds
+            self.run_dir = event.run_dir or self.run_dir
+        elif isinstance(event, RunFailed):
+            self.status = "diverged" if is_divergence(event) else "failed"
+            self.reason = event.reason
+            self.run_dir = event.run_dir or self.run_dir
+            if self.seconds is None:
+                elapsed = self.steps["elapsed"] or self.epochs["elapsed"]
+                self.seconds = elapsed[-1] if elapsed else 0.0
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path) -> Curves:
+        """Rebuild the curves of a stored run from its metrics and summary."""
+        run = Run(Path(run_dir))
+        curves = cls(run_dir=str(run.path))
+        for record in run.metrics("step"):
+            steps_per_epoch = max(1, int(record.get("steps_per_epoch", 1)))
+            record = {**record, "epoch": record.get("epoch", 0)
+                      + record.get("step", 0) / steps_per_epoch}
+            for key in STEP_KEYS:
+                curves.steps[key].append(_num(record.get(key)))
+        for record in run.metrics("epoch"):
+            for key in EPOCH_KEYS:
+                curves.epochs[key].append(_num(record.get(key)))
+        try:
+            summary = run.summary()
+        except RunError:
+            summary = {}
+        status = summary.get("status", "finished")
+        if status == "failed":
+            diverged = summary.get("hint") == NAN_HINT or "non-finite" in str(
+                summary.get("error", ""))
+            curves.status = "diverged" if diverged else "failed"
+            curves.reason = summary.get("error")
+        else:
+            curves.status = status if status in ("finished", "stopped") else "stopped"
+        seconds = summary.get("seconds")
+        if seconds is None and curves.epochs["elapsed"]:
+            seconds = curves.epochs["elapsed"][-1]
+        curves.seconds = seconds
+        curves.first_batch_loss = summary.get("first_batch_loss")
+        return curves
+
+
+def _num(value: Any) -> float:
+    if value is None:
+        return math.nan
+    return float(value)
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    label: str
+    status: str
+    best_val_accuracy: float | None
+    final_val_accuracy: float | None
+    final_train_loss: float | None
+    final_val_loss: float | None
+    epochs_to_target: int | None
+    seconds_to_target: float | None
+    seconds_per_epoch: float | None
+    seconds: float | None
+    diverged: bool
+    first_batch_loss: float | None
+    run_dir: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _finite(values: Sequence[float]) -> list[float]:
+    return [v for v in values if not math.isnan(v)]
+
+
+def result_row(label: str, curves: Curves, target: float) -> ResultRow:
+    """One line of the results table, computed from the curves alone."""
+    e = curves.epochs
+    val_acc = e["val_accuracy"]
+    finite_acc = _finite(val_acc)
+    epochs_to = seconds_to = None
+    for i, acc in enumerate(val_acc):
+        if not math.isnan(acc) and acc >= target:
+            epochs_to, seconds_to = int(e["epoch"][i]), e["elapsed"][i]
+            break
+    train_loss = e["train_loss"][-1] if e["train_loss"] else (
+        curves.steps["train_loss"][-1] if curves.steps["train_loss"] else None)
+    per_epoch = e["epoch_seconds"]
+    start = curves.first_batch_loss
+    blew_up = (train_loss is not None and start is not None and start > 0
+               and (math.isnan(train_loss) or train_loss > DIVERGED_FACTOR * start))
+    return ResultRow(
+        label=label, status=curves.status,
+        best_val_accuracy=max(finite_acc) if finite_acc else None,
+        final_val_accuracy=finite_acc[-1] if finite_acc else None,
+        final_train_loss=train_loss, final_val_loss=e["val_loss"][-1] if e["val_loss"] else None,
+        epochs_to_target=epochs_to, seconds_to_target=seconds_to,
+        seconds_per_epoch=sum(per_epoch) / len(per_epoch) if per_epoch else None,
+        seconds=curves.seconds, diverged=curves.status == "diverged" or blew_up,
+        first_batch_loss=curves.first_batch_loss, run_dir=curves.run_dir)
+
+
+def results(comparison: Comparison, curves: Sequence[Curves]) -> list[ResultRow]:
+    return [result_row(v.label, c, comparison.target_accuracy)
+            for v, c in zip(comparison.variants, curves, strict=True)]
+
+
+def curves_for(comparison: Comparison) -> list[Curves]:
+    """Curves of every variant: from its stored run when it has one, else empty (pending)."""
+    out = []
+    for variant in comparison.variants:
+        if variant.run_dir and Path(variant.run_dir).is_dir():
+            out.append(Curves.from_run(variant.run_dir))
+        else:
+            out.append(Curves())
+    return out

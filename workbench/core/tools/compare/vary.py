@@ -1,0 +1,161 @@
+"""The `--vary` grammar and the grid: which variants of one experiment a comparison races.
+
+`parse_vary("optim.name=sgd:lr=0.05,adam")` reads one command-line axis; `grid` makes every
+combination of the axes' values into a variant, each optimizer with its own rate.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from workbench import spec as specmod
+from workbench.core.tools.compare.variants import Variant, unique_label
+from workbench.spec import ExperimentSpec, SpecError
+from workbench.spec.jsonfile import JSONFileError, parse_json
+
+# A sensible learning rate per optimizer, for variants that name no rate of their own.
+DEFAULT_LR: dict[str, float] = {
+    "gd": 0.1, "sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adam": 1e-3, "adamw": 1e-3,
+    "rmsprop": 1e-3, "adagrad": 0.01,
+}
+
+
+_INDEXED = re.compile(r"^(\w+)\[(\d+)\]$")
+
+
+def set_field(spec: ExperimentSpec, path: str, value: Any) -> ExperimentSpec:
+    """A validated copy with one field set. Beyond `with_value`'s dotted paths this takes
+    `model.layers[3].p` (a layer parameter) and `model.dropout` (every Dropout layer's p)."""
+    if path == "model.dropout":
+        d = spec.to_dict()
+        drops = [layer for layer in d["model"]["layers"] if layer["type"] == "Dropout"]
+        if not drops:
+            raise SpecError(path, "the network has no Dropout layer to vary")
+        for layer in drops:
+            layer["p"] = value
+        return _parse_at(d, path)
+    if "[" not in path:
+        return spec.with_value(path, value)
+    d = spec.to_dict()
+    node: Any = d
+    keys = path.split(".")
+    for key in keys[:-1]:
+        m = _INDEXED.match(key)
+        name, index = (m.group(1), int(m.group(2))) if m else (key, None)
+        if not isinstance(node, dict) or name not in node:
+            raise SpecError(path, "no such field")
+        node = node[name]
+        if index is not None:
+            if not isinstance(node, list) or not 0 <= index < len(node):
+                raise SpecError(path, f"no item {index} (there are {len(node)})")
+            node = node[index]
+    if not isinstance(node, dict):
+        raise SpecError(path, "no such field")
+    node[keys[-1]] = value
+    return _parse_at(d, path)
+
+
+def _parse_at(d: dict[str, Any], path: str) -> ExperimentSpec:
+    try:
+        return specmod.from_dict(d)
+    except SpecError as exc:
+        raise SpecError(exc.path or path, exc.reason) from None
+
+
+def _short(path: str, value: Any) -> str:
+    if path == "optim.name":
+        return str(value)
+    last = path.rsplit(".", 1)[-1]
+    shown = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{last}={shown}"
+
+
+def grid(spec: ExperimentSpec, axes: Mapping[str, Sequence[Any]],
+         overrides: Mapping[str, Mapping[str, Any]] | None = None) -> list[Variant]:
+    """Every combination of the axes' values, as variants of `spec`.
+
+    `overrides` maps a value (as text, e.g. "adam") to fields set whenever that value is
+    chosen, so each optimizer keeps its own hyperparameters: {"adam": {"optim.lr": 1e-3}}.
+    An optimizer without an override of its rate gets `DEFAULT_LR`, unless the rate is itself
+    an axis. The axes' own values win over overrides. Raises SpecError naming the field.
+    """
+    if not axes:
+        raise SpecError("vary", "name at least one field to vary")
+    for path, values in axes.items():
+        if not values:
+            raise SpecError(path, "give at least one value to try")
+    overrides = overrides or {}
+    paths = list(axes)
+    variants: list[Variant] = []
+    for combo in itertools.product(*(axes[p] for p in paths)):
+        current = spec
+        for path, value in zip(paths, combo, strict=True):
+            extra = dict(overrides.get(str(value), {}))
+            own_lr = "optim.lr" in axes or "optim.lr" in extra or value == spec.optim.name
+            if path == "optim.name" and not own_lr and value in DEFAULT_LR:
+                extra["optim.lr"] = DEFAULT_LR[value]
+            for opath, ovalue in extra.items():
+                if opath not in axes:
+                    current = set_field(current, opath, ovalue)
+        for path, value in zip(paths, combo, strict=True):
+            current = set_field(current, path, value)
+        label = " ".join(_short(p, v) for p, v in zip(paths, combo, strict=True))
+        label = unique_label(label, [v.label for v in variants])
+        current = current.with_value("name", f"{spec.name} [{label}]")
+        variants.append(Variant(label, current))
+    return variants
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: JSON when it parses (0.1, 64, true, null), else plain text."""
+    text = text.strip()
+    try:
+        return parse_json(text)
+    except JSONFileError:  # plain text; the spec's validation says what is wrong with it
+        return text
+
+
+def parse_vary(text: str) -> tuple[str, list[Any], dict[str, dict[str, Any]]]:
+    """`optim.name=sgd,adam:lr=0.001:betas=[0.9,0.99]` -> (path, values, per-value overrides).
+
+    An override key without a dot is a sibling of the varied field (`lr` -> `optim.lr`).
+    """
+    if "=" not in text:
+        raise SpecError("vary", f"expected FIELD=V1,V2,..., got {text!r}")
+    path, _, rest = text.partition("=")
+    path = path.strip()
+    section = path.rsplit(".", 1)[0] if "." in path else ""
+    values: list[Any] = []
+    overrides: dict[str, dict[str, Any]] = {}
+    for token in _split_top(rest, ","):
+        parts = _split_top(token, ":")
+        value = parse_value(parts[0])
+        if parts[0].strip() == "":
+            raise SpecError(path, f"an empty value in {text!r}")
+        values.append(value)
+        for part in parts[1:]:
+            key, eq, raw = part.partition("=")
+            if not eq:
+                raise SpecError(path, f"override {part!r} must be FIELD=VALUE")
+            key = key.strip()
+            full = key if "." in key or not section else f"{section}.{key}"
+            overrides.setdefault(str(value), {})[full] = parse_value(raw)
+    return path, values, overrides
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split on `sep` outside brackets, so `[0.9,0.99]` stays one value."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            out.append(text[start:i])
+            start = i + 1
+    out.append(text[start:])
+    return out
