@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from workbench.core.data import DataError, Splits, dataset_info, load_splits
+from workbench.core.data.splits import shuffle_split
 from workbench.spec import DataSpec
 from workbench.spec.datasets import DATASETS
 
@@ -100,3 +101,23 @@ def test_cancel_before_loading():
     cancel.set()
     with pytest.raises(DataError, match="cancelled"):
         load_splits(DataSpec(name="mnist_small"), 0, cancel=cancel)
+
+
+def test_split_arithmetic_is_the_loaders_and_the_catalogue_states_the_sizes():
+    from workbench.core.memory import train_samples
+    from workbench.spec.datasets import split_sizes
+
+    for n in (10, 333, 1000):
+        for val, test in ((0.1, 0.2), (0.25, 0.0), (0.05, 0.35)):
+            train_i, val_i, test_i = shuffle_split(n, val, test, seed=1)
+            assert split_sizes(n, val, test) == (len(train_i), len(val_i), len(test_i))
+            data = DataSpec(val_fraction=val, test_fraction=test)
+            assert train_samples(data, n, None) == len(train_i)
+    entry = DATASETS["mnist"]
+    assert (entry.samples, entry.test_samples) == (70_000, 10_000)
+    assert entry.description.endswith("60,000 train + 10,000 test")
+    small = load_splits(DataSpec(name="mnist_small", val_fraction=0.1), seed=0)
+    entry = DATASETS["mnist_small"]
+    train, val, _ = split_sizes(entry.samples - entry.test_samples, 0.1, 0.0)
+    assert (len(small.train_x), len(small.val_x), len(small.test_x)) == (
+        train, val, entry.test_samples)

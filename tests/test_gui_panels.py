@@ -157,3 +157,12 @@ def test_model_editor_screenshot_small_cnn(qtbot):
     editor.show()
     assert editor.problem is None
     _shot(editor, "model_editor_small_cnn.png")
+
+
+def test_optimizer_preview_takes_dataset_sizes_from_the_catalogue():
+    from workbench.gui.optim_panel import estimate_train_size
+    from workbench.spec import DataSpec
+
+    assert estimate_train_size(DataSpec(name="mnist_small", val_fraction=0.1)) == 4500
+    assert estimate_train_size(DataSpec(name="cifar10", val_fraction=0.2)) == 40_000
+    assert estimate_train_size(DataSpec(name="moons", samples=400)) == 280  # as loaded above

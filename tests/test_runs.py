@@ -37,3 +37,48 @@ def test_metrics_survive_a_torn_last_line(tmp_path):
     with open(tmp_path / "metrics.jsonl", "a") as f:
         f.write('{"kind": "st')
     assert len(run.metrics()) == 1
+
+
+def test_one_reader_gives_the_same_series_live_and_stored(tmp_path):
+    """The series a run's events make as they arrive are the ones read back from its folder
+    (the compare panel, the run history and the curves view all read through it)."""
+    import math
+
+    from workbench.core.store.metrics import MetricSeries, read_series
+    from workbench.core.training.events import EpochEnded, Progress, RunFinished
+    from workbench.core.training.loop import Trainer
+
+    spec = specmod.from_dict({
+        "data": {"name": "moons", "samples": 200},
+        "model": {"layers": [{"type": "Linear", "out": 8}, {"type": "ReLU"},
+                             {"type": "Linear", "out": 2}]},
+        "train": {"epochs": 2, "batch_size": 16}})
+    live = MetricSeries()
+    end = None
+    for event in Trainer(spec, runs=RunStore(tmp_path)).events():
+        if isinstance(event, Progress):
+            live.add_step(vars(event))
+        elif isinstance(event, EpochEnded):
+            live.add_epoch(vars(event))
+        elif isinstance(event, RunFinished):
+            end = event
+    stored = read_series(Run(end.run_dir))
+
+    def same(a: list[float], b: list[float]) -> bool:
+        return len(a) == len(b) and all(x == y or (math.isnan(x) and math.isnan(y))
+                                        for x, y in zip(a, b, strict=True))
+
+    assert len(live.epochs["epoch"]) == 2 and live.steps["epoch"][-1] == 2.0
+    assert all(same(live.steps[k], stored.steps[k]) for k in live.steps)
+    assert all(same(live.epochs[k], stored.epochs[k]) for k in live.epochs)
+    xs, ys = stored.points("epochs", "epoch", "val_accuracy")
+    assert xs == [1.0, 2.0] and all(0 <= y <= 1 for y in ys)
+
+
+def test_slug_is_shared_by_run_folders_and_comparisons(tmp_path):
+    from workbench.core.store.runs import slug
+    from workbench.core.tools.compare import Comparison, save_comparison
+
+    assert slug("adam lr=0.1/x", 40, "run") == "adam-lr-0-1-x" and slug("", 40, "run") == "run"
+    path = save_comparison(Comparison("sgd vs adam"), RunStore(tmp_path))
+    assert path.name == f"{slug('sgd vs adam', 60, 'comparison')}.json"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.spec import DataSpec, ExperimentSpec, SpecError
+from workbench.spec.datasets import split_sizes
 
 if TYPE_CHECKING:
     import torch
@@ -94,17 +95,12 @@ class DoesNotFit(SpecError):
         self.memory = memory
 
 
-def _count(fraction: float, n: int) -> int:
-    return int(math.floor(fraction * n + 0.5))  # as the data layer rounds its splits
-
-
 def train_samples(data: DataSpec, num_samples: int, test_samples: int | None) -> int:
-    """Training samples a dataset of `num_samples` leaves after its validation and test."""
+    """Training samples a dataset of `num_samples` leaves after its validation and test (an
+    official test split of `test_samples` leaves the rest to split into train and val)."""
     if test_samples is not None:
-        pool = num_samples - test_samples
-        return max(1, pool - _count(data.val_fraction, pool))
-    rest = num_samples - _count(data.test_fraction, num_samples)
-    return max(1, rest - _count(data.val_fraction, num_samples))
+        return max(1, split_sizes(num_samples - test_samples, data.val_fraction, 0.0)[0])
+    return max(1, split_sizes(num_samples, data.val_fraction, data.test_fraction)[0])
 
 
 def estimate_memory(spec: ExperimentSpec, report: ModelReport, *, num_samples: int,

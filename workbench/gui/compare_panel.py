@@ -60,13 +60,12 @@ from workbench.core.tools.compare import (
     save_comparison,
 )
 from workbench.core.training.events import EpochEnded, RunFailed, RunFinished
-from workbench.core.training.optim import OPTIMIZER_TITLES
 from workbench.core.workspace import Workspace
 from workbench.gui.curves_view import new_plot
 from workbench.gui.tasks import Tasks
 from workbench.gui.widgets import SciSpinBox
 from workbench.gui.worker import training_threads
-from workbench.spec import OPTIMIZERS, ExperimentSpec, SpecError
+from workbench.spec import OPTIMIZER_TITLES, OPTIMIZERS, ExperimentSpec, SpecError
 
 COLORS = ("#2f6fde", "#e4572e", "#29a35a", "#9b5de5", "#f2a541", "#17becf", "#d62789",
           "#8c564b", "#7f7f7f", "#bcbd22")
@@ -191,7 +190,7 @@ class ComparePanel(QWidget):
         self.optim_checks: dict[str, QCheckBox] = {}
         self.optim_lrs: dict[str, QDoubleSpinBox] = {}
         for row, name in enumerate(OPTIMIZERS):
-            check = QCheckBox(OPTIMIZER_TITLES.get(name, name))
+            check = QCheckBox(OPTIMIZER_TITLES[name])
             check.setChecked(name in ("sgd", "momentum", "adam", "rmsprop"))
             lr = SciSpinBox.for_field("optim.lr")
             lr.setValue(DEFAULT_LR.get(name, 1e-3))

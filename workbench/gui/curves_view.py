@@ -11,7 +11,6 @@ more than drawing every curve, and following each new point would do it on almos
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
+from workbench.core.store.metrics import MetricSeries
 from workbench.core.training.events import EpochEnded, Progress
 
 REDRAW_MS = 33  # points that arrive together go into one redraw
@@ -217,23 +217,16 @@ class CurvesView(QWidget):
             self.series["val_acc"].append(e.epoch, e.val_accuracy)
         self._schedule()
 
-    def load_metrics(self, records: Iterable[dict[str, Any]], steps_per_epoch: int) -> None:
-        """Show a stored run: its `step` and `epoch` records from `Run.metrics()`."""
+    def load_metrics(self, stored: MetricSeries) -> None:
+        """Show a stored run's metrics (`core.store.metrics.read_series`)."""
         self._restart()
         self.set_run_length(None)
-        for r in records:
-            if r.get("kind") == "step":
-                x = r["global_step"] / max(1, r.get("steps_per_epoch", steps_per_epoch))
-                self.series["train_loss"].append(x, r["train_loss"])
-                if r.get("train_accuracy") is not None:
-                    self.series["train_acc"].append(x, r["train_accuracy"])
-                self.series["lr"].append(x, r["lr"])
-                self.series["rate"].append(x, r["samples_per_sec"])
-            elif r.get("kind") == "epoch":
-                if r.get("val_loss") is not None:
-                    self.series["val_loss"].append(r["epoch"], r["val_loss"])
-                if r.get("val_accuracy") is not None:
-                    self.series["val_acc"].append(r["epoch"], r["val_accuracy"])
+        for key, table, column in (("train_loss", "steps", "train_loss"),
+                                   ("train_acc", "steps", "train_accuracy"),
+                                   ("lr", "steps", "lr"), ("rate", "steps", "samples_per_sec"),
+                                   ("val_loss", "epochs", "val_loss"),
+                                   ("val_acc", "epochs", "val_accuracy")):
+            self.series[key].extend(*stored.points(table, "epoch", column))
         self.redraw()
 
     # -- drawing ------------------------------------------------------------------------

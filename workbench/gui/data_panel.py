@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.data.errors import DataError
 from workbench.gui.experiment_model import ExperimentModel
+from workbench.gui.images import to_qimage
 from workbench.gui.style import CLASS_COLORS
 from workbench.gui.tasks import Tasks
 from workbench.gui.widgets import Binder, field_spin
@@ -74,18 +75,6 @@ def augment_pair(splits: Any, augment: AugmentSpec, seed: int) -> tuple[Any, Any
         return None
     original, augmented = augment_preview(splits, augment, AUGMENT_SAMPLES, seed)
     return original.numpy(), augmented.numpy()
-
-
-def to_qimage(pixels: np.ndarray) -> QImage:
-    """A (C,H,W) uint8 or [0,1] float image as a QImage that owns its buffer."""
-    if pixels.dtype != np.uint8:
-        pixels = (np.clip(pixels, 0.0, 1.0) * 255).astype(np.uint8)
-    c, h, w = pixels.shape
-    if c == 1:
-        data = np.ascontiguousarray(pixels[0])
-        return QImage(data.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
-    data = np.ascontiguousarray(pixels[:3].transpose(1, 2, 0))
-    return QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 class ImageGrid(QWidget):

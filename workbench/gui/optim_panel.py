@@ -30,18 +30,16 @@ from workbench.core.memory import train_samples
 from workbench.gui.experiment_model import ExperimentModel
 from workbench.gui.style import ACCENT
 from workbench.gui.widgets import Binder, SciSpinBox, field_spin
-from workbench.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, DataSpec
+from workbench.spec import (
+    OPTIMIZER_TITLES,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULE_TITLES,
+    SCHEDULES,
+    DataSpec,
+)
 from workbench.spec.datasets import DATASETS
 
-OPTIMIZER_NAMES = {
-    "gd": "Gradient descent (full batch)", "sgd": "SGD", "momentum": "SGD with momentum",
-    "nesterov": "Nesterov momentum", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
-    "adagrad": "Adagrad",
-}
-SCHEDULE_NAMES = {
-    "constant": "Constant", "step": "Step", "exponential": "Exponential",
-    "inv_sqrt": "1 / √(1 + d·epoch)", "cosine": "Cosine", "plateau": "Reduce on plateau",
-}
 # Which hyperparameters each optimizer and schedule reads (the rest are hidden).
 OPTIMIZER_FIELDS = {
     "gd": {"weight_decay"}, "sgd": {"weight_decay"},
@@ -53,6 +51,8 @@ SCHEDULE_FIELDS = {
     "constant": set(), "step": {"step_size", "gamma"}, "exponential": {"gamma"},
     "inv_sqrt": {"decay"}, "cosine": {"min_lr"}, "plateau": {"patience", "factor"},
 }
+
+
 def estimate_train_size(data: DataSpec) -> int:
     """Training samples the data will have, without loading it (for the preview's steps):
     the catalogue's size, `data.samples` for a generated set, a guess of 1,000 for a file."""
@@ -106,7 +106,7 @@ class OptimPanel(QWidget):
         group, form = self._form("Optimizer")
         self.optimizer = QComboBox()
         for name in OPTIMIZERS:
-            self.optimizer.addItem(OPTIMIZER_NAMES.get(name, name), name)
+            self.optimizer.addItem(OPTIMIZER_TITLES[name], name)
         self.binder.combo(self.optimizer, "optim.name")
         self.lr = SciSpinBox.for_field("optim.lr")
         self.binder.spin(self.lr, "optim.lr")
@@ -145,7 +145,7 @@ class OptimPanel(QWidget):
         group, form = self._form("Learning-rate schedule")
         self.schedule = QComboBox()
         for name in SCHEDULES:
-            self.schedule.addItem(SCHEDULE_NAMES.get(name, name), name)
+            self.schedule.addItem(SCHEDULE_TITLES[name], name)
         self.binder.combo(self.schedule, "schedule.name")
         self.step_size = field_spin("schedule.step_size")
         self.binder.spin(self.step_size, "schedule.step_size", int)

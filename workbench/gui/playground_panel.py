@@ -36,12 +36,12 @@ from workbench.core.tools.surfaces import (
     Trajectory,
     trajectory,
 )
+from workbench.spec import OPTIMIZER_TITLES
 
 # One colour per optimizer, the same on the map (drawn over a dark outline) and the loss plot.
 COLORS = ("#e4572e", "#2f6fde", "#f2a541", "#29a35a", "#d62789", "#17becf", "#9b5de5")
-SHORT_TITLES = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov", "adam": "Adam",
-                "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 FRAME_MS = 30
+SPIN_WIDTH = 78
 CONTOUR_LEVELS = 14
 
 
@@ -90,25 +90,30 @@ class PlaygroundPanel(QWidget):
 
         box = QGroupBox("Optimizers")
         self.table = QTableWidget(len(PLAYGROUND_OPTIMIZERS), 3)
-        self.table.setHorizontalHeaderLabels(["optimizer", "lr", "beta1 / mom."])
+        self.table.setHorizontalHeaderLabels(["optimizer", "lr", "β₁ / mom."])
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):  # the numbers take what they need; the names get the rest
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.checks: dict[str, QCheckBox] = {}
         self.lrs: dict[str, QDoubleSpinBox] = {}
         self.betas: dict[str, QDoubleSpinBox] = {}
         for row, (name, (_cls, defaults)) in enumerate(PLAYGROUND_OPTIMIZERS.items()):
-            check = QCheckBox(SHORT_TITLES.get(name, name))
+            check = QCheckBox(OPTIMIZER_TITLES[name])
             check.setChecked(name in ("sgd", "momentum", "adam", "rmsprop"))
             check.setStyleSheet(f"QCheckBox {{ color: {COLORS[row % len(COLORS)]}; "
                                 "font-weight: bold }")
+            check.setToolTip(OPTIMIZER_TITLES[name])
             check.toggled.connect(lambda _on: self.replay())
             lr = QDoubleSpinBox()
             lr.setDecimals(5)
             lr.setRange(1e-5, 10.0)
             lr.setSingleStep(1e-3)
             lr.setValue(defaults["lr"])
+            lr.setFixedWidth(SPIN_WIDTH)
             lr.valueChanged.connect(lambda _v: self.replay())
             self.table.setCellWidget(row, 0, check)
             self.table.setCellWidget(row, 1, lr)
@@ -120,6 +125,7 @@ class PlaygroundPanel(QWidget):
                 beta.setRange(0.0, 0.999)
                 beta.setSingleStep(0.05)
                 beta.setValue(0.9)
+                beta.setFixedWidth(SPIN_WIDTH)
                 beta.valueChanged.connect(lambda _v: self.replay())
                 self.table.setCellWidget(row, 2, beta)
                 self.betas[name] = beta
@@ -263,7 +269,7 @@ class PlaygroundPanel(QWidget):
             self.heads[name] = pg.ScatterPlotItem(size=12, brush=c, pen=pg.mkPen("#000000"))
             self.map.addItem(self.heads[name])
             self.loss_curves[name] = self.loss_plot.plot(pen=pg.mkPen(c, width=2),
-                                                         name=SHORT_TITLES.get(name, name))
+                                                         name=OPTIMIZER_TITLES[name])
 
     def _fix_loss_range(self) -> None:
         """Fix the loss plot's range to the whole race up front: steady axes while it plays

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QFont, QIcon, QImage, QPixmap
+from PySide6.QtGui import QFont, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QLabel,
     QListView,
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from workbench.core.data import Splits
 from workbench.core.training.events import RunFinished
 from workbench.gui.boundary_view import class_brushes
+from workbench.gui.images import to_qimage
 
 THUMB = 56
 MAX_THUMBS = 100
@@ -42,17 +43,9 @@ def matrix_lut() -> np.ndarray:
 
 
 def image_to_pixmap(image: np.ndarray, size: int = THUMB) -> QPixmap:
-    """A (C,H,W) uint8 image (1 or 3 channels) as a pixmap `size` pixels high."""
-    if image.shape[0] == 1:
-        data = np.ascontiguousarray(image[0])
-        h, w = data.shape
-        qimage = QImage(data.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
-    else:
-        data = np.ascontiguousarray(np.transpose(image[:3], (1, 2, 0)))
-        h, w, _ = data.shape
-        qimage = QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    return QPixmap.fromImage(qimage).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                                            Qt.TransformationMode.FastTransformation)
+    """A (C,H,W) image as a pixmap `size` pixels high."""
+    return QPixmap.fromImage(to_qimage(image)).scaled(
+        size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
 
 
 class ConfusionMatrix(pg.PlotWidget):

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.store.metrics import read_series
 from workbench.core.store.runs import Run, RunInfo, RunStore
 from workbench.gui.style import ACCENT
 
@@ -32,19 +33,6 @@ def result_text(summary: dict[str, Any]) -> str:
     if summary.get("test_mse") is not None:
         return f"MSE {summary['test_mse']:.4g}"
     return ""
-
-
-def curves(run_dir: str) -> dict[str, tuple[list[float], list[float]]]:
-    """Per-epoch curves of a stored run, by name: (epochs, values)."""
-    out: dict[str, tuple[list[float], list[float]]] = {}
-    for record in Run(run_dir).metrics("epoch"):
-        for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
-            value = record.get(key)
-            if value is not None:
-                xs, ys = out.setdefault(key, ([], []))
-                xs.append(float(record.get("epoch", len(xs) + 1)))
-                ys.append(float(value))
-    return out
 
 
 class RunHistory(QWidget):
@@ -144,13 +132,11 @@ class RunHistory(QWidget):
             self.note.setText(f"Damaged: {info.error}")
             return
         self.note.setText(info.summary.get("error") or "")
-        data = curves(str(info.path))
-        for key, color, style in (("train_loss", ACCENT, Qt.PenStyle.SolidLine),
-                                  ("val_loss", "#e4572e", Qt.PenStyle.SolidLine)):
-            xy = data.get(key)
-            if xy:
-                self.plot.plot(*xy, pen=pg.mkPen(color, width=2, style=style),
-                               name=key.replace("_", " "))
+        series = read_series(Run(info.path))
+        for key, color in (("train_loss", ACCENT), ("val_loss", "#e4572e")):
+            xs, ys = series.points("epochs", "epoch", key)
+            if xs:
+                self.plot.plot(xs, ys, pen=pg.mkPen(color, width=2), name=key.replace("_", " "))
 
 
 def _sample() -> None:

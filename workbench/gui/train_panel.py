@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.data import Splits
+from workbench.core.store.metrics import read_series
 from workbench.core.store.runs import Run, RunError
 from workbench.core.training.events import (
     Boundary,
@@ -181,16 +182,14 @@ class TrainPanel(QWidget):
         run = Run(Path(run_dir))
         try:
             summary = run.summary()
-            records = run.metrics()
+            stored = read_series(run)
         except (RunError, OSError) as exc:
             self.status.setText(f"Cannot show that run: {exc}")
             return False
-        steps = next((r.get("steps_per_epoch", 1) for r in records if r.get("kind") == "step"),
-                     1)
         self.banner.hide()
         self.health.clear()
         self.boundary.clear()
-        self.curves.load_metrics(records, steps)
+        self.curves.load_metrics(stored)
         self.results.show_summary(summary)
         name = summary.get("name", run.path.name)
         self.progress.setRange(0, 1)

@@ -30,8 +30,27 @@ from workbench.spec.layers import MAX_LAYERS, validate_layer
 
 SPEC_VERSION = 1
 
-OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
-SCHEDULES = ("constant", "step", "exponential", "inv_sqrt", "cosine", "plateau")
+# The optimizers and schedules a spec can name, with the titles the app shows for them.
+OPTIMIZER_TITLES = {
+    "gd": "Gradient descent (full batch)",
+    "sgd": "SGD",
+    "momentum": "SGD with momentum",
+    "nesterov": "Nesterov momentum",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+}
+SCHEDULE_TITLES = {
+    "constant": "Constant",
+    "step": "Step",
+    "exponential": "Exponential",
+    "inv_sqrt": "1 / √(1 + d·epoch)",
+    "cosine": "Cosine",
+    "plateau": "Reduce on plateau",
+}
+OPTIMIZERS = tuple(OPTIMIZER_TITLES)
+SCHEDULES = tuple(SCHEDULE_TITLES)
 PRECISIONS = ("fp32", "bf16")
 
 # The bound of every number in a spec, by its dotted path (`optim.betas` bounds each beta).

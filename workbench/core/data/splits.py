@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from workbench.core.data.errors import DataError
+from workbench.spec.datasets import split_sizes
 
 STD_FLOOR = 1e-6
 _SPLIT_SALT = 0x5B1D  # keeps the split stream apart from the generator stream of the same seed
@@ -53,10 +54,6 @@ class Splits:
     std: tuple[float, ...]
 
 
-def _count(fraction: float, n: int) -> int:
-    return int(np.floor(fraction * n + 0.5))
-
-
 def split_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, _SPLIT_SALT])
 
@@ -65,9 +62,8 @@ def shuffle_split(n: int, val_fraction: float, test_fraction: float,
                   seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices (train, val, test) of a seeded shuffle: test first, then val, the rest train."""
     perm = split_rng(seed).permutation(n)
-    n_test = _count(test_fraction, n)
-    n_val = _count(val_fraction, n)
-    if n - n_test - n_val < 1:
+    n_train, n_val, n_test = split_sizes(n, val_fraction, test_fraction)
+    if n_train < 1:
         raise DataError(f"data: {n} samples leave none to train after taking "
                         f"val_fraction {val_fraction} and test_fraction {test_fraction}")
     return perm[n_test + n_val:], perm[n_test:n_test + n_val], perm[:n_test]

@@ -30,6 +30,11 @@ from workbench.spec.jsonfile import JSONFileError, read_json, read_json_lines
 MAX_SUMMARY_BYTES = 16 << 20  # a confusion matrix of a thousand classes fits
 
 
+def slug(name: str, limit: int, fallback: str) -> str:
+    """A file-name-safe form of `name` (letters, digits, - and _), at most `limit` long."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:limit] or fallback
+
+
 class RunError(ValueError):
     """A run folder or checkpoint that cannot be read; the message says which file and why."""
 
@@ -146,8 +151,7 @@ class RunStore:
     def create(self, spec: ExperimentSpec, *, parent: Path | None = None,
                **summary: Any) -> Run:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in spec.name)[:40] or "run"
-        path = self.root / f"{stamp}-{slug}-{secrets.token_hex(3)}"
+        path = self.root / f"{stamp}-{slug(spec.name, 40, 'run')}-{secrets.token_hex(3)}"
         path.mkdir(parents=True, exist_ok=False)
         run = Run(path)
         write_text_atomic(path / "spec.json", spec.to_json() + "\n")

@@ -16,26 +16,6 @@ from torch import nn
 
 from workbench.spec import ExperimentSpec
 
-OPTIMIZER_TITLES = {
-    "gd": "Gradient descent (full batch)",
-    "sgd": "SGD",
-    "momentum": "SGD with momentum",
-    "nesterov": "Nesterov momentum",
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "rmsprop": "RMSprop",
-    "adagrad": "Adagrad",
-}
-
-SCHEDULE_TITLES = {
-    "constant": "Constant",
-    "step": "Step",
-    "exponential": "Exponential",
-    "inv_sqrt": "1 / sqrt(1 + d t)",
-    "cosine": "Cosine",
-    "plateau": "Reduce on plateau",
-}
-
 # Fused kernels exist for these on CUDA and on the CPU (one kernel for the whole update).
 _FUSED = {"gd", "sgd", "momentum", "nesterov", "adam", "adamw"}
 # These can run inside a captured CUDA graph (no host sync in their step): Adam, AdamW and

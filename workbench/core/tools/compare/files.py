@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from workbench.core.store.atomic import write_text_atomic
-from workbench.core.store.runs import RunStore
+from workbench.core.store.runs import RunStore, slug
 from workbench.core.tools.compare.variants import Comparison
 from workbench.spec import ExperimentSpec, SpecError
 from workbench.spec.jsonfile import JSONFileError, read_json
@@ -23,8 +23,7 @@ def comparisons_dir(runs: RunStore) -> Path:
 def save_comparison(comparison: Comparison, runs: RunStore, path: Path | None = None) -> Path:
     """Write the comparison as JSON (atomically); by default `<runs>/comparisons/<name>.json`."""
     if path is None:
-        slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in comparison.name)[:60]
-        path = comparisons_dir(runs) / f"{slug or 'comparison'}.json"
+        path = comparisons_dir(runs) / f"{slug(comparison.name, 60, 'comparison')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(comparison.to_dict(), indent=2) + "\n")
     return path

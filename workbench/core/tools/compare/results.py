@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench.core.store.metrics import MetricSeries, read_series
 from workbench.core.store.runs import Run, RunError
 from workbench.core.tools.compare.callbacks import FairStart
 from workbench.core.tools.compare.variants import Comparison
@@ -20,25 +21,20 @@ from workbench.core.training.events import EpochEnded, Progress, RunFailed, RunF
 DIVERGED_FACTOR = 10.0
 
 
+def diverged(reason: str | None, hint: str | None) -> bool:
+    """Whether a failure (its reason and hint) is the network diverging."""
+    return hint == NAN_HINT or "non-finite" in (reason or "")
+
+
 def is_divergence(event: RunFailed) -> bool:
-    return event.hint == NAN_HINT or "non-finite" in event.reason
-
-
-STEP_KEYS = ("global_step", "epoch", "elapsed", "train_loss", "train_accuracy", "lr")
-EPOCH_KEYS = ("epoch", "global_step", "elapsed", "train_loss", "train_accuracy", "val_loss",
-              "val_accuracy", "lr", "epoch_seconds")
+    return diverged(event.reason, event.hint)
 
 
 @dataclass
-class Curves:
-    """What one variant has done so far: step-level and epoch-level series, and its state.
+class Curves(MetricSeries):
+    """What one variant has done so far: its step and epoch series (`MetricSeries`, the same
+    reader a stored run's metrics go through), and its state."""
 
-    `steps["epoch"]` is the fractional epoch of each Progress point, so the step curves can
-    be drawn against epoch, step or wall-clock time alike.
-    """
-
-    steps: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in STEP_KEYS})
-    epochs: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in EPOCH_KEYS})
     status: str = "pending"  # pending, running, finished, stopped, diverged, failed
     run_dir: str | None = None
     seconds: float | None = None
@@ -52,15 +48,9 @@ class Curves:
             self.status = "running"
             self.run_dir = event.run_dir or None
         elif isinstance(event, Progress):
-            values = {"global_step": event.global_step,
-                      "epoch": event.epoch + event.step / max(1, event.steps_per_epoch),
-                      "elapsed": event.elapsed, "train_loss": event.train_loss,
-                      "train_accuracy": _num(event.train_accuracy), "lr": event.lr}
-            for key in STEP_KEYS:
-                self.steps[key].append(values[key])
+            self.add_step(vars(event))
         elif isinstance(event, EpochEnded):
-            for key in EPOCH_KEYS:
-                self.epochs[key].append(_num(getattr(event, key)))
+            self.add_epoch(vars(event))
         elif isinstance(event, RunFinished):
             self.status = "stopped" if event.stopped else "finished"
             self.seconds = event.seconds
@@ -77,25 +67,16 @@ class Curves:
     def from_run(cls, run_dir: str | Path) -> Curves:
         """Rebuild the curves of a stored run from its metrics and summary."""
         run = Run(Path(run_dir))
-        curves = cls(run_dir=str(run.path))
-        for record in run.metrics("step"):
-            steps_per_epoch = max(1, int(record.get("steps_per_epoch", 1)))
-            record = {**record, "epoch": record.get("epoch", 0)
-                      + record.get("step", 0) / steps_per_epoch}
-            for key in STEP_KEYS:
-                curves.steps[key].append(_num(record.get(key)))
-        for record in run.metrics("epoch"):
-            for key in EPOCH_KEYS:
-                curves.epochs[key].append(_num(record.get(key)))
+        series = read_series(run)
+        curves = cls(steps=series.steps, epochs=series.epochs, run_dir=str(run.path))
         try:
             summary = run.summary()
         except RunError:
             summary = {}
         status = summary.get("status", "finished")
         if status == "failed":
-            diverged = summary.get("hint") == NAN_HINT or "non-finite" in str(
-                summary.get("error", ""))
-            curves.status = "diverged" if diverged else "failed"
+            curves.status = "diverged" if diverged(summary.get("error"), summary.get("hint")) \
+                else "failed"
             curves.reason = summary.get("error")
         else:
             curves.status = status if status in ("finished", "stopped") else "stopped"
@@ -105,12 +86,6 @@ class Curves:
         curves.seconds = seconds
         curves.first_batch_loss = summary.get("first_batch_loss")
         return curves
-
-
-def _num(value: Any) -> float:
-    if value is None:
-        return math.nan
-    return float(value)
 
 
 @dataclass(frozen=True)
