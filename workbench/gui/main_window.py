@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from workbench import __version__
 from workbench import spec as specmod
-from workbench.core.store.runs import Run, RunError
+from workbench.core.store.runs import Run, RunError, RunStatus
 from workbench.core.store.specs import save_spec
 from workbench.core.workspace import Workspace
 from workbench.gui import dialogs, project, undo
@@ -335,9 +335,9 @@ class MainWindow(QMainWindow):
         """The run a tool works on: the one selected in the history, else the newest that
         finished; None (with a message) when there is none."""
         info = self.history.selected_info()
-        if info is None or info.error or info.summary.get("status") != "finished":
+        if info is None or info.error or info.summary.get("status") != RunStatus.FINISHED:
             info = next((i for i in self.runs.list()
-                         if not i.error and i.summary.get("status") == "finished"), None)
+                         if not i.error and i.summary.get("status") == RunStatus.FINISHED), None)
         if info is None:
             dialogs.warn(self, "No trained model", "Train a model first (or select a finished "
                                                    "run in the Runs list).")

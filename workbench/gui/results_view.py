@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.data import Splits
+from workbench.core.store.runs import RunStatus
 from workbench.core.training.events import RunFinished
 from workbench.gui.boundary_view import class_brushes
 from workbench.gui.images import to_qimage
@@ -194,7 +195,8 @@ class ResultsView(QWidget):
         """A stored run: its headline figures and, when it stored one, its confusion matrix."""
         self.clear()
         self._headline(summary.get("test_accuracy"), summary.get("test_loss"),
-                       summary.get("status") == "stopped", bool(summary.get("early_stopped")),
+                       summary.get("status") == RunStatus.STOPPED,
+                       bool(summary.get("early_stopped")),
                        summary.get("epochs_done"), summary.get("seconds"))
         confusion = summary.get("confusion")
         if confusion:
@@ -202,7 +204,7 @@ class ResultsView(QWidget):
             names = summary.get("class_names") or [str(i) for i in range(len(counts))]
             self.matrix.set_matrix(counts, names)
             self.matrix.show()
-        if summary.get("status") == "failed":
+        if summary.get("status") == RunStatus.FAILED:
             self.headline.setText("Run failed")
             self.detail.setText(f"{summary.get('error', '')} \u2014 {summary.get('hint', '')}")
 
