@@ -8,4 +8,5 @@ python -m pip install --quiet -e ".[test]"
 export QT_QPA_PLATFORM=offscreen
 ruff check .
 lint-imports
+mypy  # the spec and the core: [tool.mypy] in pyproject.toml
 python -m pytest -q

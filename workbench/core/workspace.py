@@ -28,11 +28,14 @@ if TYPE_CHECKING:
 class Job(Protocol):
     """A background job as the registry sees it (the GUI's worker is one)."""
 
-    def stop(self) -> None: ...
+    def stop(self) -> None:
+        """Ask the job to end; returns at once."""
 
-    def is_running(self) -> bool: ...
+    def is_running(self) -> bool:
+        """Whether the job's thread is still running."""
 
-    def stop_and_wait(self, timeout_ms: int | None = None) -> bool: ...
+    def stop_and_wait(self, timeout_ms: int | None = None) -> bool:
+        """Ask the job to end and wait for it; True when it has."""
 
 
 class JobRegistry:

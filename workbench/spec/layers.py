@@ -78,7 +78,7 @@ def _image(name: str, shape: Shape) -> tuple[int, int, int]:
         raise ShapeError(
             f"{name} needs an image input (channels, height, width), got {shape}"
         )
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _linear(p: dict[str, Any], shape: Shape) -> Cost:

@@ -40,7 +40,18 @@ class DataSource(Protocol):
     """Anything that hands out loaded datasets: a `DatasetCache`, the `Workspace`."""
 
     def splits(self, data: DataSpec, seed: int, *, progress: Progress | None = None,
-               cancel: threading.Event | None = None) -> Splits: ...
+               cancel: threading.Event | None = None) -> Splits:
+        """The train/val/test splits of `data` with `seed`."""
+
+    def info(self, data: DataSpec, *, cancel: threading.Event | None = None) -> DatasetInfo:
+        """What `data` looks like (shape, classes, size), without loading it whole."""
+
+
+def _read_splits(data: DataSpec, seed: int, *, progress: Progress | None = None,
+                 cancel: threading.Event | None = None) -> Splits:
+    from workbench.core.data.loading import load_splits
+
+    return load_splits(data, seed, progress=progress, cancel=cancel)
 
 
 def info_from(source: DataSource | None, data: DataSpec, *,
@@ -59,9 +70,7 @@ def load_from(source: DataSource | None, data: DataSpec, seed: int, *,
     """The splits from `source`, or read straight from disk when there is none."""
     if source is not None:
         return source.splits(data, seed, progress=progress, cancel=cancel)
-    from workbench.core.data.loading import load_splits
-
-    return load_splits(data, seed, progress=progress, cancel=cancel)
+    return _read_splits(data, seed, progress=progress, cancel=cancel)
 
 
 def spec_key(data: DataSpec) -> str:
@@ -229,10 +238,9 @@ class DatasetCache:
         """Train/val/test splits of `data` with `seed`, loaded at most once while cached."""
         key = (spec_key(data), int(seed), file_stamps(data))
 
+        loader = self._loader or _read_splits
+
         def load(report: Progress) -> Splits:
-            loader = self._loader
-            if loader is None:
-                from workbench.core.data.loading import load_splits as loader
             return loader(data, seed, progress=report, cancel=cancel)
 
         return self._splits.get(key, load, progress=progress, cancel=cancel)

@@ -13,6 +13,7 @@ is replaced by the dataset name, for a mirror holding several sets.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -168,7 +169,7 @@ def _extract_cifar(archive: Path, dest: Path) -> None:
                     continue
                 with source:
                     write_atomic(dest / match.group(1),
-                                 lambda f, s=source: shutil.copyfileobj(s, f))
+                                 functools.partial(shutil.copyfileobj, source))
                 found.add(match.group(1))
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise DataError(f"{archive}: cannot extract ({exc})") from exc

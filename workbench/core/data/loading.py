@@ -108,7 +108,8 @@ def load_splits(data: DataSpec, seed: int, *, progress: Progress | None = None,
     _check_cancel(cancel)
     if entry.name in IDX_SETS:
         train_x, train_y, test_x, test_y = idx.read_idx_dataset(
-            root, image_shape=info.input_shape[1:], num_classes=info.num_classes)
+            root, image_shape=(info.input_shape[1], info.input_shape[2]),
+            num_classes=info.num_classes)
         train_x, test_x = train_x[:, None], test_x[:, None]
     elif entry.name == "cifar10":
         train_x, train_y, test_x, test_y = cifar.read_cifar10(root)
@@ -116,10 +117,9 @@ def load_splits(data: DataSpec, seed: int, *, progress: Progress | None = None,
         raise DataError(f"data.name: no reader for {entry.name!r}")
     info = dataclasses.replace(info, num_samples=len(train_x) + len(test_x),
                                test_samples=len(test_x))
-    tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in (train_x, test_x)]
-    labels = [torch.from_numpy(a.astype(np.int64)) for a in (train_y, test_y)]
-    return split_with_test(info, tensors[0], labels[0], tensors[1], labels[1],
-                           data.val_fraction, seed)
+    xs = [torch.from_numpy(np.ascontiguousarray(a)) for a in (train_x, test_x)]
+    ys = [torch.from_numpy(a.astype(np.int64)) for a in (train_y, test_y)]
+    return split_with_test(info, xs[0], ys[0], xs[1], ys[1], data.val_fraction, seed)
 
 
 def _root(data: DataSpec, entry: DatasetEntry, progress: Progress | None,

@@ -24,6 +24,7 @@ import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,9 @@ class ExportResult:
 class RawInput(nn.Module):
     """Normalization inside the graph: raw values in, the trained model's input out."""
 
+    scale: torch.Tensor  # buffers, registered in __init__
+    shift: torch.Tensor
+
     def __init__(self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...],
                  image: bool) -> None:
         super().__init__()
@@ -99,6 +103,14 @@ class RawInput(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x * self.scale + self.shift)
+
+
+def _overall_agreement(checks: Sequence[BatchCheck]) -> float | None:
+    """The share of test samples whose class agrees, over every check; None for regression."""
+    scored = [(c.agreement, c.samples) for c in checks if c.agreement is not None]
+    if not scored:
+        return None
+    return sum(a * n for a, n in scored) / sum(n for _, n in scored)
 
 
 def load_run(run_dir: str | Path, *, splits: Splits | None = None,
@@ -154,8 +166,7 @@ def export_run(run_dir: str | Path, out_path: str | Path, *, opset: int = DEFAUL
         path=str(out), opset=opset, exporter=exporter, bytes=out.stat().st_size,
         normalize_in_graph=normalize_in_graph, checker_ok=True, checks=checks,
         max_abs_diff=max(c.max_abs_diff for c in checks),
-        agreement=(None if info.num_classes == 0 else
-                   sum(c.agreement * c.samples for c in checks) / sum(c.samples for c in checks)),
+        agreement=_overall_agreement(checks),
         latency_ms=latency, latency_ms_256=latency_256, files=tuple(files))
 
 

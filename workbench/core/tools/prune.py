@@ -155,6 +155,7 @@ def prunable_layers(layers: list[LayerSpec], model: nn.Sequential) -> list[Pruna
     out = []
     for i in found:
         module = model[i]
+        assert isinstance(module, nn.Linear | nn.Conv2d)  # what PRUNABLE names build
         params = sum(p.numel() for p in module.parameters())
         out.append(PrunableLayer(i, layers[i].type, tuple(module.weight.shape), params,
                                  i == found[-1]))

@@ -112,7 +112,7 @@ def create_pruned_run(session: PruneSession, config: PruneConfig, *, runs: RunSt
         layers = [LayerSpec(la.type, dict(la.params)) for la in session.spec.model.layers]
         state = session.masked_state(result.masks)
         keep_masks = {k: m for k, m in result.masks.items() if (m == 0).any()}
-    model = build_model(layers, info.input_shape)
+    model: nn.Module = build_model(layers, info.input_shape)
     model.load_state_dict(state)
     spec = session.spec.copy()
     spec.model = ModelSpec(layers=layers)
@@ -203,7 +203,7 @@ def _finetune(spec: ExperimentSpec, state: dict[str, torch.Tensor],
             raise PruneError(f"fine-tuning failed: {event.reason} ({event.hint})")
         if isinstance(event, RunFinished):
             finished = event
-    assert finished is not None and trainer.model is not None
+    assert finished is not None
     status = "stopped" if finished.stopped else "finished"
     return trainer.model.to("cpu").eval(), finished.run_dir, status
 

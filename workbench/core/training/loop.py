@@ -106,6 +106,8 @@ class Trainer:
     every resume; `resume` continues a stored run from its checkpoint exactly.
     """
 
+    model: torch.nn.Module  # built by `_setup`, before any callback sees the trainer
+
     def __init__(
         self,
         spec: ExperimentSpec | None = None,
@@ -122,10 +124,12 @@ class Trainer:
         store: bool = True,
         dist: DistContext | None = None,
     ) -> None:
-        if spec is None and resume is None:
-            raise ValueError("give a spec, or a run folder to resume")
         self.resume_run = Run(Path(resume)) if resume is not None else None
-        self.spec = spec if spec is not None else self.resume_run.spec()  # type: ignore[union-attr]
+        if spec is None:
+            if self.resume_run is None:
+                raise ValueError("give a spec, or a run folder to resume")
+            spec = self.resume_run.spec()
+        self.spec = spec
         self.runs = runs or RunStore()
         self.data = data
         self.source = source
@@ -143,7 +147,6 @@ class Trainer:
         self._early = False
         self._pending: list[Event] = []
         self.run: Run | None = None
-        self.model: torch.nn.Module | None = None
 
     # -- control, from any thread ---------------------------------------------------------
     def stop(self) -> None:
@@ -179,7 +182,6 @@ class Trainer:
 
     def checkpoint_state(self) -> dict[str, Any]:
         """Everything a resume needs, as of now."""
-        assert self.model is not None
         states = {cb.state_key: s for cb in self.callbacks if (s := cb.state_dict()) is not None}
         return capture(self.state, model=self.model, optimizer=self.optimizer,
                        schedule=self.schedule, gen=self.gen, device=self.device,
@@ -255,7 +257,8 @@ class Trainer:
         if self.initial_state is not None:
             model.load_state_dict(self.initial_state)
         memory = torch.channels_last if spec.train.channels_last else torch.contiguous_format
-        self.model = model.to(self.device, memory_format=memory)
+        # Module.to takes memory_format (documented), which torch's stubs leave out.
+        self.model = model.to(self.device, memory_format=memory)  # type: ignore[call-overload]
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(spec.train.seed + 1)
         n_train = data.train_x.shape[0]
@@ -296,7 +299,6 @@ class Trainer:
 
     def _start_run(self) -> None:
         """Create the run folder, or restore the checkpoint of the run being resumed."""
-        assert self.model is not None
         if self.resume_run is None:
             if self.store:
                 self.run = self.runs.create(self.spec, parent=self.parent)
@@ -323,24 +325,25 @@ class Trainer:
     def _build_step(self) -> tuple[EagerStep, str | None]:
         """The training step, with the pruning masks (applied once now, then after every
         update, inside a captured graph too)."""
-        assert self.model is not None
+        assert self.data is not None
         params = dict(self.model.named_parameters())
         unknown = sorted(set(self.masks) - set(params))
         if unknown:
             raise RunAbort(f"a pruning mask names {unknown[0]}, which the network does not have",
                            "the run folder may be damaged; start a new run")
         self.masks = {k: m.to(params[k].device, params[k].dtype) for k, m in self.masks.items()}
-        masked = ([params[k] for k in self.masks], list(self.masks.values()))
+        masked: tuple[list[torch.Tensor], list[torch.Tensor]] = (
+            [params[k] for k in self.masks], list(self.masks.values()))
         if self.masks:
             with torch.no_grad():
                 torch._foreach_mul_(*masked)
         return make_step(self.train_model, self.optimizer, self.loss_fn, self.spec,
                          self.num_classes, self.device, batch_size=self.batch_size,
-                         input_shape=self.data.info.input_shape,  # type: ignore[union-attr]
+                         input_shape=self.data.info.input_shape,
                          graph=self.graph_wanted, masked=masked)
 
     def _started(self) -> RunStarted:
-        assert self.model is not None and self.data is not None
+        assert self.data is not None
         info = self.data.info
         return RunStarted(
             run_dir=str(self.run.path) if self.run else "", device=str(self.device),
@@ -364,6 +367,7 @@ class Trainer:
             s.epoch_sums = [0.0, 0, 0]
             s.epoch_elapsed = 0.0
         else:  # resumed mid-epoch: the epoch's permutation, then the generator where it was
+            assert s.epoch_gen_state is not None  # a checkpoint taken mid-epoch records it
             now_state = self.gen.get_state()
             self.gen.set_state(s.epoch_gen_state)
             perm = torch.randperm(n, generator=self.gen, device=self.device)
@@ -412,10 +416,10 @@ class Trainer:
 
     def _fold_window(self) -> tuple[float, int, int]:
         """Read the device's sums into the window and the epoch's sums; what was read."""
-        loss_sum, correct, count = self.step.take()
+        sums: list[float] = list(self.step.take())
         if self.dist:
-            loss_sum, correct, count = self.dist.all_reduce_sum([loss_sum, correct, count])
-        read = (loss_sum, int(correct), int(count))
+            sums = self.dist.all_reduce_sum(sums)
+        read = (sums[0], int(sums[1]), int(sums[2]))
         for acc in (self._window, self.state.epoch_sums):
             acc[0] += read[0]
             acc[1] += read[1]
@@ -446,20 +450,20 @@ class Trainer:
         epoch_seconds = self.epoch_seconds()
         val = self._evaluate(self.val_batches)
         sums = s.epoch_sums
-        record = {
-            "kind": "epoch", "epoch": s.epoch + 1, "global_step": s.global_step,
-            "train_loss": sums[0] / max(1, sums[2]),
-            "train_accuracy": sums[1] / max(1, sums[2]) if self.num_classes else None,
-            "val_loss": val["loss"] if val else None,
-            "val_accuracy": val["accuracy"] if val else None,
-            "lr": self.schedule.lr(s.epoch, self.steps_per_epoch - 1), "grad_norm": grad_norm,
-            "samples_per_sec": sums[2] / max(1e-9, epoch_seconds),
-            "epoch_seconds": epoch_seconds, "elapsed": self.elapsed(),
-        }
-        if record["val_accuracy"] is not None:
-            s.best_val_accuracy = max(s.best_val_accuracy or 0.0, record["val_accuracy"])
-        if record["val_loss"] is not None:
-            self.schedule.on_epoch_end(record["val_loss"])
+        ended = EpochEnded(
+            epoch=s.epoch + 1, global_step=s.global_step,
+            train_loss=sums[0] / max(1, sums[2]),
+            train_accuracy=sums[1] / max(1, sums[2]) if self.num_classes else None,
+            val_loss=val["loss"] if val else None,
+            val_accuracy=val["accuracy"] if val else None,
+            lr=self.schedule.lr(s.epoch, self.steps_per_epoch - 1), grad_norm=grad_norm,
+            samples_per_sec=sums[2] / max(1e-9, epoch_seconds),
+            epoch_seconds=epoch_seconds, elapsed=self.elapsed())
+        record = {"kind": "epoch", **_asdict(ended)}
+        if ended.val_accuracy is not None:
+            s.best_val_accuracy = max(s.best_val_accuracy or 0.0, ended.val_accuracy)
+        if ended.val_loss is not None:
+            self.schedule.on_epoch_end(ended.val_loss)
         s.epoch += 1
         s.step = 0
         s.epoch_sums = [0.0, 0, 0]
@@ -467,12 +471,12 @@ class Trainer:
         self._epoch_start = time.perf_counter()
         for cb in self.callbacks:
             cb.on_epoch_end(self, record)
-        yield EpochEnded(**{k: v for k, v in record.items() if k != "kind"})
+        yield ended
         yield from self._flush()
 
     # -- the end ------------------------------------------------------------------------
     def _finish(self, stopped: bool) -> Iterator[Event]:
-        assert self.model is not None and self.data is not None
+        assert self.data is not None
         for cb in self.callbacks:
             cb.on_run_end(self)
         yield from self._flush()
@@ -538,7 +542,6 @@ class Trainer:
         """Loss and accuracy over a split; None when the split is empty."""
         if batches.num_samples == 0:
             return None
-        assert self.model is not None
         return evaluate(self.model, batches.x, batches.y, batches.batch, self.loss_fn,
                         self.num_classes, want_predictions=predictions)
 

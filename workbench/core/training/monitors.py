@@ -106,7 +106,9 @@ class HealthMonitor(Callback):
             grads = [p.grad for p in module.parameters() if p.grad is not None]
             grad_norm = (float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
                          if grads else 0.0)
-            weights = module.weight.detach().float().cpu().numpy().ravel()
+            weight = module.weight
+            assert isinstance(weight, torch.Tensor)  # `_weighted` chose layers that have one
+            weights = weight.detach().float().cpu().numpy().ravel()
             finite = weights[np.isfinite(weights)]
             counts, edges = np.histogram(finite if finite.size else np.zeros(1), bins=self.bins)
             layers.append(LayerHealth(name, grad_norm, tuple(float(c) for c in counts),
@@ -209,7 +211,7 @@ class BoundaryMonitor(Callback):
         data = trainer.data
         self.active = (data is not None and tuple(data.info.input_shape) == (2,)
                        and trainer.num_classes >= 2)
-        if not self.active:
+        if data is None or not self.active:
             return
         self.extent = grid_extent(data.train_x.float().numpy(), self.margin)
         x0, x1, y0, y1 = self.extent
