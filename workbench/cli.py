@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         "With no command, opens the app.",
     )
     parser.add_argument("--version", action="version", version=_version_text())
+    parser.add_argument("--verbose", action="store_true",
+                        help="also write the log (normally only in the per-user log file) to "
+                             "stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name in COMMANDS:
         importlib.import_module(f"workbench.commands.{name}").add_parser(sub)
@@ -50,6 +53,9 @@ def fail(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from workbench import logs
+
+    logs.configure(verbose=args.verbose)
     if args.command is None:
         return _open_app()
     from workbench.commands.common import CommandError

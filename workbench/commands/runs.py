@@ -1,4 +1,5 @@
-"""`workbench runs`: list the stored runs, newest first; damaged folders are reported."""
+"""`workbench runs`: list the stored runs, newest first; damaged folders are reported, and
+runs whose process died are shown as interrupted."""
 
 from __future__ import annotations
 
@@ -21,12 +22,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         for info in infos:
             sys.stdout.write(json.dumps({"run_dir": str(info.path), "error": info.error,
-                                         **info.summary}) + "\n")
+                                         **info.summary, "resumable": info.resumable}) + "\n")
         return 0
     if not infos:
         sys.stdout.write(f"no runs in {workspace_from(args).runs.root}\n")
         return 0
-    sys.stdout.write(f"{'run':<48} {'status':<9} {'dataset':<14} {'epochs':>6} "
+    sys.stdout.write(f"{'run':<48} {'status':<11} {'dataset':<14} {'epochs':>6} "
                      f"{'test acc':>9} {'seconds':>8}\n")
     for info in infos:
         if info.error:
@@ -38,7 +39,13 @@ def run(args: argparse.Namespace) -> int:
             f"mse {s['test_mse']:.3g}" if isinstance(s.get("test_mse"), float) else "-")
         secs = s.get("seconds")
         sys.stdout.write(
-            f"{info.name:<48} {s.get('status', '?'):<9} {s.get('dataset', '?'):<14} "
+            f"{info.name:<48} {s.get('status', '?'):<11} {s.get('dataset', '?'):<14} "
             f"{s.get('epochs_done', 0):>6} {acc_text:>9} "
             f"{secs if secs is not None else '-':>8}\n")
+    interrupted = [i for i in infos if i.status == "interrupted"]
+    if interrupted:
+        sys.stdout.write(f"\n{len(interrupted)} interrupted (their process died); resume with "
+                         "`workbench resume RUN_DIR` the ones with a checkpoint: "
+                         + (", ".join(i.name for i in interrupted if i.resumable) or "none")
+                         + "\n")
     return 0

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
+from types import FrameType, TracebackType
 from typing import Any
 
 from workbench.commands.common import (
@@ -119,8 +123,54 @@ def run_distributed(args: argparse.Namespace) -> int:
     return 1
 
 
+class StopOnSignal:
+    """SIGINT and SIGTERM while a run trains: the first one stops it cooperatively (the step in
+    flight ends, a checkpoint is written, the run is "stopped" and resumable); a second one
+    exits at once (the run then shows as interrupted, resumable from its last checkpoint).
+
+    Only the main thread can receive signals; elsewhere this does nothing.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, trainer: Any) -> None:
+        self.trainer = trainer
+        self.signal: int | None = None
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        self._saved.clear()
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.signal is not None:
+            sys.stderr.write("\nworkbench: stopped at once\n")
+            os._exit(128 + signum)
+        self.signal = signum
+        self.trainer.stop()
+        sys.stderr.write(f"\nworkbench: {signal.Signals(signum).name}: stopping after this "
+                         "step and saving a checkpoint (again to quit at once)\n")
+
+    @property
+    def exit_code(self) -> int | None:
+        """128 + the signal (130 for Ctrl-C, 143 for SIGTERM) once one stopped the run."""
+        return None if self.signal is None else 128 + self.signal
+
+
 def drive(trainer: Any, *, quiet: bool = False) -> int:
-    """Run a trainer to its end with a progress bar; print the result as the last line."""
+    """Run a trainer to its end with a progress bar; print the result as the last line.
+
+    Exit status: 0 when the run ended, 1 when it failed, 130/143 when SIGINT/SIGTERM stopped
+    it (cooperatively, see StopOnSignal).
+    """
     from tqdm import tqdm
 
     from workbench.core.training.events import (
@@ -133,46 +183,62 @@ def drive(trainer: Any, *, quiet: bool = False) -> int:
 
     bar = None
     result: dict[str, Any] = {}
-    try:
-        for event in trainer.events():
-            if isinstance(event, RunStarted):
-                bar = tqdm(total=event.epochs * event.steps_per_epoch, disable=quiet,
-                           initial=event.start_epoch * event.steps_per_epoch,
-                           file=sys.stderr, unit="step", dynamic_ncols=True)
-                bar.write(f"run {event.run_dir} on {event.device_name} ({event.step_kind} step), "
-                          f"{event.num_params:,} parameters, {event.train_size:,} training samples",
-                          file=sys.stderr)
-                if event.step_note:
-                    bar.write(f"note: {event.step_note}", file=sys.stderr)
-            elif isinstance(event, Progress) and bar is not None:
-                bar.n = event.global_step
-                bar.set_postfix(epoch=event.epoch + 1, loss=f"{event.train_loss:.4f}",
-                                refresh=False)
-                bar.refresh()
-            elif isinstance(event, EpochEnded) and bar is not None:
-                val = (f" val_loss {event.val_loss:.4f}" if event.val_loss is not None else "")
-                acc = (f" val_acc {event.val_accuracy:.4f}"
-                       if event.val_accuracy is not None else "")
-                bar.write(f"epoch {event.epoch}: train_loss {event.train_loss:.4f}{val}{acc} "
-                          f"({event.epoch_seconds:.2f} s)", file=sys.stderr)
-            elif isinstance(event, RunFinished):
-                result = finished_result(event)
-            elif isinstance(event, RunFailed):
-                if bar is not None:
-                    bar.close()
-                    bar = None
-                sys.stderr.write(f"workbench: run failed: {event.reason}\n  hint: {event.hint}\n")
-                print_result({"run_dir": event.run_dir, "status": "failed",
-                              "error": event.reason, "hint": event.hint})
-                return 1
-    except KeyboardInterrupt:
-        trainer.stop()
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
+    with StopOnSignal(trainer) as stopper:
+        try:
+            for event in trainer.events():
+                if isinstance(event, RunStarted):
+                    bar = tqdm(total=event.epochs * event.steps_per_epoch, disable=quiet,
+                               initial=event.start_epoch * event.steps_per_epoch,
+                               file=sys.stderr, unit="step", dynamic_ncols=True)
+                    bar.write(f"run {event.run_dir} on {event.device_name} ({event.step_kind} "
+                              f"step), {event.num_params:,} parameters, "
+                              f"{event.train_size:,} training samples", file=sys.stderr)
+                    if event.step_note:
+                        bar.write(f"note: {event.step_note}", file=sys.stderr)
+                elif isinstance(event, Progress) and bar is not None:
+                    bar.n = event.global_step
+                    bar.set_postfix(epoch=event.epoch + 1, loss=f"{event.train_loss:.4f}",
+                                    refresh=False)
+                    bar.refresh()
+                elif isinstance(event, EpochEnded) and bar is not None:
+                    val = (f" val_loss {event.val_loss:.4f}" if event.val_loss is not None
+                           else "")
+                    acc = (f" val_acc {event.val_accuracy:.4f}"
+                           if event.val_accuracy is not None else "")
+                    bar.write(f"epoch {event.epoch}: train_loss {event.train_loss:.4f}{val}"
+                              f"{acc} ({event.epoch_seconds:.2f} s)", file=sys.stderr)
+                elif isinstance(event, RunFinished):
+                    result = finished_result(event)
+                elif isinstance(event, RunFailed):
+                    if bar is not None:
+                        bar.close()
+                        bar = None
+                    return _failed(event, stopper.exit_code)
+        except KeyboardInterrupt:  # not on the main thread: no handler was installed
+            trainer.stop()
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+    if stopper.exit_code is not None and result.get("status") == "stopped":
+        sys.stderr.write(f"workbench: stopped; continue with: workbench resume "
+                         f"{result['run_dir']}\n")
     print_result(result)
-    return 0
+    return stopper.exit_code or 0
+
+
+def _failed(event: Any, signal_code: int | None) -> int:
+    """Report a failed run; a stop that came before training began is still a stop."""
+    if signal_code is not None and event.run_dir is None:
+        sys.stderr.write("workbench: stopped before training began\n")
+        print_result({"run_dir": None, "status": "stopped", "error": event.reason})
+        return signal_code
+    sys.stderr.write(f"workbench: run failed: {event.reason}\n  hint: {event.hint}\n")
+    if event.details:
+        sys.stderr.write(f"  details: {event.details}\n")
+    print_result({"run_dir": event.run_dir, "status": "failed", "error": event.reason,
+                  "hint": event.hint, "details": event.details})
+    return 1
 
 
 def finished_result(event: Any) -> dict[str, Any]:

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
+from types import TracebackType
 
 from PySide6.QtWidgets import QApplication
 
-from workbench import __version__
+from workbench import __version__, logs
+
+log = logging.getLogger(__name__)
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException,
+                  tb: TracebackType | None) -> None:
+    """An exception nothing caught (in a slot, say) goes to the log, then where it went."""
+    log.critical("uncaught exception", exc_info=(kind, exc, tb))
+    sys.__excepthook__(kind, exc, tb)
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is not None:
+        log.critical("uncaught exception in thread %s", getattr(args.thread, "name", "?"),
+                     exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+    threading.__excepthook__(args)
 
 
 def main(argv: list[str] | None = None) -> int:
+    logs.ensure_configured()
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
     app.setApplicationName("Workbench")
     app.setApplicationVersion(__version__)

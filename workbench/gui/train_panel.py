@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -45,6 +46,7 @@ from workbench.gui.curves_view import CurvesView
 from workbench.gui.health_view import HealthView
 from workbench.gui.results_view import ResultsView
 from workbench.gui.worker import TrainRunner
+from workbench.logs import current_log
 from workbench.spec import ExperimentSpec, SpecError
 
 BANNER_STYLE = ("#failure { background: #f8d7da; border: 1px solid #f1aeb5; border-radius: 4px; }"
@@ -60,7 +62,11 @@ def format_seconds(seconds: float) -> str:
 
 
 class FailureBanner(QFrame):
-    """A visible red box with why a run failed and what to try; dismissed with its button."""
+    """A visible red box with why a run failed and what to try; dismissed with its button.
+
+    A bug's details (its traceback in the run folder, or the log) are named, with a button that
+    opens them.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -74,18 +80,31 @@ class FailureBanner(QFrame):
         close.setAutoRaise(True)
         close.setToolTip("Dismiss")
         close.clicked.connect(self.hide)
+        self.details_button = QPushButton("Open details")
+        self.details_button.setToolTip("Open the file with what went wrong")
+        self.details_button.clicked.connect(self.open_details)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 6, 4, 6)
         layout.addWidget(self.text, 1)
+        layout.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignTop)
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.details: str | None = None
         self.hide()
 
-    def show_failure(self, reason: str, hint: str) -> None:
+    def show_failure(self, reason: str, hint: str, details: str | None = None) -> None:
         self.reason = reason
         self.hint = hint
-        self.text.setText(f"<b>The run failed:</b> {_escape(reason)}<br>"
-                          f"<b>Try:</b> {_escape(hint)}")
+        self.details = details
+        text = f"<b>The run failed:</b> {_escape(reason)}<br><b>Try:</b> {_escape(hint)}"
+        if details:
+            text += f"<br><b>Details:</b> {_escape(details)}"
+        self.text.setText(text)
+        self.details_button.setVisible(bool(details))
         self.show()
+
+    def open_details(self) -> None:
+        if self.details:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(self.details))
 
 
 def _escape(text: str) -> str:
@@ -310,7 +329,7 @@ class TrainPanel(QWidget):
             self.progress.setFormat("Cancelled")
             return
         if isinstance(event, RunFailed):
-            self.banner.show_failure(event.reason, event.hint)
+            self.banner.show_failure(event.reason, event.hint, event.details)
             self.status.setText("Failed")
             self.progress.setFormat("Failed")
             return
@@ -324,14 +343,17 @@ class TrainPanel(QWidget):
                                 f"{'s' if event.epochs != 1 else ''}")
 
     def _on_error(self, message: str, _trace: str) -> None:
-        run_dir = self.started.run_dir if self.started else None
-        self._on_end(RunFailed(run_dir, message, BUG_HINT))
+        run_dir = self.started.run_dir if self.started else None  # the worker logged the trace
+        log = current_log()
+        self._on_end(RunFailed(run_dir, message, BUG_HINT, details=str(log) if log else None))
 
     def _on_finished(self) -> None:
         end = self.last_end
         if end is None:  # the thread ended without a last event: say so, never silently
+            log = current_log()
             end = RunFailed(self.started.run_dir if self.started else None,
-                            "the training thread ended without a result", BUG_HINT)
+                            "the training thread ended without a result", BUG_HINT,
+                            details=str(log) if log else None)
             self._on_end(end)
         if isinstance(end, RunFailed) and self.started is None:
             self.progress.setRange(0, 1)

@@ -6,8 +6,13 @@
         metrics.jsonl    one JSON object per line: {"kind": "epoch"|"step"|"test", ...}
         checkpoint.pt    the latest resumable state (model, optimizer, schedule, RNG)
         model.pt         the final weights (the best ones when early stopping restored them)
+        traceback.txt    what went wrong, when a bug (not bad input) ended the run
+        .lock            held by whoever trains the run (`locks.RunLock`)
 
-Every file is written atomically. A damaged folder is reported by `list`, never fatal.
+Every file is written atomically; the temporary files a killed writer leaves are removed when
+the folder is next listed or trained. A damaged folder is reported by `list`, never fatal.
+A run whose summary says "running" while nobody holds its lock was interrupted (its process
+died): readers show it as `INTERRUPTED`, which is never written.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench import spec as specmod
-from workbench.core.store.atomic import write_bytes_atomic, write_text_atomic
+from workbench.core.store.atomic import remove_stale_temps, write_bytes_atomic, write_text_atomic
+from workbench.core.store.errors import RunError, RunInUse
+from workbench.core.store.locks import RunLock, is_locked
 from workbench.paths import default_runs_dir
 from workbench.spec import ExperimentSpec, SpecError
 from workbench.spec.jsonfile import JSONFileError, read_json, read_json_lines
@@ -35,10 +42,6 @@ def slug(name: str, limit: int, fallback: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:limit] or fallback
 
 
-class RunError(ValueError):
-    """A run folder or checkpoint that cannot be read; the message says which file and why."""
-
-
 class RunStatus(StrEnum):
     """A run's `status` in its summary (stored as the plain string)."""
 
@@ -47,6 +50,11 @@ class RunStatus(StrEnum):
     FINISHED = "finished"
     STOPPED = "stopped"
     FAILED = "failed"
+    # Shown, never stored: "running" on disk, but the process that ran it is gone.
+    INTERRUPTED = "interrupted"
+
+
+RESUMABLE = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED})
 
 
 @dataclass(frozen=True)
@@ -59,10 +67,34 @@ class RunInfo:
     def name(self) -> str:
         return self.path.name
 
+    @property
+    def status(self) -> str | None:
+        """What the run is now (`summary["status"]` as the store shows it)."""
+        return self.summary.get("status")
+
+    @property
+    def resumable(self) -> bool:
+        """Stopped or interrupted with a checkpoint to continue from."""
+        return (self.error is None and self.status in RESUMABLE
+                and (self.path / "checkpoint.pt").is_file())
+
 
 class Run:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+
+    # -- who trains it -------------------------------------------------------------------
+    def lock(self) -> RunLock:
+        """Take the run for training (RunInUse names whoever has it); temps a killed writer
+        left are removed once it is ours."""
+        lock = RunLock(self.path).acquire()
+        remove_stale_temps(self.path)
+        return lock
+
+    def current_status(self) -> str | None:
+        """The status as it is now: "interrupted" where the summary says "running" but the
+        process that ran it is gone. Read-only: nothing is written."""
+        return _shown_status(self.path, self.summary())
 
     # -- spec and summary --------------------------------------------------------------
     def spec(self) -> ExperimentSpec:
@@ -169,10 +201,31 @@ class RunStore:
             if not path.is_dir() or path.name.startswith("."):
                 continue
             try:
-                infos.append(RunInfo(path, Run(path).summary()))
+                summary = Run(path).summary()
             except RunError as exc:
                 infos.append(RunInfo(path, {}, str(exc)))
+                continue
+            status = _shown_status(path, summary)
+            if status != summary.get("status"):
+                summary = {**summary, "status": status}
+            if is_locked(path) is False:
+                remove_stale_temps(path)
+            infos.append(RunInfo(path, summary))
         return infos
+
+
+def _shown_status(path: Path, summary: dict[str, Any]) -> str | None:
+    """INTERRUPTED for a "running" run nobody holds. The summary is read again once the lock
+    is seen free: a trainer writes its last status before it lets go, so a run that just ended
+    is never mistaken for an interrupted one."""
+    status = summary.get("status")
+    if status != RunStatus.RUNNING or is_locked(path) is not False:
+        return status
+    try:
+        status = Run(path).summary().get("status")
+    except RunError:
+        return status
+    return RunStatus.INTERRUPTED if status == RunStatus.RUNNING else status
 
 
 _NUMBER = (int, float)
@@ -235,3 +288,6 @@ def _read_summary(path: Path) -> dict[str, Any]:
     if problem:
         raise RunError(f"{path}: damaged ({problem})")
     return value
+
+
+__all__ = ["RESUMABLE", "Run", "RunError", "RunInUse", "RunInfo", "RunStatus", "RunStore"]

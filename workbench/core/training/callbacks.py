@@ -86,7 +86,7 @@ class Callback:
         """Called after validation, with the epoch's metrics record."""
 
     def on_stop(self, trainer: TrainerView) -> None:
-        """Called when a stop request ends the run in the middle of an epoch."""
+        """Called when a stop request ends the run before its last epoch ended."""
 
     def on_run_end(self, trainer: TrainerView) -> None:
         """Called before the final test evaluation, also after a stop."""
@@ -168,7 +168,8 @@ class EarlyStopping(Callback):
 
 class Checkpointing(Callback):
     """Writes everything needed to continue exactly (`checkpoint.pt`): after every epoch, and
-    when a stop ends an epoch early. Never writes non-finite weights: that ends the run.
+    when a stop ends an epoch early (or comes before the first step: a run stopped that soon
+    is still resumable). Never writes non-finite weights: that ends the run.
 
     The trainer runs it after every other callback, so the state it saves includes theirs.
     """
@@ -177,7 +178,7 @@ class Checkpointing(Callback):
         self._save(trainer)
 
     def on_stop(self, trainer: TrainerView) -> None:
-        if trainer.state.step > 0:
+        if trainer.state.step > 0 or trainer.state.global_step == 0:
             self._save(trainer)
 
     @staticmethod

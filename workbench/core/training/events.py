@@ -109,6 +109,7 @@ class RunFailed:
     reason: str
     hint: str
     epoch: int = 0
+    details: str | None = None  # a bug's traceback: the run's traceback.txt, or the log file
 
 
 Event = RunStarted | Progress | EpochEnded | Health | Boundary | RunFinished | RunFailed

@@ -6,6 +6,7 @@ as a bug in Workbench; everything else names the input, the device or the folder
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +17,16 @@ from workbench.core.training.callbacks import RunAbort
 from workbench.spec import SpecError
 
 BUG_HINT = "this is likely a bug in Workbench; the run folder keeps what was saved"
+# What a write can meet that is the folder's or the disk's fault, not a bug of Workbench.
+WRITE_ERRORS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the folder is on a read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
+WRITE_HINT = ("free some disk space, or choose a runs folder you can write to; the run folder "
+              "keeps what was saved before")
 OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory",
                "not enough memory", "defaultcpuallocator")
 
@@ -46,6 +57,9 @@ def explain(exc: BaseException) -> Failure:
                        "lower the batch size, use a smaller network, or train on the CPU")
     if isinstance(exc, SpecError | DataError | RunError):
         return Failure(str(exc), setup_hint(exc))
+    if isinstance(exc, OSError) and exc.errno in WRITE_ERRORS:
+        where = f"cannot write {exc.filename}: " if exc.filename else "cannot write: "
+        return Failure(where + WRITE_ERRORS[exc.errno], WRITE_HINT)
     if isinstance(exc, torch.distributed.DistError) or any(
             marker in text for marker in ("Connection reset by peer", "Connection closed by peer",
                                           "gloo/transport", "NCCL error")):
@@ -61,4 +75,4 @@ def explain(exc: BaseException) -> Failure:
                    bug=True)
 
 
-__all__ = ["BUG_HINT", "Failure", "explain", "setup_hint"]
+__all__ = ["BUG_HINT", "WRITE_ERRORS", "Failure", "explain", "setup_hint"]

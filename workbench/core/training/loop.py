@@ -12,8 +12,10 @@ checkpoints, monitors) are callbacks. `Trainer.state` is where the run stands.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,8 @@ from workbench.core.data import DataError, DeviceBatches, Splits
 from workbench.core.data.cache import DataSource, info_from, load_from
 from workbench.core.memory import EVAL_BATCH, ensure_fits
 from workbench.core.model import build_model, check
+from workbench.core.store.atomic import write_text_atomic
+from workbench.core.store.locks import RunLock
 from workbench.core.store.runs import Run, RunError, RunStatus, RunStore
 from workbench.core.training.callbacks import (
     NAN_HINT,
@@ -43,12 +47,16 @@ from workbench.core.training.events import (
     RunFinished,
     RunStarted,
 )
-from workbench.core.training.failures import explain, setup_hint
+from workbench.core.training.failures import Failure, explain, setup_hint
 from workbench.core.training.optim import LRSchedule, build_optimizer, loss_function
 from workbench.core.training.state import LoopState, callback_states, capture, loop_state
 from workbench.core.training.step import EagerStep, evaluate, make_step, wants_graph
+from workbench.logs import current_log
 from workbench.spec import ExperimentSpec, SpecError, validate
 
+log = logging.getLogger(__name__)
+
+TRACEBACK_FILE = "traceback.txt"
 PROGRESS_INTERVAL = 0.25  # seconds between Progress events (and host reads of the metrics)
 MISCLASSIFIED_KEPT = 100
 
@@ -147,6 +155,7 @@ class Trainer:
         self._early = False
         self._pending: list[Event] = []
         self.run: Run | None = None
+        self._lock: RunLock | None = None
 
     # -- control, from any thread ---------------------------------------------------------
     def stop(self) -> None:
@@ -190,17 +199,66 @@ class Trainer:
 
     # -- the run ------------------------------------------------------------------------
     def events(self) -> Iterator[Event]:
+        """The run's events; the run folder is locked from its creation (or the resume)
+        until just before the last event."""
         try:
             yield from self._events()
         except GeneratorExit:
             raise
         except BaseException as exc:  # every failure becomes an event, never a crash
-            failure = explain(exc)
-            if self.run is not None:
-                self.run.update_summary(status=RunStatus.FAILED, error=failure.reason,
-                                        hint=failure.hint)
-            yield RunFailed(str(self.run.path) if self.run else None, failure.reason,
-                            failure.hint, self.state.epoch)
+            failed = self._failed(exc)
+            self._release()
+            yield failed
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _failed(self, exc: BaseException) -> RunFailed:
+        """Record a failure as well as the folder allows, and say where its details are.
+
+        A bug's traceback goes to the log and to `traceback.txt` in the run folder; a summary
+        that cannot be written (a read-only folder, a full disk) is logged, never raised.
+        """
+        failure = explain(exc)
+        where = str(self.run.path) if self.run is not None else None
+        details: str | None = None
+        if failure.bug:
+            log.error("run %s failed: %s", where or "(not created)", failure.reason,
+                      exc_info=exc)
+            details = self._write_traceback(exc)
+            if details is None and current_log() is not None:
+                details = str(current_log())
+        else:
+            log.warning("run %s failed: %s", where or "(not created)", failure.reason)
+        if self.run is not None:
+            self._record_failure(failure, details)
+        return RunFailed(where, failure.reason, failure.hint, self.state.epoch, details)
+
+    def _write_traceback(self, exc: BaseException) -> str | None:
+        if self.run is None:
+            return None
+        path = self.run.path / TRACEBACK_FILE
+        text = "".join(traceback.format_exception(exc))
+        try:
+            write_text_atomic(path, text)
+        except OSError as error:
+            log.error("could not write %s: %s", path, error)
+            return None
+        return str(path)
+
+    def _record_failure(self, failure: Failure, details: str | None) -> None:
+        assert self.run is not None
+        values = {"status": RunStatus.FAILED, "error": failure.reason, "hint": failure.hint}
+        if details is not None and details.startswith(str(self.run.path)):
+            values["traceback"] = TRACEBACK_FILE
+        try:
+            self.run.update_summary(**values)
+        except OSError as error:
+            log.error("could not record the failure in %s: %s", self.run.path, error)
 
     def _events(self) -> Iterator[Event]:
         try:
@@ -228,8 +286,9 @@ class Trainer:
                     raise _Stopped
         except _Stopped:
             stopped = self.state.epoch < epochs
-            if stopped and self.state.step > 0:
-                self._fold_window()
+            if stopped:
+                if self.state.step > 0:
+                    self._fold_window()
                 for cb in self.callbacks:
                     cb.on_stop(self)
         yield from self._finish(stopped)
@@ -301,9 +360,13 @@ class Trainer:
         """Create the run folder, or restore the checkpoint of the run being resumed."""
         if self.resume_run is None:
             if self.store:
-                self.run = self.runs.create(self.spec, parent=self.parent)
+                run = self.runs.create(self.spec, parent=self.parent)
+                self._lock = run.lock()
+                self.run = run
                 self.run.update_summary(status=RunStatus.RUNNING)
             return
+        if self.store:  # ranks but the first only read the run: rank 0 holds it
+            self._lock = self.resume_run.lock()
         self.run = self.resume_run
         ckpt = self.run.load_checkpoint()
         self.model.load_state_dict(ckpt["model"])
@@ -522,6 +585,9 @@ class Trainer:
                                       "accuracy": test_accuracy,
                                       "global_step": self.state.global_step}])
             summary = self.run.update_summary(**summary)
+        log.info("run %s %s after %d epochs", self.run.path if self.run else "(not stored)",
+                 summary["status"], self.state.epoch)
+        self._release()
         yield RunFinished(
             run_dir=str(self.run.path) if self.run else "", stopped=stopped,
             early_stopped=early, epochs=self.state.epoch, seconds=seconds, test_loss=test_loss,
