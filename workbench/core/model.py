@@ -7,7 +7,7 @@ every keystroke; `build_model` builds the real module once a stack is known to f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workbench.spec import LayerSpec, SpecError
 from workbench.spec.layers import CATALOGUE, Shape, ShapeError, layer_cost
@@ -132,10 +132,14 @@ def build_model(layers: list[LayerSpec], input_shape: Shape) -> nn.Sequential:
 
 def build_layer(layer: LayerSpec, in_shape: Shape) -> nn.Module:
     """The torch module for one layer, given its input shape (BatchNorm picks 1d or 2d)."""
+    return module_for(layer.type, CATALOGUE[layer.type].resolve(layer.params), in_shape)
+
+
+def module_for(t: str, p: dict[str, Any], in_shape: tuple[int, ...]) -> nn.Module:
+    """The torch module of layer type `t` with its full parameters `p` (defaults resolved)
+    taking `in_shape`. Self-contained: the exported training script carries its source."""
     from torch import nn
 
-    p = CATALOGUE[layer.type].resolve(layer.params)
-    t = layer.type
     if t == "Linear":
         return nn.Linear(in_shape[0], p["out"], bias=p["bias"])
     if t == "Conv2d":

@@ -13,9 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from workbench.core.data import cifar, download, idx, images, synthetic, tables
+from workbench.core.data import download, images
+from workbench.core.data.cifar import CLASSES as CIFAR_CLASSES
+from workbench.core.data.cifar import read_cifar10
 from workbench.core.data.errors import DataError
+from workbench.core.data.idx import read_idx_dataset
 from workbench.core.data.splits import DatasetInfo, Splits, split_arrays, split_with_test
+from workbench.core.data.synthetic import generate
+from workbench.core.data.tables import Table, read_csv
 from workbench.paths import resources_dir
 from workbench.spec import DataSpec
 from workbench.spec.datasets import DATASETS, DatasetEntry
@@ -27,7 +32,7 @@ FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shi
            "Bag", "Ankle boot")
 CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "mnist": DIGITS, "mnist_small": DIGITS, "kmnist": DIGITS, "fashion_mnist": FASHION,
-    "cifar10": cifar.CLASSES,
+    "cifar10": CIFAR_CLASSES,
 }
 IDX_SETS = frozenset({"mnist", "mnist_small", "fashion_mnist", "kmnist"})
 BUNDLED_FOLDER = {"mnist_small": "mnist-small"}
@@ -56,7 +61,7 @@ def dataset_info(data: DataSpec) -> DatasetInfo:
     image folders have their headers read)."""
     entry = _entry(data)
     if entry.name == "csv":
-        return _table_info(entry, tables.read_csv(_need_path(data), data.label_column))
+        return _table_info(entry, read_csv(_need_path(data), data.label_column))
     if entry.name == "image_folder":
         classes, files, shape = images.scan(_need_path(data))
         return DatasetInfo(entry.name, entry.kind, shape, len(classes), classes, len(files))
@@ -67,7 +72,9 @@ def dataset_info(data: DataSpec) -> DatasetInfo:
                        entry.samples or data.samples, entry.test_samples)
 
 
-def _table_info(entry: DatasetEntry, table: tables.Table) -> DatasetInfo:
+def _table_info(entry: DatasetEntry | DatasetInfo, table: Table) -> DatasetInfo:
+    """A CSV describes itself: its columns, its classes, its rows. Self-contained (the
+    exported training script carries it)."""
     return DatasetInfo(entry.name, entry.kind, (table.features.shape[1],),
                        len(table.class_names), table.class_names, len(table.features))
 
@@ -87,15 +94,6 @@ def load_splits(data: DataSpec, seed: int, *, progress: Progress | None = None,
     """
     entry = _entry(data)
     _check_cancel(cancel)
-    if entry.kind in ("toy2d", "regression"):
-        x, y = synthetic.generate(entry.name, data.samples, data.noise, seed)
-        return split_arrays(dataset_info(data), torch.from_numpy(x), torch.from_numpy(y),
-                            data.val_fraction, data.test_fraction, seed)
-    if entry.name == "csv":
-        table = tables.read_csv(_need_path(data), data.label_column)
-        return split_arrays(_table_info(entry, table), torch.from_numpy(table.features),
-                            torch.from_numpy(table.labels), data.val_fraction,
-                            data.test_fraction, seed)
     if entry.name == "image_folder":
         pixels, labels, classes = images.read_image_folder(_need_path(data), progress=progress,
                                                            cancel=cancel)
@@ -103,23 +101,59 @@ def load_splits(data: DataSpec, seed: int, *, progress: Progress | None = None,
                            classes, len(pixels))
         return split_arrays(info, torch.from_numpy(pixels), torch.from_numpy(labels),
                             data.val_fraction, data.test_fraction, seed)
+    if entry.name == "csv":
+        _need_path(data)
+        info = DatasetInfo(entry.name, entry.kind, (), 0, ())  # the file describes itself
+        return read_splits(data, info, None, seed)
     info = dataset_info(data)
-    root = _root(data, entry, progress, cancel)
+    root = None if entry.kind in ("toy2d", "regression") else _root(data, entry, progress,
+                                                                     cancel)
     _check_cancel(cancel)
-    if entry.name in IDX_SETS:
-        train_x, train_y, test_x, test_y = idx.read_idx_dataset(
+    return read_splits(data, info, root, seed)
+
+
+def read_splits(data: DataSpec, info: DatasetInfo, root: Path | None, seed: int) -> Splits:
+    """Generate a set, or read one from its files (`root`, or `data.path` for a CSV), and
+    split it. Self-contained: the exported training script carries its source, so the script
+    reads and splits the data exactly as the trainer does."""
+    if info.kind in ("toy2d", "regression"):
+        x, y = generate(info.name, data.samples, data.noise, seed)
+        return split_arrays(info, torch.from_numpy(x), torch.from_numpy(y), data.val_fraction,
+                            data.test_fraction, seed)
+    if info.name == "csv":
+        table = read_csv(data.path, data.label_column)
+        return split_arrays(_table_info(info, table), torch.from_numpy(table.features),
+                            torch.from_numpy(table.labels), data.val_fraction,
+                            data.test_fraction, seed)
+    if root is None:
+        raise DataError(f"data.root: the {info.name} dataset needs its folder")
+    if info.name in IDX_SETS:
+        train_x, train_y, test_x, test_y = read_idx_dataset(
             root, image_shape=(info.input_shape[1], info.input_shape[2]),
             num_classes=info.num_classes)
         train_x, test_x = train_x[:, None], test_x[:, None]
-    elif entry.name == "cifar10":
-        train_x, train_y, test_x, test_y = cifar.read_cifar10(root)
+    elif info.name == "cifar10":
+        train_x, train_y, test_x, test_y = read_cifar10(root)
     else:
-        raise DataError(f"data.name: no reader for {entry.name!r}")
+        raise DataError(f"data.name: no reader for {info.name!r}")
     info = dataclasses.replace(info, num_samples=len(train_x) + len(test_x),
                                test_samples=len(test_x))
     xs = [torch.from_numpy(np.ascontiguousarray(a)) for a in (train_x, test_x)]
     ys = [torch.from_numpy(a.astype(np.int64)) for a in (train_y, test_y)]
     return split_with_test(info, xs[0], ys[0], xs[1], ys[1], data.val_fraction, seed)
+
+
+def default_root(data: DataSpec) -> Path | None:
+    """The folder a file-based set is read from when `data.root` is not given: the bundled
+    copy, or the download cache when the download is there already; None otherwise."""
+    entry = _entry(data)
+    if data.root:
+        return Path(data.root)
+    if entry.bundled:
+        return bundled_root(entry.name)
+    if entry.downloadable and download.cache_dir(entry.name).is_dir():
+        return download.cache_dir(entry.name)
+    return None
 
 
 def _root(data: DataSpec, entry: DatasetEntry, progress: Progress | None,

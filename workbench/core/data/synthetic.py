@@ -22,7 +22,7 @@ def _class_counts(samples: int, classes: int) -> list[int]:
     return [base + (1 if k < extra else 0) for k in range(classes)]
 
 
-def _labels(counts: list[int]) -> np.ndarray:
+def _labels_for(counts: list[int]) -> np.ndarray:
     return np.concatenate([np.full(c, k, dtype=np.int64) for k, c in enumerate(counts)])
 
 
@@ -37,7 +37,7 @@ def spirals(samples: int, noise: float, rng: np.random.Generator) -> Arrays:
         sign = 1.0 if k == 0 else -1.0
         parts.append(sign * np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1))
     x = np.concatenate(parts) + rng.normal(0.0, noise / 4, (samples, 2))
-    return x, _labels(counts)
+    return x, _labels_for(counts)
 
 
 def moons(samples: int, noise: float, rng: np.random.Generator) -> Arrays:
@@ -48,7 +48,7 @@ def moons(samples: int, noise: float, rng: np.random.Generator) -> Arrays:
     upper = np.stack([np.cos(t0), np.sin(t0)], axis=1)
     lower = np.stack([1 - np.cos(t1), 0.5 - np.sin(t1)], axis=1)
     x = np.concatenate([upper, lower]) - np.array([0.5, 0.25])
-    return x + rng.normal(0.0, noise, (samples, 2)), _labels(counts)
+    return x + rng.normal(0.0, noise, (samples, 2)), _labels_for(counts)
 
 
 def circles(samples: int, noise: float, rng: np.random.Generator) -> Arrays:
@@ -59,7 +59,7 @@ def circles(samples: int, noise: float, rng: np.random.Generator) -> Arrays:
         t = rng.random(count) * 2 * np.pi
         parts.append(radius * np.stack([np.cos(t), np.sin(t)], axis=1))
     x = np.concatenate(parts) + rng.normal(0.0, noise, (samples, 2))
-    return x, _labels(counts)
+    return x, _labels_for(counts)
 
 
 def xor(samples: int, noise: float, rng: np.random.Generator) -> Arrays:
@@ -73,7 +73,7 @@ def xor(samples: int, noise: float, rng: np.random.Generator) -> Arrays:
         sy = sx * (1.0 if k == 1 else -1.0)
         parts.append(magnitude * np.stack([sx, sy], axis=1))
     x = np.concatenate(parts) + rng.normal(0.0, noise, (samples, 2))
-    return x, _labels(counts)
+    return x, _labels_for(counts)
 
 
 def blobs(samples: int, noise: float, rng: np.random.Generator) -> Arrays:
@@ -82,7 +82,7 @@ def blobs(samples: int, noise: float, rng: np.random.Generator) -> Arrays:
     centres = np.array([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]])
     x = np.concatenate([centres[k] + rng.normal(0.0, noise, (c, 2))
                         for k, c in enumerate(counts)])
-    return x, _labels(counts)
+    return x, _labels_for(counts)
 
 
 def line(samples: int, noise: float, rng: np.random.Generator) -> Arrays:

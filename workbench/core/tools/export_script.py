@@ -1,302 +1,362 @@
-"""A standalone PyTorch script for a run: rebuild the model, load its weights, retrain it.
+"""A standalone PyTorch script for a run: rebuild the model, load its weights, train it again.
 
-The script needs only torch, numpy and safetensors. It holds the layer stack as plain
-`nn.Sequential` code, the normalization statistics and the training recipe (optimizer,
-schedule, batch size, epochs, seed, regularization, augmentation). It reads MNIST-style IDX
-datasets and CIFAR-10 from a folder by itself; other datasets it takes from Workbench when
-Workbench is installed. Training repeats the recipe, not the run bit for bit.
+Nothing from the spec, a data file or a path is pasted into code: the run travels as one JSON
+document inside one string literal (`repr` of `json.dumps`), which the script reads back with
+`json.loads`. A spec's name holding quotes and code is text in that document, never code.
+
+Nor is the recipe a second copy of the trainer's: the script carries the source of Workbench's
+own self-contained functions and classes (`RUNTIME`: the dataset readers, the splits, the device
+batches and their augmentation, the layer builder, the optimizer, the schedule, the training
+step, the evaluation, early stopping), taken with `inspect.getsource` when the script is
+written. Only the loop that calls them is the script's, and tests/test_export_script.py proves
+it follows the trainer: on the CPU the script retrains the run's weights bit for bit.
+
+The script needs torch and numpy (and safetensors to load the exported weights). It reads the
+generated sets, CSV files, the MNIST family's IDX files and CIFAR-10 (binary or python
+version, the latter with the restricted unpickler) by itself; image folders through
+Workbench, when it is installed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import inspect
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from workbench import __version__
+from workbench.core.data.loading import default_root
 from workbench.core.store.atomic import write_text_atomic
 from workbench.spec.layers import CATALOGUE, layer_cost
 
 if TYPE_CHECKING:
     from workbench.core.tools.trained import TrainedRun
 
+SCRIPT_FORMAT = 1
 
-def _layer_code(layer_type: str, p: dict, in_shape: tuple[int, ...]) -> str:
-    if layer_type == "Linear":
-        return f"nn.Linear({in_shape[0]}, {p['out']}, bias={p['bias']})"
-    if layer_type == "Conv2d":
-        return (f"nn.Conv2d({in_shape[0]}, {p['out']}, kernel_size={p['kernel']}, "
-                f"stride={p['stride']}, padding={p['padding']}, bias={p['bias']})")
-    if layer_type in ("MaxPool2d", "AvgPool2d"):
-        return f"nn.{layer_type}({p['kernel']}, {p['stride'] or p['kernel']})"
-    if layer_type == "GlobalAvgPool":
-        return "nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())"
-    if layer_type == "BatchNorm":
-        kind = "1d" if len(in_shape) == 1 else "2d"
-        return f"nn.BatchNorm{kind}({in_shape[0]})"
-    if layer_type == "Dropout":
-        return f"nn.Dropout({p['p']})"
-    if layer_type == "LeakyReLU":
-        return f"nn.LeakyReLU({p['slope']})"
-    return f"nn.{layer_type}()"
+# (module, names) emitted into the script in this order: functions and classes as their
+# source, constants as their value. Each needs nothing but these and the imports of _HEADER
+# (tests/test_export_script.py checks it).
+RUNTIME: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("workbench.core.data.errors", ("DataError",)),
+    ("workbench.spec", ("AugmentSpec", "DataSpec", "OptimSpec", "ScheduleSpec",
+                        "RegularizationSpec", "TrainSpec")),
+    ("workbench.core.data.idx", ("UBYTE", "FILES", "_read_bytes", "parse_idx", "read_idx",
+                                 "find_file", "read_idx_dataset")),
+    ("workbench.core.data.cifar", ("CLASSES", "RECORD", "BIN_FOLDER", "PY_FOLDER", "TRAIN",
+                                   "TEST", "_check_labels", "read_bin_batch",
+                                   "_ArrayOnlyUnpickler", "read_py_batch", "find_folder",
+                                   "read_cifar10")),
+    ("workbench.core.data.tables", ("MAX_CLASS_VALUES", "Table", "_number", "_class_name",
+                                    "read_csv", "_labels")),
+    ("workbench.core.data.synthetic", ("_class_counts", "_labels_for", "spirals", "moons",
+                                       "circles", "xor", "blobs", "line", "sine", "GENERATORS",
+                                       "REGRESSION", "generate")),
+    ("workbench.core.data.splits", ("STD_FLOOR", "_SPLIT_SALT", "DatasetInfo", "Splits",
+                                    "_count", "split_rng", "shuffle_split", "holdout_split",
+                                    "image_stats", "feature_stats", "make_splits",
+                                    "split_arrays", "split_with_test")),
+    ("workbench.core.data.loading", ("IDX_SETS", "_table_info", "read_splits")),
+    ("workbench.core.memory", ("EVAL_BATCH",)),
+    ("workbench.core.data.batches", ("DeviceBatches", "random_crop", "random_hflip")),
+    ("workbench.core.model", ("module_for",)),
+    ("workbench.core.training.optim", ("_FUSED", "CAPTURABLE", "uses_coupled_l2",
+                                       "build_optimizer", "set_lr", "LRSchedule",
+                                       "loss_function")),
+    ("workbench.core.training.step", ("EagerStep", "evaluate")),
+    ("workbench.core.training.callbacks", ("Callback", "EarlyStopping")),
+)
 
 
-def model_code(loaded: TrainedRun) -> str:
-    """The body of `build_model`: one line per layer, as the spec builds it."""
-    shape = loaded.splits.info.input_shape
-    lines = []
-    for layer in loaded.spec.model.layers:
-        params = CATALOGUE[layer.type].resolve(layer.params)
-        out = layer_cost(layer, shape).out_shape
-        lines.append(f"        {_layer_code(layer.type, params, shape)},  # -> {out}")
-        shape = out
-    return "\n".join(lines)
+class ScriptError(RuntimeError):
+    """The script cannot be written (this Workbench lacks its own source, e.g. a frozen build
+    made without it)."""
+
+
+def _constant(name: str, value: Any) -> str:
+    """A constant of the core as code: sets sorted so that the script is reproducible."""
+    if isinstance(value, frozenset | set):
+        return f"{name} = {type(value).__name__}({sorted(value)!r})\n"
+    if isinstance(value, dict) and value and all(callable(v) for v in value.values()):
+        items = ", ".join(f"{k!r}: {v.__name__}" for k, v in value.items())
+        return f"{name} = {{{items}}}\n"
+    return f"{name} = {value!r}\n"
+
+
+def runtime_source() -> str:
+    """The source of every RUNTIME name, module by module; ScriptError when it is not there."""
+    parts: list[str] = []
+    seen: set[str] = set()
+    for module_name, names in RUNTIME:
+        module = importlib.import_module(module_name)
+        parts.append(f"\n# {'-' * 20} from {module_name} {'-' * (68 - len(module_name))}\n")
+        for name in names:
+            if name in seen:
+                raise ScriptError(f"{name} is defined twice in the exported runtime")
+            seen.add(name)
+            value = getattr(module, name)
+            if inspect.isfunction(value) or inspect.isclass(value):
+                try:
+                    parts.append("\n\n" + inspect.getsource(value))
+                except (OSError, TypeError) as exc:
+                    raise ScriptError(f"the source of {module_name}.{name} is not available "
+                                      f"in this build of Workbench ({exc})") from exc
+            else:
+                parts.append(_constant(name, value))
+    return "".join(parts)
+
+
+def recipe(loaded: TrainedRun, weights_name: str) -> dict[str, Any]:
+    """Everything the script knows of the run, as plain JSON data."""
+    spec = loaded.spec
+    info = loaded.splits.info
+    shape = tuple(info.input_shape)
+    layers = []
+    for layer in spec.model.layers:
+        layers.append({"type": layer.type, "params": CATALOGUE[layer.type].resolve(layer.params),
+                       "in_shape": list(shape)})
+        shape = layer_cost(layer, shape).out_shape
+    root = default_root(spec.data) if info.name not in ("csv", "image_folder") else None
+    return {
+        "format": SCRIPT_FORMAT, "workbench": __version__, "name": spec.name,
+        "run": loaded.run.path.name, "weights": weights_name, "spec": spec.to_dict(),
+        "info": dataclasses.asdict(info),
+        "layers": layers, "mean": list(loaded.splits.mean), "std": list(loaded.splits.std),
+        "data_root": str(root) if root is not None else None,
+    }
+
+
+def script_text(loaded: TrainedRun, weights_name: str) -> str:
+    """The whole script: a fixed header, RECIPE as one string literal, the runtime, the loop."""
+    document = json.dumps(recipe(loaded, weights_name), allow_nan=False, sort_keys=True)
+    return _HEADER + f"RECIPE = json.loads({document!r})\n" + runtime_source() + _SCRIPT
 
 
 def write_script(loaded: TrainedRun, path: Path, weights_name: str) -> Path:
-    spec = loaded.spec
-    info = loaded.splits.info
-    s = loaded.splits
-    recipe = {"optim": spec.to_dict()["optim"], "schedule": spec.to_dict()["schedule"],
-              "regularization": spec.to_dict()["regularization"],
-              "train": spec.to_dict()["train"], "data": spec.to_dict()["data"]}
-    text = _TEMPLATE.format(
-        name=spec.name, run=loaded.run.path.name, weights=weights_name,
-        class_names=json.dumps(list(info.class_names)), input_shape=tuple(info.input_shape),
-        mean=list(s.mean), std=list(s.std), image=info.is_image,
-        num_classes=info.num_classes, layers=model_code(loaded),
-        scale="/255" if info.is_image else "",
-        recipe=json.dumps(recipe, indent=4).replace("true", "True").replace(
-            "false", "False").replace("null", "None"))
-    write_text_atomic(path, text)
+    write_text_atomic(path, script_text(loaded, weights_name))
     return path
 
 
-_TEMPLATE = '''"""{name}: rebuilt from Workbench run {run}.
+_HEADER = '''"""A Workbench run as a standalone PyTorch script: its network, weights and recipe.
 
-    python {{this}}                     rebuild the model, load {weights}, print it
-    python {{this}} --train DATA_FOLDER  train it again from scratch with the same recipe
+    python THIS.py                        rebuild the model, load the weights beside it, print it
+    python THIS.py --train [DATA]         train it again from scratch with the same recipe
+    python THIS.py --train DATA --epochs 1 --threads 1 --out retrained.pt
 
-Needs torch, numpy and safetensors. Inputs are float32 {input_shape} normalized as
-(x{scale} - MEAN) / STD per channel (or feature).
+DATA is the dataset's folder (a CSV file for a CSV set); without it, the folder the run used.
+Each epoch prints one JSON line. The run itself (its name, data, layers, recipe) is the JSON
+document RECIPE below. The code after it is Workbench's own, copied from its source when the
+script was written; only the short loop at the end is the script's. On the CPU, with the
+same data, seed and thread count, it retrains the run bit for bit.
+
+Needs torch and numpy, and safetensors to load the weights.
 """
 
+from __future__ import annotations
+
 import argparse
+import codecs
+import contextlib
+import copy
+import csv
+import dataclasses
 import gzip
+import importlib
+import io
+import json
 import math
+import pickle
+import struct
+import sys
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-CLASS_NAMES = {class_names}
-INPUT_SHAPE = {input_shape}
-MEAN = {mean}
-STD = {std}
-IMAGE = {image}
-NUM_CLASSES = {num_classes}
-WEIGHTS = Path(__file__).with_name("{weights}")
-RECIPE = {recipe}
+'''
+
+_SCRIPT = '''
+
+# -------------------- this script ----------------------------------------------------------
+
+
+def spec_of(recipe):
+    """The experiment as Workbench's functions above read it, made of the spec's classes."""
+    d = recipe["spec"]
+    data = dict(d["data"], augment=AugmentSpec(**d["data"]["augment"]))
+    optim = dict(d["optim"], betas=tuple(d["optim"]["betas"]))
+    return SimpleNamespace(name=d["name"], data=DataSpec(**data), optim=OptimSpec(**optim),
+                           schedule=ScheduleSpec(**d["schedule"]),
+                           regularization=RegularizationSpec(**d["regularization"]),
+                           train=TrainSpec(**d["train"]))
+
+
+SPEC = spec_of(RECIPE)
+INFO = DatasetInfo(**{k: tuple(v) if isinstance(v, list) else v
+                       for k, v in RECIPE["info"].items()})
+CPU = torch.device("cpu")
 
 
 def build_model():
-    return nn.Sequential(
-{layers}
-    )
+    """The network, built layer by layer as Workbench builds it."""
+    return nn.Sequential(*[module_for(layer["type"], layer["params"], tuple(layer["in_shape"]))
+                           for layer in RECIPE["layers"]])
 
 
-def load_model(path=WEIGHTS):
+def load_model(path=None):
+    """The trained network in eval mode, from the weights exported beside this script."""
     from safetensors.torch import load_file
 
     model = build_model()
-    model.load_state_dict(load_file(str(path)))
+    model.load_state_dict(load_file(str(path or Path(__file__).with_name(RECIPE["weights"]))))
     return model.eval()
 
 
-def normalize(x):
-    """Raw inputs (uint8 pixels or float features) -> what the model takes."""
-    x = torch.as_tensor(x).to(torch.float32)
-    shape = (1, -1, 1, 1) if IMAGE else (1, -1)
-    if IMAGE:
-        x = x / 255.0
-    return (x - torch.tensor(MEAN).view(shape)) / torch.tensor(STD).view(shape)
+def normalize(x_raw):
+    """Raw inputs (uint8 images (N, C, H, W), or features (N, F)) as the model takes them."""
+    x = torch.as_tensor(x_raw)
+    batches = DeviceBatches(x, torch.zeros(len(x)), mean=RECIPE["mean"], std=RECIPE["std"],
+                            batch_size=max(1, len(x)), device=CPU, shuffle=False,
+                            generator=None, image=INFO.is_image)
+    return batches.batch(torch.arange(len(x)))[0]
 
 
 def predict(model, x_raw):
+    """Class indices (or regression values) for raw inputs."""
     with torch.no_grad():
         out = model(normalize(x_raw))
-    return out.argmax(1) if NUM_CLASSES else out.squeeze(1)
+    return out.argmax(1) if INFO.num_classes else out.squeeze(1)
 
 
-# -- data ---------------------------------------------------------------------------------
-def _read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
+def load_data(source=None):
+    """The train/val/test splits, read and split as the run's were."""
+    data = copy.deepcopy(SPEC.data)
+    if INFO.name == "image_folder":
+        return _through_workbench(source)
+    if INFO.name == "csv" and source:
+        data.path = str(source)
+    root = source or RECIPE["data_root"]
+    return read_splits(data, INFO, Path(root) if root else None, SPEC.train.seed)
 
 
-def _read_cifar(root):
-    import pickle
-
-    folder = Path(root) / "cifar-10-batches-py"
-    folder = folder if folder.is_dir() else Path(root)
-    parts = []
-    for name in [f"data_batch_{{i}}" for i in range(1, 6)] + ["test_batch"]:
-        with open(folder / name, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
-        parts.append((d[b"data"].reshape(-1, 3, 32, 32), np.array(d[b"labels"])))
-    train_x = np.concatenate([p[0] for p in parts[:5]])
-    train_y = np.concatenate([p[1] for p in parts[:5]])
-    return train_x, train_y, parts[5][0], parts[5][1]
-
-
-def load_data(root):
-    """(train_x, train_y, val_x, val_y) as tensors, val drawn as Workbench draws it."""
-    data = RECIPE["data"]
-    name, seed = data["name"], RECIPE["train"]["seed"]
-    if name in ("mnist", "mnist_small", "fashion_mnist", "kmnist"):
-        root = Path(root)
-        train_x = _read_idx(root / "train-images-idx3-ubyte.gz")[:, None]
-        train_y = _read_idx(root / "train-labels-idx1-ubyte.gz").astype(np.int64)
-    elif name == "cifar10":
-        train_x, train_y, _, _ = _read_cifar(root)
-    else:
+def _through_workbench(source):
+    try:
         from workbench import spec as specmod
         from workbench.core.data import load_splits
-
-        s = load_splits(specmod.DataSpec(**{{**data, "augment": specmod.AugmentSpec(
-            **data["augment"])}}), seed)
-        return s.train_x, s.train_y, s.val_x, s.val_y
-    perm = np.random.default_rng([seed, 0x5B1D]).permutation(len(train_x))
-    n_val = int(np.floor(data["val_fraction"] * len(train_x) + 0.5))
-    val, train = perm[:n_val], perm[n_val:]
-    as_t = torch.from_numpy
-    return (as_t(np.ascontiguousarray(train_x[train])), as_t(train_y[train].astype(np.int64)),
-            as_t(np.ascontiguousarray(train_x[val])), as_t(train_y[val].astype(np.int64)))
+    except ImportError:
+        raise SystemExit("image folders are read by Workbench: install it to retrain this "
+                         "model") from None
+    spec = specmod.from_dict(RECIPE["spec"])
+    if source:
+        spec.data.path = str(source)
+    return load_splits(spec.data, spec.train.seed)
 
 
-def augment(x, generator):
-    """Random crop of the zero-padded image, flip, as Workbench does (normalized x)."""
-    aug = RECIPE["data"]["augment"]
-    if IMAGE and aug["crop_pad"] > 0:
-        pad = aug["crop_pad"]
-        b, c, h, w = x.shape
-        padded = nn.functional.pad(x, (pad, pad, pad, pad))
-        off = torch.randint(0, 2 * pad + 1, (2, b), generator=generator)
-        rows = off[0, :, None] + torch.arange(h)
-        cols = off[1, :, None] + torch.arange(w)
-        x = padded.gather(2, rows[:, None, :, None].expand(b, c, h, w + 2 * pad))
-        x = x.gather(3, cols[:, None, None, :].expand(b, c, h, w))
-    if IMAGE and aug["hflip"]:
-        flip = torch.rand(x.shape[0], generator=generator) < 0.5
-        x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    return x
+class _Stopper:
+    """What early stopping asks of a trainer: the model, and a way to ask for a stop."""
+
+    def __init__(self, model):
+        self.model = model
+        self.stop_requested = False
+
+    def request_stop(self, *, early=False):
+        self.stop_requested = True
 
 
-# -- training -----------------------------------------------------------------------------
-def make_optimizer(params):
-    o, l2 = RECIPE["optim"], RECIPE["regularization"]["l2"]
-    name, decay = o["name"], o["weight_decay"] + l2
-    if name in ("gd", "sgd"):
-        return torch.optim.SGD(params, lr=o["lr"], weight_decay=decay)
-    if name in ("momentum", "nesterov"):
-        return torch.optim.SGD(params, lr=o["lr"], momentum=o["momentum"],
-                               nesterov=name == "nesterov", weight_decay=decay)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=o["lr"], betas=o["betas"], eps=o["eps"],
-                                weight_decay=decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=o["lr"], betas=o["betas"], eps=o["eps"],
-                                 weight_decay=o["weight_decay"])
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=o["lr"], alpha=o["alpha"], eps=o["eps"],
-                                   weight_decay=decay)
-    return torch.optim.Adagrad(params, lr=o["lr"], eps=o["eps"], weight_decay=decay)
-
-
-def lr_at(epoch, step, steps_per_epoch, plateau_factor=1.0):
-    s, lr0, epochs = RECIPE["schedule"], RECIPE["optim"]["lr"], RECIPE["train"]["epochs"]
-    name = s["name"]
-    if name == "step":
-        base = lr0 * s["gamma"] ** (epoch // s["step_size"])
-    elif name == "exponential":
-        base = lr0 * s["gamma"] ** epoch
-    elif name == "inv_sqrt":
-        base = lr0 / math.sqrt(1.0 + s["decay"] * epoch)
-    elif name == "cosine":
-        t = min(epoch / max(1, epochs), 1.0)
-        base = s["min_lr"] + (lr0 - s["min_lr"]) * 0.5 * (1.0 + math.cos(math.pi * t))
-    elif name == "plateau":
-        base = lr0 * plateau_factor
-    else:
-        base = lr0
-    warm = s["warmup_epochs"] * steps_per_epoch
-    g = epoch * steps_per_epoch + step
-    return base * (g + 1) / warm if g < warm else base
-
-
-def train(root):
-    t, reg = RECIPE["train"], RECIPE["regularization"]
-    train_x, train_y, val_x, val_y = load_data(root)
-    torch.manual_seed(t["seed"])
-    model = build_model()
-    optimizer = make_optimizer(model.parameters())
-    loss_fn = nn.CrossEntropyLoss() if NUM_CLASSES else nn.MSELoss()
-    generator = torch.Generator().manual_seed(t["seed"] + 1)
-    n = len(train_x)
-    bs = n if RECIPE["optim"]["name"] == "gd" else min(t["batch_size"], n)
-    steps = n // bs if n % bs == 1 else -(-n // bs)
-    weights = [p for p in model.parameters() if p.dim() > 1]
-    plateau, best, bad = 1.0, math.inf, 0
-    for epoch in range(t["epochs"]):
-        model.train()
-        perm = torch.randperm(n, generator=generator)
-        for step in range(steps):
-            idx = perm[step * bs:(step + 1) * bs]
-            xb = normalize(train_x[idx])
-            xb = augment(xb, generator)
-            if RECIPE["data"]["augment"]["noise_std"] > 0:
-                xb = xb + RECIPE["data"]["augment"]["noise_std"] * torch.randn(
-                    xb.shape, generator=generator)
-            yb = train_y[idx]
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(epoch, step, steps, plateau)
-            loss = loss_fn(model(xb), yb)
-            total = loss + reg["l1"] * sum(w.abs().sum() for w in weights) if reg["l1"] else loss
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            if reg["grad_clip"]:
-                nn.utils.clip_grad_norm_(model.parameters(), reg["grad_clip"])
-            optimizer.step()
-        model.eval()
-        with torch.no_grad():
-            out = model(normalize(val_x))
-            val_loss = float(loss_fn(out, val_y))
-            acc = float((out.argmax(1) == val_y).float().mean()) if NUM_CLASSES else None
-        s = RECIPE["schedule"]
-        if s["name"] == "plateau":
-            if val_loss < best:
-                best, bad = val_loss, 0
-            else:
-                bad += 1
-                if bad >= s["patience"]:
-                    plateau, bad = plateau * s["factor"], 0
-        print(f"epoch {{epoch + 1}}: val_loss {{val_loss:.4f}} val_accuracy {{acc}}")
+def train(source=None, epochs=None, log=print):
+    """Train from scratch with the run's recipe, on the CPU; returns the trained network."""
+    spec, device = SPEC, CPU
+    splits = load_data(source)
+    classes = splits.info.num_classes
+    torch.manual_seed(spec.train.seed)
+    memory = torch.channels_last if spec.train.channels_last else torch.contiguous_format
+    model = build_model().to(device, memory_format=memory)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(spec.train.seed + 1)
+    n = splits.train_x.shape[0]
+    bs = n if spec.optim.name == "gd" else min(spec.train.batch_size, n)
+    common = {"mean": splits.mean, "std": splits.std, "device": device,
+              "image": splits.info.kind == "image", "channels_last": spec.train.channels_last}
+    augment = spec.data.augment if spec.data.augment.active else None
+    train_batches = DeviceBatches(splits.train_x, splits.train_y, batch_size=bs, shuffle=True,
+                                  generator=gen, augment=augment, drop_last=0 < n % bs < 2,
+                                  **common)
+    val_batches = DeviceBatches(splits.val_x, splits.val_y, batch_size=EVAL_BATCH,
+                                shuffle=False, generator=None, **common)
+    steps = len(train_batches)
+    optimizer = build_optimizer(spec, model.parameters(), device)
+    schedule = LRSchedule(spec, steps)
+    loss_fn = loss_function(classes)
+    step = EagerStep(model, optimizer, loss_fn, spec, classes, device)
+    reg = spec.regularization
+    early = (EarlyStopping(reg.early_stop_patience, reg.early_stop_min_delta)
+             if reg.early_stop_patience else None)
+    stopper = _Stopper(model)
+    for epoch in range(epochs or spec.train.epochs):
+        perm = torch.randperm(n, generator=gen, device=device)
+        for i in range(steps):
+            xb, yb = train_batches.batch(perm[i * bs:(i + 1) * bs])
+            step(xb, yb, schedule.lr(epoch, i))
+        loss_sum, correct, count = step.take()
+        val = (evaluate(model, val_batches.x, val_batches.y, val_batches.batch, loss_fn,
+                        classes) if val_batches.num_samples else None)
+        record = {"epoch": epoch + 1, "train_loss": loss_sum / max(1, count),
+                  "train_accuracy": correct / max(1, count) if classes else None,
+                  "val_loss": val["loss"] if val else None,
+                  "val_accuracy": val["accuracy"] if val else None,
+                  "lr": schedule.lr(epoch, steps - 1)}
+        if record["val_loss"] is not None:
+            schedule.on_epoch_end(record["val_loss"])
+        log(json.dumps(record))
+        if early is not None:
+            early.on_epoch_end(stopper, record)
+            if stopper.stop_requested:
+                break
+    if early is not None:
+        early.on_run_end(stopper)
     return model
 
 
-if __name__ == "__main__":
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train", metavar="DATA_FOLDER", help="retrain from scratch")
-    args = parser.parse_args()
-    if args.train:
-        trained = train(args.train)
-        torch.save(trained.state_dict(), Path(__file__).with_suffix(".retrained.pt"))
-    else:
-        m = load_model()
-        print(m)
-        print(sum(p.numel() for p in m.parameters()), "parameters")
+    parser.add_argument("--train", nargs="?", const="", metavar="DATA",
+                        help="train from scratch (DATA: the dataset's folder or CSV file)")
+    parser.add_argument("--epochs", type=int, help="train this many epochs, not the run's")
+    parser.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    parser.add_argument("--out", help="where the retrained weights go (default: beside this "
+                                      "script, .retrained.pt)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.train is None:
+        model = load_model()
+        print(model)
+        print(sum(p.numel() for p in model.parameters()), "parameters")
+        return 0
+    try:
+        model = train(args.train or None, args.epochs)
+    except DataError as exc:
+        sys.stderr.write(f"error: {exc}\\n")
+        return 2
+    out = Path(args.out) if args.out else Path(__file__).with_suffix(".retrained.pt")
+    torch.save(model.state_dict(), out)
+    sys.stderr.write(f"wrote {out}\\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
 '''
+
+__all__ = ["RUNTIME", "ScriptError", "recipe", "runtime_source", "script_text",
+           "write_script"]
