@@ -3,7 +3,8 @@
 The export and its verification run off the GUI thread, on the run's data from the workspace's
 cache. The dialog shows what onnxruntime
 gave against PyTorch at batch sizes 1 and 37; a failed check is shown as an error and no
-file is left behind.
+file is left behind. Files beside the named one that exist already (the weights, the script)
+are overwritten only when the person says so.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ from workbench.core.tools.export import (
     RTOL,
     ExportError,
     ExportResult,
+    check_destination,
     export_run,
 )
 from workbench.core.workspace import Workspace
+from workbench.gui import dialogs
 from workbench.gui.tasks import Tasks
 
 
@@ -105,16 +108,42 @@ class ExportDialog(QDialog):
         opset, raw, extras = self.opset.value(), self.raw_input.isChecked(), \
             self.extras.isChecked()
         workspace = self.workspace
+        overwrite = self._may_overwrite(out, extras)
+        if overwrite is None:
+            return
 
         def task(report: Any, cancel: Any) -> ExportResult:
             return export_run(run_dir, out, opset=opset, normalize_in_graph=raw,
-                              weights=extras, script=extras, source=workspace)
+                              weights=extras, script=extras, overwrite=overwrite,
+                              source=workspace)
 
         self.export_button.setEnabled(False)
         self.status.setText("Exporting and verifying…")
         self.tasks.start("export", task, done=self._on_done, failed=self._on_failed,
                          finished=lambda: self.export_button.setEnabled(True),
                          expected=(ExportError,))
+
+    def _may_overwrite(self, out: str, extras: bool) -> bool | None:
+        """False: nothing would be overwritten; True: the person allowed it; None: not (or the
+        destination is wrong, which the status line then says)."""
+        try:
+            check_destination(out, weights=extras, script=extras)
+            return False
+        except ExportError as exc:
+            if "would be overwritten" not in str(exc):
+                self._on_failed(str(exc))
+                return None
+        taken = [p for p in check_destination(out, weights=extras, script=extras,
+                                              overwrite=True)[1:] if p.exists()]
+        answer = dialogs.ask(self, "Overwrite files?",
+                             "Exporting also writes, beside the ONNX file:\n\n"
+                             + "\n".join(str(p) for p in taken)
+                             + "\n\nwhich already exist. Overwrite them?")
+        if answer == dialogs.Button.Yes:
+            return True
+        self.status.setText("Not exported: choose another file name, or untick the weights "
+                            "and script.")
+        return None
 
     def _on_done(self, result: ExportResult) -> None:
         self.result = result
@@ -129,7 +158,8 @@ class ExportDialog(QDialog):
             f"<b style='color:#1e8449'>✓ Verified</b>: onnx.checker passed; onnxruntime matches "
             f"PyTorch within rtol {RTOL:g}.<table cellpadding='3'>{''.join(rows)}</table>"
             f"{html.escape(result.path)}: {result.bytes / 1024:,.1f} KB, opset {result.opset} "
-            f"({result.exporter} exporter), "
+            f"({result.exporter} exporter"
+            f"{'; ' + html.escape(result.note) if result.note else ''}), "
             f"{'raw pixel' if result.normalize_in_graph else 'normalized'} input; "
             f"onnxruntime CPU latency {result.latency_ms:.3f} ms at batch 1, "
             f"{result.latency_ms_256:.2f} ms at batch 256.{files}")

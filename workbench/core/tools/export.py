@@ -6,7 +6,16 @@ onnxruntime against PyTorch on real test samples at batch sizes 1 and 37; only a
 passes (rtol 1e-3, atol 1e-5) is renamed into place. A failed check raises `ExportError`.
 
 Exporter: torch.onnx's dynamo exporter (the default, maintained one) with `dynamic_shapes`;
-the TorchScript exporter (`dynamo=False`) only as a fallback when the first one fails.
+the TorchScript exporter (`dynamo=False`) when the first one fails, and first below opset 18,
+which the dynamo exporter does not write (it silently writes 18 instead). The opset reported is
+the one the file has, read back from it; a file that could not be given the asked one says so.
+Export touches no process-wide state (no redirected output, warning filters or logger levels:
+other threads are running); the CLI quiets the exporter on its own main thread.
+
+Files: only the ones asked for are written (the .onnx named, and beside it the .safetensors
+and .py unless left out); one that exists already and was not named is never overwritten
+unless `overwrite` says so. Every file is written under a temporary name beside it, renamed
+into place when whole.
 
 Input: float32 `(batch, *input_shape)`, normalized as in training, `(x/255 - mean)/std` for
 images. With `normalize_in_graph` the graph takes raw values instead: pixels as float32 in
@@ -15,15 +24,9 @@ images. With `normalize_in_graph` the graph takes raw values instead: pixels as 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import logging
-import os
 import statistics
-import tempfile
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,10 +39,12 @@ from torch import nn
 from workbench import __version__
 from workbench.core.data import DeviceBatches, Splits
 from workbench.core.data.cache import DataSource
+from workbench.core.store.atomic import remove_stale_temps, temp_beside
 from workbench.core.store.runs import RunError
 from workbench.core.tools.trained import TrainedRun, load_trained
 
 DEFAULT_OPSET = 18
+DYNAMO_MIN_OPSET = 18  # below it the dynamo exporter writes 18 and says so only in a log line
 MIN_OPSET = 13
 MAX_OPSET = 21
 VERIFY_BATCHES = (1, 37)
@@ -65,7 +70,7 @@ class BatchCheck:
 @dataclass(frozen=True)
 class ExportResult:
     path: str
-    opset: int
+    opset: int  # the opset the file has (read back from it)
     exporter: str  # "dynamo" or "torchscript"
     bytes: int
     normalize_in_graph: bool
@@ -76,6 +81,8 @@ class ExportResult:
     latency_ms: float  # onnxruntime, CPU, batch 1, median
     latency_ms_256: float  # the same at batch 256
     files: tuple[str, ...]  # the other files written: weights, script
+    opset_asked: int = DEFAULT_OPSET
+    note: str | None = None  # e.g. why the file's opset differs from the one asked
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -122,81 +129,135 @@ def load_run(run_dir: str | Path, *, splits: Splits | None = None,
         raise ExportError(f"{exc}; it cannot be exported") from exc
 
 
-def export_run(run_dir: str | Path, out_path: str | Path, *, opset: int = DEFAULT_OPSET,
-               normalize_in_graph: bool = False, weights: bool = True, script: bool = True,
-               splits: Splits | None = None, source: DataSource | None = None) -> ExportResult:
-    """Export, verify and put in place; raises ExportError with the reason on any failure.
+def planned_files(out_path: str | Path, *, weights: bool = True,
+                  script: bool = True) -> list[Path]:
+    """The files an export to `out_path` writes, the named one first."""
+    out = Path(out_path)
+    files = [out]
+    if weights:
+        files.append(out.with_suffix(".safetensors"))
+    if script:
+        files.append(out.with_suffix(".py"))
+    return files
 
-    The run's data comes from `splits`, else from `source` (the workspace), else the disk.
-    """
-    if not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ExportError(f"opset must be between {MIN_OPSET} and {MAX_OPSET}, got {opset!r}")
-    if not (Path(run_dir) / "spec.json").is_file():
-        raise ExportError(f"{run_dir} is not a run folder (no spec.json)")
+
+def check_destination(out_path: str | Path, *, weights: bool = True, script: bool = True,
+                      overwrite: bool = False) -> list[Path]:
+    """The files the export will write, or ExportError: a name that is not .onnx, a folder
+    that is not there, a file name that is a folder, or (without `overwrite`) files beside
+    it that exist and were not named."""
     out = Path(out_path)
     if out.suffix.lower() != ".onnx":
         raise ExportError(f"{out}: the file name must end in .onnx")
     if not out.parent.is_dir():
         raise ExportError(f"{out.parent}: no such folder")
+    files = planned_files(out, weights=weights, script=script)
+    for path in files:
+        if path.is_dir():
+            raise ExportError(f"{path} is a folder; choose a file name")
+    taken = [str(path) for path in files[1:] if path.exists()]
+    if taken and not overwrite:
+        raise ExportError(f"{', '.join(taken)} already exist{'s' if len(taken) == 1 else ''}"
+                          " and would be overwritten: choose another name, leave them out, "
+                          "or allow overwriting (--force)")
+    return files
+
+
+def export_run(run_dir: str | Path, out_path: str | Path, *, opset: int = DEFAULT_OPSET,
+               normalize_in_graph: bool = False, weights: bool = True, script: bool = True,
+               overwrite: bool = False, splits: Splits | None = None,
+               source: DataSource | None = None) -> ExportResult:
+    """Export, verify and put in place; raises ExportError with the reason on any failure.
+
+    The run's data comes from `splits`, else from `source` (the workspace), else the disk.
+    """
+    if isinstance(opset, bool) or not isinstance(opset, int) or not \
+            MIN_OPSET <= opset <= MAX_OPSET:
+        raise ExportError(f"opset must be between {MIN_OPSET} and {MAX_OPSET}, got {opset!r}")
+    if not (Path(run_dir) / "spec.json").is_file():
+        raise ExportError(f"{run_dir} is not a run folder (no spec.json)")
+    out = Path(out_path)
+    check_destination(out, weights=weights, script=script, overwrite=overwrite)
+    remove_stale_temps(out.parent)
     loaded = load_run(run_dir, splits=splits, source=source)
     info = loaded.splits.info
     s = loaded.splits
     module: nn.Module = (RawInput(loaded.model, s.mean, s.std, info.is_image).eval()
                          if normalize_in_graph else loaded.model)
-    fd, tmp_name = tempfile.mkstemp(suffix=".onnx", dir=out.parent, prefix=f".{out.stem}-")
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
-        exporter = _export(module, info.input_shape, tmp, opset)
-        _add_metadata(tmp, loaded, normalize_in_graph)
-        checks, latency, latency_256 = _verify(tmp, module, loaded, normalize_in_graph)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    files = []
-    if weights:
-        files.append(str(save_safetensors(loaded, out.with_suffix(".safetensors"))))
-    if script:
-        from workbench.core.tools.export_script import write_script
+        with temp_beside(out) as tmp:
+            exporter, written = _export(module, info.input_shape, tmp, opset)
+            _add_metadata(tmp, loaded, normalize_in_graph)
+            checks, latency, latency_256 = _verify(tmp, module, loaded, normalize_in_graph)
+        files = []
+        if weights:
+            files.append(str(save_safetensors(loaded, out.with_suffix(".safetensors"))))
+        if script:
+            from workbench.core.tools.export_script import ScriptError, write_script
 
-        files.append(str(write_script(loaded, out.with_suffix(".py"),
-                                      out.with_suffix(".safetensors").name)))
+            try:
+                files.append(str(write_script(loaded, out.with_suffix(".py"),
+                                              out.with_suffix(".safetensors").name)))
+            except ScriptError as exc:
+                raise ExportError(f"{exc}; export without the script") from exc
+    except OSError as exc:
+        raise ExportError(f"cannot write {exc.filename or out}: "
+                          f"{exc.strerror or exc}") from exc
+    note = None
+    if written != opset:
+        note = (f"opset {opset} was asked, but neither exporter could write it: the file has "
+                f"opset {written}")
     return ExportResult(
-        path=str(out), opset=opset, exporter=exporter, bytes=out.stat().st_size,
+        path=str(out), opset=written, exporter=exporter, bytes=out.stat().st_size,
         normalize_in_graph=normalize_in_graph, checker_ok=True, checks=checks,
         max_abs_diff=max(c.max_abs_diff for c in checks),
         agreement=_overall_agreement(checks),
-        latency_ms=latency, latency_ms_256=latency_256, files=tuple(files))
+        latency_ms=latency, latency_ms_256=latency_256, files=tuple(files), opset_asked=opset,
+        note=note)
 
 
-def _export(module: nn.Module, input_shape: tuple[int, ...], path: Path, opset: int) -> str:
-    """Write the ONNX file; returns which exporter did it."""
+def file_opset(path: Path) -> int:
+    """The default-domain opset an ONNX file declares."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def _export(module: nn.Module, input_shape: tuple[int, ...], path: Path,
+            opset: int) -> tuple[str, int]:
+    """Write the ONNX file at `opset` if an exporter can; (which exporter, the file's opset).
+
+    Below DYNAMO_MIN_OPSET the TorchScript exporter goes first: the dynamo one would write
+    its own minimum instead. A file at another opset is kept only when no exporter wrote the
+    asked one.
+    """
     example = torch.randn(2, *input_shape)
     errors = []
-    quiet = io.StringIO()
-    for dynamo in (True, False):
+    fallback: tuple[str, int, bytes] | None = None
+    order = (True, False) if opset >= DYNAMO_MIN_OPSET else (False, True)
+    for dynamo in order:
+        name = "dynamo" if dynamo else "torchscript"
         kw: dict[str, Any] = {"input_names": [INPUT_NAME], "output_names": [OUTPUT_NAME],
-                              "opset_version": opset, "dynamo": dynamo}
+                              "opset_version": opset, "dynamo": dynamo, "verbose": False}
         if dynamo:
             kw["dynamic_shapes"] = ({0: torch.export.Dim("batch")},)
             kw["external_data"] = False
         else:
             kw["dynamic_axes"] = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
-        onnx_log = logging.getLogger("torch.onnx")
-        level = onnx_log.level
         try:
-            onnx_log.setLevel(logging.ERROR)
-            with (warnings.catch_warnings(), contextlib.redirect_stdout(quiet),
-                  contextlib.redirect_stderr(quiet)):
-                warnings.simplefilter("ignore")
-                torch.onnx.export(module, (example,), str(path), **kw)
-            return "dynamo" if dynamo else "torchscript"
+            torch.onnx.export(module, (example,), str(path), **kw)
         except Exception as exc:  # the next exporter may succeed; both errors are reported
-            errors.append(f"{'dynamo' if dynamo else 'torchscript'}: "
-                          f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
-        finally:
-            onnx_log.setLevel(level)
+            errors.append(f"{name}: {type(exc).__name__}: "
+                          f"{str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}")
+            continue
+        written = file_opset(path)
+        if written == opset:
+            return name, written
+        fallback = fallback or (name, written, path.read_bytes())
+    if fallback is not None:
+        path.write_bytes(fallback[2])
+        return fallback[0], fallback[1]
     raise ExportError(f"torch.onnx could not export the model at opset {opset}: "
                       + "; ".join(errors))
 
@@ -310,14 +371,8 @@ def save_safetensors(loaded: TrainedRun, path: Path) -> Path:
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous() for k, v in loaded.model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(suffix=".safetensors", dir=path.parent, prefix=f".{path.stem}-")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"spec": loaded.spec.to_json(), "format": "pt"})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with temp_beside(path) as tmp:
+        save_file(state, str(tmp), metadata={"spec": loaded.spec.to_json(), "format": "pt"})
     return path
 
 
@@ -329,7 +384,10 @@ __all__ = [
     "ExportError",
     "ExportResult",
     "RawInput",
+    "check_destination",
     "export_run",
+    "file_opset",
     "load_run",
+    "planned_files",
     "save_safetensors",
 ]

@@ -29,6 +29,7 @@ from workbench.core.store.runs import Run, RunStore
 from workbench.core.tools.prune import PruneConfig, PruneError, PruneResult, PruneSession
 from workbench.core.training.callbacks import Callback
 from workbench.core.training.events import Event, RunFailed, RunFinished
+from workbench.core.training.failures import explain
 from workbench.core.training.step import evaluate
 from workbench.spec import ExperimentSpec, LayerSpec, ModelSpec, SpecError
 
@@ -125,8 +126,11 @@ def create_pruned_run(session: PruneSession, config: PruneConfig, *, runs: RunSt
         model, run_dir, status = _finetune(spec, state, keep_masks, session, runs, parent,
                                            on_event, cancel)
     else:
-        run = runs.create(spec, parent=parent)
-        run.save_model(model.state_dict())
+        try:
+            run = runs.create(spec, parent=parent)
+            run.save_model(model.state_dict())
+        except OSError as exc:
+            raise PruneError(f"{explain(exc).reason}; the pruned run was not stored") from exc
         run_dir = str(run.path)
     val = _accuracy(model, session, "val")
     test = _accuracy(model, session, "test")
@@ -160,7 +164,11 @@ def create_pruned_run(session: PruneSession, config: PruneConfig, *, runs: RunSt
         "latency_ms_256_after": cpu_latency_ms(model, info.input_shape, batch=256, repeats=30),
         "notes": list(result.notes),
     }
-    summary = Run(Path(run_dir)).update_summary(**summary)
+    try:
+        summary = Run(Path(run_dir)).update_summary(**summary)
+    except OSError as exc:
+        raise PruneError(f"{explain(exc).reason}; the pruned run {run_dir} lacks its "
+                         "summary") from exc
     return PrunedRun(run_dir, summary)
 
 
