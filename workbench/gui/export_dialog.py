@@ -124,15 +124,14 @@ class ExportDialog(QDialog):
                          expected=(ExportError,))
 
     def _may_overwrite(self, out: str, extras: bool) -> bool | None:
-        """False: nothing would be overwritten; True: the person allowed it; None: not (or the
-        destination is wrong, which the status line then says)."""
+        """False: nothing would be overwritten (or the export will say what else is wrong);
+        True: the person allowed it; None: they did not."""
         try:
             check_destination(out, weights=extras, script=extras)
             return False
         except ExportError as exc:
             if "would be overwritten" not in str(exc):
-                self._on_failed(str(exc))
-                return None
+                return False
         taken = [p for p in check_destination(out, weights=extras, script=extras,
                                               overwrite=True)[1:] if p.exists()]
         answer = dialogs.ask(self, "Overwrite files?",
