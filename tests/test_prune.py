@@ -172,3 +172,40 @@ def test_cli_prune_prints_one_json_line(mlp_run, tmp_path, capsys):
 def test_cli_prune_bad_run_is_one_line_error(tmp_path, capsys):
     assert main(["prune", str(tmp_path / "nope"), "--amount", "0.5"]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_structured_pruning_with_batchnorm_after_flatten_matches_the_shrunk_model(tmp_path):
+    """A BatchNorm1d after the Flatten of a conv output has H*W entries per channel: pruning
+    a channel masks its whole block, and the masked network equals the physically smaller
+    one."""
+    import numpy as np
+
+    from workbench.core.data.idx import write_idx
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "digits"
+    for stem, n in (("train", 160), ("t10k", 40)):
+        write_idx(root / f"{stem}-images-idx3-ubyte.gz",
+                  rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx(root / f"{stem}-labels-idx1-ubyte.gz", rng.integers(0, 10, n).astype(np.uint8))
+    layers = [{"type": "Conv2d", "out": 6, "kernel": 3, "stride": 2}, {"type": "ReLU"},
+              {"type": "MaxPool2d", "kernel": 3}, {"type": "Flatten"}, {"type": "BatchNorm"},
+              {"type": "Linear", "out": 12}, {"type": "ReLU"}, {"type": "Linear", "out": 10}]
+    run_dir = train_run(tmp_path / "runs", layers, epochs=2, batch_size=32,
+                        data={"name": "mnist", "root": str(root), "val_fraction": 0.25})
+    session = PruneSession(run_dir)
+    result = session.evaluate(PruneConfig(0.5, structured=True, per_layer={0: 0.5}))
+    gone = sorted(set(range(6)) - set(result.kept_units[0].tolist()))
+    assert len(gone) == 3
+    bn_mask = result.masks["4.weight"].reshape(6, 16)  # 6 channels of 4x4 after the pooling
+    assert (bn_mask[gone] == 0).all() and (bn_mask[result.kept_units[0]] == 1).all()
+
+    new_layers, state = shrink(session, result)
+    small = build_model(new_layers, session.info.input_shape)
+    small.load_state_dict(state)
+    assert state["4.running_mean"].shape == (3 * 16,) and state["5.weight"].shape == (12, 48)
+    session.model.load_state_dict(session.masked_state(result.masks))
+    with torch.no_grad():
+        masked = session.model.eval()(session.val_x)
+        shrunk = small.eval()(session.val_x)
+    torch.testing.assert_close(shrunk, masked, rtol=1e-5, atol=1e-5)

@@ -102,12 +102,20 @@ class Link:
     batchnorms: tuple[int, ...]  # BatchNorm layers in between: their entries go with the units
     consumer: int
     block: int  # consumer inputs per unit: H*W when a Flatten lies between a Conv2d and a Linear
+    flatten: int | None = None  # the index of that Flatten
 
     def consumer_inputs(self, units: torch.Tensor) -> torch.Tensor:
         """The consumer's input indices (weight dim 1) fed by the given units."""
         if self.block == 1:
             return units
         return (units[:, None] * self.block + torch.arange(self.block)).reshape(-1)
+
+    def batchnorm_entries(self, index: int, units: torch.Tensor) -> torch.Tensor:
+        """The entries of BatchNorm `index` that the given units feed: one per channel before
+        the Flatten, a block of H*W per channel after it (a BatchNorm1d of C*H*W features)."""
+        if self.flatten is not None and index > self.flatten:
+            return self.consumer_inputs(units)
+        return units
 
 
 @dataclass(frozen=True)
@@ -169,12 +177,13 @@ def structure_links(layers: list[LayerSpec], input_shape: tuple[int, ...],
     links: dict[int, Link] = {}
     for a, b in zip(prunable, prunable[1:], strict=False):
         bns = tuple(i for i in range(a.index + 1, b.index) if layers[i].type == "BatchNorm")
-        block = 1
+        block, flatten = 1, None
         for i in range(a.index + 1, b.index):
             if layers[i].type == "Flatten":
                 shape = report.layers[i].in_shape
-                block = math.prod(shape[1:]) if len(shape) == 3 else 1
-        links[a.index] = Link(a.index, bns, b.index, block)
+                if len(shape) == 3:
+                    block, flatten = math.prod(shape[1:]), i
+        links[a.index] = Link(a.index, bns, b.index, block, flatten)
     return links
 
 
@@ -355,10 +364,14 @@ class PruneSession:
             if len(gone) == 0:
                 continue
             link = self.links[lay.index]
-            for i in (lay.index, *link.batchnorms):
+            for name in ("weight", "bias"):
+                if f"{lay.index}.{name}" in masks:
+                    masks[f"{lay.index}.{name}"][gone] = 0
+            for i in link.batchnorms:
+                entries = link.batchnorm_entries(i, gone)
                 for name in ("weight", "bias"):
                     if f"{i}.{name}" in masks:
-                        masks[f"{i}.{name}"][gone] = 0
+                        masks[f"{i}.{name}"][entries] = 0
             masks[f"{link.consumer}.weight"][:, link.consumer_inputs(gone)] = 0
         return masks, kept, notes
 

@@ -44,10 +44,11 @@ def shrink(session: PruneSession, result: PruneResult) -> tuple[list[LayerSpec],
     for index, keep in result.kept_units.items():
         link = session.links[index]
         for i in (index, *link.batchnorms):
+            entries = keep if i == index else link.batchnorm_entries(i, keep)
             for name in ("weight", "bias", "running_mean", "running_var"):
                 key = f"{i}.{name}"
                 if key in state:
-                    state[key] = state[key][keep].clone()
+                    state[key] = state[key][entries].clone()
         key = f"{link.consumer}.weight"
         state[key] = state[key][:, link.consumer_inputs(keep)].clone()
     return layers, state
