@@ -293,3 +293,42 @@ def test_a_network_that_cannot_fit_in_memory_blocks_train_with_the_numbers(windo
     window.model.set_layers([LayerSpec("Linear", {"out": 8}), LayerSpec("Linear", {"out": 2})])
     assert window.train_panel.blocked is None
     assert window.editor.memory_label.text().startswith("Memory to train: about")
+
+
+class RunningTrainPanel(FakeTrainPanel):
+    """A panel with a run in flight until it is told to stop; records when that happens."""
+
+    def __init__(self, get_spec, runs, parent=None) -> None:
+        super().__init__(get_spec, runs, parent)
+        self.running = True
+        self.order: list[str] = []
+
+    def is_running(self):
+        return self.running
+
+    def stop_and_wait(self):
+        if self.running:
+            self.order.append("stop")
+        self.running = False
+
+
+def test_closing_during_a_run_asks_about_unsaved_changes_before_stopping(qtbot, monkeypatch):
+    win = _open(qtbot, train_panel_factory=RunningTrainPanel)
+    panel = win.train_panel
+    replies = {"Training in progress": dialogs.Button.Yes,
+               "Unsaved changes": dialogs.Button.Cancel}
+
+    def ask(_parent, title, _text, *args, **kwargs):
+        panel.order.append(title)
+        return replies[title]
+
+    monkeypatch.setattr(dialogs, "ask", ask)
+    win.show()
+    win.optim_panel.epochs.setValue(7)
+    assert not win.close()
+    assert panel.order == ["Training in progress", "Unsaved changes"]
+    assert panel.is_running() and win.isVisible()  # cancelled: the run goes on
+    panel.order.clear()
+    replies["Unsaved changes"] = dialogs.Button.Discard
+    assert win.close()
+    assert panel.order == ["Training in progress", "Unsaved changes", "stop"]

@@ -560,13 +560,15 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        if self.train_panel is not None and self.train_panel.is_running():
+        """Ask every question first (stop the run? save the experiment?), and only then stop
+        the run and wait for it: a person who cancels any question keeps their run going."""
+        running = self.train_panel is not None and self.train_panel.is_running()
+        if running:
             answer = dialogs.ask(self, "Training in progress",
                                  "A run is still training. Stop it (it is saved) and quit?")
             if answer != dialogs.Button.Yes:
                 event.ignore()
                 return
-            self.train_panel.stop_and_wait()
         if not self.maybe_save():
             event.ignore()
             return
