@@ -23,6 +23,7 @@ from workbench.core.tools.compare.variants import Comparison, Variant
 from workbench.core.training.callbacks import Callback
 from workbench.core.training.events import Event, RunFailed, RunStarted
 from workbench.spec import ExperimentSpec, SpecError
+from workbench.spec.layers import CATALOGUE
 
 
 class ComparisonRunner:
@@ -148,7 +149,10 @@ class ComparisonRunner:
     def _parallel(self, width: int) -> Iterator[tuple[int, Event]]:
         """Up to `width` variants at once, each on its own thread, events merged in order.
 
-        Data and weights are built first on this thread so the workers only train.
+        Data and weights are built first on this thread so the workers only train. A variant
+        that draws from torch's global random stream (`draws_global_rng`: Dropout) runs
+        alone: on threads beside another it would share that stream, and neither would be
+        fair or reproducible. The others keep their side-by-side speed.
         """
         from workbench.core.data import DataError
 
@@ -169,10 +173,17 @@ class ComparisonRunner:
 
         waiting = list(self.indices)
         threads: dict[int, threading.Thread] = {}
+        alone: int | None = None  # the variant running by itself, if one is
         try:
             while waiting or threads:
-                while waiting and len(threads) < width and not self._stop.is_set():
-                    index = waiting.pop(0)
+                while waiting and len(threads) < width and alone is None \
+                        and not self._stop.is_set():
+                    index = waiting[0]
+                    if draws_global_rng(self.comparison.variants[index].spec):
+                        if threads:
+                            break  # it starts once the others have ended
+                        alone = index
+                    waiting.pop(0)
                     threads[index] = threading.Thread(target=work, args=(index,), daemon=True,
                                                       name=f"compare-{index}")
                     threads[index].start()
@@ -181,12 +192,22 @@ class ComparisonRunner:
                 index, event = out.get()
                 if event is done:
                     threads.pop(index).join()
+                    if index == alone:
+                        alone = None
                 else:
                     yield index, event
         finally:
             self.stop()
             for thread in threads.values():
                 thread.join()
+
+
+def draws_global_rng(spec: ExperimentSpec) -> bool:
+    """Whether training this spec draws from torch's global random stream: Dropout does (its
+    masks come from it); shuffling and augmentation use the run's own generator."""
+    return any(layer.type == "Dropout"
+               and CATALOGUE["Dropout"].resolve(layer.params)["p"] > 0
+               for layer in spec.model.layers)
 
 
 def run_comparison(comparison: Comparison, runs: RunStore | None = None,
