@@ -5,7 +5,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import io
+import subprocess
+import sys
+import tarfile
+import textwrap
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +56,9 @@ def md5(path: Path) -> str:
 
 
 def files_under(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+    """The files left under `folder`, leaving out the download locks (empty files that stay)."""
+    return [p for p in folder.rglob("*") if p.is_file() and p.suffix != ".lock"] \
+        if folder.exists() else []
 
 
 def test_good_checksum_downloads_with_progress(home, server):
@@ -154,3 +162,53 @@ def test_cifar_archive_is_verified_and_only_batches_extracted(home, server, monk
 def test_not_downloadable():
     with pytest.raises(DataError, match="cannot be downloaded"):
         dl.ensure_downloaded("mnist_small")
+
+
+class _SlowCountingHandler(_QuietHandler):
+    """Serves slowly (so two clients overlap) and counts the requests per path."""
+
+    counts: dict[str, int] = {}
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        type(self).counts[self.path] = type(self).counts.get(self.path, 0) + 1
+        time.sleep(1.0)
+        super().do_GET()
+
+
+def test_two_processes_download_and_extract_an_archive_once(home, tmp_path, monkeypatch):
+    """Two processes (two apps, or two ranks) ask for CIFAR-10 at once: one downloads and
+    extracts it, the other waits for the lock and finds the files."""
+    served = tmp_path / "served"
+    served.mkdir()
+    archive = served / "cifar-10-binary.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for i, name in enumerate([f"data_batch_{k}.bin" for k in range(1, 6)] + ["test_batch.bin"]):
+            data = np.concatenate([[i % 10], np.full(3072, i, np.uint8)]).astype(np.uint8)
+            info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
+            info.size = data.size
+            tar.addfile(info, io.BytesIO(data.tobytes()))
+    _SlowCountingHandler.counts = {}
+    handler = functools.partial(_SlowCountingHandler, directory=str(served))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    code = textwrap.dedent(f"""
+        import sys
+        from workbench.core.data import download as dl
+        dl.RESOURCES["cifar10"] = {{"cifar-10-binary.tar.gz": {md5(archive)!r}}}
+        dl.MIRRORS["cifar10"] = ("http://127.0.0.1:{httpd.server_address[1]}/",)
+        folder = dl.ensure_downloaded("cifar10")
+        print(sorted(p.name for p in (folder / "cifar-10-batches-bin").iterdir()))
+    """)
+    try:
+        procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err[-2000:]
+        assert "test_batch.bin" in out
+    assert _SlowCountingHandler.counts == {"/cifar-10-binary.tar.gz": 1}

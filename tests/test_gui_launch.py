@@ -79,3 +79,45 @@ def test_settle_heap_freezes_what_is_alive_and_still_collects_later_garbage():
         assert alive() is None
     finally:
         gc.unfreeze()
+
+
+def test_stopping_all_gpus_stops_torchrun_and_every_rank(qtbot, tmp_path):
+    """"Train on all GPUs" runs `workbench train --nproc N`, which runs torchrun, which runs
+    the ranks; Stop must end them all (here two CPU ranks), the run saved as stopped."""
+    from workbench.core.store.runs import Run
+    from workbench.core.training.distributed import descendants, kill_tree
+    from workbench.gui.launch import MultiGpuRun
+
+    spec = specmod.from_dict({
+        "name": "all", "data": {"name": "moons", "samples": 3000},
+        "model": {"layers": [{"type": "Linear", "out": 16}, {"type": "ReLU"},
+                             {"type": "Linear", "out": 2}]},
+        "optim": {"name": "sgd", "lr": 0.1},
+        "train": {"epochs": 500, "batch_size": 8, "device": "cpu"}})
+    runs = tmp_path / "runs"
+    run = MultiGpuRun(spec, tmp_path / "spec.json", 2, runs)
+    ended = []
+    run.ended.connect(ended.append)
+    run.start()
+    pid = int(run.process.processId())
+    try:
+        qtbot.waitUntil(lambda: any('"kind": "epoch"' in p.read_text()
+                                    for p in runs.glob("*/metrics.jsonl")), timeout=300_000)
+        tree = descendants(pid)
+        assert len(tree) >= 3  # torchrun and two ranks below the command
+        run.stop_and_wait()
+    finally:
+        kill_tree(pid)  # nothing outlives a failed test
+    assert not run.is_running()
+    qtbot.waitUntil(lambda: bool(ended), timeout=10_000)
+    assert ended[0]["status"] == "stopped"
+    assert Run(ended[0]["run_dir"]).summary()["status"] == "stopped"
+
+    def alive(p):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                return f.read().split(")")[-1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    qtbot.waitUntil(lambda: not any(alive(p) for p in tree), timeout=60_000)

@@ -50,7 +50,26 @@ def fail(message: str) -> int:
     return 2
 
 
+def _internal(argv: list[str]) -> int | None:
+    """`workbench _torchrun ...` and `workbench _rank ...`: how the packaged app, which has no
+    `python -m`, runs torchrun and its ranks (see core.training.distributed.launch_command).
+    None when argv is an ordinary command line."""
+    if not argv or argv[0] not in ("_torchrun", "_rank"):
+        return None
+    if argv[0] == "_rank":
+        from workbench.commands.rank import main as rank_main
+
+        return rank_main(argv[1:])
+    from torch.distributed.run import main as torchrun_main
+
+    torchrun_main(argv[1:])
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    internal = _internal(list(sys.argv[1:] if argv is None else argv))
+    if internal is not None:
+        return internal
     parser = build_parser()
     args = parser.parse_args(argv)
     from workbench import logs

@@ -38,3 +38,15 @@ def user_cache_dir() -> Path:
 
 def default_runs_dir() -> Path:
     return user_data_dir() / "runs"
+
+
+def is_frozen() -> bool:
+    """True inside the packaged app (PyInstaller), where `sys.executable` is Workbench itself
+    and `python -m` does not exist."""
+    return bool(getattr(sys, "frozen", False))
+
+
+def self_command() -> list[str]:
+    """The command line that starts this Workbench again (`workbench` then its arguments):
+    the packaged executable, or this Python with `-m workbench`."""
+    return [sys.executable] if is_frozen() else [sys.executable, "-m", "workbench"]

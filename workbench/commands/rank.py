@@ -1,8 +1,10 @@
 """One process of a distributed run: `python -m workbench.commands.rank SPEC.json` under torchrun.
 
 Rank 0 stores the run and writes the result (and early on its run folder) to `--result-file`,
-which `workbench train --nproc` reads. A rank that is told to stop (torchrun sends SIGTERM when
-another rank dies) ends with a clear error instead of being killed mid-write.
+which `workbench train --nproc` reads. SIGTERM (torchrun sends it to every rank when it is
+stopped, or when another rank died) and SIGINT ask the run to stop: the ranks agree on it at
+their next collective and stop together, checkpointed (or, when a rank is gone, fail with a
+clear error at that collective); a second signal stops the rank at once.
 """
 
 from __future__ import annotations
@@ -37,8 +39,19 @@ class _FaultInjection(Callback):
             os._exit(13)
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise RankStopped("another rank failed, so torchrun stopped this one")
+class _StopOnSignal:
+    """The first SIGTERM/SIGINT asks the trainer to stop; a second ends this rank."""
+
+    def __init__(self) -> None:
+        self.trainer: Any = None
+        self.signals = 0
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.signals += 1
+        if self.trainer is None or self.signals > 1:
+            raise RankStopped("this rank was stopped (by torchrun, after another rank failed "
+                              "or the run was stopped)")
+        self.trainer.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         sys.stderr.write(f"workbench: error: {args.spec}: {exc}\n")
         return 2
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    on_signal = _StopOnSignal()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     ctx = init_from_env(spec.train.device)
     callbacks: list[Callback] = []
     fault = os.environ.get("WORKBENCH_FAULT")
@@ -75,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     result_file = Path(args.result_file) if args.result_file and ctx.is_main else None
     workspace = Workspace(args.runs_dir)
     trainer = Trainer(spec, runs=workspace.runs, source=workspace, dist=ctx, callbacks=callbacks)
+    on_signal.trainer = trainer
     code = 0
     try:
         for event in trainer.events():

@@ -82,7 +82,13 @@ def preflight(spec: ExperimentSpec, workspace: Workspace) -> None:
 
 
 def run_distributed(args: argparse.Namespace) -> int:
-    """Start torchrun; a rank that dies ends the run on every rank with one clear error."""
+    """Start torchrun; a rank that dies ends the run on every rank with one clear error.
+
+    torchrun runs in its own session and dies with this process (SIGTERM from the kernel when
+    this one goes, however it goes), so its ranks never outlive the command. The first
+    SIGINT/SIGTERM is passed on as SIGTERM: the ranks stop together, checkpointed (exit
+    130/143); a second kills torchrun and every rank at once.
+    """
     import contextlib
     import json
     import subprocess
@@ -90,7 +96,7 @@ def run_distributed(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from workbench.core.store.runs import Run, RunError
-    from workbench.core.training.distributed import launch_command
+    from workbench.core.training.distributed import die_with_parent, kill_tree, launch_command
 
     extra = []
     for flag, value in (("--epochs", args.epochs), ("--device", args.device),
@@ -106,21 +112,66 @@ def run_distributed(args: argparse.Namespace) -> int:
             runs_dir=str(workspace_from(args).runs.root),
             extra=[*extra, "--result-file", str(result_file)])
         sys.stderr.write("workbench: " + " ".join(cmd) + "\n")
-        code = subprocess.call(cmd)
+        proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=die_with_parent)
+        with _ForwardSignals(proc, kill_tree) as forward:
+            code = proc.wait()
         result: dict[str, Any] = {}
         if result_file.exists():
-            result = json.loads(result_file.read_text())
+            with contextlib.suppress(OSError, ValueError):
+                result = json.loads(result_file.read_text())
+    if forward.exit_code is not None and result.get("status") in ("stopped", "finished"):
+        print_result(result)
+        return forward.exit_code
     if code == 0 and result.get("status") != "failed" and "test_loss" in result:
         print_result(result)
         return 0
-    reason = result.get("error") or f"a rank exited with status {code}; every rank was stopped"
     run_dir = result.get("run_dir")
+    if forward.exit_code is not None:  # stopped, but not cleanly: the run shows interrupted
+        sys.stderr.write("workbench: distributed run stopped before it could save\n")
+        print_result({"run_dir": run_dir, "status": "stopped",
+                      "error": "stopped before the ranks could save"})
+        return forward.exit_code
+    reason = result.get("error") or f"a rank exited with status {code}; every rank was stopped"
     if run_dir:
         with contextlib.suppress(OSError, RunError):  # a run folder that is gone: still say why
             Run(Path(run_dir)).update_summary(status="failed", error=reason)
     sys.stderr.write(f"workbench: distributed run failed: {reason}\n")
     print_result({"run_dir": run_dir, "status": "failed", "error": reason})
     return 1
+
+
+class _ForwardSignals:
+    """While torchrun runs: the first SIGINT/SIGTERM becomes its SIGTERM (a cooperative stop
+    of every rank); a second kills it and its ranks at once."""
+
+    def __init__(self, proc: Any, kill_tree: Any) -> None:
+        self.proc, self.kill_tree = proc, kill_tree
+        self.signal: int | None = None
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> _ForwardSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.signal is not None:
+            self.kill_tree(self.proc.pid)
+            sys.stderr.write("\nworkbench: every rank stopped at once\n")
+            os._exit(128 + signum)
+        self.signal = signum
+        self.proc.send_signal(signal.SIGTERM)
+        sys.stderr.write(f"\nworkbench: {signal.Signals(signum).name}: stopping every rank "
+                         "after its step and saving a checkpoint (again to quit at once)\n")
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self.signal is None else 128 + self.signal
 
 
 class StopOnSignal:

@@ -1,5 +1,6 @@
 """Beyond one process from the app: the torchrun command for the current experiment, and
-"Train on all GPUs" as a `workbench train --nproc N` child process.
+"Train on all GPUs" as a `workbench train --nproc N` child process, which owns torchrun and its
+ranks: stopping it stops them all (it passes the stop on, and they die with it).
 
 The command is built by `workbench.core.training.distributed.launch_command`, the same one the
 CLI runs, with the experiment saved as a spec file beside the project so the line can be pasted on a
@@ -10,14 +11,13 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, Signal
 
 from workbench.core.store.specs import save_spec
-from workbench.paths import user_data_dir
+from workbench.paths import self_command, user_data_dir
 from workbench.spec import ExperimentSpec
 
 
@@ -34,8 +34,11 @@ def torchrun_command(spec: ExperimentSpec, project_path: Path | None, nproc: int
 
     path = launch_spec_path(spec, project_path)
     save_spec(spec, path)
-    cmd = launch_command(str(path), nproc)
+    cmd = launch_command(str(path), nproc, frozen=False)  # for a node with Workbench installed
     return shlex.join(["torchrun", *cmd[3:]])  # `torchrun` is `python -m torch.distributed.run`
+
+
+STOP_TIMEOUT_MS = 60_000  # torchrun gives its ranks 30 s to stop before it kills them
 
 
 class MultiGpuRun(QObject):
@@ -49,9 +52,10 @@ class MultiGpuRun(QObject):
         super().__init__(parent)
         save_spec(spec, spec_path)
         self.process = QProcess(self)
-        self.process.setProgram(sys.executable)
-        self.process.setArguments(["-m", "workbench", "train", str(spec_path), "--nproc",
-                                   str(nproc), "--runs-dir", str(runs_dir), "--quiet"])
+        program, *first = self_command()
+        self.process.setProgram(program)
+        self.process.setArguments([*first, "train", str(spec_path), "--nproc", str(nproc),
+                                   "--runs-dir", str(runs_dir), "--quiet"])
         self.process.finished.connect(self._finished)
 
     def start(self) -> None:
@@ -60,10 +64,21 @@ class MultiGpuRun(QObject):
     def is_running(self) -> bool:
         return self.process.state() != QProcess.ProcessState.NotRunning
 
-    def stop_and_wait(self) -> None:
+    def stop(self) -> None:
+        """Ask every rank to stop after its step (they save a checkpoint); returns at once."""
         if self.is_running():
-            self.process.terminate()  # torchrun forwards SIGTERM: every rank stops cleanly
-            self.process.waitForFinished(30_000)
+            self.process.terminate()  # the command passes it on to torchrun and its ranks
+
+    def stop_and_wait(self, timeout_ms: int = STOP_TIMEOUT_MS) -> None:
+        """Stop and wait; what is still running after `timeout_ms` is killed, ranks and all."""
+        if not self.is_running():
+            return
+        self.process.terminate()
+        if not self.process.waitForFinished(timeout_ms):
+            from workbench.core.training.distributed import kill_tree
+
+            kill_tree(int(self.process.processId()))
+            self.process.waitForFinished(5_000)
 
     def _finished(self, code: int, _status: Any) -> None:
         out = bytes(self.process.readAllStandardOutput().data()).decode(errors="replace")
@@ -72,7 +87,7 @@ class MultiGpuRun(QObject):
             result = json.loads(lines[-1]) if lines else {}
         except json.JSONDecodeError:
             result = {}
-        if code != 0 and result.get("status") != "failed":
+        if code != 0 and result.get("status") not in ("failed", "stopped"):
             err = bytes(self.process.readAllStandardError().data()).decode(errors="replace")
             tail = err.strip().splitlines()[-1] if err.strip() else f"exit status {code}"
             result = {"status": "failed", "error": tail}

@@ -275,6 +275,10 @@ class MainWindow(QMainWindow):
         self.actions["all_gpus"] = self._action("Train on &all GPUs", self.train_on_all_gpus)
         self.actions["all_gpus"].setEnabled(False)  # until the GPUs are counted
         tools_menu.addAction(self.actions["all_gpus"])
+        self.actions["stop_all_gpus"] = self._action("&Stop training on all GPUs",
+                                                     self.stop_all_gpus)
+        self.actions["stop_all_gpus"].setEnabled(False)  # while such a run trains
+        tools_menu.addAction(self.actions["stop_all_gpus"])
 
         view_menu = bar.addMenu("&View")
         view_menu.addAction(self.editors_dock.toggleViewAction())
@@ -514,13 +518,26 @@ class MainWindow(QMainWindow):
                                      self.runs.root, self)
         self.multi_gpu.ended.connect(self._multi_gpu_ended)
         self.actions["all_gpus"].setEnabled(False)
+        self.actions["stop_all_gpus"].setEnabled(True)
         self.multi_gpu.start()
         self.statusBar().showMessage(f"Training on {self.gpu_count()} GPUs…")
 
+    def stop_all_gpus(self) -> None:
+        """Stop the run on all GPUs: every rank stops after its step and saves; the end
+        arrives as for a run that finished."""
+        multi_gpu = getattr(self, "multi_gpu", None)
+        if multi_gpu is not None and multi_gpu.is_running():
+            multi_gpu.stop()
+            self.actions["stop_all_gpus"].setEnabled(False)
+            self.statusBar().showMessage("Stopping every rank after its step…")
+
     def _multi_gpu_ended(self, result: dict) -> None:
         self.actions["all_gpus"].setEnabled(self.gpu_count() > 1)
+        self.actions["stop_all_gpus"].setEnabled(False)
         self.history.refresh()
-        if result.get("status") == "failed":
+        if result.get("status") == "stopped":
+            self.statusBar().showMessage(f"Stopped on all GPUs: {result.get('run_dir')}", 10000)
+        elif result.get("status") == "failed":
             dialogs.warn(self, "Training on all GPUs failed", result.get("error", "unknown"))
         else:
             if result.get("run_dir"):

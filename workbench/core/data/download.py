@@ -6,6 +6,11 @@ failed, cancelled or corrupted download leaves nothing behind, and a file presen
 cache has been verified. Checksums are torchvision's (MNIST family) and the CIFAR authors'
 page (the binary archive, which torchvision does not use).
 
+One process at a time downloads or extracts a dataset: `ensure_downloaded` holds a file lock
+(`.<name>.lock` beside its folder) while it checks, fetches and extracts, so two apps, the CLI
+beside the app, or the ranks of a distributed run never fetch or extract one archive twice;
+whoever waited finds the files in place.
+
 Base URLs are in `MIRRORS` (tried in order). The environment variable WORKBENCH_DATA_MIRROR
 replaces them all: `http://host/data/` fetches `http://host/data/<file>`; a `{name}` in it
 is replaced by the dataset name, for a mirror holding several sets.
@@ -25,6 +30,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from workbench.core.data import cifar
 from workbench.core.data.errors import DataError
@@ -178,17 +185,47 @@ def _extract_cifar(archive: Path, dest: Path) -> None:
         raise DataError(f"{archive}: the archive lacks {', '.join(missing)}")
 
 
+LOCK_POLL_S = 0.25
+
+
 def ensure_downloaded(name: str, *, progress: Progress | None = None,
                       cancel: threading.Event | None = None) -> Path:
     """The cache folder of a downloadable dataset, downloading what is missing.
 
     The folder then holds what the readers expect: the 4 IDX .gz files, or CIFAR-10's
-    `cifar-10-batches-bin/` (its archive is deleted once extracted).
+    `cifar-10-batches-bin/` (its archive is deleted once extracted). Waits (cancellably) while
+    another process downloads the same dataset.
     """
     if name not in RESOURCES:
         raise DataError(f"data.name: {name!r} cannot be downloaded "
                         f"(downloadable: {', '.join(RESOURCES)})")
     folder = cache_dir(name)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{folder.parent}: cannot create the download cache "
+                        f"({exc.strerror or exc})") from exc
+    lock = FileLock(str(folder.parent / f".{name}.lock"), thread_local=False)
+    while True:
+        if cancel is not None and cancel.is_set():
+            raise DataError("download cancelled")
+        try:
+            lock.acquire(timeout=LOCK_POLL_S)
+            break
+        except Timeout:
+            continue
+        except OSError as exc:
+            raise DataError(f"{folder.parent}: cannot lock the download cache "
+                            f"({exc.strerror or exc})") from exc
+    try:
+        return _ensure(name, folder, progress, cancel)
+    finally:
+        lock.release()
+
+
+def _ensure(name: str, folder: Path, progress: Progress | None,
+            cancel: threading.Event | None) -> Path:
+    """What ensure_downloaded does once it holds the dataset's lock."""
     if name == "cifar10":
         batches = folder / cifar.BIN_FOLDER
         expected = [batches / f"{s}.bin" for s in (*cifar.TRAIN, cifar.TEST)]

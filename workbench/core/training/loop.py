@@ -153,6 +153,7 @@ class Trainer:
         self._unpaused = threading.Event()
         self._unpaused.set()
         self._early = False
+        self._agreed_stop = False  # several ranks: a stop any rank asked, as of the last sum
         self._pending: list[Event] = []
         self.run: Run | None = None
         self._lock: RunLock | None = None
@@ -282,7 +283,7 @@ class Trainer:
             while self.state.epoch < epochs:
                 yield from self._train_epoch()
                 yield from self._end_epoch()
-                if self._stop.is_set():
+                if self._stopping():
                     raise _Stopped
         except _Stopped:
             stopped = self.state.epoch < epochs
@@ -306,7 +307,10 @@ class Trainer:
         report = check(spec.model.layers, info.input_shape, info.num_classes)
         self.memory = ensure_fits(spec, report, info, self.device)
         if self.data is None:
-            self.data = load_from(self.source, spec.data, spec.train.seed, cancel=self._stop)
+            def load() -> Splits:
+                return load_from(self.source, spec.data, spec.train.seed, cancel=self._stop)
+
+            self.data = self.dist.local_main_first(load) if self.dist else load()
         data = self.data
         info = data.info
         self.num_classes = info.num_classes
@@ -441,7 +445,7 @@ class Trainer:
         last_report = self._window_start - PROGRESS_INTERVAL * 0.9  # the first report is soon
         spe, bs = self.steps_per_epoch, self.batch_size
         while s.step < spe:
-            if self._stop.is_set():
+            if self._stopping():
                 raise _Stopped
             if not self._unpaused.is_set():
                 self._wait_while_paused()
@@ -466,8 +470,16 @@ class Trainer:
         self._clock += gap
         self._epoch_start += gap
         self._window_start += gap
-        if self._stop.is_set():
+        if self._stopping():
             raise _Stopped
+
+    def _stopping(self) -> bool:
+        """Whether to stop now. On several ranks, only a stop every rank knows of (the last
+        collective carried it, or early stopping decided on the averaged validation loss)
+        counts, so that all stop at the same step."""
+        if self.dist is None:
+            return self._stop.is_set()
+        return self._agreed_stop or self._early
 
     def _report_due(self, since_report: float, step: int, steps_per_epoch: int) -> bool:
         """Time-based on one process; step-based across ranks, whose reads are collectives."""
@@ -481,7 +493,8 @@ class Trainer:
         """Read the device's sums into the window and the epoch's sums; what was read."""
         sums: list[float] = list(self.step.take())
         if self.dist:
-            sums = self.dist.all_reduce_sum(sums)
+            sums = self.dist.all_reduce_sum([*sums, float(self._stop.is_set())])
+            self._agreed_stop = self._agreed_stop or sums[3] > 0
         read = (sums[0], int(sums[1]), int(sums[2]))
         for acc in (self._window, self.state.epoch_sums):
             acc[0] += read[0]
@@ -512,6 +525,8 @@ class Trainer:
         grad_norm = self.step.grad_norm()
         epoch_seconds = self.epoch_seconds()
         val = self._evaluate(self.val_batches)
+        if self.dist:
+            val = self._agree_on(val)
         sums = s.epoch_sums
         ended = EpochEnded(
             epoch=s.epoch + 1, global_step=s.global_step,
@@ -610,6 +625,22 @@ class Trainer:
             return None
         return evaluate(self.model, batches.x, batches.y, batches.batch, self.loss_fn,
                         self.num_classes, want_predictions=predictions)
+
+    def _agree_on(self, val: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The validation metrics averaged over the ranks (whose BatchNorm statistics may
+        differ), so that early stopping and the plateau schedule decide alike on every rank;
+        a stop asked of any rank travels with them."""
+        assert self.dist is not None
+        world = self.dist.world_size
+        loss = val["loss"] if val else 0.0
+        accuracy = val["accuracy"] if val and val["accuracy"] is not None else 0.0
+        loss, accuracy, stops = self.dist.all_reduce_sum(
+            [loss, accuracy, float(self._stop.is_set())])
+        self._agreed_stop = self._agreed_stop or stops > 0
+        if val is None:
+            return None
+        return {**val, "loss": loss / world,
+                "accuracy": accuracy / world if val["accuracy"] is not None else None}
 
     def _flush(self) -> Iterator[Event]:
         while self._pending:
