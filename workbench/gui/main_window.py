@@ -269,6 +269,9 @@ class MainWindow(QMainWindow):
             tools_menu.addAction(action)
             self.actions[cls] = action
 
+        self.actions["resume_run"] = self._action("&Resume a stopped or interrupted run",
+                                                  self.resume_run)
+        tools_menu.addAction(self.actions["resume_run"])
         tools_menu.addSeparator()
         tools_menu.addAction(self._action("Copy &launch command (torchrun)",
                                           self.copy_launch_command))
@@ -347,6 +350,22 @@ class MainWindow(QMainWindow):
                                                    "run in the Runs list).")
             return None
         return str(info.path)
+
+    def resume_run(self) -> bool:
+        """Continue the run selected in the Runs list when it can be resumed, else the newest
+        that can; says so when there is none."""
+        if self.train_panel is None or self.train_panel.is_running():
+            dialogs.warn(self, "Cannot resume", "A run is training; stop it first.")
+            return False
+        info = self.history.selected_info()
+        if info is None or not info.resumable:
+            info = next((i for i in self.runs.list() if i.resumable), None)
+        if info is None:
+            dialogs.warn(self, "Nothing to resume", "No run was stopped or interrupted after "
+                                                    "its first checkpoint.")
+            return False
+        self._focus_tool(self.train_panel)
+        return self.train_panel.resume_stored(str(info.path))
 
     def _focus_tool(self, widget: QWidget) -> None:
         index = self.center.indexOf(widget)

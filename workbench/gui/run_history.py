@@ -94,6 +94,12 @@ class RunHistory(QWidget):
                 for col in range(len(_COLUMNS)):
                     item.setForeground(col, QBrush(QColor("#b42318")))
                     item.setToolTip(col, info.error)
+            elif info.status == "interrupted":
+                item.setToolTip(1, "Its process ended without saying how (killed, or the "
+                                   "machine stopped). " + (
+                                       "Tools > Resume continues it from its last checkpoint."
+                                       if info.resumable else
+                                       "It had no checkpoint yet, so it cannot be resumed."))
             self.tree.addTopLevelItem(item)
             if str(info.path) == selected:
                 self.tree.setCurrentItem(item)

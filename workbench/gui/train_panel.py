@@ -45,7 +45,7 @@ from workbench.gui.boundary_view import BoundaryView
 from workbench.gui.curves_view import CurvesView
 from workbench.gui.health_view import HealthView
 from workbench.gui.results_view import ResultsView
-from workbench.gui.worker import TrainRunner
+from workbench.gui.worker import TrainRunner, training_threads
 from workbench.logs import current_log
 from workbench.spec import ExperimentSpec, SpecError
 
@@ -227,6 +227,33 @@ class TrainPanel(QWidget):
         except (SpecError, ValueError) as exc:
             self.banner.show_failure(str(exc), "fix the experiment and try again")
             return False
+        monitors = [HealthMonitor(min_interval=1.0, probe_size=128), BoundaryMonitor()]
+        self._begin(TrainRunner.for_spec(spec, self.workspace, callbacks=monitors, parent=self))
+        return True
+
+    def resume_stored(self, run_dir: str) -> bool:
+        """Continue a stopped or interrupted run from its checkpoint, exactly; False (with a
+        banner) when it cannot start (the run has no checkpoint, or is in use)."""
+        if self.is_running():
+            return False
+        from workbench.core.training.loop import Trainer
+
+        if not (Path(run_dir) / "checkpoint.pt").is_file():
+            self.banner.show_failure(f"{Path(run_dir).name} has no checkpoint to resume from",
+                                     "train it again")
+            return False
+        monitors = [HealthMonitor(min_interval=1.0, probe_size=128), BoundaryMonitor()]
+        try:
+            trainer = Trainer(resume=run_dir, runs=self.workspace.runs, source=self.workspace,
+                              callbacks=monitors, threads=training_threads())
+        except RunError as exc:
+            self.banner.show_failure(str(exc), "the run folder may be damaged")
+            return False
+        self._begin(TrainRunner(trainer, jobs=self.workspace.jobs, parent=self))
+        return True
+
+    def _begin(self, runner: TrainRunner) -> None:
+        """Show a fresh panel and start `runner`."""
         self.banner.hide()
         self.curves.clear()
         self.health.clear()
@@ -235,11 +262,9 @@ class TrainPanel(QWidget):
         self.started = None
         self.last_end = None
         self._stopping = False
-        monitors = [HealthMonitor(min_interval=1.0, probe_size=128), BoundaryMonitor()]
         if self.runner is not None:
             self.runner.deleteLater()  # long ended, its trainer already let go of
-        self.runner = TrainRunner.for_spec(spec, self.workspace, callbacks=monitors,
-                                           parent=self)
+        self.runner = runner
         self.runner.trainEvent.connect(self._on_event)
         self.runner.errored.connect(self._on_error)
         self.runner.finished.connect(self._on_finished)
@@ -248,7 +273,6 @@ class TrainPanel(QWidget):
         self.status.setText("Starting\u2026")
         self.runner.start()
         self._update_buttons()
-        return True
 
     def pause(self) -> None:
         if self.is_running():

@@ -1,0 +1,50 @@
+"""An interrupted run in the app: the Runs list says so, and Tools > Resume continues it
+exactly where its last checkpoint left it."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from test_gui_project import Answers, _open  # noqa: E402
+
+from workbench import spec as specmod  # noqa: E402
+from workbench.core.store.runs import Run, RunStatus, RunStore  # noqa: E402
+from workbench.core.training.events import EpochEnded, RunFinished  # noqa: E402
+from workbench.core.training.loop import Trainer  # noqa: E402
+
+
+def interrupted_run(root) -> str:
+    """A run whose process went away after two epochs: its trainer is dropped mid-run."""
+    spec = specmod.from_dict({
+        "name": "cut", "data": {"name": "moons", "samples": 300},
+        "model": {"layers": [{"type": "Linear", "out": 8}, {"type": "ReLU"},
+                             {"type": "Linear", "out": 2}]},
+        "train": {"epochs": 4, "batch_size": 32, "device": "cpu"}})
+    events = Trainer(spec, runs=RunStore(root)).events()
+    started = next(events)
+    for event in events:
+        if isinstance(event, EpochEnded) and event.epoch == 2:
+            break
+    events.close()  # the process is gone: its lock with it, its summary still says running
+    return started.run_dir
+
+
+def test_the_app_shows_an_interrupted_run_and_resumes_it(qtbot, monkeypatch):
+    Answers(monkeypatch)
+    win = _open(qtbot)
+    run_dir = interrupted_run(win.runs.root)
+    win.history.refresh()
+    item = win.history.tree.topLevelItem(0)
+    assert item.text(1) == RunStatus.INTERRUPTED
+    assert "Resume continues it" in item.toolTip(1)
+    panel = win.train_panel
+    with qtbot.waitSignal(panel.runEnded, timeout=120_000) as ended:
+        assert win.actions["resume_run"].isEnabled()
+        win.actions["resume_run"].trigger()
+    assert isinstance(ended.args[0], RunFinished) and ended.args[0].run_dir == run_dir
+    assert [r["epoch"] for r in Run(run_dir).metrics("epoch")] == [1, 2, 3, 4]
+    assert Run(run_dir).summary()["status"] == "finished"
+    win.undo.setClean()
+    win.close()
