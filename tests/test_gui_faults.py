@@ -1,7 +1,9 @@
-"""An interrupted run in the app: the Runs list says so, and Tools > Resume continues it
-exactly where its last checkpoint left it."""
+"""Faults as the app shows them: an interrupted run is listed as such and Tools > Resume
+continues it exactly; a bug's banner names its traceback and opens it."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +50,31 @@ def test_the_app_shows_an_interrupted_run_and_resumes_it(qtbot, monkeypatch):
     assert Run(run_dir).summary()["status"] == "finished"
     win.undo.setClean()
     win.close()
+
+
+def test_a_bugs_banner_names_its_traceback_and_opens_it(qtbot, monkeypatch, tmp_path):
+    from PySide6.QtGui import QDesktopServices
+
+    from workbench.core.training import monitors
+    from workbench.core.training.events import RunFailed
+    from workbench.gui.train_panel import TrainPanel
+
+    def broken(self, trainer, record):
+        raise ZeroDivisionError("a bug in a monitor")
+
+    monkeypatch.setattr(monitors.BoundaryMonitor, "on_epoch_end", broken)
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url))
+    spec = specmod.from_dict({"name": "bug", "data": {"name": "moons", "samples": 200},
+                              "model": {"layers": [{"type": "Linear", "out": 2}]},
+                              "train": {"epochs": 2, "device": "cpu"}})
+    panel = TrainPanel(lambda: spec, RunStore(tmp_path / "runs"))
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.runEnded, timeout=120_000) as ended:
+        panel.start()
+    failed = ended.args[0]
+    assert isinstance(failed, RunFailed) and failed.details.endswith("traceback.txt")
+    assert "ZeroDivisionError" in Path(failed.details).read_text()
+    assert not panel.banner.isHidden() and failed.details in panel.banner.text.text()
+    panel.banner.details_button.click()
+    assert [url.toLocalFile() for url in opened] == [failed.details]
