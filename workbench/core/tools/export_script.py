@@ -49,8 +49,9 @@ RUNTIME: tuple[tuple[str, tuple[str, ...]], ...] = (
                                    "TEST", "_check_labels", "read_bin_batch",
                                    "_ArrayOnlyUnpickler", "read_py_batch", "find_folder",
                                    "read_cifar10")),
-    ("workbench.core.data.tables", ("MAX_CLASS_VALUES", "Table", "_number", "_class_name",
-                                    "read_csv", "_labels")),
+    ("workbench.core.data.tables", ("MAX_CLASS_VALUES", "MAX_CLASSES", "MAX_FEATURE",
+                                    "MAX_TARGET", "MAX_BYTES", "Table", "_number",
+                                    "_too_large", "_class_name", "read_csv", "_labels")),
     ("workbench.core.data.synthetic", ("_class_counts", "_labels_for", "spirals", "moons",
                                        "circles", "xor", "blobs", "line", "sine", "GENERATORS",
                                        "REGRESSION", "generate")),
@@ -168,6 +169,7 @@ import io
 import json
 import math
 import pickle
+import stat
 import struct
 import sys
 import zlib
