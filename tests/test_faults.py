@@ -33,6 +33,7 @@ import torch
 from workbench.cli import main
 from workbench.core.store import runs as runs_module
 from workbench.core.store.runs import Run, RunStatus, RunStore
+from workbench.core.workspace import Workspace
 
 SPEC = {
     "name": "fault",
@@ -214,7 +215,7 @@ def test_a_hundred_start_stop_cycles_in_the_app_leave_nothing_running(qtbot, tmp
 
     spec = specmod.from_dict({**SPEC, "data": {**SPEC["data"], "samples": 400},
                               "train": {**SPEC["train"], "epochs": 1000}})
-    panel = TrainPanel(lambda: spec, RunStore(tmp_path / "runs"))
+    panel = TrainPanel(lambda: spec, Workspace(tmp_path / "runs"))
     qtbot.addWidget(panel)
     threads_before = _python_threads()
     rss = []

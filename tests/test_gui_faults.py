@@ -15,6 +15,7 @@ from workbench import spec as specmod  # noqa: E402
 from workbench.core.store.runs import Run, RunStatus, RunStore  # noqa: E402
 from workbench.core.training.events import EpochEnded, RunFinished  # noqa: E402
 from workbench.core.training.loop import Trainer  # noqa: E402
+from workbench.core.workspace import Workspace  # noqa: E402
 
 
 def interrupted_run(root) -> str:
@@ -68,7 +69,7 @@ def test_a_bugs_banner_names_its_traceback_and_opens_it(qtbot, monkeypatch, tmp_
     spec = specmod.from_dict({"name": "bug", "data": {"name": "moons", "samples": 200},
                               "model": {"layers": [{"type": "Linear", "out": 2}]},
                               "train": {"epochs": 2, "device": "cpu"}})
-    panel = TrainPanel(lambda: spec, RunStore(tmp_path / "runs"))
+    panel = TrainPanel(lambda: spec, Workspace(tmp_path / "runs"))
     qtbot.addWidget(panel)
     with qtbot.waitSignal(panel.runEnded, timeout=120_000) as ended:
         panel.start()
