@@ -25,7 +25,7 @@ class _FileHandler(logging.handlers.RotatingFileHandler):
     """Ours, so that configuring again finds and replaces it instead of adding another."""
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """`--verbose`: the same records on stderr."""
 
 
@@ -58,14 +58,15 @@ def configure(*, verbose: bool = False) -> Path | None:
             handler.close()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     formatter = logging.Formatter(FORMAT)
-    path: Path | None = log_path()
+    path = log_path()
+    written: Path | None = path
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+        path.parent.mkdir(parents=True, exist_ok=True)
         file_handler = _FileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS,
                                     encoding="utf-8", delay=True)
     except OSError as exc:
         sys.stderr.write(f"workbench: no log file ({path}: {exc.strerror or exc})\n")
-        path = None
+        written = None
     else:
         file_handler.setFormatter(formatter)
         root.addHandler(file_handler)
@@ -73,7 +74,7 @@ def configure(*, verbose: bool = False) -> Path | None:
         stderr = _StderrHandler(sys.stderr)
         stderr.setFormatter(formatter)
         root.addHandler(stderr)
-    return path
+    return written
 
 
 def ensure_configured() -> Path | None:

@@ -121,6 +121,8 @@ def read_splits(data: DataSpec, info: DatasetInfo, root: Path | None, seed: int)
         return split_arrays(info, torch.from_numpy(x), torch.from_numpy(y), data.val_fraction,
                             data.test_fraction, seed)
     if info.name == "csv":
+        if not data.path:
+            raise DataError("data.path: the csv dataset needs a file")
         table = read_csv(data.path, data.label_column)
         return split_arrays(_table_info(info, table), torch.from_numpy(table.features),
                             torch.from_numpy(table.labels), data.val_fraction,
