@@ -17,6 +17,7 @@ from workbench.cli import main
 from workbench.core.store import atomic
 from workbench.core.store.runs import RunStore
 from workbench.core.tools.export import ExportError, export_run, file_opset
+from workbench.core.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +127,7 @@ def test_the_export_dialog_asks_before_overwriting(qtbot, run_dir, tmp_path, mon
 
     answers = [dialogs.Button.No, dialogs.Button.Yes]
     monkeypatch.setattr(dialogs, "ask", answer)
-    dialog = ExportDialog(run_dir)
+    dialog = ExportDialog(run_dir, Workspace(tmp_path / "workspace"))
     qtbot.addWidget(dialog)
     dialog.path_edit.setText(str(tmp_path / "d.onnx"))
     dialog.export_button.click()
@@ -135,6 +136,6 @@ def test_the_export_dialog_asks_before_overwriting(qtbot, run_dir, tmp_path, mon
     assert not (tmp_path / "d.onnx").exists() and "Not exported" in dialog.status.text()
     with qtbot.waitSignal(dialog.exported, timeout=300_000):
         dialog.export_button.click()
-    dialog.wait_idle()
+    dialog.shutdown()
     assert (tmp_path / "d.safetensors").read_bytes() != b"mine"
     assert json.loads(json.dumps(dialog.result.to_dict()))["opset"] == 18
