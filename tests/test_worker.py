@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 
 import pytest
@@ -12,6 +11,7 @@ from trainer_probe import parked_in_pause  # noqa: E402
 
 from workbench import spec as specmod
 from workbench.core.training.events import Progress, RunFailed, RunFinished, RunStarted
+from workbench.core.training.threads import automatic_threads
 from workbench.core.workspace import Workspace
 from workbench.gui.worker import TaskRunner, ThreadWorker, TrainRunner, training_threads
 
@@ -177,7 +177,8 @@ def test_worker_exception_is_reported(qtbot, runners, caplog):
 
 
 def test_training_leaves_the_gui_a_core():
-    assert 1 <= training_threads() <= max(1, (os.cpu_count() or 2) - 1)
+    assert training_threads() == automatic_threads()
+    assert training_threads(3) == 3  # the spec's train.threads
 
 
 def test_thread_worker_cancels_a_generator_between_items(qtbot):

@@ -73,6 +73,6 @@ def device_name(text: str) -> str:
     return text
 
 
-threads = bounded(Bound(1, 1_024, integer=True))
+threads = spec_field("train.threads")
 processes = bounded(Bound(1, 1_024, integer=True))
 port = bounded(Bound(1, 65_535, integer=True))

@@ -41,7 +41,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--side-by-side", type=_side_by_side, default=1, metavar="N",
                    help="variants trained at once: a number, or auto (several on a GPU)")
     p.add_argument("--name", help="save the comparison under this name (default: from the spec)")
-    p.add_argument("--threads", type=threads, help="CPU threads for PyTorch")
+    p.add_argument("--threads", type=threads,
+                   help="CPU threads for PyTorch (default: the spec's train.threads, else the "
+                        "physical cores but one)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runs_dir(p)
 

@@ -34,7 +34,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", type=device_name, metavar="{auto,cpu,cuda,cuda:N}",
                    help="override train.device")
     p.add_argument("--seed", type=spec_field("train.seed"), help="override train.seed")
-    p.add_argument("--threads", type=threads, help="CPU threads for PyTorch")
+    p.add_argument("--threads", type=threads,
+                   help="CPU threads for PyTorch (default: the spec's train.threads, else the "
+                        "physical cores but one)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runs_dir(p)
     d = p.add_argument_group("several processes (DistributedDataParallel through torchrun)")

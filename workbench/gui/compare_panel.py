@@ -64,7 +64,6 @@ from workbench.core.workspace import Workspace
 from workbench.gui.curves_view import new_plot
 from workbench.gui.tasks import Tasks
 from workbench.gui.widgets import SciSpinBox
-from workbench.gui.worker import training_threads
 from workbench.spec import OPTIMIZER_TITLES, OPTIMIZERS, ExperimentSpec, SpecError
 
 COLORS = ("#2f6fde", "#e4572e", "#29a35a", "#9b5de5", "#f2a541", "#17becf", "#d62789",
@@ -404,7 +403,6 @@ class ComparePanel(QWidget):
         if not pending:
             self.status.setText("Nothing to run: every variant has its run.")
             return
-        runner_options.setdefault("threads", training_threads())
         runner = ComparisonRunner(self.comparison, self.runs, source=self.workspace,
                                   **runner_options)
         self.run_button.setEnabled(False)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.memory import train_samples
+from workbench.core.training.threads import automatic_threads
 from workbench.gui.experiment_model import ExperimentModel
 from workbench.gui.style import ACCENT
 from workbench.gui.widgets import Binder, SciSpinBox, field_spin
@@ -216,11 +217,22 @@ class OptimPanel(QWidget):
         for name, text in zip(PRECISIONS, ("fp32 (full)", "bf16 (mixed)"), strict=False):
             self.precision.addItem(text, name)
         self.binder.combo(self.precision, "train.precision")
+        auto = automatic_threads()
+        self.threads_on = QCheckBox("fixed at")
+        self.threads = field_spin("train.threads")
+        self.threads.setValue(auto)
+        self.binder.optional(self.threads_on, self.threads, "train.threads", int)
+        self.threads_on.setToolTip(
+            f"Unticked: automatic, {auto} here (the physical cores but one, so the window stays "
+            "responsive while the CPU trains). More threads than free cores slows training "
+            "down many times over.")
+        self.threads.setToolTip(self.threads_on.toolTip())
         form.addRow("Epochs", self.epochs)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Seed", self.seed)
         form.addRow("Device", self.device)
         form.addRow("Precision", self.precision)
+        form.addRow("CPU threads", self._pair(self.threads_on, self.threads))
         return group
 
     def _preview_group(self) -> QGroupBox:

@@ -18,13 +18,14 @@ Every background job of the GUI is a thin use of it: `TrainRunner` (a `Trainer`'
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import traceback
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from workbench.core.training.threads import choose_threads
 
 if TYPE_CHECKING:  # the adapter itself loads no torch: the data panel needs it before that
     from workbench.core.training.callbacks import Callback
@@ -38,13 +39,10 @@ Emit = Callable[[Any], None]
 Work = Callable[[Emit, threading.Event], Any]
 
 
-def training_threads() -> int:
-    """Torch threads for training: every core this process may use but one, for the GUI."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on every platform
-        cores = os.cpu_count() or 2
-    return max(1, cores - 1)
+def training_threads(spec_threads: int | None = None) -> int:
+    """Torch threads a run started from the app uses: the spec's `train.threads`, else the
+    physical cores but one, which leaves the GUI a core (`core.training.threads`)."""
+    return choose_threads(None, spec_threads)
 
 
 def _spent(_emit: Emit, _cancel: threading.Event) -> None:
@@ -193,11 +191,11 @@ class TrainRunner(ThreadWorker):
                  callbacks: Sequence[Callback] = (),
                  parent: QObject | None = None) -> TrainRunner:
         """A runner for a new run of `spec` in `workspace` (its store, its cached data),
-        leaving the GUI one core."""
+        leaving the GUI a core
+        unless the spec sets `train.threads`."""
         from workbench.core.training.loop import Trainer
 
-        trainer = Trainer(spec, runs=workspace.runs, source=workspace, callbacks=callbacks,
-                          threads=training_threads())
+        trainer = Trainer(spec, runs=workspace.runs, source=workspace, callbacks=callbacks)
         return cls(trainer, jobs=workspace.jobs, parent=parent)
 
     def pause(self) -> None:

@@ -86,6 +86,7 @@ BOUNDS: dict[str, Bound] = {
     "train.epochs": Bound(1, 100_000, integer=True),
     "train.batch_size": Bound(1, 1_000_000, integer=True),
     "train.seed": Bound(0, 2**31 - 1, integer=True),  # what a spin box holds; numpy and torch too
+    "train.threads": Bound(1, 1_024, integer=True),  # null: automatic (core/training/threads.py)
 }
 MAX_NAME = 200  # characters of the experiment's name
 MAX_PATH = 4_096  # characters of a file or folder name
@@ -188,6 +189,7 @@ class TrainSpec:
     precision: str = "fp32"
     channels_last: bool = False
     cuda_graph: bool = True
+    threads: int | None = None  # CPU threads for PyTorch; None: the physical cores but one
 
 
 @dataclass
@@ -423,6 +425,8 @@ def validate(spec: ExperimentSpec) -> None:
     check_choice("train.precision", t.precision, PRECISIONS)
     for key in ("channels_last", "cuda_graph"):
         _check_bool(f"train.{key}", getattr(t, key))
+    if t.threads is not None:
+        _check("train.threads", t.threads)
 
 
 __all__ = [

@@ -51,6 +51,7 @@ from workbench.core.training.failures import Failure, explain, setup_hint
 from workbench.core.training.optim import LRSchedule, build_optimizer, loss_function
 from workbench.core.training.state import LoopState, callback_states, capture, loop_state
 from workbench.core.training.step import EagerStep, evaluate, make_step, wants_graph
+from workbench.core.training.threads import choose_threads
 from workbench.logs import current_log
 from workbench.spec import ExperimentSpec, SpecError, validate
 
@@ -78,9 +79,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def device_name(device: torch.device) -> str:
+def device_name(device: torch.device, threads: int | None = None) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    if threads:
+        return f"CPU ({threads} thread{'s' if threads > 1 else ''})"
     return "CPU"
 
 
@@ -112,6 +115,8 @@ class Trainer:
     otherwise; `initial_state` starts from given weights (fair comparisons); `masks`
     (state_dict key -> 0/1 tensor) keeps pruned weights at zero through every step and
     every resume; `resume` continues a stored run from its checkpoint exactly.
+    `threads` (the CLI's --threads) overrides the spec's `train.threads` and the
+    automatic count (`threads.choose_threads`).
     """
 
     model: torch.nn.Module  # built by `_setup`, before any callback sees the trainer
@@ -297,8 +302,8 @@ class Trainer:
     # -- before the first step ------------------------------------------------------------
     def _setup(self) -> None:
         spec = self.spec
-        if self.threads:
-            torch.set_num_threads(self.threads)
+        self.num_threads = choose_threads(self.threads, spec.train.threads)
+        torch.set_num_threads(self.num_threads)
         validate(spec)  # a spec made in code, not read from a file, is checked all the same
         self.device = self.dist.device if self.dist else resolve_device(spec.train.device)
         # Shapes and memory from the description, before the data or the model take any.
@@ -414,7 +419,7 @@ class Trainer:
         info = self.data.info
         return RunStarted(
             run_dir=str(self.run.path) if self.run else "", device=str(self.device),
-            device_name=device_name(self.device),
+            device_name=device_name(self.device, self.num_threads),
             task="classification" if self.num_classes > 0 else "regression",
             class_names=info.class_names, input_shape=info.input_shape,
             train_size=self.train_batches.num_samples, val_size=self.val_batches.num_samples,
