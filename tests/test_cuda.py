@@ -109,3 +109,25 @@ def test_side_by_side_runs_capture_while_another_thread_syncs():
     for started, _, end in results.values():
         assert started.step_kind == "cuda-graph", started.step_note
         assert end.test_accuracy > 0.8
+
+
+@cuda
+def test_a_conv_net_trains_with_the_autotuner_and_tf32_then_puts_them_back():
+    from workbench.core.training.backends import current_settings
+    from workbench.core.training.callbacks import Callback
+
+    class Record(Callback):
+        seen: dict = {}
+
+        def on_run_start(self, trainer):
+            Record.seen = current_settings()
+
+    before = current_settings()
+    events = list(Trainer(make_spec(CNN), store=False, callbacks=[Record()]).events())
+    assert isinstance(events[-1], RunFinished) and events[-1].test_accuracy > 0.8
+    assert Record.seen["cudnn.benchmark"] is True
+    assert Record.seen["cuda.matmul.fp32_precision"] == "tf32"
+    assert current_settings() == before
+    mlp_events = list(Trainer(make_spec(MLP), store=False, callbacks=[Record()]).events())
+    assert isinstance(mlp_events[-1], RunFinished)
+    assert Record.seen == before  # an MLP keeps full float32 products

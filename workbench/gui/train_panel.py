@@ -39,13 +39,13 @@ from workbench.core.training.events import (
     RunFinished,
     RunStarted,
 )
-from workbench.core.training.monitors import BoundaryMonitor, HealthMonitor
+from workbench.core.training.monitors import app_monitors
 from workbench.core.workspace import Workspace
 from workbench.gui.boundary_view import BoundaryView
 from workbench.gui.curves_view import CurvesView
 from workbench.gui.health_view import HealthView
 from workbench.gui.results_view import ResultsView
-from workbench.gui.worker import TrainRunner, training_threads
+from workbench.gui.worker import TrainRunner
 from workbench.logs import current_log
 from workbench.spec import ExperimentSpec, SpecError
 
@@ -227,8 +227,8 @@ class TrainPanel(QWidget):
         except (SpecError, ValueError) as exc:
             self.banner.show_failure(str(exc), "fix the experiment and try again")
             return False
-        monitors = [HealthMonitor(min_interval=1.0, probe_size=128), BoundaryMonitor()]
-        self._begin(TrainRunner.for_spec(spec, self.workspace, callbacks=monitors, parent=self))
+        self._begin(TrainRunner.for_spec(spec, self.workspace, callbacks=app_monitors(),
+                                         parent=self))
         return True
 
     def resume_stored(self, run_dir: str) -> bool:
@@ -242,10 +242,9 @@ class TrainPanel(QWidget):
             self.banner.show_failure(f"{Path(run_dir).name} has no checkpoint to resume from",
                                      "train it again")
             return False
-        monitors = [HealthMonitor(min_interval=1.0, probe_size=128), BoundaryMonitor()]
         try:
             trainer = Trainer(resume=run_dir, runs=self.workspace.runs, source=self.workspace,
-                              callbacks=monitors, threads=training_threads())
+                              callbacks=app_monitors())
         except RunError as exc:
             self.banner.show_failure(str(exc), "the run folder may be damaged")
             return False

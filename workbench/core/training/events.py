@@ -25,7 +25,7 @@ class RunStarted:
     epochs: int
     start_epoch: int
     num_params: int
-    step_kind: str  # "eager" or "cuda-graph": which training step runs
+    step_kind: str  # "eager", "linear-stack" or "cuda-graph": which training step runs
     resumed: bool = False
     step_note: str | None = None  # why the fast step was not used, when it was wanted
 

@@ -12,6 +12,7 @@ checkpoints, monitors) are callbacks. `Trainer.state` is where the run stands.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -29,6 +30,7 @@ from workbench.core.model import build_model, check
 from workbench.core.store.atomic import write_text_atomic
 from workbench.core.store.locks import RunLock
 from workbench.core.store.runs import Run, RunError, RunStatus, RunStore
+from workbench.core.training.backends import backends_for
 from workbench.core.training.callbacks import (
     NAN_HINT,
     Callback,
@@ -207,16 +209,17 @@ class Trainer:
     def events(self) -> Iterator[Event]:
         """The run's events; the run folder is locked from its creation (or the resume)
         until just before the last event."""
-        try:
-            yield from self._events()
-        except GeneratorExit:
-            raise
-        except BaseException as exc:  # every failure becomes an event, never a crash
-            failed = self._failed(exc)
-            self._release()
-            yield failed
-        finally:
-            self._release()
+        with contextlib.ExitStack() as self._cleanup:  # what the run sets, undone at its end
+            try:
+                yield from self._events()
+            except GeneratorExit:
+                raise
+            except BaseException as exc:  # every failure becomes an event, never a crash
+                failed = self._failed(exc)
+                self._release()
+                yield failed
+            finally:
+                self._release()
 
     def _release(self) -> None:
         if self._lock is not None:
@@ -327,6 +330,7 @@ class Trainer:
         memory = torch.channels_last if spec.train.channels_last else torch.contiguous_format
         # Module.to takes memory_format (documented), which torch's stubs leave out.
         self.model = model.to(self.device, memory_format=memory)  # type: ignore[call-overload]
+        self._cleanup.enter_context(backends_for(self.model, self.device))
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(spec.train.seed + 1)
         n_train = data.train_x.shape[0]

@@ -263,3 +263,9 @@ def grid_extent(points: np.ndarray, margin: float) -> tuple[float, float, float,
 
 
 __all__ = ["BoundaryMonitor", "HealthMonitor", "grid_extent", "health_warning", "probe_inputs"]
+
+
+def app_monitors() -> list[Callback]:
+    """The monitors the app's training panel attaches to every run (benchmarks measure the
+    same set): health at most once a second on a small probe, and the decision boundary."""
+    return [HealthMonitor(min_interval=1.0, probe_size=128), BoundaryMonitor()]

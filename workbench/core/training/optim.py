@@ -69,6 +69,49 @@ def build_optimizer(
     raise ValueError(f"unknown optimizer {name!r}")
 
 
+class FusedAdamUpdate:
+    """`optimizer.step()` of a fused Adam or AdamW on the CPU, without torch.optim's per-step
+    Python (grouping the tensors, checking them, a profiler record): the same two kernels with
+    the same arguments, so the same bits (tests/test_linear_step.py), in about a third less time
+    at MLP sizes. The state stays in the optimizer, so checkpoints and resume are unchanged; a
+    step before the state exists (the first) goes through `optimizer.step()`.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer = optimizer
+        self.group = optimizer.param_groups[0]
+        self.params = list(self.group["params"])
+
+    @staticmethod
+    def applies(optimizer: torch.optim.Optimizer) -> bool:
+        groups = optimizer.param_groups
+        if not isinstance(optimizer, torch.optim.Adam) or len(groups) != 1:
+            return False
+        g = groups[0]
+        return (bool(g["fused"]) and not g["capturable"] and not g["amsgrad"]
+                and not g["differentiable"] and not isinstance(g["lr"], torch.Tensor)
+                and all(p.device.type == "cpu" and p.dtype == torch.float32
+                        for p in g["params"]))
+
+    def __call__(self) -> None:
+        state = self.optimizer.state
+        params = self.params
+        grads = [p.grad for p in params]
+        if len(state) != len(params) or any(g is None for g in grads):
+            self.optimizer.step()
+            return
+        g = self.group
+        steps = [state[p]["step"] for p in params]
+        torch._foreach_add_(steps, 1)
+        fused = torch._fused_adamw_ if g["decoupled_weight_decay"] else torch._fused_adam_
+        beta1, beta2 = g["betas"]
+        with torch.no_grad():
+            fused(params, grads, [state[p]["exp_avg"] for p in params],
+                  [state[p]["exp_avg_sq"] for p in params], [], steps, amsgrad=False,
+                  lr=g["lr"], beta1=beta1, beta2=beta2, weight_decay=g["weight_decay"],
+                  eps=g["eps"], maximize=g["maximize"], grad_scale=None, found_inf=None)
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     """Set every group's rate; a tensor rate (captured graphs) is filled in place."""
     for group in optimizer.param_groups:

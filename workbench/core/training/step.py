@@ -69,18 +69,15 @@ class EagerStep:
 
     def _update(self, x: torch.Tensor, y: torch.Tensor, *, cache: bool = True) -> None:
         """Forward, backward, clip, step and metric sums: the part a CUDA graph captures."""
-        out, loss = self._forward(x, y, cache=cache)
-        total = loss * self.loss_scale if self.loss_scale != 1.0 else loss
-        if self.l1 > 0:
-            total = total + self.l1 * sum(w.abs().sum() for w in self.weights)
-        total.backward()
+        out, loss = self._gradients(x, y, cache=cache)
         if self.l2_apart > 0:
-            grads = [p.grad for p in self.params if p.grad is not None]
-            torch._foreach_add_(grads, [p for p in self.params if p.grad is not None],
-                                alpha=self.l2_apart)
+            with torch.no_grad():  # else each gradient would join the autograd graph
+                grads = [p.grad for p in self.params if p.grad is not None]
+                torch._foreach_add_(grads, [p for p in self.params if p.grad is not None],
+                                    alpha=self.l2_apart)
         if self.clip is not None:
             nn.utils.clip_grad_norm_(self.params, self.clip)
-        self.optimizer.step()
+        self._optimizer_step()
         if self.masks:  # pruned weights stay zero, whatever momentum would make of them
             with torch.no_grad():
                 torch._foreach_mul_(self.masked_params, self.masks)
@@ -89,6 +86,19 @@ class EagerStep:
         if self.classify:
             self.correct.add_((out.detach().argmax(1) == y).sum())
         self.count += n
+
+    def _optimizer_step(self) -> None:
+        self.optimizer.step()
+
+    def _gradients(self, x: torch.Tensor, y: torch.Tensor, *,
+                   cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward and backward: the gradients in `p.grad`; (outputs, loss)."""
+        out, loss = self._forward(x, y, cache=cache)
+        total = loss * self.loss_scale if self.loss_scale != 1.0 else loss
+        if self.l1 > 0:
+            total = total + self.l1 * sum(w.abs().sum() for w in self.weights)
+        total.backward()
+        return out, loss
 
     def grad_norm(self) -> float:
         """The gradients' global L2 norm after the latest step (one host sync)."""
@@ -186,8 +196,10 @@ def make_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Mo
               masked: Masked = ([], [])) -> tuple[EagerStep, str | None]:
     """The fastest step this run allows, and why it fell back to eager (None if it did not)."""
     if not graph:
-        return EagerStep(model, optimizer, loss_fn, spec, num_classes, device,
-                         masked=masked), None
+        from workbench.core.training.linear_step import LinearStackStep, supports
+
+        kind = LinearStackStep if supports(model, loss_fn, spec, device) else EagerStep
+        return kind(model, optimizer, loss_fn, spec, num_classes, device, masked=masked), None
     try:
         step = GraphStep(model, optimizer, loss_fn, spec, num_classes, device,
                          batch_size=batch_size, input_shape=input_shape, masked=masked)
