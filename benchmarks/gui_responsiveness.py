@@ -8,8 +8,9 @@ a minute): one timed, and one in which a 10 ms timer on the GUI thread records h
 fires (the timer's own Python calls take the GIL 100 times a second, so that run is not the
 one timed). On Linux the training thread's scheduler clock also says what share of the time
 it was blocked (waiting for the GIL) rather than on a CPU: a figure the drift does not touch.
-Then one redraw of the curves with `--points` points per curve is timed (setData, then a
-paint forced by `grab`).
+Then redraws of the curves with `--points` points per curve are timed as training adds a point
+to each: the redraw (setData of the growing chunks) and a paint forced over the whole view by
+`grab` (the worst case), and the redraw with the event loop's own repaint of what changed.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_responsiveness.py --json
 
@@ -46,6 +47,7 @@ from workbench.gui.warmup import load_heavy, settle_heap  # noqa: E402
 from workbench.gui.worker import training_threads  # noqa: E402
 
 TICK_MS = 10
+STEPS_PER_EPOCH = 1000  # of the synthetic curves whose redraw is timed
 
 
 def mlp_spec(root: str) -> specmod.ExperimentSpec:
@@ -196,20 +198,29 @@ def idle_lateness(app: pg.QtWidgets.QApplication, seconds: float) -> float:
 
 
 def redraw_cost(points: int, repeats: int = 10) -> dict[str, float]:
-    """One redraw of all six curves with `points` points each: setData, then a forced paint."""
+    """Redraws of all six curves holding `points` points each, as training adds one point to
+    every curve: the redraw itself (the growing chunks' setData), then a paint, either forced
+    over the whole view (`grab`: the worst case, as after a resize) or of what the redraw
+    changed (the event loop's own repaint)."""
     view = CurvesView()
     view.resize(1100, 700)
     view.show()
+    view.set_run_length(points / STEPS_PER_EPOCH * 1.2)
     rng = np.random.default_rng(0)
-    steps_per_epoch = 1000
     for key, series in view.series.items():
-        x = np.arange(points) / steps_per_epoch
+        x = np.arange(points) / STEPS_PER_EPOCH
         y = np.abs(np.cumsum(rng.normal(size=points))) * 1e-3 + (0.5 if "acc" in key else 1.0)
         series.extend(x, y)
     view.redraw()
     view.graphics.grab()
-    set_data, paint, total, cpu = [], [], [], []
+    app = pg.QtWidgets.QApplication.instance()
+    app.processEvents()
+    n = points
+    set_data, paint, total, cpu, live, live_cpu = [], [], [], [], [], []
     for _ in range(repeats):
+        for series in view.series.values():
+            series.append(n / STEPS_PER_EPOCH, 1.0)
+        n += 1
         c0 = time.thread_time()
         t0 = time.perf_counter()
         view.redraw()
@@ -220,10 +231,20 @@ def redraw_cost(points: int, repeats: int = 10) -> dict[str, float]:
         set_data.append((t1 - t0) * 1e3)
         paint.append((t2 - t1) * 1e3)
         total.append((t2 - t0) * 1e3)
+        for series in view.series.values():
+            series.append(n / STEPS_PER_EPOCH, 1.0)
+        n += 1
+        c0 = time.thread_time()
+        t0 = time.perf_counter()
+        view.redraw()
+        app.processEvents()
+        live.append((time.perf_counter() - t0) * 1e3)
+        live_cpu.append((time.thread_time() - c0) * 1e3)
     view.close()
     return {"points_per_curve": points, "setdata_ms": statistics.median(set_data),
             "paint_ms": statistics.median(paint), "redraw_total_ms": statistics.median(total),
-            "redraw_cpu_ms": statistics.median(cpu)}
+            "redraw_cpu_ms": statistics.median(cpu), "live_redraw_ms": statistics.median(live),
+            "live_redraw_cpu_ms": statistics.median(live_cpu)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,11 +256,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3,
                         help="pairs of GUI runs, each between two headless runs")
     parser.add_argument("--points", type=int, default=100_000, help="points per curve")
+    parser.add_argument("--redraw-only", action="store_true",
+                        help="time only the curve redraws (no training)")
     parser.add_argument("--json", action="store_true", help="print one JSON line last")
     args = parser.parse_args(argv)
     if not Path(args.root).is_dir():
         parser.error(f"--root {args.root}: no such folder")
     app = pg.mkQApp("gui-bench")
+    if args.redraw_only:
+        draws = {f"{n}_points": {k: round(v, 2) for k, v in redraw_cost(n, 30).items()}
+                 for n in (1000, args.points)}
+        for key, value in draws.items():
+            print(f"{key:14s} {value}")
+        if args.json:
+            print(json.dumps(draws))
+        return 0
     load_heavy()  # as the app does once its window is up,
     settle_heap()  # and once its training panel is in place
     spec = mlp_spec(args.root)
@@ -288,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         "redraw_paint_ms": round(draw["paint_ms"], 2),
         "redraw_total_ms": round(draw["redraw_total_ms"], 2),
         "redraw_cpu_ms": round(draw["redraw_cpu_ms"], 2),
+        "live_redraw_ms": round(draw["live_redraw_ms"], 2),
+        "live_redraw_cpu_ms": round(draw["live_redraw_cpu_ms"], 2),
         "redraw_total_ms_1k_points": round(small["redraw_total_ms"], 2),
         "redraw_cpu_ms_1k_points": round(small["redraw_cpu_ms"], 2),
         "load_average_1min": round(os.getloadavg()[0], 2),

@@ -67,8 +67,13 @@ def test_compare_panel_races_four_optimizers(qtbot, panel, tmp_path):
     for key, plot in panel.plots.items():
         drawn = [item for item in plot.listDataItems() if item.xData is not None]
         assert len(drawn) == 4, key
+    assert not panel._timer.isActive()  # nothing runs: nothing redraws
     shoot(panel, "compare_panel_curves.png")
     panel.x_combo.setCurrentText("time")
+    qtbot.waitUntil(lambda: not panel._timer.isActive())
+    for curves, lines in zip(panel.curves, panel._lines, strict=True):  # fed again against time
+        assert list(lines["train_loss"].series.x) == curves.steps["elapsed"]
+        assert list(lines["val_accuracy"].series.x) == curves.epochs["elapsed"]
     panel.tabs.setCurrentIndex(1)
     shoot(panel, "compare_panel_results.png")
 

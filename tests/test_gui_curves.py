@@ -1,5 +1,6 @@
 """Live curves: the y axes hold still while the data fits them (each move re-renders an axis),
-follow the data when it leaves, and leave a plot alone once the person zooms it."""
+follow the data when it leaves, and leave a plot alone once the person zooms it; long curves are
+drawn in chunks, a finished chunk set once, and downsampled to the pixels they span."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ import pytest
 pytest.importorskip("PySide6")
 
 from workbench.core.training.events import EpochEnded, Progress  # noqa: E402
-from workbench.gui.curves_view import REDRAW_MS, CurvesView, StickyRange  # noqa: E402
+from workbench.gui.curves_view import (  # noqa: E402
+    CHUNK,
+    REDRAW_MS,
+    CurvesView,
+    LiveCurve,
+    StickyRange,
+)
 
 STEPS = 100
 
@@ -97,3 +104,108 @@ def test_live_redraws_are_spaced_but_the_first_comes_at_once(qtbot):
     assert view._timer.remainingTime() > 4 * REDRAW_MS  # just drawn: the next waits its turn
     qtbot.waitUntil(lambda: view.redraws == 2, timeout=3000)
     assert view.point_count("train_loss") == 2
+
+
+def _plot():
+    import pyqtgraph as pg
+
+    widget = pg.PlotWidget()
+    widget.resize(600, 400)
+    return widget, widget.plotItem
+
+
+def _points(curve):
+    """Every chunk's points in order, the shared boundary point once."""
+    xs: list[float] = []
+    for i, item in enumerate(curve.items):
+        x = list(item.xData)
+        xs += x if i == 0 else x[1:]
+    return xs
+
+
+def test_a_live_curve_sets_a_finished_chunk_once_and_keeps_the_line_unbroken(qtbot):
+    widget, plot = _plot()
+    qtbot.addWidget(widget)
+    curve = LiveCurve(plot, chunk=8)
+    curve.extend(np.arange(30.0), np.arange(30.0) ** 0.5)
+    assert curve.dirty and curve.draw() and not curve.dirty
+    assert len(curve.items) == 4  # 0-8, 8-16, 16-24, 24-29: neighbours share a point
+    assert _points(curve) == list(np.arange(30.0))
+    finished = [item.xData for item in curve.items[:-1]]
+    for i in range(30, 45):
+        curve.append(float(i), float(i) ** 0.5)
+    curve.draw()
+    assert [item.xData for item in curve.items[:3]] == finished  # the very same arrays
+    assert not curve.draw()  # nothing new: nothing is set
+    assert _points(curve) == list(np.arange(45.0))
+    assert all(item.opts["skipFiniteCheck"] and item.opts["connect"] == "all"
+               for item in curve.items)
+
+
+def test_non_finite_values_break_the_line_and_a_filter_drops_points(qtbot):
+    widget, plot = _plot()
+    qtbot.addWidget(widget)
+    curve = LiveCurve(plot, chunk=4)
+    curve.extend([0.0, 1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 2.0, math.nan, 3.0, 4.0, 5.0])
+    curve.draw()
+    first, second = curve.items
+    assert first.opts["connect"] == "finite" and not first.opts["skipFiniteCheck"]
+    assert second.opts["connect"] == "all"  # a chunk without them skips the check
+    log = LiveCurve(plot, keep=lambda x, y: np.isfinite(y) & (y > 0))
+    log.extend([0.0, 1.0, 2.0, 3.0], [1.0, 0.0, -2.0, math.inf])
+    log.append(4.0, 0.5)
+    assert list(log.series.x) == [0.0, 4.0]
+    log.draw()
+    curve.clear()
+    assert len(curve.items) == 1 and curve.items[0].xData is None and curve.n == 0
+    curve.append(0.0, 1.0)
+    curve.draw()
+    assert list(curve.items[0].xData) == [0.0]
+
+
+def test_a_long_run_redraws_only_its_growing_chunks_downsampled_to_the_pixels(qtbot):
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.show()
+    points = 100_000
+    view.set_run_length(points / 1000)
+    rng = np.random.default_rng(1)
+    for series in view.series.values():
+        series.extend(np.arange(points) / 1000, 1 + np.abs(rng.normal(size=points)))
+    view.redraw()
+    for curve in view.curves.values():
+        assert len(curve.items) == -(-(points - 1) // CHUNK)
+    finished = {key: [item.xData for item in curve.items[:-1]]
+                for key, curve in view.curves.items()}
+    for series in view.series.values():  # what add_progress appends, a step later
+        series.append(points / 1000, 1.5)
+    view.redraw()
+    for key in ("train_loss", "train_acc", "lr", "rate"):
+        curve = view.curves[key]
+        assert [item.xData for item in curve.items[:-1]] == finished[key]
+        assert curve.n == points + 1
+    width = view.loss_plot.vb.width()
+    drawn = sum(len(item.curve.xData) for item in view.curves["train_loss"].items)
+    assert drawn <= 4 * width + 4 * len(view.curves["train_loss"].items)  # min and max a pixel
+
+
+def test_health_curves_grow_per_layer_and_start_over_for_a_new_network(qtbot):
+    from workbench.core.training.events import Health, LayerHealth
+    from workbench.gui.health_view import HealthView
+
+    view = HealthView()
+    qtbot.addWidget(view)
+
+    def health(step, names, norm=1.0):
+        layers = tuple(LayerHealth(n, norm, (1.0, 2.0), (0.0, 1.0, 2.0), 0.1) for n in names)
+        return Health(step, step / 10, layers)
+
+    for step in range(1, 41):
+        view.add_health(health(step, ["0", "2"], norm=0.0 if step == 5 else 1.0 / step))
+    view.redraw()
+    assert [c.n for c in view.curves] == [40, 40]
+    assert min(view.curves[0].series.y) > 0  # a zero norm sits at the bottom of the log axis
+    view.add_health(health(1, ["0", "2", "4"]))
+    view.redraw()
+    assert [c.n for c in view.curves] == [1, 1, 1] and view.layer_box.count() == 3

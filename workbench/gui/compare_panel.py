@@ -61,14 +61,14 @@ from workbench.core.tools.compare import (
 )
 from workbench.core.training.events import EpochEnded, RunFailed, RunFinished
 from workbench.core.workspace import Workspace
-from workbench.gui.curves_view import new_plot
+from workbench.gui.curves_view import MAX_SYMBOLS, LiveCurve, new_plot
 from workbench.gui.tasks import Tasks
 from workbench.gui.widgets import SciSpinBox
 from workbench.spec import OPTIMIZER_TITLES, OPTIMIZERS, ExperimentSpec, SpecError
 
 COLORS = ("#2f6fde", "#e4572e", "#29a35a", "#9b5de5", "#f2a541", "#17becf", "#d62789",
           "#8c564b", "#7f7f7f", "#bcbd22")
-REDRAW_MS = 100
+REDRAW_MS = 250  # points that arrive within this go into one redraw
 # Fields a person most often varies, with values to start from (offered under Also vary).
 COMMON_FIELDS: dict[str, str] = {
     "optim.name": "sgd, momentum, adam, rmsprop",
@@ -94,6 +94,15 @@ COLUMNS = ("variant", "status", "best val acc", "final val acc", "final train lo
 
 def color(index: int) -> str:
     return COLORS[index % len(COLORS)]
+
+
+def _drawable(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.isfinite(x) & np.isfinite(y)
+
+
+def _drawable_log(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """On a log axis: finite and positive."""
+    return _drawable(x, y) & (y > 0)
 
 
 class NumberItem(QTableWidgetItem):
@@ -165,14 +174,14 @@ class ComparePanel(QWidget):
         self.comparison = Comparison("comparison")
         self.curves: list[Curves] = []
         self.tasks = Tasks(self, workspace.jobs)
-        self._dirty = False
         self._table_dirty = False
-        self._lines: list[dict[str, pg.PlotDataItem]] = []
+        self._lines: list[dict[str, LiveCurve]] = []
+        self._fed: list[dict[str, int]] = []  # points of each Curves series its line was given
         self._build()
-        self._timer = QTimer(self)
+        self._timer = QTimer(self)  # single-shot: started by new data, idle otherwise
+        self._timer.setSingleShot(True)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
-        self._timer.start()
 
     # -- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
@@ -334,10 +343,14 @@ class ComparePanel(QWidget):
 
     def _target_changed(self, value: float) -> None:
         self.comparison.target_accuracy = value
-        self._table_dirty = True
+        self._schedule(table=True)
 
     def _x_changed(self, _text: str) -> None:
-        self._dirty = True
+        for lines, fed in zip(self._lines, self._fed, strict=True):  # fed again against x
+            for key, line in lines.items():
+                line.clear()
+                fed[key] = 0
+        self._schedule()
         for plot in self.plots.values():
             plot.setLabel("bottom", X_AXES[self.x_combo.currentText()][1])
             plot.enableAutoRange()
@@ -433,9 +446,7 @@ class ComparePanel(QWidget):
     def _on_event(self, pair: Any) -> None:
         index, event = pair
         self.curves[index].add(event)
-        self._dirty = True
-        if isinstance(event, EpochEnded | RunFinished | RunFailed):
-            self._table_dirty = True
+        self._schedule(table=isinstance(event, EpochEnded | RunFinished | RunFailed))
         if isinstance(event, RunFinished | RunFailed):
             done = sum(c.status not in ("pending", "running") for c in self.curves)
             self.status.setText(f"{done} of {len(self.curves)} variants done; "
@@ -445,7 +456,7 @@ class ComparePanel(QWidget):
     def _on_finished(self) -> None:
         self.run_button.setEnabled(True)
         self.stop_button.setEnabled(False)
-        self._table_dirty = self._dirty = True
+        self._table_dirty = True
         self._redraw()
         try:
             path = save_comparison(self.comparison, self.runs)
@@ -468,7 +479,7 @@ class ComparePanel(QWidget):
             except RunError as exc:
                 problems.append(str(exc))
         self._sync_lines()
-        self._dirty = self._table_dirty = True
+        self._schedule(table=True)
         if problems:
             self.status.setText("Skipped: " + "; ".join(problems))
 
@@ -506,7 +517,7 @@ class ComparePanel(QWidget):
         self.target_spin.setValue(comparison.target_accuracy)
         self.target_spin.blockSignals(False)
         self._sync_lines()
-        self._dirty = self._table_dirty = True
+        self._schedule(table=True)
         self.status.setText(f"Opened {Path(path).name}: {len(comparison.variants)} variants"
                             + (f", {len(comparison.pending())} not run yet"
                                if comparison.pending() else ""))
@@ -524,15 +535,16 @@ class ComparePanel(QWidget):
         self._clear_lines()
         self.comparison = Comparison("comparison", [], self.target_spin.value())
         self.curves = []
-        self._dirty = self._table_dirty = True
+        self._table_dirty = True
         self._redraw()
 
     # -- drawing --------------------------------------------------------------------------
     def _clear_lines(self) -> None:
         for lines in self._lines:
-            for key, item in lines.items():
-                self.plots[key.split(":")[0]].removeItem(item)
+            for line in lines.values():
+                line.remove()
         self._lines = []
+        self._fed = []
         self.legend.clear()
 
     def _sync_lines(self) -> None:
@@ -540,35 +552,47 @@ class ComparePanel(QWidget):
         for index in range(len(self._lines), len(self.comparison.variants)):
             pen = pg.mkPen(color(index), width=2)
             label = self.comparison.variants[index].label
-            lines: dict[str, pg.PlotDataItem] = {}
+            lines: dict[str, LiveCurve] = {}
             for key, _title in PLOTS:
-                if key.startswith("val"):
-                    lines[key] = self.plots[key].plot(pen=pen, symbol="o", symbolSize=5,
-                                                      symbolBrush=color(index),
-                                                      symbolPen=None)
-                else:
-                    lines[key] = self.plots[key].plot(pen=pen)
-            self.legend.addItem(lines["train_loss"], label)
+                keep = _drawable_log if key.endswith("loss") else _drawable
+                marks = {"symbol": "o", "symbolSize": 5, "symbolBrush": color(index),
+                         "symbolPen": None} if key.startswith("val") else {}
+                lines[key] = LiveCurve(self.plots[key], keep=keep, pen=pen, z=index, **marks)
+            self.legend.addItem(lines["train_loss"].items[0], label)
             self._lines.append(lines)
+            self._fed.append(dict.fromkeys(lines, 0))
         self.center_combo.clear()
         self.center_combo.addItems([v.label for v in self.comparison.variants])
         self.legend_label.setText("  ".join(
             f"<span style='color:{color(i)}'>&#9632;</span> {v.label}"
             for i, v in enumerate(self.comparison.variants)))
 
+    def _schedule(self, *, table: bool = False) -> None:
+        """Redraw soon: the curves' new points (and the table, with `table`)."""
+        self._table_dirty = self._table_dirty or table
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _feed(self) -> None:
+        """Give each line the points its variant gained since it was last fed."""
+        xkey = X_AXES[self.x_combo.currentText()][0]
+        for curves, lines, fed in zip(self.curves, self._lines, self._fed, strict=False):
+            for key, line in lines.items():
+                series = curves.epochs if key.startswith("val") else curves.steps
+                ys = series[key]
+                start = fed[key]
+                if len(ys) > start:
+                    line.extend(series[xkey][start:len(ys)], ys[start:])
+                    fed[key] = len(ys)
+
     def _redraw(self) -> None:
-        if self._dirty:
-            self._dirty = False
-            xkey = X_AXES[self.x_combo.currentText()][0]
-            for curves, lines in zip(self.curves, self._lines, strict=False):
-                for key, item in lines.items():
-                    series = curves.epochs if key.startswith("val") else curves.steps
-                    x = np.asarray(series[xkey], dtype=float)
-                    y = np.asarray(series[key], dtype=float)
-                    ok = np.isfinite(y) & np.isfinite(x)
-                    if key.endswith("loss"):
-                        ok &= y > 0
-                    item.setData(x[ok], y[ok])
+        self._timer.stop()
+        self._feed()
+        for lines in self._lines:
+            for key, line in lines.items():
+                if key.startswith("val") and line.dirty:
+                    line.set_symbol("o" if line.n <= MAX_SYMBOLS else None)
+                line.draw()
         if self._table_dirty:
             self._table_dirty = False
             self._fill_table(results(self.comparison, self.curves))

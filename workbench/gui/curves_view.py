@@ -1,16 +1,21 @@
 """Live training curves: loss, accuracy, learning rate and throughput against epochs.
 
-Curves are created once; data goes into preallocated numpy arrays that double when full; a
-single-shot timer redraws at most twice a second with `setData`, and the plots downsample
-and clip to the view, so a run of 100,000 steps draws as quickly as one of 100
-(pyqtgraph's scrollingPlots.py habit). A redraw touches only the curves that got new points,
-and the y axes move only when the data leaves them (`StickyRange`): re-rendering an axis costs
-more than drawing every curve, and following each new point would do it on almost every update.
+Every curve is a `LiveCurve`: points go into preallocated numpy arrays that double when full,
+and the curve is drawn as chunks of `CHUNK` points (pyqtgraph's examples/scrollingPlots.py
+habit): a finished chunk gets its data once and is never set again, so a redraw hands the
+plot only the points of the chunk still growing, checks them for non-finite values only once,
+and each chunk downsamples itself to the pixels it spans and is skipped when it lies outside
+the view. A run of 100,000 steps redraws as quickly as one of 1,000. A single-shot timer
+redraws at most twice a second, and only the curves that got new points; the y axes move
+only when the data leaves them (`StickyRange`): re-rendering an axis costs more than drawing
+every curve, and following each new point would do it on almost every update. The compare
+and health views draw with the same `LiveCurve`.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,6 +32,8 @@ REDRAW_MS = 33  # points that arrive together go into one redraw
 # benchmarks/gui_responsiveness.py, which reports the share of time it spends waiting).
 MIN_GAP_S = 0.5
 MAX_SYMBOLS = 300  # past this many points a marker per point costs more than it shows
+DOWNSAMPLE_FACTOR = 1.0  # samples per pixel column kept by peak downsampling (min and max)
+CHUNK = 16384  # points per chunk of a LiveCurve: a live redraw costs at most this many
 TRAIN_PEN = pg.mkPen("#1f77b4", width=1.5)
 VAL_PEN = pg.mkPen("#d62728", width=2)
 VAL_BRUSH = pg.mkBrush("#d62728")
@@ -80,17 +87,21 @@ class GrowingSeries:
 class StickyRange:
     """A y range that holds until the data leaves it, then grows with `headroom` to spare.
 
-    The series only grow between clears, so the range never has to shrink; `reset` starts over.
-    With `include_zero`, non-negative data (losses, rates) is shown from zero.
+    The series only grow between clears, so the range never has to shrink, and `update` may
+    be given only the values that are new since its last call (or everything again: values
+    seen before change nothing); `reset` starts over. With `include_zero`, non-negative data
+    (losses, rates) is shown from zero.
     """
 
     def __init__(self, *, headroom: float = 0.1, include_zero: bool = False) -> None:
         self.headroom = headroom
         self.include_zero = include_zero
         self.range: tuple[float, float] | None = None
+        self._seen: tuple[float, float] | None = None  # the data's extent so far
 
     def reset(self) -> None:
         self.range = None
+        self._seen = None
 
     def update(self, *ys: np.ndarray) -> tuple[float, float] | None:
         """The new range if the values `ys` no longer fit the current one, else None."""
@@ -100,6 +111,9 @@ class StickyRange:
             return None
         lo = min(float(y.min()) for y in finite)
         hi = max(float(y.max()) for y in finite)
+        if self._seen is not None:
+            lo, hi = min(lo, self._seen[0]), max(hi, self._seen[1])
+        self._seen = (lo, hi)
         from_zero = self.include_zero and lo >= 0
         if from_zero:
             lo = 0.0
@@ -108,6 +122,106 @@ class StickyRange:
         span = hi - lo if hi > lo else max(abs(hi), 1.0) * 0.1  # a flat line: a band around it
         self.range = (lo if from_zero else lo - self.headroom * span, hi + self.headroom * span)
         return self.range
+
+
+class LiveCurve:
+    """A growing curve on `plot`, drawn as chunks of `chunk` points.
+
+    `append`/`extend` add points (cheap, nothing is drawn); `draw` hands what is new to the
+    plot: chunks that filled up since the last draw get their final data (a copy, so they
+    keep no old array alive) and the growing chunk gets views of the arrays. Neighbouring
+    chunks share their boundary point, so the line is unbroken. `keep` drops points before
+    they are stored (for a log axis: the positive ones only); non-finite values break the
+    line there, as pyqtgraph's `connect="finite"` does. Every chunk is stacked at `z`, so a
+    curve's later chunks do not cover the curves made after it.
+    """
+
+    def __init__(self, plot: pg.PlotItem, *, name: str | None = None, chunk: int = CHUNK,
+                 keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                 z: float = 0.0, **style: Any) -> None:
+        if chunk < 2:
+            raise ValueError("a chunk needs at least two points")
+        self.plot = plot
+        self.chunk = chunk
+        self.keep = keep
+        self.z = z
+        self.style = style
+        self.series = GrowingSeries()
+        self.items: list[pg.PlotDataItem] = [self._new_item(name)]
+        self._start = 0  # where the growing chunk starts in the series
+        self._drawn = 0  # points handed to the plot so far
+
+    @property
+    def n(self) -> int:
+        return self.series.n
+
+    def append(self, x: float, y: float) -> None:
+        if self.keep is None:
+            self.series.append(x, y)
+        else:
+            self.extend(np.array([x]), np.array([y]))
+
+    def extend(self, xs: Any, ys: Any) -> None:
+        xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+        if self.keep is not None:
+            ok = self.keep(xs, ys)
+            xs, ys = xs[ok], ys[ok]
+        self.series.extend(xs, ys)
+
+    @property
+    def dirty(self) -> bool:
+        return self._drawn != self.series.n
+
+    def draw(self) -> bool:
+        """Hand the new points to the plot; False when there were none."""
+        n = self.series.n
+        if n == self._drawn:
+            return False
+        x, y = self.series.x, self.series.y
+        while n - self._start > self.chunk:  # the growing chunk is full: finish it
+            end = self._start + self.chunk
+            self._set(self.items[-1], x[self._start:end + 1].copy(), y[self._start:end + 1].copy())
+            self._start = end
+            self.items.append(self._new_item(None))
+        self._set(self.items[-1], x[self._start:n], y[self._start:n])
+        self._drawn = n
+        return True
+
+    def _new_item(self, name: str | None) -> pg.PlotDataItem:
+        item = self.plot.plot(name=name, **self.style)
+        # peak downsampling keeps each pixel column's extremes, so one bucket per pixel draws
+        # the same picture as pyqtgraph's default of five, with a fifth of the lines
+        item.opts["autoDownsampleFactor"] = DOWNSAMPLE_FACTOR
+        item.setZValue(self.z)
+        return item
+
+    @staticmethod
+    def _set(item: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:
+        finite = bool(np.isfinite(y).all() and np.isfinite(x).all())
+        item.setData(x, y, connect="all" if finite else "finite", skipFiniteCheck=finite)
+
+    def set_symbol(self, symbol: str | None) -> None:
+        """Markers on every chunk (or none); set only when it changes."""
+        if self.style.get("symbol") == symbol:
+            return
+        self.style["symbol"] = symbol
+        for item in self.items:
+            item.setSymbol(symbol)
+
+    def clear(self) -> None:
+        """No points; the first chunk (the one a legend names) stays, empty."""
+        for item in self.items[1:]:
+            self.plot.removeItem(item)
+        del self.items[1:]
+        self.items[0].setData([], [])
+        self.series.clear()
+        self._start = self._drawn = 0
+
+    def remove(self) -> None:
+        """Take every chunk off the plot (the curve is done with)."""
+        for item in self.items:
+            self.plot.removeItem(item)
+        self.items = []
 
 
 def new_plot(layout: pg.GraphicsLayout, title: str, *, left: str = "",
@@ -147,8 +261,7 @@ class CurvesView(QWidget):
         self.acc_plot.setYRange(0, 1, padding=0.02)
         self.loss_plot.addLegend(offset=(-10, 10))  # loss falls: the top right stays clear
         self.acc_plot.addLegend(offset=(-10, -10))  # accuracy rises: the bottom right does
-        self.series: dict[str, GrowingSeries] = {}
-        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.curves: dict[str, LiveCurve] = {}
         for key, plot, pen, name in (
             ("train_loss", self.loss_plot, TRAIN_PEN, "training"),
             ("val_loss", self.loss_plot, VAL_PEN, "validation"),
@@ -157,10 +270,11 @@ class CurvesView(QWidget):
             ("lr", self.lr_plot, TRAIN_PEN, None),
             ("rate", self.rate_plot, TRAIN_PEN, None),
         ):
-            self.series[key] = GrowingSeries()
             symbol = {"symbol": "o", "symbolSize": 5, "symbolBrush": VAL_BRUSH,
                       "symbolPen": None} if key.startswith("val") else {}
-            self.curves[key] = plot.plot(pen=pen, name=name, **symbol)
+            self.curves[key] = LiveCurve(plot, name=name, pen=pen, z=1 if symbol else 0,
+                                         **symbol)
+        self.series = {key: curve.series for key, curve in self.curves.items()}
         self.ranges = {  # the plots whose y range follows the data; accuracy stays 0..1
             self.loss_plot: (StickyRange(include_zero=True), ("train_loss", "val_loss")),
             self.lr_plot: (StickyRange(include_zero=True), ("lr",)),
@@ -170,7 +284,7 @@ class CurvesView(QWidget):
         for plot in self.ranges:
             plot.vb.sigRangeChangedManually.connect(lambda *_, p=plot: self._hold(p))
             plot.autoBtn.clicked.connect(lambda *_, p=plot: self._follow(p))
-        self._drawn: dict[str, int] = {}
+        self._ranged: dict[str, int] = {}  # points of each series its StickyRange has seen
         self.redraws = 0
         self.range_changes = 0
         self._timer = QTimer(self)
@@ -186,9 +300,9 @@ class CurvesView(QWidget):
 
     def _restart(self) -> None:
         """Empty every series; the y axes follow the new data again, even after a zoom."""
-        for series in self.series.values():
-            series.clear()
-        self._drawn.clear()
+        for curve in self.curves.values():
+            curve.clear()
+        self._ranged.clear()
         for plot in self.ranges:
             self._follow(plot)
 
@@ -236,23 +350,22 @@ class CurvesView(QWidget):
             self._timer.start(max(REDRAW_MS, int(wait * 1000)))
 
     def redraw(self) -> None:
-        """Hand the new points to their curves (views, not copies) and move a y axis only when
-        the data has left it; Qt repaints on its own time."""
+        """Hand the new points to their curves (only the growing chunk of each is set) and
+        move a y axis only when the data has left it; Qt repaints on its own time."""
         self._timer.stop()
         self._last_redraw = time.monotonic()
         self.redraws += 1
         for key, curve in self.curves.items():
-            s = self.series[key]
-            if self._drawn.get(key) == s.n:
-                continue
-            if key.startswith("val"):
-                curve.setSymbol("o" if s.n <= MAX_SYMBOLS else None)
-            curve.setData(s.x, s.y)
-            self._drawn[key] = s.n
+            if key.startswith("val") and curve.dirty:
+                curve.set_symbol("o" if curve.n <= MAX_SYMBOLS else None)
+            curve.draw()
         for plot, (sticky, keys) in self.ranges.items():
             if not self.following[plot]:
                 continue
-            new = sticky.update(*(self.series[k].y for k in keys))
+            fresh = [self.series[k].y[self._ranged.get(k, 0):] for k in keys]
+            for k in keys:
+                self._ranged[k] = self.series[k].n
+            new = sticky.update(*fresh)
             if new is not None:
                 plot.setYRange(*new, padding=0)
                 self.range_changes += 1
@@ -265,6 +378,8 @@ class CurvesView(QWidget):
         """Follow the data again (a new run, or the plot's auto-range button)."""
         self.following[plot] = True
         self.ranges[plot][0].reset()
+        for key in self.ranges[plot][1]:
+            self._ranged[key] = 0  # the range starts over from every point
         self._schedule()
 
     def point_count(self, key: str) -> int:

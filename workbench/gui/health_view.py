@@ -1,7 +1,9 @@
 """Network health while it trains: gradient norm per layer, a weight histogram, dead ReLUs.
 
 Fed `Health` events (a few an epoch). The per-layer curves are created once per run, when the
-first event names the layers; a warning from the monitor shows as a banner above the plots.
+first event names the layers, and drawn as `LiveCurve`s (chunked, downsampled, clipped to the
+view, like the training curves): a redraw hands the plot only the newest points. A warning
+from the monitor shows as a banner above the plots.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from workbench.core.training.events import Health
-from workbench.gui.curves_view import REDRAW_MS, GrowingSeries, new_plot
+from workbench.gui.curves_view import REDRAW_MS, LiveCurve, new_plot
 
 LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                 "#7f7f7f", "#bcbd22", "#17becf")
@@ -61,8 +63,7 @@ class HealthView(QWidget):
         self.dead_bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush="#d62728")
         self.dead_plot.addItem(self.dead_bars)
         self.names: list[str] = []
-        self.series: list[GrowingSeries] = []
-        self.curves: list[pg.PlotDataItem] = []
+        self.curves: list[LiveCurve] = []
         self.latest: Health | None = None
         self.count = 0
         self._timer = QTimer(self)
@@ -72,9 +73,9 @@ class HealthView(QWidget):
 
     def clear(self) -> None:
         for curve in self.curves:
-            self.grad_plot.removeItem(curve)
+            curve.remove()
         self.grad_plot.legend.clear()
-        self.names, self.series, self.curves = [], [], []
+        self.names, self.curves = [], []
         self.latest = None
         self.count = 0
         self.layer_box.clear()
@@ -88,9 +89,9 @@ class HealthView(QWidget):
         if names != self.names:
             self.clear()
             self._make_layers(names)
-        for series, layer in zip(self.series, health.layers, strict=True):
+        for curve, layer in zip(self.curves, health.layers, strict=True):
             norm = layer.grad_norm if np.isfinite(layer.grad_norm) else np.nan
-            series.append(health.epoch, max(norm, TINY))
+            curve.append(health.epoch, max(norm, TINY))
         self.latest = health
         self.count += 1
         if not self._timer.isActive():
@@ -99,9 +100,8 @@ class HealthView(QWidget):
     def _make_layers(self, names: list[str]) -> None:
         self.names = names
         for i, name in enumerate(names):
-            self.series.append(GrowingSeries(256))
             pen = pg.mkPen(LAYER_COLORS[i % len(LAYER_COLORS)], width=1.5)
-            self.curves.append(self.grad_plot.plot(pen=pen, name=name))
+            self.curves.append(LiveCurve(self.grad_plot, name=name, pen=pen, z=i))
         self.layer_box.blockSignals(True)
         self.layer_box.addItems(names)
         self.layer_box.blockSignals(False)
@@ -111,8 +111,8 @@ class HealthView(QWidget):
 
     def redraw(self) -> None:
         self._timer.stop()
-        for series, curve in zip(self.series, self.curves, strict=True):
-            curve.setData(series.x, series.y)
+        for curve in self.curves:
+            curve.draw()
         health = self.latest
         if health is None:
             return
