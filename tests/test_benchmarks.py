@@ -82,3 +82,15 @@ def test_train_speed_refuses_an_unknown_contender():
     with pytest.raises(SystemExit, match="unknown 'tensorflow'"):
         train_speed.main(["--root", str(SAMPLE), "--models", "mlp", "--epochs", "2",
                           "--train-subset", "64", "--contenders", "tensorflow"])
+
+
+def test_prune_slider_reports_the_evaluation_and_the_answer(qtbot, capsys):
+    import prune_slider
+
+    assert prune_slider.main(["--root", str(SAMPLE), "--positions", "4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["validation_samples"] == 500  # a tenth of the sample's training images
+    for key in ("evaluate_unstructured", "evaluate_structured"):
+        assert 0 < result[key]["wall"]["median_ms"] <= result[key]["wall"]["max_ms"]
+    assert set(result["slider"]) == {"one_move", "drag_of_20_from_first_move",
+                                     "drag_of_20_from_letting_go"}

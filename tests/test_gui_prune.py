@@ -106,3 +106,30 @@ def test_export_dialog_reports_failure(qtbot, tmp_path):
     assert "not a run folder" in failed.args[0]
     assert "Export failed" in dialog.status.text()
     dialog.shutdown()
+
+
+def test_moves_are_evaluated_at_once_and_a_drag_only_at_its_last_position(qtbot, run_dir,
+                                                                          tmp_path):
+    """No debounce: a move starts its evaluation on the next turn of the event loop; the
+    moves made while one runs are evaluated once, at the latest position, when it ends."""
+    panel = PrunePanel(Workspace(tmp_path))
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.sessionReady, timeout=60000):
+        panel.set_run(run_dir)
+    qtbot.waitUntil(lambda: panel.result is not None and not panel.busy(), timeout=30000)
+    seen: list[float] = []
+    panel.evaluated.connect(lambda r: seen.append(r.config.amount))
+    held = panel.session._lock  # holding it keeps the first evaluation running
+    held.acquire()
+    try:
+        panel.slider.setValue(10)
+        assert panel._coalesce.isActive() and panel._coalesce.interval() == 0
+        qtbot.waitUntil(lambda: panel.tasks.is_running("evaluate"), timeout=5000)
+        for percent in range(11, 31):  # a drag while it runs
+            panel.slider.setValue(percent)
+            qtbot.waitUntil(lambda: not panel._coalesce.isActive(), timeout=5000)
+    finally:
+        held.release()
+    qtbot.waitUntil(lambda: seen[-1:] == [0.3] and not panel.busy(), timeout=30000)
+    assert seen == [0.1, 0.3]
+    panel.shutdown()

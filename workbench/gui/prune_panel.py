@@ -1,9 +1,11 @@
 """The Prune panel: a sparsity slider on a trained run, its accuracy at once, and a new run.
 
-Moving a slider re-evaluates the pruned copy on the validation set after a short debounce, on
-a background thread; only the latest position is evaluated when several come in a row (the
-panel's tasks: one of each kind at a time, the latest wins). The run's data comes from the
-workspace's cache. A
+Moving a slider re-evaluates the pruned copy on the validation set at once, on a background
+thread: changes made in one turn of the event loop (several sliders at once) are evaluated
+once, and the moves that come while an evaluation runs are evaluated as one, at their latest
+position, when it ends; so a drag shows results as it goes, the last within two evaluations
+of letting go, and a single move is answered within one (benchmarks/prune_slider.py). The
+run's data comes from the workspace's cache. A
 sensitivity sweep fills a plot layer by layer; "Create pruned run" makes the pruning permanent
 (fine-tuning first when asked) and reports size and CPU latency before and after.
 """
@@ -45,7 +47,6 @@ from workbench.core.workspace import Workspace
 from workbench.gui.style import CLASS_COLORS
 from workbench.gui.tasks import Tasks
 
-DEBOUNCE_MS = 60
 COLUMNS = ("Layer", "Amount", "", "Sparsity", "Parameters before", "Parameters after", "Units")
 
 
@@ -70,8 +71,9 @@ class PrunePanel(QWidget):
         self._layer_sliders: dict[int, QSlider] = {}
         self._curves: dict[int | None, pg.PlotDataItem] = {}
         self._points: dict[int | None, list[tuple[float, float]]] = {}
-        self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
-        self._debounce.timeout.connect(self._evaluate_now)
+        self._coalesce = QTimer(self, singleShot=True, interval=0)  # the next loop turn
+        self._coalesce.timeout.connect(self._evaluate_now)
+        self._eval_pending = False  # a move came while an evaluation ran
         self._build()
         self._set_enabled(False)
 
@@ -284,17 +286,26 @@ class PrunePanel(QWidget):
 
     def _schedule(self) -> None:
         if self.session is not None:
-            self._debounce.start()
+            self._coalesce.start()
 
     def _evaluate_now(self) -> None:
-        """Evaluate the latest position; one still running is dropped and this one follows."""
+        """Evaluate the latest position; while one runs, the latest move waits for it to end
+        (not cancelling it), so a drag shows a result after each evaluation."""
         if self.session is None:
+            return
+        if self.tasks.is_running("evaluate"):
+            self._eval_pending = True
             return
         session = self.session
         config = self.config()
         self.tasks.start("evaluate", lambda _report, _cancel: session.evaluate(config),
                          done=self._show_result, failed=self.notes.setText,
-                         expected=(PruneError,))
+                         finished=self._after_eval, expected=(PruneError,))
+
+    def _after_eval(self) -> None:
+        if self._eval_pending:
+            self._eval_pending = False
+            self._evaluate_now()
 
     def _show_result(self, result: PruneResult) -> None:
         assert self.session is not None
@@ -432,7 +443,8 @@ class PrunePanel(QWidget):
 
     def shutdown(self) -> None:
         """Stop every background task and wait for its thread (closing, or a new run)."""
-        self._debounce.stop()
+        self._coalesce.stop()
+        self._eval_pending = False
         self.tasks.shutdown()
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
