@@ -94,3 +94,14 @@ def test_prune_slider_reports_the_evaluation_and_the_answer(qtbot, capsys):
         assert 0 < result[key]["wall"]["median_ms"] <= result[key]["wall"]["max_ms"]
     assert set(result["slider"]) == {"one_move", "drag_of_20_from_first_move",
                                      "drag_of_20_from_letting_go"}
+
+
+def test_the_thread_benchmark_times_both_counts(capsys, monkeypatch):
+    import threads as thread_bench
+
+    monkeypatch.setattr(thread_bench, "SETUPS", {"mlp": (32, 3), "cnn": (16, 1)})
+    assert thread_bench.main(["--rounds", "2", "--many", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for name in ("mlp", "cnn"):
+        assert len(result[name]["1_threads_ms_per_step"]) == 2
+        assert len(result[name]["2_threads_ms_per_step"]) == 2
