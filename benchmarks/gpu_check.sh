@@ -11,11 +11,11 @@
 # Results go to $OUT (default ./gpu-results): test_cuda.txt, train_speed_cuda.json and .txt,
 # env.txt, and summary.txt with each part's exit status. Exit status: 0 when every part passed.
 #
-# MNIST (the four *-ubyte.gz files) is looked for in $MNIST_ROOT, then gpu-data/mnist in the
-# checkout (copy it there, untracked, so it travels with the working tree), then
+# MNIST (the four *-ubyte.gz files, 11 MB) is looked for in $MNIST_ROOT, then gpu-data/mnist in
+# the checkout (git ignores gpu-data/: carry it to the GPU machine), then
 # /work/shared/datasets/mnist. Usage, from the repository root:
 #   mkdir -p gpu-data && cp -r /work/shared/datasets/mnist gpu-data/
-#   bash benchmarks/gpu_check.sh
+#   bash benchmarks/gpu_check.sh        # on the GPU machine; OUT=folder for the results
 set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-results}"

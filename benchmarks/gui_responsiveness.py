@@ -40,11 +40,11 @@ from PySide6.QtCore import QElapsedTimer, Qt, QTimer  # noqa: E402
 from workbench import spec as specmod  # noqa: E402
 from workbench.core.training.events import Progress, RunFailed, RunStarted  # noqa: E402
 from workbench.core.training.loop import Trainer  # noqa: E402
+from workbench.core.training.threads import automatic_threads  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
 from workbench.gui.curves_view import CurvesView  # noqa: E402
 from workbench.gui.train_panel import TrainPanel  # noqa: E402
 from workbench.gui.warmup import load_heavy, settle_heap  # noqa: E402
-from workbench.gui.worker import training_threads  # noqa: E402
 
 TICK_MS = 10
 STEPS_PER_EPOCH = 1000  # of the synthetic curves whose redraw is timed
@@ -99,7 +99,7 @@ def training_thread_id() -> int | None:
 
 
 def headless(spec: specmod.ExperimentSpec, steps: int, workspace: Workspace) -> dict[str, Any]:
-    trainer = Trainer(spec, runs=workspace.runs, source=workspace, threads=training_threads())
+    trainer = Trainer(spec, runs=workspace.runs, source=workspace, threads=automatic_threads())
     last = None
     tid = threading.get_native_id()
     clocks: list[tuple[float, float, float] | None] = []
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     small = redraw_cost(1000)
     draw = redraw_cost(args.points)
     result = {
-        "device": "cpu", "cores": os.cpu_count(), "torch_threads": training_threads(),
+        "device": "cpu", "cores": os.cpu_count(), "torch_threads": automatic_threads(),
         "steps": args.steps, "batch_size": spec.train.batch_size,
         "headless_samples_per_sec": median_of(plain, "samples_per_sec"),
         "gui_samples_per_sec": median_of(guis, "samples_per_sec"),

@@ -16,6 +16,8 @@ Contenders (benchmarks/hand_loops.py holds the yardsticks, plain torch only):
 They run interleaved, one epoch of each in turn (the order rotates with each repeat), so the
 drift of a shared machine hits them alike; an epoch is the training pass plus the validation
 pass every script makes. The first epoch of each repeat pays for warm-up and is left out.
+On CUDA every contender trains a conv net with the backend switches Workbench sets for one
+(cuDNN's autotuner, TF32), so the loops differ only in how they are written.
 Each epoch is timed from outside on the wall clock and on the process's CPU clock; with one
 thread on a CPU the CPU clock leaves out the time other processes had the core (a busy
 machine's shared caches still slow the work down), so it is the clock the ratios use there
@@ -61,6 +63,7 @@ from hand_loops import (  # noqa: E402
 from workbench import spec as specmod  # noqa: E402
 from workbench.core.data import Splits, load_splits  # noqa: E402
 from workbench.core.store.runs import RunStore  # noqa: E402
+from workbench.core.training.backends import backends_for  # noqa: E402
 from workbench.core.training.events import (  # noqa: E402
     EpochEnded,
     RunFailed,
@@ -297,7 +300,8 @@ def bench_model(name: str, batch: int, args: argparse.Namespace, device: torch.d
                                                for c in chosen}
     for repeat in range(args.repeats):
         order = chosen[repeat % len(chosen):] + chosen[:repeat % len(chosen)]
-        done = interleave({c: loops[c]() for c in order})
+        with backends_for(MODELS[name](), device):  # every contender: Workbench's switches
+            done = interleave({c: loops[c]() for c in order})
         for c, result in done.items():
             for clock_key in ("wall", "cpu"):
                 times = result[clock_key]

@@ -13,7 +13,7 @@ from workbench import spec as specmod
 from workbench.core.training.events import Progress, RunFailed, RunFinished, RunStarted
 from workbench.core.training.threads import automatic_threads
 from workbench.core.workspace import Workspace
-from workbench.gui.worker import TaskRunner, ThreadWorker, TrainRunner, training_threads
+from workbench.gui.worker import TaskRunner, ThreadWorker, TrainRunner
 
 WAIT_MS = 60_000
 
@@ -176,9 +176,12 @@ def test_worker_exception_is_reported(qtbot, runners, caplog):
     assert "boom in the loop" in caplog.text
 
 
-def test_training_leaves_the_gui_a_core():
-    assert training_threads() == automatic_threads()
-    assert training_threads(3) == 3  # the spec's train.threads
+def test_a_run_from_the_app_leaves_the_thread_count_to_the_spec(tmp_path):
+    """No count forced over the spec's: the trainer takes train.threads, else the physical
+    cores but one (tests/test_threads.py)."""
+    runner = TrainRunner.for_spec(specmod.ExperimentSpec(), Workspace(tmp_path))
+    assert runner.trainer is not None and runner.trainer.threads is None
+    assert automatic_threads() >= 1
 
 
 def test_thread_worker_cancels_a_generator_between_items(qtbot):

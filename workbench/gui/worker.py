@@ -25,8 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from workbench.core.training.threads import choose_threads
-
 if TYPE_CHECKING:  # the adapter itself loads no torch: the data panel needs it before that
     from workbench.core.training.callbacks import Callback
     from workbench.core.training.loop import Trainer
@@ -37,12 +35,6 @@ log = logging.getLogger(__name__)
 
 Emit = Callable[[Any], None]
 Work = Callable[[Emit, threading.Event], Any]
-
-
-def training_threads(spec_threads: int | None = None) -> int:
-    """Torch threads a run started from the app uses: the spec's `train.threads`, else the
-    physical cores but one, which leaves the GUI a core (`core.training.threads`)."""
-    return choose_threads(None, spec_threads)
 
 
 def _spent(_emit: Emit, _cancel: threading.Event) -> None:
@@ -246,4 +238,4 @@ class TaskRunner(ThreadWorker):
         self.failed.emit(message)
 
 
-__all__ = ["TaskRunner", "ThreadWorker", "TrainRunner", "training_threads"]
+__all__ = ["TaskRunner", "ThreadWorker", "TrainRunner"]
