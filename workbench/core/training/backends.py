@@ -21,7 +21,8 @@ from torch import nn
 # (object holding the switch, attribute): the torch 2.9+ names for each switch
 _SWITCHES = {
     "cudnn.benchmark": (torch.backends.cudnn, "benchmark"),
-    "cudnn.conv.fp32_precision": (torch.backends.cudnn.conv, "fp32_precision"),
+    "cudnn.conv.fp32_precision": (torch.backends.cudnn.conv,  # type: ignore[attr-defined]
+                                  "fp32_precision"),
     "cuda.matmul.fp32_precision": (torch.backends.cuda.matmul, "fp32_precision"),
 }
 

@@ -57,7 +57,7 @@ class LinearStackStep(EagerStep):
                  spec: ExperimentSpec, num_classes: int, device: torch.device, *,
                  masked: Masked = ([], [])) -> None:
         super().__init__(model, optimizer, loss_fn, spec, num_classes, device, masked=masked)
-        self.layers = list(model)
+        self.layers = list(model.children())  # `supports` made sure it is an nn.Sequential
         self.first = next(i for i, m in enumerate(self.layers) if isinstance(m, nn.Linear))
         for p in self.params:  # overwritten in place by every step: never zeroed or reallocated
             if p.grad is None:
@@ -112,6 +112,7 @@ class LinearStackStep(EagerStep):
         saved.append(a)  # LeakyReLU and GELU: their backward reads the input
         if isinstance(layer, nn.LeakyReLU):
             return F.leaky_relu(a, layer.negative_slope)
+        assert isinstance(layer, nn.GELU)
         return F.gelu(a, approximate=layer.approximate)
 
     def _layer_backward(self, layer: nn.Module, g: torch.Tensor, s: Any, *,
@@ -134,6 +135,7 @@ class LinearStackStep(EagerStep):
             return aten.sigmoid_backward(g, s)
         if isinstance(layer, nn.LeakyReLU):
             return aten.leaky_relu_backward(g, s, layer.negative_slope, False)
+        assert isinstance(layer, nn.GELU)
         return aten.gelu_backward(g, s, approximate=layer.approximate)
 
     def _loss_and_grad(self, out: torch.Tensor,
