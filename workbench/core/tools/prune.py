@@ -324,6 +324,12 @@ class PruneSession:
                 if structured else torch.zeros(0, dtype=torch.long)
             order = torch.argsort(all_scores, stable=True)
             left = {lay.index: lay.units for lay in structured}
+            # Scores do not compare perfectly across layers (a BatchNorm after a layer rescales
+            # its units), so global ranking alone can cut one layer down to a unit or two, a
+            # bottleneck no fine-tuning recovers from: each layer keeps at least half of what
+            # pruning every layer by the amount would leave it.
+            floor = {lay.index: max(1, math.ceil((1.0 - config.amount) * lay.units / 2))
+                     for lay in structured}
             chosen: dict[int, list[int]] = {lay.index: [] for lay in structured}
             offsets = {}
             start = 0
@@ -334,7 +340,7 @@ class PruneSession:
                 if n == 0:
                     break
                 i = int(owner[pos])
-                if left[i] > 1:  # a layer keeps at least one unit
+                if left[i] > floor[i]:
                     chosen[i].append(pos - offsets[i])
                     left[i] -= 1
                     n -= 1
