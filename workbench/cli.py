@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from workbench import __version__
 
-COMMANDS = ("train", "runs", "resume", "compare", "prune", "export")
+COMMANDS = ("train", "runs", "resume", "compare", "prune", "export", "compress")
 
 
 class OneLineParser(argparse.ArgumentParser):
