@@ -50,6 +50,7 @@ TrainPanelFactory = Callable[[Callable[[], ExperimentSpec], Workspace, QWidget],
 TOOLS = (
     ("&Prune…", "workbench.gui.prune_panel", "PrunePanel"),
     ("&Export to ONNX…", "workbench.gui.export_dialog", "ExportDialog"),
+    ("Co&mpress…", "workbench.gui.compress_panel", "CompressPanel"),
     ("&Compare optimizers…", "workbench.gui.compare_panel", "ComparePanel"),
     ("Play&ground…", "workbench.gui.playground_panel", "PlaygroundPanel"),
 )
@@ -325,6 +326,9 @@ class MainWindow(QMainWindow):
             widget = cls(run_dir, self.workspace, self)
         elif cls_name == "PrunePanel":
             widget = cls(self.workspace, self)
+        elif cls_name == "CompressPanel":
+            info = self.history.selected_info()
+            widget = cls(self.workspace, self, run_dir=str(info.path) if info else None)
         elif cls_name == "PlaygroundPanel":
             widget = cls(self)
         else:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from workbench.core.data import DeviceBatches, Splits
+from workbench.core.data.cache import DataSource
 from workbench.core.store.runs import RunError
 from workbench.core.tools.compress_settings import DEFAULT_CALIBRATION, MAX_CALIBRATION
 from workbench.core.tools.trained import load_trained
@@ -162,12 +163,12 @@ def value_ranges(model: nn.Sequential, layer_types: list[str], sample: np.ndarra
 
 
 def run_value_ranges(run_dir: str | Path, count: int = DEFAULT_CALIBRATION, *,
-                     splits: Splits | None = None,
+                     splits: Splits | None = None, source: DataSource | None = None,
                      cancel: threading.Event | None = None) -> list[ValueRange]:
     """The value ranges of a trained run on its calibration sample (the same draw as static
     quantization's); CalibrationError saying why when the run cannot be read."""
     try:
-        trained = load_trained(run_dir, splits=splits, cancel=cancel)
+        trained = load_trained(run_dir, splits=splits, source=source, cancel=cancel)
     except RunError as exc:
         raise CalibrationError(f"{exc}; its value ranges cannot be measured") from exc
     sample = calibration_sample(trained.splits, count)

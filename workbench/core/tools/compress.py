@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench.core.data import Splits
+from workbench.core.data.cache import DataSource
 from workbench.core.store.runs import Run, RunError, RunStore
 from workbench.core.tools.compress_settings import (
     DEFAULT_FINETUNE_EPOCHS,
@@ -159,7 +161,8 @@ def variant_path(run_dir: str | Path, kind: str) -> Path:
 
 
 def measure_run(run_dir: str | Path, config: QuantizeConfig | None = None, *,
-                splits: Any = None) -> list[Variant]:
+                splits: Splits | None = None,
+                source: DataSource | None = None) -> list[Variant]:
     """Measure the run's float model and its quantization (kept in the run's folder).
 
     A quantization that breaks the network is recorded as refused, not raised.
@@ -174,7 +177,8 @@ def measure_run(run_dir: str | Path, config: QuantizeConfig | None = None, *,
     try:
         quantize_run(run_dir, variant_path(run_dir, kind_of(mode)),
                      QuantizeConfig(mode, config.calibration, config.per_channel,
-                                    config.max_drop, config.seed), splits=splits)
+                                    config.max_drop, config.seed), splits=splits,
+                     source=source)
     except QuantizeError as exc:
         if not any(v.kind == kind_of(mode) for v in variants_of(run_dir)):
             raise CompressError(str(exc)) from exc
@@ -183,7 +187,8 @@ def measure_run(run_dir: str | Path, config: QuantizeConfig | None = None, *,
 
 def measure_family(run_dir: str | Path, runs: RunStore | None = None,
                    config: QuantizeConfig | None = None, *, report: Report | None = None,
-                   cancel: threading.Event | None = None, again: bool = False) -> list[Variant]:
+                   cancel: threading.Event | None = None, again: bool = False,
+                   source: DataSource | None = None) -> list[Variant]:
     """Measure every member of the family that lacks a float or a quantized measurement."""
     config = config or QuantizeConfig()
     for member in family(run_dir, runs):
@@ -193,7 +198,7 @@ def measure_family(run_dir: str | Path, runs: RunStore | None = None,
         if not again and "fp32" in kinds and len(kinds) > 1:
             continue
         try:
-            measured = measure_run(member, config)
+            measured = measure_run(member, config, source=source)
         except (CompressError, QuantizeError) as exc:
             if Path(member) == Path(run_dir).resolve():
                 raise CompressError(str(exc)) from exc
@@ -278,8 +283,8 @@ def search_config(amount: float, structured: bool) -> PruneConfig:
 def compress_to_target(run_dir: str | Path, max_drop: float, *, runs: RunStore | None = None,
                        finetune_epochs: int = DEFAULT_FINETUNE_EPOCHS, structured: bool = True,
                        config: QuantizeConfig | None = None, probes: int = DEFAULT_PROBES,
-                       report: Report | None = None,
-                       cancel: threading.Event | None = None) -> TargetResult:
+                       report: Report | None = None, cancel: threading.Event | None = None,
+                       source: DataSource | None = None) -> TargetResult:
     """The smallest variant of the run within `max_drop` validation accuracy points.
 
     Every probe is a pruned, fine-tuned run linked to `run_dir` in `runs` (default: the run's
@@ -299,7 +304,7 @@ def compress_to_target(run_dir: str | Path, max_drop: float, *, runs: RunStore |
     config = QuantizeConfig(config.mode, config.calibration, config.per_channel,
                             max(config.max_drop, max_drop, DEFAULT_MAX_DROP), config.seed)
     try:
-        session = PruneSession(run_dir)
+        session = PruneSession(run_dir, source=source)
     except PruneError as exc:
         raise CompressError(str(exc)) from exc
     if session.num_classes == 0:
