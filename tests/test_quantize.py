@@ -82,7 +82,7 @@ def test_dynamic_int8_mlp_is_smaller_verified_and_recorded(mlp_run, tmp_path):
     assert set(record) >= {"fp32", "int8-dynamic"}
     assert record["int8-dynamic"]["measured"]["bytes"] == out.stat().st_size
     assert record["int8-dynamic"]["file"] == str(out)
-    assert record["fp32"]["measured"]["test_accuracy"] == result.float.test_accuracy
+    assert record["fp32"]["measured"]["test_accuracy"] == result.fp32.test_accuracy
 
 
 def test_static_int8_cnn_is_calibrated_qdq(cnn_run, tmp_path):
@@ -196,7 +196,7 @@ def test_cli_export_quantized_prints_the_variants(mlp_run, tmp_path, capsys):
     assert result["kind"] == "int8-static" and result["calibration"] == 32
     assert result["per_channel"] is False and len(result["tried"]) == 1
     assert result["quantized"]["bytes"] == out.stat().st_size
-    assert result["float"]["bytes"] > 3 * result["quantized"]["bytes"]
+    assert result["fp32"]["bytes"] > 3 * result["quantized"]["bytes"]
     for key in ("latency_ms", "latency_ms_256", "test_accuracy", "agreement"):
         assert result["quantized"][key] is not None
     assert "int8-static" in captured.err and "smaller" in captured.err

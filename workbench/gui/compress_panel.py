@@ -610,6 +610,7 @@ class CompressPanel(QWidget):
             self.targetDone.emit(result)
 
         self._start("frontier", lambda report, cancel: frontier(run_dir, runs), select_best)
+        self.refresh_runs()  # the search's pruned runs join the picker
 
     # -- value ranges ---------------------------------------------------------------------
     def measure_ranges(self) -> None:

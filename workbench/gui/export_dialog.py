@@ -235,7 +235,7 @@ class ExportDialog(QDialog):
         head = ("<tr><th align='left'>variant</th><th>size</th><th>latency, batch 1</th>"
                 "<th>batch 256</th><th>test accuracy</th><th>agrees with float</th></tr>")
         rows = [head]
-        for name, m in (("float32", result.float), (result.kind, result.quantized)):
+        for name, m in (("float32", result.fp32), (result.kind, result.quantized)):
             acc = (f"{m.test_accuracy:.2%}" if m.test_accuracy is not None
                    else f"MSE {m.test_loss:.4g}")
             rows.append(f"<tr><td>{name}</td><td align='right'>{m.bytes / 1024:,.1f} KB</td>"
@@ -243,7 +243,7 @@ class ExportDialog(QDialog):
                         f"<td align='right'>{m.latency_ms_256:.2f} ms</td>"
                         f"<td align='right'>{acc}</td><td align='right'>"
                         f"{_agree(m.agreement)}</td></tr>")
-        before, after = result.float, result.quantized
+        before, after = result.fp32, result.quantized
         drop = (f"test accuracy {before.test_accuracy:.2%} → {after.test_accuracy:.2%}"
                 if result.drop is not None else
                 f"test MSE {before.test_loss:.4g} → {after.test_loss:.4g}")

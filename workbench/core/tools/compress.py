@@ -338,11 +338,11 @@ def compress_to_target(run_dir: str | Path, max_drop: float, *, runs: RunStore |
     for i, amount in enumerate(amounts):
         if stopped():
             break
-        result = session.evaluate(search_config(amount, structured))
-        drop = (reference - (result.val_accuracy or 0.0)) * 100.0
+        swept = session.evaluate(search_config(amount, structured))
+        drop = (reference - (swept.val_accuracy or 0.0)) * 100.0
         if drop <= max_drop:
             start = i
-        emit(TargetStep("sweep", amount, None, result.val_accuracy, drop, None,
+        emit(TargetStep("sweep", amount, None, swept.val_accuracy, drop, None,
                         drop <= max_drop, f"{'structured' if structured else 'unstructured'} "
                         f"{amount:.0%} before fine-tuning"))
     lo, hi = -1, len(amounts)

@@ -104,7 +104,7 @@ class QuantizeResult:
     calibration: int | None  # samples; None unless static
     opset: int
     normalize_in_graph: bool
-    float: Measured  # the float model, as the plain export writes it (sparse where smaller)
+    fp32: Measured  # the float model, as the plain export writes it (sparse where smaller)
     quantized: Measured
     drop: float | None  # test accuracy points lost (None for regression)
     loss_increase: float  # relative change of the test loss
@@ -113,14 +113,14 @@ class QuantizeResult:
     @property
     def ratio(self) -> float:
         """How many times smaller than the float file."""
-        return self.float.bytes / max(1, self.quantized.bytes)
+        return self.fp32.bytes / max(1, self.quantized.bytes)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "kind": self.kind, "per_channel": self.per_channel,
                 "calibration": self.calibration, "opset": self.opset,
                 "normalize_in_graph": self.normalize_in_graph, "ratio": self.ratio,
                 "drop": self.drop, "loss_increase": self.loss_increase,
-                "float": self.float.to_dict(), "quantized": self.quantized.to_dict(),
+                "fp32": self.fp32.to_dict(), "quantized": self.quantized.to_dict(),
                 "tried": list(self.tried)}
 
 
@@ -287,7 +287,7 @@ def quantize_run(run_dir: str | Path, out_path: str | Path,
                                         raw=normalize_in_graph)
         except CalibrationError as exc:
             raise QuantizeError(str(exc)) from exc
-    details = {"opset": opset, "normalize_in_graph": normalize_in_graph}
+    details: dict[str, Any] = {"opset": opset, "normalize_in_graph": normalize_in_graph}
     with tempfile.TemporaryDirectory(prefix="workbench-quantize-") as work_dir:
         work = Path(work_dir)
         float_path = work / "float.onnx"
