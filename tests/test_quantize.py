@@ -133,9 +133,9 @@ def test_bad_requests_say_why_and_write_nothing(mlp_run, tmp_path):
     for config, message in cases:
         with pytest.raises(QuantizeError, match=message):
             quantize_run(mlp_run, tmp_path / "x.onnx", config)
-    with pytest.raises(QuantizeError, match="must end in .onnx"):
+    with pytest.raises(ExportError, match="must end in .onnx"):
         quantize_run(mlp_run, tmp_path / "x.txt")
-    with pytest.raises(QuantizeError, match="no such folder"):
+    with pytest.raises(ExportError, match="no such folder"):
         quantize_run(mlp_run, tmp_path / "missing" / "x.onnx")
     with pytest.raises(ExportError, match="not a run folder"):
         quantize_run(tmp_path, tmp_path / "x.onnx")

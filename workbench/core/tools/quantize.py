@@ -16,25 +16,23 @@ was better on both MNIST benchmark networks. The float model is exported and ver
 PyTorch first (`export_run`); the quantized file is checked with onnx.checker, then run with
 onnxruntime on the whole test split: a file that loses more than `max_drop` accuracy points
 (regression: more than REGRESSION_MAX_INCREASE of the test MSE) is refused with the numbers
-and not written. Both measurements are stored in the run's compression record.
+and not written. Both measurements are stored in the run's compression record. Like export, it
+touches no process-wide state (output, warning filters, logger levels): the app quantizes on a
+thread beside others; the CLI quiets the tools on its main thread.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
-import os
 import shutil
 import tempfile
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from workbench.core.data import Splits
 from workbench.core.data.cache import DataSource
+from workbench.core.store.atomic import remove_stale_temps, write_bytes_atomic
 from workbench.core.tools.calibration import (
     CalibrationError,
     calibration_reader,
@@ -52,6 +50,7 @@ from workbench.core.tools.export import (
     DEFAULT_OPSET,
     INPUT_NAME,
     ExportError,
+    check_destination,
     export_run,
     load_run,
 )
@@ -133,24 +132,6 @@ def kind_of(mode: str) -> str:
     return "fp16" if mode == "fp16" else f"int8-{mode}"
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """onnxruntime's quantization tools warn and print freely; the user sees our summary."""
-    loggers = [logging.getLogger(), logging.getLogger("onnxruntime")]
-    levels = [log.level for log in loggers]
-    sink = io.StringIO()
-    try:
-        for log in loggers:
-            log.setLevel(logging.ERROR)
-        with (warnings.catch_warnings(), contextlib.redirect_stdout(sink),
-              contextlib.redirect_stderr(sink)):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for log, level in zip(loggers, levels, strict=True):
-            log.setLevel(level)
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
@@ -167,23 +148,21 @@ def quantize_file(float_path: Path, out_path: Path, mode: str, *, per_channel: b
         quantize_static,
     )
 
-    with _quiet():
-        if mode == "dynamic":
-            quantize_dynamic(str(float_path), str(out_path), weight_type=QuantType.QInt8,
-                             per_channel=per_channel)
-        elif mode == "static":
-            quantize_static(str(float_path), str(out_path),
-                            calibration_reader(sample, INPUT_NAME),
-                            quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod.MinMax)
-        else:
-            import onnx
-            from onnxruntime.transformers.float16 import convert_float_to_float16
+    if mode == "dynamic":
+        quantize_dynamic(str(float_path), str(out_path), weight_type=QuantType.QInt8,
+                         per_channel=per_channel)
+    elif mode == "static":
+        quantize_static(str(float_path), str(out_path), calibration_reader(sample, INPUT_NAME),
+                        quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+    else:
+        import onnx
+        from onnxruntime.transformers.float16 import convert_float_to_float16
 
-            model = convert_float_to_float16(onnx.load(str(float_path)), keep_io_types=True)
-            _sort_nodes(model.graph)
-            onnx.save(model, str(out_path))
+        model = convert_float_to_float16(onnx.load(str(float_path)), keep_io_types=True)
+        _sort_nodes(model.graph)
+        onnx.save(model, str(out_path))
 
 
 def _sort_nodes(graph: Any) -> None:
@@ -213,8 +192,7 @@ def _preprocess(src: Path, dst: Path) -> None:
     from onnxruntime.quantization import quant_pre_process
 
     try:
-        with _quiet():
-            quant_pre_process(str(src), str(dst))
+        quant_pre_process(str(src), str(dst))
     except Exception as exc:  # a graph the optimizer cannot take: quantize it as exported
         logging.getLogger(__name__).info("quant_pre_process failed (%s); quantizing the "
                                          "exported graph as it is", _first_line(exc))
@@ -267,10 +245,8 @@ def quantize_run(run_dir: str | Path, out_path: str | Path,
     config = config or QuantizeConfig()
     config.validate()
     out = Path(out_path)
-    if out.suffix.lower() != ".onnx":
-        raise QuantizeError(f"{out}: the file name must end in .onnx")
-    if not out.parent.is_dir():
-        raise QuantizeError(f"{out.parent}: no such folder")
+    check_destination(out, weights=False, script=False)
+    remove_stale_temps(out.parent)
     loaded = load_run(run_dir, splits=splits, source=source)
     mode = config.mode
     if mode == "auto":
@@ -316,7 +292,11 @@ def quantize_run(run_dir: str | Path, out_path: str | Path,
             if record:
                 write_variant(run_dir, kind, "", measured, refused=refusal, **details)
             raise QuantizeError(refusal)
-        _put_in_place(chosen, out)
+        try:
+            write_bytes_atomic(out, chosen.read_bytes())
+        except OSError as exc:
+            raise QuantizeError(f"cannot write {exc.filename or out}: "
+                                f"{exc.strerror or exc}") from exc
     if record:
         write_variant(run_dir, kind, out, measured, **details)
     return QuantizeResult(str(out), kind, per_channel, calibration, opset, normalize_in_graph,
@@ -358,17 +338,6 @@ def _best(float_path: Path, work: Path, mode: str, per_channel: bool | None, sam
             best = (score, size, candidate, choice)
     assert best is not None
     return best[2], best[3], tried
-
-
-def _put_in_place(src: Path, out: Path) -> None:
-    fd, tmp_name = tempfile.mkstemp(suffix=".onnx", dir=out.parent, prefix=f".{out.stem}-")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp_name)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, out)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
 
 
 def _refusal(kind: str, before: Measured, after: Measured, drop: float | None,
