@@ -87,6 +87,8 @@ BOUNDS: dict[str, Bound] = {
     "train.batch_size": Bound(1, 1_000_000, integer=True),
     "train.seed": Bound(0, 2**31 - 1, integer=True),  # what a spin box holds; numpy and torch too
     "train.threads": Bound(1, 1_024, integer=True),  # null: automatic (core/training/threads.py)
+    "train.checkpoint_every": Bound(0, 100_000, integer=True),  # 0: no epoch checkpoints
+    "train.keep_checkpoints": Bound(1, 100_000, integer=True),  # or null: all of them
 }
 MAX_NAME = 200  # characters of the experiment's name
 MAX_PATH = 4_096  # characters of a file or folder name
@@ -190,6 +192,10 @@ class TrainSpec:
     channels_last: bool = False
     cuda_graph: bool = True
     threads: int | None = None  # CPU threads for PyTorch; None: the physical cores but one
+    # Epoch checkpoints a run can be forked from: every this many epochs (0: none), of which
+    # the newest `keep_checkpoints` are kept (null: all). Specs without them get these defaults.
+    checkpoint_every: int = 1
+    keep_checkpoints: int | None = None
 
 
 @dataclass
@@ -427,6 +433,9 @@ def validate(spec: ExperimentSpec) -> None:
         _check_bool(f"train.{key}", getattr(t, key))
     if t.threads is not None:
         _check("train.threads", t.threads)
+    _check("train.checkpoint_every", t.checkpoint_every)
+    if t.keep_checkpoints is not None:
+        _check("train.keep_checkpoints", t.keep_checkpoints)
 
 
 __all__ = [

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 from torch import nn
 
+from workbench.core.training.state import checkpoint_epochs, epoch_checkpoint_name
+
 if TYPE_CHECKING:
     from workbench.core.data import DeviceBatches, Splits
     from workbench.core.store.runs import Run
@@ -171,25 +173,49 @@ class Checkpointing(Callback):
     when a stop ends an epoch early (or comes before the first step: a run stopped that soon
     is still resumable). Never writes non-finite weights: that ends the run.
 
-    The trainer runs it after every other callback, so the state it saves includes theirs.
+    Every `train.checkpoint_every` epochs (and after the planned last one) it also keeps a
+    copy as an epoch checkpoint, the points a run can be forked from; only the newest
+    `train.keep_checkpoints` of them are kept. The trainer runs it after every other callback,
+    so the state it saves includes theirs.
     """
 
     def on_epoch_end(self, trainer: TrainerView, record: dict[str, Any]) -> None:
-        self._save(trainer)
+        state = self._save(trainer)
+        if state is not None and self._keeps_epoch(trainer):
+            self._keep_epoch(trainer, state)
 
     def on_stop(self, trainer: TrainerView) -> None:
         if trainer.state.step > 0 or trainer.state.global_step == 0:
             self._save(trainer)
 
     @staticmethod
-    def _save(trainer: TrainerView) -> None:
+    def _save(trainer: TrainerView) -> dict[str, Any] | None:
         if trainer.run is None:
-            return
+            return None
         if not weights_finite(trainer.model):
             raise RunAbort("the weights became non-finite", NAN_HINT)
-        trainer.run.save_checkpoint(trainer.checkpoint_state())
+        state = trainer.checkpoint_state()
+        trainer.run.save_checkpoint(state)
         trainer.run.update_summary(epochs_done=trainer.state.epoch,
                                    checkpoint_step=trainer.state.global_step)
+        return state
+
+    @staticmethod
+    def _keeps_epoch(trainer: TrainerView) -> bool:
+        train = trainer.spec.train
+        epoch = trainer.state.epoch
+        return train.checkpoint_every > 0 and (epoch % train.checkpoint_every == 0
+                                               or epoch == train.epochs)
+
+    @staticmethod
+    def _keep_epoch(trainer: TrainerView, state: dict[str, Any]) -> None:
+        run = trainer.run
+        assert run is not None
+        run.save_state(epoch_checkpoint_name(trainer.state.epoch), state)
+        keep = trainer.spec.train.keep_checkpoints
+        if keep is not None:
+            for old in checkpoint_epochs(run.path)[:-keep]:
+                (run.path / epoch_checkpoint_name(old)).unlink(missing_ok=True)
 
 
 __all__ = ["NAN_HINT", "Callback", "Checkpointing", "EarlyStopping", "NanGuard", "RunAbort",

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,13 @@ from workbench.core.training.events import (
 )
 from workbench.core.training.failures import Failure, explain, setup_hint
 from workbench.core.training.optim import LRSchedule, build_optimizer, loss_function
-from workbench.core.training.state import LoopState, callback_states, capture, loop_state
+from workbench.core.training.state import (
+    LoopState,
+    callback_states,
+    capture,
+    load_optimizer_state,
+    loop_state,
+)
 from workbench.core.training.step import EagerStep, evaluate, make_step, wants_graph
 from workbench.core.training.threads import choose_threads
 from workbench.logs import current_log
@@ -116,7 +122,9 @@ class Trainer:
     share one loaded dataset, and `source` (the workspace's cache) is where it comes from
     otherwise; `initial_state` starts from given weights (fair comparisons); `masks`
     (state_dict key -> 0/1 tensor) keeps pruned weights at zero through every step and
-    every resume; `resume` continues a stored run from its checkpoint exactly.
+    every resume; `resume` continues a stored run from its checkpoint exactly; `start_from`
+    returns a checkpoint (of another run) that this new run continues from, with this spec's
+    settings: a fork. It is called on the training thread, where files are read.
     `threads` (the CLI's --threads) overrides the spec's `train.threads` and the
     automatic count (`threads.choose_threads`).
     """
@@ -138,6 +146,7 @@ class Trainer:
         parent: Path | None = None,
         store: bool = True,
         dist: DistContext | None = None,
+        start_from: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.resume_run = Run(Path(resume)) if resume is not None else None
         if spec is None:
@@ -154,6 +163,7 @@ class Trainer:
         self.threads = threads
         self.parent = parent
         self.dist = dist
+        self.start_from = start_from
         self.store = store and (dist is None or dist.is_main)
         self.state = LoopState()
         self._stop = threading.Event()
@@ -303,6 +313,12 @@ class Trainer:
         yield from self._finish(stopped)
 
     # -- before the first step ------------------------------------------------------------
+    def prepare(self) -> Trainer:
+        """Load the data and build the model, optimizer and batches without training or
+        storing anything (tools that step the model themselves: the learning-rate finder)."""
+        self._setup()
+        return self
+
     def _setup(self) -> None:
         spec = self.spec
         self.num_threads = choose_threads(self.threads, spec.train.threads)
@@ -377,13 +393,22 @@ class Trainer:
                 self._lock = run.lock()
                 self.run = run
                 self.run.update_summary(status=RunStatus.RUNNING)
+            if self.start_from is not None:
+                self._restore(self.start_from(), fork=True)
             return
         if self.store:  # ranks but the first only read the run: rank 0 holds it
             self._lock = self.resume_run.lock()
         self.run = self.resume_run
-        ckpt = self.run.load_checkpoint()
+        self._restore(self.run.load_checkpoint(), fork=False)
+        self.run.truncate_metrics(self.state.global_step)
+        self.run.update_summary(status=RunStatus.RUNNING)
+
+    def _restore(self, ckpt: dict[str, Any], *, fork: bool) -> None:
+        """Continue from a checkpoint; a fork keeps its own optimizer settings, and starts
+        its optimizer afresh when the checkpoint carries no optimizer state (None)."""
         self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt["optimizer"] is not None:
+            load_optimizer_state(self.optimizer, ckpt["optimizer"], keep_settings=fork)
         self.schedule.load_state_dict(ckpt["schedule"])
         states = callback_states(ckpt)
         for cb in self.callbacks:
@@ -395,8 +420,6 @@ class Trainer:
             torch.cuda.set_rng_state(ckpt["cuda_rng"], self.device)
         self.gen.set_state(ckpt["gen_state"])
         self.state = loop_state(ckpt)
-        self.run.truncate_metrics(self.state.global_step)
-        self.run.update_summary(status=RunStatus.RUNNING)
 
     def _build_step(self) -> tuple[EagerStep, str | None]:
         """The training step, with the pruning masks (applied once now, then after every

@@ -7,12 +7,16 @@ callbacks' states and the pruning masks: enough to continue bit for bit on the C
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 CHECKPOINT_VERSION = 2
+EPOCH_CHECKPOINTS = "checkpoints"  # the run's subfolder of epoch checkpoints (forks start there)
+_EPOCH_FILE = re.compile(r"^epoch-(\d+)\.pt$")
 
 
 @dataclass
@@ -71,4 +75,32 @@ def callback_states(ckpt: dict[str, Any]) -> dict[str, Any]:
     return states
 
 
-__all__ = ["CHECKPOINT_VERSION", "LoopState", "callback_states", "capture", "loop_state"]
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any], *,
+                         keep_settings: bool) -> None:
+    """Restore an optimizer's state; with `keep_settings` its own hyperparameters (betas,
+    momentum, weight decay, fused...) win over the checkpoint's, as a fork that changes them
+    needs. `load_state_dict` alone would bring back the checkpoint's."""
+    settings = [{k: v for k, v in group.items() if k != "params"}
+                for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    if keep_settings:
+        for group, own in zip(optimizer.param_groups, settings, strict=True):
+            group.update(own)
+
+
+def epoch_checkpoint_name(epoch: int) -> str:
+    """Where a run keeps the checkpoint taken at the end of `epoch` (relative to the run)."""
+    return f"{EPOCH_CHECKPOINTS}/epoch-{epoch:05d}.pt"
+
+
+def checkpoint_epochs(run_dir: str | Path) -> list[int]:
+    """The epochs whose end a run kept a checkpoint of, in order (empty when none)."""
+    folder = Path(run_dir) / EPOCH_CHECKPOINTS
+    if not folder.is_dir():
+        return []
+    found = (_EPOCH_FILE.match(p.name) for p in folder.iterdir())
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+__all__ = ["CHECKPOINT_VERSION", "EPOCH_CHECKPOINTS", "LoopState", "callback_states", "capture",
+           "checkpoint_epochs", "epoch_checkpoint_name", "load_optimizer_state", "loop_state"]
