@@ -13,7 +13,9 @@ from collections.abc import Sequence
 
 from workbench import __version__
 
-COMMANDS = ("train", "runs", "resume", "compare", "prune", "export", "compress")
+# Modules in workbench/commands; a command's name is its module's with "-" for "_".
+COMMANDS = ("train", "runs", "resume", "compare", "prune", "export", "compress", "lr_find",
+            "fork")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -79,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _open_app()
     from workbench.commands.common import CommandError
 
-    module = importlib.import_module(f"workbench.commands.{args.command}")
+    module = importlib.import_module(f"workbench.commands.{args.command.replace('-', '_')}")
     try:
         return module.run(args)
     except CommandError as exc:

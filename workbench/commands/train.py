@@ -218,8 +218,9 @@ class StopOnSignal:
         return None if self.signal is None else 128 + self.signal
 
 
-def drive(trainer: Any, *, quiet: bool = False) -> int:
-    """Run a trainer to its end with a progress bar; print the result as the last line.
+def drive(trainer: Any, *, quiet: bool = False, extra: tuple[str, ...] = ()) -> int:
+    """Run a trainer to its end with a progress bar; print the result as the last line, with
+    the `extra` fields of the run's summary.
 
     Exit status: 0 when the run ended, 1 when it failed, 130/143 when SIGINT/SIGTERM stopped
     it (cooperatively, see StopOnSignal).
@@ -262,6 +263,7 @@ def drive(trainer: Any, *, quiet: bool = False) -> int:
                               f"{acc} ({event.epoch_seconds:.2f} s)", file=sys.stderr)
                 elif isinstance(event, RunFinished):
                     result = finished_result(event)
+                    result.update({key: event.summary.get(key) for key in extra})
                 elif isinstance(event, RunFailed):
                     if bar is not None:
                         bar.close()

@@ -1,0 +1,56 @@
+"""`workbench fork RUN_DIR --epoch N --set optim.lr=0.001`: continue a run from one of its
+epoch checkpoints with settings changed, as a new run linked to its parent.
+
+With nothing set the fork repeats its parent exactly (bit for bit on the CPU). Prints the
+progress on stderr and, as its last line, one JSON object with the new run and its parent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from workbench.commands.common import CommandError, add_runs_dir, positive_int
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("fork", help="continue a run from an epoch checkpoint with changed "
+                                    "settings, as a new linked run")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run to fork")
+    p.add_argument("--epoch", type=positive_int, metavar="N",
+                   help="the epoch to fork at (one the run kept a checkpoint of)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="sets",
+                   help="a changed setting, e.g. optim.lr=0.001 or train.epochs=20; repeat")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_runs_dir(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.commands.train import drive
+    from workbench.core.store.runs import RunStore
+    from workbench.core.tools.fork import (
+        ForkError,
+        fork_points,
+        fork_trainer,
+        parse_sets,
+        plan_fork,
+    )
+
+    try:
+        if args.epoch is None:
+            epochs = fork_points(args.run_dir)
+            have = f"it has {', '.join(map(str, epochs))}" if epochs else "it has none"
+            raise ForkError(f"--epoch: give the epoch to fork at; {have}")
+        plan = plan_fork(args.run_dir, args.epoch, parse_sets(args.sets))
+    except ForkError as exc:
+        raise CommandError(str(exc)) from exc
+    changed = ", ".join(f"{k}={v}" for k, v in plan.changes.items()) or "nothing changed"
+    sys.stderr.write(f"forking {Path(plan.parent).name} at epoch {plan.epoch}: {changed}\n")
+    for note in plan.notes:
+        sys.stderr.write(f"note: {note}\n")
+    runs = RunStore(args.runs_dir) if args.runs_dir else None
+    return drive(fork_trainer(plan, runs=runs, threads=args.threads), quiet=args.quiet,
+                 extra=("parent", "fork_epoch", "fork_changes"))

@@ -1,0 +1,89 @@
+"""`workbench lr-find SPEC.json`: the learning-rate range test, headless.
+
+Prints the smoothed loss at each decade of the rate and the suggestions on stderr and, as its
+last line, one JSON object with `suggested_lr` and the curve's summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Any
+
+from workbench.commands.common import (
+    CommandError,
+    load_spec,
+    positive_int,
+    print_result,
+)
+from workbench.spec import SpecError
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("lr-find", help="find a learning rate: the range test on a copy of the "
+                                       "experiment's model (nothing is stored)")
+    p.add_argument("spec", metavar="SPEC.json", help="the experiment spec")
+    p.add_argument("--start", type=_rate, default=1e-7, help="first rate (default 1e-7)")
+    p.add_argument("--end", type=_rate, default=10.0, help="last rate (default 10)")
+    p.add_argument("--steps", type=positive_int, default=300,
+                   help="training steps over the range (default 300)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.commands.train import preflight
+    from workbench.core.data import DataError
+    from workbench.core.tools.lr_find import LRFindError, check_range, lr_find
+
+    spec = load_spec(args.spec)
+    try:
+        if args.device is not None:
+            spec = spec.with_value("train.device", args.device)
+        check_range(args.start, args.end, args.steps)
+    except (SpecError, LRFindError) as exc:
+        raise CommandError(str(exc)) from exc
+    preflight(spec)
+    sys.stderr.write(f"range test of {spec.name}: {spec.optim.name}, rate {args.start:g} to "
+                     f"{args.end:g} over {args.steps} steps\n")
+    try:
+        result = lr_find(spec, start_lr=args.start, end_lr=args.end, steps=args.steps,
+                         threads=args.threads)
+    except (SpecError, DataError, LRFindError) as exc:
+        raise CommandError(str(exc)) from exc
+    sys.stderr.write(format_curve(result.lrs, result.smoothed) + "\n")
+    how = {"diverged": "the loss exploded", "end": "reached the end rate",
+           "cancelled": "cancelled"}[result.stop]
+    steep = "-" if result.steepest_lr is None else f"{result.steepest_lr:.3g}"
+    sys.stderr.write(f"stopped after {len(result.lrs)} steps ({how}) in {result.seconds:.1f} s\n"
+                     f"steepest descent at {steep}; minimum at {result.minimum_lr:.3g}, "
+                     f"/ 10 = {result.min_over_10:.3g}\nsuggested rate: "
+                     f"{result.suggested_lr:.3g}\n")
+    for note in result.notes:
+        sys.stderr.write(f"note: {note}\n")
+    print_result(result.summary())
+    return 0
+
+
+def format_curve(lrs: list[float], smoothed: list[float]) -> str:
+    """The smoothed loss at the first rate of each decade, as two aligned columns."""
+    lines = [f"{'rate':>10}  smoothed loss"]
+    decade = None
+    for lr, loss in zip(lrs, smoothed, strict=True):
+        d = math.floor(math.log10(lr))
+        if d != decade:
+            decade = d
+            lines.append(f"{lr:>10.3g}  {loss:.4g}")
+    lines.append(f"{lrs[-1]:>10.3g}  {smoothed[-1]:.4g}")
+    return "\n".join(lines)

@@ -1,0 +1,220 @@
+"""The learning-rate range test (Smith 2015, "Cyclical Learning Rates"; fastai's `lr_find`).
+
+On a fresh copy of the experiment's model, with its data, batches, optimizer, loss and
+regularization, the rate rises exponentially from `start_lr` to `end_lr`, one training step at
+each value, and the loss is smoothed with a debiased moving average. The test stops once the
+smoothed loss passes `diverge_factor` times the best seen (or turns non-finite). Two rates
+are suggested: where the smoothed loss falls fastest against log(rate) (the steepest descent),
+and a tenth of the rate at its minimum. Nothing of the experiment changes: no run is stored,
+the data is only read, and the global random state is put back as it was.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from workbench.core.data import Splits
+from workbench.core.training.step import EagerStep
+from workbench.spec import ExperimentSpec
+
+START_LR = 1e-7
+END_LR = 10.0
+STEPS = 300
+BETA = 0.98  # the loss's moving average, as fastai's
+DIVERGE_FACTOR = 4.0
+SKIP_START = 10  # the first points' smoothed loss is still mostly noise
+SLOPE_DECADES = 0.5  # the width of the window the steepest slope is fitted over
+REPORT_INTERVAL = 0.2  # seconds between progress reports
+
+
+class LRFindError(ValueError):
+    """The test could not say anything (the loss was never finite); the message says why."""
+
+
+@dataclass(frozen=True)
+class LRFindProgress:
+    """The points measured since the previous report, for a live plot."""
+
+    step: int
+    total: int
+    lrs: tuple[float, ...]
+    smoothed: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class LRFindResult:
+    """The curve and the suggestions; `stop` is "diverged", "end" or "cancelled"."""
+
+    lrs: list[float]
+    losses: list[float]  # each step's batch loss, before the update at that rate
+    smoothed: list[float]
+    steepest_lr: float | None
+    minimum_lr: float  # the rate at the smoothed loss's minimum
+    stop: str
+    task: str  # "classification" | "regression"
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def min_over_10(self) -> float:
+        return self.minimum_lr / 10
+
+    @property
+    def suggested_lr(self) -> float:
+        """The steepest descent when it lies at or below the minimum, else the minimum / 10."""
+        steep = self.steepest_lr
+        return steep if steep is not None and steep <= self.minimum_lr else self.min_over_10
+
+    @property
+    def best_loss(self) -> float:
+        return min(self.smoothed)
+
+    def summary(self, points: int = 25) -> dict[str, Any]:
+        """What the command prints as JSON: the suggestions and a thinned curve."""
+        idx = np.unique(np.linspace(0, len(self.lrs) - 1, min(points, len(self.lrs)))
+                        .round().astype(int))
+        return {
+            "suggested_lr": self.suggested_lr, "steepest_lr": self.steepest_lr,
+            "minimum_lr": self.minimum_lr, "min_over_10": self.min_over_10,
+            "best_loss": self.best_loss, "start_loss": self.smoothed[0],
+            "steps": len(self.lrs), "stop": self.stop, "task": self.task,
+            "lr_range": [self.lrs[0], self.lrs[-1]], "seconds": round(self.seconds, 3),
+            "curve": [[self.lrs[i], _finite_or_none(self.smoothed[i])] for i in idx],
+            "notes": list(self.notes),
+        }
+
+
+def lr_find(spec: ExperimentSpec, *, data: Splits | None = None, start_lr: float = START_LR,
+            end_lr: float = END_LR, steps: int = STEPS, beta: float = BETA,
+            diverge_factor: float = DIVERGE_FACTOR, threads: int | None = None,
+            cancel: threading.Event | None = None,
+            progress: Callable[[LRFindProgress], None] | None = None) -> LRFindResult:
+    """Run the range test for `spec` (its data loaded here unless given); see the module."""
+    check_range(start_lr, end_lr, steps)
+    from workbench.core.training.loop import Trainer
+
+    began = time.perf_counter()
+    cpu_rng = torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    threads_before = torch.get_num_threads()
+    try:
+        trainer = Trainer(spec, data=data, store=False, threads=threads).prepare()
+        return _sweep(trainer, start_lr, end_lr, steps, beta, diverge_factor, cancel, progress,
+                      began)
+    finally:
+        torch.set_rng_state(cpu_rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
+        torch.set_num_threads(threads_before)
+
+
+def check_range(start_lr: float, end_lr: float, steps: int) -> None:
+    """One-line errors for a range that cannot be swept."""
+    for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
+        if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise LRFindError(f"{name}: must be a positive number, got {value!r}")
+    if end_lr <= start_lr:
+        raise LRFindError(f"end_lr: must be above start_lr ({start_lr:g}), got {end_lr:g}")
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 10 <= steps <= 100_000:
+        raise LRFindError(f"steps: must be an integer from 10 to 100000, got {steps!r}")
+
+
+def _sweep(trainer: Any, start_lr: float, end_lr: float, steps: int, beta: float,
+           diverge_factor: float, cancel: threading.Event | None,
+           progress: Callable[[LRFindProgress], None] | None, began: float) -> LRFindResult:
+    spec = trainer.spec
+    step = EagerStep(trainer.model, trainer.optimizer, trainer.loss_fn, spec,
+                     trainer.num_classes, trainer.device)
+    batches, gen, bs = trainer.train_batches, trainer.gen, trainer.batch_size
+    n = batches.num_samples
+    per_epoch = len(batches)
+    ratio = (end_lr / start_lr) ** (1 / (steps - 1))
+    lrs: list[float] = []
+    losses: list[float] = []
+    smoothed: list[float] = []
+    avg, best, stop = 0.0, math.inf, "end"
+    sent, last_report = 0, time.perf_counter()
+    perm = torch.empty(0)
+    trainer.model.train()
+    for i in range(steps):
+        if cancel is not None and cancel.is_set():
+            stop = "cancelled"
+            break
+        if i % per_epoch == 0:
+            perm = torch.randperm(n, generator=gen, device=batches.device)
+        k = i % per_epoch
+        xb, yb = batches.batch(perm[k * bs:(k + 1) * bs])
+        lr = start_lr * ratio**i
+        step(xb, yb, lr)
+        loss_sum, _correct, count = step.take()
+        loss = loss_sum / max(1, count)
+        lrs.append(lr)
+        losses.append(loss)
+        if not math.isfinite(loss):
+            smoothed.append(math.inf)
+            stop = "diverged"
+            break
+        avg = beta * avg + (1 - beta) * loss
+        smooth = avg / (1 - beta ** (i + 1))
+        smoothed.append(smooth)
+        best = min(best, smooth)
+        now = time.perf_counter()
+        if progress is not None and (now - last_report >= REPORT_INTERVAL or i == steps - 1):
+            progress(LRFindProgress(i + 1, steps, tuple(lrs[sent:]), tuple(smoothed[sent:])))
+            sent, last_report = len(lrs), now
+        if smooth > diverge_factor * best and i >= SKIP_START:
+            stop = "diverged"
+            break
+    if progress is not None and sent < len(lrs):
+        progress(LRFindProgress(len(lrs), steps, tuple(lrs[sent:]), tuple(smoothed[sent:])))
+    finite = [i for i, v in enumerate(smoothed) if math.isfinite(v)]
+    if not finite:
+        raise LRFindError("the loss was not finite even at the smallest rate "
+                          f"({start_lr:g}); check the data and the network")
+    low = min(finite, key=lambda i: smoothed[i])
+    notes = []
+    if stop == "end":
+        notes.append(f"the loss never exploded up to {end_lr:g}; a larger end rate shows more")
+    return LRFindResult(
+        lrs=lrs, losses=losses, smoothed=smoothed,
+        steepest_lr=steepest(lrs[:low + 1], smoothed[:low + 1]),
+        minimum_lr=lrs[low], stop=stop,
+        task="classification" if trainer.num_classes > 0 else "regression",
+        seconds=time.perf_counter() - began, notes=notes)
+
+
+def steepest(lrs: Sequence[float], smoothed: Sequence[float]) -> float | None:
+    """The rate where the smoothed loss falls fastest against log10(rate), among the points up
+    to the minimum; None when there are too few points or the loss never falls.
+
+    The slope is fitted over `SLOPE_DECADES` around each point: differences of neighbours
+    would be ruled by noise at small rates, where the points are close and the loss is flat.
+    """
+    x = np.log10(np.asarray(lrs, dtype=float))
+    y = np.asarray(smoothed, dtype=float)
+    if len(x) < 5 or x[-1] - x[0] < SLOPE_DECADES:
+        return None
+    half = max(2, int(round(SLOPE_DECADES / 2 / ((x[-1] - x[0]) / (len(x) - 1)))))
+    best, best_slope = None, -1e-9 * max(1.0, float(np.abs(y).max()))  # rounding is no fall
+    for i in range(half, len(x) - half):
+        xs, ys = x[i - half:i + half + 1], y[i - half:i + half + 1]
+        slope = float(np.polyfit(xs, ys, 1)[0])
+        if slope < best_slope:
+            best, best_slope = i, slope
+    return None if best is None else float(10 ** x[best])
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+__all__ = ["LRFindError", "LRFindProgress", "LRFindResult", "check_range", "lr_find",
+           "steepest"]
