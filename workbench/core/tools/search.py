@@ -1,0 +1,792 @@
+"""Hyperparameter search with Optuna: TPE sampling over ranges of any spec fields, pruning of
+hopeless trials from their epoch curves, and studies kept in Optuna's storage.
+
+A search space is a JSON document (`load_space`), checked with one-line errors that name the
+entry::
+
+    {"objective": "val_accuracy",          optional: val_accuracy (maximized) or val_loss
+     "pruner": "median",                   optional: median, hyperband or none
+     "startup_trials": 4,                  optional: random trials before TPE takes over
+     "params": {
+        "optim.lr":            {"type": "float", "low": 1e-4, "high": 0.1, "log": true},
+        "optim.name":          {"type": "categorical", "choices": ["adam", "sgd"]},
+        "model.layers[1].out": {"type": "int", "low": 32, "high": 512, "log": true}}}
+
+Every trial is a run (its summary names the study and trial); its validation metric is
+reported to Optuna after each epoch, and a pruned trial's trainer is stopped there. A study
+lives in an RDB storage (SQLite in the runs folder by default, any SQLAlchemy URL), so a
+search survives a crash and resumes, and several processes, on one machine or many, can work
+one study: `trials` is how many finished (complete or pruned) trials the study should reach.
+A trial left running by a process that died is failed and retried: at once when that process
+ran on this machine, otherwise once its heartbeat is stale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import socket
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.core.store.runs import Run, RunError, RunStore
+from workbench.core.tools.compare import set_field
+from workbench.core.training.callbacks import Callback
+from workbench.core.training.events import Event, RunFailed, RunFinished, RunStarted
+from workbench.spec import ExperimentSpec, SpecError
+from workbench.spec.layers import CATALOGUE
+
+try:
+    import optuna
+    from optuna.trial import TrialState
+except ImportError as exc:  # an optional extra: the app and the command say how to get it
+    raise ImportError("hyperparameter search needs Optuna: "
+                      "pip install 'workbench[search]'") from exc
+
+SPACE_VERSION = 1
+OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
+PRUNERS = ("median", "hyperband", "none")
+KINDS = ("float", "int", "categorical")
+DEFAULT_STARTUP = 4
+HEARTBEAT_S = 30  # how often a running trial says it is alive (RDB storages)
+GRACE_S = 120  # silence after which another process fails and retries it
+_PARAM_KEYS = {"float": {"type", "low", "high", "log", "step"},
+               "int": {"type", "low", "high", "log", "step"},
+               "categorical": {"type", "choices"}}
+
+
+class SearchError(ValueError):
+    """A space, storage or study that cannot be used; one line naming what and why."""
+
+
+# -- the space ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    path: str
+    kind: str  # float | int | categorical
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == "categorical":
+            return {"type": "categorical", "choices": list(self.choices)}
+        out: dict[str, Any] = {"type": self.kind, "low": self.low, "high": self.high}
+        if self.log:
+            out["log"] = True
+        if self.step is not None:
+            out["step"] = self.step
+        return out
+
+    def suggest(self, trial: optuna.Trial) -> Any:
+        if self.kind == "categorical":
+            return trial.suggest_categorical(self.path, list(self.choices))
+        if self.kind == "int":
+            return trial.suggest_int(self.path, int(self.low or 0), int(self.high or 0),
+                                     step=int(self.step or 1), log=self.log)
+        return trial.suggest_float(self.path, float(self.low or 0.0), float(self.high or 0.0),
+                                   step=self.step, log=self.log)
+
+    def contains(self, value: Any) -> bool:
+        if self.kind == "categorical":
+            return any(_same(value, c) for c in self.choices)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        assert self.low is not None and self.high is not None
+        if self.kind == "int" and not isinstance(value, int):
+            return False
+        if not self.low <= value <= self.high:
+            return False
+        if self.step is not None:
+            k = (value - self.low) / self.step
+            return abs(k - round(k)) < 1e-9
+        return True
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    params: tuple[Param, ...]
+    objective: str | None = None  # None: val_accuracy for classes, val_loss for regression
+    pruner: str = "median"
+    startup_trials: int = DEFAULT_STARTUP
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"version": SPACE_VERSION, "pruner": self.pruner,
+                               "startup_trials": self.startup_trials,
+                               "params": {p.path: p.to_dict() for p in self.params}}
+        if self.objective is not None:
+            out["objective"] = self.objective
+        return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b or (
+        isinstance(a, int | float) and isinstance(b, int | float)
+        and not isinstance(a, bool) and not isinstance(b, bool) and a == b)
+
+
+def _number(where: str, value: Any, *, integer: bool = False) -> float:
+    ok = isinstance(value, int) if integer else isinstance(value, int | float)
+    if not ok or isinstance(value, bool) or not math.isfinite(value):
+        raise SearchError(f"{where}: must be {'an integer' if integer else 'a number'}, "
+                          f"got {value!r}")
+    return value
+
+
+def parse_space(raw: Any, spec: ExperimentSpec | None = None) -> SearchSpace:
+    """A checked search space; with `spec`, every bound and choice is also tried on it, so a
+    field that does not exist or a value it refuses is named before anything runs."""
+    if not isinstance(raw, dict):
+        raise SearchError(f"a search space must be a JSON object, got {type(raw).__name__}")
+    known = {"version", "objective", "pruner", "startup_trials", "params"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise SearchError(f"{unknown[0]}: unknown entry (known: {', '.join(sorted(known))})")
+    version = raw.get("version", SPACE_VERSION)
+    if version != SPACE_VERSION:
+        raise SearchError(f"version: this Workbench reads search spaces of version "
+                          f"{SPACE_VERSION}, got {version!r}")
+    objective = raw.get("objective")
+    if objective is not None and objective not in OBJECTIVES:
+        raise SearchError(f"objective: must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    pruner = raw.get("pruner", "median")
+    if pruner not in PRUNERS:
+        raise SearchError(f"pruner: must be one of {', '.join(PRUNERS)}, got {pruner!r}")
+    startup = raw.get("startup_trials", DEFAULT_STARTUP)
+    if isinstance(startup, bool) or not isinstance(startup, int) or startup < 0:
+        raise SearchError(f"startup_trials: must be an integer >= 0, got {startup!r}")
+    params_raw = raw.get("params")
+    if not isinstance(params_raw, dict) or not params_raw:
+        raise SearchError("params: give at least one field to search, e.g. "
+                          '{"optim.lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": true}}')
+    params = tuple(_param(path, value) for path, value in params_raw.items())
+    if spec is not None:
+        for param in params:
+            _try_on(spec, param)
+    return SearchSpace(params, objective, pruner, startup)
+
+
+def _param(path: Any, raw: Any) -> Param:
+    where = f"params.{path}"
+    if not isinstance(path, str) or not path.strip():
+        raise SearchError(f"params: a field name must be text like optim.lr, got {path!r}")
+    if not isinstance(raw, dict):
+        raise SearchError(f"{where}: must be an object with a type, got {raw!r}")
+    kind = raw.get("type")
+    if kind not in KINDS:
+        raise SearchError(f"{where}.type: must be one of {', '.join(KINDS)}, got {kind!r}")
+    unknown = sorted(set(raw) - _PARAM_KEYS[kind])
+    if unknown:
+        raise SearchError(f"{where}.{unknown[0]}: not an entry of a {kind} range (entries: "
+                          f"{', '.join(sorted(_PARAM_KEYS[kind]))})")
+    if kind == "categorical":
+        choices = raw.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise SearchError(f"{where}.choices: must be a non-empty list, got {choices!r}")
+        for c in choices:
+            if not (c is None or isinstance(c, str | bool | int | float)):
+                raise SearchError(f"{where}.choices: each choice must be text, a number, true, "
+                                  f"false or null, got {c!r}")
+        if len({json.dumps(c) for c in choices}) != len(choices):
+            raise SearchError(f"{where}.choices: a choice is listed twice")
+        return Param(path, kind, choices=tuple(choices))
+    integer = kind == "int"
+    for key in ("low", "high"):
+        if key not in raw:
+            raise SearchError(f"{where}.{key}: missing")
+    low = _number(f"{where}.low", raw["low"], integer=integer)
+    high = _number(f"{where}.high", raw["high"], integer=integer)
+    if high < low:
+        raise SearchError(f"{where}.high: must be >= low ({low}), got {high}")
+    log = raw.get("log", False)
+    if not isinstance(log, bool):
+        raise SearchError(f"{where}.log: must be true or false, got {log!r}")
+    if log and low <= 0:
+        raise SearchError(f"{where}.low: a log range must start above 0, got {low}")
+    step = raw.get("step")
+    if step is not None:
+        step = _number(f"{where}.step", step, integer=integer)
+        if step <= 0:
+            raise SearchError(f"{where}.step: must be > 0, got {step}")
+        if log:
+            raise SearchError(f"{where}.step: a log range takes no step")
+    return Param(path, kind, low, high, log, step)
+
+
+def _try_on(spec: ExperimentSpec, param: Param) -> None:
+    values = param.choices if param.kind == "categorical" else (param.low, param.high)
+    for value in values:
+        try:
+            set_field(spec, param.path, value)
+        except SpecError as exc:
+            raise SearchError(f"params.{param.path}: {value!r} does not make a valid "
+                              f"experiment: {exc}") from None
+
+
+def load_space(path: str | Path, spec: ExperimentSpec | None = None) -> SearchSpace:
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SearchError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError:
+        raise SearchError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise SearchError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
+    try:
+        return parse_space(raw, spec)
+    except SearchError as exc:
+        raise SearchError(f"{path}: {exc}") from None
+
+
+def apply_params(spec: ExperimentSpec, params: Mapping[str, Any]) -> ExperimentSpec:
+    for path, value in params.items():
+        spec = set_field(spec, path, value)
+    return spec
+
+
+def base_params(spec: ExperimentSpec, space: SearchSpace) -> dict[str, Any] | None:
+    """The experiment's own values of the searched fields, when all lie in the space (the
+    first trial of a new study runs them: the search starts from what the person has)."""
+    d = spec.to_dict()
+    out = {}
+    for param in space.params:
+        value = _read_field(d, param.path)
+        if value is _MISSING or not param.contains(value):
+            return None
+        out[param.path] = value
+    return out
+
+
+_MISSING = object()
+_INDEXED = re.compile(r"^(\w+)\[(\d+)\]$")
+
+
+def _read_field(d: dict[str, Any], path: str) -> Any:
+    """A field's value in a spec document by the paths `set_field` takes (layer parameters
+    left to their defaults included); _MISSING when there is no such value."""
+    layers = d["model"]["layers"]
+    if path == "model.dropout":
+        drops = {CATALOGUE["Dropout"].resolve(x)["p"] for x in layers if x["type"] == "Dropout"}
+        return drops.pop() if len(drops) == 1 else _MISSING
+    keys = path.split(".")
+    m = _INDEXED.match(keys[1]) if len(keys) == 3 and keys[0] == "model" else None
+    if m is not None and m.group(1) == "layers":
+        index = int(m.group(2))
+        if index >= len(layers):
+            return _MISSING
+        layer = {k: v for k, v in layers[index].items() if k != "type"}
+        resolved = CATALOGUE[layers[index]["type"]].resolve(layer)
+        return resolved.get(keys[2], _MISSING)
+    node: Any = d
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return _MISSING
+        node = node[key]
+    return _MISSING if isinstance(node, dict) else node
+
+
+def objective_of(spec: ExperimentSpec, space: SearchSpace) -> str:
+    """What the trials are scored by: the space's choice, else by the task."""
+    from workbench.core.data import DataError, dataset_info
+
+    if spec.data.val_fraction <= 0:
+        raise SearchError("data.val_fraction: a search scores trials on the validation split; "
+                          "give it a fraction above 0")
+    if space.objective is not None:
+        return space.objective
+    try:
+        info = dataset_info(spec.data)
+    except DataError as exc:
+        raise SearchError(str(exc)) from None
+    return "val_accuracy" if info.num_classes > 0 else "val_loss"
+
+
+# -- storage and studies ---------------------------------------------------------------------
+
+
+def default_storage(runs: RunStore) -> str:
+    runs.root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(runs.root / 'search.db').resolve()}"
+
+
+def shown_url(url: str) -> str:
+    """The storage URL without its password, for summaries, tables and logs."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: opening it fails with its own message
+        return url
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Optuna's experimental-feature warnings are for library authors, not for the person."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """An RDB storage with heartbeats (stale trials of dead processes are retried)."""
+    if not isinstance(url, str) or "://" not in url:
+        raise SearchError(f"--storage: must be a database URL such as sqlite:///search.db, "
+                          f"got {url!r}")
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs = {"connect_args": {"timeout": 60}}  # several processes share the file
+        db = url.split(":///", 1)[-1]
+        if db and db != ":memory:" and not Path(db).parent.is_dir():
+            raise SearchError(f"--storage: the folder {Path(db).parent} does not exist")
+    try:
+        with _quiet():
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
+                grace_period=GRACE_S,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=2))
+    except Exception as exc:  # a bad URL, a missing driver, a server that does not answer
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SearchError(f"--storage {shown_url(url)}: cannot open it ({first})") from None
+
+
+def study_names(url: str) -> list[str]:
+    return sorted(optuna.get_all_study_names(open_storage(url)))
+
+
+def default_study_name(spec: ExperimentSpec, space: SearchSpace) -> str:
+    digest = hashlib.sha256(json.dumps([_identity(spec), space.to_dict()], sort_keys=True)
+                            .encode()).hexdigest()[:8]
+    slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in spec.name)[:40] or "search"
+    return f"{slug}-{digest}"
+
+
+def _identity(spec: ExperimentSpec) -> dict[str, Any]:
+    """What makes two searches the same search: the spec, less its device."""
+    d = spec.to_dict()
+    d["train"].pop("device", None)
+    return d
+
+
+# -- trials ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial as the table shows it."""
+
+    number: int
+    state: str  # running, complete, pruned, failed, waiting
+    value: float | None
+    params: dict[str, Any]
+    run_dir: str | None = None
+    epochs: int = 0
+    error: str | None = None
+    seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def row_of(trial: optuna.trial.FrozenTrial) -> TrialRow:
+    state = {TrialState.RUNNING: "running", TrialState.COMPLETE: "complete",
+             TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+             TrialState.WAITING: "waiting"}[trial.state]
+    value = trial.value if trial.state == TrialState.COMPLETE else None
+    if trial.state == TrialState.PRUNED and trial.intermediate_values:
+        pick = max if trial.user_attrs.get("direction") == "maximize" else min
+        value = pick(trial.intermediate_values.values())  # the best before it was cut
+    seconds = (trial.duration.total_seconds() if trial.duration is not None else None)
+    return TrialRow(trial.number, state, value, dict(trial.params),
+                    trial.user_attrs.get("run_dir"), len(trial.intermediate_values),
+                    trial.user_attrs.get("error"), seconds)
+
+
+@dataclass(frozen=True)
+class StudyOpened:
+    """Emitted first: the study and the trials it already has (a resumed search)."""
+
+    name: str
+    storage: str  # shown without its password
+    objective: str
+    direction: str
+    target: int
+    rows: tuple[TrialRow, ...]
+
+
+@dataclass(frozen=True)
+class TrialStarted:
+    number: int
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TrialEvent:
+    """A training event of the trial in flight."""
+
+    number: int
+    event: Event
+
+
+@dataclass(frozen=True)
+class TrialEnded:
+    row: TrialRow
+
+
+SearchEvent = StudyOpened | TrialStarted | TrialEvent | TrialEnded
+
+
+@dataclass
+class SearchResult:
+    study: str
+    storage: str
+    objective: str
+    direction: str
+    rows: list[TrialRow] = field(default_factory=list)
+    stopped: bool = False
+
+    @property
+    def best(self) -> TrialRow | None:
+        done = [r for r in self.rows if r.state == "complete" and r.value is not None]
+        if not done:
+            return None
+        pick = max if self.direction == "maximize" else min
+        return pick(done, key=lambda r: r.value)  # type: ignore[arg-type, return-value]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for row in self.rows:
+            out[row.state] = out.get(row.state, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        best = self.best
+        return {"study": self.study, "storage": self.storage, "objective": self.objective,
+                "direction": self.direction, "trials": self.counts(),
+                "stopped": self.stopped,
+                "best": None if best is None else {
+                    "number": best.number, "value": best.value, "params": best.params,
+                    "run_dir": best.run_dir}}
+
+
+class _TrialFailed(Exception):
+    """A trial whose run failed (diverged, a spec its values make invalid): FAIL, go on."""
+
+
+class _Stopped(Exception):
+    """The person stopped the search; the trial in flight is retried on resume."""
+
+
+class _Report(Callback):
+    """Reports each epoch's validation metric to Optuna and stops the trainer once the
+    pruner says the trial is hopeless."""
+
+    def __init__(self, trial: optuna.Trial, objective: str, study: str, storage: str,
+                 params: dict[str, Any]) -> None:
+        self.trial, self.objective = trial, objective
+        self.study, self.storage, self.params = study, storage, params
+        self.pruned = False
+        self.values: list[float] = []
+
+    def link(self, run_dir: str) -> None:
+        """Tie the trial and its run together (as soon as the run folder exists)."""
+        if run_dir:
+            self.trial.set_user_attr("run_dir", run_dir)
+            Run(Path(run_dir)).update_summary(study=self.study, storage=self.storage,
+                                              trial=self.trial.number,
+                                              search_params=self.params)
+
+    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
+        value = record.get(self.objective)
+        if value is None or not math.isfinite(value):
+            return
+        self.values.append(value)
+        self.trial.report(value, int(record["epoch"]))
+        if self.trial.should_prune():
+            self.pruned = True
+            trainer.request_stop()
+
+
+class SearchRunner:
+    """Runs (or resumes) one study until it has `trials` finished trials; `stop()` from any
+    thread ends the trial in flight (retried on resume) and the search."""
+
+    def __init__(self, spec: ExperimentSpec, space: SearchSpace, *, trials: int,
+                 storage: str | None = None, study: str | None = None,
+                 runs: RunStore | None = None, threads: int | None = None,
+                 on_event: Callable[[SearchEvent], None] | None = None,
+                 sampler_seed: int | None = None) -> None:
+        if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= 100_000:
+            raise SearchError(f"--trials: must be an integer from 1 to 100000, got {trials!r}")
+        self.space = parse_space(space.to_dict(), spec)
+        self.spec = spec
+        self.trials = trials
+        self.runs = runs or RunStore()
+        self.url = storage or default_storage(self.runs)
+        self.storage_shown = shown_url(self.url)
+        self.study_name = study or default_study_name(spec, self.space)
+        self.threads = threads
+        self.on_event = on_event or (lambda _e: None)
+        self.sampler_seed = sampler_seed
+        self.objective = objective_of(spec, self.space)
+        self.direction = OBJECTIVES[self.objective]
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._trainer: Any = None
+        self._data: dict[str, Any] = {}
+        self.study: optuna.Study | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            if self._trainer is not None:
+                self._trainer.stop()
+
+    # -- the study ---------------------------------------------------------------------------
+    def open(self) -> optuna.Study:
+        """Create the study, or load it when it exists and searches the same spec and space."""
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # trials are reported here
+        storage = open_storage(self.url)
+        sampler = optuna.samplers.TPESampler(n_startup_trials=self.space.startup_trials,
+                                             seed=self.sampler_seed)
+        try:
+            with _quiet():
+                study = optuna.create_study(storage=storage, sampler=sampler,
+                                            pruner=self._pruner(), study_name=self.study_name,
+                                            direction=self.direction, load_if_exists=True)
+        except ValueError as exc:  # the study exists with another direction
+            raise SearchError(f"--study {self.study_name}: {exc}") from None
+        mine = {"spec": _identity(self.spec), "space": self.space.to_dict(),
+                "objective": self.objective}
+        theirs = study.user_attrs.get("workbench")
+        if theirs is None and not study.trials:
+            study.set_user_attr("workbench", mine)
+            base = base_params(self.spec, self.space)
+            if base is not None:
+                study.enqueue_trial(base, user_attrs={"baseline": True}, skip_if_exists=True)
+        elif theirs != mine:
+            raise SearchError(f"--study {self.study_name}: this study in {self.storage_shown} "
+                              "searches another experiment or space; give those files, or "
+                              "name a new study")
+        self._retry_orphans(study)
+        self.study = study
+        return study
+
+    def _pruner(self) -> optuna.pruners.BasePruner:
+        if self.space.pruner == "median":
+            return optuna.pruners.MedianPruner(n_startup_trials=max(1, self.space.startup_trials
+                                                                    // 2 + 1),
+                                               n_warmup_steps=2)
+        if self.space.pruner == "hyperband":
+            return optuna.pruners.HyperbandPruner(min_resource=1,
+                                                  max_resource=self.spec.train.epochs)
+        return optuna.pruners.NopPruner()
+
+    @staticmethod
+    def _retry_orphans(study: optuna.Study) -> None:
+        """Fail and requeue the running trials of processes on this machine that died."""
+        host = socket.gethostname()
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            attrs = trial.user_attrs
+            if attrs.get("host") != host or _alive(attrs.get("pid")):
+                continue
+            try:
+                study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            except Exception:  # another process got there first
+                continue
+            study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+            _mark(attrs.get("run_dir"), "interrupted")
+
+    def finished(self) -> int:
+        assert self.study is not None
+        return len(self.study.get_trials(deepcopy=False,
+                                         states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+    def rows(self) -> list[TrialRow]:
+        assert self.study is not None
+        return [row_of(t) for t in self.study.get_trials(deepcopy=False)
+                if t.state != TrialState.WAITING]
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self) -> SearchResult:
+        study = self.open()
+        self.on_event(StudyOpened(self.study_name, self.storage_shown, self.objective,
+                                  self.direction, self.trials, tuple(self.rows())))
+        result = SearchResult(self.study_name, self.storage_shown, self.objective,
+                              self.direction)
+        budget = self.trials - self.finished()
+        if budget > 0 and not self._stop.is_set():
+            done = optuna.study.MaxTrialsCallback(
+                self.trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
+            try:
+                with _quiet():
+                    study.optimize(self._objective, n_trials=budget, catch=(_TrialFailed,),
+                                   callbacks=[done, self._ended])
+            except _Stopped:
+                result.stopped = True
+        result.stopped = result.stopped or self._stop.is_set()
+        result.rows = self.rows()
+        return result
+
+    def _ended(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.on_event(TrialEnded(row_of(trial)))
+        if self._stop.is_set():
+            study.stop()
+
+    def _objective(self, trial: optuna.Trial) -> float:
+        if self._stop.is_set():
+            raise _Stopped
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        trial.set_user_attr("direction", self.direction)
+        params = {p.path: p.suggest(trial) for p in self.space.params}
+        self.on_event(TrialStarted(trial.number, params))
+        try:
+            spec = apply_params(self.spec, params).with_value(
+                "name", f"{self.spec.name} trial {trial.number}")
+        except SpecError as exc:
+            trial.set_user_attr("error", str(exc))
+            raise _TrialFailed(str(exc)) from None
+        report = _Report(trial, self.objective, self.study_name, self.storage_shown, params)
+        end = self._train(trial.number, spec, report)
+        if self._stop.is_set():
+            if isinstance(end, RunFinished) and end.run_dir:
+                _mark(end.run_dir, "stopped")
+            trial.set_user_attr("error", "stopped by the person; retried on resume")
+            assert self.study is not None
+            self.study.enqueue_trial(params, user_attrs={"retry_of": trial.number})
+            raise _Stopped
+        if isinstance(end, RunFailed) or end is None:
+            reason = end.reason if end is not None else "the run ended without a result"
+            trial.set_user_attr("error", reason)
+            raise _TrialFailed(reason)
+        if report.pruned:
+            _mark(end.run_dir, "pruned")
+            raise optuna.TrialPruned
+        if not report.values:
+            trial.set_user_attr("error", f"no {self.objective} was measured")
+            raise _TrialFailed(f"no {self.objective} was measured")
+        _mark(end.run_dir, "complete")
+        pick = max if self.direction == "maximize" else min
+        return float(pick(report.values))
+
+    def _train(self, number: int, spec: ExperimentSpec,
+               report: _Report) -> RunFinished | RunFailed | None:
+        from workbench.core.data import DataError
+        from workbench.core.training.loop import Trainer
+
+        try:
+            data = self._shared_data(spec)
+        except (DataError, SpecError) as exc:
+            return RunFailed(None, str(exc), "check the dataset")
+        trainer = Trainer(spec, runs=self.runs, data=data, callbacks=[report],
+                          threads=self.threads)
+        with self._lock:
+            self._trainer = trainer
+            if self._stop.is_set():
+                trainer.stop()
+        end: RunFinished | RunFailed | None = None
+        try:
+            for event in trainer.events():
+                if isinstance(event, RunStarted):
+                    report.link(event.run_dir)
+                elif isinstance(event, RunFinished | RunFailed):
+                    end = event
+                self.on_event(TrialEvent(number, event))
+        finally:
+            with self._lock:
+                self._trainer = None
+        return end
+
+    def _shared_data(self, spec: ExperimentSpec) -> Any:
+        """Trials that read the same data share one loaded copy."""
+        from workbench.core.data import load_splits
+
+        key = json.dumps([asdict(spec.data), spec.train.seed], sort_keys=True)
+        if key not in self._data:
+            self._data[key] = load_splits(spec.data, spec.train.seed, cancel=self._stop)
+        return self._data[key]
+
+
+def _mark(run_dir: str | None, state: str) -> None:
+    if run_dir:  # the trial's outcome is in the study whether this works or not
+        with contextlib.suppress(RunError, OSError):
+            Run(Path(run_dir)).update_summary(search_state=state)
+
+
+def _alive(pid: Any) -> bool:
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- reading a study -------------------------------------------------------------------------
+
+
+def load_rows(url: str, study: str) -> tuple[str, list[TrialRow]]:
+    """(direction, trials) of a stored study; SearchError when it is not there."""
+    storage = open_storage(url)
+    try:
+        s = optuna.load_study(study_name=study, storage=storage)
+    except KeyError:
+        raise SearchError(f"--study {study}: no such study in {shown_url(url)}") from None
+    return s.direction.name.lower(), [row_of(t) for t in s.get_trials(deepcopy=False)
+                                      if t.state != TrialState.WAITING]
+
+
+def importances(url: str, study: str) -> dict[str, float]:
+    """Each searched field's share of the objective's variance (fANOVA); empty until two
+    trials have completed with different values."""
+    storage = open_storage(url)
+    s = optuna.load_study(study_name=study, storage=storage)
+    complete = s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 2 or len({t.value for t in complete}) < 2:
+        return {}
+    try:
+        with _quiet():
+            return dict(optuna.importance.get_param_importances(s))
+    except (RuntimeError, ValueError):  # too few distinct parameter values to tell
+        return {}
+
+
+def best_so_far(rows: list[TrialRow], direction: str) -> tuple[list[int], list[float]]:
+    """The best value after each completed trial, in trial order."""
+    xs: list[int] = []
+    ys: list[float] = []
+    best: float | None = None
+    for row in sorted(rows, key=lambda r: r.number):
+        if row.state != "complete" or row.value is None:
+            continue
+        if best is None or (row.value > best if direction == "maximize" else row.value < best):
+            best = row.value
+        xs.append(row.number)
+        ys.append(best)
+    return xs, ys
+
+
+__all__ = ["OBJECTIVES", "PRUNERS", "Param", "SearchError", "SearchEvent",
+           "SearchResult", "SearchRunner", "SearchSpace", "StudyOpened", "TrialEnded",
+           "TrialEvent", "TrialRow", "TrialStarted", "apply_params", "base_params",
+           "best_so_far", "default_storage", "default_study_name", "importances", "load_rows",
+           "load_space", "objective_of", "parse_space", "shown_url", "study_names"]
