@@ -26,9 +26,9 @@ from workbench.core.tools.search import (  # noqa: E402
     base_params,
     best_so_far,
     importances,
-    load_rows,
     load_space,
     parse_space,
+    read_study,
 )
 from workbench.core.training.events import EpochEnded, RunFinished  # noqa: E402
 from workbench.core.training.loop import Trainer  # noqa: E402
@@ -78,9 +78,10 @@ def test_a_search_finds_and_links_its_trials_and_resumes(tmp_path):
     assert sum(isinstance(e, TrialEnded) for e in events) == 4
     again = runner(tmp_path, 5).run()  # the same study: one more trial, not five
     assert len([r for r in again.rows if r.state in ("complete", "pruned")]) == 5
-    direction, rows = load_rows(f"sqlite:///{tmp_path / 'study.db'}", "s")
-    assert direction == "maximize" and len(rows) == 5
-    xs, ys = best_so_far(rows, direction)
+    view = read_study(f"sqlite:///{tmp_path / 'study.db'}", "s")
+    assert view.direction == "maximize" and len(view.rows) == 5
+    assert view.objective == "val_accuracy" and view.space == parse_space(SPACE)
+    xs, ys = best_so_far(view.rows, view.direction)
     assert ys == sorted(ys)
     assert set(importances(f"sqlite:///{tmp_path / 'study.db'}", "s")) <= set(SPACE["params"])
 
@@ -156,7 +157,7 @@ def test_a_search_killed_mid_way_resumes_from_its_storage(tmp_path):
             break
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL and killed_params
-    _, rows = load_rows(storage, "k")
+    rows = read_study(storage, "k").rows
     assert [r.state for r in rows] == ["complete", "complete", "running"]
 
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
@@ -165,7 +166,7 @@ def test_a_search_killed_mid_way_resumes_from_its_storage(tmp_path):
     assert result["trials"].get("complete", 0) + result["trials"].get("pruned", 0) == 4
     assert result["trials"]["failed"] == 1
     assert f"trial 3: {killed_params}" in done.stderr  # the killed trial, run again
-    _, rows = load_rows(storage, "k")
+    rows = read_study(storage, "k").rows
     assert rows[0].run_dir and rows[1].run_dir  # the first two were kept, not redone
     assert Run(rows[2].run_dir).summary()["search_state"] == "interrupted"
 

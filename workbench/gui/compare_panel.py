@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.store.runs import RunError, RunStore
+from workbench.core.store.runs import Run, RunError, RunStore
 from workbench.core.tools.compare import (
     DEFAULT_LR,
     Comparison,
@@ -59,6 +59,7 @@ from workbench.core.tools.compare import (
     results,
     save_comparison,
 )
+from workbench.core.tools.fork import branch_of
 from workbench.core.training.events import EpochEnded, RunFailed, RunFinished
 from workbench.core.workspace import Workspace
 from workbench.gui.curves_view import MAX_SYMBOLS, LiveCurve, new_plot
@@ -177,6 +178,7 @@ class ComparePanel(QWidget):
         self._table_dirty = False
         self._lines: list[dict[str, LiveCurve]] = []
         self._fed: list[dict[str, int]] = []  # points of each Curves series its line was given
+        self._branches: dict[str | None, tuple[str, int, int] | None] = {}  # run -> fork
         self._build()
         self._timer = QTimer(self)  # single-shot: started by new data, idle otherwise
         self._timer.setSingleShot(True)
@@ -472,7 +474,7 @@ class ComparePanel(QWidget):
             self.comparison = Comparison(default_name(self.get_spec()), [],
                                          self.target_spin.value())
         problems = []
-        for run_dir in run_dirs:
+        for run_dir in _with_parents(run_dirs, [v.run_dir for v in self.comparison.variants]):
             try:
                 self.comparison.add_run(run_dir)
                 self.curves.append(Curves.from_run(run_dir))
@@ -573,16 +575,41 @@ class ComparePanel(QWidget):
         if not self._timer.isActive():
             self._timer.start()
 
+    def branch_starts(self) -> dict[int, int]:
+        """Variant index -> the global step its curves start at: a fork whose parent is in
+        the comparison is drawn as a branch off the parent's curves, from the fork on."""
+        present = {v.run_dir for v in self.comparison.variants if v.run_dir}
+        out = {}
+        for index, variant in enumerate(self.comparison.variants):
+            if variant.run_dir not in self._branches:
+                try:
+                    summary = Run(Path(variant.run_dir)).summary() if variant.run_dir else {}
+                except RunError:
+                    summary = {}
+                self._branches[variant.run_dir] = branch_of(summary)
+            branch = self._branches[variant.run_dir]
+            if branch is not None and branch[0] in present:
+                out[index] = branch[2]
+        return out
+
     def _feed(self) -> None:
         """Give each line the points its variant gained since it was last fed."""
         xkey = X_AXES[self.x_combo.currentText()][0]
-        for curves, lines, fed in zip(self.curves, self._lines, self._fed, strict=False):
+        starts = self.branch_starts()
+        for index, (curves, lines, fed) in enumerate(
+                zip(self.curves, self._lines, self._fed, strict=False)):
+            first_step = starts.get(index)
             for key, line in lines.items():
                 series = curves.epochs if key.startswith("val") else curves.steps
                 ys = series[key]
                 start = fed[key]
                 if len(ys) > start:
-                    line.extend(series[xkey][start:len(ys)], ys[start:])
+                    xs, new = series[xkey][start:len(ys)], ys[start:]
+                    if first_step is not None:  # a fork: drawn from where it branches off
+                        steps = series["global_step"][start:len(ys)]
+                        keep = [i for i, s in enumerate(steps) if s >= first_step]
+                        xs, new = [xs[i] for i in keep], [new[i] for i in keep]
+                    line.extend(xs, new)
                     fed[key] = len(ys)
 
     def _redraw(self) -> None:
@@ -693,6 +720,23 @@ class ComparePanel(QWidget):
             f"log10 loss around the final weights of {land.center_label} ({kind} directions); "
             f"loss there {land.center_loss:.4f}. Dots: weights after each epoch.")
         self.landscapeReady.emit()
+
+
+def _with_parents(run_dirs: list[str], present: list[str | None]) -> list[str]:
+    """The runs to add, each fork preceded by its parent (when it is not there yet), so the
+    fork is drawn as a branch of its parent's curves."""
+    out: list[str] = []
+    for run_dir in run_dirs:
+        try:
+            branch = branch_of(Run(Path(run_dir)).summary())
+        except RunError:
+            branch = None
+        parent = branch[0] if branch is not None else None
+        if parent and parent not in present and parent not in out and Path(parent).is_dir():
+            out.append(parent)
+        if run_dir not in out:
+            out.append(run_dir)
+    return out
 
 
 def _sample_spec() -> ExperimentSpec:

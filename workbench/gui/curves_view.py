@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from workbench.core.store.metrics import MetricSeries
@@ -37,6 +37,7 @@ CHUNK = 16384  # points per chunk of a LiveCurve: a live redraw costs at most th
 TRAIN_PEN = pg.mkPen("#1f77b4", width=1.5)
 VAL_PEN = pg.mkPen("#d62728", width=2)
 VAL_BRUSH = pg.mkBrush("#d62728")
+BRANCH_COLOR = "#8a94a1"  # a fork's parent, behind the fork's own curves
 
 
 class GrowingSeries:
@@ -285,6 +286,7 @@ class CurvesView(QWidget):
             plot.vb.sigRangeChangedManually.connect(lambda *_, p=plot: self._hold(p))
             plot.autoBtn.clicked.connect(lambda *_, p=plot: self._follow(p))
         self._ranged: dict[str, int] = {}  # points of each series its StickyRange has seen
+        self.branch_items: list[tuple[pg.PlotItem, Any]] = []  # a fork's parent, drawn behind
         self.redraws = 0
         self.range_changes = 0
         self._timer = QTimer(self)
@@ -303,6 +305,9 @@ class CurvesView(QWidget):
         for curve in self.curves.values():
             curve.clear()
         self._ranged.clear()
+        for plot, item in self.branch_items:
+            plot.removeItem(item)
+        self.branch_items.clear()
         for plot in self.ranges:
             self._follow(plot)
 
@@ -342,6 +347,31 @@ class CurvesView(QWidget):
                                    ("val_acc", "epochs", "val_accuracy")):
             self.series[key].extend(*stored.points(table, "epoch", column))
         self.redraw()
+
+    def show_branch(self, parent: MetricSeries, fork_epoch: int,
+                    label: str = "parent") -> None:
+        """A forked run: draw its parent's curves in grey behind its own, and mark the epoch
+        where it branched off."""
+        thin = pg.mkPen(BRANCH_COLOR, width=1)
+        dashed = pg.mkPen(BRANCH_COLOR, width=1.5, style=Qt.PenStyle.DashLine)
+        for plot, table, key, pen in ((self.loss_plot, "steps", "train_loss", thin),
+                                      (self.loss_plot, "epochs", "val_loss", dashed),
+                                      (self.acc_plot, "steps", "train_accuracy", thin),
+                                      (self.acc_plot, "epochs", "val_accuracy", dashed)):
+            name = label if key == "train_loss" else None
+            item = pg.PlotDataItem(*parent.points(table, "epoch", key), pen=pen, name=name)
+            item.setZValue(-10)
+            plot.addItem(item)
+            self.branch_items.append((plot, item))
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot, self.rate_plot):
+            line = pg.InfiniteLine(pos=fork_epoch, angle=90, pen=pg.mkPen(BRANCH_COLOR, width=1,
+                                                                          style=Qt.PenStyle.DotLine))
+            if plot is self.loss_plot:
+                line.label = pg.InfLineLabel(line, text=f"fork @ {fork_epoch}", position=0.9,
+                                             color=BRANCH_COLOR)
+            plot.addItem(line)
+            self.branch_items.append((plot, line))
+        self._schedule()
 
     # -- drawing ------------------------------------------------------------------------
     def _schedule(self) -> None:

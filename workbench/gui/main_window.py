@@ -53,6 +53,9 @@ TOOLS = (
     ("Co&mpress…", "workbench.gui.compress_panel", "CompressPanel"),
     ("&Compare optimizers…", "workbench.gui.compare_panel", "ComparePanel"),
     ("Play&ground…", "workbench.gui.playground_panel", "PlaygroundPanel"),
+    ("Find &learning rate…", "workbench.gui.lr_find_dialog", "LRFindDialog"),
+    ("&Fork run…", "workbench.gui.fork_dialog", "ForkDialog"),
+    ("&Search hyperparameters…", "workbench.gui.search_panel", "SearchPanel"),
 )
 
 
@@ -319,7 +322,11 @@ class MainWindow(QMainWindow):
         except ImportError as exc:
             dialogs.warn(self, "Not available", f"This tool is not installed: {exc}")
             return None
-        if cls_name == "ExportDialog":
+        if hasattr(cls, "from_window"):  # the tool takes what it needs from the window
+            widget = cls.from_window(self)
+            if widget is None:
+                return None
+        elif cls_name == "ExportDialog":
             run_dir = self._run_for_tool()
             if run_dir is None:
                 return None
@@ -506,6 +513,19 @@ class MainWindow(QMainWindow):
             self.center.setCurrentWidget(self.train_panel)
         return True
 
+    def start_fork(self, plan: Any) -> bool:
+        """Train a fork (a `ForkPlan`) in the training panel, as its current run."""
+        if self.train_panel is None:
+            dialogs.warn(self, "Cannot fork yet", "PyTorch is still loading; try again soon.")
+            return False
+        if self.train_panel.is_running():
+            dialogs.warn(self, "A run is training", "Stop the current run before forking.")
+            return False
+        if not self.train_panel.start_fork(plan):
+            return False
+        self.workspace.setCurrentWidget(self.train_panel)
+        return True
+
     # -- beyond one process ---------------------------------------------------------------
     def gpu_count(self) -> int:
         torch = sys.modules.get("torch")
@@ -620,6 +640,7 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self.editor.shutdown()
         self.data_panel.shutdown()
+        self.optim_panel.shutdown()
         for widget in list(self._tools.values()):
             self._shutdown_tool(widget)
         warmup = getattr(self, "_warmup", None)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QScrollArea,
     QVBoxLayout,
     QWidget,
@@ -72,6 +73,7 @@ class OptimPanel(QWidget):
         self.preview_enabled = not lazy_preview
         self.train_size: int | None = None  # known from a loaded dataset, else estimated
         self.curve_xy: tuple[list[float], list[float]] = ([], [])
+        self.lr_dialog: Any = None  # the learning-rate finder, once opened
 
         content = QWidget()
         grid = QGridLayout(content)
@@ -111,6 +113,11 @@ class OptimPanel(QWidget):
         self.binder.combo(self.optimizer, "optim.name")
         self.lr = SciSpinBox.for_field("optim.lr")
         self.binder.spin(self.lr, "optim.lr")
+        self.find_lr_button = QPushButton("Find…")
+        self.find_lr_button.setToolTip("Find a learning rate: the range test on a copy of the "
+                                       "model (nothing is stored)")
+        self.find_lr_button.clicked.connect(self.find_lr)
+        self.find_lr_button.setEnabled(self.preview_enabled)  # it needs torch, loaded later
         self.momentum = field_spin("optim.momentum", 0.05, 3)
         self.binder.spin(self.momentum, "optim.momentum")
         self.beta1 = field_spin("optim.betas", 0.01, 4)
@@ -133,7 +140,7 @@ class OptimPanel(QWidget):
         self.optim_rows = {"momentum": self.momentum, "betas": betas, "eps": self.eps,
                            "alpha": self.alpha, "weight_decay": self.weight_decay}
         form.addRow("Algorithm", self.optimizer)
-        form.addRow("Learning rate", self.lr)
+        form.addRow("Learning rate", self._pair(self.lr, self.find_lr_button, stretch_first=True))
         for key, text in (("momentum", "Momentum"), ("betas", "Betas (β₁, β₂)"),
                           ("eps", "Epsilon"), ("alpha", "Alpha (smoothing)"),
                           ("weight_decay", "Weight decay")):
@@ -227,12 +234,26 @@ class OptimPanel(QWidget):
             "responsive while the CPU trains). More threads than free cores slows training "
             "down many times over.")
         self.threads.setToolTip(self.threads_on.toolTip())
+        self.checkpoint_every = field_spin("train.checkpoint_every")
+        self.checkpoint_every.setSpecialValueText("never")
+        self.checkpoint_every.setPrefix("every ")
+        self.checkpoint_every.setSuffix(" epochs")
+        self.checkpoint_every.setToolTip("Epoch checkpoints are the points a run can be forked "
+                                         "at (Tools > Fork run)")
+        self.binder.spin(self.checkpoint_every, "train.checkpoint_every", int)
+        self.keep_on = QCheckBox("keep only")
+        self.keep_checkpoints = field_spin("train.keep_checkpoints")
+        self.keep_checkpoints.setValue(10)
+        self.keep_checkpoints.setSuffix(" newest")
+        self.binder.optional(self.keep_on, self.keep_checkpoints, "train.keep_checkpoints", int)
         form.addRow("Epochs", self.epochs)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Seed", self.seed)
         form.addRow("Device", self.device)
         form.addRow("Precision", self.precision)
         form.addRow("CPU threads", self._pair(self.threads_on, self.threads))
+        form.addRow("Checkpoints", self.checkpoint_every)
+        form.addRow("", self._pair(self.keep_on, self.keep_checkpoints))
         return group
 
     def _preview_group(self) -> QGroupBox:
@@ -253,13 +274,30 @@ class OptimPanel(QWidget):
         return group
 
     @staticmethod
-    def _pair(a: QWidget, b: QWidget) -> QWidget:
+    def _pair(a: QWidget, b: QWidget, *, stretch_first: bool = False) -> QWidget:
         w = QWidget()
         h = QHBoxLayout(w)
         h.setContentsMargins(0, 0, 0, 0)
-        h.addWidget(a)
-        h.addWidget(b, 1)
+        h.addWidget(a, 1 if stretch_first else 0)
+        h.addWidget(b, 0 if stretch_first else 1)
         return w
+
+    # -- the learning-rate finder -------------------------------------------------------------
+    def find_lr(self) -> Any:
+        """Open the learning-rate finder (one at a time) and start it on the experiment."""
+        from workbench.gui.lr_find_dialog import LRFindDialog
+
+        if self.lr_dialog is None:
+            self.lr_dialog = LRFindDialog(self.model, self.undo, self)
+        self.lr_dialog.show()
+        self.lr_dialog.raise_()
+        self.lr_dialog.start()
+        return self.lr_dialog
+
+    def shutdown(self) -> None:
+        """End the finder's thread, if one runs (closing the window)."""
+        if self.lr_dialog is not None:
+            self.lr_dialog.shutdown()
 
     # -- shown rows -------------------------------------------------------------------------
     def _show_optimizer_rows(self, name: Any) -> None:
@@ -307,6 +345,7 @@ class OptimPanel(QWidget):
 
     def enable_preview(self) -> None:
         self.preview_enabled = True
+        self.find_lr_button.setEnabled(True)
         self.update_preview()
 
     def steps_per_epoch(self) -> int:

@@ -10,6 +10,7 @@ run of the same data gets it from the workspace's cache.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 from workbench.core.data import Splits
 from workbench.core.store.metrics import read_series
 from workbench.core.store.runs import Run, RunError
+from workbench.core.tools.fork import ForkPlan, branch_of, series_until
 from workbench.core.training.events import (
     Boundary,
     EpochEnded,
@@ -209,6 +211,10 @@ class TrainPanel(QWidget):
         self.health.clear()
         self.boundary.clear()
         self.curves.load_metrics(stored)
+        branch = branch_of(summary)
+        if branch is not None:
+            with contextlib.suppress(RunError, OSError):  # its own curves are whole anyway
+                self.curves.show_branch(read_series(Run(Path(branch[0]))), branch[1])
         self.results.show_summary(summary)
         name = summary.get("name", run.path.name)
         self.progress.setRange(0, 1)
@@ -229,6 +235,26 @@ class TrainPanel(QWidget):
             return False
         self._begin(TrainRunner.for_spec(spec, self.workspace, callbacks=app_monitors(),
                                          parent=self))
+        return True
+
+    def start_fork(self, plan: ForkPlan) -> bool:
+        """Train a fork of a stored run (a checked `ForkPlan`), drawn as a branch of its
+        parent's curves; False (with a banner) if it cannot start."""
+        if self.is_running():
+            return False
+        from workbench.core.tools.fork import fork_trainer
+
+        try:
+            parent = read_series(Run(plan.parent))
+        except (RunError, OSError) as exc:
+            self.banner.show_failure(f"cannot read the parent's metrics: {exc}",
+                                     "check the parent run's folder")
+            return False
+        trainer = fork_trainer(plan, runs=self.workspace.runs, source=self.workspace,
+                               callbacks=app_monitors())
+        self._begin(TrainRunner(trainer, jobs=self.workspace.jobs, parent=self))
+        self.curves.load_metrics(series_until(parent, plan.fork_step(parent)))
+        self.curves.show_branch(parent, plan.epoch)
         return True
 
     def resume_stored(self, run_dir: str) -> bool:

@@ -16,15 +16,20 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from workbench.core.store.metrics import MetricSeries
 from workbench.core.store.runs import Run, RunError, RunStore
 from workbench.core.tools.compare import parse_value, set_field
 from workbench.core.training.callbacks import Callback
 from workbench.core.training.state import checkpoint_epochs, epoch_checkpoint_name
 from workbench.spec import ExperimentSpec, SpecError
+
+if TYPE_CHECKING:
+    from workbench.core.data.cache import DataSource
+    from workbench.core.training.loop import Trainer
 
 _SECTIONS = ("data", "optim", "schedule", "regularization", "train")
 
@@ -43,6 +48,14 @@ class ForkPlan:
     changes: dict[str, Any]
     fresh_optimizer: bool  # the optimizer changed: its state starts afresh
     notes: tuple[str, ...] = ()
+
+    def fork_step(self, parent: MetricSeries) -> int:
+        """The global step at the end of the fork epoch, from the parent's metrics."""
+        for epoch, step in zip(parent.epochs["epoch"], parent.epochs["global_step"],
+                               strict=True):
+            if epoch == self.epoch:
+                return int(step)
+        return 0
 
 
 def fork_points(run_dir: str | Path) -> list[int]:
@@ -215,13 +228,23 @@ class ForkLink(Callback):
 
 def fork_trainer(plan: ForkPlan, *, runs: RunStore | None = None,
                  callbacks: Sequence[Callback] = (), threads: int | None = None,
-                 data: Any = None) -> Any:
+                 source: DataSource | None = None) -> Trainer:
     """A Trainer for the fork (a new run beside its parent unless `runs` says otherwise)."""
     from workbench.core.training.loop import Trainer
 
     return Trainer(plan.spec, runs=runs or RunStore(plan.parent.parent), parent=plan.parent,
-                   callbacks=[ForkLink(plan), *callbacks], threads=threads, data=data,
+                   callbacks=[ForkLink(plan), *callbacks], threads=threads, source=source,
                    start_from=functools.partial(load_checkpoint, plan))
+
+
+def series_until(series: MetricSeries, step: int) -> MetricSeries:
+    """The part of a run's curves up to `step`: what a fork inherits from its parent."""
+    out = MetricSeries()
+    for table, cut in ((series.steps, out.steps), (series.epochs, out.epochs)):
+        keep = [i for i, s in enumerate(table["global_step"]) if s <= step]
+        for key, values in table.items():
+            cut[key] = [values[i] for i in keep]
+    return out
 
 
 def branch_of(summary: Mapping[str, Any]) -> tuple[str, int, int] | None:
@@ -233,4 +256,4 @@ def branch_of(summary: Mapping[str, Any]) -> tuple[str, int, int] | None:
 
 
 __all__ = ["ForkError", "ForkLink", "ForkPlan", "branch_of", "fork_points", "fork_trainer",
-           "load_checkpoint", "parse_sets", "plan_fork", "spec_changes"]
+           "load_checkpoint", "parse_sets", "plan_fork", "series_until", "spec_changes"]

@@ -744,15 +744,31 @@ def _alive(pid: Any) -> bool:
 # -- reading a study -------------------------------------------------------------------------
 
 
-def load_rows(url: str, study: str) -> tuple[str, list[TrialRow]]:
-    """(direction, trials) of a stored study; SearchError when it is not there."""
+@dataclass(frozen=True)
+class StudyView:
+    """A stored study as the app shows it (no runner needed)."""
+
+    name: str
+    direction: str
+    objective: str | None
+    space: SearchSpace | None  # None: a study not made by Workbench
+    rows: list[TrialRow]
+
+
+def read_study(url: str, study: str) -> StudyView:
+    """A stored study's trials and what it searches; SearchError when it is not there."""
     storage = open_storage(url)
     try:
         s = optuna.load_study(study_name=study, storage=storage)
     except KeyError:
         raise SearchError(f"--study {study}: no such study in {shown_url(url)}") from None
-    return s.direction.name.lower(), [row_of(t) for t in s.get_trials(deepcopy=False)
-                                      if t.state != TrialState.WAITING]
+    info = s.user_attrs.get("workbench") or {}
+    try:
+        space = parse_space(info["space"]) if "space" in info else None
+    except SearchError:
+        space = None
+    rows = [row_of(t) for t in s.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+    return StudyView(study, s.direction.name.lower(), info.get("objective"), space, rows)
 
 
 def importances(url: str, study: str) -> dict[str, float]:
@@ -785,8 +801,8 @@ def best_so_far(rows: list[TrialRow], direction: str) -> tuple[list[int], list[f
     return xs, ys
 
 
-__all__ = ["OBJECTIVES", "PRUNERS", "Param", "SearchError", "SearchEvent",
-           "SearchResult", "SearchRunner", "SearchSpace", "StudyOpened", "TrialEnded",
+__all__ = ["OBJECTIVES", "PRUNERS", "Param", "SearchError", "SearchEvent", "SearchResult",
+           "SearchRunner", "SearchSpace", "StudyOpened", "StudyView", "TrialEnded",
            "TrialEvent", "TrialRow", "TrialStarted", "apply_params", "base_params",
-           "best_so_far", "default_storage", "default_study_name", "importances", "load_rows",
-           "load_space", "objective_of", "parse_space", "shown_url", "study_names"]
+           "best_so_far", "default_storage", "default_study_name", "importances", "load_space",
+           "objective_of", "parse_space", "read_study", "shown_url", "study_names"]

@@ -1,0 +1,257 @@
+"""Fork a run: pick a stored run and one of its epoch checkpoints, say what changes (a small
+table of fields, or the experiment editor's differences from the run), and train the fork in
+the training panel, drawn as a branch of its parent.
+
+The fork is checked as it is edited (`plan_fork`): the Fork button is enabled only for a fork
+that can run, and the line under the table says why not.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.store.runs import RunError, RunStore
+from workbench.core.tools.compare import COMMON_FIELDS, parse_value
+from workbench.core.tools.fork import ForkError, ForkPlan, fork_points, plan_fork
+from workbench.spec import ExperimentSpec
+
+
+class ForkDialog(QDialog):
+    """`forkRequested(ForkPlan)` when the person presses Fork with a fork that can run."""
+
+    forkRequested = Signal(object)
+
+    def __init__(self, runs: RunStore, get_spec: Callable[[], ExperimentSpec],
+                 selected: str | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runs, self.get_spec = runs, get_spec
+        self.plan: ForkPlan | None = None
+        self.setWindowTitle("Fork a run")
+
+        self.run_combo = QComboBox()
+        self.run_combo.currentIndexChanged.connect(self._run_changed)
+        self.epoch_combo = QComboBox()
+        self.epoch_combo.currentIndexChanged.connect(self.check)
+        form = QFormLayout()
+        form.addRow("Run", self.run_combo)
+        form.addRow("Fork after epoch", self.epoch_combo)
+
+        self.table = QTableWidget(0, 2)
+        self.table.setHorizontalHeaderLabels(["field", "new value"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.itemChanged.connect(self.check)
+        add = QPushButton("Add change")
+        add.clicked.connect(lambda: self.add_change("optim.lr", ""))
+        remove = QPushButton("Remove")
+        remove.clicked.connect(self._remove_selected)
+        from_editor = QPushButton("Take the editor's changes")
+        from_editor.setToolTip("Fill the table with every setting where the experiment in the "
+                               "editor differs from the run")
+        from_editor.clicked.connect(self.take_editor_changes)
+        row = QHBoxLayout()
+        for button in (add, remove, from_editor):
+            row.addWidget(button)
+        row.addStretch(1)
+
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.fork_button = QPushButton("Fork and train")
+        self.fork_button.setDefault(True)
+        self.fork_button.clicked.connect(self.fork)
+        cancel = QPushButton("Cancel")
+        cancel.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.fork_button)
+        buttons.addWidget(cancel)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("Changes (nothing changed: the fork repeats its parent "
+                                "exactly)"))
+        layout.addWidget(self.table, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.message)
+        layout.addLayout(buttons)
+        self.resize(620, 440)
+        self._fill_runs(selected)
+
+    @classmethod
+    def from_window(cls, window: Any) -> ForkDialog:
+        dialog = cls(window.runs, window.model.spec, window.history.selected_path(), window)
+        dialog.forkRequested.connect(window.start_fork)
+        return dialog
+
+    # -- runs and epochs ----------------------------------------------------------------------
+    def _fill_runs(self, selected: str | None) -> None:
+        self.run_combo.blockSignals(True)
+        self.run_combo.clear()
+        for info in self.runs.list():
+            epochs = [] if info.error else fork_points(info.path)
+            if not epochs:
+                continue
+            s = info.summary
+            when = time.strftime("%d %b %H:%M", time.localtime(s["created"])) \
+                if isinstance(s.get("created"), int | float) else ""
+            self.run_combo.addItem(f"{s.get('name', info.name)}  ·  {s.get('status', '?')}  ·  "
+                                   f"{len(epochs)} checkpoints  ·  {when}", str(info.path))
+        index = self.run_combo.findData(selected) if selected else -1
+        self.run_combo.setCurrentIndex(max(0, index))
+        self.run_combo.blockSignals(False)
+        self._run_changed()
+
+    def run_dir(self) -> str | None:
+        return self.run_combo.currentData()
+
+    def _run_changed(self, *_: Any) -> None:
+        self.epoch_combo.blockSignals(True)
+        self.epoch_combo.clear()
+        run_dir = self.run_dir()
+        for epoch in fork_points(run_dir) if run_dir else []:
+            self.epoch_combo.addItem(str(epoch), epoch)
+        self.epoch_combo.setCurrentIndex(self.epoch_combo.count() - 1)
+        self.epoch_combo.blockSignals(False)
+        self.check()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch_combo.setCurrentIndex(self.epoch_combo.findData(epoch))
+
+    # -- the changes ----------------------------------------------------------------------------
+    def add_change(self, field: str, value: Any) -> None:
+        row = self.table.rowCount()
+        self.table.blockSignals(True)
+        self.table.insertRow(row)
+        combo = QComboBox()
+        combo.setEditable(True)
+        combo.addItems([f for f in COMMON_FIELDS if f != "model.dropout"])
+        combo.setCurrentText(field)
+        combo.currentTextChanged.connect(self.check)
+        self.table.setCellWidget(row, 0, combo)
+        text = value if isinstance(value, str) else _text(value)
+        self.table.setItem(row, 1, QTableWidgetItem(text))
+        self.table.blockSignals(False)
+        self.check()
+
+    def _remove_selected(self) -> None:
+        row = self.table.currentRow()
+        if row >= 0:
+            self.table.removeRow(row)
+            self.check()
+
+    def clear_changes(self) -> None:
+        self.table.setRowCount(0)
+        self.check()
+
+    def changes(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for row in range(self.table.rowCount()):
+            combo = self.table.cellWidget(row, 0)
+            item = self.table.item(row, 1)
+            field = combo.currentText().strip() if combo is not None else ""
+            text = item.text().strip() if item is not None else ""
+            if field and text:
+                out[field] = parse_value(text)
+        return out
+
+    def take_editor_changes(self) -> None:
+        """Fill the table with the editor's differences from the chosen run."""
+        from workbench.core.store.runs import Run
+        from workbench.core.tools.fork import spec_changes
+
+        run_dir = self.run_dir()
+        if run_dir is None:
+            return
+        try:
+            changes = spec_changes(Run(run_dir).spec(), self.get_spec())
+        except RunError as exc:
+            self._say(str(exc), error=True)
+            return
+        changes.pop("name", None)
+        self.table.setRowCount(0)
+        for field, value in changes.items():
+            self.add_change(field, value)
+        if not changes:
+            self.check()
+            self._say("The editor's experiment is the run's: nothing to change.")
+
+    # -- checking and forking -------------------------------------------------------------------
+    def check(self, *_: Any) -> ForkPlan | None:
+        """Plan the fork as it stands; the message says what it will do or why it cannot."""
+        self.plan = None
+        run_dir, epoch = self.run_dir(), self.epoch_combo.currentData()
+        if run_dir is None:
+            self._say("No run has epoch checkpoints yet: train one (checkpoints are kept "
+                      "every train.checkpoint_every epochs).", error=True)
+        elif epoch is not None:
+            try:
+                self.plan = plan_fork(run_dir, epoch, self.changes())
+            except ForkError as exc:
+                self._say(str(exc), error=True)
+            else:
+                what = ", ".join(f"{k} = {_text(v)}" for k, v in self.plan.changes.items())
+                text = (f"Continues from the end of epoch {epoch} to epoch "
+                        f"{self.plan.spec.train.epochs} with "
+                        + (what if what else "nothing changed (it repeats its parent)") + ".")
+                self._say(" ".join([text, *self.plan.notes]))
+        self.fork_button.setEnabled(self.plan is not None)
+        return self.plan
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        color = "#b42318" if error else "#1d232b"
+        self.message.setText(f"<span style='color:{color}'>{html.escape(text)}</span>")
+
+    def fork(self) -> None:
+        plan = self.check()
+        if plan is None:
+            return
+        self.forkRequested.emit(plan)
+        self.accept()
+
+
+def _text(value: Any) -> str:
+    """A value as the table shows it (JSON for numbers, lists and null)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+__all__ = ["ForkDialog"]
+
+
+if __name__ == "__main__":
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    from workbench.core.training.loop import Trainer
+    from workbench.gui.demo import demo_runs, example_spec
+    from workbench.gui.style import apply_style
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    apply_style(app)
+    sample, store = example_spec().with_value("train.epochs", 5), demo_runs()
+    for _event in Trainer(sample, runs=store).events():  # a run to fork, with 5 checkpoints
+        pass
+    dialog = ForkDialog(store, lambda: sample)
+    dialog.forkRequested.connect(lambda plan: print(plan))
+    dialog.show()
+    sys.exit(app.exec())
