@@ -586,10 +586,9 @@ class SearchRunner:
         return study
 
     def _pruner(self) -> optuna.pruners.BasePruner:
-        if self.space.pruner == "median":
-            return optuna.pruners.MedianPruner(n_startup_trials=max(1, self.space.startup_trials
-                                                                    // 2 + 1),
-                                               n_warmup_steps=2)
+        if self.space.pruner == "median":  # judged from epoch 2, against the startup trials
+            return optuna.pruners.MedianPruner(
+                n_startup_trials=max(1, self.space.startup_trials), n_warmup_steps=2)
         if self.space.pruner == "hyperband":
             return optuna.pruners.HyperbandPruner(min_resource=1,
                                                   max_resource=self.spec.train.epochs)
