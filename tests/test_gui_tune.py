@@ -18,6 +18,7 @@ from workbench.core.store.runs import Run, RunStore  # noqa: E402
 from workbench.core.tools.fork import branch_of  # noqa: E402
 from workbench.core.training.events import RunFinished  # noqa: E402
 from workbench.core.training.loop import Trainer  # noqa: E402
+from workbench.core.workspace import Workspace  # noqa: E402
 from workbench.gui import dialogs  # noqa: E402
 from workbench.gui.experiment_model import ExperimentModel  # noqa: E402
 from workbench.gui.main_window import MainWindow  # noqa: E402
@@ -122,8 +123,7 @@ def test_find_learning_rate_from_the_tools_menu_and_a_bad_network(qtbot, window)
     # a network that does not fit its data: the dialog says so, nothing changes
     window.model.set_value("optim.name", "sgd")
     window.model.live.model.layers[-1].params["out"] = 3
-    with qtbot.waitSignal(dialog.runner.finished, timeout=WAIT_MS, raising=False):
-        dialog.start()
+    assert dialog.start()
     qtbot.waitUntil(lambda: not dialog.is_running(), timeout=WAIT_MS)
     assert "could not run" in dialog.status.text() and "model.layers" in dialog.status.text()
     assert not dialog.use_min.isEnabled()
@@ -164,7 +164,7 @@ def test_fork_from_the_tools_menu_trains_a_branch_in_the_train_panel(qtbot, wind
     assert isinstance(ended.args[0], RunFinished) and ended.args[0].epochs == 4
     assert branch_of(Run(fork_run).summary())[:2] == (parent, 2)
     assert Run(fork_run).spec().optim.lr == 0.001
-    assert window.workspace.currentWidget() is panel
+    assert window.center.currentWidget() is panel
     assert panel.curves.branch_items  # the parent drawn behind the fork
     assert panel.curves.point_count("val_loss") == 4  # two inherited epochs, two of its own
     panel.show_run(fork_run)
@@ -190,7 +190,7 @@ def test_compare_draws_a_fork_as_a_branch_of_its_parent(qtbot, tmp_path):
     parent = _train_parent(store)
     fork = list(fork_trainer(plan_fork(parent, 2, {"optim.lr": 0.001}), runs=store,
                              threads=1).events())[-1].run_dir
-    panel = ComparePanel(moons, store)
+    panel = ComparePanel(moons, Workspace(store))
     qtbot.addWidget(panel)
     panel.add_runs([fork])  # its parent comes along
     assert [v.run_dir for v in panel.comparison.variants] == [parent, fork]
@@ -211,7 +211,7 @@ def test_search_panel_runs_stops_resumes_and_opens_trials(qtbot, window, warned)
     pytest.importorskip("optuna")
     window.actions["SearchPanel"].trigger()
     panel = window._tools["SearchPanel"]
-    assert window.workspace.currentWidget() is panel
+    assert window.center.currentWidget() is panel
     panel.editor.set_raw({"params": {
         "optim.lr": {"type": "float", "low": 1e-3, "high": 0.3, "log": True},
         "optim.name": {"type": "categorical", "choices": ["adam", "sgd"]},
@@ -224,10 +224,9 @@ def test_search_panel_runs_stops_resumes_and_opens_trials(qtbot, window, warned)
             stopped.append(True)
             qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
 
-    panel.job = None
     with qtbot.waitSignal(panel.searchFinished, timeout=WAIT_MS) as first:
+        panel.trialEvent.connect(stop_after_first)
         qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
-        panel.job.yielded.connect(stop_after_first)
     assert first.args[0].stopped
     qtbot.waitUntil(panel.run_button.isEnabled, timeout=WAIT_MS)
     with qtbot.waitSignal(panel.searchFinished, timeout=WAIT_MS) as second:

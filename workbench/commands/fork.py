@@ -12,25 +12,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.commands.common import CommandError, add_runs_dir, positive_int
+from workbench.commands.common import CommandError, add_runs_dir, spec_field, threads
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("fork", help="continue a run from an epoch checkpoint with changed "
                                     "settings, as a new linked run")
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run to fork")
-    p.add_argument("--epoch", type=positive_int, metavar="N",
+    p.add_argument("--epoch", type=spec_field("train.epochs"), metavar="N",
                    help="the epoch to fork at (one the run kept a checkpoint of)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="sets",
                    help="a changed setting, e.g. optim.lr=0.001 or train.epochs=20; repeat")
-    p.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
+    p.add_argument("--threads", type=threads, help="CPU threads for PyTorch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runs_dir(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from workbench.commands.train import drive
-    from workbench.core.store.runs import RunStore
     from workbench.core.tools.fork import (
         ForkError,
         fork_points,
@@ -38,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         parse_sets,
         plan_fork,
     )
+    from workbench.core.workspace import Workspace
 
     try:
         if args.epoch is None:
@@ -51,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
     sys.stderr.write(f"forking {Path(plan.parent).name} at epoch {plan.epoch}: {changed}\n")
     for note in plan.notes:
         sys.stderr.write(f"note: {note}\n")
-    runs = RunStore(args.runs_dir) if args.runs_dir else None
-    return drive(fork_trainer(plan, runs=runs, threads=args.threads), quiet=args.quiet,
-                 extra=("parent", "fork_epoch", "fork_changes"))
+    workspace = Workspace(args.runs_dir or plan.parent.parent)  # beside its parent by default
+    return drive(fork_trainer(plan, runs=workspace.runs, source=workspace, threads=args.threads),
+                 quiet=args.quiet, extra=("parent", "fork_epoch", "fork_changes"))

@@ -13,33 +13,30 @@ from typing import Any
 
 from workbench.commands.common import (
     CommandError,
+    bounded,
+    device_name,
     load_spec,
-    positive_int,
     print_result,
+    spec_field,
+    threads,
+    workspace_from,
 )
-from workbench.spec import SpecError
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
+from workbench.spec import Bound, SpecError
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("lr-find", help="find a learning rate: the range test on a copy of the "
                                        "experiment's model (nothing is stored)")
     p.add_argument("spec", metavar="SPEC.json", help="the experiment spec")
-    p.add_argument("--start", type=_rate, default=1e-7, help="first rate (default 1e-7)")
-    p.add_argument("--end", type=_rate, default=10.0, help="last rate (default 10)")
-    p.add_argument("--steps", type=positive_int, default=300,
+    p.add_argument("--start", type=spec_field("optim.lr"), default=1e-7,
+                   help="first rate (default 1e-7)")
+    p.add_argument("--end", type=spec_field("optim.lr"), default=10.0,
+                   help="last rate (default 10)")
+    p.add_argument("--steps", type=bounded(Bound(10, 100_000, integer=True)), default=300,
                    help="training steps over the range (default 300)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
-    p.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
+    p.add_argument("--device", type=device_name, metavar="{auto,cpu,cuda,cuda:N}",
+                   help="override train.device")
+    p.add_argument("--threads", type=threads, help="CPU threads for PyTorch")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,18 +45,19 @@ def run(args: argparse.Namespace) -> int:
     from workbench.core.tools.lr_find import LRFindError, check_range, lr_find
 
     spec = load_spec(args.spec)
+    workspace = workspace_from(args)
     try:
         if args.device is not None:
             spec = spec.with_value("train.device", args.device)
         check_range(args.start, args.end, args.steps)
     except (SpecError, LRFindError) as exc:
         raise CommandError(str(exc)) from exc
-    preflight(spec)
+    preflight(spec, workspace)
     sys.stderr.write(f"range test of {spec.name}: {spec.optim.name}, rate {args.start:g} to "
                      f"{args.end:g} over {args.steps} steps\n")
     try:
         result = lr_find(spec, start_lr=args.start, end_lr=args.end, steps=args.steps,
-                         threads=args.threads)
+                         threads=args.threads, source=workspace)
     except (SpecError, DataError, LRFindError) as exc:
         raise CommandError(str(exc)) from exc
     sys.stderr.write(format_curve(result.lrs, result.smoothed) + "\n")

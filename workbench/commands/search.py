@@ -15,11 +15,14 @@ from typing import Any
 from workbench.commands.common import (
     CommandError,
     add_runs_dir,
+    bounded,
     load_spec,
-    positive_int,
     print_result,
-    store_from,
+    spec_field,
+    threads,
+    workspace_from,
 )
+from workbench.spec import Bound
 
 
 def add_parser(sub: Any) -> None:
@@ -28,14 +31,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("spec", metavar="SPEC.json", help="the experiment spec to start from")
     p.add_argument("--space", required=True, metavar="SPACE.json",
                    help="the fields to search and their ranges (see the README)")
-    p.add_argument("--trials", type=positive_int, required=True, metavar="N",
+    p.add_argument("--trials", type=bounded(Bound(1, 100_000, integer=True)), required=True,
+                   metavar="N",
                    help="finished trials the study should reach (counting earlier ones)")
     p.add_argument("--storage", metavar="URL",
                    help="an SQLAlchemy database URL (default: sqlite in the runs folder)")
     p.add_argument("--study", metavar="NAME", help="the study's name (default: from the spec "
                                                    "and the space, so a rerun resumes)")
-    p.add_argument("--seed", type=int, help="the sampler's seed (default: random)")
-    p.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
+    p.add_argument("--seed", type=spec_field("train.seed"),
+                   help="the sampler's seed (default: random)")
+    p.add_argument("--threads", type=threads, help="CPU threads for PyTorch")
     add_runs_dir(p)
 
 
@@ -47,12 +52,14 @@ def run(args: argparse.Namespace) -> int:
     from workbench.commands.train import preflight
 
     spec = load_spec(args.spec)
-    preflight(spec)
+    workspace = workspace_from(args)
+    preflight(spec, workspace)
     try:
         space = load_space(args.space, spec)
         runner = SearchRunner(spec, space, trials=args.trials, storage=args.storage,
-                              study=args.study, runs=store_from(args), threads=args.threads,
-                              on_event=_print_event, sampler_seed=args.seed)
+                              study=args.study, runs=workspace.runs, source=workspace,
+                              threads=args.threads, on_event=_print_event,
+                              sampler_seed=args.seed)
         result = runner.run()
     except SearchError as exc:
         raise CommandError(str(exc)) from exc

@@ -29,9 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.store.runs import RunError, RunStore
-from workbench.core.tools.compare import COMMON_FIELDS, parse_value
+from workbench.core.store.runs import RunError
+from workbench.core.tools.compare import parse_value
 from workbench.core.tools.fork import ForkError, ForkPlan, fork_points, plan_fork
+from workbench.core.workspace import Workspace
+from workbench.gui.compare_panel import COMMON_FIELDS
 from workbench.spec import ExperimentSpec
 
 
@@ -40,10 +42,10 @@ class ForkDialog(QDialog):
 
     forkRequested = Signal(object)
 
-    def __init__(self, runs: RunStore, get_spec: Callable[[], ExperimentSpec],
+    def __init__(self, workspace: Workspace, get_spec: Callable[[], ExperimentSpec],
                  selected: str | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.runs, self.get_spec = runs, get_spec
+        self.runs, self.get_spec = workspace.runs, get_spec
         self.plan: ForkPlan | None = None
         self.setWindowTitle("Fork a run")
 
@@ -99,7 +101,7 @@ class ForkDialog(QDialog):
 
     @classmethod
     def from_window(cls, window: Any) -> ForkDialog:
-        dialog = cls(window.runs, window.model.spec, window.history.selected_path(), window)
+        dialog = cls(window.workspace, window.model.spec, window.history.selected_path(), window)
         dialog.forkRequested.connect(window.start_fork)
         return dialog
 
@@ -251,7 +253,7 @@ if __name__ == "__main__":
     sample, store = example_spec().with_value("train.epochs", 5), demo_runs()
     for _event in Trainer(sample, runs=store).events():  # a run to fork, with 5 checkpoints
         pass
-    dialog = ForkDialog(store, lambda: sample)
+    dialog = ForkDialog(Workspace(store), lambda: sample)
     dialog.forkRequested.connect(lambda plan: print(plan))
     dialog.show()
     sys.exit(app.exec())

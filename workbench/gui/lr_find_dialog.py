@@ -28,13 +28,15 @@ from PySide6.QtWidgets import (
 from workbench.core.data import DataError
 from workbench.gui.experiment_model import ExperimentModel
 from workbench.gui.style import ACCENT
+from workbench.gui.tasks import Tasks
 from workbench.gui.undo import push_value
 from workbench.gui.widgets import SciSpinBox, int_spin
-from workbench.gui.worker import TaskRunner, training_threads
+from workbench.gui.worker import training_threads
 from workbench.spec import SpecError
 
 if TYPE_CHECKING:
     from workbench.core.tools.lr_find import LRFindProgress, LRFindResult
+    from workbench.core.workspace import Workspace
 
 STEEP_COLOR = "#29a35a"
 MIN10_COLOR = "#e4572e"
@@ -48,10 +50,10 @@ class LRFindDialog(QDialog):
     rateSet = Signal(float)
 
     def __init__(self, model: ExperimentModel, stack: QUndoStack,
-                 parent: QWidget | None = None) -> None:
+                 workspace: Workspace | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.model, self.undo = model, stack
-        self.runner: TaskRunner | None = None
+        self.model, self.undo, self.workspace = model, stack, workspace
+        self.tasks = Tasks(self, workspace.jobs if workspace is not None else None)
         self.result: LRFindResult | None = None
         self._lrs: list[float] = []
         self._smoothed: list[float] = []
@@ -132,7 +134,7 @@ class LRFindDialog(QDialog):
 
     # -- the test -----------------------------------------------------------------------------
     def is_running(self) -> bool:
-        return self.runner is not None and self.runner.is_running()
+        return self.tasks.is_running("lr-find")
 
     def start(self) -> bool:
         """Run the test on the experiment as it is now; False when one is running."""
@@ -152,31 +154,26 @@ class LRFindDialog(QDialog):
         self.raw_curve.setData([], [])
         self.steep_line.hide()
         self.min_line.hide()
-        threads = training_threads()
+        threads, source = training_threads(), self.workspace
 
         def task(emit: Any, cancel: threading.Event) -> LRFindResult:
-            return lr_find(spec, start_lr=start, end_lr=end, steps=steps, threads=threads,
-                           cancel=cancel, progress=emit)
+            return lr_find(spec, source=source, start_lr=start, end_lr=end, steps=steps,
+                           threads=threads, cancel=cancel, progress=emit)
 
-        self.runner = TaskRunner(task, expected=(SpecError, DataError, LRFindError),
-                                 name="workbench-lr-find", parent=self)
-        self.runner.progressed.connect(self._on_progress)
-        self.runner.succeeded.connect(self._on_result)
-        self.runner.failed.connect(self._on_failed)
-        self.runner.finished.connect(self._update_buttons)
+        self.tasks.start("lr-find", task, partial=self._on_progress, done=self._on_result,
+                         failed=self._on_failed, finished=self._update_buttons,
+                         expected=(SpecError, DataError, LRFindError))
         self.status.setText("Loading the data and stepping through the rates…")
-        self.runner.start()
         self._update_buttons()
         return True
 
     def stop(self) -> None:
-        if self.runner is not None:
-            self.runner.cancel()
+        """End the test early; the curve so far and its suggestions still arrive."""
+        self.tasks.stop("lr-find")
 
     def shutdown(self) -> None:
-        """Stop the test and wait for its thread (closing the window, tests)."""
-        if self.runner is not None:
-            self.runner.cancel_and_wait()
+        """Cancel the test and wait for its thread (closing the window, tests)."""
+        self.tasks.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.shutdown()
@@ -264,12 +261,13 @@ if __name__ == "__main__":
 
     from PySide6.QtWidgets import QApplication
 
-    from workbench.gui.demo import example_spec
+    from workbench.core.workspace import Workspace
+    from workbench.gui.demo import demo_runs, example_spec
     from workbench.gui.style import apply_style
 
     app = QApplication.instance() or QApplication(sys.argv)
     apply_style(app)
-    dialog = LRFindDialog(ExperimentModel(example_spec()), QUndoStack())
+    dialog = LRFindDialog(ExperimentModel(example_spec()), QUndoStack(), Workspace(demo_runs()))
     dialog.show()
     dialog.start()
     code = app.exec()

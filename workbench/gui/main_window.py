@@ -90,7 +90,8 @@ class MainWindow(QMainWindow):
 
         self.editor = ModelEditor(self.model, self.undo, self.workspace)
         self.data_panel = DataPanel(self.model, self.undo, self.workspace, auto_load=False)
-        self.optim_panel = OptimPanel(self.model, self.undo, lazy_preview=True)
+        self.optim_panel = OptimPanel(self.model, self.undo, lazy_preview=True,
+                                      workspace=self.workspace)
         self.editors = QTabWidget()
         self.editors.setObjectName("editors")
         self.editors.addTab(self.editor, "Model")
@@ -523,7 +524,7 @@ class MainWindow(QMainWindow):
             return False
         if not self.train_panel.start_fork(plan):
             return False
-        self.workspace.setCurrentWidget(self.train_panel)
+        self.center.setCurrentWidget(self.train_panel)
         return True
 
     # -- beyond one process ---------------------------------------------------------------

@@ -8,7 +8,7 @@ opens without waiting for it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -42,6 +42,9 @@ from workbench.spec import (
 )
 from workbench.spec.datasets import DATASETS
 
+if TYPE_CHECKING:
+    from workbench.core.workspace import Workspace
+
 # Which hyperparameters each optimizer and schedule reads (the rest are hidden).
 OPTIMIZER_FIELDS = {
     "gd": {"weight_decay"}, "sgd": {"weight_decay"},
@@ -66,9 +69,10 @@ def estimate_train_size(data: DataSpec) -> int:
 
 class OptimPanel(QWidget):
     def __init__(self, model: ExperimentModel, stack: QUndoStack, *, lazy_preview: bool = False,
-                 parent: QWidget | None = None) -> None:
+                 workspace: Workspace | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model, self.undo = model, stack
+        self.workspace = workspace  # where the learning-rate finder gets its data
         self.binder = Binder(model, stack, self)
         self.preview_enabled = not lazy_preview
         self.train_size: int | None = None  # known from a loaded dataset, else estimated
@@ -288,7 +292,7 @@ class OptimPanel(QWidget):
         from workbench.gui.lr_find_dialog import LRFindDialog
 
         if self.lr_dialog is None:
-            self.lr_dialog = LRFindDialog(self.model, self.undo, self)
+            self.lr_dialog = LRFindDialog(self.model, self.undo, self.workspace, self)
         self.lr_dialog.show()
         self.lr_dialog.raise_()
         self.lr_dialog.start()

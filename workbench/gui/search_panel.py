@@ -44,8 +44,6 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.data import DataError
-from workbench.core.store.runs import RunStore
-from workbench.core.tools.compare import COMMON_FIELDS
 from workbench.core.tools.search import (
     KINDS,
     OBJECTIVES,
@@ -68,9 +66,12 @@ from workbench.core.tools.search import (
     read_study,
 )
 from workbench.core.training.events import EpochEnded, RunStarted
+from workbench.core.workspace import Workspace
 from workbench.gui import dialogs
+from workbench.gui.compare_panel import COMMON_FIELDS
 from workbench.gui.style import ACCENT
-from workbench.gui.worker import TaskRunner, ThreadWorker, training_threads
+from workbench.gui.tasks import Tasks
+from workbench.gui.worker import training_threads
 from workbench.spec import ExperimentSpec, SpecError
 
 STATE_COLORS = {"complete": "#1d232b", "running": ACCENT, "pruned": "#8a94a1",
@@ -196,18 +197,17 @@ class SearchPanel(QWidget):
     """Search the experiment `get_spec()` returns; trials are runs in `runs`."""
 
     runOpenRequested = Signal(str)  # a trial's run folder
+    trialEvent = Signal(object)  # every event of the search, as it arrives (a SearchEvent)
     searchFinished = Signal(object)  # SearchResult
     studyShown = Signal()
     importancesShown = Signal(object)  # dict
 
-    def __init__(self, get_spec: Callable[[], ExperimentSpec], runs: RunStore,
+    def __init__(self, get_spec: Callable[[], ExperimentSpec], workspace: Workspace,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.get_spec, self.runs = get_spec, runs
-        self.job: ThreadWorker | None = None
+        self.get_spec, self.workspace, self.runs = get_spec, workspace, workspace.runs
+        self.tasks = Tasks(self, workspace.jobs)  # kinds: search, study, importance
         self.runner: SearchRunner | None = None
-        self.side_job: TaskRunner | None = None  # the newest side task: its result counts
-        self._side_jobs: list[TaskRunner] = []  # side tasks that may still run
         self.rows: dict[int, TrialRow] = {}
         self.space: SearchSpace | None = None
         self.direction = "maximize"
@@ -221,7 +221,7 @@ class SearchPanel(QWidget):
 
     @classmethod
     def from_window(cls, window: Any) -> SearchPanel:
-        panel = cls(window.model.spec, window.runs, window)
+        panel = cls(window.model.spec, window.workspace, window)
         panel.runOpenRequested.connect(window.open_run)
         return panel
 
@@ -396,7 +396,7 @@ class SearchPanel(QWidget):
 
     # -- running ------------------------------------------------------------------------------
     def is_running(self) -> bool:
-        return self.job is not None and self.job.is_running()
+        return self.tasks.is_running("search")
 
     def make_runner(self) -> SearchRunner:
         """The search the controls describe; SearchError (or SpecError) names what is wrong."""
@@ -405,7 +405,7 @@ class SearchPanel(QWidget):
         return SearchRunner(spec, space, trials=self.trials_spin.value(),
                             storage=self.storage_edit.text().strip() or None,
                             study=self.study_edit.text().strip() or None, runs=self.runs,
-                            threads=training_threads())
+                            source=self.workspace, threads=training_threads())
 
     def run(self) -> bool:
         """Start (or resume) the search; a bad space or storage is a dialog and changes
@@ -429,35 +429,32 @@ class SearchPanel(QWidget):
             runner.on_event = emit
             return runner.run()
 
-        self.job = ThreadWorker(work, name="workbench-search", stop=runner.stop,
-                                expected=(SearchError, DataError), parent=self)
-        self.job.yielded.connect(self._on_event)
-        self.job.returned.connect(self._on_result)
-        self.job.errored.connect(self._on_error)
-        self.job.finished.connect(self._on_finished)
+        self.tasks.start("search", work, partial=self._on_event, done=self._on_result,
+                         failed=self._on_error, finished=self._update_buttons,
+                         expected=(SearchError, DataError), stop=runner.stop)
         self.status.setText(f"Opening study {html.escape(self.study)}…")
-        self.job.start()
         self._update_buttons()
         return True
 
     def stop(self) -> None:
-        if self.job is not None:
-            self.job.stop()
+        if self.is_running():
+            self.tasks.stop("search")
             self.status.setText("Stopping after this epoch; the trial in flight is retried "
                                 "when the search is run again.")
 
     def shutdown(self) -> None:
-        """Stop every background job and wait for it (closing the tab or the window)."""
-        if self.job is not None:
-            self.job.stop_and_wait()
-        for job in self._side_jobs:
-            job.cancel_and_wait()
+        """Stop every background task and wait for it (closing the tab or the window)."""
+        self.tasks.shutdown()
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         self.shutdown()
         super().closeEvent(event)
 
     def _on_event(self, event: Any) -> None:
+        self._show_event(event)
+        self.trialEvent.emit(event)
+
+    def _show_event(self, event: Any) -> None:
         if isinstance(event, StudyOpened):
             self.rows = {r.number: r for r in event.rows}
             done = sum(r.state in ("complete", "pruned") for r in event.rows)
@@ -500,12 +497,9 @@ class SearchPanel(QWidget):
                 "a trial to open its run.")
         self.searchFinished.emit(result)
 
-    def _on_error(self, message: str, _trace: str) -> None:
+    def _on_error(self, message: str) -> None:
         self.status.setText(f"The search stopped: {html.escape(message)}")
         dialogs.warn(self, "The search stopped", message)
-
-    def _on_finished(self) -> None:
-        self._update_buttons()
 
     def _update_buttons(self) -> None:
         running = self.is_running()
@@ -527,7 +521,8 @@ class SearchPanel(QWidget):
             except (SearchError, SpecError) as exc:
                 dialogs.warn(self, "Cannot show the study", str(exc))
                 return
-        self._side(lambda _emit, _cancel: read_study(url, name), self._show_view)
+        self.tasks.start("study", lambda _emit, _cancel: read_study(url, name),
+                         done=self._show_view, failed=self._say, expected=(SearchError,))
         self.url, self.study = url, name
         self.status.setText(f"Reading study {html.escape(name)}…")
 
@@ -544,18 +539,8 @@ class SearchPanel(QWidget):
                             "to continue it.")
         self.studyShown.emit()
 
-    def _side(self, task: Callable[[Any, threading.Event], Any],
-              done: Callable[[Any], None]) -> None:
-        """One side task at a time (the newest wins); its result is dropped if superseded."""
-        self._side_jobs = [j for j in self._side_jobs if j.is_running()]
-        job = TaskRunner(task, expected=(SearchError,), name="workbench-search-side",
-                         parent=self)
-        job.succeeded.connect(lambda result: done(result) if job is self.side_job else None)
-        job.failed.connect(lambda message: self.status.setText(
-            f"{html.escape(message)}") if job is self.side_job else None)
-        self.side_job = job
-        self._side_jobs.append(job)
-        job.start()
+    def _say(self, message: str) -> None:
+        self.status.setText(html.escape(message))
 
     # -- the views ------------------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -647,7 +632,8 @@ class SearchPanel(QWidget):
         if not self.url or not self.study:
             return
         url, study = self.url, self.study
-        self._side(lambda _emit, _cancel: importances(url, study), self._draw_importance)
+        self.tasks.start("importance", lambda _emit, _cancel: importances(url, study),
+                         done=self._draw_importance, failed=self._say, expected=(SearchError,))
 
     def _draw_importance(self, values: dict[str, float]) -> None:
         self.importance = dict(values)
@@ -785,7 +771,7 @@ if __name__ == "__main__":
     app = QApplication.instance() or QApplication(sys.argv)
     apply_style(app)
     sample = example_spec("moons_logistic")
-    panel = SearchPanel(lambda: sample, demo_runs())
+    panel = SearchPanel(lambda: sample, Workspace(demo_runs()))
     panel.trials_spin.setValue(8)
     panel.resize(1280, 760)
     panel.show()

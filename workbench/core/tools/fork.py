@@ -12,7 +12,6 @@ them as a branch of the parent's. The parent's folder is only read.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,12 +187,13 @@ def _check_same_device_kind(summary: dict[str, Any], new: ExperimentSpec) -> Non
 
 def _ranges(epochs: list[int]) -> str:
     """1, 2, 3, 5 -> "1-3, 5"."""
-    out, start = [], epochs[0]
-    for prev, cur in zip(epochs, [*epochs[1:], math.inf], strict=True):
-        if cur != prev + 1:
-            out.append(str(start) if start == prev else f"{start}-{prev}")
-            start = cur
-    return ", ".join(out)
+    runs: list[list[int]] = []
+    for epoch in epochs:
+        if runs and epoch == runs[-1][-1] + 1:
+            runs[-1].append(epoch)
+        else:
+            runs.append([epoch])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
 
 
 def load_checkpoint(plan: ForkPlan) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from workbench.core.data import Splits
+from workbench.core.data.cache import DataSource
 from workbench.core.training.step import EagerStep
 from workbench.spec import ExperimentSpec
 
@@ -92,12 +93,14 @@ class LRFindResult:
         }
 
 
-def lr_find(spec: ExperimentSpec, *, data: Splits | None = None, start_lr: float = START_LR,
+def lr_find(spec: ExperimentSpec, *, data: Splits | None = None,
+            source: DataSource | None = None, start_lr: float = START_LR,
             end_lr: float = END_LR, steps: int = STEPS, beta: float = BETA,
             diverge_factor: float = DIVERGE_FACTOR, threads: int | None = None,
             cancel: threading.Event | None = None,
             progress: Callable[[LRFindProgress], None] | None = None) -> LRFindResult:
-    """Run the range test for `spec` (its data loaded here unless given); see the module."""
+    """Run the range test for `spec` on `data`, else on the data `source` (the workspace's
+    cache) hands out, else read here; see the module."""
     check_range(start_lr, end_lr, steps)
     from workbench.core.training.loop import Trainer
 
@@ -106,7 +109,7 @@ def lr_find(spec: ExperimentSpec, *, data: Splits | None = None, start_lr: float
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
     threads_before = torch.get_num_threads()
     try:
-        trainer = Trainer(spec, data=data, store=False, threads=threads).prepare()
+        trainer = Trainer(spec, data=data, source=source, store=False, threads=threads).prepare()
         return _sweep(trainer, start_lr, end_lr, steps, beta, diverge_factor, cancel, progress,
                       began)
     finally:

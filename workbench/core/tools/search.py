@@ -35,8 +35,9 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from workbench.core.data.cache import DatasetCache, DataSource
 from workbench.core.store.runs import Run, RunError, RunStore
 from workbench.core.tools.compare import set_field
 from workbench.core.training.callbacks import Callback
@@ -52,7 +53,8 @@ except ImportError as exc:  # an optional extra: the app and the command say how
                       "pip install 'workbench[search]'") from exc
 
 SPACE_VERSION = 1
-OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
+Direction = Literal["maximize", "minimize"]
+OBJECTIVES: dict[str, Direction] = {"val_accuracy": "maximize", "val_loss": "minimize"}
 PRUNERS = ("median", "hyperband", "none")
 KINDS = ("float", "int", "categorical")
 DEFAULT_STARTUP = 4
@@ -298,17 +300,17 @@ def _read_field(d: dict[str, Any], path: str) -> Any:
     return _MISSING if isinstance(node, dict) else node
 
 
-def objective_of(spec: ExperimentSpec, space: SearchSpace) -> str:
-    """What the trials are scored by: the space's choice, else by the task."""
-    from workbench.core.data import DataError, dataset_info
+def objective_of(spec: ExperimentSpec, space: SearchSpace,
+                 source: DataSource | None = None) -> str:
+    """What the trials are scored by: the space's choice, else by the task (the data's
+    description may read a file: not on the GUI thread)."""
+    from workbench.core.data import DataError
+    from workbench.core.data.cache import info_from
 
-    if spec.data.val_fraction <= 0:
-        raise SearchError("data.val_fraction: a search scores trials on the validation split; "
-                          "give it a fraction above 0")
     if space.objective is not None:
         return space.objective
     try:
-        info = dataset_info(spec.data)
+        info = info_from(source, spec.data)
     except DataError as exc:
         raise SearchError(str(exc)) from None
     return "val_accuracy" if info.num_classes > 0 else "val_loss"
@@ -526,7 +528,8 @@ class SearchRunner:
 
     def __init__(self, spec: ExperimentSpec, space: SearchSpace, *, trials: int,
                  storage: str | None = None, study: str | None = None,
-                 runs: RunStore | None = None, threads: int | None = None,
+                 runs: RunStore | None = None, source: DataSource | None = None,
+                 threads: int | None = None,
                  on_event: Callable[[SearchEvent], None] | None = None,
                  sampler_seed: int | None = None) -> None:
         if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= 100_000:
@@ -539,14 +542,17 @@ class SearchRunner:
         self.storage_shown = shown_url(self.url)
         self.study_name = study or default_study_name(spec, self.space)
         self.threads = threads
+        self.source: DataSource = source or DatasetCache()  # trials share the loaded data
         self.on_event = on_event or (lambda _e: None)
         self.sampler_seed = sampler_seed
-        self.objective = objective_of(spec, self.space)
-        self.direction = OBJECTIVES[self.objective]
+        if spec.data.val_fraction <= 0:
+            raise SearchError("data.val_fraction: a search scores trials on the validation "
+                              "split; give it a fraction above 0")
+        self.objective = self.space.objective or "val_accuracy"  # settled by `open`
+        self.direction: Direction = OBJECTIVES[self.objective]
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._trainer: Any = None
-        self._data: dict[str, Any] = {}
         self.study: optuna.Study | None = None
 
     def stop(self) -> None:
@@ -559,6 +565,8 @@ class SearchRunner:
     def open(self) -> optuna.Study:
         """Create the study, or load it when it exists and searches the same spec and space."""
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # trials are reported here
+        self.objective = objective_of(self.spec, self.space, self.source)
+        self.direction = OBJECTIVES[self.objective]
         storage = open_storage(self.url)
         sampler = optuna.samplers.TPESampler(n_startup_trials=self.space.startup_trials,
                                              seed=self.sampler_seed)
@@ -684,14 +692,9 @@ class SearchRunner:
 
     def _train(self, number: int, spec: ExperimentSpec,
                report: _Report) -> RunFinished | RunFailed | None:
-        from workbench.core.data import DataError
         from workbench.core.training.loop import Trainer
 
-        try:
-            data = self._shared_data(spec)
-        except (DataError, SpecError) as exc:
-            return RunFailed(None, str(exc), "check the dataset")
-        trainer = Trainer(spec, runs=self.runs, data=data, callbacks=[report],
+        trainer = Trainer(spec, runs=self.runs, source=self.source, callbacks=[report],
                           threads=self.threads)
         with self._lock:
             self._trainer = trainer
@@ -709,15 +712,6 @@ class SearchRunner:
             with self._lock:
                 self._trainer = None
         return end
-
-    def _shared_data(self, spec: ExperimentSpec) -> Any:
-        """Trials that read the same data share one loaded copy."""
-        from workbench.core.data import load_splits
-
-        key = json.dumps([asdict(spec.data), spec.train.seed], sort_keys=True)
-        if key not in self._data:
-            self._data[key] = load_splits(spec.data, spec.train.seed, cancel=self._stop)
-        return self._data[key]
 
 
 def _mark(run_dir: str | None, state: str) -> None:
