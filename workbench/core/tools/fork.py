@@ -152,10 +152,15 @@ def plan_fork(run_dir: str | Path, epoch: int, changes: Mapping[str, Any] | None
 
 
 def _check_same_network(old: ExperimentSpec, new: ExperimentSpec) -> None:
-    """The parent's weights must fit the fork's network: same parameter names and shapes."""
+    """The parent's weights must fit the fork's network: same parameter names and shapes.
+
+    Only a fork that changes the layers or the data needs the check (and the data's
+    description, which may read a file); the dialog plans forks as they are edited."""
     from workbench.core.data import DataError, dataset_info
     from workbench.core.model import build_model, check
 
+    if new.model == old.model and new.data == old.data:
+        return
     shapes = []
     for spec in (old, new):
         try:
