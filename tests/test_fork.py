@@ -175,3 +175,19 @@ def test_the_fork_command(parent, tmp_path, capsys):
     assert len(err) == 1 and "--epoch: give the epoch to fork at; it has 1, 2, 3" in err[0]
     assert main(["fork", run_dir, "--epoch", "2", "--set", "optim.lr"]) == 2
     assert "--set: expected FIELD=VALUE" in capsys.readouterr().err
+
+
+def test_a_damaged_checkpoint_fails_the_fork_and_leaves_the_parent(parent, tmp_path, capsys):
+    import shutil
+
+    run_dir, _ = parent
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    damaged = copy / "checkpoints" / "epoch-00002.pt"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    code = main(["fork", str(copy), "--epoch", "2", "--quiet", "--runs-dir",
+                 str(tmp_path / "runs")])
+    assert code == 1
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["status"] == "failed" and "damaged or truncated" in result["error"]
+    assert Run(copy).summary()["status"] == "finished"

@@ -171,6 +171,28 @@ def test_a_search_killed_mid_way_resumes_from_its_storage(tmp_path):
     assert Run(rows[2].run_dir).summary()["search_state"] == "interrupted"
 
 
+def test_two_processes_work_one_new_study(tmp_path):
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(moons().to_json())
+    space_path = tmp_path / "space.json"
+    space_path.write_text(json.dumps(SPACE))
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    cmd = [sys.executable, "-m", "workbench.cli", "search", str(spec_path), "--space",
+           str(space_path), "--trials", "4", "--storage", storage, "--study", "shared",
+           "--runs-dir", str(tmp_path / "runs"), "--threads", "1"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    rows = read_study(storage, "shared").rows
+    finished = [r for r in rows if r.state in ("complete", "pruned")]
+    assert 4 <= len(finished) <= 5  # a process that began a trial before the 4th ended ends it
+    assert sum(r.params == {"optim.lr": 0.01, "optim.name": "adam",
+                            "model.layers[0].out": 16} for r in rows) == 1  # one baseline
+    assert len({r.run_dir for r in finished}) == len(finished)
+
+
 @pytest.mark.parametrize("raw, message", [
     ([], "a search space must be a JSON object"),
     ({"params": {}}, "params: give at least one field"),

@@ -31,6 +31,7 @@ import os
 import re
 import socket
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -60,6 +61,7 @@ KINDS = ("float", "int", "categorical")
 DEFAULT_STARTUP = 4
 HEARTBEAT_S = 30  # how often a running trial says it is alive (RDB storages)
 GRACE_S = 120  # silence after which another process fails and retries it
+OPEN_ATTEMPTS = 5  # tries at opening a storage that other processes are creating
 _PARAM_KEYS = {"float": {"type", "low", "high", "log", "step"},
                "int": {"type", "low", "high", "log", "step"},
                "categorical": {"type", "choices"}}
@@ -353,16 +355,27 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         db = url.split(":///", 1)[-1]
         if db and db != ":memory:" and not Path(db).parent.is_dir():
             raise SearchError(f"--storage: the folder {Path(db).parent} does not exist")
-    try:
-        with _quiet():
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
-                grace_period=GRACE_S,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=2))
-    except Exception as exc:  # a bad URL, a missing driver, a server that does not answer
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SearchError(f"--storage {shown_url(url)}: cannot open it ({first})") from None
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            with _quiet():
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
+                    heartbeat_stale_trial_callback=(
+                        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
+        except (IntegrityError, OperationalError) as exc:
+            # Processes that start together race to create the tables or wait on a lock.
+            if attempt + 1 < OPEN_ATTEMPTS:
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            error: Exception = exc
+        except Exception as exc:  # a bad URL, a missing driver, a server that does not answer
+            error = exc
+        break
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    raise SearchError(f"--storage {shown_url(url)}: cannot open it ({first})") from None
 
 
 def study_names(url: str) -> list[str]:
