@@ -86,6 +86,17 @@ def test_a_search_finds_and_links_its_trials_and_resumes(tmp_path):
     assert set(importances(f"sqlite:///{tmp_path / 'study.db'}", "s")) <= set(SPACE["params"])
 
 
+@pytest.mark.parametrize("pruner", ["hyperband", "none"])
+def test_the_other_pruners_and_a_loss_objective(tmp_path, pruner):
+    space = parse_space({**SPACE, "pruner": pruner, "objective": "val_loss"})
+    result = SearchRunner(moons(), space, trials=3, storage=f"sqlite:///{tmp_path / 's.db'}",
+                          runs=RunStore(tmp_path / "runs"), threads=1, sampler_seed=0).run()
+    assert result.direction == "minimize" and result.objective == "val_loss"
+    assert sum(r.state in ("complete", "pruned") for r in result.rows) == 3
+    assert result.best is not None and result.best.value == min(
+        r.value for r in result.rows if r.state == "complete")
+
+
 class _Judge:
     """An Optuna trial stand-in whose pruner gives up after the second epoch."""
 
