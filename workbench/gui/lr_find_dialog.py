@@ -31,7 +31,6 @@ from workbench.gui.style import ACCENT
 from workbench.gui.tasks import Tasks
 from workbench.gui.undo import push_value
 from workbench.gui.widgets import SciSpinBox, int_spin
-from workbench.gui.worker import training_threads
 from workbench.spec import SpecError
 
 if TYPE_CHECKING:
@@ -154,11 +153,11 @@ class LRFindDialog(QDialog):
         self.raw_curve.setData([], [])
         self.steep_line.hide()
         self.min_line.hide()
-        threads, source = training_threads(), self.workspace
+        source = self.workspace
 
         def task(emit: Any, cancel: threading.Event) -> LRFindResult:
             return lr_find(spec, source=source, start_lr=start, end_lr=end, steps=steps,
-                           threads=threads, cancel=cancel, progress=emit)
+                           cancel=cancel, progress=emit)
 
         self.tasks.start("lr-find", task, partial=self._on_progress, done=self._on_result,
                          failed=self._on_failed, finished=self._update_buttons,

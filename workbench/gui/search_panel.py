@@ -71,7 +71,6 @@ from workbench.gui import dialogs
 from workbench.gui.compare_panel import COMMON_FIELDS
 from workbench.gui.style import ACCENT
 from workbench.gui.tasks import Tasks
-from workbench.gui.worker import training_threads
 from workbench.spec import ExperimentSpec, SpecError
 
 STATE_COLORS = {"complete": "#1d232b", "running": ACCENT, "pruned": "#8a94a1",
@@ -405,7 +404,7 @@ class SearchPanel(QWidget):
         return SearchRunner(spec, space, trials=self.trials_spin.value(),
                             storage=self.storage_edit.text().strip() or None,
                             study=self.study_edit.text().strip() or None, runs=self.runs,
-                            source=self.workspace, threads=training_threads())
+                            source=self.workspace)
 
     def run(self) -> bool:
         """Start (or resume) the search; a bad space or storage is a dialog and changes

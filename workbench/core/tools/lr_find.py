@@ -108,11 +108,13 @@ def lr_find(spec: ExperimentSpec, *, data: Splits | None = None,
     cpu_rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
     threads_before = torch.get_num_threads()
+    trainer = Trainer(spec, data=data, source=source, store=False, threads=threads)
     try:
-        trainer = Trainer(spec, data=data, source=source, store=False, threads=threads).prepare()
+        trainer.prepare()
         return _sweep(trainer, start_lr, end_lr, steps, beta, diverge_factor, cancel, progress,
                       began)
     finally:
+        trainer.close()
         torch.set_rng_state(cpu_rng)
         if cuda_rng is not None:
             torch.cuda.set_rng_state_all(cuda_rng)

@@ -166,6 +166,7 @@ class Trainer:
         self.start_from = start_from
         self.store = store and (dist is None or dist.is_main)
         self.state = LoopState()
+        self._cleanup = contextlib.ExitStack()  # what the run sets, undone at its end
         self._stop = threading.Event()
         self._unpaused = threading.Event()
         self._unpaused.set()
@@ -219,7 +220,7 @@ class Trainer:
     def events(self) -> Iterator[Event]:
         """The run's events; the run folder is locked from its creation (or the resume)
         until just before the last event."""
-        with contextlib.ExitStack() as self._cleanup:  # what the run sets, undone at its end
+        with self._cleanup:
             try:
                 yield from self._events()
             except GeneratorExit:
@@ -315,9 +316,14 @@ class Trainer:
     # -- before the first step ------------------------------------------------------------
     def prepare(self) -> Trainer:
         """Load the data and build the model, optimizer and batches without training or
-        storing anything (tools that step the model themselves: the learning-rate finder)."""
+        storing anything (tools that step the model themselves: the learning-rate finder).
+        `close()` undoes what it set (the CUDA backend switches) when the tool is done."""
         self._setup()
         return self
+
+    def close(self) -> None:
+        """Undo what `prepare` set; `events()` does it by itself at the run's end."""
+        self._cleanup.close()
 
     def _setup(self) -> None:
         spec = self.spec
