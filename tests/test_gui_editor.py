@@ -106,7 +106,7 @@ def test_build_a_stack_with_the_palette_and_parameter_editors(qtbot, editor):
     assert model.live.model.layers[2].params["out"] == 2
     assert editor.problem is None
     editor.rows[0].editors["out"].setValue(32)
-    assert editor.rows[0].shape.text() == "(32,)"
+    assert editor.rows[0].shape.text() == "32"
     assert editor.rows[0].params.text() == f"{2 * 32 + 32}"
     assert editor.report.total_params == (2 * 32 + 32) + (32 * 2 + 2)
     assert "parameters" in editor.totals.text()
@@ -220,7 +220,7 @@ def test_a_csv_is_read_once_off_the_gui_thread_and_edits_stay_arithmetic(qtbot, 
     model.set_value("data.path", str(csv))
     assert editor.problem and "reading" in editor.problem  # Train waits for the file
     qtbot.waitUntil(lambda: editor.report is not None, timeout=30_000)
-    assert editor.input_label.text().startswith("Input (3,) · 4 classes")
+    assert editor.input_label.text().startswith("Input: 3 features · 4 classes")
     assert reads and threading.get_ident() not in reads
     editor.add_layer("Linear")
     editor.set_param(0, "out", 4)
@@ -229,7 +229,7 @@ def test_a_csv_is_read_once_off_the_gui_thread_and_edits_stay_arithmetic(qtbot, 
     other = tmp_path / "u.csv"
     other.write_text("x,label\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
     model.set_value("data.path", str(other))
-    qtbot.waitUntil(lambda: editor.input_label.text().startswith("Input (1,)"), timeout=30_000)
+    qtbot.waitUntil(lambda: editor.input_label.text().startswith("Input: 1 feature "), timeout=30_000)
     assert len(reads) == 2
     model.set_value("data.path", str(tmp_path / "missing.csv"))
     qtbot.waitUntil(lambda: "missing.csv" in (editor.problem or ""), timeout=30_000)

@@ -257,7 +257,7 @@ HOSTILE_PROJECTS = {
     "nan": (b'{"optim": {"lr": NaN}}', "holds NaN"),
     "out_of_range": (b'{"optim": {"lr": 1e30}}', "optim.lr: must be a number from 1e-12"),
     "huge_out": (b'{"model": {"layers": [{"type": "Linear", "out": 1000000000}]}}',
-                 "model.layers[0].out: must be a whole number from 1 to 65,536"),
+                 "model.layers[0].out, layer 1 (Linear): must be a whole number from 1 to 65,536"),
 }
 
 

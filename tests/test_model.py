@@ -47,23 +47,23 @@ def test_linear_after_conv_without_flatten_names_layer_and_shapes():
     report = analyze(layers, (1, 28, 28), 10)
     assert not report.ok
     assert report.error.path == "model.layers[1]"
-    assert "(8, 26, 26)" in str(report.error)
+    assert "layer 2 (Linear)" in str(report.error) and "got 8×26×26" in str(report.error)
     assert "Flatten" in str(report.error)
     assert report.layers[1].out_shape is None
     assert report.layers[0].out_shape == (8, 26, 26)
 
 
 def test_kernel_larger_than_input():
-    with pytest.raises(SpecError, match=r"model\.layers\[1\]: Conv2d kernel 7x7 is larger than "
-                                        r"its padded input 4x4"):
+    with pytest.raises(SpecError, match=r"model\.layers\[1\], layer 2 \(Conv2d\): Conv2d kernel "
+                                        r"7×7 is larger than its padded input 4×4"):
         check([L("Conv2d", out=4, kernel=5), L("Conv2d", out=4, kernel=7)], (1, 8, 8), None)
-    with pytest.raises(SpecError, match=r"MaxPool2d window 4x4 is larger than its input 2x2"):
+    with pytest.raises(SpecError, match=r"MaxPool2d window 4×4 is larger than its input 2×2"):
         check([L("MaxPool2d", kernel=4), L("MaxPool2d", kernel=4)], (1, 8, 8), None)
 
 
 def test_output_width_must_match_classes():
-    with pytest.raises(SpecError, match=r"model\.layers\[0\]: the network ends with shape \(3,\) "
-                                        r"but the dataset has 2 classes; make the last "
+    with pytest.raises(SpecError, match=r"model\.layers\[0\], layer 1 \(Linear\): the network "
+                                        r"ends with shape 3 but the dataset has 2 classes; make the last "
                                         r"Linear's out 2"):
         check([L("Linear", out=3)], (2,), 2)
     with pytest.raises(SpecError, match="regression target"):

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from workbench.spec import LayerSpec, SpecError
-from workbench.spec.layers import CATALOGUE, Shape, ShapeError, layer_cost
+from workbench.spec.layers import (
+    CATALOGUE,
+    Shape,
+    ShapeError,
+    layer_cost,
+    layer_name,
+    shape_text,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -64,8 +71,10 @@ def analyze(layers: list[LayerSpec], input_shape: Shape, num_classes: int | None
     shape: Shape | None = tuple(input_shape)
     for i, layer in enumerate(layers):
         path = f"model.layers[{i}]"
+        where = layer_name(i, layer.type)
         if layer.type not in CATALOGUE:
-            error = error or SpecError(f"{path}.type", f"unknown layer {layer.type!r}")
+            error = error or SpecError(f"{path}.type", f"unknown layer {layer.type!r}",
+                                       layer_name(i, None))
             reports.append(LayerReport(i, layer.type, shape or (), None, 0, 0, "unknown layer"))
             shape = None
             continue
@@ -75,12 +84,12 @@ def analyze(layers: list[LayerSpec], input_shape: Shape, num_classes: int | None
         try:
             cost = layer_cost(layer, shape)
         except ShapeError as exc:
-            error = error or SpecError(path, str(exc))
+            error = error or SpecError(path, str(exc), where)
             reports.append(LayerReport(i, layer.type, shape, None, 0, 0, str(exc)))
             shape = None
             continue
         except (TypeError, ValueError) as exc:
-            error = error or SpecError(path, f"{layer.type}: bad parameters ({exc})")
+            error = error or SpecError(path, f"bad parameters ({exc})", where)
             reports.append(LayerReport(i, layer.type, shape, None, 0, 0, str(exc)))
             shape = None
             continue
@@ -106,7 +115,8 @@ def _output_problem(layers: list[LayerSpec], shape: Shape, num_classes: int) -> 
     fix = f"make the last Linear's out {want}" if len(shape) == 1 else "add Flatten and Linear"
     return SpecError(
         f"model.layers[{i}]",
-        f"the network ends with shape {shape} but the dataset has {what}; {fix}",
+        f"the network ends with shape {shape_text(shape)} but the dataset has {what}; {fix}",
+        layer_name(i, layers[i].type),
     )
 
 

@@ -52,6 +52,7 @@ from workbench.gui.tasks import Tasks
 from workbench.spec import DataSpec, LayerSpec
 from workbench.spec.datasets import DATASETS
 from workbench.spec.layers import CATALOGUE, ParamDef
+from workbench.spec.layers import shape_text as spec_shape_text
 
 if TYPE_CHECKING:
     from workbench.core.data import DatasetInfo
@@ -127,9 +128,8 @@ def human(n: float) -> str:
 
 
 def shape_text(shape: tuple[int, ...] | None) -> str:
-    if shape is None:
-        return "—"
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+    """A shape as the app writes it (`3`, `1×28×28`); a dash when it is unknown."""
+    return "—" if shape is None else spec_shape_text(shape)
 
 
 # -- the palette --------------------------------------------------------------------------------
@@ -681,7 +681,9 @@ class ModelEditor(QWidget):
         shape, classes = data.input_shape, data.num_classes
         report = analyze(spec.model.layers, shape, classes)
         self.report = report
-        self.input_label.setText(f"Input {shape_text(shape)} · "
+        what = (f"{shape[0]} feature{'s' if shape[0] != 1 else ''}" if len(shape) == 1
+                else f"images {shape_text(shape)}")
+        self.input_label.setText(f"Input: {what} · "
                                  + (f"{classes} classes" if classes else "regression"))
         for row, layer_report in zip(self.rows, report.layers, strict=False):
             row.show_report(layer_report)

@@ -26,7 +26,7 @@ from workbench.spec.checks import (
 )
 from workbench.spec.datasets import DATASETS
 from workbench.spec.jsonfile import JSONFileError, check_depth, parse_json, read_json
-from workbench.spec.layers import MAX_LAYERS, validate_layer
+from workbench.spec.layers import MAX_LAYERS, layer_name, validate_layer
 
 SPEC_VERSION = 1
 
@@ -133,12 +133,14 @@ class LayerSpec:
         return {"type": self.type, **self.params}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], path: str) -> LayerSpec:
+    def from_dict(cls, d: dict[str, Any], index: int) -> LayerSpec:
+        """Layer `index` of a spec document."""
+        path = f"model.layers[{index}]"
         if not isinstance(d, dict):
             raise SpecError(path, f"must be an object like {{\"type\": \"Linear\"}}, "
-                                  f"got {show(d)}")
+                                  f"got {show(d)}", layer_name(index, None))
         if "type" not in d:
-            raise SpecError(f"{path}.type", "missing")
+            raise SpecError(f"{path}.type", "missing", layer_name(index, None))
         params = {k: v for k, v in d.items() if k != "type"}
         return cls(type=d["type"], params=params)
 
@@ -315,7 +317,7 @@ def from_dict(raw: Any) -> ExperimentSpec:
         raise SpecError("model.layers", f"must hold at most {MAX_LAYERS:,} layers, "
                                         f"got {len(model_raw['layers']):,}")
     layers = [
-        LayerSpec.from_dict(layer, f"model.layers[{i}]")
+        LayerSpec.from_dict(layer, i)
         for i, layer in enumerate(model_raw.get("layers", []))
     ]
     name = raw.get("name", "experiment")
@@ -389,7 +391,7 @@ def validate(spec: ExperimentSpec) -> None:
         raise SpecError("model.layers", f"must hold at most {MAX_LAYERS:,} layers, "
                                         f"got {len(spec.model.layers):,}")
     for i, layer in enumerate(spec.model.layers):
-        validate_layer(layer, f"model.layers[{i}]")
+        validate_layer(layer, i)
 
     o = spec.optim
     check_choice("optim.name", o.name, OPTIMIZERS)

@@ -14,12 +14,15 @@ from typing import Any
 
 
 class SpecError(ValueError):
-    """A spec that cannot run; the message starts with the field's path."""
+    """A spec that cannot run; the message starts with the field's path, then, for a layer,
+    the layer as a person sees it: `model.layers[5].out, layer 6 (Linear): must be ...`."""
 
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}" if path else reason)
+    def __init__(self, path: str, reason: str, where: str | None = None) -> None:
+        place = f"{path}, {where}" if path and where else path or where or ""
+        super().__init__(f"{place}: {reason}" if place else reason)
         self.path = path
         self.reason = reason
+        self.where = where
 
 
 def _is_int(v: Any) -> bool:

@@ -65,19 +65,30 @@ class LayerType:
         return {p.name: given.get(p.name, p.default) for p in self.params}
 
 
+def shape_text(shape: Shape) -> str:
+    """A shape as the app writes it everywhere: `3` for 3 features, `1×28×28` for an image
+    (never a Python tuple such as `(3,)`)."""
+    return "×".join(str(d) for d in shape) if shape else "a single number"
+
+
+def layer_name(index: int, type_name: object) -> str:
+    """Layer `index` (0-based in the spec) as a person sees it in the editor, numbered from
+    1: `layer 6 (Linear)`."""
+    return f"layer {index + 1} ({type_name})" if isinstance(type_name, str) \
+        else f"layer {index + 1}"
+
+
 def _flat(name: str, shape: Shape) -> int:
     if len(shape) != 1:
-        raise ShapeError(
-            f"{name} needs a flat input (features,), got {shape}; add a Flatten before it"
-        )
+        raise ShapeError(f"{name} needs a flat input (features), got {shape_text(shape)}; "
+                         "add a Flatten before it")
     return shape[0]
 
 
 def _image(name: str, shape: Shape) -> tuple[int, int, int]:
     if len(shape) != 3:
-        raise ShapeError(
-            f"{name} needs an image input (channels, height, width), got {shape}"
-        )
+        raise ShapeError(f"{name} needs an image input (channels×height×width), got "
+                         f"{shape_text(shape)}")
     return shape
 
 
@@ -96,8 +107,8 @@ def _conv2d(p: dict[str, Any], shape: Shape) -> Cost:
     k, s, pad = p["kernel"], p["stride"], p["padding"]
     if k > h + 2 * pad or k > w + 2 * pad:
         raise ShapeError(
-            f"Conv2d kernel {k}x{k} is larger than its padded input {h + 2 * pad}x{w + 2 * pad} "
-            f"(input {shape}); use a smaller kernel or more padding"
+            f"Conv2d kernel {k}×{k} is larger than its padded input {h + 2 * pad}×{w + 2 * pad} "
+            f"(input {shape_text(shape)}); use a smaller kernel or more padding"
         )
     oh, ow = _conv_out(h, k, s, pad), _conv_out(w, k, s, pad)
     out = p["out"]
@@ -111,7 +122,7 @@ def _pool(kind: str) -> Callable[[dict[str, Any], Shape], Cost]:
         k = p["kernel"]
         s = p["stride"] or k
         if k > h or k > w:
-            raise ShapeError(f"{kind} window {k}x{k} is larger than its input {h}x{w}")
+            raise ShapeError(f"{kind} window {k}×{k} is larger than its input {h}×{w}")
         oh, ow = _conv_out(h, k, s, 0), _conv_out(w, k, s, 0)
         return Cost((c, oh, ow), 0, c * oh * ow * k * k)
 
@@ -125,7 +136,8 @@ def _global_avg(p: dict[str, Any], shape: Shape) -> Cost:
 
 def _batchnorm(p: dict[str, Any], shape: Shape) -> Cost:
     if len(shape) not in (1, 3):
-        raise ShapeError(f"BatchNorm needs (features,) or (channels, height, width), got {shape}")
+        raise ShapeError("BatchNorm needs features or channels×height×width, got "
+                         f"{shape_text(shape)}")
     n = math.prod(shape)
     return Cost(shape, 2 * shape[0], 2 * n)
 
@@ -176,7 +188,7 @@ CATALOGUE: dict[str, LayerType] = {
         LayerType("Dropout", "Regularization", (
             ParamDef("p", float, 0.5, lo=0.0, hi=0.99, help="share of units dropped in training"),
         ), _elementwise, "zeroes random units while training"),
-        LayerType("Flatten", "Reshape", (), _flatten, "(C,H,W) -> (C*H*W,)"),
+        LayerType("Flatten", "Reshape", (), _flatten, "C×H×W → C·H·W features"),
         LayerType("ReLU", "Activation", (), _elementwise, "max(0, x)"),
         LayerType("LeakyReLU", "Activation", (
             ParamDef("slope", float, 0.01, lo=0.0, hi=1.0, help="slope for x < 0"),
@@ -188,28 +200,34 @@ CATALOGUE: dict[str, LayerType] = {
 }
 
 
-def validate_layer(layer: LayerLike, path: str) -> None:
-    """Check a layer's type and parameter values (not its shapes); raise SpecError."""
+def validate_layer(layer: LayerLike, index: int) -> None:
+    """Check layer `index`'s type and parameter values (not its shapes); raise SpecError
+    naming its field and the layer as the editor numbers it."""
+    path = f"model.layers[{index}]"
+    where = layer_name(index, layer.type)
     ltype = CATALOGUE.get(layer.type) if isinstance(layer.type, str) else None
     if ltype is None:
         raise SpecError(f"{path}.type", f"unknown layer {show(layer.type)} "
-                                        f"(known: {', '.join(CATALOGUE)})")
+                                        f"(known: {', '.join(CATALOGUE)})", layer_name(index, None))
     known = {p.name: p for p in ltype.params}
     for key in layer.params:
         if key not in known:
             allowed = ", ".join(known) or "no parameters"
             raise SpecError(f"{path}.{key_name(key)}",
-                            f"{layer.type} has no parameter {show(key)} ({allowed})")
+                            f"{layer.type} has no parameter {show(key)} ({allowed})", where)
     for name, value in layer.params.items():
         p = known[name]
-        where = f"{path}.{name}"
+        field = f"{path}.{name}"
         if value is None and p.optional:
             continue
-        if p.kind is bool:
-            if not isinstance(value, bool):
-                raise SpecError(where, f"must be true or false, got {show(value)}")
-        else:
-            p.bound.check(where, value)
+        try:
+            if p.kind is bool:
+                if not isinstance(value, bool):
+                    raise SpecError(field, f"must be true or false, got {show(value)}")
+            else:
+                p.bound.check(field, value)
+        except SpecError as exc:
+            raise SpecError(exc.path, exc.reason, where) from None
 
 
 def layer_cost(layer: LayerLike, in_shape: Shape) -> Cost:

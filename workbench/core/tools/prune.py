@@ -32,6 +32,7 @@ from workbench.core.tools.trained import load_trained
 from workbench.core.training.optim import loss_function
 from workbench.core.training.step import evaluate
 from workbench.spec import ExperimentSpec, LayerSpec
+from workbench.spec.layers import layer_name
 
 PRUNABLE = ("Linear", "Conv2d")
 NORMS = ("l1", "l2")
@@ -89,9 +90,8 @@ class PrunableLayer:
 
     @property
     def label(self) -> str:
-        if self.type == "Linear":
-            return f"#{self.index} Linear {self.weight_shape[1]}→{self.weight_shape[0]}"
-        return f"#{self.index} Conv2d {self.weight_shape[1]}→{self.weight_shape[0]}"
+        """`layer 2 (Linear) 784→64`: numbered from 1 as in the editor, inputs→units."""
+        return f"{layer_name(self.index, self.type)} {self.weight_shape[1]}→{self.weight_shape[0]}"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from torch import nn
 
 from workbench.core.training.callbacks import Callback, TrainerView
 from workbench.core.training.events import Boundary, Health, LayerHealth
+from workbench.spec.layers import layer_name
 
 if TYPE_CHECKING:
     from workbench.core.data import DeviceBatches
@@ -151,7 +152,9 @@ def _layers_with_activation(model: nn.Module) -> list[tuple[str, nn.Module, nn.M
     open_index: int | None = None
     for name, module in model.named_children():
         if _weighted(module):
-            found.append((f"{name}: {type(module).__name__}", module, None))
+            label = (layer_name(int(name), type(module).__name__) if name.isdigit()
+                     else f"{name} ({type(module).__name__})")
+            found.append((label, module, None))
             open_index = len(found) - 1
         elif isinstance(module, nn.ReLU) and open_index is not None:
             label, layer, _ = found[open_index]

@@ -62,7 +62,7 @@ def _parse_at(d: dict[str, Any], path: str) -> ExperimentSpec:
     try:
         return specmod.from_dict(d)
     except SpecError as exc:
-        raise SpecError(exc.path or path, exc.reason) from None
+        raise SpecError(exc.path or path, exc.reason, exc.where) from None
 
 
 def _short(path: str, value: Any) -> str:
