@@ -212,3 +212,30 @@ def test_two_processes_download_and_extract_an_archive_once(home, tmp_path, monk
         assert p.returncode == 0, err[-2000:]
         assert "test_batch.bin" in out
     assert _SlowCountingHandler.counts == {"/cifar-10-binary.tar.gz": 1}
+
+
+def _closed_port() -> int:
+    """A local port nothing listens on (connecting to it is refused at once)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("mirror", ["refused", "no-such-host"])
+def test_offline_download_says_what_to_do(home, monkeypatch, mirror):
+    """No network: the message says so and points at the files to use instead, not a raw
+    urlopen error; nothing is left in the cache."""
+    base = (f"http://127.0.0.1:{_closed_port()}/" if mirror == "refused"
+            else "http://no-such-host.invalid/")
+    monkeypatch.setenv(dl.MIRROR_ENV, base)
+    with pytest.raises(DataError) as err:
+        load_splits(DataSpec(name="mnist"), seed=0)
+    message = str(err.value)
+    assert message.startswith("no internet (cannot reach ")
+    assert "point Folder (data.root) at the four *-ubyte.gz files" in message
+    assert "urlopen error" not in message
+    assert not files_under(dl.cache_dir("mnist"))
+    with pytest.raises(DataError, match="cifar-10-batches-bin"):
+        load_splits(DataSpec(name="cifar10"), seed=0)

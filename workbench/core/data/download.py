@@ -18,15 +18,18 @@ is replaced by the dataset name, for a mirror holding several sets.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import os
 import re
 import shutil
+import socket
 import tarfile
 import tempfile
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -108,6 +111,9 @@ def download_file(url: str, dest: Path, md5: str, *, progress: Progress | None =
             try:
                 response = urllib.request.urlopen(url, timeout=TIMEOUT_S)
             except (urllib.error.URLError, OSError) as exc:
+                if _unreachable(exc):
+                    raise Unreachable(f"cannot reach {urllib.parse.urlsplit(url).netloc}: "
+                                      f"{getattr(exc, 'reason', exc)}") from exc
                 raise DataError(f"download of {url} failed: {exc}") from exc
             with response:
                 total = int(response.headers.get("Content-Length") or 0)
@@ -150,7 +156,7 @@ def fetch(name: str, filename: str, md5: str, *, progress: Progress | None = Non
     dest = cache_dir(name) / filename
     if dest.is_file():
         return dest
-    errors: list[str] = []
+    errors: list[DataError] = []
     for base in base_urls(name):
         try:
             return download_file(_join(base, filename), dest, md5, progress=progress,
@@ -158,8 +164,32 @@ def fetch(name: str, filename: str, md5: str, *, progress: Progress | None = Non
         except DataError as exc:
             if cancel is not None and cancel.is_set() or "checksum" in str(exc):
                 raise
-            errors.append(str(exc))
-    raise DataError(errors[-1] if len(errors) == 1 else "; ".join(errors))
+            errors.append(exc)
+    if errors and all(isinstance(e, Unreachable) for e in errors):
+        raise DataError(offline_message(name, str(errors[-1])))
+    raise DataError("; ".join(str(e) for e in errors))
+
+
+class Unreachable(DataError):
+    """No connection to a download server (no network, no name lookup, refused)."""
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A network that is not there, as opposed to a server that answered with an error."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return False
+    reason = getattr(exc, "reason", exc)
+    return isinstance(reason, socket.gaierror | ConnectionError | TimeoutError) or (
+        isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH,
+                                                         errno.ECONNREFUSED))
+
+
+def offline_message(name: str, detail: str) -> str:
+    """What to do when a dataset cannot be downloaded: use the files the person has."""
+    files = ("a folder holding cifar-10-batches-bin (from cifar-10-binary.tar.gz)"
+             if name == "cifar10" else "the four *-ubyte.gz files")
+    return (f"no internet ({detail}): point Folder (data.root) at {files}, or connect and "
+            "try again")
 
 
 def _extract_cifar(archive: Path, dest: Path) -> None:
