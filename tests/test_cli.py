@@ -43,7 +43,8 @@ def test_bad_spec_is_one_line_exit_2(tmp_path, capsys):
     assert main(["train", str(bad), "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert "model.layers[0].out, layer 1 (Linear): must be a whole number from 1 to 65,536, got -2" in err[0]
+    assert ("model.layers[0].out, layer 1 (Linear): must be a whole number from 1 to 65,536, "
+            "got -2") in err[0]
 
 
 def test_bad_argument_is_one_line_exit_2(tmp_path, capsys):

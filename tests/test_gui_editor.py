@@ -229,7 +229,8 @@ def test_a_csv_is_read_once_off_the_gui_thread_and_edits_stay_arithmetic(qtbot, 
     other = tmp_path / "u.csv"
     other.write_text("x,label\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
     model.set_value("data.path", str(other))
-    qtbot.waitUntil(lambda: editor.input_label.text().startswith("Input: 1 feature "), timeout=30_000)
+    qtbot.waitUntil(lambda: editor.input_label.text().startswith("Input: 1 feature "),
+                    timeout=30_000)
     assert len(reads) == 2
     model.set_value("data.path", str(tmp_path / "missing.csv"))
     qtbot.waitUntil(lambda: "missing.csv" in (editor.problem or ""), timeout=30_000)

@@ -57,7 +57,8 @@ def test_health_reports_every_weighted_layer(tmp_path):
     health = [e for e in events if isinstance(e, Health)]
     assert len(health) >= 3  # at least one an epoch
     last = health[-1]
-    assert [h.name for h in last.layers] == ["layer 1 (Linear)", "layer 3 (Linear)", "layer 5 (Linear)"]
+    assert [h.name for h in last.layers] == ["layer 1 (Linear)", "layer 3 (Linear)",
+                                             "layer 5 (Linear)"]
     sizes = [2 * 16, 16 * 16, 16 * 2]
     for layer, size in zip(last.layers, sizes, strict=True):
         assert np.isfinite(layer.grad_norm) and layer.grad_norm > 0

@@ -63,8 +63,8 @@ def test_kernel_larger_than_input():
 
 def test_output_width_must_match_classes():
     with pytest.raises(SpecError, match=r"model\.layers\[0\], layer 1 \(Linear\): the network "
-                                        r"ends with shape 3 but the dataset has 2 classes; make the last "
-                                        r"Linear's out 2"):
+                                        r"ends with shape 3 but the dataset has 2 classes; "
+                                        r"make the last Linear's out 2"):
         check([L("Linear", out=3)], (2,), 2)
     with pytest.raises(SpecError, match="regression target"):
         check([L("Linear", out=3)], (1,), 0)

@@ -68,15 +68,16 @@ def test_validation_names_the_field(path, value, message):
 def test_layer_parameter_errors_name_the_layer():
     d = mlp_dict()
     d["model"]["layers"].append({"type": "Linear", "out": -2})
-    with pytest.raises(SpecError, match=r"model\.layers\[3\]\.out, layer 4 \(Linear\): must be a whole number from "
-                                        r"1 to 65,536, got -2"):
+    with pytest.raises(SpecError, match=r"model\.layers\[3\]\.out, layer 4 \(Linear\): must be "
+                                        r"a whole number from 1 to 65,536, got -2"):
         specmod.from_dict(d)
     d["model"]["layers"][3] = {"type": "Linear", "width": 3}
     with pytest.raises(SpecError, match=r"model\.layers\[3\]\.width, layer 4 \(Linear\): Linear "
                                         r"has no parameter"):
         specmod.from_dict(d)
     d["model"]["layers"][3] = {"type": "Dense"}
-    with pytest.raises(SpecError, match=r"model\.layers\[3\]\.type, layer 4: unknown layer 'Dense'"):
+    with pytest.raises(SpecError,
+                       match=r"model\.layers\[3\]\.type, layer 4: unknown layer 'Dense'"):
         specmod.from_dict(d)
 
 
