@@ -305,7 +305,7 @@ def test_views_with_many_classes_and_regression(qtbot):
     qtbot.addWidget(results)
     results.show_result(RunFinished("", False, False, 3, 1.0, 0.0123, None, None), None, ())
     assert results.headline.text() == "Test MSE 0.0123"
-    assert results.confusion.size == 0 and results.matrix.isHidden()
+    assert results.confusion.size == 0 and results.matrix_box.isHidden()
 
 
 def test_a_finished_run_lets_go_of_its_trainer_and_the_next_reuses_the_cached_data(qtbot,

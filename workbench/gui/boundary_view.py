@@ -2,7 +2,7 @@
 
 An `ImageItem` shows the model's prediction on a grid over the data (from `Boundary` events)
 and the training points are scattered over it in their class colours. Two classes shade from
-orange (class 0) through white to blue (class 1) by probability; more classes colour each cell
+the first class's colour through white to the second's by probability; more classes colour each cell
 by its predicted class.
 """
 
@@ -17,20 +17,22 @@ from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from workbench.core.training.events import Boundary
+from workbench.gui.style import CLASS_COLORS
 
-CLASS_COLORS = ((245, 147, 34), (8, 119, 189), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-                (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
+# the app's class colours (the Data tab's, the results view's), as RGB
+CLASS_RGB = tuple(tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in CLASS_COLORS)
 
 
 def class_brushes(labels: np.ndarray, alpha: int = 255) -> list[Any]:
-    brushes = [pg.mkBrush(*c, alpha) for c in CLASS_COLORS]
+    brushes = [pg.mkBrush(*c, alpha) for c in CLASS_RGB]
     return [brushes[int(k) % len(brushes)] for k in labels]
 
 
 def probability_lut() -> np.ndarray:
-    """Orange at 0, white at 0.5, blue at 1, pale enough for the points to stand out."""
-    a = np.array(CLASS_COLORS[0], float)
-    b = np.array(CLASS_COLORS[1], float)
+    """Class 0's colour at 0, white at 0.5, class 1's at 1, pale enough for the points to
+    stand out."""
+    a = np.array(CLASS_RGB[0], float)
+    b = np.array(CLASS_RGB[1], float)
     white = np.array((255.0, 255.0, 255.0))
     t = np.linspace(0, 1, 256)[:, None]
     colors = np.where(t < 0.5, a + (white - a) * (t / 0.5), white + (b - white) * ((t - 0.5) / 0.5))
@@ -40,7 +42,7 @@ def probability_lut() -> np.ndarray:
 
 def class_lut(k: int) -> np.ndarray:
     white = np.array((255.0, 255.0, 255.0))
-    colors = [white + (np.array(CLASS_COLORS[i % len(CLASS_COLORS)], float) - white) * 0.45
+    colors = [white + (np.array(CLASS_RGB[i % len(CLASS_RGB)], float) - white) * 0.45
               for i in range(k)]
     return np.array(colors).astype(np.ubyte)
 

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -63,6 +64,8 @@ from workbench.core.tools.fork import branch_of
 from workbench.core.training.events import EpochEnded, RunFailed, RunFinished
 from workbench.core.workspace import Workspace
 from workbench.gui.curves_view import MAX_SYMBOLS, LiveCurve, new_plot
+from workbench.gui.layouts import FlowLayout, fit_table_width, vertical_scroll
+from workbench.gui.style import legend_html
 from workbench.gui.tasks import Tasks
 from workbench.gui.widgets import SciSpinBox
 from workbench.spec import OPTIMIZER_TITLES, OPTIMIZERS, ExperimentSpec, SpecError
@@ -70,6 +73,8 @@ from workbench.spec import OPTIMIZER_TITLES, OPTIMIZERS, ExperimentSpec, SpecErr
 COLORS = ("#2f6fde", "#e4572e", "#29a35a", "#9b5de5", "#f2a541", "#17becf", "#d62789",
           "#8c564b", "#7f7f7f", "#bcbd22")
 REDRAW_MS = 250  # points that arrive within this go into one redraw
+FOLD_SETUP_BELOW = 1000  # a comparison that starts in a narrower panel folds the set-up away
+LR_WIDTH = 96
 # Fields a person most often varies, with values to start from (offered under Also vary).
 COMMON_FIELDS: dict[str, str] = {
     "optim.name": "sgd, momentum, adam, rmsprop",
@@ -85,6 +90,9 @@ COMMON_FIELDS: dict[str, str] = {
 }
 X_AXES = {"epoch": ("epoch", "epoch"), "step": ("global_step", "step"),
           "time": ("elapsed", "seconds")}
+PLOT_UNITS = {"train_loss": "loss (log)", "val_loss": "loss (log)",
+              "train_accuracy": "accuracy (0–1)", "val_accuracy": "accuracy (0–1)",
+              "lr": "learning rate"}
 PLOTS = (("train_loss", "Training loss"), ("val_loss", "Validation loss"),
          ("train_accuracy", "Training accuracy"), ("val_accuracy", "Validation accuracy"),
          ("lr", "Learning rate"))
@@ -195,8 +203,6 @@ class ComparePanel(QWidget):
         self.optim_table.verticalHeader().setVisible(False)
         self.optim_table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
         self.optim_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.optim_table.horizontalHeader().setSectionResizeMode(
-            0, QHeaderView.ResizeMode.Stretch)
         self.optim_checks: dict[str, QCheckBox] = {}
         self.optim_lrs: dict[str, QDoubleSpinBox] = {}
         for row, name in enumerate(OPTIMIZERS):
@@ -204,11 +210,13 @@ class ComparePanel(QWidget):
             check.setChecked(name in ("sgd", "momentum", "adam", "rmsprop"))
             lr = SciSpinBox.for_field("optim.lr")
             lr.setValue(DEFAULT_LR.get(name, 1e-3))
+            lr.setFixedWidth(LR_WIDTH)  # a rate such as 0.001 or 1e-05, not twelve decimals
             self.optim_checks[name] = check
             self.optim_lrs[name] = lr
             self.optim_table.setCellWidget(row, 0, check)
             self.optim_table.setCellWidget(row, 1, lr)
         self.optim_table.setMinimumHeight(30 * len(OPTIMIZERS) + 30)
+        fit_table_width(self.optim_table)  # every optimizer's name whole
         QVBoxLayout(box).addWidget(self.optim_table)
         left.addWidget(box)
 
@@ -241,13 +249,14 @@ class ComparePanel(QWidget):
         row.addWidget(self.run_button)
         row.addWidget(self.stop_button)
         left.addLayout(row)
-        row2 = QHBoxLayout()
-        for text, slot in (("Add past runs...", self._pick_runs), ("Open...", self._open),
+        more = QWidget()
+        row2 = FlowLayout(more, spacing=6, line_spacing=4)
+        for text, slot in (("Add past runs…", self._pick_runs), ("Open…", self._open),
                            ("Save", self._save), ("Clear", self.clear)):
             button = QPushButton(text)
             button.clicked.connect(slot)
             row2.addWidget(button)
-        left.addLayout(row2)
+        left.addWidget(more)
         self.status = QLabel("Pick optimizers or a field to vary, then Run.")
         self.status.setWordWrap(True)
         left.addWidget(self.status)
@@ -265,14 +274,34 @@ class ComparePanel(QWidget):
         self.tabs.addTab(self.results_table, "Results")
         self.tabs.addTab(self._build_landscape(), "Landscape")
 
+        # the set-up column folds away (a button in the tabs' corner) to give the plots room
+        self.setup = vertical_scroll(setup)
+        self.setup_button = QToolButton()
+        self.setup_button.setCheckable(True)
+        self.setup_button.setChecked(True)
+        self.setup_button.setAutoRaise(True)
+        self.setup_button.toggled.connect(self.show_setup)
+        self.show_setup(True)
+        self.tabs.setCornerWidget(self.setup_button, Qt.Corner.TopLeftCorner)
         splitter = QSplitter()
-        splitter.addWidget(setup)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(self.setup)
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([330, 900])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(splitter)
+
+    def show_setup(self, shown: bool) -> None:
+        """Show or fold away the set-up column (the plots take its room)."""
+        self.setup.setVisible(shown)
+        self.setup_button.setArrowType(Qt.ArrowType.LeftArrow if shown
+                                       else Qt.ArrowType.RightArrow)
+        self.setup_button.setToolTip("Hide the set-up column" if shown
+                                     else "Show the set-up column (optimizers, Run, Save)")
+        if self.setup_button.isChecked() != shown:
+            self.setup_button.setChecked(shown)
 
     def _build_curves(self) -> QWidget:
         page = QWidget()
@@ -294,45 +323,47 @@ class ComparePanel(QWidget):
         for i, (key, title) in enumerate(PLOTS):
             if i in (2, 4):
                 self.graphics.ci.nextRow()
-            self.plots[key] = new_plot(self.graphics.ci, title, log_y=key.endswith("loss"))
-        self.legend = self.plots["train_loss"].addLegend(
-            offset=(-10, 10), labelTextColor="#1d232b", brush=pg.mkBrush(255, 255, 255, 210))
+            self.plots[key] = new_plot(self.graphics.ci, title, left=PLOT_UNITS[key],
+                                       log_y=key.endswith("loss"))
         layout.addWidget(self.graphics, 1)
         return page
 
     def _build_landscape(self) -> QWidget:
         page = QWidget()
         layout = QVBoxLayout(page)
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("around"))
+        controls = QWidget()  # wraps onto two lines when the panel is narrow
+        bar = FlowLayout(controls, spacing=10, line_spacing=4)
         self.center_combo = QComboBox()
-        bar.addWidget(self.center_combo)
-        bar.addWidget(QLabel("directions"))
+        self.center_combo.setMinimumContentsLength(10)
+        bar.add_group(QLabel("around"), self.center_combo)
         self.directions_combo = QComboBox()
         self.directions_combo.addItem("random (filter-normalized)", "random")
         self.directions_combo.addItem("principal directions of the paths", "pca")
-        bar.addWidget(self.directions_combo)
-        bar.addWidget(QLabel("grid"))
+        self.directions_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.directions_combo.setMinimumContentsLength(12)
+        bar.add_group(QLabel("directions"), self.directions_combo)
         self.resolution_spin = QSpinBox()
         self.resolution_spin.setRange(5, 61)
         self.resolution_spin.setValue(21)
-        bar.addWidget(self.resolution_spin)
+        self.resolution_spin.setSuffix(" points")
+        bar.add_group(QLabel("grid"), self.resolution_spin)
         self.land_button = QPushButton("Compute")
         self.land_button.clicked.connect(self.compute_landscape)
         bar.addWidget(self.land_button)
-        bar.addStretch(1)
-        layout.addLayout(bar)
+        layout.addWidget(controls)
         self.land_status = QLabel("The loss on a 2-D slice of weight space around a variant's "
                                   "final weights (Li et al. 2018), with every variant's path.")
         self.land_status.setWordWrap(True)
         layout.addWidget(self.land_status)
+        self.land_legend = QLabel()  # the variants' colours, beside the map, not over it
+        self.land_legend.setWordWrap(True)
+        layout.addWidget(self.land_legend)
         self.land_plot = pg.PlotWidget(background="w")
         self.land_plot.setAspectLocked(False)
         self.land_image = pg.ImageItem(axisOrder="row-major")
         self.land_image.setColorMap(pg.colormap.get("viridis"))
         self.land_plot.addItem(self.land_image)
-        self.land_plot.addLegend(offset=(-10, 10), labelTextColor="#1d232b",
-                                 brush=pg.mkBrush(255, 255, 255, 220))
         self.land_plot.setLabel("bottom", "direction 1")
         self.land_plot.setLabel("left", "direction 2")
         self.land_paths: list[Any] = []
@@ -422,6 +453,8 @@ class ComparePanel(QWidget):
                                   **runner_options)
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
+        if self.width() < FOLD_SETUP_BELOW:  # a narrow panel: the race gets the room
+            self.show_setup(False)
         self.status.setText(f"Running {len(pending)} variants one after another...")
         self.tasks.start("compare", lambda _report, _cancel: runner.events(),
                          partial=self._on_event, stop=runner.stop,
@@ -547,27 +580,25 @@ class ComparePanel(QWidget):
                 line.remove()
         self._lines = []
         self._fed = []
-        self.legend.clear()
 
     def _sync_lines(self) -> None:
         """Create the curves of variants added since the last call (created once, then fed)."""
         for index in range(len(self._lines), len(self.comparison.variants)):
             pen = pg.mkPen(color(index), width=2)
-            label = self.comparison.variants[index].label
             lines: dict[str, LiveCurve] = {}
             for key, _title in PLOTS:
                 keep = _drawable_log if key.endswith("loss") else _drawable
                 marks = {"symbol": "o", "symbolSize": 5, "symbolBrush": color(index),
                          "symbolPen": None} if key.startswith("val") else {}
                 lines[key] = LiveCurve(self.plots[key], keep=keep, pen=pen, z=index, **marks)
-            self.legend.addItem(lines["train_loss"].items[0], label)
             self._lines.append(lines)
             self._fed.append(dict.fromkeys(lines, 0))
         self.center_combo.clear()
         self.center_combo.addItems([v.label for v in self.comparison.variants])
-        self.legend_label.setText("  ".join(
-            f"<span style='color:{color(i)}'>&#9632;</span> {v.label}"
-            for i, v in enumerate(self.comparison.variants)))
+        legend = legend_html([(color(i), v.label, False)
+                              for i, v in enumerate(self.comparison.variants)])
+        self.legend_label.setText(legend)
+        self.land_legend.setText(legend)
 
     def _schedule(self, *, table: bool = False) -> None:
         """Redraw soon: the curves' new points (and the table, with `table`)."""
@@ -698,9 +729,6 @@ class ComparePanel(QWidget):
         for path in self.land_paths:
             self.land_plot.removeItem(path)
         self.land_paths = []
-        legend = self.land_plot.plotItem.legend
-        if legend is not None:
-            legend.clear()
         a, b = land.alphas, land.betas
         self.land_image.setImage(np.log10(np.maximum(land.losses, 1e-8)))
         da, db = a[1] - a[0], b[1] - b[0]

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QGraphicsOpacityEffect,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -36,11 +37,13 @@ from PySide6.QtWidgets import (
 from workbench.core.data.errors import DataError
 from workbench.gui.experiment_model import ExperimentModel
 from workbench.gui.images import to_qimage
+from workbench.gui.layouts import vertical_scroll
 from workbench.gui.style import CLASS_COLORS
 from workbench.gui.tasks import Tasks
 from workbench.gui.widgets import Binder, field_spin
 from workbench.spec import AugmentSpec, DataSpec
 from workbench.spec.datasets import DATASETS, DatasetEntry
+from workbench.spec.layers import shape_text
 
 if TYPE_CHECKING:
     from workbench.core.workspace import Workspace
@@ -78,33 +81,66 @@ def augment_pair(splits: Any, augment: AugmentSpec, seed: int) -> tuple[Any, Any
 
 
 class ImageGrid(QWidget):
-    """Thumbnails with a caption under each, laid out in `columns` columns."""
+    """Thumbnails with a caption under each, in up to `columns` columns and at most `rows`
+    rows: a narrower grid shows fewer. With `paired`, the images are `rows` equal groups, one
+    a row (originals over their augmented copies), cut to the columns shown."""
 
-    def __init__(self, columns: int = 8, cell: int = 56, parent: QWidget | None = None) -> None:
+    def __init__(self, columns: int = 8, cell: int = 56, *, rows: int = 4, paired: bool = False,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.columns, self.cell = columns, cell
+        self.columns, self.cell, self.rows, self.paired = columns, cell, rows, paired
         self.images: list[tuple[QImage, str]] = []
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
     def set_images(self, images: list[tuple[QImage, str]]) -> None:
         self.images = images
         self.updateGeometry()
-        self.setFixedHeight(self.sizeHint().height())
+        self._fit_height()
         self.update()
 
     def _caption_height(self) -> int:
         return 20 if any(caption for _, caption in self.images) else 4
 
+    def shown_columns(self, width: int | None = None) -> int:
+        width = self.width() if width is None else width
+        return max(1, min(self.columns, (width + 6) // (self.cell + 6)))
+
+    def placed(self, columns: int | None = None) -> list[tuple[int, int, QImage, str]]:
+        """(row, column, image, caption) of every image shown at this width."""
+        columns = self.shown_columns() if columns is None else columns
+        if self.paired:
+            per_group = -(-len(self.images) // self.rows) if self.images else 0
+            return [(r, c, *self.images[r * per_group + c]) for r in range(self.rows)
+                    for c in range(min(columns, per_group))
+                    if r * per_group + c < len(self.images)]
+        shown = self.images[:columns * self.rows]
+        return [(i // columns, i % columns, image, caption)
+                for i, (image, caption) in enumerate(shown)]
+
+    def _height(self, columns: int) -> int:
+        rows = 1 + max((r for r, *_ in self.placed(columns)), default=0)
+        return rows * (self.cell + self._caption_height())
+
+    def _fit_height(self) -> None:
+        height = self._height(self.shown_columns())
+        if height != self.height():
+            self.setFixedHeight(height)
+
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        rows = max(1, -(-len(self.images) // self.columns))
-        return QSize(self.columns * (self.cell + 6), rows * (self.cell + self._caption_height()))
+        return QSize(self.columns * (self.cell + 6), self._height(self.columns))
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(self.cell + 6, self._height(1))
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_height()
 
     def paintEvent(self, _event: Any) -> None:  # noqa: N802 - Qt override
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         below = self._caption_height()
-        for i, (image, caption) in enumerate(self.images):
-            r, c = divmod(i, self.columns)
+        for r, c, image, caption in self.placed():
             x, y = c * (self.cell + 6), r * (self.cell + below)
             painter.drawImage(QRectF(x, y, self.cell, self.cell), image)
             painter.setPen(QColor("#4a5563"))
@@ -177,25 +213,30 @@ class DataPanel(QWidget):
         self.test_fraction = field_spin("data.test_fraction", 0.05, 2)
         self.binder.spin(self.test_fraction, "data.test_fraction", float)
         self.root = QLineEdit()
-        self.root.setPlaceholderText("default: the download cache")
+        self.root.setPlaceholderText("download cache")
+        self.root.setToolTip("A folder holding the dataset's files (for MNIST the four "
+                             "*-ubyte.gz files); empty: download them into the cache once")
         self.root.editingFinished.connect(
             lambda: self.binder.write("data.root", self.root.text().strip() or None))
         self.binder.custom("data.root", lambda v: self.root.setText(v or ""))
         self.path = QLineEdit()
-        self.path.setPlaceholderText("a CSV file or a folder of class folders")
+        self.path.setPlaceholderText("CSV or image folder")
+        self.path.setToolTip("A CSV file (one row a sample), or a folder holding one folder "
+                             "of images per class")
         self.path.editingFinished.connect(
             lambda: self.binder.write("data.path", self.path.text().strip() or None))
         self.binder.custom("data.path", lambda v: self.path.setText(v or ""))
         self.label_column = QLineEdit()
-        self.label_column.setPlaceholderText("default: the last column")
+        self.label_column.setPlaceholderText("the last column")
         self.label_column.editingFinished.connect(lambda: self.binder.write(
             "data.label_column", self.label_column.text().strip() or None))
         self.binder.custom("data.label_column", lambda v: self.label_column.setText(v or ""))
+        self.browse_buttons: list[QPushButton] = []
         self.rows: dict[str, QWidget] = {
             "samples": self.samples, "noise": self.noise, "val": self.val_fraction,
             "test": self.test_fraction,
-            "root": self._with_button(self.root, "…", self.browse_root),
-            "path": self._with_button(self.path, "…", self.browse_path),
+            "root": self._with_button(self.root, self.browse_root),
+            "path": self._with_button(self.path, self.browse_path),
             "label": self.label_column,
         }
         for key, text in (("samples", "Samples"), ("noise", "Noise"), ("val", "Validation"),
@@ -238,15 +279,15 @@ class DataPanel(QWidget):
         v.addStretch(1)
         return box
 
-    def _with_button(self, edit: QLineEdit, text: str, slot: Any) -> QWidget:
+    def _with_button(self, edit: QLineEdit, slot: Any) -> QWidget:
         w = QWidget()
         h = QHBoxLayout(w)
         h.setContentsMargins(0, 0, 0, 0)
         h.addWidget(edit, 1)
-        b = QPushButton(text)
-        b.setFixedWidth(30)
+        b = QPushButton("Browse…")
         b.clicked.connect(slot)
         h.addWidget(b)
+        self.browse_buttons.append(b)
         return w
 
     # -- preview ----------------------------------------------------------------------------
@@ -256,6 +297,7 @@ class DataPanel(QWidget):
         v.setContentsMargins(0, 0, 0, 0)
         self.summary = QLabel("Nothing loaded yet.")
         self.summary.setObjectName("sectionTitle")
+        self.summary.setWordWrap(True)
         v.addWidget(self.summary)
         self.views = QStackedWidget()
         self.scatter = pg.PlotWidget(background="w")
@@ -267,7 +309,8 @@ class DataPanel(QWidget):
         # page takes its natural height and the class counts follow it without a gap.
         self.augment_title = QLabel("Augmentation: top, the originals; bottom, as trained")
         self.augment_title.setObjectName("hint")
-        self.augment_grid = ImageGrid(columns=AUGMENT_SAMPLES, cell=52)
+        self.augment_title.setWordWrap(True)
+        self.augment_grid = ImageGrid(columns=AUGMENT_SAMPLES, cell=52, rows=2, paired=True)
         grid_holder = QWidget()
         gv = QVBoxLayout(grid_holder)
         gv.setContentsMargins(0, 0, 0, 0)
@@ -276,14 +319,27 @@ class DataPanel(QWidget):
         gv.addWidget(self.augment_grid)
         gv.addStretch(1)
         self.views.addWidget(self.scatter)
-        self.views.addWidget(grid_holder)
-        v.addWidget(self.views, 3)
+        self.views.addWidget(vertical_scroll(grid_holder))
+        self.body = QWidget()  # the samples and the counts: what goes stale together
+        bv = QVBoxLayout(self.body)
+        bv.setContentsMargins(0, 0, 0, 0)
+        bv.addWidget(self.views, 3)
         self.counts_plot = pg.PlotWidget(background="w")
-        self.counts_plot.setMaximumHeight(160)
+        self.counts_plot.setMinimumHeight(120)
+        self.counts_plot.setMaximumHeight(170)
         self.counts_plot.setMouseEnabled(False, False)
         self.counts_plot.hideButtons()
-        self.counts_plot.setLabel("left", "train samples")
-        v.addWidget(self.counts_plot, 1)
+        self.counts_plot.setLabel("left", "training samples")
+        self.counts_plot.setLabel("bottom", "class")
+        bv.addWidget(self.counts_plot, 1)
+        v.addWidget(self.body, 1)
+        # greyed while the data it shows is not the experiment's any more
+        self.stale_effect = QGraphicsOpacityEffect(self.body)
+        self.stale_effect.setOpacity(0.35)
+        self.stale_effect.setEnabled(False)
+        self.body.setGraphicsEffect(self.stale_effect)
+        self.body.hide()
+        self.shown_name: str | None = None  # the dataset the preview shows, None: nothing
         return box
 
     # -- reacting to the model --------------------------------------------------------------
@@ -324,11 +380,28 @@ class DataPanel(QWidget):
 
     def _schedule(self) -> None:
         self.splits = None
-        if self.auto_load and not self._needs_download():
+        entry = self.entry()
+        if self._needs_download():
+            self._show_stale(f"{entry.title}: not loaded yet. Press “Download and load” to "
+                             "fetch it (it is cached for next time), or choose its Folder.",
+                             keep=False)
+        elif self.auto_load:
+            self._show_stale(f"Loading {entry.title}…", keep=self.shown_name == entry.name)
             self._debounce.start()
-        elif self._needs_download():
-            self.status.setText("Press “Download and load” to fetch this dataset "
-                                "(it is cached for next time).")
+        elif self.shown_name is not None:
+            self._show_stale(f"{entry.title}: not loaded yet.", keep=False)
+
+    def _show_stale(self, message: str, *, keep: bool) -> None:
+        """The preview no longer shows the experiment's data: greyed under `message` while the
+        same dataset reloads (`keep`), else emptied, so old samples never pass for new ones."""
+        self.summary.setText(message)
+        self.status.setText("")
+        if keep:
+            self.stale_effect.setEnabled(True)
+            return
+        self.shown_name = None
+        self.stale_effect.setEnabled(False)
+        self.body.hide()
 
     def enable_auto_load(self) -> None:
         """Load on every change from now on (the window turns it on once torch is loaded)."""
@@ -339,7 +412,7 @@ class DataPanel(QWidget):
     def _auto_load(self) -> None:
         data = self.model.live.data
         if self.entry().needs_path and not data.path:
-            self.status.setText("Choose a file or folder.")
+            self._show_stale(f"{self.entry().title}: choose a file or folder.", keep=False)
             return
         self.load()
 
@@ -363,6 +436,7 @@ class DataPanel(QWidget):
     def cancel(self) -> None:
         self.tasks.cancel("load")
         self._load_ended()
+        self._show_stale(f"{self.entry().title}: loading cancelled.", keep=False)
 
     def shutdown(self) -> None:
         """Cancel any load and wait for its thread (closing the window, ending a test)."""
@@ -394,6 +468,7 @@ class DataPanel(QWidget):
 
     def _on_failed(self, reason: str) -> None:
         self.error = reason
+        self._show_stale(f"{self.entry().title} could not be loaded.", keep=False)
         self.status.setText(f"⚠ {reason}")
         self.failed.emit(reason)
 
@@ -409,8 +484,11 @@ class DataPanel(QWidget):
         info = s.info
         sizes = f"train {len(s.train_x):,} · val {len(s.val_x):,} · test {len(s.test_x):,}"
         what = f"{info.num_classes} classes" if info.num_classes else "regression"
-        shape = "×".join(str(d) for d in info.input_shape)
+        shape = shape_text(info.input_shape)
         self.summary.setText(f"{sizes}  —  {what}, input {shape}")
+        self.shown_name = self.model.live.data.name
+        self.stale_effect.setEnabled(False)
+        self.body.show()
         if info.is_image:
             x = s.train_x[:GRID_SAMPLES].numpy()
             y = s.train_y[:GRID_SAMPLES].numpy()
@@ -462,7 +540,7 @@ class DataPanel(QWidget):
         self.counts_plot.addItem(bars)
         axis = self.counts_plot.getAxis("bottom")
         axis.setTicks([[(k, names[k]) for k in range(len(counts))]])
-        if len(counts) <= 20:
+        if len(counts) <= 5:  # a count over each bar only where the bars are wide
             for k, c in enumerate(counts):
                 label = pg.TextItem(f"{c:,}", color="#374151", anchor=(0.5, 1.0))
                 label.setPos(k, c)

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
@@ -57,6 +57,17 @@ TOOLS = (
     ("&Fork run…", "workbench.gui.fork_dialog", "ForkDialog"),
     ("&Search hyperparameters…", "workbench.gui.search_panel", "SearchPanel"),
 )
+
+
+def first_size() -> QSize:
+    """The window's size on a first start: roomy, but never larger than the screen."""
+    width, height = 1380, 860
+    screen = QGuiApplication.primaryScreen()
+    if screen is not None:
+        available = screen.availableGeometry()
+        width = min(width, max(1024, available.width()))
+        height = min(height, max(700, available.height()))
+    return QSize(width, height)
 
 
 def _real_train_panel(get_spec: Callable[[], ExperimentSpec], workspace: Workspace,
@@ -131,9 +142,10 @@ class MainWindow(QMainWindow):
         self.data_panel.loaded.connect(self._data_loaded)
         self.statusBar().showMessage("Ready")
         self._update_title()
-        self.resize(1380, 860)
-        self.resizeDocks([editors_dock], [640], Qt.Orientation.Horizontal)
-        self.resizeDocks([history_dock], [220], Qt.Orientation.Vertical)
+        self.resize(first_size())
+        # the editors take a bit less than half the width, the training view the rest
+        self.resizeDocks([editors_dock], [int(self.width() * 0.44)], Qt.Orientation.Horizontal)
+        self.resizeDocks([history_dock], [170], Qt.Orientation.Vertical)
         self._restore_layout()
 
         if heavy_loaded():

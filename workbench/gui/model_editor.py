@@ -48,6 +48,7 @@ from workbench.core.memory import (
 from workbench.core.model import LayerReport, ModelReport, analyze
 from workbench.gui import undo
 from workbench.gui.experiment_model import ExperimentModel
+from workbench.gui.layouts import FlowLayout
 from workbench.gui.tasks import Tasks
 from workbench.spec import DataSpec, LayerSpec
 from workbench.spec.datasets import DATASETS
@@ -217,20 +218,18 @@ class LayerRow(QFrame):
         outer.addLayout(top)
         values = self.ltype.resolve(layer.params) if self.ltype else {}
         if self.ltype and self.ltype.params:
-            line = QHBoxLayout()
-            line.setSpacing(4)
-            line.addSpacing(26)
+            # the parameters wrap onto more lines in a narrow editor instead of widening it
+            params = QWidget()
+            line = FlowLayout(params, spacing=10)
+            line.setContentsMargins(26, 0, 0, 0)
             for p in self.ltype.params:
                 editor = self._editor(p, values[p.name])
                 label = QLabel(p.name)
                 label.setObjectName("paramName")
                 label.setToolTip(p.help)
-                line.addWidget(label)
-                line.addWidget(editor)
-                line.addSpacing(6)
+                line.add_group(label, editor)
                 self.editors[p.name] = editor
-            line.addStretch(1)
-            outer.addLayout(line)
+            outer.addWidget(params)
 
     def _stat(self, width: int, tip: str) -> QLabel:
         label = QLabel("")
@@ -325,6 +324,22 @@ class StackList(QListWidget):
         self.setSpacing(1)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setResizeMode(QListWidget.ResizeMode.Adjust)
+
+    def fit_rows(self) -> None:
+        """Each row as tall as its width needs (parameters wrap when the list is narrow)."""
+        width = self.viewport().width() - 2 * self.spacing()
+        for i in range(self.count()):
+            item = self.item(i)
+            row = self.itemWidget(item)
+            if row is not None:
+                height = max(30, row.heightForWidth(width) if row.hasHeightForWidth()
+                             else row.sizeHint().height())
+                if item.sizeHint().height() != height:
+                    item.setSizeHint(QSize(0, height))
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.fit_rows()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
         key, mods = event.key(), event.modifiers()
@@ -430,7 +445,7 @@ class ModelEditor(QWidget):
         right = QWidget()
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
-        rv.addLayout(self._toolbar())
+        rv.addWidget(self._toolbar())
         rv.addWidget(self._header())
         self.input_label = QLabel("")
         self.input_label.setObjectName("inputShape")
@@ -438,6 +453,7 @@ class ModelEditor(QWidget):
         rv.addWidget(self.list, 1)
         self.totals = QLabel("")
         self.totals.setObjectName("totals")
+        self.totals.setWordWrap(True)
         self.status = QLabel("")
         self.status.setObjectName("problem")
         self.status.setWordWrap(True)
@@ -452,7 +468,7 @@ class ModelEditor(QWidget):
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([140, 560])
+        splitter.setSizes([160, 560])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(splitter)
@@ -464,8 +480,9 @@ class ModelEditor(QWidget):
         self.rebuild()
 
     # -- construction -----------------------------------------------------------------------
-    def _toolbar(self) -> QHBoxLayout:
-        bar = QHBoxLayout()
+    def _toolbar(self) -> QWidget:
+        toolbar = QWidget()
+        bar = FlowLayout(toolbar, spacing=4, line_spacing=4)
         self.buttons: dict[str, QPushButton | QToolButton] = {}
         for key, text, tip, slot in (
             ("add", "Add", "Add the palette's layer after the selected one", self.add_selected),
@@ -484,7 +501,6 @@ class ModelEditor(QWidget):
                 button.setFixedWidth(32)
             bar.addWidget(button)
             self.buttons[key] = button
-        bar.addStretch(1)
         menu_button = QToolButton()
         menu_button.setText("Templates")
         menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -494,7 +510,7 @@ class ModelEditor(QWidget):
         menu_button.setMenu(menu)
         bar.addWidget(menu_button)
         self.buttons["templates"] = menu_button
-        return bar
+        return toolbar
 
     def _header(self) -> QWidget:
         header = QWidget()
@@ -586,6 +602,7 @@ class ModelEditor(QWidget):
             item.setSizeHint(QSize(0, max(30, row.sizeHint().height())))
             self.list.setItemWidget(item, row)
             self.rows.append(row)
+        self.list.fit_rows()
         if self.rows:
             self.list.setCurrentRow(min(max(current, 0), len(self.rows) - 1))
         self.refresh()

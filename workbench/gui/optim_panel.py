@@ -11,18 +11,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +27,7 @@ from PySide6.QtWidgets import (
 from workbench.core.memory import train_samples
 from workbench.core.training.threads import automatic_threads
 from workbench.gui.experiment_model import ExperimentModel
+from workbench.gui.layouts import Columns, vertical_scroll
 from workbench.gui.style import ACCENT
 from workbench.gui.widgets import Binder, SciSpinBox, field_spin
 from workbench.spec import (
@@ -79,24 +77,18 @@ class OptimPanel(QWidget):
         self.curve_xy: tuple[list[float], list[float]] = ([], [])
         self.lr_dialog: Any = None  # the learning-rate finder, once opened
 
+        groups = Columns([self._optimizer_group(), self._schedule_group(),
+                          self._regularization_group(), self._training_group()])
         content = QWidget()
-        grid = QGridLayout(content)
-        grid.setContentsMargins(6, 6, 6, 6)
-        grid.setHorizontalSpacing(10)
-        grid.addWidget(self._optimizer_group(), 0, 0)
-        grid.addWidget(self._schedule_group(), 0, 1)
-        grid.addWidget(self._regularization_group(), 1, 0)
-        grid.addWidget(self._training_group(), 1, 1)
-        grid.addWidget(self._preview_group(), 2, 0, 1, 2)
-        grid.setRowStretch(2, 1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(content)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        column = QVBoxLayout(content)
+        column.setContentsMargins(6, 6, 6, 6)
+        column.addWidget(groups)
+        preview = self._preview_group()
+        column.addWidget(preview, 1)
+        self.groups = groups
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(scroll)
+        layout.addWidget(vertical_scroll(content))
 
         model.valueChanged.connect(self._on_value)
         model.specReplaced.connect(self.update_preview)
@@ -199,7 +191,9 @@ class OptimPanel(QWidget):
         self.stop_on = QCheckBox("after")
         self.patience_stop = field_spin("regularization.early_stop_patience")
         self.patience_stop.setValue(5)
-        self.patience_stop.setSuffix(" epochs without progress")
+        self.patience_stop.setSuffix(" epochs")
+        self.patience_stop.setToolTip("Stop when the validation loss has not improved by the "
+                                      "minimum improvement for this many epochs")
         self.binder.optional(self.stop_on, self.patience_stop,
                              "regularization.early_stop_patience", int)
         self.min_delta = SciSpinBox.for_field("regularization.early_stop_min_delta")
@@ -266,6 +260,7 @@ class OptimPanel(QWidget):
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMinimumHeight(150)
         self.plot.setLabel("bottom", "epoch")
+        self.plot.setLabel("left", "learning rate")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
@@ -366,6 +361,7 @@ class OptimPanel(QWidget):
             self.update_preview()
 
     def update_preview(self) -> None:
+        self.plot.setVisible(self.preview_enabled)
         if not self.preview_enabled:
             self.preview_note.setText("The preview appears once PyTorch has loaded…")
             return
@@ -376,6 +372,11 @@ class OptimPanel(QWidget):
         self.curve_xy = lr_curve(spec, steps)
         self.curve.setData(*self.curve_xy)
         ys = self.curve_xy[1]
+        # every planned epoch, and the rate from zero: a constant rate is a flat line at its
+        # value, not one in the middle of a band around it
+        self.plot.setXRange(0, max(1, spec.train.epochs), padding=0.02)
+        top = max(ys, default=0.0)
+        self.plot.setYRange(0, top * 1.1 if top > 0 else 1.0, padding=0)
         note = f"{steps:,} steps per epoch · from {ys[0]:.3g} to {ys[-1]:.3g}"
         if spec.schedule.name == "plateau":
             note += " · reduce-on-plateau cuts the rate only when validation stalls"

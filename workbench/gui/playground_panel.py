@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QSpinBox,
@@ -36,6 +35,8 @@ from workbench.core.tools.surfaces import (
     Trajectory,
     trajectory,
 )
+from workbench.gui.layouts import fit_table_width, vertical_scroll
+from workbench.gui.style import legend_html
 from workbench.spec import OPTIMIZER_TITLES
 
 # One colour per optimizer, the same on the map (drawn over a dark outline) and the loss plot.
@@ -43,6 +44,7 @@ COLORS = ("#e4572e", "#2f6fde", "#f2a541", "#29a35a", "#d62789", "#17becf", "#9b
 FRAME_MS = 30
 SPIN_WIDTH = 78
 CONTOUR_LEVELS = 14
+SIDE_BY_SIDE_WIDTH = 1100  # from this width the loss plot stands beside the map
 
 
 class PlaygroundPanel(QWidget):
@@ -94,10 +96,6 @@ class PlaygroundPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2):  # the numbers take what they need; the names get the rest
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.checks: dict[str, QCheckBox] = {}
         self.lrs: dict[str, QDoubleSpinBox] = {}
         self.betas: dict[str, QDoubleSpinBox] = {}
@@ -130,6 +128,7 @@ class PlaygroundPanel(QWidget):
                 self.table.setCellWidget(row, 2, beta)
                 self.betas[name] = beta
         self.table.setMinimumHeight(32 * len(PLAYGROUND_OPTIMIZERS) + 30)
+        fit_table_width(self.table)  # every optimizer's name whole
         QVBoxLayout(box).addWidget(self.table)
         left.addWidget(box)
         row = QHBoxLayout()
@@ -162,23 +161,43 @@ class PlaygroundPanel(QWidget):
         self.shadows: dict[str, pg.PlotDataItem] = {}
         self.map.scene().sigMouseClicked.connect(self._clicked)
 
-        self.loss_plot = pg.PlotWidget(background="w", title="Loss against step")
+        self.loss_plot = pg.PlotWidget(background="w")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
         self.loss_plot.setLabel("bottom", "step")
-        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor="#1d232b",
-                                 brush=pg.mkBrush(255, 255, 255, 210))
+        self.loss_plot.setLabel("left", "loss (surface value)")
+        self.loss_legend = QLabel()  # above the curves, never over them
+        self.loss_legend.setWordWrap(True)
+        loss_box = QWidget()
+        loss_layout = QVBoxLayout(loss_box)
+        loss_layout.setContentsMargins(0, 0, 0, 0)
+        loss_layout.addWidget(self.loss_legend)
+        loss_layout.addWidget(self.loss_plot, 1)
         self.loss_curves: dict[str, pg.PlotDataItem] = {}
 
+        # the map and the loss side by side on a wide screen, the loss under the map otherwise
+        self.views = QSplitter()
+        self.views.setChildrenCollapsible(False)
+        self.views.addWidget(self.map)
+        self.views.addWidget(loss_box)
+        self.views.setStretchFactor(0, 3)
+        self.views.setStretchFactor(1, 2)
         splitter = QSplitter()
-        splitter.addWidget(controls)
-        splitter.addWidget(self.map)
-        splitter.addWidget(self.loss_plot)
-        splitter.setStretchFactor(1, 3)
-        splitter.setStretchFactor(2, 2)
-        splitter.setSizes([330, 620, 420])
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(vertical_scroll(controls))  # scrolls on a short screen
+        splitter.addWidget(self.views)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([330, 1040])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(splitter)
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        wide = self.width() >= SIDE_BY_SIDE_WIDTH
+        orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if self.views.orientation() != orientation:
+            self.views.setOrientation(orientation)
+            self.views.setSizes([3, 2])
 
     def _color(self, name: str) -> str:
         return COLORS[list(PLAYGROUND_OPTIMIZERS).index(name) % len(COLORS)]
@@ -254,22 +273,20 @@ class PlaygroundPanel(QWidget):
         self._timer.start()
 
     def _reset_items(self) -> None:
-        legend = self.loss_plot.plotItem.legend
         for name in list(self.paths):
             self.map.removeItem(self.paths.pop(name))
             self.map.removeItem(self.shadows.pop(name))
             self.map.removeItem(self.heads.pop(name))
             self.loss_plot.removeItem(self.loss_curves.pop(name))
-        if legend is not None:
-            legend.clear()
+        self.loss_legend.setText(legend_html([(self._color(n), OPTIMIZER_TITLES[n], False)
+                                              for n in self.trajectories]))
         for name in self.trajectories:
             c = self._color(name)
             self.shadows[name] = self.map.plot(pen=pg.mkPen((0, 0, 0, 170), width=5))
             self.paths[name] = self.map.plot(pen=pg.mkPen(c, width=2.5))
             self.heads[name] = pg.ScatterPlotItem(size=12, brush=c, pen=pg.mkPen("#000000"))
             self.map.addItem(self.heads[name])
-            self.loss_curves[name] = self.loss_plot.plot(pen=pg.mkPen(c, width=2),
-                                                         name=OPTIMIZER_TITLES[name])
+            self.loss_curves[name] = self.loss_plot.plot(pen=pg.mkPen(c, width=2))
 
     def _fix_loss_range(self) -> None:
         """Fix the loss plot's range to the whole race up front: steady axes while it plays

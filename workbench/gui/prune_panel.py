@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSpinBox,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -44,10 +45,13 @@ from workbench.core.tools.prune import (
 )
 from workbench.core.training.events import EpochEnded
 from workbench.core.workspace import Workspace
+from workbench.gui.layouts import FlowLayout, vertical_scroll
 from workbench.gui.style import CLASS_COLORS
 from workbench.gui.tasks import Tasks
 
-COLUMNS = ("Layer", "Amount", "", "Sparsity", "Parameters before", "Parameters after", "Units")
+COLUMNS = ("Layer", "Amount", "Per layer", "Sparsity", "Parameters before", "Parameters after",
+           "Units")
+SLIDER_WIDTH = 140
 
 
 def _pct(value: float | None) -> str:
@@ -79,12 +83,14 @@ class PrunePanel(QWidget):
 
     # -- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
-        root = QVBoxLayout(self)
+        content = QWidget()
+        root = QVBoxLayout(content)
         self.run_label = QLabel("No run chosen")
         self.run_label.setWordWrap(True)
         root.addWidget(self.run_label)
 
-        controls = QHBoxLayout()
+        controls_box = QWidget()  # wraps onto more lines when the panel is narrow
+        controls = FlowLayout(controls_box, spacing=12, line_spacing=4)
         self.scope = QComboBox()
         self.scope.addItems(["Global", "Per layer"])
         self.kind = QComboBox()
@@ -93,10 +99,8 @@ class PrunePanel(QWidget):
         self.norm.addItems(["L1", "L2"])
         self.norm.setToolTip("how whole units are ranked in structured pruning")
         for label, widget in (("Scope", self.scope), ("Kind", self.kind), ("Rank by", self.norm)):
-            controls.addWidget(QLabel(label))
-            controls.addWidget(widget)
-        controls.addStretch(1)
-        root.addLayout(controls)
+            controls.add_group(QLabel(label), widget)
+        root.addWidget(controls_box)
 
         slider_row = QHBoxLayout()
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -123,10 +127,10 @@ class PrunePanel(QWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.table.setMaximumHeight(170)
-        root.addWidget(self.table)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)  # a person can resize
+        header.setStretchLastSection(True)
+        self.table.setMinimumHeight(3 * self.table.verticalHeader().defaultSectionSize()
+                                    + header.sizeHint().height() + 4)
 
         sens = QGroupBox("Sensitivity: validation accuracy as each layer alone is pruned")
         sens_layout = QVBoxLayout(sens)
@@ -142,13 +146,20 @@ class PrunePanel(QWidget):
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.plot.setXRange(0, 100)
         self.plot.addLegend(offset=(-10, -10))
-        self.plot.setMinimumHeight(220)
+        self.plot.setMinimumHeight(120)
         sens_layout.addWidget(self.plot)
-        root.addWidget(sens, 1)
+        # the table and the sweep share the height; the person moves the line between them
+        self.split = QSplitter(Qt.Orientation.Vertical)
+        self.split.setChildrenCollapsible(False)
+        self.split.addWidget(self.table)
+        self.split.addWidget(sens)
+        self.split.setStretchFactor(1, 1)
+        root.addWidget(self.split, 1)
 
         apply_box = QGroupBox("Make it permanent: a new run linked to this one")
         apply_layout = QVBoxLayout(apply_box)
-        row = QHBoxLayout()
+        row_box = QWidget()
+        row = FlowLayout(row_box, spacing=6, line_spacing=4)
         self.epochs = QSpinBox()
         self.epochs.setRange(0, 100)
         self.epochs.setValue(1)
@@ -156,17 +167,18 @@ class PrunePanel(QWidget):
         self.apply_button = QPushButton("Create pruned run")
         self.cancel_button = QPushButton("Stop")
         self.cancel_button.setEnabled(False)
-        row.addWidget(QLabel("Fine-tune with the mask fixed for"))
-        row.addWidget(self.epochs)
+        row.add_group(QLabel("Fine-tune with the mask fixed for"), self.epochs)
         row.addWidget(self.apply_button)
         row.addWidget(self.cancel_button)
-        row.addStretch(1)
-        apply_layout.addLayout(row)
+        apply_layout.addWidget(row_box)
         self.apply_status = QLabel("")
         self.apply_status.setWordWrap(True)
         self.apply_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         apply_layout.addWidget(self.apply_status)
         root.addWidget(apply_box)
+        outer = QVBoxLayout(self)  # scrolls down on a short screen rather than outgrow it
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(vertical_scroll(content))
 
         self.slider.valueChanged.connect(self._on_amount)
         self.scope.currentIndexChanged.connect(self._on_mode)
@@ -231,6 +243,12 @@ class PrunePanel(QWidget):
                 item = QTableWidgetItem("")
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, col, item)
+        self.table.resizeColumnsToContents()
+        self.table.setColumnWidth(2, SLIDER_WIDTH)
+        rows = (self.table.horizontalHeader().height() + 2 * self.table.frameWidth()
+                + sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+                + self.table.horizontalScrollBar().sizeHint().height())
+        self.split.setSizes([rows, max(1, self.split.height() - rows)])  # every row, no gap
 
     # -- the slider -----------------------------------------------------------------------
     def config(self) -> PruneConfig:

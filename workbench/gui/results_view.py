@@ -13,15 +13,17 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QFont, QIcon, QPixmap
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QListWidget,
     QListWidgetItem,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +36,7 @@ from workbench.gui.images import to_qimage
 
 THUMB = 56
 MAX_THUMBS = 100
+MISTAKES_WIDTH = 2 * (THUMB + 40) + 30  # two columns of mistakes beside the matrix
 
 
 def matrix_lut() -> np.ndarray:
@@ -49,51 +52,153 @@ def image_to_pixmap(image: np.ndarray, size: int = THUMB) -> QPixmap:
         size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
 
 
-class ConfusionMatrix(pg.PlotWidget):
-    """A heat map of counts with class names on both axes, row 0 at the top."""
+class MatrixCanvas(QWidget):
+    """The confusion matrix drawn cell by cell (rows: true class, columns: predicted), each
+    cell at least big enough for its count, growing to fill the room it is given."""
+
+    LABEL_MAX = 90  # pixels for a class name beside or above the cells
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, background="w")
-        self.plot = self.getPlotItem()
-        self.plot.invertY(True)
-        self.plot.setAspectLocked(True)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.hideButtons()
-        self.plot.setLabel("bottom", "predicted")
-        self.plot.setLabel("left", "true")
-        self.plot.setTitle("Confusion matrix")
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setLookupTable(matrix_lut())
-        self.plot.addItem(self.image)
-        self.texts: list[pg.TextItem] = []
+        super().__init__(parent)
         self.counts = np.zeros((0, 0), dtype=np.int64)
+        self.names: list[str] = []
+        self.lut = matrix_lut()
+        self.setMouseTracking(True)
 
-    def set_matrix(self, counts: np.ndarray, class_names: Sequence[str]) -> None:
-        for text in self.texts:
-            self.plot.removeItem(text)
-        self.texts = []
+    def set_matrix(self, counts: np.ndarray, names: Sequence[str]) -> None:
         self.counts = np.asarray(counts, dtype=np.int64)
         k = self.counts.shape[0]
+        self.names = [str(n) for n in names[:k]] + [str(i) for i in range(len(names), k)]
+        self.updateGeometry()
+        self.update()
+
+    # -- geometry -------------------------------------------------------------------------
+    def min_cell(self) -> int:
+        """The smallest cell that shows its count whole: the widest count plus padding."""
+        fm = self.fontMetrics()
+        widest = str(int(self.counts.max())) if self.counts.size else "0"
+        return max(28, fm.horizontalAdvance(widest) + 12, fm.height() + 10)
+
+    def _label_width(self) -> int:
+        fm = self.fontMetrics()
+        widest = max((fm.horizontalAdvance(n) for n in self.names), default=0)
+        return min(self.LABEL_MAX, widest) + 8
+
+    def _margins(self) -> tuple[int, int]:
+        """(left, top): room for the axis titles and the class names."""
+        title = self.fontMetrics().height() + 4
+        return title + self._label_width(), title + self._label_width()
+
+    def _cell(self) -> float:
+        k = max(1, self.counts.shape[0])
+        left, top = self._margins()
+        fit = min((self.width() - left - 4) / k, (self.height() - top - 4) / k)
+        return max(float(self.min_cell()), fit)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        k = self.counts.shape[0]
+        left, top = self._margins()
+        return QSize(left + k * self.min_cell() + 4, top + k * self.min_cell() + 4)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return self.minimumSizeHint()
+
+    def cell_at(self, x: float, y: float) -> tuple[int, int] | None:
+        left, top = self._margins()
+        cell = self._cell()
+        k = self.counts.shape[0]
+        row, col = int((y - top) // cell), int((x - left) // cell)
+        return (row, col) if 0 <= row < k and 0 <= col < k and x >= left and y >= top else None
+
+    # -- drawing ----------------------------------------------------------------------------
+    def paintEvent(self, _event: Any) -> None:  # noqa: N802 - Qt override
+        k = self.counts.shape[0]
         if k == 0:
-            self.image.clear()
             return
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        fm = self.fontMetrics()
+        left, top = self._margins()
+        cell = self._cell()
         share = self.counts / np.maximum(1, self.counts.sum(axis=1, keepdims=True))
-        self.image.setImage(share.astype(np.float32), levels=(0.0, 1.0), autoLevels=False)
-        self.image.setRect(0, 0, k, k)
-        font = QFont()
-        font.setPointSize(max(6, 11 - k // 4))
+        title_h = fm.height() + 4
+        dim = QColor("#4a5563")
+        painter.setPen(dim)
+        painter.drawText(QRectF(left, 0, k * cell, title_h), Qt.AlignmentFlag.AlignCenter,
+                         "predicted \u2192")
+        painter.save()
+        painter.translate(0, top + k * cell / 2)
+        painter.rotate(-90)
+        painter.drawText(QRectF(-k * cell / 2, 0, k * cell, title_h),
+                         Qt.AlignmentFlag.AlignCenter, "\u2190 true")
+        painter.restore()
+        label_w = self._label_width() - 8
+        for i, name in enumerate(self.names):
+            text = fm.elidedText(name, Qt.TextElideMode.ElideRight, label_w)
+            painter.drawText(QRectF(title_h, top + i * cell, label_w + 4, cell),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
+            fits = fm.horizontalAdvance(text) <= cell - 4
+            if fits:  # column names across, when they fit; else up the column
+                painter.drawText(QRectF(left + i * cell, title_h, cell, top - title_h - 2),
+                                 Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom,
+                                 text)
+            else:
+                painter.save()
+                painter.translate(left + i * cell + cell / 2, top - 4)
+                painter.rotate(-90)
+                painter.drawText(QRectF(0, -fm.height() / 2, label_w + 4, fm.height()),
+                                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+                painter.restore()
         for row in range(k):
             for col in range(k):
-                color = "w" if share[row, col] > 0.55 else "k"
-                text = pg.TextItem(str(self.counts[row, col]), color=color, anchor=(0.5, 0.5))
-                text.setFont(font)
-                text.setPos(col + 0.5, row + 0.5)
-                self.plot.addItem(text)
-                self.texts.append(text)
-        names = [(i + 0.5, _short(n)) for i, n in enumerate(class_names[:k])]
-        self.plot.getAxis("bottom").setTicks([names])
-        self.plot.getAxis("left").setTicks([names])
-        self.plot.setRange(xRange=(0, k), yRange=(0, k), padding=0.02)
+                r, g, b = (int(v) for v in self.lut[int(round(share[row, col] * 255))])
+                rect = QRectF(left + col * cell, top + row * cell, cell, cell)
+                painter.fillRect(rect, QColor(r, g, b))
+                painter.setPen(QColor("#ffffff") if share[row, col] > 0.55
+                               else QColor("#1d232b"))
+                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(self.counts[row, col]))
+        painter.setPen(QColor("#dde1e6"))
+        painter.drawRect(QRectF(left, top, k * cell, k * cell))
+        painter.end()
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            pos = event.pos()  # type: ignore[attr-defined]
+            hit = self.cell_at(pos.x(), pos.y())
+            if hit is None:
+                QToolTip.hideText()
+            else:
+                row, col = hit
+                n, total = int(self.counts[row, col]), int(self.counts[row].sum())
+                QToolTip.showText(event.globalPos(),  # type: ignore[attr-defined]
+                                  f"true {self.names[row]}, predicted {self.names[col]}: "
+                                  f"{n:,} of {total:,} test samples ({n / max(1, total):.1%})",
+                                  self)
+            return True
+        return super().event(event)
+
+
+class ConfusionMatrix(QScrollArea):
+    """The matrix with a title, scrolling when the room is smaller than its readable size."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.canvas = MatrixCanvas()
+        self.setWidget(self.canvas)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setMinimumSize(160, 140)
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self.canvas.counts
+
+    def set_matrix(self, counts: np.ndarray, class_names: Sequence[str]) -> None:
+        self.canvas.set_matrix(counts, class_names)
+
+    def readable_width(self) -> int:
+        """The width that shows every cell without scrolling."""
+        return self.canvas.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
 
 
 def _short(name: str, n: int = 10) -> str:
@@ -111,6 +216,10 @@ class ResultsView(QWidget):
         self.detail = QLabel()
         self.detail.setWordWrap(True)
         self.matrix = ConfusionMatrix()
+        self.matrix_title = QLabel("Confusion matrix: how each class's test samples were "
+                                   "classified")
+        self.matrix_title.setObjectName("sectionTitle")
+        self.matrix_title.setWordWrap(True)
         self.thumbs = QListWidget()
         self.thumbs.setViewMode(QListView.ViewMode.IconMode)
         self.thumbs.setIconSize(QSize(THUMB, THUMB))
@@ -121,13 +230,16 @@ class ResultsView(QWidget):
         self.points_widget = pg.PlotWidget(background="w")
         self.points_plot = self.points_widget.getPlotItem()
         self.points_plot.setAspectLocked(True)
-        self.points_plot.setTitle("Test points (mistakes marked \u2716)")
+        self.points_plot.setLabel("bottom", "x\u2081")
+        self.points_plot.setLabel("left", "x\u2082")
         self.test_points = pg.ScatterPlotItem(size=6, pen=pg.mkPen("w", width=0.5))
-        self.wrong_points = pg.ScatterPlotItem(size=13, symbol="x", pen=None,
-                                               brush=pg.mkBrush("#d62728"))
+        self.wrong_points = pg.ScatterPlotItem(size=12, symbol="x", pen=None,
+                                               brush=pg.mkBrush("#1d232b"))
         self.points_plot.addItem(self.test_points)
         self.points_plot.addItem(self.wrong_points)
         self.mistakes_title = QLabel()
+        self.mistakes_title.setObjectName("sectionTitle")
+        self.mistakes_title.setWordWrap(True)
         self.none_label = QLabel("No misclassified samples to show.")
         self.none_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.mistakes = QStackedWidget()
@@ -138,8 +250,15 @@ class ResultsView(QWidget):
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.mistakes_title)
         right_layout.addWidget(self.mistakes, 1)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.matrix_title)
+        left_layout.addWidget(self.matrix, 1)
+        self.matrix_box = left
         self.splitter = QSplitter()
-        self.splitter.addWidget(self.matrix)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(left)
         self.splitter.addWidget(right)
         self.splitter.setSizes([500, 400])
         layout = QVBoxLayout(self)
@@ -149,11 +268,29 @@ class ResultsView(QWidget):
         layout.addWidget(self.splitter, 1)
         self.clear()
 
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """The mistakes beside the matrix when both fit, below it when the view is narrow."""
+        super().resizeEvent(event)
+        self._orient()
+
+    def _orient(self, *, fit: bool = False) -> None:
+        """Lay the matrix and the mistakes out for this width; `fit` (a new matrix) also
+        gives the matrix the room it needs to be read whole, the mistakes the rest."""
+        beside = self.width() >= self.matrix.readable_width() + MISTAKES_WIDTH
+        orientation = Qt.Orientation.Horizontal if beside else Qt.Orientation.Vertical
+        if self.splitter.orientation() == orientation and not fit:
+            return
+        self.splitter.setOrientation(orientation)
+        total = self.splitter.width() if beside else self.splitter.height()
+        first = min(self.matrix.readable_width(), total - MISTAKES_WIDTH) if beside \
+            else total // 2
+        self.splitter.setSizes([first, max(1, total - first)])
+
     def clear(self) -> None:
         self.headline.setText("Results show here when a run ends.")
         self.detail.setText("")
         self.matrix.set_matrix(np.zeros((0, 0)), ())
-        self.matrix.hide()
+        self.matrix_box.hide()
         self.thumbs.clear()
         self.test_points.clear()
         self.wrong_points.clear()
@@ -177,7 +314,8 @@ class ResultsView(QWidget):
         counts = np.array(finished.confusion, dtype=np.int64)
         names = list(class_names) or [str(i) for i in range(len(counts))]
         self.matrix.set_matrix(counts, names)
-        self.matrix.show()
+        self.matrix_box.show()
+        self._orient(fit=True)
         wrong = int(counts.sum() - np.trace(counts))
         kept = len(finished.misclassified)
         self.mistakes_title.setText(
@@ -203,7 +341,8 @@ class ResultsView(QWidget):
             counts = np.array(confusion, dtype=np.int64)
             names = summary.get("class_names") or [str(i) for i in range(len(counts))]
             self.matrix.set_matrix(counts, names)
-            self.matrix.show()
+            self.matrix_box.show()
+            self._orient(fit=True)
         if summary.get("status") == RunStatus.FAILED:
             self.headline.setText("Run failed")
             self.detail.setText(f"{summary.get('error', '')} \u2014 {summary.get('hint', '')}")
@@ -244,6 +383,8 @@ class ResultsView(QWidget):
         idx = np.array([i for i, _, _ in wrong], dtype=np.int64)
         self.wrong_points.setData(x=x[idx, 0], y=x[idx, 1])
         self.points_plot.autoRange()
+        self.mistakes_title.setText(self.mistakes_title.text() + ", marked \u2716 among the "
+                                    "test points")
         self.mistakes.setCurrentWidget(self.points_widget)
 
 

@@ -1,6 +1,10 @@
-"""The app's look: Qt's Fusion style, a light palette and `resources/style.qss`."""
+"""The app's look: Qt's Fusion style, a light palette and `resources/style.qss`; the class
+colours every view uses, and legends drawn beside charts."""
 
 from __future__ import annotations
+
+import html
+from collections.abc import Sequence
 
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
@@ -10,6 +14,16 @@ from workbench.paths import resources_dir
 ACCENT = "#2f6fde"
 CLASS_COLORS = ("#2f6fde", "#e4572e", "#29a35a", "#9b5de5", "#f2a541", "#17becf", "#d62789",
                 "#8c564b", "#7f7f7f", "#bcbd22")
+
+
+def legend_html(entries: Sequence[tuple[str, str, bool]]) -> str:
+    """A legend to show beside a chart, never over its curves: (colour, label, marked) as a
+    line swatch (with a dot on it when the curve marks its points) and the label."""
+    parts = []
+    for color, label, marked in entries:
+        swatch = "\u2500\u25cf\u2500" if marked else "\u2501\u2501"
+        parts.append(f"<span style='color:{color}'>{swatch}</span>&nbsp;{html.escape(label)}")
+    return "&nbsp;&nbsp; ".join(parts)  # a line may break between two entries
 
 
 def apply_style(app: QApplication) -> None:
