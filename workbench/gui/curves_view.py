@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 from workbench.core.store.metrics import MetricSeries
 from workbench.core.training.events import EpochEnded, Progress
+from workbench.gui.layouts import Placeholder
+from workbench.gui.style import legend_html
 
 REDRAW_MS = 33  # points that arrive together go into one redraw
 # At most two live redraws a second: each one calls into Python ~150 times from Qt's paint
@@ -34,10 +36,12 @@ MIN_GAP_S = 0.5
 MAX_SYMBOLS = 300  # past this many points a marker per point costs more than it shows
 DOWNSAMPLE_FACTOR = 1.0  # samples per pixel column kept by peak downsampling (min and max)
 CHUNK = 16384  # points per chunk of a LiveCurve: a live redraw costs at most this many
-TRAIN_PEN = pg.mkPen("#1f77b4", width=1.5)
-VAL_PEN = pg.mkPen("#d62728", width=2)
-VAL_BRUSH = pg.mkBrush("#d62728")
+TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#d62728"
+TRAIN_PEN = pg.mkPen(TRAIN_COLOR, width=1.5)
+VAL_PEN = pg.mkPen(VAL_COLOR, width=2)
+VAL_BRUSH = pg.mkBrush(VAL_COLOR)
 BRANCH_COLOR = "#8a94a1"  # a fork's parent, behind the fork's own curves
+NO_DATA = "No data yet: press Train to watch loss, accuracy, learning rate and throughput."
 
 
 class GrowingSeries:
@@ -235,6 +239,7 @@ def new_plot(layout: pg.GraphicsLayout, title: str, *, left: str = "",
     plot.setLabel("bottom", "epoch")
     if left:
         plot.setLabel("left", left)
+        plot.getAxis("left").enableAutoSIPrefix(False)  # 0.02, not 20 with "(x0.001)"
     plot.setLogMode(y=log_y)
     for name in ("left", "bottom"):
         axis = plot.getAxis(name)
@@ -250,18 +255,27 @@ class CurvesView(QWidget):
         super().__init__(parent)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
+        self.legend = QLabel(legend_html([(TRAIN_COLOR, "training", False),
+                                          (VAL_COLOR, "validation (after each epoch)", True)]))
+        self.legend.setObjectName("hint")
+        self.legend.setContentsMargins(8, 2, 8, 0)
+        charts = QWidget()
+        charts_layout = QVBoxLayout(charts)
+        charts_layout.setContentsMargins(0, 0, 0, 0)
+        charts_layout.setSpacing(0)
+        charts_layout.addWidget(self.legend)  # beside the curves, never over them
+        charts_layout.addWidget(self.graphics, 1)
+        self.placeholder = Placeholder(charts, NO_DATA)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.graphics)
+        layout.addWidget(self.placeholder)
         g = self.graphics.ci
-        self.loss_plot = new_plot(g, "Loss")
-        self.acc_plot = new_plot(g, "Accuracy")
+        self.loss_plot = new_plot(g, "Loss", left="loss")
+        self.acc_plot = new_plot(g, "Accuracy", left="accuracy (0–1)")
         g.nextRow()
-        self.lr_plot = new_plot(g, "Learning rate")
-        self.rate_plot = new_plot(g, "Samples per second")
+        self.lr_plot = new_plot(g, "Learning rate", left="learning rate")
+        self.rate_plot = new_plot(g, "Throughput", left="samples / s")
         self.acc_plot.setYRange(0, 1, padding=0.02)
-        self.loss_plot.addLegend(offset=(-10, 10))  # loss falls: the top right stays clear
-        self.acc_plot.addLegend(offset=(-10, -10))  # accuracy rises: the bottom right does
         self.curves: dict[str, LiveCurve] = {}
         for key, plot, pen, name in (
             ("train_loss", self.loss_plot, TRAIN_PEN, "training"),
@@ -399,6 +413,17 @@ class CurvesView(QWidget):
             if new is not None:
                 plot.setYRange(*new, padding=0)
                 self.range_changes += 1
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        """A line of text until there is data; the accuracy chart says when a run has none."""
+        has_data = self.series["train_loss"].n > 0 or self.series["val_loss"].n > 0
+        if has_data != self.placeholder.showing_content:
+            self.placeholder.show_content(has_data)
+        no_accuracy = has_data and not (self.series["train_acc"].n or self.series["val_acc"].n)
+        title = "Accuracy: none (a regression run)" if no_accuracy else "Accuracy"
+        if self.acc_plot.titleLabel.text != title:
+            self.acc_plot.setTitle(title)
 
     def _hold(self, plot: pg.PlotItem) -> None:
         """The user zoomed or panned: leave this plot's range to them."""

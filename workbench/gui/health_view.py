@@ -17,12 +17,16 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from workbench.core.training.events import Health
 from workbench.gui.curves_view import REDRAW_MS, LiveCurve, new_plot
+from workbench.gui.layouts import Placeholder
+from workbench.gui.style import legend_html
 
 LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                 "#7f7f7f", "#bcbd22", "#17becf")
 WARNING_STYLE = ("QLabel { background: #fff3cd; color: #664d03; border: 1px solid #ffda6a;"
                  " border-radius: 4px; padding: 6px; }")
 TINY = 1e-12  # a zero gradient norm, drawn on the log axis
+NO_DATA = ("No health data yet: train to see each layer's gradient norm, its weights and its "
+           "dead ReLU units.")
 
 
 class HealthView(QWidget):
@@ -34,30 +38,53 @@ class HealthView(QWidget):
         self.warning.hide()
         self.layer_box = QComboBox()
         self.layer_box.currentIndexChanged.connect(self._draw_histogram)
-        self.step_label = QLabel("No health data yet: train to see it.")
+        self.step_label = QLabel("")
+        self.step_label.setObjectName("hint")
         top = QHBoxLayout()
         top.addWidget(self.step_label, 1)
         top.addWidget(QLabel("Weights of"))
         top.addWidget(self.layer_box)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
+        self.legend = QLabel()  # the layers' colours, beside the curves rather than over them
+        self.legend.setWordWrap(True)
+        self.legend.setContentsMargins(8, 0, 8, 0)
+        # the histogram and the dead units sit side by side; the dead units' chart is shown
+        # only for a network that has a ReLU
+        self.hist_graphics = pg.GraphicsLayoutWidget()
+        self.hist_graphics.setBackground("w")
+        self.dead_graphics = pg.GraphicsLayoutWidget()
+        self.dead_graphics.setBackground("w")
+        below = QHBoxLayout()
+        below.setSpacing(0)
+        below.addWidget(self.hist_graphics, 1)
+        below.addWidget(self.dead_graphics, 1)
+        body = QWidget()
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(0, 0, 0, 0)
+        body_layout.setSpacing(0)
+        body_layout.addLayout(top)
+        body_layout.addWidget(self.legend)
+        body_layout.addWidget(self.graphics, 3)
+        body_layout.addLayout(below, 2)
+        self.placeholder = Placeholder(body, NO_DATA)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.warning)
-        layout.addLayout(top)
-        layout.addWidget(self.graphics, 1)
-        g = self.graphics.ci
-        self.grad_plot = new_plot(g, "Gradient norm per layer", log_y=True, colspan=2)
-        self.grad_plot.addLegend(offset=(-10, 10))
+        layout.addWidget(self.placeholder, 1)
+        self.grad_plot = new_plot(self.graphics.ci, "Gradient norm per layer",
+                                  left="gradient norm (L2, log)", log_y=True)
+        self.grad_plot.addLegend().hide()  # the legend above the chart names the layers
         # decades labelled, and 2..9 only where they fit loosely (not 0.06 0.07 0.08 0.09)
         self.grad_plot.getAxis("left").setStyle(textFillLimits=[(0, 0.8), (2, 0.25)])
-        g.nextRow()
-        self.hist_plot = g.addPlot(title="Weight histogram")
-        self.hist_plot.setLabel("bottom", "weight")
-        self.hist_plot.setLabel("left", "count")
+        self.hist_plot = self.hist_graphics.ci.addPlot(title="Weight histogram")
+        self.hist_plot.setLabel("bottom", "weight value")
+        self.hist_plot.setLabel("left", "weights")
         self.hist_curve = self.hist_plot.plot(stepMode="center", fillLevel=0,
                                               brush=(31, 119, 180, 120), pen="#1f77b4")
-        self.dead_plot = g.addPlot(title="Dead ReLU units (%)")
+        self.dead_plot = self.dead_graphics.ci.addPlot(title="Dead ReLU units")
+        self.dead_plot.setLabel("left", "dead units (%)")
+        self.dead_plot.setLabel("bottom", "layer")
         self.dead_plot.setYRange(0, 100, padding=0.02)
         self.dead_plot.setMouseEnabled(x=False, y=False)
         self.dead_bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush="#d62728")
@@ -82,7 +109,9 @@ class HealthView(QWidget):
         self.warning.hide()
         self.hist_curve.setData([0.0, 1.0], [0.0])
         self.dead_bars.setOpts(x=[], height=[])
-        self.step_label.setText("No health data yet: train to see it.")
+        self.legend.setText("")
+        self.step_label.setText("")
+        self.placeholder.show_content(False)
 
     def add_health(self, health: Health) -> None:
         names = [h.name for h in health.layers]
@@ -105,7 +134,9 @@ class HealthView(QWidget):
         self.layer_box.blockSignals(True)
         self.layer_box.addItems(names)
         self.layer_box.blockSignals(False)
-        ticks = [[(i, name) for i, name in enumerate(names)]]
+        self.legend.setText(legend_html([(LAYER_COLORS[i % len(LAYER_COLORS)], name, False)
+                                         for i, name in enumerate(names)]))
+        ticks = [[(i, name.removeprefix("layer ").split(" ")[0]) for i, name in enumerate(names)]]
         self.dead_plot.getAxis("bottom").setTicks(ticks)
         self.dead_plot.setXRange(-0.6, len(names) - 0.4, padding=0)
 
@@ -116,6 +147,7 @@ class HealthView(QWidget):
         health = self.latest
         if health is None:
             return
+        self.placeholder.show_content(True)
         self.step_label.setText(f"Epoch {health.epoch:.2f} · step {health.global_step}")
         if health.warning:
             self.warning.setText("\u26a0 " + health.warning)
@@ -125,8 +157,7 @@ class HealthView(QWidget):
         dead = [(i, 100.0 * h.dead_fraction) for i, h in enumerate(health.layers)
                 if h.dead_fraction is not None]
         self.dead_bars.setOpts(x=[i for i, _ in dead], height=[v for _, v in dead])
-        _set_title(self.dead_plot, "Dead ReLU units (%)" if dead else
-                   "Dead ReLU units (%): no ReLU in this network")
+        self.dead_graphics.setVisible(bool(dead))
         self._draw_histogram()
 
     def _draw_histogram(self, *_: Any) -> None:

@@ -4,6 +4,7 @@ Open) asks the window to load its spec into the editor."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -22,9 +23,10 @@ from PySide6.QtWidgets import (
 
 from workbench.core.store.metrics import read_series
 from workbench.core.store.runs import Run, RunInfo, RunStore
-from workbench.gui.style import ACCENT
+from workbench.gui.style import ACCENT, legend_html
 
 _COLUMNS = ("Run", "Status", "Data", "Optimizer", "Result", "When")
+VAL_COLOR = "#e4572e"
 
 
 def result_text(summary: dict[str, Any]) -> str:
@@ -60,9 +62,21 @@ class RunHistory(QWidget):
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMinimumWidth(240)
         self.plot.setLabel("bottom", "epoch")
-        self.plot.addLegend(offset=(-4, 4))
+        self.plot.setLabel("left", "loss")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.hideButtons()
+        self.plot.setMouseEnabled(False, False)
+        self.plot_legend = QLabel(legend_html([(ACCENT, "training loss", True),
+                                               (VAL_COLOR, "validation loss", True)]))
+        self.plot_legend.setObjectName("hint")
+        plot_box = QWidget()
+        plot_layout = QVBoxLayout(plot_box)
+        plot_layout.setContentsMargins(0, 0, 0, 0)
+        plot_layout.setSpacing(0)
+        plot_layout.addWidget(self.plot_legend)  # above the curves, never over them
+        plot_layout.addWidget(self.plot, 1)
+        self.plot_box = plot_box
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)
         buttons.addWidget(refresh)
@@ -74,7 +88,7 @@ class RunHistory(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(left, 3)
-        layout.addWidget(self.plot, 2)
+        layout.addWidget(plot_box, 2)
         self.refresh()
 
     def refresh(self) -> None:
@@ -129,7 +143,7 @@ class RunHistory(QWidget):
     def _show_selected(self) -> None:
         info = self.selected_info()
         self.plot.clear()
-        self.plot.setVisible(info is not None and info.error is None)
+        self.plot_box.setVisible(info is not None and info.error is None)
         self.open_button.setEnabled(info is not None and info.error is None)
         if info is None:
             self.note.setText(f"{len(self.infos)} runs in {self.runs.root}")
@@ -139,10 +153,28 @@ class RunHistory(QWidget):
             return
         self.note.setText(info.summary.get("error") or "")
         series = read_series(Run(info.path))
-        for key, color in (("train_loss", ACCENT), ("val_loss", "#e4572e")):
+        epochs: list[float] = []
+        values: list[float] = []
+        for key, color in (("train_loss", ACCENT), ("val_loss", VAL_COLOR)):
             xs, ys = series.points("epochs", "epoch", key)
-            if xs:
-                self.plot.plot(xs, ys, pen=pg.mkPen(color, width=2), name=key.replace("_", " "))
+            if len(xs):  # a dot per epoch, so a run of one epoch shows too
+                self.plot.plot(xs, ys, pen=pg.mkPen(color, width=2), symbol="o", symbolSize=5,
+                               symbolBrush=color, symbolPen=None)
+                epochs.extend(float(x) for x in xs)
+                values.extend(float(y) for y in ys if math.isfinite(y))
+        self._fit_range(epochs, values)
+
+    def _fit_range(self, epochs: list[float], values: list[float]) -> None:
+        """Epochs from 0 to the last, the loss from 0 to its largest: a short run keeps
+        sensible axes instead of pyqtgraph's band around a single point."""
+        if not epochs or not values:
+            self.plot.setXRange(0, 1)
+            self.plot.setYRange(0, 1)
+            return
+        last = max(1.0, max(epochs))
+        self.plot.setXRange(-0.04 * last, 1.04 * last, padding=0)  # room for the dots
+        top = max(values)
+        self.plot.setYRange(0, top * 1.1 if top > 0 else 1.0, padding=0)
 
 
 def _sample() -> None:

@@ -133,6 +133,7 @@ class TrainPanel(QWidget):
         self._stopping = False
 
         self.train_button = QPushButton("Train")
+        self.train_button.setObjectName("primary")  # the one action that starts things
         self.train_button.setDefault(True)
         self.pause_button = QPushButton("Pause")
         self.resume_button = QPushButton("Resume")
