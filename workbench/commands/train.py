@@ -264,6 +264,9 @@ def drive(trainer: Any, *, quiet: bool = False, extra: tuple[str, ...] = ()) -> 
                 elif isinstance(event, RunFinished):
                     result = finished_result(event)
                     result.update({key: event.summary.get(key) for key in extra})
+                    for warning in result["warnings"]:  # it ended, but did it learn?
+                        sys.stderr.write(f"workbench: warning: {warning['message']}\n"
+                                         f"  hint: {warning['hint']}\n")
                 elif isinstance(event, RunFailed):
                     if bar is not None:
                         bar.close()
@@ -308,6 +311,8 @@ def finished_result(event: Any) -> dict[str, Any]:
         "seconds": round(event.seconds, 3),
         "device": s.get("device"),
         "early_stopped": event.early_stopped,
+        "verdict": s.get("verdict"),
+        "warnings": s.get("warnings", []),
     }
     if event.test_accuracy is not None:
         out["test_accuracy"] = event.test_accuracy

@@ -30,6 +30,7 @@ from workbench.core.model import build_model, check
 from workbench.core.store.atomic import write_text_atomic
 from workbench.core.store.locks import RunLock
 from workbench.core.store.runs import Run, RunError, RunStatus, RunStore
+from workbench.core.training import outcome
 from workbench.core.training.backends import backends_for
 from workbench.core.training.callbacks import (
     NAN_HINT,
@@ -552,6 +553,9 @@ class Trainer:
             train_accuracy=window[1] / max(1, window[2]) if self.num_classes else None,
             lr=lr, samples_per_sec=rate, elapsed=self.state.elapsed + now - self._clock,
             eta=(total - s.global_step) * self.batch_size / max(rate, 1e-9))
+        if s.first_loss is None:  # where training started, for the run's verdict
+            s.first_loss = progress.train_loss
+        s.last_loss = progress.train_loss
         for cb in self.callbacks:
             cb.on_progress(self, progress)
         yield progress
@@ -576,6 +580,7 @@ class Trainer:
             samples_per_sec=sums[2] / max(1e-9, epoch_seconds),
             epoch_seconds=epoch_seconds, elapsed=self.elapsed())
         record = {"kind": "epoch", **_asdict(ended)}
+        s.last_loss = ended.train_loss  # the whole last epoch, steadier than its last steps
         if ended.val_accuracy is not None:
             s.best_val_accuracy = max(s.best_val_accuracy or 0.0, ended.val_accuracy)
         if ended.val_loss is not None:
@@ -632,6 +637,9 @@ class Trainer:
             summary["class_names"] = list(self.data.info.class_names)
         else:
             summary["test_mse"] = test_loss
+        summary.update(outcome.as_summary(outcome.judge(
+            self.state.first_loss, self.state.last_loss, test_loss, confusion,
+            self.data.info.class_names)))
         if self.run:
             self.run.save_model(self.model.state_dict())
             self.run.append_metrics([{"kind": "test", "loss": test_loss,

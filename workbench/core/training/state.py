@@ -29,6 +29,8 @@ class LoopState:
     elapsed: float = 0.0  # training seconds before this process took over (a resume)
     epoch_elapsed: float = 0.0  # seconds of the epoch in flight before a resume
     best_val_accuracy: float | None = None
+    first_loss: float | None = None  # the training loss over the first steps
+    last_loss: float | None = None  # over the last epoch (the last steps until one ends)
     # loss sum, correct, samples of the epoch in flight (read from the device so far)
     epoch_sums: list[float] = field(default_factory=lambda: [0.0, 0, 0])
     # the generator's state when the epoch began: it redraws the epoch's permutation
@@ -50,6 +52,7 @@ def capture(state: LoopState, *, model: torch.nn.Module, optimizer: torch.optim.
         "epoch_gen_state": state.epoch_gen_state if state.step else gen.get_state(),
         "gen_state": gen.get_state(), "cpu_rng": torch.get_rng_state(),
         "elapsed": float(elapsed), "best_val_accuracy": state.best_val_accuracy,
+        "first_loss": state.first_loss, "last_loss": state.last_loss,
         "epoch_elapsed": float(epoch_elapsed) if state.step else 0.0,
         "callbacks": callbacks, "masks": {k: m.detach().cpu() for k, m in masks.items()},
     }
@@ -63,6 +66,7 @@ def loop_state(ckpt: dict[str, Any]) -> LoopState:
     return LoopState(epoch=ckpt["epoch"], step=ckpt["step"], global_step=ckpt["global_step"],
                      elapsed=ckpt["elapsed"], epoch_elapsed=ckpt.get("epoch_elapsed", 0.0),
                      best_val_accuracy=ckpt["best_val_accuracy"],
+                     first_loss=ckpt.get("first_loss"), last_loss=ckpt.get("last_loss"),
                      epoch_sums=list(ckpt["epoch_sums"]),
                      epoch_gen_state=ckpt["epoch_gen_state"])
 
