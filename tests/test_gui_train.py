@@ -324,3 +324,37 @@ def test_a_finished_run_lets_go_of_its_trainer_and_the_next_reuses_the_cached_da
     assert isinstance(second, RunFinished)
     stats = panel.workspace.data.stats()
     assert stats["loads"] == 1 and stats["hits"] == 1  # the second run's data came cached
+
+
+def test_a_run_that_did_not_learn_is_flagged_where_a_person_looks(qtbot, panel, holder):
+    """SGD at rate 10 kills the ReLUs and collapses to one class: the run 'finishes', and the
+    panel says plainly that it did not learn (banner, status, results, Runs list), and the
+    health warning shows on the Health tab and in the banner while it trains."""
+    from workbench.gui.run_history import RunHistory
+
+    holder.spec = _spec(epochs=2, name="sgd", lr=10.0)
+    health_warnings = []
+    panel.runStarted.connect(lambda _e: panel.runner.trainEvent.connect(
+        lambda e: getattr(e, "warning", None) and health_warnings.append(panel.notice.kind)))
+    end = _train(qtbot, panel)
+    assert isinstance(end, RunFinished) and end.summary["verdict"] == "suspect"
+    assert health_warnings and health_warnings[0] == "health"  # shown while it trains
+    assert "\u26a0" in panel.tabs.tabText(panel.tabs.indexOf(panel.health))
+    assert panel.notice.isVisible() and panel.notice.kind == "outcome"
+    assert "did not learn" in panel.notice.text.text()
+    assert "collapsed to one answer" in panel.notice.text.text()
+    assert "did not learn" in panel.status.text()
+    results = panel.results
+    assert not results.verdict.isHidden() and "Try:" in results.verdict.text()
+    assert results.headline.text().endswith("suspect")
+    history = RunHistory(panel.workspace.runs)
+    qtbot.addWidget(history)
+    item = history.tree.topLevelItem(0)
+    assert item.text(4).startswith("\u26a0") and "collapsed" in item.toolTip(4)
+    _shot(panel, "train_panel_suspect.png")
+    assert panel.show_run(end.run_dir)  # a stored run says the same
+    assert panel.notice.kind == "outcome" and not results.verdict.isHidden()
+    holder.spec = _spec(epochs=3)
+    good = _train(qtbot, panel)
+    assert good.summary["verdict"] == "ok"
+    assert panel.notice.isHidden() and results.verdict.isHidden()

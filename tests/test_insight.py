@@ -120,6 +120,11 @@ def test_health_warning_names_the_layer():
                                                       layer("2: Linear", 1e-9)])
     assert "exploding in 0: Linear" in health_warning([layer("0: Linear", 5e3)])
     assert "exploding" in health_warning([layer("0: Linear", float("nan"))])
+    dead = LayerHealth("layer 1 (Linear)", 0.5, (1.0,), (0.0, 1.0), 0.85)
+    assert "dead ReLU units (never positive on the probe samples): 85% after layer 1 (Linear)" \
+        in health_warning([dead])
+    alive = LayerHealth("layer 1 (Linear)", 0.5, (1.0,), (0.0, 1.0), 0.2)
+    assert health_warning([alive]) is None
 
 
 def test_boundary_grid_matches_the_model(tmp_path):

@@ -8,6 +8,7 @@ show as thumbnails with true and predicted class for image sets, and as marked p
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,9 +32,12 @@ from PySide6.QtWidgets import (
 from workbench.core.data import Splits
 from workbench.core.store.runs import RunStatus
 from workbench.core.training.events import RunFinished
+from workbench.core.training.outcome import OutcomeWarning, stored_warnings
 from workbench.gui.boundary_view import class_brushes
 from workbench.gui.images import to_qimage
 
+VERDICT_STYLE = ("QLabel { background: #fff3cd; color: #664d03; border: 1px solid #ffda6a;"
+                 " border-radius: 4px; padding: 4px; }")
 THUMB = 56
 MAX_THUMBS = 100
 MISTAKES_WIDTH = 2 * (THUMB + 40) + 30  # two columns of mistakes beside the matrix
@@ -215,6 +219,9 @@ class ResultsView(QWidget):
         self.headline.setFont(font)
         self.detail = QLabel()
         self.detail.setWordWrap(True)
+        self.verdict = QLabel()  # what did not go well, though the run ended
+        self.verdict.setWordWrap(True)
+        self.verdict.setStyleSheet(VERDICT_STYLE)
         self.matrix = ConfusionMatrix()
         self.matrix_title = QLabel("Confusion matrix: how each class's test samples were "
                                    "classified")
@@ -265,6 +272,7 @@ class ResultsView(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.headline)
         layout.addWidget(self.detail)
+        layout.addWidget(self.verdict)
         layout.addWidget(self.splitter, 1)
         self.clear()
 
@@ -289,6 +297,8 @@ class ResultsView(QWidget):
     def clear(self) -> None:
         self.headline.setText("Results show here when a run ends.")
         self.detail.setText("")
+        self.verdict.setText("")
+        self.verdict.hide()
         self.matrix.set_matrix(np.zeros((0, 0)), ())
         self.matrix_box.hide()
         self.thumbs.clear()
@@ -309,6 +319,7 @@ class ResultsView(QWidget):
         self.clear()
         self._headline(finished.test_accuracy, finished.test_loss, finished.stopped,
                        finished.early_stopped, finished.epochs, finished.seconds)
+        self._show_verdict(stored_warnings(finished.summary))
         if finished.confusion is None:
             return
         counts = np.array(finished.confusion, dtype=np.int64)
@@ -336,6 +347,7 @@ class ResultsView(QWidget):
                        summary.get("status") == RunStatus.STOPPED,
                        bool(summary.get("early_stopped")),
                        summary.get("epochs_done"), summary.get("seconds"))
+        self._show_verdict(stored_warnings(summary))
         confusion = summary.get("confusion")
         if confusion:
             counts = np.array(confusion, dtype=np.int64)
@@ -346,6 +358,15 @@ class ResultsView(QWidget):
         if summary.get("status") == RunStatus.FAILED:
             self.headline.setText("Run failed")
             self.detail.setText(f"{summary.get('error', '')} \u2014 {summary.get('hint', '')}")
+
+    def _show_verdict(self, warnings: Sequence[OutcomeWarning]) -> None:
+        """Say plainly when a run ended without learning (its accuracy alone would not)."""
+        self.verdict.setVisible(bool(warnings))
+        self.verdict.setText("<br>".join(
+            f"\u26a0 {html.escape(w.message)} \u2014 <b>Try:</b> {html.escape(w.hint)}"
+            for w in warnings))
+        if warnings:
+            self.headline.setText(self.headline.text() + " \u2014 suspect")
 
     def _headline(self, accuracy: float | None, loss: float | None, stopped: bool,
                   early: bool, epochs: int | None, seconds: float | None) -> None:

@@ -23,10 +23,12 @@ from PySide6.QtWidgets import (
 
 from workbench.core.store.metrics import read_series
 from workbench.core.store.runs import Run, RunInfo, RunStore
+from workbench.core.training.outcome import stored_warnings
 from workbench.gui.style import ACCENT, legend_html
 
 _COLUMNS = ("Run", "Status", "Data", "Optimizer", "Result", "When")
 VAL_COLOR = "#e4572e"
+SUSPECT_COLOR = "#9a6700"
 
 
 def result_text(summary: dict[str, Any]) -> str:
@@ -104,6 +106,11 @@ class RunHistory(QWidget):
                                     status, str(s.get("dataset", "")),
                                     str(s.get("optimizer", "")), result_text(s), when])
             item.setData(0, Qt.ItemDataRole.UserRole, str(info.path))
+            warnings = stored_warnings(s) if not info.error else []
+            if warnings:  # it ended, but did not learn: say so where the result is
+                item.setText(4, f"\u26a0 {item.text(4)} (suspect)")
+                item.setForeground(4, QBrush(QColor(SUSPECT_COLOR)))
+                item.setToolTip(4, "\n".join(f"{w.message}; try: {w.hint}" for w in warnings))
             if info.error:
                 for col in range(len(_COLUMNS)):
                     item.setForeground(col, QBrush(QColor("#b42318")))

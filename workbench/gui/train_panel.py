@@ -42,6 +42,7 @@ from workbench.core.training.events import (
     RunStarted,
 )
 from workbench.core.training.monitors import app_monitors
+from workbench.core.training.outcome import OutcomeWarning, stored_warnings
 from workbench.core.workspace import Workspace
 from workbench.gui.boundary_view import BoundaryView
 from workbench.gui.curves_view import CurvesView
@@ -53,6 +54,9 @@ from workbench.spec import ExperimentSpec, SpecError
 
 BANNER_STYLE = ("#failure { background: #f8d7da; border: 1px solid #f1aeb5; border-radius: 4px; }"
                 " #failure QLabel { color: #58151c; }")
+NOTICE_STYLE = ("#notice { background: #fff3cd; border: 1px solid #ffda6a; border-radius: 4px; }"
+                " #notice QLabel { color: #664d03; }")
+HEALTH_TAB = "Health"
 BUG_HINT = "this is a bug in Workbench; the details are in the log"
 
 
@@ -109,6 +113,45 @@ class FailureBanner(QFrame):
             QDesktopServices.openUrl(QUrl.fromLocalFile(self.details))
 
 
+class NoticeBanner(QFrame):
+    """An amber box for a run that is not failing but not well either: a health warning while
+    it trains, or an outcome that did not learn (diverged, one class, chance) when it ends."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("notice")
+        self.setStyleSheet(NOTICE_STYLE)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("\u2715")
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 6, 4, 6)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.kind: str | None = None  # "health" or "outcome": what it shows now
+        self.hide()
+
+    def show_notice(self, kind: str, title: str, items: list[tuple[str, str]]) -> None:
+        """`items`: (what is wrong, what to try) pairs."""
+        self.kind = kind
+        lines = [f"<b>\u26a0 {_escape(title)}</b>"]
+        for message, hint in items:
+            lines.append(f"{_escape(message)}" + (f" \u2014 <b>Try:</b> {_escape(hint)}"
+                                                  if hint else ""))
+        self.text.setText("<br>".join(lines))
+        self.show()
+
+    def clear(self) -> None:
+        self.kind = None
+        self.text.setText("")
+        self.hide()
+
+
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -157,6 +200,7 @@ class TrainPanel(QWidget):
         self.progress.setTextVisible(True)
         self.progress.setFormat("Not started")
         self.banner = FailureBanner()
+        self.notice = NoticeBanner()
 
         self.curves = CurvesView()
         self.health = HealthView()
@@ -164,7 +208,7 @@ class TrainPanel(QWidget):
         self.results = ResultsView()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.curves, "Curves")
-        self.tabs.addTab(self.health, "Health")
+        self.tabs.addTab(self.health, HEALTH_TAB)
         self.tabs.addTab(self.boundary, "Decision boundary")
         self.tabs.addTab(self.results, "Results")
 
@@ -173,6 +217,7 @@ class TrainPanel(QWidget):
         layout.addWidget(self.blocked_label)
         layout.addWidget(self.progress)
         layout.addWidget(self.banner)
+        layout.addWidget(self.notice)
         layout.addWidget(self.tabs, 1)
         self._update_buttons()
 
@@ -209,6 +254,7 @@ class TrainPanel(QWidget):
             self.status.setText(f"Cannot show that run: {exc}")
             return False
         self.banner.hide()
+        self._clear_notices()
         self.health.clear()
         self.boundary.clear()
         self.curves.load_metrics(stored)
@@ -217,6 +263,7 @@ class TrainPanel(QWidget):
             with contextlib.suppress(RunError, OSError):  # its own curves are whole anyway
                 self.curves.show_branch(read_series(Run(Path(branch[0]))), branch[1])
         self.results.show_summary(summary)
+        self._show_outcome(stored_warnings(summary))
         name = summary.get("name", run.path.name)
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
@@ -281,6 +328,7 @@ class TrainPanel(QWidget):
     def _begin(self, runner: TrainRunner) -> None:
         """Show a fresh panel and start `runner`."""
         self.banner.hide()
+        self._clear_notices()
         self.curves.clear()
         self.health.clear()
         self.boundary.clear()
@@ -337,6 +385,8 @@ class TrainPanel(QWidget):
             self.curves.add_epoch(event)
         elif isinstance(event, Health):
             self.health.add_health(event)
+            if event.warning:
+                self._show_health_warning(event.warning)
         elif isinstance(event, Boundary):
             if self.boundary.latest is None and self.data is not None:
                 self.boundary.set_points(self.data.train_x.numpy(), self.data.train_y.numpy(),
@@ -388,9 +438,35 @@ class TrainPanel(QWidget):
         self.progress.setValue(self.progress.maximum() if not event.stopped
                                else self.progress.value())
         how = "Stopped" if event.stopped else "Finished"
-        self.status.setText(f"{how} in {format_seconds(event.seconds)}")
+        warnings = stored_warnings(event.summary)
+        self._show_outcome(warnings)
+        flag = " \u00b7 \u26a0 it did not learn: see the warning" if warnings else ""
+        self.status.setText(f"{how} in {format_seconds(event.seconds)}{flag}")
         self.progress.setFormat(f"{how} after {event.epochs} epoch"
-                                f"{'s' if event.epochs != 1 else ''}")
+                                f"{'s' if event.epochs != 1 else ''}"
+                                + (" \u2014 suspect result" if warnings else ""))
+
+    # -- warnings -------------------------------------------------------------------------
+    def _show_health_warning(self, warning: str) -> None:
+        """A health warning while training: in the banner above the views and on the Health
+        tab, so it is seen whichever view is open."""
+        index = self.tabs.indexOf(self.health)
+        self.tabs.setTabText(index, f"{HEALTH_TAB} \u26a0")
+        self.tabs.setTabToolTip(index, warning)
+        if self.notice.kind != "outcome":
+            self.notice.show_notice("health", "The network's health, while it trains",
+                                    [(warning, "")])
+
+    def _show_outcome(self, warnings: list[OutcomeWarning]) -> None:
+        if warnings:
+            self.notice.show_notice("outcome", "The run ended, but it did not learn well",
+                                    [(w.message, w.hint) for w in warnings])
+
+    def _clear_notices(self) -> None:
+        self.notice.clear()
+        index = self.tabs.indexOf(self.health)
+        self.tabs.setTabText(index, HEALTH_TAB)
+        self.tabs.setTabToolTip(index, "")
 
     def _on_error(self, message: str, _trace: str) -> None:
         run_dir = self.started.run_dir if self.started else None  # the worker logged the trace

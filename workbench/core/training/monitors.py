@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 VANISHING = 1e-7
 EXPLODING = 1e3
-DEAD_WARNING = 0.9
+DEAD_WARNING = 0.5  # half a layer's units never firing is already a network that lost them
 Clock = Callable[[], float]
 
 
@@ -177,12 +177,14 @@ def health_warning(layers: list[LayerHealth]) -> str | None:
                         "learning rate or clip gradients")
     if vanishing:
         names = ", ".join(h.name for h in vanishing)
-        messages.append(f"gradients are vanishing in {names} (norm < {VANISHING:g}): try ReLU "
-                        "activations, BatchNorm, or a higher learning rate")
+        cure = ("the dead units below pass none back" if dead else
+                "try ReLU activations, BatchNorm, or a higher learning rate")
+        messages.append(f"gradients are vanishing in {names} (norm < {VANISHING:g}): {cure}")
     if dead:
-        names = ", ".join(h.name for h in dead)
-        messages.append(f"most ReLU units after {names} are dead: lower the learning rate or "
-                        "use LeakyReLU")
+        names = ", ".join(f"{h.dead_fraction:.0%} after {h.name}" for h in dead
+                          if h.dead_fraction is not None)
+        messages.append(f"dead ReLU units (never positive on the probe samples): {names}; "
+                        "lower the learning rate or use LeakyReLU")
     return "; ".join(messages) or None
 
 
