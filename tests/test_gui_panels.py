@@ -166,3 +166,43 @@ def test_optimizer_preview_takes_dataset_sizes_from_the_catalogue():
     assert estimate_train_size(DataSpec(name="mnist_small", val_fraction=0.1)) == 4500
     assert estimate_train_size(DataSpec(name="cifar10", val_fraction=0.2)) == 40_000
     assert estimate_train_size(DataSpec(name="moons", samples=400)) == 280  # as loaded above
+
+
+def test_data_preview_never_passes_old_data_off_as_new(qtbot, monkeypatch):
+    """Switching the dataset empties the preview until the new one is loaded; a failed load
+    (offline) says what to do and shows nothing old; an option of the same dataset greys the
+    preview until it has reloaded."""
+    import socket
+
+    from workbench.core.data import download
+
+    spec = ExperimentSpec()
+    spec.data.name = "spirals"
+    panel = DataPanel(ExperimentModel(spec), QUndoStack(), Workspace())
+    qtbot.addWidget(panel)
+    panel.resize(900, 600)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.splits is not None, timeout=60_000)
+    assert not panel.body.isHidden() and "2 classes" in panel.summary.text()
+
+    panel.binder.write("data.name", "mnist")  # a download: nothing loads by itself
+    assert panel.body.isHidden() and "2 classes" not in panel.summary.text()
+    assert "Download and load" in panel.summary.text()
+    with socket.socket() as s:  # a port nothing listens on: no network
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.setenv(download.MIRROR_ENV, f"http://127.0.0.1:{closed}/")
+    with qtbot.waitSignal(panel.failed, timeout=60_000):
+        panel.load()
+    assert "no internet" in panel.status.text() and "*-ubyte.gz" in panel.status.text()
+    assert "could not be loaded" in panel.summary.text() and panel.body.isHidden()
+    browse = panel.browse_buttons[0]
+    assert browse.text() == "Browse…" and browse.isVisible()
+
+    with qtbot.waitSignal(panel.loaded, timeout=60_000):
+        panel.binder.write("data.name", "moons")
+    assert not panel.body.isHidden() and not panel.stale_effect.isEnabled()
+    panel.binder.write("data.noise", 0.3)  # the same set, changed: greyed until reloaded
+    assert panel.stale_effect.isEnabled() and not panel.body.isHidden()
+    qtbot.waitUntil(lambda: not panel.stale_effect.isEnabled(), timeout=60_000)
+    panel.shutdown()
