@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
+import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QAbstractButton,
@@ -139,6 +140,16 @@ def _scroll_problem(area: QScrollArea) -> str | None:
     return None
 
 
+def _charts_problem(view: pg.GraphicsLayoutWidget) -> str | None:
+    """pyqtgraph lays its charts out at their minimum size even when the view is smaller, and
+    the view then shows only part of them."""
+    need = view.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize)
+    if need.width() > view.width() + 1 or need.height() > view.height() + 1:
+        return (f"charts need {need.width():.0f}x{need.height():.0f} px, the view has "
+                f"{view.width()}x{view.height()}: they are cut off")
+    return None
+
+
 def clipped(root: QWidget) -> list[str]:
     """Every visible text under `root` that its widget cuts off."""
     problems = []
@@ -158,6 +169,8 @@ def clipped(root: QWidget) -> list[str]:
             found = [p for p in [_placeholder_problem(widget)] if p]
         elif isinstance(widget, QScrollArea):
             found = [p for p in [_scroll_problem(widget)] if p]
+        elif isinstance(widget, pg.GraphicsLayoutWidget):
+            found = [p for p in [_charts_problem(widget)] if p]
         problems += [f"{_name(widget)} {text_of(widget)!r}: {p}" for p in found]
     return problems
 
@@ -275,6 +288,7 @@ def test_every_panel_and_tool_fits_a_laptop_screen(qtbot, monkeypatch):
     window.history.refresh()
     window.history.select(window.train_panel.last_end.run_dir)
     run_dir = window.train_panel.last_end.run_dir
+    run_dirs = [str(info.path) for info in window.runs.list()]
 
     tools_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Tools")
     registered = {window.actions[cls]: cls for _text, _module, cls in TOOLS}
@@ -302,6 +316,8 @@ def test_every_panel_and_tool_fits_a_laptop_screen(qtbot, monkeypatch):
             if getattr(tool, "session", "none") is None and hasattr(tool, "set_run"):
                 with qtbot.waitSignal(tool.sessionReady, timeout=WAIT_MS):
                     tool.set_run(run_dir)  # until the tool picks the selected run itself
+            if hasattr(tool, "add_runs") and not tool.comparison.variants:
+                tool.add_runs(run_dirs)  # curves to draw, as "Add past runs…" gives
             where = f"{label} {registered[action]}"
             inspector.check(where)
             inspector.visit_tabs(tool, where)

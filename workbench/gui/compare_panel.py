@@ -64,7 +64,7 @@ from workbench.core.tools.fork import branch_of
 from workbench.core.training.events import EpochEnded, RunFailed, RunFinished
 from workbench.core.workspace import Workspace
 from workbench.gui.curves_view import MAX_SYMBOLS, LiveCurve, new_plot
-from workbench.gui.layouts import FlowLayout, fit_table_width, vertical_scroll
+from workbench.gui.layouts import FlowLayout, Placeholder, fit_table_width, vertical_scroll
 from workbench.gui.style import legend_html
 from workbench.gui.tasks import Tasks
 from workbench.gui.widgets import SciSpinBox
@@ -73,6 +73,9 @@ from workbench.spec import OPTIMIZER_TITLES, OPTIMIZERS, ExperimentSpec, SpecErr
 COLORS = ("#2f6fde", "#e4572e", "#29a35a", "#9b5de5", "#f2a541", "#17becf", "#d62789",
           "#8c564b", "#7f7f7f", "#bcbd22")
 REDRAW_MS = 250  # points that arrive within this go into one redraw
+NO_VARIANTS = ("No comparison yet: tick optimizers (or choose a field to vary) and press Run "
+               "comparison, or add past runs.")
+NO_LANDSCAPE = "No landscape yet: run the comparison, then Compute."
 FOLD_SETUP_BELOW = 1000  # a comparison that starts in a narrower panel folds the set-up away
 LR_WIDTH = 96
 # Fields a person most often varies, with values to start from (offered under Also vary).
@@ -90,9 +93,10 @@ COMMON_FIELDS: dict[str, str] = {
 }
 X_AXES = {"epoch": ("epoch", "epoch"), "step": ("global_step", "step"),
           "time": ("elapsed", "seconds")}
-PLOT_UNITS = {"train_loss": "loss (log)", "val_loss": "loss (log)",
-              "train_accuracy": "accuracy (0–1)", "val_accuracy": "accuracy (0–1)",
-              "lr": "learning rate"}
+# each plot is named by its y axis (no title above it: two columns fit a narrow panel)
+PLOT_UNITS = {"train_loss": "training loss (log)", "val_loss": "validation loss (log)",
+              "train_accuracy": "training accuracy (0–1)",
+              "val_accuracy": "validation accuracy (0–1)", "lr": "learning rate"}
 PLOTS = (("train_loss", "Training loss"), ("val_loss", "Validation loss"),
          ("train_accuracy", "Training accuracy"), ("val_accuracy", "Validation accuracy"),
          ("lr", "Learning rate"))
@@ -320,12 +324,13 @@ class ComparePanel(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.plots: dict[str, pg.PlotItem] = {}
-        for i, (key, title) in enumerate(PLOTS):
+        for i, (key, _title) in enumerate(PLOTS):
             if i in (2, 4):
                 self.graphics.ci.nextRow()
-            self.plots[key] = new_plot(self.graphics.ci, title, left=PLOT_UNITS[key],
+            self.plots[key] = new_plot(self.graphics.ci, None, left=PLOT_UNITS[key],
                                        log_y=key.endswith("loss"))
-        layout.addWidget(self.graphics, 1)
+        self.curves_placeholder = Placeholder(self.graphics, NO_VARIANTS)
+        layout.addWidget(self.curves_placeholder, 1)
         return page
 
     def _build_landscape(self) -> QWidget:
@@ -367,7 +372,8 @@ class ComparePanel(QWidget):
         self.land_plot.setLabel("bottom", "direction 1")
         self.land_plot.setLabel("left", "direction 2")
         self.land_paths: list[Any] = []
-        layout.addWidget(self.land_plot, 1)
+        self.land_placeholder = Placeholder(self.land_plot, NO_LANDSCAPE)
+        layout.addWidget(self.land_placeholder, 1)
         return page
 
     # -- building and running -------------------------------------------------------------
@@ -572,6 +578,7 @@ class ComparePanel(QWidget):
         self.curves = []
         self._table_dirty = True
         self._redraw()
+        self.curves_placeholder.show_content(False)
 
     # -- drawing --------------------------------------------------------------------------
     def _clear_lines(self) -> None:
@@ -595,6 +602,7 @@ class ComparePanel(QWidget):
             self._fed.append(dict.fromkeys(lines, 0))
         self.center_combo.clear()
         self.center_combo.addItems([v.label for v in self.comparison.variants])
+        self.curves_placeholder.show_content(bool(self.comparison.variants))
         legend = legend_html([(color(i), v.label, False)
                               for i, v in enumerate(self.comparison.variants)])
         self.legend_label.setText(legend)
@@ -742,6 +750,7 @@ class ComparePanel(QWidget):
                                        symbolSize=6, symbolBrush=color(i), symbolPen="w",
                                        name=label)
             self.land_paths.append(item)
+        self.land_placeholder.show_content(True)
         self.land_plot.autoRange()
         kind = "random filter-normalized" if land.directions == "random" else "principal"
         self.land_status.setText(

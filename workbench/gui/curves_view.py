@@ -229,7 +229,7 @@ class LiveCurve:
         self.items = []
 
 
-def new_plot(layout: pg.GraphicsLayout, title: str, *, left: str = "",
+def new_plot(layout: pg.GraphicsLayout, title: str | None, *, left: str = "",
              log_y: bool = False, colspan: int = 1) -> pg.PlotItem:
     """A plot set up for long curves: auto downsampling, clipping to view, a light grid."""
     plot = layout.addPlot(title=title, colspan=colspan)
