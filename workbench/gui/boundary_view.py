@@ -55,6 +55,8 @@ class BoundaryView(QWidget):
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setAspectLocked(True)
         self.plot.showGrid(x=False, y=False)
+        self.plot.setLabel("bottom", "x\u2081")  # the two input features, as the Data tab
+        self.plot.setLabel("left", "x\u2082")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setLookupTable(probability_lut())
         self.plot.addItem(self.image)
