@@ -17,7 +17,11 @@ from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from workbench.core.training.events import Boundary
+from workbench.gui.layouts import Placeholder
 from workbench.gui.style import CLASS_COLORS
+
+NO_DATA = ("No decision boundary yet: train a classifier on a 2-D dataset (spirals, moons, "
+           "circles…) to watch it form.")
 
 # the app's class colours (the Data tab's, the results view's), as RGB
 CLASS_RGB = tuple(tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in CLASS_COLORS)
@@ -50,7 +54,8 @@ def class_lut(k: int) -> np.ndarray:
 class BoundaryView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.label = QLabel("The decision boundary shows for 2-D datasets (spirals, moons...).")
+        self.label = QLabel("")
+        self.label.setObjectName("hint")
         self.plot_widget = pg.PlotWidget(background="w")
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setAspectLocked(True)
@@ -62,10 +67,11 @@ class BoundaryView(QWidget):
         self.plot.addItem(self.image)
         self.points = pg.ScatterPlotItem(size=6, pen=pg.mkPen("w", width=0.8))
         self.plot.addItem(self.points)
+        self.placeholder = Placeholder(self.plot_widget, NO_DATA)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.label)
-        layout.addWidget(self.plot_widget, 1)
+        layout.addWidget(self.placeholder, 1)
         self.num_classes = 2
         self.count = 0
         self.latest: Boundary | None = None
@@ -75,7 +81,8 @@ class BoundaryView(QWidget):
         self.points.clear()
         self.count = 0
         self.latest = None
-        self.label.setText("The decision boundary shows for 2-D datasets (spirals, moons...).")
+        self.label.setText("")
+        self.placeholder.show_content(False)
 
     def set_points(self, x: np.ndarray, y: np.ndarray, class_names: Sequence[str]) -> None:
         """The training points, in raw units, coloured by class."""
@@ -96,6 +103,7 @@ class BoundaryView(QWidget):
         # grid values sit at pixel centres: the image reaches half a cell past the extent
         self.image.setRect(QRectF(x0 - dx / 2, y0 - dy / 2, cols * dx, rows * dy))
         if self.latest is None:
+            self.placeholder.show_content(True)
             self.plot.autoRange()
         self.latest = boundary
         self.count += 1

@@ -145,6 +145,8 @@ class PlaygroundPanel(QWidget):
         left.addStretch(1)
 
         self.map = pg.PlotWidget(background="w")
+        self.map.setLabel("bottom", "x")  # the surface's two coordinates
+        self.map.setLabel("left", "y")
         self.map.setAspectLocked(False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(pg.colormap.get("CET-L17"))

@@ -45,13 +45,15 @@ from workbench.core.tools.prune import (
 )
 from workbench.core.training.events import EpochEnded
 from workbench.core.workspace import Workspace
-from workbench.gui.layouts import FlowLayout, vertical_scroll
-from workbench.gui.style import CLASS_COLORS
+from workbench.gui.layouts import FlowLayout, Placeholder, vertical_scroll
+from workbench.gui.style import CLASS_COLORS, legend_html
 from workbench.gui.tasks import Tasks
 
 COLUMNS = ("Layer", "Amount", "Per layer", "Sparsity", "Parameters before", "Parameters after",
            "Units")
 SLIDER_WIDTH = 140
+NO_SWEEP = ("No sweep yet: Analyze sensitivity prunes each layer alone, step by step, and plots "
+            "what the validation accuracy does.")
 
 
 def _pct(value: float | None) -> str:
@@ -145,9 +147,12 @@ class PrunePanel(QWidget):
         self.plot.setLabel("left", "val accuracy (%)")
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.plot.setXRange(0, 100)
-        self.plot.addLegend(offset=(-10, -10))
         self.plot.setMinimumHeight(120)
-        sens_layout.addWidget(self.plot)
+        self.sweep_legend = QLabel()  # the layers' colours, above the curves, not over them
+        self.sweep_legend.setWordWrap(True)
+        sens_layout.addWidget(self.sweep_legend)
+        self.sweep_placeholder = Placeholder(self.plot, NO_SWEEP)
+        sens_layout.addWidget(self.sweep_placeholder, 1)
         # the table and the sweep share the height; the person moves the line between them
         self.split = QSplitter(Qt.Orientation.Vertical)
         self.split.setChildrenCollapsible(False)
@@ -348,9 +353,8 @@ class PrunePanel(QWidget):
     # -- sensitivity ----------------------------------------------------------------------
     def _clear_plot(self) -> None:
         self.plot.clear()
-        legend = self.plot.plotItem.legend
-        if legend is not None:
-            legend.clear()
+        self.sweep_legend.setText("")
+        self.sweep_placeholder.show_content(False)
         self._curves.clear()
         self._points.clear()
         self.sweep_status.setText("")
@@ -370,6 +374,10 @@ class PrunePanel(QWidget):
                                                      symbolBrush=CLASS_COLORS[i % 10])
         self._curves[None] = self.plot.plot([], [], pen=pg.mkPen("#1d232b", width=3),
                                             name="whole network (global)")
+        self.sweep_legend.setText(legend_html(
+            [(CLASS_COLORS[i % len(CLASS_COLORS)], lay.label, True)
+             for i, lay in enumerate(targets)] + [("#1d232b", "whole network (global)", False)]))
+        self.sweep_placeholder.show_content(True)
 
         def task(report: Any, cancel: Any) -> int:
             count = 0
