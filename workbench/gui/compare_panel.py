@@ -274,7 +274,7 @@ class ComparePanel(QWidget):
         self.results_table.verticalHeader().setVisible(False)
         self.results_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.results_table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
+            QHeaderView.ResizeMode.Interactive)  # sized to the contents, then the person's
         self.tabs.addTab(self.results_table, "Results")
         self.tabs.addTab(self._build_landscape(), "Landscape")
 
@@ -669,6 +669,7 @@ class ComparePanel(QWidget):
     def _fill_table(self, rows: list[ResultRow]) -> None:
         table = self.results_table
         table.setSortingEnabled(False)
+        fresh = table.rowCount() != len(rows)
         table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             name = QTableWidgetItem(row.label)
@@ -689,6 +690,8 @@ class ComparePanel(QWidget):
             for c, cell in enumerate(cells):
                 table.setItem(r, c, cell)
         table.setSortingEnabled(True)
+        if fresh:  # new variants: fit the columns once, then leave them to the person
+            table.resizeColumnsToContents()
         target = f"{100 * self.comparison.target_accuracy:g}%"
         table.setHorizontalHeaderItem(6, QTableWidgetItem(f"epochs to {target}"))
         table.setHorizontalHeaderItem(7, QTableWidgetItem(f"s to {target}"))
