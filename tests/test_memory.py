@@ -132,4 +132,4 @@ def test_the_trainer_checks_a_spec_made_in_code(tmp_path):
     spec.model.layers[0].params["out"] = 10**9  # bypassing validation
     events = list(Trainer(spec, runs=RunStore(tmp_path)).events())
     assert isinstance(events[-1], RunFailed)
-    assert events[-1].reason.startswith("model.layers[0].out: must be a whole number")
+    assert events[-1].reason.startswith("model.layers[0].out, layer 1 (Linear): must be a whole")
