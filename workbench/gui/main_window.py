@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         self.center = QTabWidget()
         self.center.setObjectName("center")
         self.center.setTabsClosable(True)
+        self.center.setElideMode(Qt.TextElideMode.ElideRight)  # many tools: shorter tab titles
         self.center.tabCloseRequested.connect(self._close_tool_tab)
         self.placeholder = QLabel("Loading PyTorch…")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -359,7 +360,9 @@ class MainWindow(QMainWindow):
             widget.show()
         else:
             title = cls_name.replace("Panel", "")
-            self.center.setCurrentIndex(self.center.addTab(widget, title))
+            index = self.center.addTab(widget, title)
+            self.center.setTabToolTip(index, title)  # the whole title when it is elided
+            self.center.setCurrentIndex(index)
         return widget
 
     def _run_for_tool(self) -> str | None:
