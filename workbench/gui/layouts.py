@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QPoint, QRect, QSize, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt
 from PySide6.QtWidgets import (
     QGridLayout,
     QLabel,
@@ -150,17 +150,56 @@ class Columns(QWidget):
         super().resizeEvent(event)  # type: ignore[arg-type]
 
 
+class VerticalScroll(QScrollArea):
+    """A frameless area that scrolls down and never sideways. Its content takes the area's
+    width (down to its own minimum) and the area's height, or the least height its layout
+    needs at that width when that is more: it scrolls only when the content's minimum does not
+    fit, where Qt's own resizable area scrolls as soon as the content's preferred height does
+    not."""
+
+    def __init__(self, content: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(False)  # sized by `_fit`
+        self.setWidget(content)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(content.minimumSizeHint().width()
+                             + self.verticalScrollBar().sizeHint().width())
+        content.installEventFilter(self)
+        self._fit()
+
+    def content_height(self, width: int) -> int:
+        """The least height the content needs at `width` (its wrapped lines included)."""
+        content = self.widget()
+        layout = content.layout()
+        if layout is not None and layout.hasHeightForWidth():
+            return layout.totalMinimumHeightForWidth(width)
+        return content.minimumSizeHint().height()
+
+    def _fit(self) -> None:
+        content = self.widget()
+        if content is None:
+            return
+        viewport = self.viewport().size()
+        width = max(viewport.width(), content.minimumSizeHint().width())
+        height = max(viewport.height(), self.content_height(width))
+        if content.size() != QSize(width, height):
+            content.resize(width, height)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self._fit()
+        return super().eventFilter(watched, event)
+
+    def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Resize:  # the area, or its scroll bar came or went
+            self._fit()
+        return super().viewportEvent(event)
+
+
 def vertical_scroll(content: QWidget) -> QScrollArea:
-    """`content` in a frameless area that scrolls down and never sideways: it takes the
-    area's width, down to its own minimum."""
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setWidget(content)
-    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    scroll.setMinimumWidth(content.minimumSizeHint().width()
-                           + scroll.verticalScrollBar().sizeHint().width())
-    return scroll
+    """`content` in a `VerticalScroll`: it scrolls down, never sideways."""
+    return VerticalScroll(content)
 
 
 class ElidedLabel(QLabel):
