@@ -11,7 +11,7 @@ pytest.importorskip("PySide6")
 
 from prune_fixtures import MLP, train_run  # noqa: E402
 from PySide6.QtCore import QPointF, Qt, Signal  # noqa: E402
-from PySide6.QtWidgets import QLabel  # noqa: E402
+from PySide6.QtWidgets import QApplication, QLabel  # noqa: E402
 
 from workbench.core.store.runs import Run  # noqa: E402
 from workbench.core.tools.prune import PruneConfig, PruneSession  # noqa: E402
@@ -52,7 +52,10 @@ def _open(qtbot, workspace: Workspace, run_dir: str) -> CompressPanel:
 
 
 def _click_point(qtbot, panel: CompressPanel, index: int) -> None:
-    """A real mouse click on the point of variant `index`."""
+    """A real mouse click on the point of variant `index`, on the plot as a person sees it:
+    painted once (its axes take the width their labels need) and laid out again."""
+    panel.plot.grab()
+    QApplication.processEvents()
     spot = next(s for s in panel.scatter.points() if s.data() == index)
     view = panel.plot.getPlotItem().vb
     scene = view.mapViewToScene(QPointF(spot.pos().x(), spot.pos().y()))

@@ -47,6 +47,7 @@ from workbench.core.tools.compress_settings import (
     MAX_FINETUNE_EPOCHS,
 )
 from workbench.core.workspace import Workspace
+from workbench.gui.layouts import FlowLayout, Placeholder, vertical_scroll
 from workbench.gui.tasks import Tasks
 
 KIND_COLORS = {"fp32": "#4c72b0", "int8-dynamic": "#dd8452", "int8-static": "#55a868",
@@ -54,6 +55,10 @@ KIND_COLORS = {"fp32": "#4c72b0", "int8-dynamic": "#dd8452", "int8-static": "#55
 AXIS_CHOICES = (("File size", "bytes", "file size (KB)"),
                 ("Latency, batch 1", "latency_ms", "latency at batch 1 (ms)"),
                 ("Latency, batch 256", "latency_ms_256", "latency at batch 256 (ms)"))
+NO_FRONTIER = ("No variants measured yet: Measure variants exports this run and those pruned "
+               "from it, quantizes each and plots test accuracy against size here.")
+NO_RANGES = ("No value ranges yet: Measure value ranges runs a sample of the training data "
+             "through the run and shows each layer's histogram here.")
 RANGE_COLUMNS = ("Layer", "Tensor", "Min", "Max", "int8 step", "Round to zero")
 EXPECTED: tuple[type[BaseException], ...] = ()  # filled on first use (imports torch)
 
@@ -126,7 +131,7 @@ class CompressPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(QLabel("Run"))
         self.picker = QComboBox()
-        self.picker.setMinimumContentsLength(36)
+        self.picker.setMinimumContentsLength(16)  # grows with the panel; narrow, it elides
         self.picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         top.addWidget(self.picker, 1)
         self.refresh_button = QPushButton("Refresh list")
@@ -142,8 +147,9 @@ class CompressPanel(QWidget):
         root.addWidget(self.status)
 
         self.tabs = QTabWidget()
-        self.tabs.addTab(self._frontier_tab(), "Frontier")
-        self.tabs.addTab(self._ranges_tab(), "Value ranges")
+        # each tab scrolls down on a short screen rather than outgrow it
+        self.tabs.addTab(vertical_scroll(self._frontier_tab()), "Frontier")
+        self.tabs.addTab(vertical_scroll(self._ranges_tab()), "Value ranges")
         root.addWidget(self.tabs, 1)
 
         self.picker.currentIndexChanged.connect(self._on_pick)
@@ -153,25 +159,24 @@ class CompressPanel(QWidget):
     def _frontier_tab(self) -> QWidget:
         tab = QWidget()
         layout = QVBoxLayout(tab)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Accuracy against"))
+        row_box = QWidget()  # the legend wraps below the axis choice when the panel is narrow
+        row = FlowLayout(row_box, spacing=16, line_spacing=4)
         self.axis = QComboBox()
         for text, _, _ in AXIS_CHOICES:
             self.axis.addItem(text)
-        row.addWidget(self.axis)
-        row.addStretch(1)
+        row.add_group(QLabel("Accuracy against"), self.axis)
         legend = "  ".join(f"<span style='color:{c}'>●</span> {k}"
                            for k, c in KIND_COLORS.items())
         row.addWidget(QLabel(f"{legend}  ○ pruned  <span style='color:#c0392b'>✕</span> "
                              "refused"))
-        layout.addLayout(row)
+        layout.addWidget(row_box)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         self.plot = pg.PlotWidget(background="w")
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.plot.setLabel("left", "test accuracy (%)")
         self.plot.getAxis("bottom").setLogMode(True)
-        self.plot.setMinimumHeight(240)
+        self.plot.setMinimumHeight(150)
         self.front_curve = self.plot.plot([], [], pen=pg.mkPen("#1d232b", width=2,
                                                                style=Qt.PenStyle.DashLine),
                                           name="Pareto front")
@@ -182,7 +187,8 @@ class CompressPanel(QWidget):
         self.highlight = pg.ScatterPlotItem(size=20, symbol="o", brush=None,
                                             pen=pg.mkPen("#c0392b", width=3))
         self.plot.addItem(self.highlight)
-        split.addWidget(self.plot)
+        self.frontier_placeholder = Placeholder(self.plot, NO_FRONTIER)
+        split.addWidget(self.frontier_placeholder)
 
         side = QWidget()
         side_layout = QVBoxLayout(side)
@@ -191,7 +197,7 @@ class CompressPanel(QWidget):
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details.setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.details.setMinimumWidth(240)
+        self.details.setMinimumWidth(180)
         side_layout.addWidget(self.details, 1)
         self.export_button = QPushButton("Export this variant…")
         self.export_button.setEnabled(False)
@@ -203,21 +209,20 @@ class CompressPanel(QWidget):
 
         target = QGroupBox("Compress to target: the smallest variant that keeps the accuracy")
         target_layout = QVBoxLayout(target)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Accept losing up to"))
+        row_box = QWidget()  # wraps onto more lines when the panel is narrow
+        row = FlowLayout(row_box, spacing=10, line_spacing=4)
         self.max_drop = QDoubleSpinBox()
         self.max_drop.setRange(0.0, MAX_DROP_LIMIT)
         self.max_drop.setDecimals(2)
         self.max_drop.setSingleStep(0.1)
         self.max_drop.setValue(0.5)
         self.max_drop.setSuffix(" points")
-        row.addWidget(self.max_drop)
-        row.addWidget(QLabel("fine-tune"))
+        row.add_group(QLabel("Accept losing up to"), self.max_drop)
         self.epochs = QSpinBox()
         self.epochs.setRange(0, MAX_FINETUNE_EPOCHS)
         self.epochs.setValue(DEFAULT_FINETUNE_EPOCHS)
         self.epochs.setSuffix(" epochs")
-        row.addWidget(self.epochs)
+        row.add_group(QLabel("fine-tune"), self.epochs)
         self.structured = QCheckBox("whole units (structured)")
         self.structured.setChecked(True)
         self.structured.setToolTip("remove whole neurons/channels (smaller and faster); "
@@ -227,11 +232,10 @@ class CompressPanel(QWidget):
         self.stop_button = QPushButton("Stop")
         row.addWidget(self.target_button)
         row.addWidget(self.stop_button)
-        row.addStretch(1)
-        target_layout.addLayout(row)
+        target_layout.addWidget(row_box)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
-        self.log.setMaximumHeight(110)
+        self.log.setMaximumHeight(90)
         self.log.setPlaceholderText("Each step of the search: the sensitivity sweep, then each "
                                     "pruned, fine-tuned and quantized run.")
         target_layout.addWidget(self.log)
@@ -246,7 +250,8 @@ class CompressPanel(QWidget):
     def _ranges_tab(self) -> QWidget:
         tab = QWidget()
         layout = QVBoxLayout(tab)
-        row = QHBoxLayout()
+        row_box = QWidget()  # wraps onto more lines when the panel is narrow
+        row = FlowLayout(row_box, spacing=10, line_spacing=4)
         self.ranges_button = QPushButton("Measure value ranges")
         self.samples = QSpinBox()
         self.samples.setRange(1, MAX_CALIBRATION)
@@ -256,29 +261,35 @@ class CompressPanel(QWidget):
         self.layer.setMinimumContentsLength(24)
         row.addWidget(self.ranges_button)
         row.addWidget(self.samples)
-        row.addWidget(QLabel("Show"))
-        row.addWidget(self.layer, 1)
-        layout.addLayout(row)
+        row.add_group(QLabel("Show"), self.layer)
+        layout.addWidget(row_box)
+        explain = QLabel("Shaded: the span 8 bits cover at each tensor's scale (weights "
+                         "symmetric per tensor, activations over min..max); values left of it "
+                         "round to zero.")
+        explain.setObjectName("hint")
+        explain.setWordWrap(True)
+        layout.addWidget(explain)
+        self.hist_legend = QLabel("")  # beside the bars, never over them
+        self.hist_legend.setWordWrap(True)
+        layout.addWidget(self.hist_legend)
         self.hist = pg.PlotWidget(background="w")
         self.hist.setLabel("bottom", "log2 |value|")
         self.hist.setLabel("left", "share of values (%)")
         self.hist.showGrid(x=True, y=True, alpha=0.3)
-        self.hist.addLegend(offset=(10, 10), labelTextColor="#1d232b",
-                            brush=pg.mkBrush(255, 255, 255, 220))
-        self.hist.setMinimumHeight(200)
-        self.hist.setTitle("shaded: the span 8 bits cover at each tensor's scale (weights "
-                           "symmetric per tensor, activations over min..max); values left of "
-                           "it round to zero", size="9pt", color="#1d232b")
-        layout.addWidget(self.hist, 1)
+        self.hist.setMinimumHeight(130)
+        self.ranges_placeholder = Placeholder(self.hist, NO_RANGES)
+        layout.addWidget(self.ranges_placeholder, 1)
         self.range_note = QLabel("Measure the ranges on a sample of the run's training data.")
+        self.range_note.setWordWrap(True)
         layout.addWidget(self.range_note)
         self.range_table = QTableWidget(0, len(RANGE_COLUMNS))
         self.range_table.setHorizontalHeaderLabels(RANGE_COLUMNS)
         self.range_table.verticalHeader().setVisible(False)
         self.range_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.range_table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        header = self.range_table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.range_table.horizontalHeader()  # each column as wide as its header
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         self.range_table.setMaximumHeight(200)
         layout.addWidget(self.range_table)
         self.ranges_button.clicked.connect(self.measure_ranges)
@@ -423,6 +434,7 @@ class CompressPanel(QWidget):
 
     def _show_frontier(self, variants: list[Any]) -> None:
         self.variants = variants
+        self.frontier_placeholder.show_content(bool(variants))
         self._draw()
         runs = {v.run_dir for v in variants}
         if variants:
@@ -659,13 +671,9 @@ class CompressPanel(QWidget):
 
     def _draw_ranges(self) -> None:
         self.hist.clear()
-        legend = self.hist.plotItem.legend
-        if legend is not None:
-            legend.clear()
         label = self.layer.currentText()
         chosen = [r for r in self.ranges if r.label == label]
-        if not chosen:
-            return
+        legend = []
         width = 0.4
         for offset, r in zip((-width / 2, width / 2), chosen, strict=False):
             if not r.counts:
@@ -676,9 +684,8 @@ class CompressPanel(QWidget):
                                    height=[100.0 * c / total for c in r.counts], width=width,
                                    brush=color, pen=pg.mkPen(color))
             self.hist.addItem(bars)
-            legend = self.hist.plotItem.legend
-            if legend is not None:
-                legend.addItem(bars, f"{r.tensor}: {r.underflow:.1%} round to zero")
+            legend.append(f"<span style='color:{color.name()}'>■</span>&nbsp;"
+                          f"{html.escape(r.tensor)}: {r.underflow:.1%} round to zero")
             low, high = r.covered
             shade = pg.mkColor(color)
             shade.setAlpha(35)
@@ -686,7 +693,10 @@ class CompressPanel(QWidget):
             edge.setAlpha(160)
             self.hist.addItem(pg.LinearRegionItem(values=(low - 1, high), movable=False,
                                                   brush=pg.mkBrush(shade), pen=pg.mkPen(edge)))
-        self.hist.enableAutoRange()
+        self.hist_legend.setText("&nbsp;&nbsp; ".join(legend))
+        self.ranges_placeholder.show_content(bool(legend))
+        if chosen:
+            self.hist.enableAutoRange()
 
 
 if __name__ == "__main__":
