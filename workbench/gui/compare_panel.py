@@ -275,6 +275,7 @@ class ComparePanel(QWidget):
         self.results_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.results_table.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.Interactive)  # sized to the contents, then the person's
+        self.results_table.resizeColumnsToContents()  # every header whole before any row
         self.tabs.addTab(self.results_table, "Results")
         self.tabs.addTab(self._build_landscape(), "Landscape")
 
@@ -690,11 +691,14 @@ class ComparePanel(QWidget):
             for c, cell in enumerate(cells):
                 table.setItem(r, c, cell)
         table.setSortingEnabled(True)
-        if fresh:  # new variants: fit the columns once, then leave them to the person
-            table.resizeColumnsToContents()
         target = f"{100 * self.comparison.target_accuracy:g}%"
-        table.setHorizontalHeaderItem(6, QTableWidgetItem(f"epochs to {target}"))
-        table.setHorizontalHeaderItem(7, QTableWidgetItem(f"s to {target}"))
+        header = table.horizontalHeaderItem(6)
+        if header is None or header.text() != f"epochs to {target}":
+            fresh = True
+            table.setHorizontalHeaderItem(6, QTableWidgetItem(f"epochs to {target}"))
+            table.setHorizontalHeaderItem(7, QTableWidgetItem(f"s to {target}"))
+        if fresh:  # new variants or target: fit the columns once, then leave them to the person
+            table.resizeColumnsToContents()
 
     # -- landscape ------------------------------------------------------------------------
     def compute_landscape(self) -> None:
