@@ -69,6 +69,7 @@ from workbench.core.training.events import EpochEnded, RunStarted
 from workbench.core.workspace import Workspace
 from workbench.gui import dialogs
 from workbench.gui.compare_panel import COMMON_FIELDS
+from workbench.gui.layouts import FlowLayout, vertical_scroll
 from workbench.gui.style import ACCENT
 from workbench.gui.tasks import Tasks
 from workbench.spec import ExperimentSpec, SpecError
@@ -111,10 +112,9 @@ class SpaceEditor(QWidget):
         self.table = QTableWidget(0, len(SPACE_COLUMNS))
         self.table.setHorizontalHeaderLabels(list(SPACE_COLUMNS))
         self.table.verticalHeader().setVisible(False)
-        header = self.table.horizontalHeader()
+        header = self.table.horizontalHeader()  # each column as wide as its header and cells;
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(True)  # the choices take what is left (or scroll)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)
@@ -125,6 +125,8 @@ class SpaceEditor(QWidget):
         self.table.insertRow(row)
         field = QComboBox()
         field.setEditable(True)
+        field.setMinimumContentsLength(12)  # the popup lists the longer paths whole
+        field.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         field.addItems(self.fields)
         field.setCurrentText(path)
         kind = QComboBox()
@@ -233,20 +235,26 @@ class SearchPanel(QWidget):
         v = QVBoxLayout(box)
         self.editor = SpaceEditor(suggested_fields(self.get_spec()))
         v.addWidget(self.editor)
-        row = QHBoxLayout()
+        row_box = QWidget()  # wraps onto two lines when the column is narrow
+        row = FlowLayout(row_box, spacing=6, line_spacing=4)
         for text, slot in (("Add field", lambda: self.editor.add_row()),
                            ("Remove", self.editor.remove_row), ("Load…", self._load),
                            ("Save…", self._save)):
             button = QPushButton(text)
             button.clicked.connect(slot)
             row.addWidget(button)
-        v.addLayout(row)
+        v.addWidget(row_box)
         left.addWidget(box, 1)
 
         study = QGroupBox("Study")
         form = QFormLayout(study)
         self.objective_combo = QComboBox()
-        self.objective_combo.addItem("by the task (accuracy, or loss for regression)", None)
+        self.objective_combo.setMinimumContentsLength(14)  # the column may be narrower
+        self.objective_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.objective_combo.addItem("by the task (accuracy or loss)", None)
+        self.objective_combo.setToolTip("By the task: the validation accuracy for a "
+                                        "classifier, the validation loss for regression")
         for name, direction in OBJECTIVES.items():
             self.objective_combo.addItem(f"{name} ({direction})", name)
         self.pruner_combo = QComboBox()
@@ -256,9 +264,10 @@ class SearchPanel(QWidget):
         self.trials_spin.setRange(1, 100_000)
         self.trials_spin.setValue(20)
         self.storage_edit = QLineEdit()
-        self.storage_edit.setPlaceholderText(f"sqlite in {self.runs.root}")
+        self.storage_edit.setPlaceholderText("search.db in the runs folder")
         self.storage_edit.setToolTip("Any SQLAlchemy database URL; give several machines the "
-                                     "same one to share the work")
+                                     "same one to share the work. Empty: an SQLite file, "
+                                     f"search.db in {self.runs.root}")
         self.study_edit = QLineEdit()
         self.study_edit.setPlaceholderText("from the experiment and the space")
         form.addRow("objective", self.objective_combo)
@@ -285,6 +294,7 @@ class SearchPanel(QWidget):
         left.addWidget(self.status)
 
         self.tabs = QTabWidget()
+        self.tabs.tabBar().setUsesScrollButtons(False)  # every tab's name in view, whole
         self.tabs.addTab(self._build_table(), "Trials")
         self.best_plot = self._plot("best so far", "trial")
         self.tabs.addTab(self.best_plot, "Best so far")
@@ -298,10 +308,11 @@ class SearchPanel(QWidget):
         self.tabs.currentChanged.connect(self._tab_changed)
 
         splitter = QSplitter()
-        splitter.addWidget(setup)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(vertical_scroll(setup))  # scrolls down on a short screen
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([540, 720])
+        splitter.setSizes([380, 720])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(splitter)
@@ -326,8 +337,11 @@ class SearchPanel(QWidget):
         row.addWidget(self.open_button)
         row.addWidget(self.best_button)
         row.addStretch(1)
-        row.addWidget(QLabel("Opening a run loads its experiment into the editor."))
         v.addLayout(row)
+        note = QLabel("Opening a run loads its experiment into the editor.")
+        note.setObjectName("hint")
+        note.setWordWrap(True)
+        v.addWidget(note)
         return page
 
     @staticmethod
