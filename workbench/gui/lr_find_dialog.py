@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.data import DataError
 from workbench.gui.experiment_model import ExperimentModel
-from workbench.gui.style import ACCENT
+from workbench.gui.style import ACCENT, legend_html
 from workbench.gui.tasks import Tasks
 from workbench.gui.undo import push_value
 from workbench.gui.widgets import SciSpinBox, int_spin
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from workbench.core.workspace import Workspace
 
 STEEP_COLOR = "#29a35a"
+RAW_COLOR = "#c8cfd9"
 MIN10_COLOR = "#e4572e"
 
 
@@ -86,10 +87,11 @@ class LRFindDialog(QDialog):
         self.plot.setLabel("left", "smoothed training loss")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.getAxis("left").enableAutoSIPrefix(False)
-        self.plot.addLegend(offset=(10, -10))  # bottom left: the loss is high at small rates
-        self.raw_curve = self.plot.plot(pen=pg.mkPen(200, 207, 217, 150, width=1),
-                                        name="each step")
-        self.curve = self.plot.plot(pen=pg.mkPen(ACCENT, width=2.5), name="smoothed")
+        self.raw_curve = self.plot.plot(pen=pg.mkPen(RAW_COLOR, width=1))
+        self.curve = self.plot.plot(pen=pg.mkPen(ACCENT, width=2.5))
+        legend = QLabel(legend_html([(RAW_COLOR, "each step", False),
+                                     (ACCENT, "smoothed", False)]))
+        legend.setObjectName("hint")  # above the chart, never over its curves
         self.steep_line = self._marker(STEEP_COLOR, "steepest", 0.95)
         self.min_line = self._marker(MIN10_COLOR, "minimum / 10", 0.85)
 
@@ -111,6 +113,7 @@ class LRFindDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.intro)
         layout.addLayout(controls)
+        layout.addWidget(legend)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.status)
         layout.addLayout(buttons)
@@ -153,6 +156,7 @@ class LRFindDialog(QDialog):
         self.raw_curve.setData([], [])
         self.steep_line.hide()
         self.min_line.hide()
+        self.plot.setXRange(math.log10(start), math.log10(end), padding=0.02)  # the rates ahead
         source = self.workspace
 
         def task(emit: Any, cancel: threading.Event) -> LRFindResult:
@@ -190,12 +194,12 @@ class LRFindDialog(QDialog):
         self._draw(result.lrs, result.smoothed, result.losses)
         steep, low = self._steep_lr(), self._min_lr()
         if steep is not None:
+            self.steep_line.show()  # first: a hidden line's label keeps its old text
             self.steep_line.setValue(math.log10(steep))
             self.steep_line.label.setFormat(f"steepest {steep:.2g}")
-            self.steep_line.show()
+        self.min_line.show()
         self.min_line.setValue(math.log10(low))
         self.min_line.label.setFormat(f"min / 10 = {low:.2g}")
-        self.min_line.show()
         how = {"diverged": "the loss exploded", "end": "the end rate was reached",
                "cancelled": "stopped"}[result.stop]
         text = (f"Stopped after {len(result.lrs)} steps ({how}) in {result.seconds:.1f} s. "
