@@ -1,7 +1,8 @@
 """The window fits a laptop: at 1280x800 and 1366x768, with a trained run in every view, every
 editor tab, training view and tool of the Tools menu (tools registered later included) opens
-without the window outgrowing the screen, without the editors changing width, and without a
-label, button, check box, tab or table header whose text is cut off.
+without the window outgrowing the screen, without the editors changing width, without a dialog
+larger than the screen, and without a label, button, check box, tab or table header whose text
+is cut off. A tool that starts work when it opens (the rate finder) is looked at once it is done.
 
 A text counts as cut off when its font needs more room than its widget has (the style's size
 hint for buttons, the font metrics for headers and placeholders); a text shortened with "…"
@@ -211,9 +212,16 @@ class Inspector:
         elif dock != self.dock_width:
             self.problems.append(f"{where}: the editors changed width from {self.dock_width} "
                                  f"to {dock} px")
-        roots = [win, *(w for w in QApplication.topLevelWidgets()
-                        if w is not win and w.isVisible() and isinstance(w, QDialog))]
-        for root in roots:
+        windows = [w for w in QApplication.topLevelWidgets()
+                   if w is not win and w.isVisible() and isinstance(w, QDialog)]
+        for dialog in windows:
+            need, has = dialog.minimumSizeHint(), dialog.frameGeometry()
+            if max(need.width(), has.width()) > width or max(need.height(), has.height()) > height:
+                self.problems.append(
+                    f"{where}: the dialog {dialog.windowTitle()!r} is {has.width()}x{has.height()}"
+                    f" (at least {need.width()}x{need.height()}), more than the {width}x{height} "
+                    "screen")
+        for root in [win, *windows]:
             self.problems += [f"{where}: {p}" for p in clipped(root)]
 
     def visit_tabs(self, root: QWidget, where: str) -> None:
@@ -318,6 +326,8 @@ def test_every_panel_and_tool_fits_a_laptop_screen(qtbot, monkeypatch):
                     tool.set_run(run_dir)  # until the tool picks the selected run itself
             if hasattr(tool, "add_runs") and not tool.comparison.variants:
                 tool.add_runs(run_dirs)  # curves to draw, as "Add past runs…" gives
+            if hasattr(tool, "is_running"):  # a tool that starts work when opened (the rate
+                qtbot.waitUntil(lambda t=tool: not t.is_running(), timeout=WAIT_MS)  # finder)
             where = f"{label} {registered[action]}"
             inspector.check(where)
             inspector.visit_tabs(tool, where)
