@@ -230,12 +230,11 @@ class CompressPanel(QWidget):
         row.addWidget(self.structured)
         self.target_button = QPushButton("Find the smallest")
         self.stop_button = QPushButton("Stop")
-        row.addWidget(self.target_button)
-        row.addWidget(self.stop_button)
+        row.add_group(self.target_button, self.stop_button)
         target_layout.addWidget(row_box)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
-        self.log.setMaximumHeight(90)
+        self.log.setMaximumHeight(72)  # four lines: the chart keeps the room
         self.log.setPlaceholderText("Each step of the search: the sensitivity sweep, then each "
                                     "pruned, fine-tuned and quantized run.")
         target_layout.addWidget(self.log)

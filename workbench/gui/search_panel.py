@@ -312,7 +312,7 @@ class SearchPanel(QWidget):
         splitter.addWidget(vertical_scroll(setup))  # scrolls down on a short screen
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([380, 720])
+        splitter.setSizes([560, 440])  # the set-up first; the tabs keep their names whole
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(splitter)
