@@ -118,6 +118,15 @@ def test_random_kill_9_leaves_every_run_whole_and_resumable(tmp_path):
         finally:
             proc.kill()
         check_store(root)
+    if not any(i.status == RunStatus.INTERRUPTED for i in check_store(root)):
+        # every kill came after its run (or resume) had finished: one that cannot miss
+        proc, lines = _start("train", str(spec), "--runs-dir", str(root), "--quiet")
+        try:
+            assert _wait_for_start(proc, lines)
+            proc.kill()
+            proc.wait(timeout=120)
+        finally:
+            proc.kill()
     infos = check_store(root)
     assert any(i.status == RunStatus.INTERRUPTED for i in infos)
     for info in infos:
