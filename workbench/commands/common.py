@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from workbench import spec as specmod
@@ -22,6 +23,46 @@ class CommandError(Exception):
 def add_runs_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-dir", metavar="DIR", default=None,
                         help="where runs are stored (default: the per-user data folder)")
+
+
+RUN_HELP = ("a run: its name as `workbench runs` lists it, a unique start of that name, "
+            "'latest', or its folder's path")
+
+
+def add_run_arg(parser: argparse.ArgumentParser, what: str) -> None:
+    """The positional RUN of a command that works on a stored run (its `--runs-dir`, added by
+    the command, says where names are looked up)."""
+    parser.add_argument("run_dir", metavar="RUN", help=f"{what}: {RUN_HELP}")
+
+
+def find_run(args: argparse.Namespace) -> Path:
+    """The run folder `args.run_dir` names: a folder holding a run, else a run in the store
+    (`--runs-dir`, else the per-user one) by folder name, unique prefix, experiment name or
+    'latest'. Anything else is a one-line error that says where it looked."""
+    text = str(args.run_dir)
+    if not text or len(text) > 4_096 or "\0" in text:
+        raise CommandError(f"RUN must be a run's name or folder, got {show(text)}")
+    path = Path(text)
+    if (path / "spec.json").is_file() or (path / "summary.json").is_file():
+        return path
+    store = workspace_from(args).runs
+    infos = store.list()
+    named = [i for i in infos if i.name == text]
+    if not named and text == "latest":
+        named = [i for i in infos if i.error is None][:1]
+    if not named:
+        named = [i for i in infos if i.name.startswith(text)]
+    if not named:
+        named = [i for i in infos if i.error is None and i.summary.get("name") == text][:1]
+    if len(named) == 1:
+        return named[0].path
+    if named:
+        shown = ", ".join(i.name for i in named[:5]) + (" …" if len(named) > 5 else "")
+        raise CommandError(f"{show(text)} matches {len(named)} runs ({shown}); give more of "
+                           "the name")
+    where = "a folder that is not a run" if path.is_dir() else f"no run in {store.root}"
+    raise CommandError(f"{show(text)}: {where} (`workbench runs` lists them; "
+                       "--runs-dir looks elsewhere)")
 
 
 def workspace_from(args: argparse.Namespace) -> Workspace:

@@ -1,4 +1,4 @@
-"""`workbench compress RUN_DIR [--max-drop 0.5]`: a run's size / speed / accuracy frontier.
+"""`workbench compress RUN [--max-drop 0.5]`: a run's size / speed / accuracy frontier.
 
 Without `--max-drop`: measure the run and every run pruned from it (float and int8, with
 onnxruntime on this machine) and print the variants and the Pareto set. With it: search for
@@ -13,7 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.commands.common import CommandError, add_runs_dir, bounded, print_result
+from workbench.commands.common import (
+    CommandError,
+    add_run_arg,
+    add_runs_dir,
+    bounded,
+    find_run,
+    print_result,
+)
 from workbench.commands.export import add_quantize_arguments, quantize_config, variant_table
 from workbench.core.tools.compress_settings import (
     DEFAULT_FINETUNE_EPOCHS,
@@ -29,7 +36,7 @@ from workbench.spec import Bound
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("compress", help="measure a run's compressed variants, or find the "
                        "smallest that keeps an accuracy (--max-drop)")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="the trained run's folder")
+    add_run_arg(p, "the trained run")
     p.add_argument("--max-drop", type=bounded(Bound(0, MAX_DROP_LIMIT)), default=None,
                    metavar="POINTS", help="search for the smallest variant within this many "
                    "validation accuracy points of the run's float model")
@@ -47,6 +54,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.run_dir = str(find_run(args))  # a name, a prefix, latest or a path
     from workbench.core.tools.compress import (
         CompressError,
         compress_to_target,

@@ -1,4 +1,4 @@
-"""`workbench export RUN_DIR OUT.onnx`: export a run to ONNX, verified with onnxruntime.
+"""`workbench export RUN OUT.onnx`: export a run to ONNX, verified with onnxruntime.
 
 With `--quantize dynamic|static|fp16|auto` the file written is the quantized network, verified
 on the test split against the float one (refused past `--max-drop` points).
@@ -10,14 +10,22 @@ import argparse
 import sys
 from typing import Any
 
-from workbench.commands.common import CommandError, bounded, print_result
+from workbench.commands.common import (
+    CommandError,
+    add_run_arg,
+    add_runs_dir,
+    bounded,
+    find_run,
+    print_result,
+)
 from workbench.core.workspace import Workspace
 from workbench.spec import Bound
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("export", help="export a run to ONNX (+ safetensors and a PyTorch script)")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="the run's folder")
+    add_run_arg(p, "the run to export")
+    add_runs_dir(p)
     p.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write")
     p.add_argument("--opset", type=int, default=None,
                    help="ONNX opset, 13..21 (default: 18, the best-tested one); the result "
@@ -74,6 +82,7 @@ def quantize_config(args: argparse.Namespace, mode: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.run_dir = str(find_run(args))  # a name, a prefix, latest or a path
     from workbench.core.tools.export import DEFAULT_OPSET, ExportError, export_run
 
     workspace = Workspace()

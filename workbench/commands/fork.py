@@ -1,4 +1,4 @@
-"""`workbench fork RUN_DIR --epoch N --set optim.lr=0.001`: continue a run from one of its
+"""`workbench fork RUN --epoch N --set optim.lr=0.001`: continue a run from one of its
 epoch checkpoints with settings changed, as a new run linked to its parent.
 
 With nothing set the fork repeats its parent exactly (bit for bit on the CPU). Prints the
@@ -12,13 +12,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.commands.common import CommandError, add_runs_dir, spec_field, threads
+from workbench.commands.common import (
+    CommandError,
+    add_run_arg,
+    add_runs_dir,
+    find_run,
+    spec_field,
+    threads,
+)
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("fork", help="continue a run from an epoch checkpoint with changed "
                                     "settings, as a new linked run")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="the run to fork")
+    add_run_arg(p, "the run to fork")
     p.add_argument("--epoch", type=spec_field("train.epochs"), metavar="N",
                    help="the epoch to fork at (one the run kept a checkpoint of)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="sets",
@@ -29,6 +36,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.run_dir = str(find_run(args))  # a name, a prefix, latest or a path
     from workbench.commands.train import drive
     from workbench.core.tools.fork import (
         ForkError,

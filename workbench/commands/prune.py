@@ -1,4 +1,4 @@
-"""`workbench prune RUN_DIR --amount 0.5`: prune a trained run headless into a new run."""
+"""`workbench prune RUN --amount 0.5`: prune a trained run headless into a new run."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from typing import Any
 
 from workbench.commands.common import (
     CommandError,
+    add_run_arg,
     add_runs_dir,
     bounded,
+    find_run,
     print_result,
     spec_field,
 )
@@ -23,7 +25,7 @@ FINETUNE_EPOCHS = Bound(0, BOUNDS["train.epochs"].hi, integer=True)
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("prune", help="prune a trained run by magnitude into a new run")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="the trained run's folder")
+    add_run_arg(p, "the trained run")
     p.add_argument("--amount", type=bounded(AMOUNT), required=True,
                    help="share pruned, 0..0.99: of weights, or of units with --structured")
     p.add_argument("--structured", action="store_true",
@@ -41,6 +43,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.run_dir = str(find_run(args))  # a name, a prefix, latest or a path
     from workbench.core.tools.prune import PruneConfig, PruneError, PruneSession
     from workbench.core.tools.prune_apply import create_pruned_run
 

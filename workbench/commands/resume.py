@@ -1,4 +1,4 @@
-"""`workbench resume RUN_DIR`: continue a stopped or interrupted run exactly where its
+"""`workbench resume RUN`: continue a stopped or interrupted run exactly where its
 checkpoint left it."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from workbench.commands.common import CommandError
+from workbench.commands.common import CommandError, add_run_arg, add_runs_dir, find_run
 from workbench.core.store.locks import holder, is_locked
 from workbench.core.store.runs import Run, RunError, RunStatus
 from workbench.core.workspace import Workspace
@@ -15,11 +15,13 @@ from workbench.core.workspace import Workspace
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("resume", help="continue a stopped or interrupted run from its checkpoint")
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    add_run_arg(p, "the stopped or interrupted run")
+    add_runs_dir(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    args.run_dir = str(find_run(args))  # a name, a prefix, latest or a path
     from workbench.commands.train import drive
     from workbench.core.training.loop import Trainer
 

@@ -34,6 +34,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", type=device_name, metavar="{auto,cpu,cuda,cuda:N}",
                    help="override train.device")
     p.add_argument("--seed", type=spec_field("train.seed"), help="override train.seed")
+    p.add_argument("--data-root", metavar="DIR",
+                   help="override data.root: the folder that holds the dataset's files "
+                        "(e.g. MNIST's four *-ubyte.gz), for a machine without internet")
     p.add_argument("--threads", type=threads,
                    help="CPU threads for PyTorch (default: the spec's train.threads, else the "
                         "physical cores but one)")
@@ -52,9 +55,11 @@ def run(args: argparse.Namespace) -> int:
     from workbench.core.training.loop import Trainer
 
     spec = load_spec(args.spec)
+    if args.data_root is not None and not os.path.isdir(args.data_root):
+        raise CommandError(f"--data-root: {args.data_root} is not a folder")
     try:
         for field, value in (("train.epochs", args.epochs), ("train.device", args.device),
-                             ("train.seed", args.seed)):
+                             ("train.seed", args.seed), ("data.root", args.data_root)):
             if value is not None:
                 spec = spec.with_value(field, value)
     except SpecError as exc:
@@ -102,7 +107,7 @@ def run_distributed(args: argparse.Namespace) -> int:
 
     extra = []
     for flag, value in (("--epochs", args.epochs), ("--device", args.device),
-                        ("--seed", args.seed)):
+                        ("--seed", args.seed), ("--data-root", args.data_root)):
         if value is not None:
             extra += [flag, str(value)]
     with tempfile.TemporaryDirectory() as tmp:
