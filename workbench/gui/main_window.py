@@ -759,6 +759,7 @@ class MainWindow(QMainWindow):
 
     def _edit_name(self) -> None:
         self.editors_dock.show()
+        self.activateWindow()  # from the Getting started window: back to the main one
         self.name_field.edit.setFocus()
         self.name_field.edit.selectAll()
 
