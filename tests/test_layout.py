@@ -314,6 +314,13 @@ def test_every_panel_and_tool_fits_a_laptop_screen(qtbot, monkeypatch):
             here = f"{label} {window.editors.tabText(i)} editor"
             qtbot.waitUntil(lambda: not window.data_panel.is_loading(), timeout=WAIT_MS)
             inspector.check(here)
+        window.welcome.show()  # as on a first start
+        inspector.check(f"{label} welcome")
+        window.welcome.hide()
+        for key, shown in (("getting_started", "guide"), ("shortcuts", "shortcuts")):
+            window.actions[key].trigger()  # Help's windows
+            inspector.check(f"{label} Help > {window.actions[key].text()}")
+            window._help[shown].close()
         window.center.setCurrentWidget(window.train_panel)
         inspector.visit_tabs(window.train_panel, f"{label} Train")
         for action in tool_actions:

@@ -82,3 +82,13 @@ def test_slug_is_shared_by_run_folders_and_comparisons(tmp_path):
     assert slug("adam lr=0.1/x", 40, "run") == "adam-lr-0-1-x" and slug("", 40, "run") == "run"
     path = save_comparison(Comparison("sgd vs adam"), RunStore(tmp_path))
     assert path.name == f"{slug('sgd vs adam', 60, 'comparison')}.json"
+
+
+@pytest.mark.parametrize("name", ["../../escape", "a/b\\c:d", "..", "名前" * 100])
+def test_a_run_folder_stays_in_the_store_whatever_the_experiment_is_called(tmp_path, name):
+    spec = specmod.ExperimentSpec(name=name)
+    specmod.validate(spec)
+    store = RunStore(tmp_path / "runs")
+    run = store.create(spec)
+    assert run.path.parent == store.root and len(run.path.name) < 80
+    assert run.summary()["name"] == name  # the list shows the name as typed

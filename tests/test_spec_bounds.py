@@ -217,3 +217,18 @@ def test_a_folder_or_a_pipe_is_not_a_spec(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(SpecError, match="not a plain file"):  # opening it would wait forever
         specmod.load(fifo)
+
+
+@pytest.mark.parametrize(("name", "says"), [
+    ("", "name: must not be empty"), ("   ", "name: must not be empty"),
+    ("a\nb", "name: must be one line"), ("tab\there", "name: must be one line"),
+    ("x" * 201, "name: must be at most 200 characters, got 201"),
+])
+def test_a_name_must_be_readable_text(name, says):
+    with pytest.raises(SpecError, match=says):
+        specmod.from_dict(mlp_dict()).with_value("name", name)
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "a/b\\c", "MNIST — 3 layers", "é" * 200])
+def test_a_name_with_separators_or_any_script_is_fine(name):
+    assert specmod.from_dict(mlp_dict()).with_value("name", name).name == name

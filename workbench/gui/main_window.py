@@ -19,14 +19,23 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QUndoStack
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QCursor,
+    QGuiApplication,
+    QKeySequence,
+    QUndoStack,
+)
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -35,10 +44,13 @@ from workbench import spec as specmod
 from workbench.core.store.runs import Run, RunError, RunStatus
 from workbench.core.store.specs import save_spec
 from workbench.core.workspace import Workspace
-from workbench.gui import dialogs, project, undo
+from workbench.gui import dialogs, project
 from workbench.gui.data_panel import DataPanel
+from workbench.gui.examples import Example, examples, is_bundled
 from workbench.gui.experiment_model import ExperimentModel
+from workbench.gui.help_views import GettingStartedDialog, ShortcutsDialog, WelcomeBanner
 from workbench.gui.model_editor import ModelEditor
+from workbench.gui.name_field import NameField
 from workbench.gui.optim_panel import OptimPanel
 from workbench.gui.run_history import RunHistory
 from workbench.gui.warmup import heavy_loaded, load_heavy
@@ -94,10 +106,12 @@ class MainWindow(QMainWindow):
         self.model = ExperimentModel(spec if spec is not None else project.default_spec(), self)
         self.undo = QUndoStack(self)
         self.path: Path | None = None
+        self.doc_title: str | None = None  # an untitled document's title (an example, a run)
         self.gpu_name: str | None = None
         self.train_panel: Any = None
         self._train_factory = train_panel_factory or _real_train_panel
         self._tools: dict[str, QWidget] = {}
+        self._help: dict[str, QDialog] = {}
 
         self.editor = ModelEditor(self.model, self.undo, self.workspace)
         self.data_panel = DataPanel(self.model, self.undo, self.workspace, auto_load=False)
@@ -108,9 +122,20 @@ class MainWindow(QMainWindow):
         self.editors.addTab(self.editor, "Model")
         self.editors.addTab(self.data_panel, "Data")
         self.editors.addTab(self.optim_panel, "Optimizer")
+        self.name_field = NameField(self.model, self.undo)
+        self.welcome = WelcomeBanner()
+        self.welcome.exampleRequested.connect(self._welcome_example)
+        self.welcome.guideRequested.connect(self.getting_started)
+        experiment = QWidget()
+        experiment_layout = QVBoxLayout(experiment)
+        experiment_layout.setContentsMargins(0, 0, 0, 0)
+        experiment_layout.setSpacing(2)
+        experiment_layout.addWidget(self.welcome)
+        experiment_layout.addWidget(self.name_field)
+        experiment_layout.addWidget(self.editors, 1)
         editors_dock = QDockWidget("Experiment", self)
         editors_dock.setObjectName("editorsDock")
-        editors_dock.setWidget(self.editors)
+        editors_dock.setWidget(experiment)
         editors_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                                  | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, editors_dock)
@@ -148,6 +173,9 @@ class MainWindow(QMainWindow):
         self.resizeDocks([editors_dock], [int(self.width() * 0.44)], Qt.Orientation.Horizontal)
         self.resizeDocks([history_dock], [170], Qt.Orientation.Vertical)
         self._restore_layout()
+        # a first start (nothing opened, nothing trained) offers a way in; never modal
+        self.welcome.setVisible(not project.recent_files(self.settings)
+                                and not self.history.infos)
 
         if heavy_loaded():
             self._torch_loaded(load_heavy())
@@ -165,6 +193,7 @@ class MainWindow(QMainWindow):
         self.optim_panel.set_train_size(len(splits.train_x))
 
     def _run_started(self, _event: Any) -> None:
+        self.welcome.hide()
         self.history.refresh()
 
     # -- torch and the training panel -------------------------------------------------------
@@ -265,6 +294,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.actions["open"])
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.examples_menu = file_menu.addMenu("Open E&xample")
+        self.examples_menu.aboutToShow.connect(self._fill_examples)
         file_menu.addSeparator()
         file_menu.addAction(self.actions["save"])
         file_menu.addAction(self.actions["save_as"])
@@ -309,6 +340,12 @@ class MainWindow(QMainWindow):
                                              lambda i=i: self._show_editor(i), f"Ctrl+{i + 1}"))
 
         help_menu = bar.addMenu("&Help")
+        self.actions["getting_started"] = self._action("&Getting started", self.getting_started,
+                                                       QKeySequence.StandardKey.HelpContents)
+        self.actions["shortcuts"] = self._action("&Keyboard shortcuts", self.show_shortcuts)
+        help_menu.addAction(self.actions["getting_started"])
+        help_menu.addAction(self.actions["shortcuts"])
+        help_menu.addSeparator()
         help_menu.addAction(self._action("&About Workbench", self.about))
 
     def _show_editor(self, index: int) -> None:
@@ -323,6 +360,21 @@ class MainWindow(QMainWindow):
                                        lambda p=path: self.open_recent(p)).setToolTip(path)
         if not files:
             self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def _fill_examples(self) -> None:
+        self.fill_examples_menu(self.examples_menu)
+
+    def fill_examples_menu(self, menu: QMenu) -> None:
+        """One item an example: its name, and what it trains on the status bar and tooltip."""
+        menu.clear()
+        menu.setToolTipsVisible(True)
+        for example in examples():
+            action = menu.addAction(f"{example.title} — {example.description}",
+                                    lambda e=example: self.open_example(e))
+            action.setToolTip(f"Opens an untitled copy of {example.path.name}")
+            action.setStatusTip(example.description)
+        if not examples():
+            menu.addAction("(no examples installed)").setEnabled(False)
 
     # -- tools ------------------------------------------------------------------------------
     def open_tool(self, module: str, cls_name: str) -> QWidget | None:
@@ -420,7 +472,7 @@ class MainWindow(QMainWindow):
 
     # -- projects ---------------------------------------------------------------------------
     def _update_title(self) -> None:
-        name = self.path.name if self.path else "untitled"
+        name = self.path.name if self.path else self.doc_title or "untitled"
         self.setWindowTitle(f"{name}[*] — Workbench")
 
     def is_dirty(self) -> bool:
@@ -438,11 +490,15 @@ class MainWindow(QMainWindow):
             return self.save()
         return answer == dialogs.Button.Discard
 
-    def _set_document(self, spec: ExperimentSpec, path: Path | None) -> None:
+    def _set_document(self, spec: ExperimentSpec, path: Path | None,
+                      title: str | None = None) -> None:
+        """Make `spec` the document: saved at `path`, or untitled (`title` names it in the
+        window's title, and Save asks where to write it)."""
         self.model.replace(spec)
         self.undo.clear()
         self.undo.setClean()
         self.path = path
+        self.doc_title = None if path is not None else title
         self.setWindowModified(False)
         self._update_title()
         self.update_blocked()
@@ -476,18 +532,35 @@ class MainWindow(QMainWindow):
             if not path.exists():
                 project.remove_recent(self.settings, str(path.resolve()))
             return False
+        if is_bundled(path):  # an example picked by hand: a copy, so Save asks where
+            self._set_document(spec, None, f"{path.stem} (example)")
+            self.statusBar().showMessage(f"Opened a copy of the example {path.name}; "
+                                         "Save asks where to keep it", 8000)
+            return True
         self._set_document(spec, path)
         project.add_recent(self.settings, path)
         self.statusBar().showMessage(f"Opened {path}", 5000)
         return True
 
+    def open_example(self, example: Example) -> bool:
+        """Open a bundled example as an untitled copy: Save asks where, the package's file
+        is never written."""
+        if not self.maybe_save():
+            return False
+        self._set_document(example.spec, None, f"{example.title} (example)")
+        self.welcome.hide()
+        self.statusBar().showMessage(f"Opened the example {example.title}: "
+                                     f"{example.description}", 8000)
+        return True
+
     def save(self) -> bool:
-        if self.path is None:
+        if self.path is None or is_bundled(self.path):
             return self.save_as()
         return self.save_to(self.path)
 
     def save_as(self) -> bool:
-        suggested = str(Path(self._folder()) / f"{self.model.live.name}.json")
+        name = "".join(c if c.isalnum() or c in "-_ " else "-" for c in self.model.live.name)
+        suggested = str(Path(self._folder()) / f"{name.strip() or 'experiment'}.json")
         path, _ = QFileDialog.getSaveFileName(self, "Save experiment", suggested,
                                               project.PROJECT_FILTER)
         return self.save_to(path) if path else False
@@ -496,6 +569,11 @@ class MainWindow(QMainWindow):
         path = Path(path)
         if path.suffix == "":
             path = path.with_suffix(".json")
+        if is_bundled(path):
+            dialogs.warn(self, "Cannot save there",
+                         f"{path} is inside Workbench's own folder (its bundled examples and "
+                         "code): an update would replace it. Choose another folder.")
+            return False
         try:
             save_spec(self.model.spec(), path)
         except OSError as exc:
@@ -509,20 +587,24 @@ class MainWindow(QMainWindow):
         return True
 
     def _folder(self) -> str:
-        if self.path is not None:
+        if self.path is not None and not is_bundled(self.path):
             return str(self.path.parent)
         recent = project.recent_files(self.settings)
         return str(Path(recent[0]).parent) if recent else str(Path.home())
 
     # -- runs -------------------------------------------------------------------------------
     def open_run(self, run_dir: str) -> bool:
-        """Load a stored run's spec into the editor (one undo step) and show its curves."""
+        """Open a stored run's experiment as an untitled document named after the run (Save
+        asks where, so no file opened before is overwritten) and show its curves; unsaved
+        changes to the current experiment are asked about first."""
         try:
             spec = Run(Path(run_dir)).spec()
         except RunError as exc:
             dialogs.warn(self, "Cannot open run", str(exc))
             return False
-        undo.push_spec(self.undo, self.model, spec, f"Open run {Path(run_dir).name}")
+        if not self.maybe_save():
+            return False
+        self._set_document(spec, None, f"{spec.name} (from run {Path(run_dir).name})")
         self.history.select(run_dir)
         if self.train_panel is not None:
             self.train_panel.show_run(run_dir)
@@ -620,6 +702,81 @@ class MainWindow(QMainWindow):
 
     def about(self) -> None:
         dialogs.about(self, "About Workbench", self.about_text())
+
+    def _show_help(self, key: str, dialog: QDialog) -> QDialog:
+        """Show a help window, one of each kind, non-modal."""
+        old = self._help.pop(key, None)
+        if old is not None:
+            old.close()
+            old.deleteLater()
+        self._help[key] = dialog
+        dialog.show()
+        dialog.raise_()
+        return dialog
+
+    def getting_started(self) -> QDialog:
+        """The README's stories as steps, each with a button that takes the first step."""
+        steps = [
+            ("Train the experiment that is open",
+             "It learns two interleaved spirals in seconds on a CPU. Press <b>Train</b> and "
+             "watch the loss fall and the decision boundary take shape.",
+             "Show Train", self._show_train),
+            ("Give it a name",
+             "Runs are listed under the experiment's name, at the top of the Experiment "
+             "panel.", "Edit the name", self._edit_name),
+            ("Start from an example",
+             "MNIST digits, a small CNN, regression on a sine: an example opens as an untitled "
+             "copy, so saving asks where to keep it.", "Open an example…",
+             self._welcome_example),
+            ("Build the network",
+             "Drag layers from the palette; every row shows its output shape and "
+             "parameters, and a layer that does not fit turns red.", "Model tab",
+             lambda: self._show_editor(0)),
+            ("Pick the data",
+             "A 2-D set, MNIST-style images (<b>Download and load</b>, or point <i>Folder</i> "
+             "at the four *-ubyte.gz files), CIFAR-10, or your own CSV or image folder.",
+             "Data tab", lambda: self._show_editor(1)),
+            ("Choose how it learns",
+             "The optimizer, the learning-rate schedule, regularization, epochs and batch "
+             "size; <b>Find…</b> beside the rate runs the range test.", "Optimizer tab",
+             lambda: self._show_editor(2)),
+            ("Look back at runs",
+             "Every run is kept in the Runs list: select one for its curves, open it in the "
+             "editor, or use it in a tool (Tools: prune, export, compare).", "Show Runs",
+             self._show_runs),
+            ("Keep the experiment",
+             "File > Save writes a JSON spec, the same file <tt>workbench train</tt> runs "
+             "headless.", "Save As…", self.save_as),
+        ]
+        return self._show_help("guide", GettingStartedDialog(steps, self))
+
+    def show_shortcuts(self) -> QDialog:
+        return self._show_help("shortcuts", ShortcutsDialog(self.menuBar(), self))
+
+    def _show_train(self) -> None:
+        if self.train_panel is not None:
+            self.center.setCurrentWidget(self.train_panel)
+
+    def _edit_name(self) -> None:
+        self.editors_dock.show()
+        self.activateWindow()  # from the Getting started window: back to the main one
+        self.name_field.edit.setFocus()
+        self.name_field.edit.selectAll()
+
+    def _show_runs(self) -> None:
+        self.history_dock.show()
+        self.history_dock.raise_()
+
+    def _welcome_example(self) -> None:
+        """The examples as a menu at the mouse (from the welcome strip or Getting started)."""
+        menu = QMenu(self)
+        self.fill_examples_menu(menu)
+        menu.aboutToHide.connect(menu.deleteLater)
+        button = self.sender()
+        if isinstance(button, QWidget):
+            menu.popup(button.mapToGlobal(button.rect().bottomLeft()))
+        else:
+            menu.popup(QCursor.pos())
 
     # -- layout and closing ---------------------------------------------------------------------
     def _restore_layout(self) -> None:

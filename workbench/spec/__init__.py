@@ -96,6 +96,17 @@ MAX_SPEC_BYTES = 1 << 20  # a spec of a thousand layers is under 100 KB
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda|cuda:(0|[1-9][0-9]{0,3})")
 
 
+def check_name(value: Any, path: str = "name") -> None:
+    """An experiment's name, as the Runs list shows it: text of at most MAX_NAME characters,
+    not blank, on one line. Path separators are fine: a run folder takes a file-safe form."""
+    check_text(path, value, max_length=MAX_NAME)
+    if not value.strip():
+        raise SpecError(path, "must not be empty")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise SpecError(path, "must be one line, without control characters (a tab, a line "
+                              "break)")
+
+
 @dataclass
 class AugmentSpec:
     hflip: bool = False
@@ -321,7 +332,7 @@ def from_dict(raw: Any) -> ExperimentSpec:
         for i, layer in enumerate(model_raw.get("layers", []))
     ]
     name = raw.get("name", "experiment")
-    check_text("name", name, max_length=MAX_NAME)
+    check_name(name)
     spec = ExperimentSpec(
         version=raw["version"],
         name=name,
@@ -370,7 +381,7 @@ def _check_bool(path: str, value: Any) -> None:
 
 def validate(spec: ExperimentSpec) -> None:
     """Check every value that needs no dataset; raise SpecError on the first bad one."""
-    check_text("name", spec.name, max_length=MAX_NAME)
+    check_name(spec.name)
     d = spec.data
     check_choice("data.name", d.name, tuple(DATASETS))
     for key in ("root", "path", "label_column"):
@@ -459,6 +470,7 @@ __all__ = [
     "check_choice",
     "check_device",
     "check_int",
+    "check_name",
     "check_number",
     "check_text",
     "from_dict",
