@@ -209,3 +209,10 @@ def test_structured_pruning_with_batchnorm_after_flatten_matches_the_shrunk_mode
         masked = session.model.eval()(session.val_x)
         shrunk = small.eval()(session.val_x)
     torch.testing.assert_close(shrunk, masked, rtol=1e-5, atol=1e-5)
+
+
+def test_a_run_with_the_longest_name_prunes_into_a_readable_run(tmp_path):
+    run_dir = train_run(tmp_path, MOONS, data={"name": "moons", "samples": 200}, name="n" * 200)
+    pruned = create_pruned_run(PruneSession(run_dir), PruneConfig(0.5), runs=RunStore(tmp_path))
+    name = Run(Path(pruned.run_dir)).spec().name  # read back: within the reader's bound
+    assert name.endswith("-pruned") and len(name) == 200

@@ -232,3 +232,11 @@ def test_a_name_must_be_readable_text(name, says):
 @pytest.mark.parametrize("name", ["../../etc/passwd", "a/b\\c", "MNIST — 3 layers", "é" * 200])
 def test_a_name_with_separators_or_any_script_is_fine(name):
     assert specmod.from_dict(mlp_dict()).with_value("name", name).name == name
+
+
+@pytest.mark.parametrize("base", ["spirals", "x" * 200, "a" * 190 + " " * 10])
+def test_a_derived_name_stays_a_valid_name(base):
+    for suffix in ("-pruned", " fork@12", " [" + "lr=0.1," * 40 + "]"):
+        name = specmod.derived_name(base, suffix)
+        specmod.check_name(name)
+        assert name.startswith(base[:1]) and (len(suffix) >= 200 or name.endswith(suffix))

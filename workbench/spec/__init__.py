@@ -107,6 +107,12 @@ def check_name(value: Any, path: str = "name") -> None:
                               "break)")
 
 
+def derived_name(base: str, suffix: str) -> str:
+    """The name of a run made from another (`spirals-pruned`, `spirals fork@3`): the base cut
+    short so that the whole stays within MAX_NAME, as the reader will demand."""
+    return (base[:max(1, MAX_NAME - len(suffix))].rstrip() + suffix)[:MAX_NAME]
+
+
 @dataclass
 class AugmentSpec:
     hflip: bool = False
@@ -473,6 +479,7 @@ __all__ = [
     "check_name",
     "check_number",
     "check_text",
+    "derived_name",
     "from_dict",
     "from_json",
     "load",

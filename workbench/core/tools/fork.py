@@ -24,7 +24,7 @@ from workbench.core.store.runs import Run, RunError, RunStore
 from workbench.core.tools.compare import parse_value, set_field
 from workbench.core.training.callbacks import Callback
 from workbench.core.training.state import checkpoint_epochs, epoch_checkpoint_name
-from workbench.spec import ExperimentSpec, SpecError
+from workbench.spec import ExperimentSpec, SpecError, derived_name
 
 if TYPE_CHECKING:
     from workbench.core.data.cache import DataSource
@@ -135,7 +135,7 @@ def plan_fork(run_dir: str | Path, epoch: int, changes: Mapping[str, Any] | None
     except SpecError as exc:
         raise ForkError(str(exc)) from None
     if "name" not in changes:
-        new = new.with_value("name", f"{parent_spec.name} fork@{epoch}")
+        new = new.with_value("name", derived_name(parent_spec.name, f" fork@{epoch}"))
     if new.train.epochs <= epoch:
         raise ForkError(f"train.epochs: the fork starts after epoch {epoch}, so it must be more "
                         f"than {epoch}, got {new.train.epochs}")

@@ -31,7 +31,7 @@ from workbench.core.training.callbacks import Callback
 from workbench.core.training.events import Event, RunFailed, RunFinished
 from workbench.core.training.failures import explain
 from workbench.core.training.step import evaluate
-from workbench.spec import ExperimentSpec, LayerSpec, ModelSpec, SpecError
+from workbench.spec import ExperimentSpec, LayerSpec, ModelSpec, SpecError, derived_name
 
 LATENCY_REPEATS = 200
 
@@ -118,7 +118,7 @@ def create_pruned_run(session: PruneSession, config: PruneConfig, *, runs: RunSt
     model.load_state_dict(state)
     spec = session.spec.copy()
     spec.model = ModelSpec(layers=layers)
-    spec.name = f"{session.spec.name}-pruned"
+    spec.name = derived_name(session.spec.name, "-pruned")
     pruned_val = _accuracy(model, session, "val")
     parent = session.run.path
     status = "finished"

@@ -13,7 +13,7 @@ from typing import Any
 
 from workbench import spec as specmod
 from workbench.core.tools.compare.variants import Variant, unique_label
-from workbench.spec import ExperimentSpec, SpecError
+from workbench.spec import ExperimentSpec, SpecError, derived_name
 from workbench.spec.jsonfile import JSONFileError, parse_json
 
 # A sensible learning rate per optimizer, for variants that name no rate of their own.
@@ -104,7 +104,7 @@ def grid(spec: ExperimentSpec, axes: Mapping[str, Sequence[Any]],
             current = set_field(current, path, value)
         label = " ".join(_short(p, v) for p, v in zip(paths, combo, strict=True))
         label = unique_label(label, [v.label for v in variants])
-        current = current.with_value("name", f"{spec.name} [{label}]")
+        current = current.with_value("name", derived_name(spec.name, f" [{label}]"))
         variants.append(Variant(label, current))
     return variants
 
