@@ -288,7 +288,7 @@ class MainWindow(QMainWindow):
             "open": self._action("&Open…", self.open_dialog, QKeySequence.StandardKey.Open),
             "save": self._action("&Save", self.save, QKeySequence.StandardKey.Save),
             "save_as": self._action("Save &As…", self.save_as, "Ctrl+Shift+S"),
-            "quit": self._action("&Quit", self.close, QKeySequence.StandardKey.Quit),
+            "quit": self._action("&Quit", self.close, "Ctrl+Q"),  # Windows has no standard one
         }
         file_menu.addAction(self.actions["new"])
         file_menu.addAction(self.actions["open"])
