@@ -82,3 +82,38 @@ def test_slug_is_shared_by_run_folders_and_comparisons(tmp_path):
     assert slug("adam lr=0.1/x", 40, "run") == "adam-lr-0-1-x" and slug("", 40, "run") == "run"
     path = save_comparison(Comparison("sgd vs adam"), RunStore(tmp_path))
     assert path.name == f"{slug('sgd vs adam', 60, 'comparison')}.json"
+
+
+def test_delete_removes_a_run_and_refuses_one_in_use_or_outside(tmp_path):
+    from workbench.core.store.errors import RunInUse
+
+    spec = specmod.from_dict({"data": {"name": "moons"},
+                              "model": {"layers": [{"type": "Linear", "out": 2}]}})
+    store = RunStore(tmp_path / "runs")
+    kept, gone, busy = store.create(spec), store.create(spec), store.create(spec)
+    (gone.path / "checkpoints").mkdir()
+    (gone.path / "checkpoints" / "epoch-1.pt").write_bytes(b"x")
+    store.delete(gone.path)
+    assert not gone.path.exists()
+    assert {i.path for i in store.list()} == {kept.path, busy.path}
+    assert [p.name for p in store.root.iterdir() if p.name.startswith(".")] == []
+
+    lock = busy.lock()  # a trainer has it
+    try:
+        with pytest.raises(RunInUse, match="in use"):
+            store.delete(busy.path)
+    finally:
+        lock.release()
+    assert (busy.path / "summary.json").is_file()
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "summary.json").write_text("{}")
+    for wrong in (outside, store.root, tmp_path / "runs" / "missing", kept.path / ".."):
+        with pytest.raises(RunError):
+            store.delete(wrong)
+    not_a_run = store.root / "notes"
+    not_a_run.mkdir()
+    with pytest.raises(RunError, match="not a run folder"):
+        store.delete(not_a_run)
+    assert outside.exists() and kept.path.exists() and not_a_run.exists()
