@@ -293,9 +293,8 @@ def test_every_panel_and_tool_fits_a_laptop_screen(qtbot, monkeypatch):
 
     _train(qtbot, window, SPIRALS)  # a 2-D run: the decision boundary and its mistakes
     _train(qtbot, window, MNIST)  # ten classes: the confusion matrix, the thumbnails
-    window.history.refresh()
-    window.history.select(window.train_panel.last_end.run_dir)
     run_dir = window.train_panel.last_end.run_dir
+    qtbot.waitUntil(lambda: window.history.selected_path() == run_dir, timeout=WAIT_MS)
     run_dirs = [str(info.path) for info in window.runs.list()]
 
     tools_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Tools")
