@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from workbench.core.store.runs import Run, RunStatus  # noqa: E402
 from workbench.core.training.events import EpochEnded, RunFinished  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
-from workbench.gui import dialogs, run_history  # noqa: E402
+from workbench.gui import dialogs, project, run_history  # noqa: E402
 from workbench.gui.main_window import MainWindow  # noqa: E402
 from workbench.gui.style import apply_style  # noqa: E402
 
@@ -340,3 +340,35 @@ def test_delete_a_run_asks_first_and_a_run_made_by_the_cli_appears(qtbot, window
     _click_run(qtbot, window, cli_run)
     assert history.buttons["prune"].isEnabled() and history.buttons["export"].isEnabled()
     _shot(window, "runs_after_cli.png")
+
+
+def test_the_list_follows_the_store_and_keeps_the_selection(qtbot, tmp_path):
+    """Runs made, changed and removed behind the list's back show without a Refresh, and
+    the selected run stays selected through every update."""
+    from workbench.core.store.runs import RunStore
+    from workbench.gui.run_history import RunHistory
+
+    store = RunStore(tmp_path / "runs")  # not made yet: the list watches for it
+    history = RunHistory(store)
+    qtbot.addWidget(history)
+    spec = project.default_spec()
+    first = store.create(spec)
+    qtbot.waitUntil(lambda: len(history.infos) == 1, timeout=LIST_MS)
+    history.select(str(first.path))
+    assert history.buttons["open"].isEnabled()
+    assert not history.buttons["prune"].isEnabled()  # created, not trained
+    first.update_summary(status=RunStatus.FAILED, error="loss became NaN")
+    qtbot.waitUntil(lambda: history.infos[0].status == RunStatus.FAILED, timeout=LIST_MS)
+    assert not history.buttons["resume"].isEnabled()
+    assert "checkpoint" in history.buttons["resume"].toolTip()
+    first.save_checkpoint({"epoch": 1})  # failed after a checkpoint: it can go on from there
+    second = store.create(spec)
+    qtbot.waitUntil(lambda: len(history.infos) == 2, timeout=LIST_MS)
+    assert history.selected_path() == str(first.path)
+    assert history.buttons["resume"].isEnabled()
+    assert "failed" in history.buttons["export"].toolTip()
+    store.delete(second.path)
+    qtbot.waitUntil(lambda: len(history.infos) == 1, timeout=LIST_MS)
+    assert history.selected_path() == str(first.path)
+    history.close()
+    assert history.tasks.threads() == 0 and history.feed.tasks.threads() == 0

@@ -29,6 +29,26 @@ GATHER_MS = 250  # changes within this are listed once
 POLL_MS = 5000  # the slow look that catches what no watch reports
 # Runs whose folders are watched: their status can still change.
 LIVE = frozenset({RunStatus.CREATED, RunStatus.RUNNING})
+# A folder this young without its summary is a run being made, not a damaged one.
+BEING_MADE_S = 10.0
+
+
+def list_runs(runs: RunStore) -> tuple[list[RunInfo], list[Path]]:
+    """The store's runs, and apart from them the folders of runs being made (created this
+    instant, their summary not written yet): those are watched, not shown as damaged."""
+    infos, making = [], []
+    now = time.time()
+    for info in runs.list():
+        if info.error is not None and not (info.path / "summary.json").exists():
+            try:
+                young = now - info.path.stat().st_mtime < BEING_MADE_S
+            except OSError:
+                continue  # removed meanwhile
+            if young:
+                making.append(info.path)
+                continue
+        infos.append(info)
+    return infos, making
 
 
 def _key(infos: list[RunInfo]) -> list[tuple[str, Any, str | None]]:
@@ -65,31 +85,34 @@ class RunFeed(QObject):
         if self._closed:
             return
         runs = self.runs
-        self.tasks.start("list", lambda _report, _cancel: runs.list(), done=self._on_listed)
+        self.tasks.start("list", lambda _report, _cancel: list_runs(runs), done=self._on_listed)
 
     def _changed(self, _path: str) -> None:
         if not self._closed:
             self._gather.start()
 
-    def _on_listed(self, infos: list[RunInfo]) -> None:
+    def _on_listed(self, listing: tuple[list[RunInfo], list[Path]]) -> None:
+        infos, making = listing
         self.listings += 1
-        self._watch(infos)
+        self._watch(infos, making)
         if _key(infos) == _key(self.infos):
             return
         self.infos = infos
         self.listed.emit(infos)
 
-    def _watch(self, infos: list[RunInfo]) -> None:
+    def _watch(self, infos: list[RunInfo], making: list[Path]) -> None:
         """The runs folder (or, before it exists, the folder it will be made in) and the
-        folders of the runs still training."""
+        folders of the runs still training or being made."""
         root = self.runs.root
         wanted = {str(root if root.is_dir() else _existing_parent(root))}
         wanted |= {str(i.path) for i in infos if i.error is None and i.status in LIVE}
+        wanted |= {str(path) for path in making}
         watched = set(self.watcher.directories())
         if watched - wanted:
             self.watcher.removePaths(sorted(watched - wanted))
         if wanted - watched:
             self.watcher.addPaths(sorted(wanted - watched))
+            self._gather.start()  # what changed there between the listing and the watch
 
     def shutdown(self) -> None:
         """Stop following the store and wait for a listing in flight."""
@@ -162,7 +185,8 @@ class RunCombo(QComboBox):
 
     def refresh(self) -> None:
         runs = self.runs
-        self.tasks.start("list", lambda _report, _cancel: runs.list(), done=self.set_infos)
+        self.tasks.start("list", lambda _report, _cancel: list_runs(runs)[0],
+                         done=self.set_infos)
 
     def set_infos(self, infos: list[RunInfo]) -> None:
         """Offer these runs (those the tool can take), keeping the current one."""

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
-    QToolButton,
+    QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -142,7 +142,6 @@ class RunHistory(QWidget):
         self.actions: dict[str, QAction] = {}
         for key, text, _tip in ACTIONS:
             action = QAction(text, self)
-            action.setIconText(text)  # a button keeps the "…" that says a window opens
             action.triggered.connect(lambda *_, k=key: self.trigger(k))
             self.actions[key] = action
         self.menu = QMenu(self)  # the context menu and the More button's menu
@@ -156,20 +155,17 @@ class RunHistory(QWidget):
         for key, _text, _tip in ACTIONS:
             if key not in PRIMARY:
                 self.more_menu.addAction(self.actions[key])
-        self.buttons: dict[str, QToolButton] = {}
+        self.buttons: dict[str, QPushButton] = {}
         buttons = QHBoxLayout()
         buttons.setSpacing(4)
         for key in PRIMARY:
-            button = QToolButton()
-            button.setDefaultAction(self.actions[key])
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            button = QPushButton(self.actions[key].text())
+            button.clicked.connect(self.actions[key].trigger)
             self.buttons[key] = button
             buttons.addWidget(button)
-        self.more_button = QToolButton()
-        self.more_button.setText("More")
+        self.more_button = QPushButton("More")
         self.more_button.setToolTip("Compress, compare, fork, show the folder, delete")
         self.more_button.setMenu(self.more_menu)
-        self.more_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         buttons.addWidget(self.more_button)
         buttons.addStretch(1)
         self.open_button = self.buttons["open"]
@@ -292,6 +288,10 @@ class RunHistory(QWidget):
             action = self.actions[key]
             action.setEnabled(reason is None)
             action.setToolTip(tip if reason is None else f"{tip}: not now, {reason}")
+            button = self.buttons.get(key)
+            if button is not None:  # a disabled button still shows why in its tooltip
+                button.setEnabled(reason is None)
+                button.setToolTip(action.toolTip())
 
     def _context_menu(self, pos: QPoint) -> None:
         item = self.tree.itemAt(pos)
