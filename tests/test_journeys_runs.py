@@ -364,6 +364,7 @@ def test_the_list_follows_the_store_and_keeps_the_selection(qtbot, tmp_path):
     assert not history.buttons["resume"].isEnabled()
     assert "checkpoint" in history.buttons["resume"].toolTip()
     first.save_checkpoint({"epoch": 1})  # failed after a checkpoint: it can go on from there
+    history.select(str(tmp_path / "not-a-run"))  # never listed: the selection stays
     second = store.create(spec)
     qtbot.waitUntil(lambda: len(history.infos) == 2, timeout=LIST_MS)
     assert history.selected_path() == str(first.path)

@@ -136,7 +136,7 @@ class RunHistory(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
         self.tree.itemDoubleClicked.connect(lambda *_: self.open_selected())
-        self.tree.currentItemChanged.connect(lambda *_: self._show_selected())
+        self.tree.currentItemChanged.connect(self._current_changed)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._context_menu)
         self.actions: dict[str, QAction] = {}
@@ -206,8 +206,13 @@ class RunHistory(QWidget):
         """List the store again now (off the GUI thread); `listed` when it shows a change."""
         self.feed.refresh()
 
+    def _current_changed(self, *_: Any) -> None:
+        self._wanted = None  # the person chose: a run asked for earlier no longer counts
+        self._show_selected()
+
     def _fill(self, infos: list[RunInfo]) -> None:
-        selected = self._wanted or self.selected_path()
+        paths = {str(i.path) for i in infos}
+        selected = self._wanted if self._wanted in paths else self.selected_path()
         scroll = self.tree.verticalScrollBar().value()
         self.infos = infos
         self.tree.blockSignals(True)
