@@ -196,8 +196,8 @@ def test_tools_menu_opens_compress_on_the_selected_run(qtbot, family, monkeypatc
     if window.train_panel is None:
         with qtbot.waitSignal(window.trainPanelReady, timeout=120_000):
             pass
-    window.history.refresh()
-    window.history.select(child_dir)
+    window.history.select(child_dir)  # once the Runs list shows it: it follows the store
+    qtbot.waitUntil(lambda: window.history.selected_path() == child_dir, timeout=20_000)
     action = window.actions["CompressPanel"]
     assert action.isEnabled() and action.text().replace("&", "") == "Compress…"
     action.trigger()

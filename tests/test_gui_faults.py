@@ -38,7 +38,8 @@ def test_the_app_shows_an_interrupted_run_and_resumes_it(qtbot, monkeypatch):
     Answers(monkeypatch)
     win = _open(qtbot)
     run_dir = interrupted_run(win.runs.root)
-    win.history.refresh()
+    qtbot.waitUntil(lambda: [i.status for i in win.history.infos] == [RunStatus.INTERRUPTED],
+                    timeout=20_000)  # the Runs list follows the store by itself
     item = win.history.tree.topLevelItem(0)
     assert item.text(1) == RunStatus.INTERRUPTED
     assert "Resume continues it" in item.toolTip(1)

@@ -165,14 +165,14 @@ def test_run_history_lists_runs_and_damaged_ones_and_reopens(qtbot, window, answ
     damaged = store.root / "20000101-000000-broken-abc123"
     damaged.mkdir()
     (damaged / "summary.json").write_text("{not json", encoding="utf-8")
-    window.history.refresh()
+    qtbot.waitUntil(lambda: len(window.history.infos) == 2, timeout=20_000)  # by itself
     statuses = {i.name: ("damaged" if i.error else i.summary["status"])
                 for i in window.history.infos}
     assert statuses == {run.path.name: "finished", damaged.name: "damaged"}
     window.history.select(str(damaged))
     assert not window.history.open_button.isEnabled()
     window.history.select(str(run.path))
-    assert window.history.plot.listDataItems()  # its curves
+    qtbot.waitUntil(lambda: bool(window.history.plot.listDataItems()), timeout=20_000)
     window.history.open_selected()
     assert window.model.live.optim.lr == 0.005 and window.model.live.name == "stored"
     assert window.train_panel.shown == [str(run.path)]
@@ -231,8 +231,8 @@ def test_first_click_on_train_trains_the_default_experiment(qtbot, answers):
         qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
     assert isinstance(ended.args[0], RunFinished)
     assert not panel.is_running()
-    win.history.refresh()
-    assert len(RunStore().list()) == 1 and len(win.history.infos) == 1
+    qtbot.waitUntil(lambda: len(win.history.infos) == 1, timeout=20_000)
+    assert len(RunStore().list()) == 1
     SHOTS.mkdir(exist_ok=True)
     win.grab().save(str(SHOTS / "main_window.png"))
     win.undo.setClean()

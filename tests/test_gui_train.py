@@ -349,6 +349,7 @@ def test_a_run_that_did_not_learn_is_flagged_where_a_person_looks(qtbot, panel, 
     assert results.headline.text().endswith("suspect")
     history = RunHistory(panel.workspace.runs)
     qtbot.addWidget(history)
+    qtbot.waitUntil(lambda: history.tree.topLevelItemCount() == 1, timeout=20_000)
     item = history.tree.topLevelItem(0)
     assert item.text(4).startswith("\u26a0") and "collapsed" in item.toolTip(4)
     _shot(panel, "train_panel_suspect.png")

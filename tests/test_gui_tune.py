@@ -142,8 +142,8 @@ def _train_parent(store: RunStore, epochs: int = 4) -> str:
 
 def test_fork_from_the_tools_menu_trains_a_branch_in_the_train_panel(qtbot, window, warned):
     parent = _train_parent(window.runs)
-    window.history.refresh()
-    window.history.select(parent)
+    window.history.select(parent)  # once the Runs list shows it: it follows the store
+    qtbot.waitUntil(lambda: window.history.selected_path() == parent, timeout=20_000)
     window.actions["ForkDialog"].trigger()
     dialog = window._tools["ForkDialog"]
     assert dialog.run_dir() == parent

@@ -293,9 +293,8 @@ def test_every_panel_and_tool_fits_a_laptop_screen(qtbot, monkeypatch):
 
     _train(qtbot, window, SPIRALS)  # a 2-D run: the decision boundary and its mistakes
     _train(qtbot, window, MNIST)  # ten classes: the confusion matrix, the thumbnails
-    window.history.refresh()
-    window.history.select(window.train_panel.last_end.run_dir)
     run_dir = window.train_panel.last_end.run_dir
+    qtbot.waitUntil(lambda: window.history.selected_path() == run_dir, timeout=WAIT_MS)
     run_dirs = [str(info.path) for info in window.runs.list()]
 
     tools_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Tools")
@@ -328,9 +327,8 @@ def test_every_panel_and_tool_fits_a_laptop_screen(qtbot, monkeypatch):
             tool = window._tools.get(registered[action])
             if tool is None:
                 continue
-            if getattr(tool, "session", "none") is None and hasattr(tool, "set_run"):
-                with qtbot.waitSignal(tool.sessionReady, timeout=WAIT_MS):
-                    tool.set_run(run_dir)  # until the tool picks the selected run itself
+            if hasattr(tool, "sessionReady"):  # Prune opens on the selected run: loading it
+                qtbot.waitUntil(lambda t=tool: t.session is not None, timeout=WAIT_MS)
             if hasattr(tool, "add_runs") and not tool.comparison.variants:
                 tool.add_runs(run_dirs)  # curves to draw, as "Add past runs…" gives
             if hasattr(tool, "is_running"):  # a tool that starts work when opened (the rate

@@ -216,3 +216,21 @@ def test_a_run_with_the_longest_name_prunes_into_a_readable_run(tmp_path):
     pruned = create_pruned_run(PruneSession(run_dir), PruneConfig(0.5), runs=RunStore(tmp_path))
     name = Run(Path(pruned.run_dir)).spec().name  # read back: within the reader's bound
     assert name.endswith("-pruned") and len(name) == 200
+
+
+@pytest.mark.parametrize("layers", [MOONS, [{"type": "Linear", "out": 2}]],
+                         ids=["three-layers", "one-layer"])
+def test_create_pruned_run_with_the_panels_defaults_structured_or_at_zero(tmp_path, layers):
+    """The prune panel's defaults (global, 0%, one epoch of fine-tuning), unstructured and
+    structured, make a finished run: once `Tensor list must have at least one tensor`."""
+    parent = train_run(tmp_path / "runs", layers,
+                       data={"name": "moons", "samples": 300, "noise": 0.2})
+    session = PruneSession(parent)
+    for config in (PruneConfig(amount=0.0), PruneConfig(amount=0.0, structured=True),
+                   PruneConfig(amount=0.3, structured=True)):
+        pruned = create_pruned_run(session, config, runs=RunStore(tmp_path / "runs"),
+                                   finetune_epochs=1)
+        summary = Run(Path(pruned.run_dir)).summary()
+        assert summary["status"] == "finished" and summary["finetune_epochs"] == 1, config
+        if config.amount == 0.0:
+            assert summary["parameters"] == summary["parameters_before"]

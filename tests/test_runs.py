@@ -92,3 +92,38 @@ def test_a_run_folder_stays_in_the_store_whatever_the_experiment_is_called(tmp_p
     run = store.create(spec)
     assert run.path.parent == store.root and len(run.path.name) < 80
     assert run.summary()["name"] == name  # the list shows the name as typed
+
+
+def test_delete_removes_a_run_and_refuses_one_in_use_or_outside(tmp_path):
+    from workbench.core.store.errors import RunInUse
+
+    spec = specmod.from_dict({"data": {"name": "moons"},
+                              "model": {"layers": [{"type": "Linear", "out": 2}]}})
+    store = RunStore(tmp_path / "runs")
+    kept, gone, busy = store.create(spec), store.create(spec), store.create(spec)
+    (gone.path / "checkpoints").mkdir()
+    (gone.path / "checkpoints" / "epoch-1.pt").write_bytes(b"x")
+    store.delete(gone.path)
+    assert not gone.path.exists()
+    assert {i.path for i in store.list()} == {kept.path, busy.path}
+    assert [p.name for p in store.root.iterdir() if p.name.startswith(".")] == []
+
+    lock = busy.lock()  # a trainer has it
+    try:
+        with pytest.raises(RunInUse, match="in use"):
+            store.delete(busy.path)
+    finally:
+        lock.release()
+    assert (busy.path / "summary.json").is_file()
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "summary.json").write_text("{}")
+    for wrong in (outside, store.root, tmp_path / "runs" / "missing", kept.path / ".."):
+        with pytest.raises(RunError):
+            store.delete(wrong)
+    not_a_run = store.root / "notes"
+    not_a_run.mkdir()
+    with pytest.raises(RunError, match="not a run folder"):
+        store.delete(not_a_run)
+    assert outside.exists() and kept.path.exists() and not_a_run.exists()

@@ -60,7 +60,7 @@ def find_run(args: argparse.Namespace) -> Path:
         shown = ", ".join(i.name for i in named[:5]) + (" …" if len(named) > 5 else "")
         raise CommandError(f"{show(text)} matches {len(named)} runs ({shown}); give more of "
                            "the name")
-    where = "a folder that is not a run" if path.is_dir() else f"no run in {store.root}"
+    where = "not a run folder (no spec.json)" if path.is_dir() else f"no run in {store.root}"
     raise CommandError(f"{show(text)}: {where} (`workbench runs` lists them; "
                        "--runs-dir looks elsewhere)")
 

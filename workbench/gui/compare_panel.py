@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.store.runs import Run, RunError, RunStore
+from workbench.core.store.runs import Run, RunError, RunInfo, RunStore
 from workbench.core.tools.compare import (
     DEFAULT_LR,
     Comparison,
@@ -141,14 +141,15 @@ def _num(v: float | None, fmt: str) -> str:
 
 
 class RunPicker(QDialog):
-    """Pick stored runs to add to the comparison."""
+    """Pick stored runs to add to the comparison (those `infos` names: the Runs list's)."""
 
-    def __init__(self, runs: RunStore, parent: QWidget | None = None) -> None:
+    def __init__(self, runs: RunStore, parent: QWidget | None = None, *,
+                 infos: list[RunInfo] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Add past runs")
         self.list = QListWidget()
         self.list.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
-        for info in runs.list():
+        for info in runs.list() if infos is None else infos:
             if info.error:
                 continue
             s = info.summary
@@ -525,8 +526,14 @@ class ComparePanel(QWidget):
         if problems:
             self.status.setText("Skipped: " + "; ".join(problems))
 
+    def follow(self, feed: Any) -> None:
+        """Take the runs "Add past runs…" offers from a `RunFeed` (the Runs list's) instead
+        of listing the store."""
+        self.feed = feed
+
     def _pick_runs(self) -> None:
-        dialog = RunPicker(self.runs, self)
+        feed = getattr(self, "feed", None)
+        dialog = RunPicker(self.runs, self, infos=feed.infos if feed is not None else None)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.add_runs(dialog.chosen())
 

@@ -98,6 +98,20 @@ def _describe(v: Any) -> str:
     return "\n".join(lines)
 
 
+def _picker_items(infos: list[Any]) -> list[tuple[str, str]]:
+    """(run folder, text) of the runs with a trained model, as the picker lists them."""
+    out = []
+    for info in infos:
+        if info.error or info.summary.get("status") not in ("finished", "stopped"):
+            continue
+        acc = info.summary.get("test_accuracy")
+        name = info.summary.get("name", info.name)
+        text = f"{name} ({info.name[-6:]})" + (
+            f" · test {acc:.1%}" if isinstance(acc, int | float) else "")
+        out.append((str(info.path), text))
+    return out
+
+
 class CompressPanel(QWidget):
     """Compress runs of the workspace; `set_run(run_dir)` picks one (the picker does too)."""
 
@@ -344,20 +358,16 @@ class CompressPanel(QWidget):
     def refresh_runs(self) -> None:
         """List the finished runs (off the GUI thread) into the picker."""
         runs = self.runs
+        self._start("list", lambda report, cancel: _picker_items(runs.list()), self._on_runs)
 
-        def task(report: Any, cancel: Any) -> list[tuple[str, str]]:
-            out = []
-            for info in runs.list():
-                if info.error or info.summary.get("status") not in ("finished", "stopped"):
-                    continue
-                acc = info.summary.get("test_accuracy")
-                name = info.summary.get("name", info.name)
-                text = f"{name} ({info.name[-6:]})" + (
-                    f" · test {acc:.1%}" if isinstance(acc, int | float) else "")
-                out.append((str(info.path), text))
-            return out
+    def follow(self, feed: Any) -> None:
+        """Keep the picker in step with a `RunFeed` (the Runs list's): runs made anywhere
+        appear without Refresh list."""
+        feed.listed.connect(self._on_infos)
 
-        self._start("list", task, self._on_runs)
+    def _on_infos(self, infos: list[Any]) -> None:
+        if not self._running("list"):
+            self._on_runs(_picker_items(infos))
 
     def _on_runs(self, items: list[tuple[str, str]]) -> None:
         current = self._wanted or self.run_dir

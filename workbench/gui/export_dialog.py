@@ -52,6 +52,7 @@ from workbench.core.tools.export import (
 )
 from workbench.core.workspace import Workspace
 from workbench.gui import dialogs
+from workbench.gui.run_feed import RunCombo, RunFeed
 from workbench.gui.tasks import Tasks
 
 QUANTIZE_CHOICES = (  # (menu text, mode)
@@ -63,13 +64,14 @@ QUANTIZE_CHOICES = (  # (menu text, mode)
 
 
 class ExportDialog(QDialog):
-    """Export `run_dir`; `exported(ExportResult)` or `exportFailed(message)` when done."""
+    """Export `run_dir` (the run picker switches it; it follows `feed`, the Runs list's, when
+    given); `exported(ExportResult)` or `exportFailed(message)` when done."""
 
     exported = Signal(object)
     exportFailed = Signal(str)
 
     def __init__(self, run_dir: str, workspace: Workspace, parent: QWidget | None = None, *,
-                 quantize: str | None = None) -> None:
+                 quantize: str | None = None, feed: RunFeed | None = None) -> None:
         super().__init__(parent)
         self.run_dir = str(run_dir)
         self.workspace = workspace
@@ -78,6 +80,10 @@ class ExportDialog(QDialog):
         self.setWindowTitle(f"Export {Path(run_dir).name}")
         layout = QVBoxLayout(self)
         form = QFormLayout()
+        self.picker = RunCombo(workspace.runs, jobs=workspace.jobs)
+        self.picker.set_run(self.run_dir)
+        self.picker.runChosen.connect(self.set_run)
+        form.addRow("Run", self.picker)
         self.path_edit = QLineEdit(str(Path(run_dir) / "model.onnx"))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -134,6 +140,24 @@ class ExportDialog(QDialog):
         self.status.setMinimumWidth(560)
         layout.addWidget(self.status)
         self._on_quantize()
+        if feed is not None:
+            self.picker.follow(feed)
+        else:
+            self.picker.refresh()
+
+    def set_run(self, run_dir: str) -> None:
+        """Export another run; a file name left inside the old run's folder moves to the new
+        one's (a name the person chose elsewhere stays)."""
+        if self.tasks.is_running("export"):
+            self.picker.set_run(self.run_dir)
+            return
+        old, self.run_dir = Path(self.run_dir), str(run_dir)
+        self.picker.set_run(self.run_dir)
+        self.setWindowTitle(f"Export {Path(run_dir).name}")
+        path = Path(self.path_edit.text().strip())
+        if path.parent == old:
+            self.path_edit.setText(str(Path(run_dir) / path.name))
+        self.result = None
 
     def _on_quantize(self, _: int = 0) -> None:
         mode = self.quantize.currentData()
@@ -180,11 +204,16 @@ class ExportDialog(QDialog):
                               source=workspace)
 
         self.export_button.setEnabled(False)
+        self.picker.setEnabled(False)
         self.status.setText("Exporting and verifying…" if mode is None else
                             "Exporting, quantizing and measuring on the test split…")
         self.tasks.start("export", task, done=self._on_done, failed=self._on_failed,
-                         finished=lambda: self.export_button.setEnabled(True),
+                         finished=self._after_export,
                          expected=(ExportError,))
+
+    def _after_export(self) -> None:
+        self.export_button.setEnabled(True)
+        self.picker.setEnabled(True)
 
     def _may_overwrite(self, out: str, extras: bool) -> bool | None:
         """False: nothing would be overwritten (or the export will say what else is wrong);
@@ -267,6 +296,7 @@ class ExportDialog(QDialog):
     def shutdown(self) -> None:
         """Block until a running export has ended (closing, tests); its result is dropped."""
         self.tasks.shutdown()
+        self.picker.shutdown()
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
         self.shutdown()

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.store.runs import RunError
+from workbench.core.store.runs import RunError, RunInfo
 from workbench.core.tools.compare import parse_value
 from workbench.core.tools.fork import ForkError, ForkPlan, fork_points, plan_fork
 from workbench.core.workspace import Workspace
@@ -43,7 +43,8 @@ class ForkDialog(QDialog):
     forkRequested = Signal(object)
 
     def __init__(self, workspace: Workspace, get_spec: Callable[[], ExperimentSpec],
-                 selected: str | None = None, parent: QWidget | None = None) -> None:
+                 selected: str | None = None, parent: QWidget | None = None, *,
+                 infos: list[RunInfo] | None = None) -> None:
         super().__init__(parent)
         self.runs, self.get_spec = workspace.runs, get_spec
         self.plan: ForkPlan | None = None
@@ -97,19 +98,27 @@ class ForkDialog(QDialog):
         layout.addWidget(self.message)
         layout.addLayout(buttons)
         self.resize(620, 440)
-        self._fill_runs(selected)
+        self._fill_runs(selected, self.runs.list() if infos is None else infos)
 
     @classmethod
     def from_window(cls, window: Any) -> ForkDialog:
-        dialog = cls(window.workspace, window.model.spec, window.history.selected_path(), window)
+        """The dialog on the run selected in the Runs list, offering the runs it lists."""
+        dialog = cls(window.workspace, window.model.spec, window.history.selected_path(), window,
+                     infos=window.history.infos)
         dialog.forkRequested.connect(window.start_fork)
         return dialog
 
+    def set_run(self, run_dir: str) -> None:
+        """Fork `run_dir` (when it has epoch checkpoints to fork from)."""
+        index = self.run_combo.findData(str(run_dir))
+        if index >= 0:
+            self.run_combo.setCurrentIndex(index)
+
     # -- runs and epochs ----------------------------------------------------------------------
-    def _fill_runs(self, selected: str | None) -> None:
+    def _fill_runs(self, selected: str | None, infos: list[RunInfo]) -> None:
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
-        for info in self.runs.list():
+        for info in infos:
             epochs = [] if info.error else fork_points(info.path)
             if not epochs:
                 continue

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from workbench import __version__
 from workbench import spec as specmod
-from workbench.core.store.runs import Run, RunError, RunStatus
+from workbench.core.store.runs import Run, RunError
 from workbench.core.store.specs import save_spec
 from workbench.core.workspace import Workspace
 from workbench.gui import dialogs, project
@@ -52,7 +52,8 @@ from workbench.gui.help_views import GettingStartedDialog, ShortcutsDialog, Welc
 from workbench.gui.model_editor import ModelEditor
 from workbench.gui.name_field import NameField
 from workbench.gui.optim_panel import OptimPanel
-from workbench.gui.run_history import RunHistory
+from workbench.gui.run_feed import has_model
+from workbench.gui.run_history import RunHistory, can_resume, why_not
 from workbench.gui.warmup import heavy_loaded, load_heavy
 from workbench.spec import ExperimentSpec, SpecError
 
@@ -141,8 +142,14 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, editors_dock)
         self.editors_dock = editors_dock
 
-        self.history = RunHistory(self.runs)
+        self.history = RunHistory(self.runs, jobs=self.workspace.jobs, busy=self._runs_in_use)
         self.history.openRequested.connect(self.open_run)
+        self.history.pruneRequested.connect(self.prune_run)
+        self.history.exportRequested.connect(self.export_run)
+        self.history.compressRequested.connect(self.compress_run)
+        self.history.compareRequested.connect(self.compare_run)
+        self.history.resumeRequested.connect(self.resume_path)
+        self.history.forkRequested.connect(self.fork_run)
         history_dock = QDockWidget("Runs", self)
         history_dock.setObjectName("runsDock")
         history_dock.setWidget(self.history)
@@ -192,9 +199,13 @@ class MainWindow(QMainWindow):
     def _data_loaded(self, splits: Any) -> None:
         self.optim_panel.set_train_size(len(splits.train_x))
 
-    def _run_started(self, _event: Any) -> None:
+    def _run_started(self, event: Any) -> None:
         self.welcome.hide()
-        self.history.refresh()
+        run_dir = getattr(event, "run_dir", None)
+        if run_dir:
+            self.history.select(run_dir)  # once the list shows it
+        else:
+            self.history.refresh()
 
     # -- torch and the training panel -------------------------------------------------------
     def _warm_up(self) -> None:
@@ -318,6 +329,9 @@ class MainWindow(QMainWindow):
             tools_menu.addAction(action)
             self.actions[cls] = action
 
+        self.actions["compare_selected"] = self._action(
+            "A&dd the selected run to the comparison", self.add_selected_to_comparison)
+        tools_menu.addAction(self.actions["compare_selected"])
         self.actions["resume_run"] = self._action("&Resume a stopped or interrupted run",
                                                   self.resume_run)
         tools_menu.addAction(self.actions["resume_run"])
@@ -396,16 +410,21 @@ class MainWindow(QMainWindow):
             run_dir = self._run_for_tool()
             if run_dir is None:
                 return None
-            widget = cls(run_dir, self.workspace, self)
+            widget = cls(run_dir, self.workspace, self, feed=self.history.feed)
         elif cls_name == "PrunePanel":
-            widget = cls(self.workspace, self)
+            widget = cls(self.workspace, self, feed=self.history.feed)
+            run_dir = self._run_for_tool(say=False)
+            if run_dir is not None:
+                widget.set_run(run_dir)
         elif cls_name == "CompressPanel":
-            info = self.history.selected_info()
-            widget = cls(self.workspace, self, run_dir=str(info.path) if info else None)
+            widget = cls(self.workspace, self, run_dir=self._run_for_tool(say=False))
+            widget.follow(self.history.feed)
         elif cls_name == "PlaygroundPanel":
             widget = cls(self)
         else:
             widget = cls(self.model.spec, self.workspace, self)
+            if hasattr(widget, "follow"):  # Compare: its run picker offers the Runs list's
+                widget.follow(self.history.feed)
         self._tools[cls_name] = widget
         if isinstance(widget, QDialog):
             widget.finished.connect(lambda *_: self._tools.pop(cls_name, None))
@@ -417,34 +436,104 @@ class MainWindow(QMainWindow):
             self.center.setCurrentIndex(index)
         return widget
 
-    def _run_for_tool(self) -> str | None:
-        """The run a tool works on: the one selected in the history, else the newest that
-        finished; None (with a message) when there is none."""
+    def _run_for_tool(self, *, say: bool = True) -> str | None:
+        """The run a tool works on: the one selected in the Runs list, else the newest with a
+        trained model; None when there is none (said in a message when `say`)."""
         info = self.history.selected_info()
-        if info is None or info.error or info.summary.get("status") != RunStatus.FINISHED:
-            info = next((i for i in self.runs.list()
-                         if not i.error and i.summary.get("status") == RunStatus.FINISHED), None)
+        if info is None or has_model(info) is not None:
+            info = next((i for i in self.history.infos if has_model(i) is None), None)
         if info is None:
-            dialogs.warn(self, "No trained model", "Train a model first (or select a finished "
-                                                   "run in the Runs list).")
+            if say:
+                dialogs.warn(self, "No trained model", "Train a model first (or select a "
+                                                       "finished run in the Runs list).")
             return None
         return str(info.path)
+
+    def _runs_in_use(self) -> set[str]:
+        """Run folders an open tool or the training works on: not to be deleted under it."""
+        used = set()
+        for widget in self._tools.values():
+            value = getattr(widget, "run_dir", None)
+            value = value() if callable(value) else value
+            if value:
+                used.add(str(value))
+        started = getattr(self.train_panel, "started", None)
+        if self.train_panel is not None and self.train_panel.is_running() \
+                and getattr(started, "run_dir", None):
+            used.add(str(started.run_dir))
+        return used
+
+    # -- what the Runs list asks for ------------------------------------------------------
+    def _tool(self, cls_name: str) -> Any:
+        module = next(m for _text, m, c in TOOLS if c == cls_name)
+        return self.open_tool(module, cls_name)
+
+    def prune_run(self, run_dir: str) -> Any:
+        """Open the prune panel on `run_dir`."""
+        panel = self._tool("PrunePanel")
+        if panel is not None and panel.run_dir() != run_dir:
+            panel.set_run(run_dir)
+        return panel
+
+    def export_run(self, run_dir: str) -> Any:
+        """Open the export dialog on `run_dir`."""
+        self.history.select(run_dir)
+        dialog = self._tool("ExportDialog")
+        if dialog is not None and dialog.run_dir != run_dir:
+            dialog.set_run(run_dir)
+        return dialog
+
+    def compress_run(self, run_dir: str) -> Any:
+        """Open the compress panel on `run_dir`."""
+        panel = self._tool("CompressPanel")
+        if panel is not None and panel.run_dir != run_dir:
+            panel.set_run(run_dir)
+        return panel
+
+    def compare_run(self, run_dir: str) -> Any:
+        """Add `run_dir`'s curves to the comparison (opening Compare)."""
+        panel = self._tool("ComparePanel")
+        if panel is not None and run_dir not in [v.run_dir for v in panel.comparison.variants]:
+            panel.add_runs([run_dir])
+        return panel
+
+    def add_selected_to_comparison(self) -> Any:
+        """Tools > Add the selected run to the comparison."""
+        info = self.history.selected_info()
+        reason = why_not("compare", info)
+        if info is None or reason is not None:
+            dialogs.warn(self, "Nothing to add", "Select a run that has ended in the Runs list "
+                         f"first ({reason}).")
+            return None
+        return self.compare_run(str(info.path))
+
+    def fork_run(self, run_dir: str) -> Any:
+        """Open the fork dialog on `run_dir`."""
+        self.history.select(run_dir)
+        dialog = self._tool("ForkDialog")
+        if dialog is not None:
+            dialog.set_run(run_dir)
+        return dialog
 
     def resume_run(self) -> bool:
         """Continue the run selected in the Runs list when it can be resumed, else the newest
         that can; says so when there is none."""
-        if self.train_panel is None or self.train_panel.is_running():
-            dialogs.warn(self, "Cannot resume", "A run is training; stop it first.")
-            return False
         info = self.history.selected_info()
-        if info is None or not info.resumable:
-            info = next((i for i in self.runs.list() if i.resumable), None)
+        if info is None or not can_resume(info):
+            info = next((i for i in self.history.infos if i.resumable), None)
         if info is None:
             dialogs.warn(self, "Nothing to resume", "No run was stopped or interrupted after "
                                                     "its first checkpoint.")
             return False
+        return self.resume_path(str(info.path))
+
+    def resume_path(self, run_dir: str) -> bool:
+        """Continue this run from its last checkpoint in the training panel."""
+        if self.train_panel is None or self.train_panel.is_running():
+            dialogs.warn(self, "Cannot resume", "A run is training; stop it first.")
+            return False
         self._focus_tool(self.train_panel)
-        return self.train_panel.resume_stored(str(info.path))
+        return self.train_panel.resume_stored(run_dir)
 
     def _focus_tool(self, widget: QWidget) -> None:
         index = self.center.indexOf(widget)
@@ -811,6 +900,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """End every thread this window started (data loads, tools, training)."""
         self.save_layout()
+        self.history.shutdown()
         self.editor.shutdown()
         self.data_panel.shutdown()
         self.optim_panel.shutdown()

@@ -46,12 +46,14 @@ from workbench.core.tools.prune import (
 from workbench.core.training.events import EpochEnded
 from workbench.core.workspace import Workspace
 from workbench.gui.layouts import FlowLayout, Placeholder, vertical_scroll
+from workbench.gui.run_feed import RunCombo, RunFeed
 from workbench.gui.style import CLASS_COLORS, legend_html
 from workbench.gui.tasks import Tasks
 
 COLUMNS = ("Layer", "Amount", "Per layer", "Sparsity", "Parameters before", "Parameters after",
            "Units")
 SLIDER_WIDTH = 140
+NO_RUN = "Pick a trained run above, or select one in the Runs list and choose Prune."
 NO_SWEEP = ("No sweep yet: Analyze sensitivity prunes each layer alone, step by step, and plots "
             "what the validation accuracy does.")
 
@@ -61,14 +63,16 @@ def _pct(value: float | None) -> str:
 
 
 class PrunePanel(QWidget):
-    """Prune a run of the workspace; `set_run(run_dir)` picks it. Emits `runCreated(run_dir)`."""
+    """Prune a run of the workspace; `set_run(run_dir)` or the run picker picks it (the picker
+    follows `feed`, the Runs list's, when given). Emits `runCreated(run_dir)`."""
 
     runCreated = Signal(str)
     evaluated = Signal(object)  # PruneResult, after the readout shows it
     sensitivityDone = Signal()
     sessionReady = Signal()
 
-    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None, *,
+                 feed: RunFeed | None = None) -> None:
         super().__init__(parent)
         self.workspace = workspace
         self.session: PruneSession | None = None
@@ -80,14 +84,26 @@ class PrunePanel(QWidget):
         self._coalesce = QTimer(self, singleShot=True, interval=0)  # the next loop turn
         self._coalesce.timeout.connect(self._evaluate_now)
         self._eval_pending = False  # a move came while an evaluation ran
+        self._chosen: str | None = None  # the run loaded or loading
         self._build()
         self._set_enabled(False)
+        if feed is not None:
+            self.picker.follow(feed)
+        else:
+            self.picker.refresh()
 
     # -- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
         content = QWidget()
         root = QVBoxLayout(content)
-        self.run_label = QLabel("No run chosen")
+        pick_row = QHBoxLayout()
+        self.picker = RunCombo(self.workspace.runs, jobs=self.workspace.jobs)
+        self.picker.runChosen.connect(self.set_run)
+        self.picker.offered.connect(self._offered)
+        pick_row.addWidget(QLabel("Run"))
+        pick_row.addWidget(self.picker, 1)
+        root.addLayout(pick_row)
+        self.run_label = QLabel(NO_RUN)
         self.run_label.setWordWrap(True)
         root.addWidget(self.run_label)
 
@@ -201,7 +217,9 @@ class PrunePanel(QWidget):
     # -- the run --------------------------------------------------------------------------
     def set_run(self, run_dir: str) -> None:
         """Load a trained run (off the GUI thread) and show it unpruned."""
-        self.shutdown()
+        self._stop_work()
+        self.picker.set_run(run_dir)
+        self._chosen = str(run_dir)
         self.session = None
         self.result = None
         self._set_enabled(False)
@@ -214,6 +232,11 @@ class PrunePanel(QWidget):
         self.tasks.start("load", lambda _report, cancel: PruneSession(
             run_dir, source=workspace, cancel=cancel), done=self._on_session,
             failed=self._on_load_failed, expected=(PruneError,))
+
+    def _offered(self) -> None:
+        """Opened before any run could be pruned: the first that can, once one is listed."""
+        if self._chosen is None and self.picker.run_dir() is not None:
+            self.set_run(self.picker.run_dir())
 
     def _on_session(self, session: PruneSession) -> None:
         self.session = session
@@ -425,6 +448,7 @@ class PrunePanel(QWidget):
                                      on_event=report, cancel=cancel)
 
         self.apply_button.setEnabled(False)
+        self.picker.setEnabled(False)  # the run stays until its pruned run is made
         self.cancel_button.setEnabled(epochs > 0)
         self._epoch_lines: list[str] = []
         self.apply_status.setText("Pruning" + (f" and fine-tuning for {epochs} epochs…"
@@ -457,6 +481,7 @@ class PrunePanel(QWidget):
 
     def _after_apply(self) -> None:
         self.apply_button.setEnabled(self.session is not None)
+        self.picker.setEnabled(True)
         self.cancel_button.setEnabled(False)
 
     def _cancel_apply(self) -> None:
@@ -467,11 +492,20 @@ class PrunePanel(QWidget):
     def busy(self) -> bool:
         return self.tasks.threads() > 0
 
-    def shutdown(self) -> None:
-        """Stop every background task and wait for its thread (closing, or a new run)."""
+    def run_dir(self) -> str | None:
+        """The run being pruned (or loading)."""
+        return self.picker.run_dir()
+
+    def _stop_work(self) -> None:
+        """Stop the tasks on the current run and wait for their threads (a new run)."""
         self._coalesce.stop()
         self._eval_pending = False
         self.tasks.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop every background task and wait for its thread (closing)."""
+        self._stop_work()
+        self.picker.shutdown()
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
         self.shutdown()

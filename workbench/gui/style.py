@@ -43,6 +43,9 @@ def apply_style(app: QApplication) -> None:
         (QPalette.ColorRole.ToolTipText, "#1d232b"),
     ):
         palette.setColor(role, QColor(color))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText,
+                 QPalette.ColorRole.ButtonText):  # a disabled menu item or button looks it
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#9aa3ad"))
     app.setPalette(palette)
     qss = resources_dir() / "style.qss"
     if qss.is_file():

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import secrets
+import shutil
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -212,6 +214,48 @@ class RunStore:
                 remove_stale_temps(path)
             infos.append(RunInfo(path, summary))
         return infos
+
+    def delete(self, path: str | Path) -> None:
+        """Remove one run folder of this store, for good.
+
+        Refused (RunInUse) while anyone trains it: the run's lock is taken first and held
+        while the folder is renamed to a hidden name, so no trainer can start on it halfway
+        and `list` never shows a half-removed run; the hidden folder is then removed. Only a
+        folder directly inside the store that holds a run's files is touched (RunError
+        otherwise): a wrong path never removes anything else.
+        """
+        path = Path(path)
+        root = self.root.resolve()
+        if path.is_symlink() or path.resolve().parent != root or not path.is_dir() \
+                or path.name.startswith("."):
+            raise RunError(f"{path}: not a run folder of {self.root}")
+        if not any((path / name).exists() for name in ("summary.json", "spec.json")):
+            raise RunError(f"{path}: not a run folder (no summary.json or spec.json)")
+        lock = RunLock(path).acquire(timeout=0)
+        trash = root / f".deleted-{path.name}-{secrets.token_hex(3)}"
+        try:
+            os.rename(path, trash)
+        except OSError as exc:
+            raise RunError(f"{path}: cannot remove it ({exc.strerror or exc})") from exc
+        finally:
+            lock.release()
+        _remove_tree(trash)
+        _remove_tree_leftovers(root)
+
+
+def _remove_tree(path: Path) -> None:
+    try:
+        shutil.rmtree(path)
+    except OSError as exc:
+        raise RunError(f"{path}: removed from the list, but not every file could be deleted "
+                       f"({exc.strerror or exc})") from exc
+
+
+def _remove_tree_leftovers(root: Path) -> None:
+    """Hidden folders an earlier delete could not finish (a kill, a file in use)."""
+    for left in root.glob(".deleted-*"):
+        if left.is_dir() and not left.is_symlink():
+            shutil.rmtree(left, ignore_errors=True)
 
 
 def _shown_status(path: Path, summary: dict[str, Any]) -> str | None:
