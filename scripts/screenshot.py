@@ -51,7 +51,9 @@ def main(out: Path) -> None:
     panel.train_button.click()
     wait(lambda: ended)
     panel.tabs.setCurrentWidget(panel.boundary)
-    window.history.refresh()
+    history = window.history  # the list follows the store: wait for it to show the end
+    wait(lambda: (info := history.selected_info()) is not None
+         and info.summary.get("status") == "finished" and not history.tasks.is_running())
     for _ in range(20):
         app.processEvents()
     raw = out.with_suffix(".raw.png")

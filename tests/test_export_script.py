@@ -24,7 +24,8 @@ from workbench.core.tools.trained import load_trained
 from workbench.core.training.events import RunFinished
 from workbench.core.training.loop import Trainer
 
-EVIL_NAME = 'x"""\nimport pathlib; pathlib.Path("PWNED").write_text("ran")\n"""'
+# one line, as the spec allows a name: pasted into the docstring it would end it and run code
+EVIL_NAME = 'x"""; import pathlib; pathlib.Path("PWNED").write_text("ran"); """'
 
 
 def without_workbench(tmp_path: Path) -> dict[str, str]:

@@ -130,7 +130,14 @@ def train(qtbot, window: MainWindow, epochs: int) -> RunFinished:
     with qtbot.waitSignal(panel.runEnded, timeout=WAIT_MS) as ended:
         qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
     assert isinstance(ended.args[0], RunFinished), ended.args[0]
-    qtbot.waitUntil(lambda: runs_listed(window) and not panel.is_running(), timeout=WAIT_MS)
+    run_dir = str(ended.args[0].run_dir)
+
+    def listed_finished() -> bool:  # the Runs list follows the store by itself: wait for it
+        return not panel.is_running() and any(
+            str(i.path) == run_dir and i.summary.get("status") == "finished"
+            for i in window.history.infos)
+
+    qtbot.waitUntil(listed_finished, timeout=WAIT_MS)
     return ended.args[0]
 
 

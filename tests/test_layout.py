@@ -221,8 +221,11 @@ class Inspector:
                     f"{where}: the dialog {dialog.windowTitle()!r} is {has.width()}x{has.height()}"
                     f" (at least {need.width()}x{need.height()}), more than the {width}x{height} "
                     "screen")
-        for root in [win, *windows]:
-            self.problems += [f"{where}: {p}" for p in clipped(root)]
+        found = [p for root in [win, *windows] for p in clipped(root)]
+        if found:  # a result that came in during the settling re-lays out on the next turn
+            self.settle()
+            found = [p for root in [win, *windows] for p in clipped(root)]
+        self.problems += [f"{where}: {p}" for p in found]
 
     def visit_tabs(self, root: QWidget, where: str) -> None:
         """Every page of every tab widget under `root`, nested ones too, checked in turn."""

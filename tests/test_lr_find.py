@@ -95,8 +95,12 @@ def test_mnist_small_mlp_with_adam_lands_in_the_usual_range():
     assert 1e-4 <= result.suggested_lr <= 1e-1
 
 
-def test_cancel_and_progress():
+def test_cancel_and_progress(monkeypatch):
     import threading
+
+    from workbench.core.tools import lr_find as module
+
+    monkeypatch.setattr(module, "REPORT_INTERVAL", 0.0)  # a report a step: fast machines too
 
     cancel = threading.Event()
     seen = []
