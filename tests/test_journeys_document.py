@@ -256,13 +256,13 @@ def test_open_an_example_and_save_it_elsewhere(qtbot, person, tmp_path):
     assert isinstance(popup, QMenu)
     offered = [a.text() for a in popup.actions()]
     assert len(offered) == len(list(examples_dir().glob("*.json")))
-    assert "spirals playground — Two spirals · 5 layers · Adam · 60 epochs" in offered
+    assert "Spirals playground — Two spirals · 5 layers · Adam · 60 epochs" in offered
     popup.hide()
-    next(a for a in popup.actions() if a.text().startswith("spirals playground")).trigger()
-    assert "spirals playground (example)" in window.windowTitle()
+    next(a for a in popup.actions() if a.text().startswith("Spirals playground")).trigger()
+    assert "Spirals playground (example)" in window.windowTitle()
     assert not window.welcome.isVisible()
-    choose(window, "File", "Open Example", "moons logistic")
-    assert window.path is None and "moons logistic (example)" in window.windowTitle()
+    choose(window, "File", "Open Example", "Moons logistic")
+    assert window.path is None and "Moons logistic (example)" in window.windowTitle()
     assert window.model.live.data.name == "moons"
 
     person.save_as.append(tmp_path / "mine.json")

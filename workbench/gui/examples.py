@@ -18,6 +18,8 @@ from workbench.paths import resources_dir
 from workbench.spec import OPTIMIZER_TITLES, ExperimentSpec, SpecError
 from workbench.spec.datasets import DATASETS
 
+_ACRONYMS = frozenset({"mnist", "mlp", "cnn", "cifar10", "csv", "rnn", "gpu"})
+
 
 @dataclass(frozen=True)
 class Example:
@@ -26,8 +28,9 @@ class Example:
 
     @property
     def title(self) -> str:
-        """The file's stem as a person reads it: `moons logistic`."""
-        return self.path.stem.replace("_", " ")
+        """The file's stem as a person reads it: `Moons logistic`, `MNIST small CNN`."""
+        words = [w.upper() if w in _ACRONYMS else w for w in self.path.stem.split("_")]
+        return " ".join(words)[:1].upper() + " ".join(words)[1:]
 
     @property
     def description(self) -> str:

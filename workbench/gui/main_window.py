@@ -622,7 +622,7 @@ class MainWindow(QMainWindow):
                 project.remove_recent(self.settings, str(path.resolve()))
             return False
         if is_bundled(path):  # an example picked by hand: a copy, so Save asks where
-            self._set_document(spec, None, f"{path.stem} (example)")
+            self._set_document(spec, None, f"{Example(path, spec).title} (example)")
             self.statusBar().showMessage(f"Opened a copy of the example {path.name}; "
                                          "Save asks where to keep it", 8000)
             return True
