@@ -234,6 +234,13 @@ def test_export_the_selected_run_and_refuse_a_failed_one(qtbot, window, answers)
     assert all(c.max_abs_diff < 1e-3 for c in result.checks)
     assert "Verified" in dialog.status.text()
     assert dialog.picker.findData(str(failed.path)) < 0  # its picker offers no failed run
+
+    # Tools > Export while the dialog is open: it turns to the run selected now
+    second = _train(qtbot, window).run_dir
+    _click_run(qtbot, window, second)
+    window.actions["ExportDialog"].trigger()
+    assert window._tools["ExportDialog"] is dialog and dialog.run_dir == second
+    assert dialog.path_edit.text() == str(Path(second) / "model.onnx")
     dialog.close()
 
 

@@ -395,6 +395,10 @@ class MainWindow(QMainWindow):
         """Open another panel as a tab (a dialog as its own window); one of each."""
         existing = self._tools.get(cls_name)
         if existing is not None:
+            if cls_name == "ExportDialog":  # Tools > Export: the run selected now
+                run_dir = self._run_for_tool(say=False)
+                if run_dir is not None and run_dir != existing.run_dir:
+                    existing.set_run(run_dir)
             self._focus_tool(existing)
             return existing
         try:
