@@ -91,7 +91,8 @@ def test_compare_panel_races_four_optimizers(qtbot, panel, tmp_path):
     assert len(saved) == 1
     reopened = ComparePanel(moons_spec, Workspace(tmp_path / "runs"))
     qtbot.addWidget(reopened)
-    reopened.open_comparison(saved[0])
+    with qtbot.waitSignal(reopened.runsRead, timeout=60_000):  # read off the GUI thread
+        reopened.open_comparison(saved[0])
     again = reopened.rows()
     assert [(r.label, r.best_val_accuracy) for r in again] == [
         (r.label, r.best_val_accuracy) for r in rows]
@@ -107,7 +108,8 @@ def test_compare_panel_adds_past_runs_and_refuses_bad_input(qtbot, panel, tmp_pa
     assert [r.diverged for r in rows] == [False, True]
     past = rows[0].run_dir
     panel.clear()
-    panel.add_runs([past, str(tmp_path / "nowhere")])
+    with qtbot.waitSignal(panel.runsRead, timeout=60_000):
+        panel.add_runs([past, str(tmp_path / "nowhere")])
     assert [r.run_dir for r in panel.rows()] == [past]
     assert "Skipped" in panel.status.text()
     panel.set_field("optim.lr", "-1")
@@ -116,7 +118,8 @@ def test_compare_panel_adds_past_runs_and_refuses_bad_input(qtbot, panel, tmp_pa
     assert "optim.lr" in panel.status.text() and len(panel.comparison.variants) == before
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    panel.open_comparison(bad)
+    with qtbot.waitSignal(panel.runsRead, timeout=60_000):
+        panel.open_comparison(bad)
     assert "Cannot open" in panel.status.text() and len(panel.comparison.variants) == before
 
 

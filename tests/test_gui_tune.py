@@ -192,7 +192,8 @@ def test_compare_draws_a_fork_as_a_branch_of_its_parent(qtbot, tmp_path):
                              threads=1).events())[-1].run_dir
     panel = ComparePanel(moons, Workspace(store))
     qtbot.addWidget(panel)
-    panel.add_runs([fork])  # its parent comes along
+    with qtbot.waitSignal(panel.runsRead, timeout=60_000):
+        panel.add_runs([fork])  # its parent comes along
     assert [v.run_dir for v in panel.comparison.variants] == [parent, fork]
     starts = panel.branch_starts()
     assert list(starts) == [1] and starts[1] == Run(fork).summary()["fork_step"]

@@ -259,6 +259,7 @@ def test_compare_three_optimizers_one_added_from_the_runs_list(qtbot, window):
     # the trained run joins from the Runs list's context menu
     assert _context_action(qtbot, window, adam, "compare")
     assert window.center.currentWidget() is panel
+    qtbot.waitUntil(lambda: len(panel.comparison.variants) == 3, timeout=LIST_MS)  # read
     variants = panel.comparison.variants
     assert [v.spec.optim.name for v in variants] == ["sgd", "rmsprop", "adam"]
     assert variants[2].run_dir == adam

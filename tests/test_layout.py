@@ -333,7 +333,8 @@ def test_every_panel_and_tool_fits_a_laptop_screen(qtbot, monkeypatch):
             if hasattr(tool, "sessionReady"):  # Prune opens on the selected run: loading it
                 qtbot.waitUntil(lambda t=tool: t.session is not None, timeout=WAIT_MS)
             if hasattr(tool, "add_runs") and not tool.comparison.variants:
-                tool.add_runs(run_dirs)  # curves to draw, as "Add past runs…" gives
+                with qtbot.waitSignal(tool.runsRead, timeout=WAIT_MS):
+                    tool.add_runs(run_dirs)  # curves to draw, as "Add past runs…" gives
             if hasattr(tool, "is_running"):  # a tool that starts work when opened (the rate
                 qtbot.waitUntil(lambda t=tool: not t.is_running(), timeout=WAIT_MS)  # finder)
             where = f"{label} {registered[action]}"

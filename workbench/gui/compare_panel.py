@@ -178,6 +178,7 @@ class ComparePanel(QWidget):
 
     comparisonFinished = Signal()
     landscapeReady = Signal()
+    runsRead = Signal()  # stored runs or a saved comparison asked for are shown (or refused)
 
     def __init__(self, get_spec: Callable[[], ExperimentSpec], workspace: Workspace,
                  parent: QWidget | None = None) -> None:
@@ -192,6 +193,7 @@ class ComparePanel(QWidget):
         self._lines: list[dict[str, LiveCurve]] = []
         self._fed: list[dict[str, int]] = []  # points of each Curves series its line was given
         self._branches: dict[str | None, tuple[str, int, int] | None] = {}  # run -> fork
+        self._adding: list[str] = []  # runs asked for, being read
         self._build()
         self._timer = QTimer(self)  # single-shot: started by new data, idle otherwise
         self._timer.setSingleShot(True)
@@ -510,21 +512,36 @@ class ComparePanel(QWidget):
 
     # -- past runs, saving and opening ---------------------------------------------------
     def add_runs(self, run_dirs: list[str]) -> None:
-        """Add stored runs; unreadable ones are reported and skipped."""
+        """Add stored runs (a fork brings its parent), read off the GUI thread; unreadable
+        ones are reported and skipped. Runs asked for while others are read join them."""
+        self._adding += [d for d in run_dirs if d not in self._adding]
+        wanted = list(self._adding)
+        present = [v.run_dir for v in self.comparison.variants]
+        self.tasks.start("add", lambda _report, _cancel: _read_runs(wanted, present),
+                         done=self._runs_read, failed=self._read_failed)
+
+    def _runs_read(self, result: tuple[list[tuple[str, ExperimentSpec, Curves]], list[str]]
+                   ) -> None:
+        loaded, problems = result
+        self._adding = []
         if not self.comparison.variants:
             self.comparison = Comparison(default_name(self.get_spec()), [],
                                          self.target_spin.value())
-        problems = []
-        for run_dir in _with_parents(run_dirs, [v.run_dir for v in self.comparison.variants]):
-            try:
-                self.comparison.add_run(run_dir)
-                self.curves.append(Curves.from_run(run_dir))
-            except RunError as exc:
-                problems.append(str(exc))
+        present = {v.run_dir for v in self.comparison.variants}
+        for run_dir, spec, curves in loaded:
+            if run_dir not in present:
+                self.comparison.add_run(run_dir, spec=spec)
+                self.curves.append(curves)
         self._sync_lines()
         self._schedule(table=True)
         if problems:
             self.status.setText("Skipped: " + "; ".join(problems))
+        self.runsRead.emit()
+
+    def _read_failed(self, message: str) -> None:
+        self._adding = []
+        self.status.setText(f"Cannot read the runs: {message}")
+        self.runsRead.emit()
 
     def follow(self, feed: Any) -> None:
         """Take the runs "Add past runs…" offers from a `RunFeed` (the Runs list's) instead
@@ -550,18 +567,23 @@ class ComparePanel(QWidget):
             QMessageBox.warning(self, "Save comparison", f"Could not save: {exc}")
 
     def open_comparison(self, path: str | Path) -> None:
-        """Show a saved comparison from its runs' stored metrics; bad files change nothing."""
+        """Show a saved comparison from its runs' stored metrics (read off the GUI thread);
+        bad files change nothing."""
         if self.is_running():
             self.status.setText("Stop the running comparison first.")
             return
-        try:
-            comparison = load_comparison(path)
-        except SpecError as exc:
-            self.status.setText(f"Cannot open: {exc}")
+        self.tasks.start("add", lambda _report, _cancel: _read_comparison(path),
+                         done=lambda read: self._comparison_read(path, read),
+                         failed=self._open_failed, expected=(SpecError,))
+
+    def _comparison_read(self, path: str | Path, read: tuple[Comparison, list[Curves]]) -> None:
+        comparison, curves = read
+        self._adding = []
+        if self.is_running():  # a comparison started while the file was read
             return
         self._clear_lines()
         self.comparison = comparison
-        self.curves = curves_for(comparison)
+        self.curves = curves
         self.target_spin.blockSignals(True)
         self.target_spin.setValue(comparison.target_accuracy)
         self.target_spin.blockSignals(False)
@@ -570,6 +592,11 @@ class ComparePanel(QWidget):
         self.status.setText(f"Opened {Path(path).name}: {len(comparison.variants)} variants"
                             + (f", {len(comparison.pending())} not run yet"
                                if comparison.pending() else ""))
+        self.runsRead.emit()
+
+    def _open_failed(self, message: str) -> None:
+        self.status.setText(f"Cannot open: {message}")
+        self.runsRead.emit()
 
     def _open(self) -> None:
         folder = comparisons_dir(self.runs)
@@ -581,6 +608,8 @@ class ComparePanel(QWidget):
     def clear(self) -> None:
         if self.is_running():
             return
+        self.tasks.cancel("add")
+        self._adding = []
         self._clear_lines()
         self.comparison = Comparison("comparison", [], self.target_spin.value())
         self.curves = []
@@ -812,3 +841,21 @@ if __name__ == "__main__":
     code = app.exec()
     panel.shutdown()
     sys.exit(code)
+
+
+def _read_runs(run_dirs: list[str], present: list[str | None]
+               ) -> tuple[list[tuple[str, ExperimentSpec, Curves]], list[str]]:
+    """Each run's spec and stored curves (a fork's parent first), and what could not be read:
+    on a worker, since a long run's metrics are megabytes."""
+    loaded, problems = [], []
+    for run_dir in _with_parents(run_dirs, present):
+        try:
+            loaded.append((run_dir, Run(Path(run_dir)).spec(), Curves.from_run(run_dir)))
+        except RunError as exc:
+            problems.append(str(exc))
+    return loaded, problems
+
+
+def _read_comparison(path: str | Path) -> tuple[Comparison, list[Curves]]:
+    comparison = load_comparison(path)
+    return comparison, curves_for(comparison)

@@ -30,10 +30,13 @@ class Comparison:
     variants: list[Variant] = field(default_factory=list)
     target_accuracy: float = 0.9
 
-    def add_run(self, run_dir: str | Path, label: str | None = None) -> Variant:
-        """Add a stored run (already trained) to the comparison; RunError if unreadable."""
+    def add_run(self, run_dir: str | Path, label: str | None = None, *,
+                spec: ExperimentSpec | None = None) -> Variant:
+        """Add a stored run (already trained) to the comparison; RunError if unreadable.
+        `spec`: the run's, when the caller has read it already (off the GUI thread)."""
         run = Run(Path(run_dir))
-        spec = run.spec()
+        if spec is None:
+            spec = run.spec()
         if label is None:
             label = f"{spec.optim.name} lr={spec.optim.lr:g} ({run.path.name[:15]})"
         variant = Variant(unique_label(label, [v.label for v in self.variants]), spec,
