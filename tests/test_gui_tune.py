@@ -146,6 +146,8 @@ def test_fork_from_the_tools_menu_trains_a_branch_in_the_train_panel(qtbot, wind
     qtbot.waitUntil(lambda: window.history.selected_path() == parent, timeout=20_000)
     window.actions["ForkDialog"].trigger()
     dialog = window._tools["ForkDialog"]
+    assert not dialog.fork_button.isEnabled()  # the runs' checkpoints are looked up first
+    qtbot.waitUntil(lambda: dialog.run_dir() is not None, timeout=20_000)
     assert dialog.run_dir() == parent
     assert [dialog.epoch_combo.itemData(i) for i in range(dialog.epoch_combo.count())] == \
         [1, 2, 3, 4]
@@ -175,6 +177,7 @@ def test_fork_from_the_tools_menu_trains_a_branch_in_the_train_panel(qtbot, wind
     # the editor's changes, taken into a new fork
     window.actions["ForkDialog"].trigger()
     again = window._tools["ForkDialog"]
+    qtbot.waitUntil(lambda: again.run_combo.findData(parent) >= 0, timeout=20_000)
     window.model.set_value("regularization.l2", 0.001)
     again.run_combo.setCurrentIndex(again.run_combo.findData(parent))
     again.take_editor_changes()

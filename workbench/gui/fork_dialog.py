@@ -34,6 +34,7 @@ from workbench.core.tools.compare import parse_value
 from workbench.core.tools.fork import ForkError, ForkPlan, fork_points, plan_fork
 from workbench.core.workspace import Workspace
 from workbench.gui.compare_panel import COMMON_FIELDS
+from workbench.gui.tasks import Tasks
 from workbench.spec import ExperimentSpec
 
 
@@ -41,6 +42,7 @@ class ForkDialog(QDialog):
     """`forkRequested(ForkPlan)` when the person presses Fork with a fork that can run."""
 
     forkRequested = Signal(object)
+    runsListed = Signal()  # the runs with checkpoints are in the picker
 
     def __init__(self, workspace: Workspace, get_spec: Callable[[], ExperimentSpec],
                  selected: str | None = None, parent: QWidget | None = None, *,
@@ -48,6 +50,9 @@ class ForkDialog(QDialog):
         super().__init__(parent)
         self.runs, self.get_spec = workspace.runs, get_spec
         self.plan: ForkPlan | None = None
+        self.tasks = Tasks(self, workspace.jobs)
+        self._epochs: dict[str, list[int]] = {}  # run folder -> the epochs it can fork at
+        self._wanted = selected
         self.setWindowTitle("Fork a run")
 
         self.run_combo = QComboBox()
@@ -82,6 +87,7 @@ class ForkDialog(QDialog):
         self.fork_button = QPushButton("Fork and train")
         self.fork_button.setDefault(True)
         self.fork_button.clicked.connect(self.fork)
+        self.fork_button.setEnabled(False)  # until a fork is planned
         cancel = QPushButton("Cancel")
         cancel.clicked.connect(self.reject)
         buttons = QHBoxLayout()
@@ -98,7 +104,9 @@ class ForkDialog(QDialog):
         layout.addWidget(self.message)
         layout.addLayout(buttons)
         self.resize(620, 440)
-        self._fill_runs(selected, self.runs.list() if infos is None else infos)
+        self._say("Looking for runs with epoch checkpoints…")
+        self.tasks.start("runs", lambda _report, _cancel: _with_checkpoints(
+            self.runs.list() if infos is None else infos), done=self._fill_runs)
 
     @classmethod
     def from_window(cls, window: Any) -> ForkDialog:
@@ -110,27 +118,27 @@ class ForkDialog(QDialog):
 
     def set_run(self, run_dir: str) -> None:
         """Fork `run_dir` (when it has epoch checkpoints to fork from)."""
+        self._wanted = str(run_dir)  # also once the runs are listed
         index = self.run_combo.findData(str(run_dir))
         if index >= 0:
             self.run_combo.setCurrentIndex(index)
 
     # -- runs and epochs ----------------------------------------------------------------------
-    def _fill_runs(self, selected: str | None, infos: list[RunInfo]) -> None:
+    def _fill_runs(self, found: list[tuple[RunInfo, list[int]]]) -> None:
+        self._epochs = {str(info.path): epochs for info, epochs in found}
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
-        for info in infos:
-            epochs = [] if info.error else fork_points(info.path)
-            if not epochs:
-                continue
+        for info, epochs in found:
             s = info.summary
             when = time.strftime("%d %b %H:%M", time.localtime(s["created"])) \
                 if isinstance(s.get("created"), int | float) else ""
             self.run_combo.addItem(f"{s.get('name', info.name)}  ·  {s.get('status', '?')}  ·  "
                                    f"{len(epochs)} checkpoints  ·  {when}", str(info.path))
-        index = self.run_combo.findData(selected) if selected else -1
+        index = self.run_combo.findData(self._wanted) if self._wanted else -1
         self.run_combo.setCurrentIndex(max(0, index))
         self.run_combo.blockSignals(False)
         self._run_changed()
+        self.runsListed.emit()
 
     def run_dir(self) -> str | None:
         return self.run_combo.currentData()
@@ -139,7 +147,7 @@ class ForkDialog(QDialog):
         self.epoch_combo.blockSignals(True)
         self.epoch_combo.clear()
         run_dir = self.run_dir()
-        for epoch in fork_points(run_dir) if run_dir else []:
+        for epoch in self._epochs.get(run_dir, []) if run_dir else []:
             self.epoch_combo.addItem(str(epoch), epoch)
         self.epoch_combo.setCurrentIndex(self.epoch_combo.count() - 1)
         self.epoch_combo.blockSignals(False)
@@ -211,7 +219,9 @@ class ForkDialog(QDialog):
         """Plan the fork as it stands; the message says what it will do or why it cannot."""
         self.plan = None
         run_dir, epoch = self.run_dir(), self.epoch_combo.currentData()
-        if run_dir is None:
+        if self.tasks.is_running("runs"):
+            self._say("Looking for runs with epoch checkpoints…")
+        elif run_dir is None:
             self._say("No run has epoch checkpoints yet: train one (checkpoints are kept "
                       "every train.checkpoint_every epochs).", error=True)
         elif epoch is not None:
@@ -232,12 +242,30 @@ class ForkDialog(QDialog):
         color = "#b42318" if error else "#1d232b"
         self.message.setText(f"<span style='color:{color}'>{html.escape(text)}</span>")
 
+    def shutdown(self) -> None:
+        self.tasks.shutdown()
+
+    def done(self, result: int) -> None:  # accepted, rejected or closed: its thread ends too
+        self.shutdown()
+        super().done(result)
+
     def fork(self) -> None:
         plan = self.check()
         if plan is None:
             return
         self.forkRequested.emit(plan)
         self.accept()
+
+
+def _with_checkpoints(infos: list[RunInfo]) -> list[tuple[RunInfo, list[int]]]:
+    """The runs that kept epoch checkpoints, with those epochs: a folder scan each, so on a
+    worker."""
+    found = []
+    for info in infos:
+        epochs = [] if info.error else fork_points(info.path)
+        if epochs:
+            found.append((info, epochs))
+    return found
 
 
 def _text(value: Any) -> str:
