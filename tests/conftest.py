@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pytest
@@ -16,3 +17,22 @@ def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     return home
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_the_gui_thread(request):
+    """In a test with Qt, the cyclic collector runs on the GUI thread only, as in the app
+    (`warmup.collect_on_gui_thread`): on a worker it can free a widget and deadlock."""
+    if not {"qtbot", "qapp"} & set(request.fixturenames):
+        yield
+        return
+    request.getfixturevalue("qapp")
+    from workbench.gui.warmup import collect_on_gui_thread
+
+    collector = collect_on_gui_thread(0.5)
+    try:
+        yield
+    finally:
+        collector.timer.stop()
+        gc.collect()  # what the test left, here on the GUI thread
+        gc.enable()

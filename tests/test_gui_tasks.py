@@ -175,3 +175,34 @@ def test_stop_ends_a_task_early_and_still_delivers_its_result(qtbot, owner):
     owner.stop("apply")
     qtbot.waitUntil(lambda: not owner.is_running("apply"), timeout=WAIT_MS)
     assert got == ["stopped early"]
+
+
+def test_cycles_are_collected_on_the_gui_thread_only(qtbot):
+    """As in the app, the cyclic collector runs from a GUI-thread timer: a worker that
+    allocates a lot never frees a Qt object (on a worker that can deadlock with a paint)."""
+    import gc
+    import threading
+
+    from PySide6.QtCore import QObject
+
+    assert not gc.isenabled()
+    freed_on: list[bool] = []
+
+    class Cyclic(QObject):
+        def __del__(self) -> None:
+            freed_on.append(threading.current_thread() is threading.main_thread())
+
+    for _ in range(200):
+        item = Cyclic()
+        item.me = item  # only the cyclic collector can free it
+    del item
+
+    def allocate() -> None:  # what would trigger a collection on this thread
+        kept = [[[], {}] for _ in range(100_000)]
+        assert len(kept) == 100_000
+
+    worker = threading.Thread(target=allocate)
+    worker.start()
+    worker.join()
+    qtbot.waitUntil(lambda: len(freed_on) == 200, timeout=10_000)
+    assert all(freed_on)

@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.gui.icon import app_icon
     from workbench.gui.main_window import MainWindow
     from workbench.gui.style import apply_style
-    from workbench.gui.warmup import settle_heap
+    from workbench.gui.warmup import collect_on_gui_thread, settle_heap
 
+    collector = collect_on_gui_thread()  # never on the training thread
     apply_style(app)
     app.setWindowIcon(app_icon())
     window = MainWindow()
@@ -53,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     if smoke.requested():  # WORKBENCH_SMOKE=1: train one epoch unattended, print JSON, quit
         smoke.SmokeRun(window).start()
-    return app.exec()
+    code = app.exec()
+    collector.timer.stop()
+    return code
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import importlib
 import sys
+from typing import Any
 
 HEAVY_MODULES = ("torch", "torch._dynamo", "workbench.core.training.optim",
                  "workbench.core.data.loading", "workbench.core.training.loop",
@@ -47,3 +48,17 @@ def settle_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def collect_on_gui_thread(interval_s: float = 1.0) -> Any:
+    """Turn the automatic cyclic collector off and collect on a GUI-thread timer instead
+    (pyqtgraph's `GarbageCollector`); keep the returned object for as long as the app runs.
+
+    A collection runs on whichever thread happens to allocate. On a training thread it may
+    free the Python side of a Qt object left in a cycle: the C++ destructor then waits for the
+    GIL while the GUI thread, painting, waits for a lock the destructor holds. The tests hung
+    so (py-spy: a trainer thread in gc_collect_main -> QObject::~QObject -> GilState::acquire).
+    """
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    return GarbageCollector(interval=interval_s)
