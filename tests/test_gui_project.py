@@ -11,6 +11,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
+from dialog_answers import Answers
 from PySide6.QtCore import Qt, Signal  # noqa: E402
 from PySide6.QtWidgets import QLabel  # noqa: E402
 
@@ -48,25 +49,9 @@ class FakeTrainPanel(QLabel):
         return True
 
 
-class Answers:
-    """Scripted answers to the window's message boxes; records what it said."""
-
-    def __init__(self, monkeypatch) -> None:
-        self.asked: list[str] = []
-        self.warned: list[str] = []
-        self.next = dialogs.Button.Discard
-        monkeypatch.setattr(dialogs, "ask", self._ask)
-        monkeypatch.setattr(dialogs, "warn", lambda _p, _t, text: self.warned.append(text))
-        monkeypatch.setattr(dialogs, "about", lambda _p, _t, text: self.warned.append(text))
-
-    def _ask(self, _parent, _title, text, *args, **kwargs):
-        self.asked.append(text)
-        return self.next
-
-
 @pytest.fixture
 def answers(monkeypatch):
-    return Answers(monkeypatch)
+    return Answers(monkeypatch, dialogs.Button.Discard)
 
 
 def _open(qtbot, **kwargs) -> MainWindow:

@@ -15,6 +15,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("workbench.gui.train_panel")
 
+from dialog_answers import Answers
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QPushButton  # noqa: E402
 
@@ -30,28 +31,19 @@ from workbench.gui.style import apply_style  # noqa: E402
 WAIT_MS = 180_000
 
 
-class Person:
+class Person(Answers):
     """Answers the window's questions and file dialogs as a test scripts them, and records
     what it was asked."""
 
     def __init__(self, monkeypatch) -> None:
-        self.asked: list[str] = []
-        self.warned: list[str] = []
+        super().__init__(monkeypatch, dialogs.Button.Discard)
         self.save_as: list[Path | None] = []  # the answers to Save's file dialog, in turn
         self.save_dialogs: list[str] = []  # the folder each Save dialog suggested
         self.open_files: list[Path] = []
         self.folders: list[Path] = []
-        self.answer = dialogs.Button.Discard
-        monkeypatch.setattr(dialogs, "ask", self._ask)
-        monkeypatch.setattr(dialogs, "warn", lambda _p, _t, text: self.warned.append(text))
-        monkeypatch.setattr(dialogs, "inform", lambda _p, _t, text: self.warned.append(text))
         monkeypatch.setattr(QFileDialog, "getSaveFileName", self._save)
         monkeypatch.setattr(QFileDialog, "getOpenFileName", self._open)
         monkeypatch.setattr(QFileDialog, "getExistingDirectory", self._folder)
-
-    def _ask(self, _parent, _title, text, *args, **kwargs):
-        self.asked.append(text)
-        return self.answer
 
     def _save(self, _parent, _caption, suggested, *_args, **_kwargs):
         self.save_dialogs.append(suggested)
@@ -301,7 +293,7 @@ def test_open_a_run_in_the_editor_and_save_it_as_a_new_file(qtbot, person, tmp_p
     row = next(tree.topLevelItem(i) for i in range(tree.topLevelItemCount())
                if tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) == str(end.run_dir))
     tree.setCurrentItem(row)
-    person.answer = dialogs.Button.Discard
+    person.next = dialogs.Button.Discard
     qtbot.mouseClick(window.history.open_button, Qt.MouseButton.LeftButton)
     assert len(person.asked) == 1 and "unsaved changes" in person.asked[0]
     assert window.path is None and Path(end.run_dir).name in window.windowTitle()

@@ -19,6 +19,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
+from dialog_answers import Answers
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -32,22 +33,6 @@ from workbench.gui.style import apply_style  # noqa: E402
 WAIT_MS = 120_000
 LIST_MS = 20_000  # the list follows the store within a poll or two at most
 SHOTS = Path("/tmp/hub-shots")
-
-
-class Answers:
-    """The window's message boxes, answered as scripted; what they said is kept."""
-
-    def __init__(self, monkeypatch) -> None:
-        self.asked: list[str] = []
-        self.warned: list[str] = []
-        self.next = dialogs.Button.No
-        monkeypatch.setattr(dialogs, "ask", self._ask)
-        monkeypatch.setattr(dialogs, "warn", lambda _p, _t, text: self.warned.append(text))
-        monkeypatch.setattr(dialogs, "inform", lambda _p, _t, text: self.warned.append(text))
-
-    def _ask(self, _parent, _title, text, *args, **kwargs):
-        self.asked.append(text)
-        return self.next
 
 
 @pytest.fixture
