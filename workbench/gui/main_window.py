@@ -183,6 +183,9 @@ class MainWindow(QMainWindow):
         # a first start (nothing opened, nothing trained) offers a way in; never modal
         self.welcome.setVisible(not project.recent_files(self.settings)
                                 and not self.history.infos)
+        # the layer stack has the focus at first: in the Name field, the whole name would be
+        # selected, one key press from replaced
+        self.editor.list.setFocus()
 
         if heavy_loaded():
             self._torch_loaded(load_heavy())
