@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                          "hint": event.hint}))
                 code = 1
     finally:
-        shutdown()
+        shutdown(together=code == 0)
     return code
 
 

@@ -98,8 +98,15 @@ def init_from_env(device_pref: str = "auto") -> DistContext:
     return DistContext(rank, world, local, device, backend)
 
 
-def shutdown() -> None:
+def shutdown(*, together: bool = False) -> None:
+    """Leave the process group. `together` (a run that ended normally on every rank): wait
+    at a barrier first, so no rank tears its connections down while a peer still uses them
+    (under load a rank that left early made its peer abort in gloo: "terminate called
+    without an active exception", a finished run reported failed)."""
     if dist.is_available() and dist.is_initialized():
+        if together:
+            with contextlib.suppress(RuntimeError):  # a peer is gone: nothing to wait for
+                dist.barrier()
         dist.destroy_process_group()
 
 
