@@ -11,6 +11,7 @@ run of the same data gets it from the workspace's cache.
 from __future__ import annotations
 
 import contextlib
+import html
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,17 +68,15 @@ def format_seconds(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-class FailureBanner(QFrame):
-    """A visible red box with why a run failed and what to try; dismissed with its button.
+class _Banner(QFrame):
+    """A dismissible box of selectable text above the run's views; `extra` buttons sit
+    between the text and the close button."""
 
-    A bug's details (its traceback in the run folder, or the log) are named, with a button that
-    opens them.
-    """
-
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, name: str, style: str, extra: tuple[QPushButton, ...] = (),
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("failure")
-        self.setStyleSheet(BANNER_STYLE)
+        self.setObjectName(name)
+        self.setStyleSheet(style)
         self.text = QLabel()
         self.text.setWordWrap(True)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -86,16 +85,28 @@ class FailureBanner(QFrame):
         close.setAutoRaise(True)
         close.setToolTip("Dismiss")
         close.clicked.connect(self.hide)
-        self.details_button = QPushButton("Open details")
-        self.details_button.setToolTip("Open the file with what went wrong")
-        self.details_button.clicked.connect(self.open_details)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 6, 4, 6)
         layout.addWidget(self.text, 1)
-        layout.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignTop)
-        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
-        self.details: str | None = None
+        for button in (*extra, close):
+            layout.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
+
+
+class FailureBanner(_Banner):
+    """A visible red box with why a run failed and what to try; dismissed with its button.
+
+    A bug's details (its traceback in the run folder, or the log) are named, with a button that
+    opens them.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        details_button = QPushButton("Open details")
+        super().__init__("failure", BANNER_STYLE, (details_button,), parent)
+        self.details_button = details_button
+        details_button.setToolTip("Open the file with what went wrong")
+        details_button.clicked.connect(self.open_details)
+        self.details: str | None = None
 
     def show_failure(self, reason: str, hint: str, details: str | None = None) -> None:
         self.reason = reason
@@ -113,28 +124,13 @@ class FailureBanner(QFrame):
             QDesktopServices.openUrl(QUrl.fromLocalFile(self.details))
 
 
-class NoticeBanner(QFrame):
+class NoticeBanner(_Banner):
     """An amber box for a run that is not failing but not well either: a health warning while
     it trains, or an outcome that did not learn (diverged, one class, chance) when it ends."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("notice")
-        self.setStyleSheet(NOTICE_STYLE)
-        self.text = QLabel()
-        self.text.setWordWrap(True)
-        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton()
-        close.setText("\u2715")
-        close.setAutoRaise(True)
-        close.setToolTip("Dismiss")
-        close.clicked.connect(self.hide)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 6, 4, 6)
-        layout.addWidget(self.text, 1)
-        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        super().__init__("notice", NOTICE_STYLE, parent=parent)
         self.kind: str | None = None  # "health" or "outcome": what it shows now
-        self.hide()
 
     def show_notice(self, kind: str, title: str, items: list[tuple[str, str]]) -> None:
         """`items`: (what is wrong, what to try) pairs."""
@@ -153,7 +149,7 @@ class NoticeBanner(QFrame):
 
 
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return html.escape(text, quote=False)
 
 
 class TrainPanel(QWidget):
