@@ -33,10 +33,12 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from filelock import FileLock
 
 from workbench.core.data.cache import DatasetCache, DataSource
 from workbench.core.store.runs import Run, RunError, RunStore
@@ -62,6 +64,7 @@ DEFAULT_STARTUP = 4
 HEARTBEAT_S = 30  # how often a running trial says it is alive (RDB storages)
 GRACE_S = 120  # silence after which another process fails and retries it
 OPEN_ATTEMPTS = 5  # tries at opening a storage that other processes are creating
+CLAIM_TIMEOUT_S = 60  # the wait for another process's claim (held for milliseconds)
 _PARAM_KEYS = {"float": {"type", "low", "high", "log", "step"},
                "int": {"type", "low", "high", "log", "step"},
                "categorical": {"type", "choices"}}
@@ -344,24 +347,53 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
+class _Storage(optuna.storages.RDBStorage):
+    """An RDB storage whose trial claims are exclusive across processes on SQLite too.
+
+    Optuna claims a waiting (enqueued) trial by reading that it waits, then marking it running;
+    a server database locks the row between the two, SQLite cannot, so two processes could both
+    claim one trial and run it twice, the second failing at the end ("Cannot tell a COMPLETE
+    trial", optuna issue 4621). On SQLite, claims and `exclusive()` sections hold a lock file
+    beside the database.
+    """
+
+    def __init__(self, url: str, *, claims: str | None, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self._claims = FileLock(claims, timeout=CLAIM_TIMEOUT_S) if claims else None
+
+    def exclusive(self) -> contextlib.AbstractContextManager[Any]:
+        """No other Workbench process changes the study's queue meanwhile."""
+        return self._claims if self._claims is not None else contextlib.nullcontext()
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState,
+                               values: Sequence[float] | None = None) -> bool:
+        if state != TrialState.RUNNING:
+            return super().set_trial_state_values(trial_id, state, values)
+        with self.exclusive():
+            return super().set_trial_state_values(trial_id, state, values)
+
+
+def open_storage(url: str) -> _Storage:
     """An RDB storage with heartbeats (stale trials of dead processes are retried)."""
     if not isinstance(url, str) or "://" not in url:
         raise SearchError(f"--storage: must be a database URL such as sqlite:///search.db, "
                           f"got {url!r}")
     kwargs: dict[str, Any] = {}
+    claims: str | None = None
     if url.startswith("sqlite"):
         kwargs = {"connect_args": {"timeout": 60}}  # several processes share the file
         db = url.split(":///", 1)[-1]
-        if db and db != ":memory:" and not Path(db).parent.is_dir():
-            raise SearchError(f"--storage: the folder {Path(db).parent} does not exist")
+        if db and db != ":memory:":
+            if not Path(db).parent.is_dir():
+                raise SearchError(f"--storage: the folder {Path(db).parent} does not exist")
+            claims = f"{db}.lock"
     from sqlalchemy.exc import IntegrityError, OperationalError
 
     for attempt in range(OPEN_ATTEMPTS):
         try:
             with _quiet():
-                return optuna.storages.RDBStorage(
-                    url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
+                return _Storage(
+                    url, claims=claims, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
                     grace_period=GRACE_S,
                     heartbeat_stale_trial_callback=(
                         optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
@@ -592,17 +624,18 @@ class SearchRunner:
             raise SearchError(f"--study {self.study_name}: {exc}") from None
         mine = {"spec": _identity(self.spec), "space": self.space.to_dict(),
                 "objective": self.objective}
-        theirs = study.user_attrs.get("workbench")
-        if theirs is None and not study.trials:
-            study.set_user_attr("workbench", mine)
-            base = base_params(self.spec, self.space)
-            if base is not None:
-                study.enqueue_trial(base, user_attrs={"baseline": True}, skip_if_exists=True)
-        elif theirs != mine:
-            raise SearchError(f"--study {self.study_name}: this study in {self.storage_shown} "
-                              "searches another experiment or space; give those files, or "
-                              "name a new study")
-        self._retry_orphans(study)
+        with storage.exclusive():  # processes opening a new study together enqueue one baseline
+            theirs = study.user_attrs.get("workbench")
+            if theirs is None and not study.trials:
+                study.set_user_attr("workbench", mine)
+                base = base_params(self.spec, self.space)
+                if base is not None:
+                    study.enqueue_trial(base, user_attrs={"baseline": True}, skip_if_exists=True)
+            elif theirs != mine:
+                raise SearchError(f"--study {self.study_name}: this study in "
+                                  f"{self.storage_shown} searches another experiment or space; "
+                                  "give those files, or name a new study")
+            self._retry_orphans(study)
         self.study = study
         return study
 
