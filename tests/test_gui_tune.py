@@ -256,6 +256,53 @@ def test_search_panel_runs_stops_resumes_and_opens_trials(qtbot, window, warned)
     assert Run(best.run_dir).summary()["study"] == panel.study
 
 
+def test_the_study_box_lists_stored_studies_and_picking_one_shows_it(qtbot, window, warned):
+    """A study made elsewhere (here: with another learning rate in the editor) is picked from
+    the box, shown, its experiment opened from the status line's link, and continued."""
+    pytest.importorskip("optuna")
+    from workbench.core.tools.search import SearchRunner, parse_space
+
+    space = {"params": {"optim.lr": {"type": "float", "low": 1e-3, "high": 0.3, "log": True},
+                        "model.layers[0].out": {"type": "int", "low": 4, "high": 32,
+                                                "step": 4}},
+             "startup_trials": 1}
+    earlier = moons().with_value("optim.lr", 0.05)
+    SearchRunner(earlier, parse_space(space), trials=2, runs=window.workspace.runs,
+                 study="earlier", threads=1, sampler_seed=0).run()
+    window.actions["SearchPanel"].trigger()
+    panel = window._tools["SearchPanel"]
+    combo = panel.study_combo
+    qtbot.waitUntil(lambda: combo.count() == 1, timeout=WAIT_MS)
+    assert combo.itemText(0) == "earlier" and combo.currentText() == ""  # nothing picked yet
+    assert "2 trials, best val_accuracy" in combo.itemData(0, Qt.ItemDataRole.ToolTipRole)
+    assert not panel.rows
+    combo.showPopup()
+    view = combo.view()
+    qtbot.waitUntil(view.isVisible, timeout=WAIT_MS)
+    with qtbot.waitSignal(panel.studyShown, timeout=WAIT_MS):
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                         pos=view.visualRect(view.model().index(0, 0)).center())
+    assert combo.currentText() == "earlier" and panel.study == "earlier"
+    assert len(panel.rows) == 2 and panel.table.rowCount() == 2
+    assert panel.space_document() == {**space, "pruner": "median"}  # the study's own, whole
+    assert "open its experiment" in panel.status.text()
+    qtbot.wait(100)  # the status line wraps onto more lines: laid out on the next turn
+    shoot(panel, "search_study_picked.png")
+    assert window.model.spec().optim.lr == 0.01
+    panel.status.linkActivated.emit("experiment")  # the status line's link
+    assert window.model.spec().optim.lr == 0.05 and window.path is None
+    assert "Run to continue it" in panel.status.text()
+    panel.trials_spin.setValue(3)
+    with qtbot.waitSignal(panel.searchFinished, timeout=WAIT_MS) as finished:
+        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    assert not warned.said
+    assert finished.args[0].study == "earlier" and len(finished.args[0].rows) == 3  # continued
+    with qtbot.waitSignal(panel.studiesListed, timeout=WAIT_MS) as listed:
+        pass
+    assert [s.trials for s in listed.args[0]] == [3]
+    qtbot.waitUntil(panel.run_button.isEnabled, timeout=WAIT_MS)
+
+
 def test_search_panel_refuses_a_bad_space_with_a_dialog(qtbot, window, warned):
     pytest.importorskip("optuna")
     panel = window.open_tool("workbench.gui.search_panel", "SearchPanel")

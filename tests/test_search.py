@@ -254,6 +254,8 @@ def test_processes_claim_each_queued_trial_once_on_sqlite(tmp_path):
      "a choice is listed twice"),
     ({"params": {"optim.lr": {"type": "float", "low": 0.1, "high": 1, "lo": 3}}},
      r"params.optim.lr.lo: not an entry of a float range"),
+    ({"params": {"optim.lr": {"type": "float", "low": 1e-3, "high": 1}},
+      "startup_trials": 100_001}, "startup_trials: must be an integer from 0 to 100000"),
     ({"params": {"optim.lr": {"type": "float", "low": 1e-3, "high": 1}}, "pruner": "x"},
      "pruner: must be one of median, hyperband, none"),
     ({"params": {"optim.lr": {"type": "float", "low": 1e-3, "high": 1}}, "objective": "acc"},
@@ -314,7 +316,23 @@ def test_the_search_command_prints_the_best_trial_last(tmp_path, capsys):
     assert result["best"]["value"] > 0.5 and result["objective"] == "val_accuracy"
     assert (tmp_path / "runs" / "search.db").is_file()  # the default storage
     assert "trial 0:" in out.err and "best: trial" in out.err
+    assert main(["studies", "--runs-dir", str(tmp_path / "runs")]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].startswith("1 study in sqlite:///") and len(listed) == 2
+    assert listed[1].startswith(result["study"]) and "2 trials, best val_accuracy" in listed[1]
     space_path.write_text(json.dumps({"params": {"optim.lr": {"type": "float"}}}))
     assert main(["search", str(spec_path), "--space", str(space_path), "--trials", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "params.optim.lr.low: missing" in err[0]
+
+
+def test_the_studies_command_on_no_storage_and_on_a_broken_one(tmp_path, capsys):
+    from workbench.cli import main
+
+    assert main(["studies", "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert capsys.readouterr().out.startswith("no studies in sqlite:///")
+    assert not (tmp_path / "runs" / "search.db").exists()  # looking made no database
+    (tmp_path / "junk.db").write_text("not a database")
+    assert main(["studies", "--storage", f"sqlite:///{tmp_path / 'junk.db'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot open it" in err[0]

@@ -638,6 +638,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opened {path}", 5000)
         return True
 
+    def open_experiment(self, spec: ExperimentSpec, title: str) -> bool:
+        """Open `spec` (a stored study's experiment) as an untitled document named `title`;
+        unsaved changes are asked about first."""
+        if not self.maybe_save():
+            return False
+        self._set_document(spec, None, title)
+        self.statusBar().showMessage(f"Opened {title}; Save asks where to keep it", 8000)
+        return True
+
     def open_example(self, example: Example) -> bool:
         """Open a bundled example as an untitled copy: Save asks where, the package's file
         is never written."""

@@ -45,13 +45,16 @@ from PySide6.QtWidgets import (
 
 from workbench.core.data import DataError
 from workbench.core.tools.search import (
+    DEFAULT_STARTUP,
     KINDS,
+    MAX_STARTUP,
     OBJECTIVES,
     PRUNERS,
     SearchError,
     SearchResult,
     SearchRunner,
     SearchSpace,
+    StudyInfo,
     StudyOpened,
     StudyView,
     TrialEnded,
@@ -62,8 +65,10 @@ from workbench.core.tools.search import (
     default_storage,
     default_study_name,
     importances,
+    list_studies,
     parse_space,
     read_study,
+    same_experiment,
 )
 from workbench.core.training.events import EpochEnded, RunStarted
 from workbench.core.workspace import Workspace
@@ -76,7 +81,7 @@ from workbench.spec import ExperimentSpec, SpecError
 
 STATE_COLORS = {"complete": "#1d232b", "running": ACCENT, "pruned": "#8a94a1",
                 "failed": "#b42318", "waiting": "#8a94a1"}
-SPACE_COLUMNS = ("field", "type", "low", "high", "log", "choices")
+SPACE_COLUMNS = ("field", "type", "low", "high", "log", "step", "choices")
 
 
 def suggested_fields(spec: ExperimentSpec) -> list[str]:
@@ -139,8 +144,9 @@ class SpaceEditor(QWidget):
         for col, key in ((2, "low"), (3, "high")):
             self.table.setItem(row, col, QTableWidgetItem(_shown(entry.get(key))))
         self.table.setCellWidget(row, 4, log)
+        self.table.setItem(row, 5, QTableWidgetItem(_shown(entry.get("step"))))
         choices = entry.get("choices")
-        self.table.setItem(row, 5, QTableWidgetItem(
+        self.table.setItem(row, 6, QTableWidgetItem(
             ", ".join(_shown(c) for c in choices) if isinstance(choices, list) else ""))
 
     def remove_row(self) -> None:
@@ -163,13 +169,16 @@ class SpaceEditor(QWidget):
                 continue
             entry: dict[str, Any] = {"type": kind}
             if kind == "categorical":
-                text = self.table.item(row, 5).text()
+                text = self.table.item(row, 6).text()
                 entry["choices"] = [_value(t) for t in text.split(",") if t.strip()]
             else:
                 for col, key in ((2, "low"), (3, "high")):
                     entry[key] = _value(self.table.item(row, col).text())
                 if self.table.cellWidget(row, 4).isChecked():
                     entry["log"] = True
+                step = self.table.item(row, 5).text().strip()
+                if step:
+                    entry["step"] = _value(step)
             params[path] = entry
         return {"params": params}
 
@@ -201,13 +210,15 @@ class SearchPanel(QWidget):
     trialEvent = Signal(object)  # every event of the search, as it arrives (a SearchEvent)
     searchFinished = Signal(object)  # SearchResult
     studyShown = Signal()
+    experimentOpenRequested = Signal(object, str)  # a shown study's ExperimentSpec, a title
+    studiesListed = Signal(object)  # list[StudyInfo]
     importancesShown = Signal(object)  # dict
 
     def __init__(self, get_spec: Callable[[], ExperimentSpec], workspace: Workspace,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.get_spec, self.workspace, self.runs = get_spec, workspace, workspace.runs
-        self.tasks = Tasks(self, workspace.jobs)  # kinds: search, study, importance
+        self.tasks = Tasks(self, workspace.jobs)  # kinds: search, study, studies, importance
         self.runner: SearchRunner | None = None
         self.rows: dict[int, TrialRow] = {}
         self.space: SearchSpace | None = None
@@ -215,15 +226,18 @@ class SearchPanel(QWidget):
         self.objective = "val_accuracy"
         self.study = ""
         self.url = ""
+        self.study_experiment: ExperimentSpec | None = None  # of the study shown
         self.result: SearchResult | None = None
         self.importance: dict[str, float] = {}
         self._build()
         self.editor.set_raw(default_space(get_spec()))
+        self.list_studies()
 
     @classmethod
     def from_window(cls, window: Any) -> SearchPanel:
         panel = cls(window.model.spec, window.workspace, window)
         panel.runOpenRequested.connect(window.open_run)
+        panel.experimentOpenRequested.connect(window.open_experiment)
         return panel
 
     # -- layout -------------------------------------------------------------------------------
@@ -263,18 +277,32 @@ class SearchPanel(QWidget):
         self.trials_spin = QSpinBox()
         self.trials_spin.setRange(1, 100_000)
         self.trials_spin.setValue(20)
+        self.startup_spin = QSpinBox()
+        self.startup_spin.setRange(0, MAX_STARTUP)
+        self.startup_spin.setValue(DEFAULT_STARTUP)
+        self.startup_spin.setToolTip("Trials sampled at random before TPE learns from them")
         self.storage_edit = QLineEdit()
         self.storage_edit.setPlaceholderText("search.db in the runs folder")
         self.storage_edit.setToolTip("Any SQLAlchemy database URL; give several machines the "
                                      "same one to share the work. Empty: an SQLite file, "
                                      f"search.db in {self.runs.root}")
-        self.study_edit = QLineEdit()
-        self.study_edit.setPlaceholderText("from the experiment and the space")
+        self.storage_edit.editingFinished.connect(self.list_studies)
+        self.study_combo = QComboBox()  # the storage's studies; a new name starts a new one
+        self.study_combo.setEditable(True)
+        self.study_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.study_combo.setMinimumContentsLength(14)
+        self.study_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.study_combo.lineEdit().setPlaceholderText("named from the experiment")
+        self.study_combo.setToolTip("Pick a stored study to show its trials (Run continues "
+                                    "it), or type a new name to start one")
+        self.study_combo.activated.connect(self._study_picked)
         form.addRow("objective", self.objective_combo)
         form.addRow("pruner", self.pruner_combo)
         form.addRow("trials", self.trials_spin)
+        form.addRow("random trials", self.startup_spin)
         form.addRow("storage", self.storage_edit)
-        form.addRow("study", self.study_edit)
+        form.addRow("study", self.study_combo)
         left.addWidget(study)
 
         buttons = QHBoxLayout()
@@ -290,7 +318,9 @@ class SearchPanel(QWidget):
         left.addLayout(buttons)
         self.status = QLabel("Set the ranges, then Run. A study resumes where it stopped.")
         self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                            | Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.status.linkActivated.connect(self._link)
         left.addWidget(self.status)
 
         self.tabs = QTabWidget()
@@ -362,6 +392,7 @@ class SearchPanel(QWidget):
         if objective is not None:
             raw["objective"] = objective
         raw["pruner"] = self.pruner_combo.currentData()
+        raw["startup_trials"] = self.startup_spin.value()
         return raw
 
     def set_space(self, raw: dict[str, Any]) -> None:
@@ -371,6 +402,8 @@ class SearchPanel(QWidget):
         self.objective_combo.setCurrentIndex(max(0, index))
         self.pruner_combo.setCurrentIndex(max(0, self.pruner_combo.findData(
             raw.get("pruner", "median"))))
+        startup = raw.get("startup_trials", DEFAULT_STARTUP)
+        self.startup_spin.setValue(startup if isinstance(startup, int) else DEFAULT_STARTUP)
 
     def _load(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a search space", str(self.runs.root),
@@ -417,7 +450,8 @@ class SearchPanel(QWidget):
         space = parse_space(self.space_document(), spec)
         return SearchRunner(spec, space, trials=self.trials_spin.value(),
                             storage=self.storage_edit.text().strip() or None,
-                            study=self.study_edit.text().strip() or None, runs=self.runs,
+                            study=self.study_combo.currentText().strip() or None,
+                            runs=self.runs,
                             source=self.workspace)
 
     def run(self) -> bool:
@@ -509,6 +543,7 @@ class SearchPanel(QWidget):
                 f"{best.value:.4f} ({html.escape(_params_text(best.params))}). Double-click "
                 "a trial to open its run.")
         self.searchFinished.emit(result)
+        self.list_studies()
 
     def _on_error(self, message: str) -> None:
         self.status.setText(f"The search stopped: {html.escape(message)}")
@@ -526,7 +561,7 @@ class SearchPanel(QWidget):
         if self.is_running():
             return
         url = self.storage_edit.text().strip() or default_storage(self.runs)
-        name = self.study_edit.text().strip()
+        name = self.study_combo.currentText().strip()
         if not name:
             try:
                 spec = self.get_spec()
@@ -539,6 +574,26 @@ class SearchPanel(QWidget):
         self.url, self.study = url, name
         self.status.setText(f"Reading study {html.escape(name)}…")
 
+    def list_studies(self) -> None:
+        """List the storage's studies in the study box, off the GUI thread."""
+        url = self.storage_edit.text().strip() or default_storage(self.runs)
+        self.tasks.start("studies", lambda _emit, _cancel: list_studies(url),
+                         done=self._show_studies, failed=self._say, expected=(SearchError,))
+
+    def _show_studies(self, studies: list[StudyInfo]) -> None:
+        typed = self.study_combo.currentText()
+        self.study_combo.clear()
+        for info in studies:
+            self.study_combo.addItem(info.name)
+            self.study_combo.setItemData(self.study_combo.count() - 1, info.line(),
+                                         Qt.ItemDataRole.ToolTipRole)
+        self.study_combo.setEditText(typed)
+        self.studiesListed.emit(studies)
+
+    def _study_picked(self, _index: int) -> None:
+        if not self.is_running():
+            self.show_study()
+
     def _show_view(self, view: StudyView) -> None:
         self.space = view.space
         self.direction = view.direction
@@ -547,10 +602,24 @@ class SearchPanel(QWidget):
             self.set_space(view.space.to_dict())
         self.rows = {r.number: r for r in view.rows}
         self.importance = {}
+        self.study_experiment = view.experiment
         self._refresh()
-        self.status.setText(f"Study {html.escape(view.name)}: {len(view.rows)} trials. Run "
-                            "to continue it.")
+        head = f"Study {html.escape(view.name)}: {len(view.rows)} trials."
+        if view.experiment is None or same_experiment(view.experiment, self.get_spec()):
+            self.status.setText(f"{head} Run to continue it.")
+        else:
+            self.status.setText(f"{head} It searches another experiment than the editor's: "
+                                "<a href='experiment'>open its experiment</a>, then Run to "
+                                "continue it.")
         self.studyShown.emit()
+
+    def _link(self, href: str) -> None:
+        if href == "experiment" and self.study_experiment is not None:
+            self.experimentOpenRequested.emit(self.study_experiment,
+                                              f"{self.study_experiment.name} (study {self.study})")
+            if same_experiment(self.study_experiment, self.get_spec()):
+                self.status.setText(f"Study {html.escape(self.study)}: its experiment is in "
+                                    "the editor. Run to continue it.")
 
     def _say(self, message: str) -> None:
         self.status.setText(html.escape(message))

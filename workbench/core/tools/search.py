@@ -45,7 +45,7 @@ from workbench.core.store.runs import Run, RunError, RunStore
 from workbench.core.tools.compare import set_field
 from workbench.core.training.callbacks import Callback
 from workbench.core.training.events import Event, RunFailed, RunFinished, RunStarted
-from workbench.spec import ExperimentSpec, SpecError
+from workbench.spec import ExperimentSpec, SpecError, from_dict
 from workbench.spec.layers import CATALOGUE
 
 try:
@@ -61,6 +61,7 @@ OBJECTIVES: dict[str, Direction] = {"val_accuracy": "maximize", "val_loss": "min
 PRUNERS = ("median", "hyperband", "none")
 KINDS = ("float", "int", "categorical")
 DEFAULT_STARTUP = 4
+MAX_STARTUP = 100_000  # as many as a study's trials may be
 HEARTBEAT_S = 30  # how often a running trial says it is alive (RDB storages)
 GRACE_S = 120  # silence after which another process fails and retries it
 OPEN_ATTEMPTS = 5  # tries at opening a storage that other processes are creating
@@ -172,8 +173,10 @@ def parse_space(raw: Any, spec: ExperimentSpec | None = None) -> SearchSpace:
     if pruner not in PRUNERS:
         raise SearchError(f"pruner: must be one of {', '.join(PRUNERS)}, got {pruner!r}")
     startup = raw.get("startup_trials", DEFAULT_STARTUP)
-    if isinstance(startup, bool) or not isinstance(startup, int) or startup < 0:
-        raise SearchError(f"startup_trials: must be an integer >= 0, got {startup!r}")
+    if isinstance(startup, bool) or not isinstance(startup, int) \
+            or not 0 <= startup <= MAX_STARTUP:
+        raise SearchError(f"startup_trials: must be an integer from 0 to {MAX_STARTUP}, "
+                          f"got {startup!r}")
     params_raw = raw.get("params")
     if not isinstance(params_raw, dict) or not params_raw:
         raise SearchError("params: give at least one field to search, e.g. "
@@ -373,6 +376,14 @@ class _Storage(optuna.storages.RDBStorage):
             return super().set_trial_state_values(trial_id, state, values)
 
 
+def _sqlite_file(url: str) -> str | None:
+    """The file of an SQLite URL (None for another database or an in-memory one)."""
+    if not url.startswith("sqlite"):
+        return None
+    db = url.split(":///", 1)[-1]
+    return db if db and db != ":memory:" and db != url else None
+
+
 def open_storage(url: str) -> _Storage:
     """An RDB storage with heartbeats (stale trials of dead processes are retried)."""
     if not isinstance(url, str) or "://" not in url:
@@ -382,11 +393,11 @@ def open_storage(url: str) -> _Storage:
     claims: str | None = None
     if url.startswith("sqlite"):
         kwargs = {"connect_args": {"timeout": 60}}  # several processes share the file
-        db = url.split(":///", 1)[-1]
-        if db and db != ":memory:":
-            if not Path(db).parent.is_dir():
-                raise SearchError(f"--storage: the folder {Path(db).parent} does not exist")
-            claims = f"{db}.lock"
+    db = _sqlite_file(url)
+    if db is not None:
+        if not Path(db).parent.is_dir():
+            raise SearchError(f"--storage: the folder {Path(db).parent} does not exist")
+        claims = f"{db}.lock"
     from sqlalchemy.exc import IntegrityError, OperationalError
 
     for attempt in range(OPEN_ATTEMPTS):
@@ -410,8 +421,49 @@ def open_storage(url: str) -> _Storage:
     raise SearchError(f"--storage {shown_url(url)}: cannot open it ({first})") from None
 
 
-def study_names(url: str) -> list[str]:
-    return sorted(optuna.get_all_study_names(open_storage(url)))
+@dataclass(frozen=True)
+class StudyInfo:
+    """One study of a storage, as a list shows it."""
+
+    name: str
+    direction: str
+    objective: str | None  # None: a study not made by Workbench
+    trials: int  # every trial, queued and failed ones included
+    best: float | None
+    started: str | None  # the first trial's start, "YYYY-MM-DD HH:MM"
+
+    def line(self) -> str:
+        best = f"best {self.objective or 'value'} {self.best:.4g}" if self.best is not None \
+            else "none completed"
+        since = f", since {self.started}" if self.started else ""
+        return f"{self.trials} trials, {best}{since}"
+
+
+def list_studies(url: str) -> list[StudyInfo]:
+    """The studies in a storage, by name. An SQLite file that does not exist holds none and is
+    not made by looking (the app lists the default storage when the Search tab opens)."""
+    db = _sqlite_file(url)
+    if db is not None and not Path(db).is_file():
+        return []
+    storage = open_storage(url)
+    try:
+        with _quiet():
+            summaries = optuna.get_all_study_summaries(storage, include_best_trial=True)
+    except Exception as exc:  # a database of something else: one line, not a traceback
+        raise SearchError(f"--storage {shown_url(url)}: cannot list its studies "
+                          f"({str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r})"
+                          ) from None
+    found = []
+    for summary in summaries:
+        info = summary.user_attrs.get("workbench")
+        objective = info.get("objective") if isinstance(info, dict) else None
+        best = summary.best_trial.value if summary.best_trial is not None else None
+        started = summary.datetime_start.strftime("%Y-%m-%d %H:%M") \
+            if summary.datetime_start else None
+        found.append(StudyInfo(summary.study_name, summary.direction.name.lower(),
+                               objective if isinstance(objective, str) else None,
+                               summary.n_trials, best, started))
+    return sorted(found, key=lambda s: s.name)
 
 
 def default_study_name(spec: ExperimentSpec, space: SearchSpace) -> str:
@@ -426,6 +478,11 @@ def _identity(spec: ExperimentSpec) -> dict[str, Any]:
     d = spec.to_dict()
     d["train"].pop("device", None)
     return d
+
+
+def same_experiment(a: ExperimentSpec, b: ExperimentSpec) -> bool:
+    """Whether a study of `a` can be continued from `b` (the device may differ)."""
+    return _identity(a) == _identity(b)
 
 
 # -- trials ----------------------------------------------------------------------------------
@@ -792,6 +849,7 @@ class StudyView:
     objective: str | None
     space: SearchSpace | None  # None: a study not made by Workbench
     rows: list[TrialRow]
+    experiment: ExperimentSpec | None = None  # what it searches; None: not made by Workbench
 
 
 def read_study(url: str, study: str) -> StudyView:
@@ -806,8 +864,13 @@ def read_study(url: str, study: str) -> StudyView:
         space = parse_space(info["space"]) if "space" in info else None
     except SearchError:
         space = None
+    try:
+        experiment = from_dict(info["spec"]) if "spec" in info else None
+    except SpecError:  # written by another version of Workbench
+        experiment = None
     rows = [row_of(t) for t in s.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
-    return StudyView(study, s.direction.name.lower(), info.get("objective"), space, rows)
+    return StudyView(study, s.direction.name.lower(), info.get("objective"), space, rows,
+                     experiment)
 
 
 def importances(url: str, study: str) -> dict[str, float]:
@@ -841,7 +904,8 @@ def best_so_far(rows: list[TrialRow], direction: str) -> tuple[list[int], list[f
 
 
 __all__ = ["OBJECTIVES", "PRUNERS", "Param", "SearchError", "SearchEvent", "SearchResult",
-           "SearchRunner", "SearchSpace", "StudyOpened", "StudyView", "TrialEnded",
+           "SearchRunner", "SearchSpace", "StudyInfo", "StudyOpened", "StudyView", "TrialEnded",
            "TrialEvent", "TrialRow", "TrialStarted", "apply_params", "base_params",
            "best_so_far", "default_storage", "default_study_name", "importances", "load_space",
-           "objective_of", "parse_space", "read_study", "shown_url", "study_names"]
+           "list_studies", "objective_of", "parse_space", "read_study", "same_experiment",
+           "shown_url"]
