@@ -152,10 +152,14 @@ def test_fork_from_the_tools_menu_trains_a_branch_in_the_train_panel(qtbot, wind
     assert [dialog.epoch_combo.itemData(i) for i in range(dialog.epoch_combo.count())] == \
         [1, 2, 3, 4]
     dialog.set_epoch(2)
-    dialog.add_change("optim.lr", "oops")  # a bad value: refused in words, Fork disabled
+    with qtbot.waitSignal(dialog.checked, timeout=20_000,
+                          check_params_cb=lambda plan: plan is None):
+        dialog.add_change("optim.lr", "oops")  # a bad value: refused in words, Fork disabled
     assert not dialog.fork_button.isEnabled()
     assert "optim.lr: must be a number" in dialog.message.text()
-    dialog.table.item(0, 1).setText("0.001")
+    with qtbot.waitSignal(dialog.checked, timeout=20_000,
+                          check_params_cb=lambda plan: plan is not None):
+        dialog.table.item(0, 1).setText("0.001")
     assert dialog.fork_button.isEnabled()
     assert "optim.lr = 0.001" in dialog.message.text()
     shoot(dialog, "fork_dialog.png")
@@ -293,13 +297,14 @@ def test_the_study_box_lists_stored_studies_and_picking_one_shows_it(qtbot, wind
     assert window.model.spec().optim.lr == 0.05 and window.path is None
     assert "Run to continue it" in panel.status.text()
     panel.trials_spin.setValue(3)
+    listed: list[list] = []  # the list is read again once the search ends
+    panel.studiesListed.connect(listed.append)
     with qtbot.waitSignal(panel.searchFinished, timeout=WAIT_MS) as finished:
         qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     assert not warned.said
     assert finished.args[0].study == "earlier" and len(finished.args[0].rows) == 3  # continued
-    with qtbot.waitSignal(panel.studiesListed, timeout=WAIT_MS) as listed:
-        pass
-    assert [s.trials for s in listed.args[0]] == [3]
+    qtbot.waitUntil(lambda: bool(listed), timeout=WAIT_MS)
+    assert [s.trials for s in listed[-1]] == [3]
     qtbot.waitUntil(panel.run_button.isEnabled, timeout=WAIT_MS)
 
 

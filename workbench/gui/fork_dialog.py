@@ -2,8 +2,9 @@
 table of fields, or the experiment editor's differences from the run), and train the fork in
 the training panel, drawn as a branch of its parent.
 
-The fork is checked as it is edited (`plan_fork`): the Fork button is enabled only for a fork
-that can run, and the line under the table says why not.
+The fork is checked as it is edited (`plan_fork`, on a worker: it reads the run's files, and a
+changed dataset's): the Fork button is enabled only for a fork that can run, and the line under
+the table says why not.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class ForkDialog(QDialog):
 
     forkRequested = Signal(object)
     runsListed = Signal()  # the runs with checkpoints are in the picker
+    checked = Signal(object)  # each check's outcome: the ForkPlan, or None
 
     def __init__(self, workspace: Workspace, get_spec: Callable[[], ExperimentSpec],
                  selected: str | None = None, parent: QWidget | None = None, *,
@@ -215,9 +217,12 @@ class ForkDialog(QDialog):
             self._say("The editor's experiment is the run's: nothing to change.")
 
     # -- checking and forking -------------------------------------------------------------------
-    def check(self, *_: Any) -> ForkPlan | None:
-        """Plan the fork as it stands; the message says what it will do or why it cannot."""
+    def check(self, *_: Any) -> None:
+        """Plan the fork as it stands, off the GUI thread (a newer edit drops the older
+        check); the message says what it will do or why it cannot, and `checked` follows."""
         self.plan = None
+        self.fork_button.setEnabled(False)
+        self.tasks.cancel("plan")
         run_dir, epoch = self.run_dir(), self.epoch_combo.currentData()
         if self.tasks.is_running("runs"):
             self._say("Looking for runs with epoch checkpoints…")
@@ -225,18 +230,22 @@ class ForkDialog(QDialog):
             self._say("No run has epoch checkpoints yet: train one (checkpoints are kept "
                       "every train.checkpoint_every epochs).", error=True)
         elif epoch is not None:
-            try:
-                self.plan = plan_fork(run_dir, epoch, self.changes())
-            except ForkError as exc:
-                self._say(str(exc), error=True)
-            else:
-                what = ", ".join(f"{k} = {_text(v)}" for k, v in self.plan.changes.items())
-                text = (f"Continues from the end of epoch {epoch} to epoch "
-                        f"{self.plan.spec.train.epochs} with "
-                        + (what if what else "nothing changed (it repeats its parent)") + ".")
-                self._say(" ".join([text, *self.plan.notes]))
-        self.fork_button.setEnabled(self.plan is not None)
-        return self.plan
+            changes = self.changes()
+            self.tasks.start("plan", lambda _report, _cancel: plan_fork(run_dir, epoch, changes),
+                             done=self._planned, failed=self._refused, expected=(ForkError,))
+
+    def _planned(self, plan: ForkPlan) -> None:
+        self.plan = plan
+        what = ", ".join(f"{k} = {_text(v)}" for k, v in plan.changes.items())
+        text = (f"Continues from the end of epoch {plan.epoch} to epoch {plan.spec.train.epochs} "
+                "with " + (what if what else "nothing changed (it repeats its parent)") + ".")
+        self._say(" ".join([text, *plan.notes]))
+        self.fork_button.setEnabled(True)
+        self.checked.emit(plan)
+
+    def _refused(self, message: str) -> None:
+        self._say(message, error=True)
+        self.checked.emit(None)
 
     def _say(self, text: str, *, error: bool = False) -> None:
         color = "#b42318" if error else "#1d232b"
@@ -250,10 +259,10 @@ class ForkDialog(QDialog):
         super().done(result)
 
     def fork(self) -> None:
-        plan = self.check()
-        if plan is None:
+        """Train the fork last checked (the button is off while a check is in flight)."""
+        if self.plan is None or self.tasks.is_running("plan"):
             return
-        self.forkRequested.emit(plan)
+        self.forkRequested.emit(self.plan)
         self.accept()
 
 
