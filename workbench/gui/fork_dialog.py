@@ -259,8 +259,9 @@ class ForkDialog(QDialog):
         super().done(result)
 
     def fork(self) -> None:
-        """Train the fork last checked (the button is off while a check is in flight)."""
-        if self.plan is None or self.tasks.is_running("plan"):
+        """Train the fork of the latest check: an edit clears the plan until its own check
+        answers (an older check's answer is dropped), so a plan here is never stale."""
+        if self.plan is None:
             return
         self.forkRequested.emit(self.plan)
         self.accept()
