@@ -299,6 +299,13 @@ def test_a_study_of_another_space_or_a_bad_storage_is_refused(tmp_path):
         runner(tmp_path, 1, storage=f"sqlite:///{tmp_path}/missing/x.db").run()
     with pytest.raises(SearchError, match="--trials"):
         runner(tmp_path, 0)
+    with pytest.raises(SearchError, match=r"at most 4096 characters\), got 'sqlite:///x+'… "
+                                          r"\(5010 characters\)"):
+        runner(tmp_path, 1, storage="sqlite:///" + "x" * 5000).run()
+    for bad, message in (("", "must not be empty"), ("a\nb", "must be one line"),
+                         ("s" * 201, "must be at most 200 characters")):
+        with pytest.raises(SearchError, match=f"--study: {message}"):
+            runner(tmp_path, 1, study=bad)
 
 
 def test_the_search_command_prints_the_best_trial_last(tmp_path, capsys):

@@ -45,7 +45,7 @@ from workbench.core.store.runs import Run, RunError, RunStore
 from workbench.core.tools.compare import set_field
 from workbench.core.training.callbacks import Callback
 from workbench.core.training.events import Event, RunFailed, RunFinished, RunStarted
-from workbench.spec import ExperimentSpec, SpecError, from_dict
+from workbench.spec import ExperimentSpec, SpecError, check_name, from_dict
 from workbench.spec.layers import CATALOGUE
 
 try:
@@ -65,6 +65,7 @@ MAX_STARTUP = 100_000  # as many as a study's trials may be
 HEARTBEAT_S = 30  # how often a running trial says it is alive (RDB storages)
 GRACE_S = 120  # silence after which another process fails and retries it
 OPEN_ATTEMPTS = 5  # tries at opening a storage that other processes are creating
+MAX_URL = 4096  # a storage URL's characters
 CLAIM_TIMEOUT_S = 60  # the wait for another process's claim (held for milliseconds)
 _PARAM_KEYS = {"float": {"type", "low", "high", "log", "step"},
                "int": {"type", "low", "high", "log", "step"},
@@ -386,9 +387,11 @@ def _sqlite_file(url: str) -> str | None:
 
 def open_storage(url: str) -> _Storage:
     """An RDB storage with heartbeats (stale trials of dead processes are retried)."""
-    if not isinstance(url, str) or "://" not in url:
-        raise SearchError(f"--storage: must be a database URL such as sqlite:///search.db, "
-                          f"got {url!r}")
+    if not isinstance(url, str) or "://" not in url or len(url) > MAX_URL:
+        shown = f"{url[:60]!r}… ({len(url)} characters)" \
+            if isinstance(url, str) and len(url) > 60 else repr(url)
+        raise SearchError(f"--storage: must be a database URL such as sqlite:///search.db "
+                          f"(at most {MAX_URL} characters), got {shown}")
     kwargs: dict[str, Any] = {}
     claims: str | None = None
     if url.startswith("sqlite"):
@@ -636,6 +639,11 @@ class SearchRunner:
                  sampler_seed: int | None = None) -> None:
         if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= 100_000:
             raise SearchError(f"--trials: must be an integer from 1 to 100000, got {trials!r}")
+        if study is not None:
+            try:
+                check_name(study, "--study")  # a name the app's list and the CLI show on a line
+            except SpecError as exc:
+                raise SearchError(str(exc)) from None
         self.space = parse_space(space.to_dict(), spec)
         self.spec = spec
         self.trials = trials
