@@ -715,11 +715,17 @@ class SearchRunner:
 
     @staticmethod
     def _retry_orphans(study: optuna.Study) -> None:
-        """Fail and requeue the running trials of processes on this machine that died."""
+        """Fail and requeue the running trials of processes on this machine that died.
+
+        A trial that names no process yet is left alone: its owner may be between claiming it
+        and writing who it is (failing it then made the owner's own result fail, "Cannot tell
+        a FAIL trial"); the heartbeat retries it if that owner died.
+        """
         host = socket.gethostname()
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             attrs = trial.user_attrs
-            if attrs.get("host") != host or _alive(attrs.get("pid")):
+            pid = attrs.get("pid")
+            if attrs.get("host") != host or not isinstance(pid, int) or _alive(pid):
                 continue
             try:
                 study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
@@ -767,8 +773,8 @@ class SearchRunner:
     def _objective(self, trial: optuna.Trial) -> float:
         if self._stop.is_set():
             raise _Stopped
+        trial.set_user_attr("pid", os.getpid())  # before the host: see _retry_orphans
         trial.set_user_attr("host", socket.gethostname())
-        trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("direction", self.direction)
         params = {p.path: p.suggest(trial) for p in self.space.params}
         self.on_event(TrialStarted(trial.number, params))
