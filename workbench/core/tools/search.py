@@ -420,8 +420,14 @@ def open_storage(url: str) -> _Storage:
         except Exception as exc:  # a bad URL, a missing driver, a server that does not answer
             error = exc
         break
-    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    raise SearchError(f"--storage {shown_url(url)}: cannot open it ({first})") from None
+    raise SearchError(f"--storage {shown_url(url)}: cannot open it ({_first_line(error)})"
+                      ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """A database driver's error, on the one line a refusal has."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -454,8 +460,7 @@ def list_studies(url: str) -> list[StudyInfo]:
             summaries = optuna.get_all_study_summaries(storage, include_best_trial=True)
     except Exception as exc:  # a database of something else: one line, not a traceback
         raise SearchError(f"--storage {shown_url(url)}: cannot list its studies "
-                          f"({str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r})"
-                          ) from None
+                          f"({_first_line(exc)})") from None
     found = []
     for summary in summaries:
         info = summary.user_attrs.get("workbench")
