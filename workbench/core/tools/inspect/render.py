@@ -29,6 +29,8 @@ DPI = 100
 DIVERGING = "RdBu_r"
 SEQUENTIAL = "viridis"
 MAX_TILES = 256  # tiles of one mosaic
+MAX_PROBABILITIES = 20  # classes in a sample's probability chart; of more, the most probable
+MAX_CLASS_MAPS = 40  # classes drawn as pictures of their average attribution
 MAX_CHANNELS = 16  # feature maps drawn per convolutional layer's activations
 MAX_TICK_LABELS = 30  # class or feature names along an axis; beyond, every n-th
 MAX_ANNOTATED = 200  # cells of a table that get their value written in them
@@ -261,13 +263,14 @@ def sample(s: SampleInsight, image_input: bool, feature_names: Sequence[str]) ->
     else:
         names = list(feature_names)
         panels = len(maps) + (1 if s.probabilities is not None else 0) + 1
-        fig = new_figure(min(14, 3.4 * panels), 1.6 + 0.32 * max(len(names), 4))
+        rows = max(len(names), min(len(s.class_names), MAX_PROBABILITIES), 4)
+        fig = new_figure(min(14, 3.4 * panels), min(12, 1.6 + 0.32 * rows))
         axes = fig.subplots(1, panels, squeeze=False)[0]
         _bars(axes[0], np.asarray(s.input, dtype=np.float64), names, "input (own units)")
         for ax, a in zip(axes[1:], maps, strict=False):
             _bars(ax, a.values.astype(np.float64), names, a.title, hide_names=True)
         if s.probabilities is not None:
-            _probabilities(axes[-1], s)
+            _probabilities(axes[-1], s, across=False)
     fig.suptitle(plain_text(_answer(s)))
     return png_of(fig)
 
@@ -288,20 +291,42 @@ def _bars(ax: Axes, values: np.ndarray, names: Sequence[str], title: str, *,
     ax.set_title(plain_text(title), fontsize=10)
 
 
-def _probabilities(ax: Axes, s: SampleInsight) -> None:
+def _probabilities(ax: Axes, s: SampleInsight, *, across: bool = True) -> None:
+    """Every class's probability (bars `across` the panel, or one row each); of many classes,
+    the most probable and the true one."""
     assert s.probabilities is not None
-    names = s.class_names
-    where = np.arange(len(names))
-    colours = ["#c0392b" if k == int(s.predicted) else "#7f8c8d" for k in where]
-    ax.bar(where, s.probabilities, color=colours)
-    ax.set_ylim(0, 1.12)
-    ax.set_ylabel("probability")
-    ticks(ax, "x", names, rotate=long_names(names))
-    if len(names) <= MAX_TICK_LABELS:
-        for k, p in zip(where, s.probabilities, strict=True):
-            ax.annotate(f"{p:.2f}", (k, p), xytext=(0, 2), textcoords="offset points",
+    k = len(s.class_names)
+    title = "probabilities (answer in red)"
+    chosen = list(range(k))
+    if k > MAX_PROBABILITIES:
+        order = [int(c) for c in np.argsort(-s.probabilities, kind="stable")]
+        chosen = order[:MAX_PROBABILITIES]
+        title = f"the top {len(chosen)} of {k} classes\n(answer in red)"
+        if int(s.truth) not in chosen:
+            chosen = chosen[:-1] + [int(s.truth)]
+            title = f"the top {len(chosen) - 1} of {k} classes\nand the true one (answer in red)"
+    names = [s.class_names[c] for c in chosen]
+    values = s.probabilities[chosen]
+    where = np.arange(len(chosen))
+    colours = ["#c0392b" if c == int(s.predicted) else "#7f8c8d" for c in chosen]
+    if across:
+        ax.bar(where, values, color=colours)
+        ax.set_ylim(0, 1.12)
+        ax.set_ylabel("probability")
+        ticks(ax, "x", names, rotate=long_names(names))
+        for x, p in zip(where, values, strict=True):
+            ax.annotate(f"{p:.2f}", (x, p), xytext=(0, 2), textcoords="offset points",
                         ha="center", fontsize=8)
-    ax.set_title("probabilities (the answer in red)", fontsize=10)
+    else:
+        ax.barh(where, values, color=colours)
+        ax.set_xlim(0, 1.25)
+        ax.set_xlabel("probability")
+        ax.invert_yaxis()
+        ticks(ax, "y", names)
+        for y, p in zip(where, values, strict=True):
+            ax.annotate(f"{p:.2f}", (p, y), xytext=(3, 0), textcoords="offset points",
+                        va="center", fontsize=7)
+    ax.set_title(plain_text(title), fontsize=9)
 
 
 def activations(s: SampleInsight) -> bytes:
@@ -338,10 +363,12 @@ def activations(s: SampleInsight) -> bytes:
 # -- per class -------------------------------------------------------------------------------
 
 def classes(view: ClassAttribution, image_input: bool, feature_names: Sequence[str]) -> bytes:
-    names = view.class_names
+    names = view.class_names[:MAX_CLASS_MAPS] if image_input else view.class_names
+    shown = (f" (the first {len(names)} of {len(view.class_names)} classes)"
+             if len(names) < len(view.class_names) else "")
     signed = view.method == "integrated_gradients"
     if image_input:
-        maps = view.maps.sum(axis=1)
+        maps = view.maps[:len(names)].sum(axis=1)
         cols = min(len(names), 5)
         rows = math.ceil(len(names) / cols)
         fig = new_figure(2.3 * cols + 1.2, 2.5 * rows + 0.8)
@@ -358,7 +385,8 @@ def classes(view: ClassAttribution, image_input: bool, feature_names: Sequence[s
         if image is not None:
             colorbar(fig, image, list(axes.ravel()), "mean attribution")
     else:
-        fig = new_figure(min(12, 3 + 0.45 * len(feature_names)), 1.8 + 0.3 * len(names))
+        fig = new_figure(min(12, 3 + 0.45 * len(feature_names)),
+                         min(12, 1.8 + 0.3 * len(names)))
         ax = fig.add_subplot()
         top = _symmetric(view.maps)
         image = ax.imshow(view.maps, cmap=DIVERGING if signed else SEQUENTIAL,
@@ -367,7 +395,8 @@ def classes(view: ClassAttribution, image_input: bool, feature_names: Sequence[s
         colorbar(fig, image, ax, "mean attribution")
         ticks(ax, "x", feature_names, rotate=long_names(feature_names))
         ticks(ax, "y", [f"{n} (n={c})" for n, c in zip(names, view.counts, strict=True)])
-    fig.suptitle(f"{view.title}, averaged over each class's correctly classified test samples")
+    fig.suptitle(f"{view.title}, averaged over each class's correctly classified test "
+                 f"samples{shown}")
     return png_of(fig)
 
 
