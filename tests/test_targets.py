@@ -182,3 +182,21 @@ def test_a_run_trained_under_the_old_reading_still_loads(tmp_path):
     loaded = load_trained(folder)
     assert loaded.splits.info.num_classes == 214
     assert loaded.spec.data.target == "category"
+
+
+def test_the_exported_script_reads_the_target_as_the_run_did(tmp_path):
+    """The standalone script carries the guess: it retrains the diabetes regression bit for
+    bit without Workbench."""
+    from test_export_script import assert_same_run, export, retrain
+
+    events = list(Trainer(specmod.from_dict({
+        "name": "diabetes", "data": {"name": "csv", "path": str(DIABETES)},
+        "model": {"layers": [{"type": "Linear", "out": 8}, {"type": "Tanh"},
+                             {"type": "Linear", "out": 1}]},
+        "optim": {"name": "adam", "lr": 0.05},
+        "train": {"epochs": 2, "batch_size": 32, "device": "cpu"}}),
+        runs=RunStore(tmp_path / "runs")).events())
+    assert isinstance(events[-1], RunFinished)
+    done = retrain(export(events[-1].run_dir, tmp_path / "diabetes.py"), tmp_path, "--train",
+                   "--out", "d.pt")
+    assert_same_run(events[-1].run_dir, done, tmp_path / "d.pt")
