@@ -197,3 +197,15 @@ def test_the_whole_inspection_is_written_as_pictures_and_numbers(mlp, tmp_path):
     assert doc["layers"] == ["1 Flatten", "2 Linear", "3 ReLU", "4 Linear"]
     assert [p["file"] for p in doc["pictures"]][0] == "first-layer.png"
     assert all(p["how_to_read"] for p in doc["pictures"])
+
+
+def test_a_run_without_a_test_split_still_shows_what_it_learned(tmp_path):
+    run = train_run(tmp_path / "runs", MOONS, epochs=2, lr=0.02, batch_size=32,
+                    data={"name": "moons", "samples": 200, "test_fraction": 0},
+                    name="no test")
+    result = inspect_run(run)
+    assert result.samples == [] and result.classes is None
+    assert result.first_layer is not None and result.neurons is not None
+    names = [p.name for p in write_inspection(result, tmp_path / "out")]
+    assert names == ["first-layer.png", "neurons.png", "inspect.json"]
+    assert Inspection.open(run).methods() == ("saliency", "integrated_gradients")

@@ -125,8 +125,9 @@ class Inspection:
 
     def methods(self) -> tuple[str, ...]:
         """The attribution methods this network allows (Grad-CAM: a convolutional one)."""
+        example = torch.zeros((1, *self.info.input_shape))  # only its shape matters
         with self._lock:
-            return methods_for(self.model, self.layers, self._inputs([0]))
+            return methods_for(self.model, self.layers, example)
 
     def predictions(self, *, cancel: threading.Event | None = None,
                     progress: Progress | None = None) -> Predictions:
@@ -363,7 +364,7 @@ def inspect_run(run_dir: str | Path, *, source: DataSource | None = None,
     for index in chosen:
         step(f"sample {index}")
         result.samples.append(ins.sample(index, cancel=cancel))
-    if ins.task == "classification":
+    if ins.task == "classification" and ins.test_size:
         step("the class averages")
         result.classes = ins.class_attribution(per_class=per_class, cancel=cancel)
     return result
