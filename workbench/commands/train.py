@@ -40,6 +40,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--threads", type=threads,
                    help="CPU threads for PyTorch (default: the spec's train.threads, else the "
                         "physical cores but one)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="sets",
+                   help="set a field of the spec, e.g. data.target=quantity or optim.lr=0.01; "
+                        "repeat")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runs_dir(p)
     d = p.add_argument_group("several processes (DistributedDataParallel through torchrun)")
@@ -57,19 +60,32 @@ def run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     if args.data_root is not None and not os.path.isdir(args.data_root):
         raise CommandError(f"--data-root: {args.data_root} is not a folder")
-    try:
-        for field, value in (("train.epochs", args.epochs), ("train.device", args.device),
-                             ("train.seed", args.seed), ("data.root", args.data_root)):
-            if value is not None:
-                spec = spec.with_value(field, value)
-    except SpecError as exc:
-        raise CommandError(str(exc)) from exc
+    spec = _overridden(spec, args)
     workspace = workspace_from(args)
     preflight(spec, workspace)
     if args.nproc or args.nnodes > 1:
         return run_distributed(args)
     trainer = Trainer(spec, runs=workspace.runs, source=workspace, threads=args.threads)
     return drive(trainer, quiet=args.quiet)
+
+
+def _overridden(spec: ExperimentSpec, args: argparse.Namespace) -> ExperimentSpec:
+    """The spec with the flags' fields set: `--set FIELD=VALUE` first, then the named flags."""
+    from workbench.core.tools.compare.vary import set_field
+    from workbench.core.tools.fork import ForkError, parse_sets
+
+    try:
+        for field, value in parse_sets(getattr(args, "sets", [])).items():
+            spec = set_field(spec, field, value)
+        for field, value in (("train.epochs", args.epochs), ("train.device", args.device),
+                             ("train.seed", args.seed), ("data.root", args.data_root)):
+            if value is not None:
+                spec = spec.with_value(field, value)
+    except ForkError as exc:
+        raise CommandError(str(exc)) from exc
+    except SpecError as exc:
+        raise CommandError(f"--set: {exc}" if getattr(args, "sets", []) else str(exc)) from exc
+    return spec
 
 
 def preflight(spec: ExperimentSpec, workspace: Workspace) -> None:
@@ -82,7 +98,8 @@ def preflight(spec: ExperimentSpec, workspace: Workspace) -> None:
 
     try:
         info = workspace.info(spec.data)
-        report = check(spec.model.layers, info.input_shape, info.num_classes)
+        report = check(spec.model.layers, info.input_shape, info.num_classes,
+                       target=info.target)
         ensure_fits(spec, report, info, resolve_device(spec.train.device))
     except (SpecError, DataError) as exc:
         raise CommandError(str(exc)) from exc
@@ -272,6 +289,8 @@ def drive(trainer: Any, *, quiet: bool = False, extra: tuple[str, ...] = ()) -> 
                     for warning in result["warnings"]:  # it ended, but did it learn?
                         sys.stderr.write(f"workbench: warning: {warning['message']}\n"
                                          f"  hint: {warning['hint']}\n")
+                    for line in _equation_lines(event.summary):
+                        sys.stderr.write(line + "\n")
                 elif isinstance(event, RunFailed):
                     if bar is not None:
                         bar.close()
@@ -323,4 +342,23 @@ def finished_result(event: Any) -> dict[str, Any]:
         out["test_accuracy"] = event.test_accuracy
     else:
         out["test_mse"] = event.test_loss
+    for key in ("regression", "equation"):  # a regression's figures, a linear model's equation
+        if isinstance(s.get(key), dict):
+            out[key] = _brief(s[key])
     return out
+
+
+def _equation_lines(summary: dict[str, Any]) -> list[str]:
+    """A linear model's equation in the data's own units, as lines for the terminal."""
+    equation = summary.get("equation")
+    if not isinstance(equation, dict) or not isinstance(equation.get("lines"), list):
+        return []
+    return ["equation (in the data's own units):",
+            *(f"  {line}" for line in equation["lines"] if isinstance(line, str))]
+
+
+def _brief(entry: dict[str, Any]) -> dict[str, Any]:
+    """A summary entry without its long lists (the plot's points, every coefficient of an
+    image): what a result line should hold."""
+    return {k: v for k, v in entry.items()
+            if not (isinstance(v, list | dict) and len(v) > 20)}

@@ -22,6 +22,11 @@ from workbench.spec.layers import (
 if TYPE_CHECKING:
     from torch import nn
 
+    from workbench.core.data.tables import TargetReading
+
+
+MAX_READABLE_CLASSES = 1_000  # core.data.tables.MAX_CLASSES, not imported: it loads numpy
+
 
 @dataclass(frozen=True)
 class LayerReport:
@@ -61,10 +66,13 @@ class ModelReport:
         return self.error is None
 
 
-def analyze(layers: list[LayerSpec], input_shape: Shape, num_classes: int | None) -> ModelReport:
+def analyze(layers: list[LayerSpec], input_shape: Shape, num_classes: int | None, *,
+            target: TargetReading | None = None) -> ModelReport:
     """Shapes, parameters and MACs of every layer; the first shape problem, if any.
 
-    `num_classes` 0 means regression (one output); None skips the output check.
+    `num_classes` 0 means regression (one output); None skips the output check. `target`
+    (a CSV's `DatasetInfo.target`) lets a mismatched last layer offer both readings of the
+    label column: as classes, or as a quantity.
     """
     reports: list[LayerReport] = []
     error: SpecError | None = None
@@ -98,7 +106,7 @@ def analyze(layers: list[LayerSpec], input_shape: Shape, num_classes: int | None
     if error is None and not layers:
         error = SpecError("model.layers", "the network needs at least one layer")
     if error is None and num_classes is not None and shape is not None:
-        error = _output_problem(layers, shape, num_classes)
+        error = _output_problem(layers, shape, num_classes, target)
         if error is not None:
             last = reports[-1]
             reports[-1] = LayerReport(last.index, last.type, last.in_shape, last.out_shape,
@@ -106,13 +114,25 @@ def analyze(layers: list[LayerSpec], input_shape: Shape, num_classes: int | None
     return ModelReport(tuple(input_shape), tuple(reports), error)
 
 
-def _output_problem(layers: list[LayerSpec], shape: Shape, num_classes: int) -> SpecError | None:
+def _output_problem(layers: list[LayerSpec], shape: Shape, num_classes: int,
+                    target: TargetReading | None = None) -> SpecError | None:
     want = num_classes if num_classes > 0 else 1
     if shape == (want,):
         return None
     i = len(layers) - 1
     what = f"{num_classes} classes" if num_classes > 0 else "a regression target (1 output)"
     fix = f"make the last Linear's out {want}" if len(shape) == 1 else "add Flatten and Linear"
+    if target is not None and len(shape) == 1:
+        column = f"the column {target.column!r}"
+        if num_classes > 0 and target.numeric:
+            what = f"{num_classes} classes ({column} read as categories)"
+            fix = (f"make the last Linear's out {want} to treat them as {want} classes, or set "
+                   "data.target to quantity to predict a number")
+        elif num_classes == 0 and 2 <= target.distinct <= MAX_READABLE_CLASSES:
+            what = f"a quantity to predict (1 output: {column} read as a number)"
+            fix = (f"make the last Linear's out 1 to predict a number, or set data.target to "
+                   f"category to treat its {target.distinct} values as {target.distinct} "
+                   "classes")
     return SpecError(
         f"model.layers[{i}]",
         f"the network ends with shape {shape_text(shape)} but the dataset has {what}; {fix}",
@@ -120,9 +140,10 @@ def _output_problem(layers: list[LayerSpec], shape: Shape, num_classes: int) -> 
     )
 
 
-def check(layers: list[LayerSpec], input_shape: Shape, num_classes: int | None) -> ModelReport:
+def check(layers: list[LayerSpec], input_shape: Shape, num_classes: int | None, *,
+          target: TargetReading | None = None) -> ModelReport:
     """`analyze`, raising the first problem as a SpecError."""
-    report = analyze(layers, input_shape, num_classes)
+    report = analyze(layers, input_shape, num_classes, target=target)
     if report.error is not None:
         raise report.error
     return report

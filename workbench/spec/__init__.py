@@ -24,7 +24,7 @@ from workbench.spec.checks import (
     key_name,
     show,
 )
-from workbench.spec.datasets import DATASETS
+from workbench.spec.datasets import DATASETS, TARGETS
 from workbench.spec.jsonfile import JSONFileError, check_depth, parse_json, read_json
 from workbench.spec.layers import MAX_LAYERS, layer_name, validate_layer
 
@@ -126,12 +126,16 @@ class AugmentSpec:
 
 @dataclass
 class DataSpec:
-    """Which data; generated sets use `samples`, `noise`; files use `root` or `path`."""
+    """Which data; generated sets use `samples`, `noise`; files use `root` or `path`.
+
+    `target` says how a CSV's label column is meant: "quantity" (regression), "category"
+    (classes) or "auto" (guessed from its values); specs from before it have "auto"."""
 
     name: str = "moons"
     root: str | None = None
     path: str | None = None
     label_column: str | None = None
+    target: str = "auto"
     samples: int = 1000
     noise: float = 0.2
     val_fraction: float = 0.1
@@ -392,6 +396,10 @@ def validate(spec: ExperimentSpec) -> None:
     check_choice("data.name", d.name, tuple(DATASETS))
     for key in ("root", "path", "label_column"):
         check_text(f"data.{key}", getattr(d, key), max_length=MAX_PATH, optional=True)
+    check_choice("data.target", d.target, TARGETS)
+    if d.target != "auto" and d.name != "csv":
+        raise SpecError("data.target", f"only a CSV file's target can be declared; "
+                                       f"{d.name}'s is fixed: set it to auto")
     for key in ("samples", "noise", "val_fraction", "test_fraction"):
         _check(f"data.{key}", getattr(d, key))
     if d.val_fraction + d.test_fraction >= 0.95:

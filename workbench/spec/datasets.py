@@ -30,6 +30,16 @@ class DatasetEntry:
         return f"{self.about}, {train:,} train + {self.test_samples:,} test"
 
 
+# How a CSV's label column is read (`data.target`): guessed from its values, or declared. The
+# guess and its reason come from `core.data.tables.guess_target`; other datasets are "auto".
+TARGET_TITLES = {
+    "auto": "Guess from the column",
+    "quantity": "A quantity (predict a number: regression)",
+    "category": "Categories (predict a class: classification)",
+}
+TARGETS = tuple(TARGET_TITLES)
+
+
 def split_count(fraction: float, n: int) -> int:
     """How many of `n` samples a split of `fraction` takes (rounded half up)."""
     return math.floor(fraction * n + 0.5)

@@ -252,7 +252,7 @@ class DatasetCache:
         entry = DATASETS.get(data.name)
         if entry is None or (entry.input_shape is not None and entry.num_classes is not None):
             return dataset_info(data)  # the catalogue knows (or says the name is unknown)
-        key = (json.dumps([data.name, data.path, data.root, data.label_column]),
+        key = (json.dumps([data.name, data.path, data.root, data.label_column, data.target]),
                file_stamps(data))
         return self._infos.get(key, lambda _report: dataset_info(data), progress=None,
                                cancel=cancel)

@@ -61,7 +61,7 @@ def dataset_info(data: DataSpec) -> DatasetInfo:
     image folders have their headers read)."""
     entry = _entry(data)
     if entry.name == "csv":
-        return _table_info(entry, read_csv(_need_path(data), data.label_column))
+        return _table_info(entry, read_csv(_need_path(data), data.label_column, data.target))
     if entry.name == "image_folder":
         classes, files, shape = images.scan(_need_path(data))
         return DatasetInfo(entry.name, entry.kind, shape, len(classes), classes, len(files))
@@ -76,7 +76,8 @@ def _table_info(entry: DatasetEntry | DatasetInfo, table: Table) -> DatasetInfo:
     """A CSV describes itself: its columns, its classes, its rows. Self-contained (the
     exported training script carries it)."""
     return DatasetInfo(entry.name, entry.kind, (table.features.shape[1],),
-                       len(table.class_names), table.class_names, len(table.features))
+                       len(table.class_names), table.class_names, len(table.features),
+                       feature_names=table.feature_names, target=table.target)
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:
@@ -123,7 +124,7 @@ def read_splits(data: DataSpec, info: DatasetInfo, root: Path | None, seed: int)
     if info.name == "csv":
         if not data.path:
             raise DataError("data.path: the csv dataset needs a file")
-        table = read_csv(data.path, data.label_column)
+        table = read_csv(data.path, data.label_column, data.target)
         return split_arrays(_table_info(info, table), torch.from_numpy(table.features),
                             torch.from_numpy(table.labels), data.val_fraction,
                             data.test_fraction, seed)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from workbench.core.data.errors import DataError
+from workbench.core.data.tables import TargetReading
 from workbench.spec.datasets import split_sizes
 
 STD_FLOOR = 1e-6
@@ -29,6 +30,8 @@ class DatasetInfo:
     class_names: tuple[str, ...]
     num_samples: int = 0  # train, val and test together (what the memory estimate needs)
     test_samples: int | None = None  # an official test split's size; None: test_fraction
+    feature_names: tuple[str, ...] = ()  # a CSV's feature columns; () when it has none
+    target: TargetReading | None = None  # how a CSV's label column is read, and why
 
     @property
     def is_image(self) -> bool:

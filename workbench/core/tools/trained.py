@@ -64,11 +64,15 @@ def load_trained(run_dir: str | Path, *, splits: Splits | None = None,
     state = fold_masks(loaded)
     try:
         splits = splits or load_from(source, spec.data, spec.train.seed, cancel=cancel)
+        kept = _reading_trained(run, splits)
+        if kept is not None:  # an "auto" target the run read otherwise (an older rule)
+            spec = spec.with_value("data.target", kept)
+            splits = load_from(source, spec.data, spec.train.seed, cancel=cancel)
     except DataError as exc:
         raise RunError(f"cannot load the run's data: {exc}") from exc
     info = splits.info
     try:
-        check(spec.model.layers, info.input_shape, info.num_classes)
+        check(spec.model.layers, info.input_shape, info.num_classes, target=info.target)
     except SpecError as exc:
         raise RunError(f"the run's network does not fit its data: {exc}") from exc
     model = build_model(spec.model.layers, info.input_shape)
@@ -82,6 +86,22 @@ def load_trained(run_dir: str | Path, *, splits: Splits | None = None,
         raise RunError(f"the weights of {bad[0]} are not finite (NaN or infinity); "
                        "the run diverged")
     return TrainedRun(run, spec, model.eval(), splits)
+
+
+def _reading_trained(run: Run, splits: Splits) -> str | None:
+    """How the run read its CSV's "auto" target when that is not how it reads now ("category"
+    or "quantity", from what its summary holds), else None. Before `data.target`, a column of
+    more than 20 distinct whole numbers was read as classes; such runs keep that reading."""
+    target = splits.info.target
+    if target is None or target.declared != "auto":
+        return None
+    try:
+        summary = run.summary()
+    except RunError:
+        return None
+    trained = ("category" if summary.get("class_names") else
+               "quantity" if summary.get("test_mse") is not None else None)
+    return trained if trained not in (None, target.kind) else None
 
 
 def _status(run: Run) -> str:

@@ -30,6 +30,7 @@ from workbench.core.model import build_model, check
 from workbench.core.store.atomic import write_text_atomic
 from workbench.core.store.locks import RunLock
 from workbench.core.store.runs import Run, RunError, RunStatus, RunStore
+from workbench.core.tools.inspect.results import summary_entries
 from workbench.core.training import outcome
 from workbench.core.training.backends import backends_for
 from workbench.core.training.callbacks import (
@@ -640,6 +641,9 @@ class Trainer:
         summary.update(outcome.as_summary(outcome.judge(
             self.state.first_loss, self.state.last_loss, test_loss, confusion,
             self.data.info.class_names)))
+        # Inspect: a regression's figures and plot points, a linear model's equation
+        summary.update(summary_entries(self.model, self.spec.model.layers, self.data,
+                                       self.test_batches))
         if self.run:
             self.run.save_model(self.model.state_dict())
             self.run.append_metrics([{"kind": "test", "loss": test_loss,
