@@ -62,10 +62,9 @@ def _internal(argv: list[str]) -> int | None:
         from workbench.commands.rank import main as rank_main
 
         return rank_main(argv[1:])
-    from torch.distributed.run import main as torchrun_main
+    from workbench.commands.agent import main as agent_main  # torchrun, recording each rank
 
-    torchrun_main(argv[1:])
-    return 0
+    return agent_main(argv[1:])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,12 +14,14 @@ from typing import Any
 
 from workbench.commands.common import (
     CommandError,
+    add_data_root,
     add_runs_dir,
     bounded,
     load_spec,
     print_result,
     spec_field,
     threads,
+    with_data_root,
     workspace_from,
 )
 from workbench.spec import Bound
@@ -41,6 +43,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=spec_field("train.seed"),
                    help="the sampler's seed (default: random)")
     p.add_argument("--threads", type=threads, help="CPU threads for PyTorch")
+    add_data_root(p)
     add_runs_dir(p)
 
 
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     from workbench.commands.train import preflight
 
-    spec = load_spec(args.spec)
+    spec = with_data_root(load_spec(args.spec), args)
     workspace = workspace_from(args)
     preflight(spec, workspace)
     try:
