@@ -15,7 +15,7 @@ from workbench import __version__
 
 # Modules in workbench/commands; a command's name is its module's with "-" for "_".
 COMMANDS = ("train", "runs", "resume", "compare", "prune", "export", "compress", "lr_find",
-            "fork", "search", "studies")
+            "fork", "search", "studies", "cluster")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -9,9 +9,9 @@ it says it in a line of its own, so every node's output names the run and the no
 
 SIGTERM (torchrun sends it to every rank when it is stopped) and SIGINT (`workbench train`
 passes its own on) ask the run to stop: the ranks agree on it at their next collective and
-stop together, checkpointed; a rank that is gone fails the others at that collective; a second
-signal stops the rank at once. A rank ends with 0 when the run finished or was stopped, 1 when
-it failed, 2 for bad input, 128 + the signal when stopped before training began.
+stop together, checkpointed; a rank that is gone fails the others at that collective. A rank
+ends with 0 when the run finished or was stopped, 1 when it failed, 2 for bad input, and
+128 + the signal when stopped before training began.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ PEER_LOST = "another rank of this distributed run died or stopped answering"
 
 
 class RankStopped(RuntimeError):
-    """Raised in a rank stopped before its trainer existed, or a second time."""
+    """Raised in a rank stopped before its trainer existed."""
 
 
 class _FaultInjection(Callback):
@@ -50,18 +50,22 @@ class _FaultInjection(Callback):
 
 
 class _StopOnSignal:
-    """The first SIGTERM/SIGINT asks the trainer to stop; a second ends this rank."""
+    """The first SIGTERM/SIGINT asks the trainer to stop (before there is one, it ends the
+    rank); later ones are let be. A scheduler (SLURM's scancel) signals every process of a
+    node at once, so the rank hears one stop from it, one from torchrun and one from
+    `workbench train`: what ends a rank at once is theirs to do (torchrun kills its ranks
+    30 s after passing a stop on, `workbench train` at its second signal)."""
 
     def __init__(self) -> None:
         self.trainer: Any = None
         self.signum: int | None = None
 
     def __call__(self, signum: int, frame: Any) -> None:
-        first = self.signum is None
-        self.signum = self.signum or signum
-        if self.trainer is None or not first:
-            raise RankStopped("this rank was stopped (by torchrun, after another rank failed "
-                              "or the run was stopped)")
+        if self.signum is not None:
+            return
+        self.signum = signum
+        if self.trainer is None:
+            raise RankStopped("this rank was stopped before training began")
         self.trainer.stop()
 
 
