@@ -179,7 +179,12 @@ def test_a_search_killed_mid_way_resumes_from_its_storage(tmp_path):
     assert f"trial 3: {killed_params}" in done.stderr  # the killed trial, run again
     rows = read_study(storage, "k").rows
     assert rows[0].run_dir and rows[1].run_dir  # the first two were kept, not redone
-    assert Run(rows[2].run_dir).summary()["search_state"] == "interrupted"
+    finished = [r for r in rows if r.state in ("complete", "pruned")]
+    # a recreated seeded sampler used to draw trial 1's settings again for trial 4
+    assert len({json.dumps(r.params, sort_keys=True) for r in finished}) == len(finished)
+    killed = Run(rows[2].run_dir).summary()  # replaced by trial 3, not "interrupted, resume"
+    assert killed["search_state"] == "replaced" and killed["status"] == "failed"
+    assert "runs trial 2's settings again" in killed["error"]
 
 
 def test_two_processes_work_one_new_study(tmp_path):

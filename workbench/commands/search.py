@@ -9,7 +9,10 @@ line, one JSON object with the best trial.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 from typing import Any
 
 from workbench.commands.common import (
@@ -48,6 +51,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Exit status: 0 when the study has its trials (and one completed), 1 when none
+    completed or this process gave up after trials failing in a row, 128 + the signal when
+    SIGINT/SIGTERM stopped it (the trial in flight ends and is run again by the next search)."""
     try:
         from workbench.core.tools.search import SearchError, SearchRunner, load_space
     except ImportError as exc:
@@ -63,25 +69,62 @@ def run(args: argparse.Namespace) -> int:
                               study=args.study, runs=workspace.runs, source=workspace,
                               threads=args.threads, on_event=_print_event,
                               sampler_seed=args.seed)
-        result = runner.run()
+        with _StopOnSignal(runner) as stopper:
+            result = runner.run()
     except SearchError as exc:
         raise CommandError(str(exc)) from exc
-    except KeyboardInterrupt:
-        runner.stop()
-        raise
     best = result.best
+    if result.gave_up:
+        sys.stderr.write(f"workbench: search ended: {result.gave_up}\n")
     if best is None:
         sys.stderr.write("no trial completed\n")
     else:
         sys.stderr.write(f"best: trial {best.number}, {result.objective} {best.value:.4f} "
                          f"({_params(best.params)})\n  run {best.run_dir}\n")
+    if stopper.signal is not None:
+        sys.stderr.write(f"workbench: stopped; the trial in flight runs again when the search "
+                         f"is resumed (the same command, or --study {result.study})\n")
     print_result(result.to_dict())
-    return 0 if best is not None else 1
+    if stopper.signal is not None:
+        return 128 + stopper.signal
+    return 0 if best is not None and not result.gave_up else 1
+
+
+class _StopOnSignal:
+    """SIGINT/SIGTERM during a search: the first stops it cooperatively (the trial in flight
+    ends, recorded to be run again); a second quits at once (that trial is then retried as a
+    dead process's)."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        self.signal: int | None = None
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.signal is not None:
+            sys.stderr.write("\nworkbench: stopped at once\n")
+            os._exit(128 + signum)
+        self.signal = signum
+        self.runner.stop()
+        sys.stderr.write(f"\nworkbench: {signal.Signals(signum).name}: stopping the search "
+                         "after the trial's step (again to quit at once)\n")
 
 
 def _params(params: dict[str, Any]) -> str:
+    from workbench.core.tools.search import shown_params
+
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in params.items())
+                     for k, v in shown_params(params).items())
 
 
 def _print_event(event: Any) -> None:
