@@ -70,7 +70,7 @@ CLAIM_TIMEOUT_S = 60  # the wait for another process's claim (held for milliseco
 MAX_PARAMS = 64  # fields searched at once
 MAX_CHOICES = 1_000  # a categorical range's choices (each is tried on the spec when checked)
 MAX_SPACE_BYTES = 1 << 20  # a space file
-CONNECT_TIMEOUT_S = 5  # a database server that does not answer
+CONNECT_TIMEOUT_S = 4  # a database server that does not answer (twice: with SSL, then without)
 STATEMENT_TIMEOUT_S = 60  # a statement the server does not finish
 SQLITE_BUSY_S = 60  # how long a process waits for another's write to an SQLite file
 POLL_S = 2.0  # how often a process waiting for the study's last trials looks again
@@ -376,8 +376,11 @@ def _scrub(text: str, url: str) -> str:
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Optuna's experimental-feature warnings are for library authors, not for the person."""
+    from sqlalchemy.exc import SAWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", SAWarning)  # e.g. a query argument SQLite ignores
         yield
 
 
@@ -442,7 +445,13 @@ def _sqlite_file(url: str) -> str | None:
     if parsed is None or parsed.get_backend_name() != "sqlite":
         return None
     db = parsed.database
-    return db if db and db != ":memory:" and parsed.query.get("mode") != "memory" else None
+    if not db or db == ":memory:" or parsed.query.get("mode") == "memory":
+        return None
+    if parsed.query.get("uri") == "true" and db.startswith("file:"):  # an SQLite URI
+        from urllib.parse import unquote
+
+        db = unquote(db[len("file:"):].split("?", 1)[0]) or None
+    return db
 
 
 def _engine_kwargs(backend: str) -> dict[str, Any]:
@@ -1141,6 +1150,8 @@ def _replaced(run_dir: str | None, number: int) -> None:
 
 
 def _alive(pid: Any) -> bool:
+    """Whether process `pid` of this machine still runs (a zombie, dead but not yet reaped
+    by its parent, does not)."""
     if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
         return False
     if pid == os.getpid():
@@ -1151,6 +1162,9 @@ def _alive(pid: Any) -> bool:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError, IndexError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
     return True
 
 
