@@ -264,3 +264,14 @@ def test_a_rank_is_reported_with_its_own_exit_status_or_signal(capsys):
         {"rank": 1, "local_rank": 1, "exitcode": -9, "signal": "SIGKILL", "timestamp": 5}]}
     assert conclude({**kept, "status": "failed", "error": "lost"}, killed, 1, None) == 1
     assert "rank 1 was killed by SIGKILL" in capsys.readouterr().err
+
+
+def test_the_rank_that_failed_first_is_named_not_the_ones_stopped_after_it(capsys):
+    """Under load torchrun's SIGTERM to the other ranks can land in the same second as the
+    first failure: the one that exited 13 is the cause."""
+    from workbench.commands.launch import failure_reason
+
+    report = {"failures": [
+        {"rank": 0, "local_rank": 0, "exitcode": -15, "signal": "SIGTERM", "timestamp": 7},
+        {"rank": 1, "local_rank": 1, "exitcode": 13, "timestamp": 7}]}
+    assert failure_reason({}, report, 1) == "rank 1 exited with status 13"

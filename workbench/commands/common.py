@@ -67,8 +67,10 @@ def find_run(args: argparse.Namespace) -> Path:
 
 def workspace_from(args: argparse.Namespace) -> Workspace:
     """The command's workspace: its run store (`--runs-dir`) and dataset cache; a dataset it
-    cannot download names `--data-root` as the way to give the files."""
-    return Workspace(getattr(args, "runs_dir", None), data_root_name=DATA_ROOT_NAME)
+    cannot download names the way to give the files: `--data-root` where the command takes
+    it, else the spec's data.root."""
+    name = DATA_ROOT_NAME if hasattr(args, "data_root") else "data.root in the run's spec.json"
+    return Workspace(getattr(args, "runs_dir", None), data_root_name=name)
 
 
 DATA_ROOT_NAME = "--data-root (data.root)"

@@ -170,12 +170,16 @@ def _keeps_the_run(result: dict[str, Any]) -> bool:
 
 def failure_reason(result: dict[str, Any], report: dict[str, Any], code: int) -> str:
     """Why the run failed, on one line: the rank that failed first with its real exit status
-    or signal (a rank that reported its own failure exits 1, so another is the likelier cause),
-    else what this node's first rank said, else how torchrun ended."""
+    or signal, else what this node's first rank said, else how torchrun ended. A rank that
+    reported its run's failure (exit 1) or was stopped by torchrun (SIGTERM, SIGINT) after
+    another failed is a consequence; any other status is the likelier cause."""
     error = result.get("error") if result.get("status") == "failed" else None
     failures = report.get("failures") or []
     if failures:
-        first = sorted(failures, key=lambda f: (f.get("exitcode") == 1, f.get("timestamp", 0),
+        def consequence(f: dict[str, Any]) -> bool:
+            return f.get("exitcode") == 1 or f.get("signal") in ("SIGTERM", "SIGINT")
+
+        first = sorted(failures, key=lambda f: (consequence(f), f.get("timestamp", 0),
                                                 f.get("rank", 0)))[0]
         if first.get("exitcode") == 1 and error:
             return str(error)
