@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_nodes import free_port
 
 from workbench.cli import main
 from workbench.core.store.runs import Run
@@ -25,12 +26,6 @@ SPEC = {
     "optim": {"name": "sgd", "lr": 0.1},
     "train": {"epochs": 2, "batch_size": 32, "seed": 0, "device": "cpu"},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_spec(folder: Path, spec: dict = SPEC) -> Path:

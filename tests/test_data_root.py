@@ -5,10 +5,10 @@ the way the person sets the folder: `--data-root` in the CLI, the Folder field i
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 from test_data_readers import write_mnist
+from test_nodes import free_port
 
 from workbench.cli import main
 from workbench.core.data import download as dl
@@ -25,10 +25,7 @@ SPEC = {"version": 1, "name": "offline", "data": {"name": "mnist", "val_fraction
 @pytest.fixture
 def offline(monkeypatch):
     """Downloads go to a local port nothing listens on: refused at once, as offline."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    monkeypatch.setenv(dl.MIRROR_ENV, f"http://127.0.0.1:{port}/")
+    monkeypatch.setenv(dl.MIRROR_ENV, f"http://127.0.0.1:{free_port()}/")
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ SPEC = {
 }
 # Long enough to be caught training (about 260 steps an epoch), short enough to resume.
 LONG = {**SPEC, "data": {**SPEC["data"], "samples": 3000},
-        "train": {**SPEC["train"], "epochs": 30, "batch_size": 8}}
+        "train": {**SPEC["train"], "epochs": 15, "batch_size": 8}}
 LIMIT_S = 300  # for anything on a loaded 2-core machine
 
 
@@ -208,7 +208,7 @@ def test_a_signal_to_one_node_stops_every_node_cooperatively(tmp_path):
     resumed = subprocess.run([sys.executable, "-m", "workbench", "resume", str(run.path),
                               "--quiet"], capture_output=True, text=True, timeout=LIMIT_S)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert run.summary()["status"] == "finished" and run.summary()["epochs_done"] == 30
+    assert run.summary()["status"] == "finished" and run.summary()["epochs_done"] == 15
 
 
 def test_every_flag_of_train_reaches_each_rank(tmp_path):

@@ -11,7 +11,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_nodes import free_port
 
 optuna = pytest.importorskip("optuna")
 pytest.importorskip("psycopg", reason="the [postgres] extra (psycopg) is not installed")
@@ -53,12 +53,6 @@ def _runner() -> list[str] | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres():
     """A PostgreSQL server on a free localhost port for this module; its URL (password)."""
@@ -76,7 +70,7 @@ def postgres():
     pwfile.write_text(SECRET + "\n")
     if os.geteuid() == 0:
         os.chown(pwfile, user.pw_uid, user.pw_gid)
-    data, port = folder / "data", _free_port()
+    data, port = folder / "data", free_port()
 
     def run(*cmd: str) -> None:
         done = subprocess.run([*as_user, *cmd], capture_output=True, text=True, timeout=120,

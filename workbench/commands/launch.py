@@ -27,12 +27,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from workbench.commands.common import CommandError, print_result, workspace_from
+from workbench.commands.signals import StopOnSignal
 
 log = logging.getLogger(__name__)
 
@@ -208,37 +207,22 @@ def _record_failure(run_dir: Path, reason: str) -> None:
             run.update_summary(status="failed", error=reason)
 
 
-class ForwardSignals:
+class ForwardSignals(StopOnSignal):
     """While torchrun runs: the first SIGINT/SIGTERM goes to this node's ranks (which stop
     with every other node's, checkpointed; torchrun itself, before its ranks exist); a second
     kills torchrun and its ranks at once."""
 
-    def __init__(self, proc: Any) -> None:
-        self.proc = proc
-        self.signal: int | None = None
-        self._saved: dict[int, Any] = {}
+    doing = "stopping every rank after its step and saving a checkpoint"
+    at_once_text = "every rank of this node stopped at once"
 
-    def __enter__(self) -> ForwardSignals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._saved[sig] = signal.signal(sig, self._handle)
-        return self
+    def stop(self, signum: int) -> None:
+        from workbench.core.training.distributed import children
 
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._saved.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        from workbench.core.training.distributed import children, kill_tree
-
-        if self.signal is not None:
-            kill_tree(self.proc.pid)
-            sys.stderr.write("\nworkbench: every rank of this node stopped at once\n")
-            os._exit(128 + signum)
-        self.signal = signum
-        ranks = children(self.proc.pid)
-        for pid in ranks or [self.proc.pid]:
+        for pid in children(self.target.pid) or [self.target.pid]:
             with contextlib.suppress(OSError):
                 os.kill(pid, signum)
-        sys.stderr.write(f"\nworkbench: {signal.Signals(signum).name}: stopping every rank "
-                         "after its step and saving a checkpoint (again to quit at once)\n")
+
+    def at_once(self) -> None:
+        from workbench.core.training.distributed import kill_tree
+
+        kill_tree(self.target.pid)

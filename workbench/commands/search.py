@@ -9,10 +9,7 @@ line, one JSON object with the best trial.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
-import threading
 from typing import Any
 
 from workbench.commands.common import (
@@ -27,6 +24,7 @@ from workbench.commands.common import (
     with_data_root,
     workspace_from,
 )
+from workbench.commands.signals import StopOnSignal
 from workbench.spec import Bound
 
 
@@ -69,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
                               study=args.study, runs=workspace.runs, source=workspace,
                               threads=args.threads, on_event=_print_event,
                               sampler_seed=args.seed)
-        with _StopOnSignal(runner) as stopper:
+        with StopOnSignal(runner, doing="stopping the search after the trial's step"
+                          ) as stopper:
             result = runner.run()
     except SearchError as exc:
         raise CommandError(str(exc)) from exc
@@ -88,36 +87,6 @@ def run(args: argparse.Namespace) -> int:
     if stopper.signal is not None:
         return 128 + stopper.signal
     return 0 if best is not None and not result.gave_up else 1
-
-
-class _StopOnSignal:
-    """SIGINT/SIGTERM during a search: the first stops it cooperatively (the trial in flight
-    ends, recorded to be run again); a second quits at once (that trial is then retried as a
-    dead process's)."""
-
-    def __init__(self, runner: Any) -> None:
-        self.runner = runner
-        self.signal: int | None = None
-        self._saved: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopOnSignal:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._saved[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._saved.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum: int, _frame: Any) -> None:
-        if self.signal is not None:
-            sys.stderr.write("\nworkbench: stopped at once\n")
-            os._exit(128 + signum)
-        self.signal = signum
-        self.runner.stop()
-        sys.stderr.write(f"\nworkbench: {signal.Signals(signum).name}: stopping the search "
-                         "after the trial's step (again to quit at once)\n")
 
 
 def _params(params: dict[str, Any]) -> str:
