@@ -40,6 +40,7 @@ def test_two_processes_match_one(tmp_path):
     two = workbench("train", str(spec), "--nproc", "2", "--runs-dir", str(tmp_path / "two"))
     assert one.returncode == 0, one.stderr[-2000:]
     assert two.returncode == 0, two.stderr[-2000:]
+    assert "epoch 3: train_loss" in two.stderr  # rank 0 shows the progress (none, once)
     r1 = json.loads(one.stdout.strip().splitlines()[-1])
     r2 = json.loads(two.stdout.strip().splitlines()[-1])
     assert Run(r2["run_dir"]).summary()["world_size"] == 2
@@ -58,7 +59,11 @@ def test_a_dead_rank_fails_the_run_cleanly(tmp_path, monkeypatch):
     assert result.returncode == 1
     last = json.loads(result.stdout.strip().splitlines()[-1])
     assert last["status"] == "failed"
-    assert "workbench: distributed run failed:" in result.stderr
+    assert last["error"] == "rank 1 exited with status 13"  # its own, not "status 1"
+    said = [line for line in result.stderr.splitlines() if line.startswith("workbench:")]
+    assert said == [f"workbench: distributed run failed: rank 1 exited with status 13; the run "
+                    f"is in {last['run_dir']}"]
+    assert "Traceback" not in result.stderr and "ChildFailedError" not in result.stderr
     assert Run(last["run_dir"]).summary()["status"] == "failed"
 
 
@@ -66,10 +71,15 @@ def test_launch_command_passes_cluster_options():
     cmd = launch_command("/x/spec.json", 8, nnodes=2, node_rank=1,
                          rdzv_endpoint="head:29400", runs_dir="/runs")
     assert cmd[1:3] == ["-m", "torch.distributed.run"]
-    assert "--nproc-per-node=8" in cmd and "--nnodes=2" in cmd and "--node-rank=1" in cmd
+    assert "--nproc-per-node=8" in cmd and "--nnodes=2" in cmd
+    assert not any(c.startswith("--node-rank") for c in cmd)  # c10d numbers nodes by arrival
     assert "--rdzv-endpoint=head:29400" in cmd and "--standalone" not in cmd
     assert cmd[-4:] == ["workbench.commands.rank", "/x/spec.json", "--runs-dir", "/runs"]
     assert "--standalone" in launch_command("s.json", 2)
+    static = launch_command("s.json", 1, nnodes=2, node_rank=1, master_addr="head",
+                            master_port=29500, agent=True)
+    assert static[1:3] == ["-m", "workbench.commands.agent"]
+    assert "--node-rank=1" in static and "--master-addr=head" in static
 
 
 RANK_SCRIPT = """

@@ -179,7 +179,25 @@ def test_a_search_killed_mid_way_resumes_from_its_storage(tmp_path):
     assert f"trial 3: {killed_params}" in done.stderr  # the killed trial, run again
     rows = read_study(storage, "k").rows
     assert rows[0].run_dir and rows[1].run_dir  # the first two were kept, not redone
-    assert Run(rows[2].run_dir).summary()["search_state"] == "interrupted"
+    finished = [r for r in rows if r.state in ("complete", "pruned")]
+    # a recreated seeded sampler used to draw trial 1's settings again for trial 4
+    assert len({json.dumps(r.params, sort_keys=True) for r in finished}) == len(finished)
+    killed = Run(rows[2].run_dir).summary()  # replaced by trial 3, not "interrupted, resume"
+    assert killed["search_state"] == "replaced" and killed["status"] == "failed"
+    assert "runs trial 2's settings again" in killed["error"]
+
+
+def test_a_resumed_seeded_search_does_not_draw_its_trials_again(tmp_path):
+    """A recreated seeded sampler used to repeat its draws: the resumed search's first random
+    trial had the settings of the first search's first random trial, and trained them again."""
+    space = parse_space({**SPACE, "startup_trials": 10})  # every draw random, from the seed
+    kw = {"storage": f"sqlite:///{tmp_path / 'seeded.db'}", "study": "seeded",
+          "runs": RunStore(tmp_path / "runs"), "threads": 1, "sampler_seed": 0}
+    SearchRunner(moons(), space, trials=2, **kw).run()
+    result = SearchRunner(moons(), space, trials=4, **kw).run()
+    finished = [r for r in result.rows if r.state in ("complete", "pruned")]
+    assert len(finished) == 4
+    assert len({json.dumps(r.params, sort_keys=True) for r in finished}) == 4
 
 
 def test_two_processes_work_one_new_study(tmp_path):

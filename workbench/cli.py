@@ -15,7 +15,7 @@ from workbench import __version__
 
 # Modules in workbench/commands; a command's name is its module's with "-" for "_".
 COMMANDS = ("train", "runs", "resume", "compare", "prune", "export", "compress", "lr_find",
-            "fork", "search", "studies", "inspect", "report")
+            "fork", "search", "studies", "cluster", "inspect", "report")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -62,10 +62,9 @@ def _internal(argv: list[str]) -> int | None:
         from workbench.commands.rank import main as rank_main
 
         return rank_main(argv[1:])
-    from torch.distributed.run import main as torchrun_main
+    from workbench.commands.agent import main as agent_main  # torchrun, recording each rank
 
-    torchrun_main(argv[1:])
-    return 0
+    return agent_main(argv[1:])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

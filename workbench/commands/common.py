@@ -66,8 +66,34 @@ def find_run(args: argparse.Namespace) -> Path:
 
 
 def workspace_from(args: argparse.Namespace) -> Workspace:
-    """The command's workspace: its run store (`--runs-dir`) and dataset cache."""
-    return Workspace(getattr(args, "runs_dir", None))
+    """The command's workspace: its run store (`--runs-dir`) and dataset cache; a dataset it
+    cannot download names the way to give the files: `--data-root` where the command takes
+    it, else the spec's data.root."""
+    name = DATA_ROOT_NAME if hasattr(args, "data_root") else "data.root in the run's spec.json"
+    return Workspace(getattr(args, "runs_dir", None), data_root_name=name)
+
+
+DATA_ROOT_NAME = "--data-root (data.root)"
+
+
+def add_data_root(parser: argparse.ArgumentParser) -> None:
+    """`--data-root DIR`, for every command that reads an experiment's data."""
+    parser.add_argument("--data-root", metavar="DIR",
+                        help="override data.root: the folder that holds the dataset's files "
+                             "(e.g. MNIST's four *-ubyte.gz), for a machine without internet")
+
+
+def with_data_root(spec: ExperimentSpec, args: argparse.Namespace) -> ExperimentSpec:
+    """`spec` with `--data-root` applied, when given: a folder, or a one-line error."""
+    root = getattr(args, "data_root", None)
+    if root is None:
+        return spec
+    if not root or "\0" in root or not Path(root).is_dir():
+        raise CommandError(f"--data-root: {show(root)} is not a folder")
+    try:
+        return spec.with_value("data.root", root)
+    except SpecError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def load_spec(path: str) -> ExperimentSpec:

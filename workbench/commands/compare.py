@@ -14,6 +14,7 @@ from typing import Any
 
 from workbench.commands.common import (
     CommandError,
+    add_data_root,
     add_runs_dir,
     bounded,
     device_name,
@@ -21,6 +22,7 @@ from workbench.commands.common import (
     print_result,
     spec_field,
     threads,
+    with_data_root,
     workspace_from,
 )
 from workbench.spec import Bound, SpecError
@@ -45,13 +47,14 @@ def add_parser(sub: Any) -> None:
                    help="CPU threads for PyTorch (default: the spec's train.threads, else the "
                         "physical cores but one)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_data_root(p)
     add_runs_dir(p)
 
 
 def build(args: argparse.Namespace) -> Any:
     from workbench.core.tools.compare import Comparison, default_name, grid, parse_vary
 
-    spec = load_spec(args.spec)
+    spec = with_data_root(load_spec(args.spec), args)
     try:
         for path, value in (("train.epochs", args.epochs), ("train.device", args.device)):
             if value is not None:

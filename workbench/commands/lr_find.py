@@ -13,12 +13,14 @@ from typing import Any
 
 from workbench.commands.common import (
     CommandError,
+    add_data_root,
     bounded,
     device_name,
     load_spec,
     print_result,
     spec_field,
     threads,
+    with_data_root,
     workspace_from,
 )
 from workbench.spec import Bound, SpecError
@@ -37,6 +39,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", type=device_name, metavar="{auto,cpu,cuda,cuda:N}",
                    help="override train.device")
     p.add_argument("--threads", type=threads, help="CPU threads for PyTorch")
+    add_data_root(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from workbench.core.data import DataError
     from workbench.core.tools.lr_find import LRFindError, check_range, lr_find
 
-    spec = load_spec(args.spec)
+    spec = with_data_root(load_spec(args.spec), args)
     workspace = workspace_from(args)
     try:
         if args.device is not None:

@@ -14,14 +14,17 @@ from typing import Any
 
 from workbench.commands.common import (
     CommandError,
+    add_data_root,
     add_runs_dir,
     bounded,
     load_spec,
     print_result,
     spec_field,
     threads,
+    with_data_root,
     workspace_from,
 )
+from workbench.commands.signals import StopOnSignal
 from workbench.spec import Bound
 
 
@@ -41,17 +44,21 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=spec_field("train.seed"),
                    help="the sampler's seed (default: random)")
     p.add_argument("--threads", type=threads, help="CPU threads for PyTorch")
+    add_data_root(p)
     add_runs_dir(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Exit status: 0 when the study has its trials (and one completed), 1 when none
+    completed or this process gave up after trials failing in a row, 128 + the signal when
+    SIGINT/SIGTERM stopped it (the trial in flight ends and is run again by the next search)."""
     try:
         from workbench.core.tools.search import SearchError, SearchRunner, load_space
     except ImportError as exc:
         raise CommandError(str(exc)) from None
     from workbench.commands.train import preflight
 
-    spec = load_spec(args.spec)
+    spec = with_data_root(load_spec(args.spec), args)
     workspace = workspace_from(args)
     preflight(spec, workspace)
     try:
@@ -60,25 +67,33 @@ def run(args: argparse.Namespace) -> int:
                               study=args.study, runs=workspace.runs, source=workspace,
                               threads=args.threads, on_event=_print_event,
                               sampler_seed=args.seed)
-        result = runner.run()
+        with StopOnSignal(runner, doing="stopping the search after the trial's step"
+                          ) as stopper:
+            result = runner.run()
     except SearchError as exc:
         raise CommandError(str(exc)) from exc
-    except KeyboardInterrupt:
-        runner.stop()
-        raise
     best = result.best
+    if result.gave_up:
+        sys.stderr.write(f"workbench: search ended: {result.gave_up}\n")
     if best is None:
         sys.stderr.write("no trial completed\n")
     else:
         sys.stderr.write(f"best: trial {best.number}, {result.objective} {best.value:.4f} "
                          f"({_params(best.params)})\n  run {best.run_dir}\n")
+    if stopper.signal is not None:
+        sys.stderr.write(f"workbench: stopped; the trial in flight runs again when the search "
+                         f"is resumed (the same command, or --study {result.study})\n")
     print_result(result.to_dict())
-    return 0 if best is not None else 1
+    if stopper.signal is not None:
+        return 128 + stopper.signal
+    return 0 if best is not None and not result.gave_up else 1
 
 
 def _params(params: dict[str, Any]) -> str:
+    from workbench.core.tools.search import shown_params
+
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in params.items())
+                     for k, v in shown_params(params).items())
 
 
 def _print_event(event: Any) -> None:

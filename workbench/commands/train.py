@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
-import threading
-from types import FrameType, TracebackType
 from typing import Any
 
 from workbench.commands.common import (
     CommandError,
+    add_data_root,
     add_runs_dir,
     bounded,
     device_name,
@@ -21,8 +18,10 @@ from workbench.commands.common import (
     processes,
     spec_field,
     threads,
+    with_data_root,
     workspace_from,
 )
+from workbench.commands.signals import StopOnSignal
 from workbench.core.workspace import Workspace
 from workbench.spec import Bound, ExperimentSpec, SpecError
 
@@ -30,62 +29,93 @@ from workbench.spec import Bound, ExperimentSpec, SpecError
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train an experiment spec headless and store the run")
     p.add_argument("spec", metavar="SPEC.json", help="the experiment spec")
-    p.add_argument("--epochs", type=spec_field("train.epochs"), help="override train.epochs")
-    p.add_argument("--device", type=device_name, metavar="{auto,cpu,cuda,cuda:N}",
-                   help="override train.device")
-    p.add_argument("--seed", type=spec_field("train.seed"), help="override train.seed")
-    p.add_argument("--data-root", metavar="DIR",
-                   help="override data.root: the folder that holds the dataset's files "
-                        "(e.g. MNIST's four *-ubyte.gz), for a machine without internet")
-    p.add_argument("--threads", type=threads,
-                   help="CPU threads for PyTorch (default: the spec's train.threads, else the "
-                        "physical cores but one)")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="sets",
-                   help="set a field of the spec, e.g. data.target=quantity or optim.lr=0.01; "
-                        "repeat")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_flags(p)
     add_runs_dir(p)
     d = p.add_argument_group("several processes (DistributedDataParallel through torchrun)")
     d.add_argument("--nproc", type=processes, help="processes per node (GPUs, or CPU ranks)")
-    d.add_argument("--nnodes", type=processes, default=1)
-    d.add_argument("--node-rank", type=bounded(Bound(0, 1_023, integer=True)))
-    d.add_argument("--master-addr")
+    d.add_argument("--nnodes", type=processes, default=1, help="machines (nodes) in the run")
+    d.add_argument("--node-rank", type=bounded(Bound(0, 1_023, integer=True)),
+                   help="this node's number, 0 to nnodes-1 (with --master-addr)")
+    d.add_argument("--master-addr", help="the host of node 0 (with --node-rank)")
     d.add_argument("--master-port", type=port)
-    d.add_argument("--rdzv-endpoint", help="HOST:PORT of the rendezvous (clusters)")
+    d.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                   help="the rendezvous of a cluster's nodes; they are numbered as they join")
 
 
-def run(args: argparse.Namespace) -> int:
-    from workbench.core.training.loop import Trainer
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of one run, which `train` takes and passes on to every rank of a distributed
+    run (`rank_flags`): one definition, so a new flag cannot be dropped on the way."""
+    parser.add_argument("--epochs", type=spec_field("train.epochs"),
+                        help="override train.epochs")
+    parser.add_argument("--device", type=device_name, metavar="{auto,cpu,cuda,cuda:N}",
+                        help="override train.device")
+    parser.add_argument("--seed", type=spec_field("train.seed"), help="override train.seed")
+    add_data_root(parser)
+    parser.add_argument("--threads", type=threads,
+                        help="CPU threads for PyTorch (default: the spec's train.threads, else "
+                             "the physical cores but one)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        dest="sets", help="set a field of the spec, e.g. data.target=quantity "
+                                          "or optim.lr=0.01; repeat")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    spec = load_spec(args.spec)
-    if args.data_root is not None and not os.path.isdir(args.data_root):
-        raise CommandError(f"--data-root: {args.data_root} is not a folder")
-    spec = _overridden(spec, args)
-    workspace = workspace_from(args)
-    preflight(spec, workspace)
-    if args.nproc or args.nnodes > 1:
-        return run_distributed(args)
-    trainer = Trainer(spec, runs=workspace.runs, source=workspace, threads=args.threads)
-    return drive(trainer, quiet=args.quiet)
+
+def rank_flags(args: argparse.Namespace) -> list[str]:
+    """The run flags given to this command, as each rank of a distributed run takes them."""
+    probe = argparse.ArgumentParser(add_help=False)
+    add_run_flags(probe)
+    out: list[str] = []
+    for action in probe._actions:
+        value = getattr(args, action.dest, None)
+        if value is None or value is False or value == []:
+            continue
+        flag = action.option_strings[-1]
+        if isinstance(value, list):  # a repeated flag (--set), each given again
+            out += [part for item in value for part in (flag, str(item))]
+        else:
+            out += [flag] if value is True else [flag, str(value)]
+    return out
 
 
-def _overridden(spec: ExperimentSpec, args: argparse.Namespace) -> ExperimentSpec:
-    """The spec with the flags' fields set: `--set FIELD=VALUE` first, then the named flags."""
-    from workbench.core.tools.compare.vary import set_field
+def run_spec(args: argparse.Namespace) -> ExperimentSpec:
+    """The spec file with the run flags applied (`--set FIELD=VALUE` first, then the named
+    flags), checked; a one-line CommandError if not."""
+    from workbench.core.fields import set_field
     from workbench.core.tools.fork import ForkError, parse_sets
 
+    spec = load_spec(args.spec)
+    sets = getattr(args, "sets", [])
     try:
-        for field, value in parse_sets(getattr(args, "sets", [])).items():
+        for field, value in parse_sets(sets).items():
             spec = set_field(spec, field, value)
         for field, value in (("train.epochs", args.epochs), ("train.device", args.device),
-                             ("train.seed", args.seed), ("data.root", args.data_root)):
+                             ("train.seed", args.seed)):
             if value is not None:
                 spec = spec.with_value(field, value)
     except ForkError as exc:
         raise CommandError(str(exc)) from exc
     except SpecError as exc:
-        raise CommandError(f"--set: {exc}" if getattr(args, "sets", []) else str(exc)) from exc
-    return spec
+        raise CommandError(f"--set: {exc}" if sets else str(exc)) from exc
+    return with_data_root(spec, args)
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.core.training.loop import Trainer
+
+    spec = run_spec(args)
+    workspace = workspace_from(args)
+    distributed = args.nproc or args.nnodes > 1
+    if distributed:
+        from workbench.commands.launch import check_nodes
+
+        check_nodes(args)
+    preflight(spec, workspace)
+    if distributed:
+        from workbench.commands.launch import run_distributed
+
+        return run_distributed(args)
+    trainer = Trainer(spec, runs=workspace.runs, source=workspace, threads=args.threads)
+    return drive(trainer, quiet=args.quiet)
 
 
 def preflight(spec: ExperimentSpec, workspace: Workspace) -> None:
@@ -105,139 +135,60 @@ def preflight(spec: ExperimentSpec, workspace: Workspace) -> None:
         raise CommandError(str(exc)) from exc
 
 
-def run_distributed(args: argparse.Namespace) -> int:
-    """Start torchrun; a rank that dies ends the run on every rank with one clear error.
+class Display:
+    """What a run shows on stderr as it trains: its first line, a progress bar (none when
+    `quiet`), a line per epoch, and the warnings of a run that ended but did not learn. The
+    CLI's runs and the rank of a distributed run that keeps it show the same."""
 
-    torchrun runs in its own session and dies with this process (SIGTERM from the kernel when
-    this one goes, however it goes), so its ranks never outlive the command. The first
-    SIGINT/SIGTERM is passed on as SIGTERM: the ranks stop together, checkpointed (exit
-    130/143); a second kills torchrun and every rank at once.
-    """
-    import contextlib
-    import json
-    import subprocess
-    import tempfile
-    from pathlib import Path
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
 
-    from workbench.core.store.runs import Run, RunError
-    from workbench.core.training.distributed import die_with_parent, kill_tree, launch_command
+    def show(self, event: Any) -> None:
+        from tqdm import tqdm
 
-    extra = []
-    for flag, value in (("--epochs", args.epochs), ("--device", args.device),
-                        ("--seed", args.seed), ("--data-root", args.data_root)):
-        if value is not None:
-            extra += [flag, str(value)]
-    with tempfile.TemporaryDirectory() as tmp:
-        result_file = Path(tmp) / "result.json"
-        cmd = launch_command(
-            str(Path(args.spec).resolve()), args.nproc or 1, nnodes=args.nnodes,
-            node_rank=args.node_rank, master_addr=args.master_addr,
-            master_port=args.master_port, rdzv_endpoint=args.rdzv_endpoint,
-            runs_dir=str(workspace_from(args).runs.root),
-            extra=[*extra, "--result-file", str(result_file)])
-        sys.stderr.write("workbench: " + " ".join(cmd) + "\n")
-        proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=die_with_parent)
-        with _ForwardSignals(proc, kill_tree) as forward:
-            code = proc.wait()
-        result: dict[str, Any] = {}
-        if result_file.exists():
-            with contextlib.suppress(OSError, ValueError):
-                result = json.loads(result_file.read_text())
-    if forward.exit_code is not None and result.get("status") in ("stopped", "finished"):
-        print_result(result)
-        return forward.exit_code
-    if code == 0 and result.get("status") != "failed" and "test_loss" in result:
-        print_result(result)
-        return 0
-    run_dir = result.get("run_dir")
-    if forward.exit_code is not None:  # stopped, but not cleanly: the run shows interrupted
-        sys.stderr.write("workbench: distributed run stopped before it could save\n")
-        print_result({"run_dir": run_dir, "status": "stopped",
-                      "error": "stopped before the ranks could save"})
-        return forward.exit_code
-    reason = result.get("error") or f"a rank exited with status {code}; every rank was stopped"
-    if run_dir:
-        with contextlib.suppress(OSError, RunError):  # a run folder that is gone: still say why
-            Run(Path(run_dir)).update_summary(status="failed", error=reason)
-    sys.stderr.write(f"workbench: distributed run failed: {reason}\n")
-    print_result({"run_dir": run_dir, "status": "failed", "error": reason})
-    return 1
+        from workbench.core.training.events import (
+            EpochEnded,
+            Progress,
+            RunFailed,
+            RunFinished,
+            RunStarted,
+        )
 
+        if isinstance(event, RunStarted):
+            self.bar = tqdm(total=event.epochs * event.steps_per_epoch, disable=self.quiet,
+                            initial=event.start_epoch * event.steps_per_epoch,
+                            file=sys.stderr, unit="step", dynamic_ncols=True)
+            self.bar.write(f"run {event.run_dir} on {event.device_name} ({event.step_kind} "
+                           f"step), {event.num_params:,} parameters, "
+                           f"{event.train_size:,} training samples", file=sys.stderr)
+            if event.step_note:
+                self.bar.write(f"note: {event.step_note}", file=sys.stderr)
+        elif isinstance(event, Progress) and self.bar is not None:
+            self.bar.n = event.global_step
+            self.bar.set_postfix(epoch=event.epoch + 1, loss=f"{event.train_loss:.4f}",
+                                 refresh=False)
+            self.bar.refresh()
+        elif isinstance(event, EpochEnded) and self.bar is not None:
+            val = f" val_loss {event.val_loss:.4f}" if event.val_loss is not None else ""
+            acc = (f" val_acc {event.val_accuracy:.4f}" if event.val_accuracy is not None
+                   else "")
+            self.bar.write(f"epoch {event.epoch}: train_loss {event.train_loss:.4f}{val}"
+                           f"{acc} ({event.epoch_seconds:.2f} s)", file=sys.stderr)
+        elif isinstance(event, RunFinished | RunFailed):
+            self.close()
+            for warning in event.summary.get("warnings", []) \
+                    if isinstance(event, RunFinished) else ():  # it ended, but did it learn?
+                sys.stderr.write(f"workbench: warning: {warning['message']}\n"
+                                 f"  hint: {warning['hint']}\n")
+            if isinstance(event, RunFinished):
+                for line in _equation_lines(event.summary):
+                    sys.stderr.write(line + "\n")
 
-class _ForwardSignals:
-    """While torchrun runs: the first SIGINT/SIGTERM becomes its SIGTERM (a cooperative stop
-    of every rank); a second kills it and its ranks at once."""
-
-    def __init__(self, proc: Any, kill_tree: Any) -> None:
-        self.proc, self.kill_tree = proc, kill_tree
-        self.signal: int | None = None
-        self._saved: dict[int, Any] = {}
-
-    def __enter__(self) -> _ForwardSignals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._saved[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._saved.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        if self.signal is not None:
-            self.kill_tree(self.proc.pid)
-            sys.stderr.write("\nworkbench: every rank stopped at once\n")
-            os._exit(128 + signum)
-        self.signal = signum
-        self.proc.send_signal(signal.SIGTERM)
-        sys.stderr.write(f"\nworkbench: {signal.Signals(signum).name}: stopping every rank "
-                         "after its step and saving a checkpoint (again to quit at once)\n")
-
-    @property
-    def exit_code(self) -> int | None:
-        return None if self.signal is None else 128 + self.signal
-
-
-class StopOnSignal:
-    """SIGINT and SIGTERM while a run trains: the first one stops it cooperatively (the step in
-    flight ends, a checkpoint is written, the run is "stopped" and resumable); a second one
-    exits at once (the run then shows as interrupted, resumable from its last checkpoint).
-
-    Only the main thread can receive signals; elsewhere this does nothing.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, trainer: Any) -> None:
-        self.trainer = trainer
-        self.signal: int | None = None
-        self._saved: dict[int, Any] = {}
-
-    def __enter__(self) -> StopOnSignal:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._saved[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        for sig, handler in self._saved.items():
-            signal.signal(sig, handler)
-        self._saved.clear()
-
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        if self.signal is not None:
-            sys.stderr.write("\nworkbench: stopped at once\n")
-            os._exit(128 + signum)
-        self.signal = signum
-        self.trainer.stop()
-        sys.stderr.write(f"\nworkbench: {signal.Signals(signum).name}: stopping after this "
-                         "step and saving a checkpoint (again to quit at once)\n")
-
-    @property
-    def exit_code(self) -> int | None:
-        """128 + the signal (130 for Ctrl-C, 143 for SIGTERM) once one stopped the run."""
-        return None if self.signal is None else 128 + self.signal
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def drive(trainer: Any, *, quiet: bool = False, extra: tuple[str, ...] = ()) -> int:
@@ -247,61 +198,24 @@ def drive(trainer: Any, *, quiet: bool = False, extra: tuple[str, ...] = ()) -> 
     Exit status: 0 when the run ended, 1 when it failed, 130/143 when SIGINT/SIGTERM stopped
     it (cooperatively, see StopOnSignal).
     """
-    from tqdm import tqdm
+    from workbench.core.training.events import RunFailed, RunFinished
 
-    from workbench.core.training.events import (
-        EpochEnded,
-        Progress,
-        RunFailed,
-        RunFinished,
-        RunStarted,
-    )
-
-    bar = None
+    display = Display(quiet=quiet)
     result: dict[str, Any] = {}
     with StopOnSignal(trainer) as stopper:
         try:
             for event in trainer.events():
-                if isinstance(event, RunStarted):
-                    bar = tqdm(total=event.epochs * event.steps_per_epoch, disable=quiet,
-                               initial=event.start_epoch * event.steps_per_epoch,
-                               file=sys.stderr, unit="step", dynamic_ncols=True)
-                    bar.write(f"run {event.run_dir} on {event.device_name} ({event.step_kind} "
-                              f"step), {event.num_params:,} parameters, "
-                              f"{event.train_size:,} training samples", file=sys.stderr)
-                    if event.step_note:
-                        bar.write(f"note: {event.step_note}", file=sys.stderr)
-                elif isinstance(event, Progress) and bar is not None:
-                    bar.n = event.global_step
-                    bar.set_postfix(epoch=event.epoch + 1, loss=f"{event.train_loss:.4f}",
-                                    refresh=False)
-                    bar.refresh()
-                elif isinstance(event, EpochEnded) and bar is not None:
-                    val = (f" val_loss {event.val_loss:.4f}" if event.val_loss is not None
-                           else "")
-                    acc = (f" val_acc {event.val_accuracy:.4f}"
-                           if event.val_accuracy is not None else "")
-                    bar.write(f"epoch {event.epoch}: train_loss {event.train_loss:.4f}{val}"
-                              f"{acc} ({event.epoch_seconds:.2f} s)", file=sys.stderr)
-                elif isinstance(event, RunFinished):
+                display.show(event)
+                if isinstance(event, RunFinished):
                     result = finished_result(event)
                     result.update({key: event.summary.get(key) for key in extra})
-                    for warning in result["warnings"]:  # it ended, but did it learn?
-                        sys.stderr.write(f"workbench: warning: {warning['message']}\n"
-                                         f"  hint: {warning['hint']}\n")
-                    for line in _equation_lines(event.summary):
-                        sys.stderr.write(line + "\n")
                 elif isinstance(event, RunFailed):
-                    if bar is not None:
-                        bar.close()
-                        bar = None
                     return _failed(event, stopper.exit_code)
         except KeyboardInterrupt:  # not on the main thread: no handler was installed
             trainer.stop()
             raise
         finally:
-            if bar is not None:
-                bar.close()
+            display.close()
     if stopper.exit_code is not None and result.get("status") == "stopped":
         sys.stderr.write(f"workbench: stopped; continue with: workbench resume "
                          f"{result['run_dir']}\n")
@@ -346,8 +260,6 @@ def finished_result(event: Any) -> dict[str, Any]:
         if isinstance(s.get(key), dict):
             out[key] = _brief(s[key])
     return out
-
-
 def _equation_lines(summary: dict[str, Any]) -> list[str]:
     """A linear model's equation in the data's own units, as lines for the terminal."""
     equation = summary.get("equation")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from workbench.core.data.cache import DatasetCache, Progress
+from workbench.core.data.errors import DATA_ROOT_NAME
 from workbench.core.store.runs import RunStore
 from workbench.spec import DataSpec
 
@@ -83,15 +84,24 @@ class Workspace:
     """The run store, the dataset cache and the background jobs of one app or command."""
 
     def __init__(self, runs: RunStore | str | Path | None = None, *,
-                 cache: DatasetCache | None = None) -> None:
+                 cache: DatasetCache | None = None,
+                 data_root_name: str = DATA_ROOT_NAME) -> None:
         self.runs = runs if isinstance(runs, RunStore) else RunStore(runs)
         self.data = cache if cache is not None else DatasetCache()
         self.jobs = JobRegistry()
+        self.data_root_name = data_root_name  # how the person sets data.root here
 
     def splits(self, data: DataSpec, seed: int, *, progress: Progress | None = None,
                cancel: threading.Event | None = None) -> Splits:
-        """The dataset's splits, from the cache (loaded on the caller's thread when missing)."""
-        return self.data.splits(data, seed, progress=progress, cancel=cancel)
+        """The dataset's splits, from the cache (loaded on the caller's thread when missing).
+        A dataset that cannot be downloaded names the way to give its files as this
+        workspace's person sets it (the app's Folder field, the CLI's --data-root)."""
+        from workbench.core.data.errors import OfflineError
+
+        try:
+            return self.data.splits(data, seed, progress=progress, cancel=cancel)
+        except OfflineError as exc:
+            raise exc.worded(self.data_root_name) from None
 
     def info(self, data: DataSpec, *, cancel: threading.Event | None = None) -> DatasetInfo:
         """The dataset's description, from the cache; may read the file: not on the GUI

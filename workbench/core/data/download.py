@@ -37,7 +37,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from workbench.core.data import cifar
-from workbench.core.data.errors import DataError
+from workbench.core.data.errors import DataError, OfflineError
 from workbench.core.store.atomic import write_atomic
 from workbench.paths import user_cache_dir
 
@@ -166,7 +166,7 @@ def fetch(name: str, filename: str, md5: str, *, progress: Progress | None = Non
                 raise
             errors.append(exc)
     if errors and all(isinstance(e, Unreachable) for e in errors):
-        raise DataError(offline_message(name, str(errors[-1])))
+        raise OfflineError(name, str(errors[-1]))
     raise DataError("; ".join(str(e) for e in errors))
 
 
@@ -182,14 +182,6 @@ def _unreachable(exc: BaseException) -> bool:
     return isinstance(reason, socket.gaierror | ConnectionError | TimeoutError) or (
         isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH,
                                                          errno.ECONNREFUSED))
-
-
-def offline_message(name: str, detail: str) -> str:
-    """What to do when a dataset cannot be downloaded: use the files the person has."""
-    files = ("a folder holding cifar-10-batches-bin (from cifar-10-binary.tar.gz)"
-             if name == "cifar10" else "the four *-ubyte.gz files")
-    return (f"no internet ({detail}): point Folder (data.root) at {files}, or connect and "
-            "try again")
 
 
 def _extract_cifar(archive: Path, dest: Path) -> None:

@@ -41,12 +41,12 @@ from typing import Any, Literal
 from filelock import FileLock
 
 from workbench.core.data.cache import DatasetCache, DataSource
-from workbench.core.store.runs import Run, RunError, RunStore
-from workbench.core.tools.compare import set_field
+from workbench.core.fields import MISSING, read_field, set_field, shown
+from workbench.core.store.runs import Run, RunError, RunStatus, RunStore
 from workbench.core.training.callbacks import Callback
 from workbench.core.training.events import Event, RunFailed, RunFinished, RunStarted
 from workbench.spec import ExperimentSpec, SpecError, check_name, from_dict
-from workbench.spec.layers import CATALOGUE
+from workbench.spec.jsonfile import JSONFileError, read_json
 
 try:
     import optuna
@@ -67,6 +67,14 @@ GRACE_S = 120  # silence after which another process fails and retries it
 OPEN_ATTEMPTS = 5  # tries at opening a storage that other processes are creating
 MAX_URL = 4096  # a storage URL's characters
 CLAIM_TIMEOUT_S = 60  # the wait for another process's claim (held for milliseconds)
+MAX_PARAMS = 64  # fields searched at once
+MAX_CHOICES = 1_000  # a categorical range's choices (each is tried on the spec when checked)
+MAX_SPACE_BYTES = 1 << 20  # a space file
+CONNECT_TIMEOUT_S = 4  # a database server that does not answer (twice: with SSL, then without)
+STATEMENT_TIMEOUT_S = 60  # a statement the server does not finish
+SQLITE_BUSY_S = 60  # how long a process waits for another's write to an SQLite file
+POLL_S = 2.0  # how often a process waiting for the study's last trials looks again
+MAX_FAILED_IN_A_ROW = 5  # trials failing one after another end this process's search
 _PARAM_KEYS = {"float": {"type", "low", "high", "log", "step"},
                "int": {"type", "low", "high", "log", "step"},
                "categorical": {"type", "choices"}}
@@ -182,6 +190,8 @@ def parse_space(raw: Any, spec: ExperimentSpec | None = None) -> SearchSpace:
     if not isinstance(params_raw, dict) or not params_raw:
         raise SearchError("params: give at least one field to search, e.g. "
                           '{"optim.lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": true}}')
+    if len(params_raw) > MAX_PARAMS:
+        raise SearchError(f"params: at most {MAX_PARAMS} fields, got {len(params_raw)}")
     params = tuple(_param(path, value) for path, value in params_raw.items())
     if spec is not None:
         for param in params:
@@ -205,7 +215,11 @@ def _param(path: Any, raw: Any) -> Param:
     if kind == "categorical":
         choices = raw.get("choices")
         if not isinstance(choices, list) or not choices:
-            raise SearchError(f"{where}.choices: must be a non-empty list, got {choices!r}")
+            raise SearchError(f"{where}.choices: must be a non-empty list, got "
+                              f"{str(choices)[:60]}")
+        if len(choices) > MAX_CHOICES:
+            raise SearchError(f"{where}.choices: at most {MAX_CHOICES:,} choices, got "
+                              f"{len(choices):,}")
         for c in choices:
             if not (c is None or isinstance(c, str | bool | int | float)):
                 raise SearchError(f"{where}.choices: each choice must be text, a number, true, "
@@ -247,15 +261,11 @@ def _try_on(spec: ExperimentSpec, param: Param) -> None:
 
 
 def load_space(path: str | Path, spec: ExperimentSpec | None = None) -> SearchSpace:
-    path = Path(path)
+    """A space file (a plain file of at most 1 MB: not a pipe, not a device), checked."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SearchError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError:
-        raise SearchError(f"{path}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise SearchError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
+        raw = read_json(path, max_bytes=MAX_SPACE_BYTES)
+    except JSONFileError as exc:
+        raise SearchError(f"{path}: {exc}") from None
     try:
         return parse_space(raw, spec)
     except SearchError as exc:
@@ -271,42 +281,18 @@ def apply_params(spec: ExperimentSpec, params: Mapping[str, Any]) -> ExperimentS
 def base_params(spec: ExperimentSpec, space: SearchSpace) -> dict[str, Any] | None:
     """The experiment's own values of the searched fields, when all lie in the space (the
     first trial of a new study runs them: the search starts from what the person has)."""
-    d = spec.to_dict()
     out = {}
     for param in space.params:
-        value = _read_field(d, param.path)
-        if value is _MISSING or not param.contains(value):
+        value = read_field(spec, param.path)
+        if value is MISSING or not param.contains(value):
             return None
         out[param.path] = value
     return out
 
 
-_MISSING = object()
-_INDEXED = re.compile(r"^(\w+)\[(\d+)\]$")
-
-
-def _read_field(d: dict[str, Any], path: str) -> Any:
-    """A field's value in a spec document by the paths `set_field` takes (layer parameters
-    left to their defaults included); _MISSING when there is no such value."""
-    layers = d["model"]["layers"]
-    if path == "model.dropout":
-        drops = {CATALOGUE["Dropout"].resolve(x)["p"] for x in layers if x["type"] == "Dropout"}
-        return drops.pop() if len(drops) == 1 else _MISSING
-    keys = path.split(".")
-    m = _INDEXED.match(keys[1]) if len(keys) == 3 and keys[0] == "model" else None
-    if m is not None and m.group(1) == "layers":
-        index = int(m.group(2))
-        if index >= len(layers):
-            return _MISSING
-        layer = {k: v for k, v in layers[index].items() if k != "type"}
-        resolved = CATALOGUE[layers[index]["type"]].resolve(layer)
-        return resolved.get(keys[2], _MISSING)
-    node: Any = d
-    for key in keys:
-        if not isinstance(node, dict) or key not in node:
-            return _MISSING
-        node = node[key]
-    return _MISSING if isinstance(node, dict) else node
+def shown_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Searched fields as Workbench shows them: a layer by the editor's number."""
+    return {shown(path): value for path, value in params.items()}
 
 
 def objective_of(spec: ExperimentSpec, space: SearchSpace,
@@ -333,95 +319,258 @@ def default_storage(runs: RunStore) -> str:
     return f"sqlite:///{(runs.root / 'search.db').resolve()}"
 
 
-def shown_url(url: str) -> str:
-    """The storage URL without its password, for summaries, tables and logs."""
-    try:
-        from sqlalchemy.engine import make_url
+_SECRET = re.compile(r"pass|pwd|secret|token|key|auth|cred", re.IGNORECASE)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+._-]{0,39}")
 
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy reads: opening it fails with its own message
-        return url
+
+def _parsed(url: Any) -> Any | None:
+    """SQLAlchemy's reading of a storage URL; None when it cannot read it."""
+    if not isinstance(url, str):
+        return None
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url)
+    except Exception:  # ArgumentError, or a ValueError from a port that is not a number
+        return None
+
+
+def shown_url(url: str) -> str:
+    """The storage URL as summaries, tables, messages and logs show it: without a password,
+    whether in its `user:password@` part or its query (`?password=`, `sslpassword=`, a
+    token or key); a URL SQLAlchemy cannot read shows only its scheme."""
+    parsed = _parsed(url)
+    if parsed is None:
+        scheme = url.split("://", 1)[0] if isinstance(url, str) else ""
+        return f"{scheme if _SCHEME.fullmatch(scheme) else '?'}://***"
+    from urllib.parse import quote
+
+    text = parsed.set(query={}).render_as_string(hide_password=True)
+    pairs = []
+    for key, value in parsed.query.items():
+        for one in value if isinstance(value, tuple) else (value,):
+            pairs.append(f"{quote(key)}={'***' if _SECRET.search(key) else quote(one)}")
+    return text + ("?" + "&".join(pairs) if pairs else "")
+
+
+def _secrets(url: str) -> list[str]:
+    """The password and secret query values of a URL, for scrubbing a driver's message."""
+    parsed = _parsed(url)
+    if parsed is None:
+        return [url]
+    found = [parsed.password] if parsed.password else []
+    for key, value in parsed.query.items():
+        if _SECRET.search(key):
+            found += list(value) if isinstance(value, tuple) else [value]
+    return [str(s) for s in found if s]
+
+
+def _scrub(text: str, url: str) -> str:
+    from urllib.parse import quote
+
+    for secret in sorted(_secrets(url), key=len, reverse=True):
+        text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+    return text
 
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Optuna's experimental-feature warnings are for library authors, not for the person."""
+    from sqlalchemy.exc import SAWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", SAWarning)  # e.g. a query argument SQLite ignores
         yield
 
 
+_PG_LOCK = 0x576F726B62656E63  # "Workbenc": the advisory lock of Workbench's claims
+
+
 class _Storage(optuna.storages.RDBStorage):
-    """An RDB storage whose trial claims are exclusive across processes on SQLite too.
+    """An RDB storage whose trial claims and queue changes are exclusive across processes.
 
     Optuna claims a waiting (enqueued) trial by reading that it waits, then marking it running;
     a server database locks the row between the two, SQLite cannot, so two processes could both
     claim one trial and run it twice, the second failing at the end ("Cannot tell a COMPLETE
     trial", optuna issue 4621). On SQLite, claims and `exclusive()` sections hold a lock file
-    beside the database.
+    beside the database; on PostgreSQL `exclusive()` holds an advisory lock of the server.
+    Elsewhere `exclusive()` holds nothing: several processes may then end a study a trial or
+    two past its count.
     """
 
-    def __init__(self, url: str, *, claims: str | None, **kwargs: Any) -> None:
+    def __init__(self, url: str, *, claims: str | None, backend: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
         self._claims = FileLock(claims, timeout=CLAIM_TIMEOUT_S) if claims else None
+        self._backend = backend
 
     def exclusive(self) -> contextlib.AbstractContextManager[Any]:
         """No other Workbench process changes the study's queue meanwhile."""
-        return self._claims if self._claims is not None else contextlib.nullcontext()
+        if self._claims is not None:
+            return self._claims
+        if self._backend == "postgresql":
+            return self._advisory_lock()
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _advisory_lock(self) -> Iterator[None]:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK})
+                conn.commit()
 
     def set_trial_state_values(self, trial_id: int, state: TrialState,
                                values: Sequence[float] | None = None) -> bool:
-        if state != TrialState.RUNNING:
+        if state != TrialState.RUNNING or self._claims is None:
             return super().set_trial_state_values(trial_id, state, values)
-        with self.exclusive():
+        with self._claims:
             return super().set_trial_state_values(trial_id, state, values)
+
+    def close(self) -> None:
+        """Let go of the database: its sessions and its engine's connections."""
+        with contextlib.suppress(Exception):
+            self.remove_session()
+        self.engine.dispose()
 
 
 def _sqlite_file(url: str) -> str | None:
     """The file of an SQLite URL (None for another database or an in-memory one)."""
-    if not url.startswith("sqlite"):
+    parsed = _parsed(url)
+    if parsed is None or parsed.get_backend_name() != "sqlite":
         return None
-    db = url.split(":///", 1)[-1]
-    return db if db and db != ":memory:" and db != url else None
+    db = parsed.database
+    if not db or db == ":memory:" or parsed.query.get("mode") == "memory":
+        return None
+    if parsed.query.get("uri") == "true" and db.startswith("file:"):  # an SQLite URI
+        from urllib.parse import unquote
+
+        db = unquote(db[len("file:"):].split("?", 1)[0]) or None
+    return db
 
 
-def open_storage(url: str) -> _Storage:
-    """An RDB storage with heartbeats (stale trials of dead processes are retried)."""
+def _engine_kwargs(backend: str) -> dict[str, Any]:
+    """Timeouts, so that a server that does not answer fails in seconds, never hangs."""
+    if backend == "sqlite":
+        return {"connect_args": {"timeout": SQLITE_BUSY_S}}  # another process's write
+    if backend == "postgresql":
+        return {"connect_args": {
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_S * 1000}",
+            "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+            "keepalives_count": 3}}
+    if backend in ("mysql", "mariadb"):
+        return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S,
+                                 "read_timeout": STATEMENT_TIMEOUT_S,
+                                 "write_timeout": STATEMENT_TIMEOUT_S}}
+    return {}
+
+
+class _NoStudies(Exception):
+    """A database without Optuna's tables: listing it finds nothing and writes nothing."""
+
+    def __init__(self, empty: bool) -> None:
+        self.empty = empty
+
+
+def open_storage(url: str, *, read_only: bool = False) -> _Storage:
+    """An RDB storage with timeouts, with heartbeats (stale trials of dead processes are
+    retried) unless `read_only`, which writes nothing: not its tables, not another program's
+    database (SQLite opens read-only; _NoStudies when Optuna's tables are not there)."""
     if not isinstance(url, str) or "://" not in url or len(url) > MAX_URL:
-        shown = f"{url[:60]!r}… ({len(url)} characters)" \
-            if isinstance(url, str) and len(url) > 60 else repr(url)
+        shown = f"{shown_url(url[:60])[:60]!r}… ({len(url)} characters)" \
+            if isinstance(url, str) and len(url) > 60 else repr(shown_url(url)
+                                                                if isinstance(url, str)
+                                                                and "://" in url else url)
         raise SearchError(f"--storage: must be a database URL such as sqlite:///search.db "
                           f"(at most {MAX_URL} characters), got {shown}")
-    kwargs: dict[str, Any] = {}
+    parsed = _parsed(url)
+    if parsed is None:
+        raise SearchError(f"--storage {shown_url(url)}: not a database URL SQLAlchemy can read "
+                          "(sqlite:///search.db, postgresql://user@host/db)")
+    backend = parsed.get_backend_name()
     claims: str | None = None
-    if url.startswith("sqlite"):
-        kwargs = {"connect_args": {"timeout": 60}}  # several processes share the file
-    db = _sqlite_file(url)
-    if db is not None:
-        if not Path(db).parent.is_dir():
-            raise SearchError(f"--storage: the folder {Path(db).parent} does not exist")
-        claims = f"{db}.lock"
+    target = url
+    if backend == "sqlite":
+        db = _sqlite_file(url)
+        if db is None:
+            raise SearchError(f"--storage {shown_url(url)}: an in-memory database ends with "
+                              "the process and cannot be shared; give a file, e.g. "
+                              "sqlite:///search.db")
+        path = Path(db)
+        if not path.parent.is_dir():
+            raise SearchError(f"--storage: the folder {path.parent} does not exist")
+        if read_only:
+            from urllib.parse import quote
+
+            target = f"sqlite:///file:{quote(str(path.resolve()))}?mode=ro&uri=true"
+        else:
+            if path.exists() and not path.is_file():
+                raise SearchError(f"--storage: {path} is not a file")
+            if not os.access(path.parent, os.W_OK) or (path.exists()
+                                                       and not os.access(path, os.W_OK)):
+                raise SearchError(f"--storage {shown_url(url)}: read-only; a search writes "
+                                  "its trials there (`workbench studies` reads it)")
+            claims = f"{path}.lock"
+    kwargs = _engine_kwargs(backend)
+    if read_only:
+        _require_tables(target, kwargs, url)
     from sqlalchemy.exc import IntegrityError, OperationalError
 
+    retried = (IntegrityError, OperationalError) if backend == "sqlite" else (IntegrityError,)
     for attempt in range(OPEN_ATTEMPTS):
         try:
             with _quiet():
+                if read_only:
+                    return _Storage(target, claims=None, backend=backend, engine_kwargs=kwargs,
+                                    skip_table_creation=True)
                 return _Storage(
-                    url, claims=claims, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
-                    grace_period=GRACE_S,
-                    heartbeat_stale_trial_callback=(
-                        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
-        except (IntegrityError, OperationalError) as exc:
+                    target, claims=claims, backend=backend, engine_kwargs=kwargs,
+                    heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                    heartbeat_stale_trial_callback=_retry_stale)
+        except retried as exc:
             # Processes that start together race to create the tables or wait on a lock.
             if attempt + 1 < OPEN_ATTEMPTS:
                 time.sleep(0.2 * (attempt + 1))
                 continue
             error: Exception = exc
-        except Exception as exc:  # a bad URL, a missing driver, a server that does not answer
+        except Exception as exc:  # a missing driver, a server that does not answer
             error = exc
         break
-    raise SearchError(f"--storage {shown_url(url)}: cannot open it ({_first_line(error)})"
-                      ) from None
+    raise SearchError(f"--storage {shown_url(url)}: cannot open it "
+                      f"({_scrub(_first_line(error), url)})") from None
+
+
+def _require_tables(target: str, kwargs: dict[str, Any], url: str) -> None:
+    """Raise _NoStudies unless the database holds Optuna's tables; reads only."""
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(target, **kwargs)
+        try:
+            names = set(sqlalchemy.inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+    except Exception as exc:
+        raise SearchError(f"--storage {shown_url(url)}: cannot open it "
+                          f"({_scrub(_first_line(exc), url)})") from None
+    if not {"studies", "version_info"} <= names:
+        raise _NoStudies(empty=not names)
+
+
+@contextlib.contextmanager
+def opened(url: str, *, read_only: bool = False) -> Iterator[_Storage]:
+    """A storage for a `with` block, disposed of (its connections closed) at its end."""
+    storage = open_storage(url, read_only=read_only)
+    try:
+        yield storage
+    finally:
+        storage.close()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -449,18 +598,25 @@ class StudyInfo:
 
 
 def list_studies(url: str) -> list[StudyInfo]:
-    """The studies in a storage, by name. An SQLite file that does not exist holds none and is
-    not made by looking (the app lists the default storage when the Search tab opens)."""
+    """The studies in a storage, by name. Looking writes nothing: an SQLite file that does not
+    exist holds none and is not made (the app lists the default storage when the Search tab
+    opens), and a database without Optuna's tables is not given them."""
     db = _sqlite_file(url)
     if db is not None and not Path(db).is_file():
         return []
-    storage = open_storage(url)
     try:
-        with _quiet():
+        with opened(url, read_only=True) as storage, _quiet():
             summaries = optuna.get_all_study_summaries(storage, include_best_trial=True)
+    except _NoStudies as exc:
+        if exc.empty:
+            return []
+        raise SearchError(f"--storage {shown_url(url)}: holds no Optuna studies (another "
+                          "program's database); nothing was changed") from None
+    except SearchError:
+        raise
     except Exception as exc:  # a database of something else: one line, not a traceback
         raise SearchError(f"--storage {shown_url(url)}: cannot list its studies "
-                          f"({_first_line(exc)})") from None
+                          f"({_scrub(_first_line(exc), url)})") from None
     found = []
     for summary in summaries:
         info = summary.user_attrs.get("workbench")
@@ -482,9 +638,11 @@ def default_study_name(spec: ExperimentSpec, space: SearchSpace) -> str:
 
 
 def _identity(spec: ExperimentSpec) -> dict[str, Any]:
-    """What makes two searches the same search: the spec, less its device."""
+    """What makes two searches the same search: the spec, less what differs between the
+    machines sharing it (the device, where the data lies)."""
     d = spec.to_dict()
     d["train"].pop("device", None)
+    d["data"].pop("root", None)
     return d
 
 
@@ -519,8 +677,8 @@ def row_of(trial: optuna.trial.FrozenTrial) -> TrialRow:
              TrialState.WAITING: "waiting"}[trial.state]
     value = trial.value if trial.state == TrialState.COMPLETE else None
     if trial.state == TrialState.PRUNED and trial.intermediate_values:
-        pick = max if trial.user_attrs.get("direction") == "maximize" else min
-        value = pick(trial.intermediate_values.values())  # the best before it was cut
+        # where it was cut: the model its run keeps
+        value = trial.intermediate_values[max(trial.intermediate_values)]
     seconds = (trial.duration.total_seconds() if trial.duration is not None else None)
     return TrialRow(trial.number, state, value, dict(trial.params),
                     trial.user_attrs.get("run_dir"), len(trial.intermediate_values),
@@ -569,6 +727,7 @@ class SearchResult:
     direction: str
     rows: list[TrialRow] = field(default_factory=list)
     stopped: bool = False
+    gave_up: str | None = None  # why this process ended before the study's count
 
     @property
     def best(self) -> TrialRow | None:
@@ -588,7 +747,7 @@ class SearchResult:
         best = self.best
         return {"study": self.study, "storage": self.storage, "objective": self.objective,
                 "direction": self.direction, "trials": self.counts(),
-                "stopped": self.stopped,
+                "stopped": self.stopped, "gave_up": self.gave_up,
                 "best": None if best is None else {
                     "number": best.number, "value": best.value, "params": best.params,
                     "run_dir": best.run_dir}}
@@ -633,8 +792,19 @@ class _Report(Callback):
 
 
 class SearchRunner:
-    """Runs (or resumes) one study until it has `trials` finished trials; `stop()` from any
-    thread ends the trial in flight (retried on resume) and the search."""
+    """Runs (or resumes) one study until it has `trials` finished (complete or pruned)
+    trials; `stop()` from any thread ends the trial in flight (retried on resume) and the
+    search.
+
+    The count is exact with several processes on SQLite or PostgreSQL: a process takes a
+    trial only while the finished and running trials are fewer than `trials` (under the
+    storage's exclusive lock), and when the last ones are running elsewhere it waits for them,
+    retrying any whose process died. Failed trials do not count; `MAX_FAILED_IN_A_ROW` of them
+    one after another end this process's search (`SearchResult.gave_up`). Settings that a
+    finished or running trial already has are not trained again (that draw fails, "the same
+    settings as trial N"). With a sampler seed, each trial's draws come from the seed and the
+    trial's number, so a resumed or shared study never repeats an earlier trial's draws.
+    """
 
     def __init__(self, spec: ExperimentSpec, space: SearchSpace, *, trials: int,
                  storage: str | None = None, study: str | None = None,
@@ -668,7 +838,10 @@ class SearchRunner:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._trainer: Any = None
+        self._slot = contextlib.ExitStack()
+        self._last: TrialState | None = None
         self.study: optuna.Study | None = None
+        self.storage: _Storage | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -682,12 +855,11 @@ class SearchRunner:
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # trials are reported here
         self.objective = objective_of(self.spec, self.space, self.source)
         self.direction = OBJECTIVES[self.objective]
-        storage = open_storage(self.url)
-        sampler = optuna.samplers.TPESampler(n_startup_trials=self.space.startup_trials,
-                                             seed=self.sampler_seed)
+        self.close()
+        storage = self.storage = open_storage(self.url)
         try:
             with _quiet():
-                study = optuna.create_study(storage=storage, sampler=sampler,
+                study = optuna.create_study(storage=storage, sampler=self._sampler(None),
                                             pruner=self._pruner(), study_name=self.study_name,
                                             direction=self.direction, load_if_exists=True)
         except ValueError as exc:  # the study exists with another direction
@@ -701,13 +873,29 @@ class SearchRunner:
                 base = base_params(self.spec, self.space)
                 if base is not None:
                     study.enqueue_trial(base, user_attrs={"baseline": True}, skip_if_exists=True)
-            elif theirs != mine:
+            elif not _same_search(theirs, mine):
                 raise SearchError(f"--study {self.study_name}: this study in "
                                   f"{self.storage_shown} searches another experiment or space; "
                                   "give those files, or name a new study")
             self._retry_orphans(study)
         self.study = study
         return study
+
+    def close(self) -> None:
+        """Let go of the storage (its connections); `run` does it at its end."""
+        self._release_slot()
+        if self.storage is not None:
+            self.storage.close()
+            self.storage = None
+
+    def _sampler(self, number: int | None) -> optuna.samplers.BaseSampler:
+        """TPE; seeded, the draws of trial `number` come from the seed and the number, so a
+        resumed search does not draw its earlier trials' settings again."""
+        seed = self.sampler_seed
+        if seed is not None and number is not None:
+            digest = hashlib.sha256(f"{seed}:{number}".encode()).digest()
+            seed = int.from_bytes(digest[:4], "big")
+        return optuna.samplers.TPESampler(n_startup_trials=self.space.startup_trials, seed=seed)
 
     def _pruner(self) -> optuna.pruners.BasePruner:
         if self.space.pruner == "median":  # judged from epoch 2, against the startup trials
@@ -720,7 +908,8 @@ class SearchRunner:
 
     @staticmethod
     def _retry_orphans(study: optuna.Study) -> None:
-        """Fail and requeue the running trials of processes on this machine that died.
+        """Fail and requeue the running trials of processes on this machine that died; their
+        runs are marked replaced.
 
         A trial that names no process yet is left alone: its owner may be between claiming it
         and writing who it is (failing it then made the owner's own result fail, "Cannot tell
@@ -737,7 +926,7 @@ class SearchRunner:
             except Exception:  # another process got there first
                 continue
             study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
-            _mark(attrs.get("run_dir"), "interrupted")
+            _replaced(attrs.get("run_dir"), trial.number)
 
     def finished(self) -> int:
         assert self.study is not None
@@ -751,38 +940,97 @@ class SearchRunner:
 
     # -- running -----------------------------------------------------------------------------
     def run(self) -> SearchResult:
+        """Work the study to its count (or until stopped); the storage is let go at the end.
+        A database that fails on the way (read-only, gone) is a SearchError in one line."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return self._run()
+        except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+            cause = exc.__cause__ if isinstance(exc.__cause__, SQLAlchemyError) else exc
+            raise SearchError(f"--storage {self.storage_shown}: "
+                              f"{_scrub(_first_line(cause), self.url)}") from None
+        finally:
+            self.close()
+
+    def _run(self) -> SearchResult:
         study = self.open()
         self.on_event(StudyOpened(self.study_name, self.storage_shown, self.objective,
                                   self.direction, self.trials, tuple(self.rows())))
         result = SearchResult(self.study_name, self.storage_shown, self.objective,
                               self.direction)
-        budget = self.trials - self.finished()
-        if budget > 0 and not self._stop.is_set():
-            done = optuna.study.MaxTrialsCallback(
-                self.trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        failed_in_a_row = 0
+        while not self._stop.is_set():
+            slot = self._take_slot(study)
+            if slot is None:
+                break
+            if not slot:  # the last trials run elsewhere: wait for them (or their retries)
+                self._stop.wait(POLL_S)
+                continue
+            self._last = None
             try:
                 with _quiet():
-                    study.optimize(self._objective, n_trials=budget, catch=(_TrialFailed,),
-                                   callbacks=[done, self._ended])
+                    study.optimize(self._objective, n_trials=1, catch=(_TrialFailed,),
+                                   callbacks=[self._ended])
             except _Stopped:
                 result.stopped = True
+                break
+            finally:
+                self._release_slot()
+            failed_in_a_row = failed_in_a_row + 1 if self._last == TrialState.FAIL else 0
+            if failed_in_a_row >= MAX_FAILED_IN_A_ROW:
+                last = study.trials[-1].user_attrs.get("error") if study.trials else None
+                result.gave_up = (f"{failed_in_a_row} trials in a row failed"
+                                  + (f" (the last: {last})" if last else ""))
+                break
         result.stopped = result.stopped or self._stop.is_set()
         result.rows = self.rows()
         return result
 
+    def _take_slot(self, study: optuna.Study) -> bool | None:
+        """Whether to run a trial now (True, holding the storage's exclusive lock until the
+        trial is taken), to wait (False), or to end (None: the study has its count)."""
+        assert self.storage is not None
+        self._slot.enter_context(self.storage.exclusive())
+        go = False
+        try:
+            self._retry_orphans(study)
+            with _quiet():
+                optuna.storages.fail_stale_trials(study)  # other machines' dead processes
+            finished = self.finished()
+            if finished >= self.trials:
+                return None
+            running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+            go = finished + running < self.trials
+            return go
+        finally:
+            if not go:
+                self._release_slot()
+
+    def _release_slot(self) -> None:
+        self._slot.close()
+
     def _ended(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self._last = trial.state
         self.on_event(TrialEnded(row_of(trial)))
-        if self._stop.is_set():
-            study.stop()
 
     def _objective(self, trial: optuna.Trial) -> float:
+        self._release_slot()  # the trial is ours: others may take theirs
         if self._stop.is_set():
             raise _Stopped
         trial.set_user_attr("pid", os.getpid())  # before the host: see _retry_orphans
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("direction", self.direction)
+        assert self.study is not None
+        if self.sampler_seed is not None:
+            self.study.sampler = self._sampler(trial.number)
         params = {p.path: p.suggest(trial) for p in self.space.params}
         self.on_event(TrialStarted(trial.number, params))
+        twin = self._same_as(trial.number, params)
+        if twin is not None:
+            error = f"the same settings as trial {twin}, which ran them"
+            trial.set_user_attr("error", error)
+            raise _TrialFailed(error)
         try:
             spec = apply_params(self.spec, params).with_value(
                 "name", f"{self.spec.name} trial {trial.number}")
@@ -795,8 +1043,8 @@ class SearchRunner:
             if isinstance(end, RunFinished) and end.run_dir:
                 _mark(end.run_dir, "stopped")
             trial.set_user_attr("error", "stopped by the person; retried on resume")
-            assert self.study is not None
             self.study.enqueue_trial(params, user_attrs={"retry_of": trial.number})
+            self.on_event(TrialEnded(_stopped_row(trial, params, report)))
             raise _Stopped
         if isinstance(end, RunFailed) or end is None:
             reason = end.reason if end is not None else "the run ended without a result"
@@ -805,12 +1053,21 @@ class SearchRunner:
         if report.pruned:
             _mark(end.run_dir, "pruned")
             raise optuna.TrialPruned
-        if not report.values:
+        value = _kept_value(end, self.objective, report)
+        if value is None:
             trial.set_user_attr("error", f"no {self.objective} was measured")
             raise _TrialFailed(f"no {self.objective} was measured")
         _mark(end.run_dir, "complete")
-        pick = max if self.direction == "maximize" else min
-        return float(pick(report.values))
+        return value
+
+    def _same_as(self, number: int, params: dict[str, Any]) -> int | None:
+        """An earlier trial, finished or running, with these very settings."""
+        assert self.study is not None
+        for other in self.study.get_trials(deepcopy=False, states=(
+                TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)):
+            if other.number != number and other.params == params:
+                return other.number
+        return None
 
     def _train(self, number: int, spec: ExperimentSpec,
                report: _Report) -> RunFinished | RunFailed | None:
@@ -836,13 +1093,65 @@ class SearchRunner:
         return end
 
 
+def _kept_value(end: RunFinished, objective: str, report: _Report) -> float | None:
+    """The trial's value: the objective of the model its run keeps, which is the last
+    epoch's (measured on the stored weights), not the best epoch's."""
+    value = end.summary.get(objective)
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return report.values[-1] if report.values else None
+
+
+def _stopped_row(trial: optuna.Trial, params: dict[str, Any], report: _Report) -> TrialRow:
+    return TrialRow(trial.number, "failed", None, params, None, len(report.values),
+                    "stopped by the person; retried on resume")
+
+
+def _same_search(theirs: Any, mine: dict[str, Any]) -> bool:
+    """Whether a stored study searches what `mine` does: its spec (a study kept before the
+    data root was left out of the identity included) and its space, read the same way."""
+    if not isinstance(theirs, dict) or theirs.get("objective") != mine["objective"]:
+        return False
+    spec = theirs.get("spec")
+    if isinstance(spec, dict) and isinstance(spec.get("data"), dict):
+        spec = {**spec, "data": {k: v for k, v in spec["data"].items() if k != "root"}}
+    try:
+        space = parse_space(theirs.get("space")).to_dict()
+    except SearchError:
+        return False
+    return spec == mine["spec"] and space == mine["space"]
+
+
+def _retry_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """A trial whose process went silent (another machine's, dead): run it again, and mark
+    its run replaced."""
+    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)(study, trial)
+    _replaced(trial.user_attrs.get("run_dir"), trial.number)
+
+
 def _mark(run_dir: str | None, state: str) -> None:
     if run_dir:  # the trial's outcome is in the study whether this works or not
         with contextlib.suppress(RunError, OSError):
             Run(Path(run_dir)).update_summary(search_state=state)
 
 
+def _replaced(run_dir: str | None, number: int) -> None:
+    """The run of a trial whose process died: the study runs its settings again in a new
+    trial, so this run is not one to resume."""
+    if run_dir:
+        with contextlib.suppress(RunError, OSError):
+            run = Run(Path(run_dir))
+            if run.summary().get("status") == RunStatus.RUNNING:
+                run.update_summary(
+                    status=RunStatus.FAILED, search_state="replaced",
+                    error=f"its search process died; the study runs trial {number}'s "
+                          "settings again in a new trial",
+                    hint="open the study's newer trial instead of resuming this run")
+
+
 def _alive(pid: Any) -> bool:
+    """Whether process `pid` of this machine still runs (a zombie, dead but not yet reaped
+    by its parent, does not)."""
     if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
         return False
     if pid == os.getpid():
@@ -853,6 +1162,9 @@ def _alive(pid: Any) -> bool:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError, IndexError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
     return True
 
 
@@ -872,13 +1184,21 @@ class StudyView:
 
 
 def read_study(url: str, study: str) -> StudyView:
-    """A stored study's trials and what it searches; SearchError when it is not there."""
-    storage = open_storage(url)
+    """A stored study's trials and what it searches; SearchError when it is not there. Reads
+    only, and lets go of the storage."""
     try:
-        s = optuna.load_study(study_name=study, storage=storage)
-    except KeyError:
+        with opened(url, read_only=True) as storage:
+            try:
+                s = optuna.load_study(study_name=study, storage=storage)
+            except KeyError:
+                raise SearchError(f"--study {study}: no such study in {shown_url(url)}"
+                                  ) from None
+            info = s.user_attrs.get("workbench") or {}
+            rows = [row_of(t) for t in s.get_trials(deepcopy=False)
+                    if t.state != TrialState.WAITING]
+            direction = s.direction.name.lower()
+    except _NoStudies:
         raise SearchError(f"--study {study}: no such study in {shown_url(url)}") from None
-    info = s.user_attrs.get("workbench") or {}
     try:
         space = parse_space(info["space"]) if "space" in info else None
     except SearchError:
@@ -887,23 +1207,24 @@ def read_study(url: str, study: str) -> StudyView:
         experiment = from_dict(info["spec"]) if "spec" in info else None
     except SpecError:  # written by another version of Workbench
         experiment = None
-    rows = [row_of(t) for t in s.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
-    return StudyView(study, s.direction.name.lower(), info.get("objective"), space, rows,
-                     experiment)
+    return StudyView(study, direction, info.get("objective"), space, rows, experiment)
 
 
 def importances(url: str, study: str) -> dict[str, float]:
     """Each searched field's share of the objective's variance (fANOVA); empty until two
     trials have completed with different values."""
-    storage = open_storage(url)
-    s = optuna.load_study(study_name=study, storage=storage)
-    complete = s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if len(complete) < 2 or len({t.value for t in complete}) < 2:
-        return {}
     try:
-        with _quiet():
-            return dict(optuna.importance.get_param_importances(s))
-    except (RuntimeError, ValueError):  # too few distinct parameter values to tell
+        with opened(url, read_only=True) as storage:
+            s = optuna.load_study(study_name=study, storage=storage)
+            complete = s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if len(complete) < 2 or len({t.value for t in complete}) < 2:
+                return {}
+            try:
+                with _quiet():
+                    return dict(optuna.importance.get_param_importances(s))
+            except (RuntimeError, ValueError):  # too few distinct parameter values to tell
+                return {}
+    except _NoStudies:
         return {}
 
 
@@ -926,5 +1247,5 @@ __all__ = ["OBJECTIVES", "PRUNERS", "Param", "SearchError", "SearchEvent", "Sear
            "SearchRunner", "SearchSpace", "StudyInfo", "StudyOpened", "StudyView", "TrialEnded",
            "TrialEvent", "TrialRow", "TrialStarted", "apply_params", "base_params",
            "best_so_far", "default_storage", "default_study_name", "importances", "load_space",
-           "list_studies", "objective_of", "parse_space", "read_study", "same_experiment",
-           "shown_url"]
+           "list_studies", "objective_of", "opened", "parse_space", "read_study",
+           "same_experiment", "shown_params", "shown_url"]

@@ -112,27 +112,36 @@ def shutdown(*, together: bool = False) -> None:
 
 def launch_command(spec_path: str, nproc: int, *, nnodes: int = 1, node_rank: int | None = None,
                    master_addr: str | None = None, master_port: int | None = None,
-                   rdzv_endpoint: str | None = None, runs_dir: str | None = None,
-                   extra: list[str] | None = None, python: str | None = None,
-                   frozen: bool | None = None) -> list[str]:
+                   rdzv_endpoint: str | None = None, rdzv_id: str | None = None,
+                   runs_dir: str | None = None, extra: list[str] | None = None,
+                   python: str | None = None, frozen: bool | None = None,
+                   agent: bool = False) -> list[str]:
     """The torchrun command line that trains `spec_path` on `nproc` processes per node.
 
-    `frozen` (default: whether this is the packaged app) makes the app's executable run
-    torchrun (`_torchrun`) and the ranks (`--no-python ... _rank`).
+    With `rdzv_endpoint` (c10d rendezvous) torchrun numbers the nodes as they join and
+    ignores a node rank, so none is passed. `agent` runs Workbench's own torchrun agent
+    (`workbench.commands.agent`, which records each rank's exit status) instead of torchrun;
+    `frozen` (default: whether this is the packaged app) makes the app's executable run it
+    (`_torchrun`) and the ranks (`--no-python ... _rank`).
     """
     frozen = is_frozen() if frozen is None else frozen
     exe = python or sys.executable
-    cmd = [exe, "_torchrun"] if frozen else [exe, "-m", "torch.distributed.run"]
+    if frozen:
+        cmd = [exe, "_torchrun"]
+    else:
+        cmd = [exe, "-m", "workbench.commands.agent" if agent else "torch.distributed.run"]
     cmd += [f"--nproc-per-node={nproc}", f"--nnodes={nnodes}", "--max-restarts=0"]
     if rdzv_endpoint:
         cmd += ["--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}"]
+        if rdzv_id:
+            cmd += [f"--rdzv-id={rdzv_id}"]
     elif nnodes == 1 and master_addr is None:
         cmd += ["--standalone"]
-    if node_rank is not None:
+    elif node_rank is not None:
         cmd += [f"--node-rank={node_rank}"]
-    if master_addr:
+    if master_addr and not rdzv_endpoint:
         cmd += [f"--master-addr={master_addr}"]
-    if master_port:
+    if master_port and not rdzv_endpoint:
         cmd += [f"--master-port={master_port}"]
     cmd += ["--no-python", exe, "_rank", spec_path] if frozen else \
         ["-m", "workbench.commands.rank", spec_path]
@@ -153,23 +162,24 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (torchrun's: its ranks); [] where there is none."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in (Path("/proc") / str(pid) / "task").iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 def descendants(pid: int) -> list[int]:
     """The processes below `pid` (children first), read from /proc; [] where there is none."""
     found: list[int] = []
     todo = [pid]
     while todo:
-        parent = todo.pop()
-        try:
-            tasks = list((Path("/proc") / str(parent) / "task").iterdir())
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                children = [int(c) for c in (task / "children").read_text().split()]
-            except (OSError, ValueError):
-                continue
-            found += children
-            todo += children
+        below = children(todo.pop())
+        found += below
+        todo += below
     return found
 
 

@@ -1,17 +1,17 @@
 """The `--vary` grammar and the grid: which variants of one experiment a comparison races.
 
-`parse_vary("optim.name=sgd:lr=0.05,adam")` reads one command-line axis; `grid` makes every
-combination of the axes' values into a variant, each optimizer with its own rate.
+`parse_vary("optim.name=sgd:lr=0.05,adam")` reads one command-line axis (its fields in the
+grammar of `core.fields`: `model.layer2.out`); `grid` makes every combination of the axes'
+values into a variant, each optimizer with its own rate.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from workbench import spec as specmod
+from workbench.core.fields import set_field
 from workbench.core.tools.compare.variants import Variant, unique_label
 from workbench.spec import ExperimentSpec, SpecError, derived_name
 from workbench.spec.jsonfile import JSONFileError, parse_json
@@ -23,54 +23,12 @@ DEFAULT_LR: dict[str, float] = {
 }
 
 
-_INDEXED = re.compile(r"^(\w+)\[(\d+)\]$")
-
-
-def set_field(spec: ExperimentSpec, path: str, value: Any) -> ExperimentSpec:
-    """A validated copy with one field set. Beyond `with_value`'s dotted paths this takes
-    `model.layers[3].p` (a layer parameter) and `model.dropout` (every Dropout layer's p)."""
-    if path == "model.dropout":
-        d = spec.to_dict()
-        drops = [layer for layer in d["model"]["layers"] if layer["type"] == "Dropout"]
-        if not drops:
-            raise SpecError(path, "the network has no Dropout layer to vary")
-        for layer in drops:
-            layer["p"] = value
-        return _parse_at(d, path)
-    if "[" not in path:
-        return spec.with_value(path, value)
-    d = spec.to_dict()
-    node: Any = d
-    keys = path.split(".")
-    for key in keys[:-1]:
-        m = _INDEXED.match(key)
-        name, index = (m.group(1), int(m.group(2))) if m else (key, None)
-        if not isinstance(node, dict) or name not in node:
-            raise SpecError(path, "no such field")
-        node = node[name]
-        if index is not None:
-            if not isinstance(node, list) or not 0 <= index < len(node):
-                raise SpecError(path, f"no item {index} (there are {len(node)})")
-            node = node[index]
-    if not isinstance(node, dict):
-        raise SpecError(path, "no such field")
-    node[keys[-1]] = value
-    return _parse_at(d, path)
-
-
-def _parse_at(d: dict[str, Any], path: str) -> ExperimentSpec:
-    try:
-        return specmod.from_dict(d)
-    except SpecError as exc:
-        raise SpecError(exc.path or path, exc.reason, exc.where) from None
-
-
 def _short(path: str, value: Any) -> str:
     if path == "optim.name":
         return str(value)
     last = path.rsplit(".", 1)[-1]
-    shown = f"{value:g}" if isinstance(value, float) else str(value)
-    return f"{last}={shown}"
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{last}={text}"
 
 
 def grid(spec: ExperimentSpec, axes: Mapping[str, Sequence[Any]],
