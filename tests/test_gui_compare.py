@@ -14,8 +14,8 @@ from PySide6.QtCore import QPointF, Qt  # noqa: E402
 from workbench import spec as specmod  # noqa: E402
 from workbench.core.tools.surfaces import SURFACES, trajectory  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
-from workbench.gui.compare_panel import ComparePanel  # noqa: E402
-from workbench.gui.playground_panel import PlaygroundPanel  # noqa: E402
+from workbench.gui.tools.compare.panel import ComparePanel  # noqa: E402
+from workbench.gui.tools.playground.panel import PlaygroundPanel  # noqa: E402
 
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 

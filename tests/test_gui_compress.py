@@ -17,8 +17,8 @@ from workbench.core.store.runs import Run  # noqa: E402
 from workbench.core.tools.prune import PruneConfig, PruneSession  # noqa: E402
 from workbench.core.tools.prune_apply import create_pruned_run  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
-from workbench.gui.compress_panel import CompressPanel  # noqa: E402
-from workbench.gui.export_dialog import ExportDialog  # noqa: E402
+from workbench.gui.tools.compress.panel import CompressPanel  # noqa: E402
+from workbench.gui.tools.export.dialog import ExportDialog  # noqa: E402
 from workbench.spec import from_dict  # noqa: E402
 
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
@@ -186,8 +186,8 @@ class _FakeTrainPanel(QLabel):
 
 
 def test_tools_menu_opens_compress_on_the_selected_run(qtbot, family, monkeypatch):
-    from workbench.gui import dialogs
-    from workbench.gui.main_window import MainWindow
+    from workbench.gui.shell.main_window import MainWindow
+    from workbench.gui.widgets import dialogs
 
     monkeypatch.setattr(dialogs, "ask", lambda *a, **k: dialogs.Button.Discard)
     run_dir, child_dir, workspace = family

@@ -12,10 +12,10 @@ pytest.importorskip("PySide6")
 from PySide6.QtGui import QUndoStack  # noqa: E402
 
 from workbench.core.workspace import Workspace  # noqa: E402
-from workbench.gui.data_panel import DataPanel  # noqa: E402
-from workbench.gui.experiment_model import ExperimentModel  # noqa: E402
-from workbench.gui.model_editor import ModelEditor, templates  # noqa: E402
-from workbench.gui.optim_panel import OptimPanel  # noqa: E402
+from workbench.gui.editors.data_panel import DataPanel  # noqa: E402
+from workbench.gui.editors.experiment_model import ExperimentModel  # noqa: E402
+from workbench.gui.editors.model_editor import ModelEditor, templates  # noqa: E402
+from workbench.gui.editors.optim_panel import OptimPanel  # noqa: E402
 from workbench.spec import ExperimentSpec  # noqa: E402
 
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
@@ -23,7 +23,7 @@ SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 
 @pytest.fixture(autouse=True)
 def _styled(qapp):
-    from workbench.gui.style import apply_style
+    from workbench.gui.widgets.style import apply_style
 
     apply_style(qapp)
 
@@ -160,7 +160,7 @@ def test_model_editor_screenshot_small_cnn(qtbot):
 
 
 def test_optimizer_preview_takes_dataset_sizes_from_the_catalogue():
-    from workbench.gui.optim_panel import estimate_train_size
+    from workbench.gui.editors.optim_panel import estimate_train_size
     from workbench.spec import DataSpec
 
     assert estimate_train_size(DataSpec(name="mnist_small", val_fraction=0.1)) == 4500

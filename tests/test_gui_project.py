@@ -16,8 +16,9 @@ from PySide6.QtCore import Qt, Signal  # noqa: E402
 from PySide6.QtWidgets import QLabel  # noqa: E402
 
 from workbench.core.store.runs import RunStore  # noqa: E402
-from workbench.gui import dialogs, project  # noqa: E402
-from workbench.gui.main_window import MainWindow  # noqa: E402
+from workbench.gui.shell import project  # noqa: E402
+from workbench.gui.shell.main_window import MainWindow  # noqa: E402
+from workbench.gui.widgets import dialogs  # noqa: E402
 from workbench.spec import LayerSpec  # noqa: E402
 
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
@@ -176,8 +177,9 @@ def test_tools_menu_offers_installed_panels(window):
     import importlib.util
 
     for name in ("ComparePanel", "PrunePanel", "ExportDialog", "PlaygroundPanel"):
-        module = {"ComparePanel": "compare_panel", "PrunePanel": "prune_panel",
-                  "ExportDialog": "export_dialog", "PlaygroundPanel": "playground_panel"}[name]
+        module = {"ComparePanel": "tools.compare.panel", "PrunePanel": "tools.prune.panel",
+                  "ExportDialog": "tools.export.dialog",
+                  "PlaygroundPanel": "tools.playground.panel"}[name]
         installed = importlib.util.find_spec(f"workbench.gui.{module}") is not None
         assert window.actions[name].isEnabled() == installed
 
@@ -185,25 +187,25 @@ def test_tools_menu_offers_installed_panels(window):
 def test_tools_open_as_tabs(qtbot, window, answers):
     import importlib.util
 
-    if importlib.util.find_spec("workbench.gui.playground_panel") is None:
+    if importlib.util.find_spec("workbench.gui.tools.playground.panel") is None:
         pytest.skip("the playground panel is not installed")
-    tool = window.open_tool("workbench.gui.playground_panel", "PlaygroundPanel")
+    tool = window.open_tool("workbench.gui.tools.playground.panel", "PlaygroundPanel")
     assert window.center.currentWidget() is tool
-    assert window.open_tool("workbench.gui.playground_panel", "PlaygroundPanel") is tool
+    assert window.open_tool("workbench.gui.tools.playground.panel", "PlaygroundPanel") is tool
     window._close_tool_tab(window.center.indexOf(tool))
     assert window.center.count() == 1
-    if importlib.util.find_spec("workbench.gui.export_dialog") is not None:
-        assert window.open_tool("workbench.gui.export_dialog", "ExportDialog") is None
+    if importlib.util.find_spec("workbench.gui.tools.export.dialog") is not None:
+        assert window.open_tool("workbench.gui.tools.export.dialog", "ExportDialog") is None
         assert "Train a model first" in answers.warned[-1]
 
 
 def test_first_click_on_train_trains_the_default_experiment(qtbot, answers):
     """The real training panel: the window opens on an experiment that trains as it is."""
-    pytest.importorskip("workbench.gui.train_panel")
+    pytest.importorskip("workbench.gui.train.train_panel")
     from PySide6.QtWidgets import QApplication
 
     from workbench.core.training.events import RunFinished
-    from workbench.gui.style import apply_style
+    from workbench.gui.widgets.style import apply_style
 
     apply_style(QApplication.instance())
     win = _open(qtbot)
@@ -225,7 +227,7 @@ def test_first_click_on_train_trains_the_default_experiment(qtbot, answers):
 
 
 def test_main_window_blocks_train_in_the_real_panel(qtbot, answers):
-    pytest.importorskip("workbench.gui.train_panel")
+    pytest.importorskip("workbench.gui.train.train_panel")
     win = _open(qtbot)
     win.model.set_layers([LayerSpec("Conv2d")])
     assert not win.train_panel.train_button.isEnabled()

@@ -8,8 +8,8 @@ import pytest
 from prune_fixtures import MLP, train_run
 
 from workbench.core.workspace import Workspace
-from workbench.gui.export_dialog import ExportDialog
-from workbench.gui.prune_panel import PrunePanel
+from workbench.gui.tools.export.dialog import ExportDialog
+from workbench.gui.tools.prune.panel import PrunePanel
 
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 

@@ -19,10 +19,10 @@ from workbench.core.tools.fork import branch_of  # noqa: E402
 from workbench.core.training.events import RunFinished  # noqa: E402
 from workbench.core.training.loop import Trainer  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
-from workbench.gui import dialogs  # noqa: E402
-from workbench.gui.experiment_model import ExperimentModel  # noqa: E402
-from workbench.gui.main_window import MainWindow  # noqa: E402
-from workbench.gui.optim_panel import OptimPanel  # noqa: E402
+from workbench.gui.editors.experiment_model import ExperimentModel  # noqa: E402
+from workbench.gui.editors.optim_panel import OptimPanel  # noqa: E402
+from workbench.gui.shell.main_window import MainWindow  # noqa: E402
+from workbench.gui.widgets import dialogs  # noqa: E402
 
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 WAIT_MS = 300_000
@@ -191,7 +191,7 @@ def test_fork_from_the_tools_menu_trains_a_branch_in_the_train_panel(qtbot, wind
 
 def test_compare_draws_a_fork_as_a_branch_of_its_parent(qtbot, tmp_path):
     from workbench.core.tools.fork import fork_trainer, plan_fork
-    from workbench.gui.compare_panel import ComparePanel
+    from workbench.gui.tools.compare.panel import ComparePanel
 
     store = RunStore(tmp_path / "runs")
     parent = _train_parent(store)
@@ -310,7 +310,7 @@ def test_the_study_box_lists_stored_studies_and_picking_one_shows_it(qtbot, wind
 
 def test_search_panel_refuses_a_bad_space_with_a_dialog(qtbot, window, warned):
     pytest.importorskip("optuna")
-    panel = window.open_tool("workbench.gui.search_panel", "SearchPanel")
+    panel = window.open_tool("workbench.gui.tools.search.panel", "SearchPanel")
     panel.editor.set_raw({"params": {"optim.lr": {"type": "float", "low": 0, "high": 1,
                                                   "log": True}}})
     assert not panel.run()
@@ -319,8 +319,8 @@ def test_search_panel_refuses_a_bad_space_with_a_dialog(qtbot, window, warned):
 
 
 def test_without_optuna_the_app_says_how_to_install_it(qtbot, window, warned, monkeypatch):
-    for name in ("workbench.gui.search_panel", "workbench.core.tools.search"):
+    for name in ("workbench.gui.tools.search.panel", "workbench.core.tools.search"):
         monkeypatch.delitem(sys.modules, name, raising=False)
     monkeypatch.setitem(sys.modules, "optuna", None)
-    assert window.open_tool("workbench.gui.search_panel", "SearchPanel") is None
+    assert window.open_tool("workbench.gui.tools.search.panel", "SearchPanel") is None
     assert "pip install 'workbench[search]'" in warned.said[-1]

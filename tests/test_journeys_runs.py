@@ -26,9 +26,10 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from workbench.core.store.runs import Run, RunStatus  # noqa: E402
 from workbench.core.training.events import EpochEnded, RunFinished  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
-from workbench.gui import dialogs, project, run_history  # noqa: E402
-from workbench.gui.main_window import MainWindow  # noqa: E402
-from workbench.gui.style import apply_style  # noqa: E402
+from workbench.gui.shell import project, run_history  # noqa: E402
+from workbench.gui.shell.main_window import MainWindow  # noqa: E402
+from workbench.gui.widgets import dialogs  # noqa: E402
+from workbench.gui.widgets.style import apply_style  # noqa: E402
 
 WAIT_MS = 120_000
 LIST_MS = 20_000  # the list follows the store within a poll or two at most
@@ -341,7 +342,7 @@ def test_the_list_follows_the_store_and_keeps_the_selection(qtbot, tmp_path):
     """Runs made, changed and removed behind the list's back show without a Refresh, and
     the selected run stays selected through every update."""
     from workbench.core.store.runs import RunStore
-    from workbench.gui.run_history import RunHistory
+    from workbench.gui.shell.run_history import RunHistory
 
     store = RunStore(tmp_path / "runs")  # not made yet: the list watches for it
     history = RunHistory(store)

@@ -34,9 +34,10 @@ from PySide6.QtWidgets import (  # noqa: E402
     QWidget,
 )
 
-from workbench.gui import dialogs, undo  # noqa: E402
-from workbench.gui.main_window import TOOLS, MainWindow  # noqa: E402
-from workbench.gui.style import apply_style  # noqa: E402
+from workbench.gui.editors import undo  # noqa: E402
+from workbench.gui.shell.main_window import TOOLS, MainWindow  # noqa: E402
+from workbench.gui.widgets import dialogs  # noqa: E402
+from workbench.gui.widgets.style import apply_style  # noqa: E402
 from workbench.spec import from_dict  # noqa: E402
 
 SCREENS = ((1280, 800), (1366, 768))

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QWidget
 from workbench import spec as specmod
 from workbench.core.training.callbacks import Callback
 from workbench.core.workspace import Workspace
-from workbench.gui.worker import TrainRunner
+from workbench.gui.threads.worker import TrainRunner
 from workbench.paths import resources_dir
 from workbench.spec import ExperimentSpec
 
