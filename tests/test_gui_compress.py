@@ -198,7 +198,7 @@ def test_tools_menu_opens_compress_on_the_selected_run(qtbot, family, monkeypatc
             pass
     window.history.select(child_dir)  # once the Runs list shows it: it follows the store
     qtbot.waitUntil(lambda: window.history.selected_path() == child_dir, timeout=20_000)
-    action = window.actions["CompressPanel"]
+    action = window.actions["compress"]
     assert action.isEnabled() and action.text().replace("&", "") == "Compress…"
     action.trigger()
     panel = window.center.currentWidget()

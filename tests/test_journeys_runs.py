@@ -138,8 +138,8 @@ def test_prune_the_selected_run_from_the_tools_menu_and_the_context_menu(qtbot, 
     known = set(_listed(window))
 
     # Tools > Prune… opens on the run selected in the list, ready to prune
-    window.actions["PrunePanel"].trigger()
-    panel = window._tools["PrunePanel"]
+    window.actions["prune"].trigger()
+    panel = window.tools.get("prune")
     qtbot.waitUntil(lambda: panel.session is not None or "Cannot" in panel.run_label.text(),
                     timeout=WAIT_MS)
     assert panel.session is not None, panel.run_label.text()
@@ -157,7 +157,7 @@ def test_prune_the_selected_run_from_the_tools_menu_and_the_context_menu(qtbot, 
     # the context menu of the parent's row: Prune… again; structured with the defaults, at 0%
     known |= {first}
     assert _context_action(qtbot, window, parent, "prune")
-    panel = window._tools["PrunePanel"]
+    panel = window.tools.get("prune")
     assert window.center.currentWidget() is panel
     qtbot.waitUntil(lambda: panel.session is not None, timeout=WAIT_MS)
     assert panel.run_dir() == parent
@@ -209,7 +209,7 @@ def test_export_the_selected_run_and_refuse_a_failed_one(qtbot, window, answers)
     _click_run(qtbot, window, run)
     assert export.isEnabled()
     qtbot.mouseClick(export, Qt.MouseButton.LeftButton)
-    dialog = window._tools["ExportDialog"]
+    dialog = window.tools.get("export")
     assert dialog.run_dir == run and dialog.picker.run_dir() == run
     assert dialog.path_edit.text() == str(Path(run) / "model.onnx")
     with qtbot.waitSignal(dialog.exported, timeout=WAIT_MS) as done:
@@ -224,16 +224,16 @@ def test_export_the_selected_run_and_refuse_a_failed_one(qtbot, window, answers)
     # Tools > Export while the dialog is open: it turns to the run selected now
     second = _train(qtbot, window).run_dir
     _click_run(qtbot, window, second)
-    window.actions["ExportDialog"].trigger()
-    assert window._tools["ExportDialog"] is dialog and dialog.run_dir == second
+    window.actions["export"].trigger()
+    assert window.tools.get("export") is dialog and dialog.run_dir == second
     assert dialog.path_edit.text() == str(Path(second) / "model.onnx")
     dialog.close()
 
 
 def test_compare_three_optimizers_one_added_from_the_runs_list(qtbot, window):
     adam = _train(qtbot, window).run_dir  # the default experiment trains with Adam
-    window.actions["ComparePanel"].trigger()
-    panel = window._tools["ComparePanel"]
+    window.actions["compare"].trigger()
+    panel = window.tools.get("compare")
     for name, check in panel.optim_checks.items():
         check.setChecked(name in ("sgd", "rmsprop"))
     known = set(_listed(window))

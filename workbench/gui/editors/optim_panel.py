@@ -8,6 +8,7 @@ opens without waiting for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pyqtgraph as pg
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 from workbench.core.memory import train_samples
 from workbench.core.training.threads import automatic_threads
 from workbench.gui.editors.experiment_model import ExperimentModel
+from workbench.gui.tools.host import StandaloneHost
 from workbench.gui.widgets.fields import Binder, SciSpinBox, field_spin
 from workbench.gui.widgets.layouts import Columns, vertical_scroll
 from workbench.gui.widgets.style import ACCENT
@@ -66,11 +68,17 @@ def estimate_train_size(data: DataSpec) -> int:
 
 
 class OptimPanel(QWidget):
+    """`find_lr` opens the learning-rate finder (a tool): through `lr_finder` (the window's
+    tools) when given, else as a window of this panel's own."""
+
     def __init__(self, model: ExperimentModel, stack: QUndoStack, *, lazy_preview: bool = False,
-                 workspace: Workspace | None = None, parent: QWidget | None = None) -> None:
+                 workspace: Workspace | None = None, parent: QWidget | None = None,
+                 lr_finder: Callable[[], Any] | None = None) -> None:
         super().__init__(parent)
         self.model, self.undo = model, stack
         self.workspace = workspace  # where the learning-rate finder gets its data
+        self.lr_finder = lr_finder
+        self._host: StandaloneHost | None = None  # opened alone: the finder's host
         self.binder = Binder(model, stack, self)
         self.preview_enabled = not lazy_preview
         self.train_size: int | None = None  # known from a loaded dataset, else estimated
@@ -284,19 +292,17 @@ class OptimPanel(QWidget):
     # -- the learning-rate finder -------------------------------------------------------------
     def find_lr(self) -> Any:
         """Open the learning-rate finder (one at a time) and start it on the experiment."""
-        from workbench.gui.tools.lr_find.dialog import LRFindDialog
-
-        if self.lr_dialog is None:
-            self.lr_dialog = LRFindDialog(self.model, self.undo, self.workspace, self)
-        self.lr_dialog.show()
-        self.lr_dialog.raise_()
-        self.lr_dialog.start()
+        if self.lr_finder is not None:
+            return self.lr_finder()
+        if self._host is None:
+            self._host = StandaloneHost(self.workspace, self, model=self.model, undo=self.undo)
+        self.lr_dialog = self._host.open_tool("lr_find")
         return self.lr_dialog
 
     def shutdown(self) -> None:
-        """End the finder's thread, if one runs (closing the window)."""
-        if self.lr_dialog is not None:
-            self.lr_dialog.shutdown()
+        """End the finder's thread, if this panel opened one (closing)."""
+        if self._host is not None:
+            self._host.shutdown()
 
     # -- shown rows -------------------------------------------------------------------------
     def _show_optimizer_rows(self, name: Any) -> None:

@@ -11,8 +11,6 @@ when torch is already loaded).
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -49,29 +47,17 @@ from workbench.gui.editors.experiment_model import ExperimentModel
 from workbench.gui.editors.model_editor import ModelEditor
 from workbench.gui.editors.name_field import NameField
 from workbench.gui.editors.optim_panel import OptimPanel
+from workbench.gui.run_rules import run_to_resume
 from workbench.gui.shell import project
 from workbench.gui.shell.examples import Example, examples, is_bundled
 from workbench.gui.shell.help_views import GettingStartedDialog, ShortcutsDialog, WelcomeBanner
-from workbench.gui.shell.run_history import RunHistory, can_resume, why_not
+from workbench.gui.shell.run_history import RunHistory
+from workbench.gui.shell.tool_shelf import ToolShelf
 from workbench.gui.shell.warmup import heavy_loaded, load_heavy
-from workbench.gui.threads.run_feed import has_model
 from workbench.gui.widgets import dialogs
 from workbench.spec import ExperimentSpec, SpecError
 
 TrainPanelFactory = Callable[[Callable[[], ExperimentSpec], Workspace, QWidget], QWidget]
-
-# Tools other panels provide: (menu text, module, class). Offered when the module exists.
-TOOLS = (
-    ("&Prune…", "workbench.gui.tools.prune.panel", "PrunePanel"),
-    ("&Export to ONNX…", "workbench.gui.tools.export.dialog", "ExportDialog"),
-    ("Co&mpress…", "workbench.gui.tools.compress.panel", "CompressPanel"),
-    ("&Compare optimizers…", "workbench.gui.tools.compare.panel", "ComparePanel"),
-    ("Play&ground…", "workbench.gui.tools.playground.panel", "PlaygroundPanel"),
-    ("Find &learning rate…", "workbench.gui.tools.lr_find.dialog", "LRFindDialog"),
-    ("&Fork run…", "workbench.gui.tools.fork.dialog", "ForkDialog"),
-    ("&Search hyperparameters…", "workbench.gui.tools.search.panel", "SearchPanel"),
-)
-
 
 def first_size() -> QSize:
     """The window's size on a first start: roomy, but never larger than the screen."""
@@ -112,13 +98,13 @@ class MainWindow(QMainWindow):
         self.gpu_name: str | None = None
         self.train_panel: Any = None
         self._train_factory = train_panel_factory or _real_train_panel
-        self._tools: dict[str, QWidget] = {}
         self._help: dict[str, QDialog] = {}
 
         self.editor = ModelEditor(self.model, self.undo, self.workspace)
         self.data_panel = DataPanel(self.model, self.undo, self.workspace, auto_load=False)
+        self.tools = ToolShelf(self)  # the tools, opened from the registry
         self.optim_panel = OptimPanel(self.model, self.undo, lazy_preview=True,
-                                      workspace=self.workspace)
+                                      workspace=self.workspace, lr_finder=self._find_lr)
         self.editors = QTabWidget()
         self.editors.setObjectName("editors")
         self.editors.addTab(self.editor, "Model")
@@ -145,12 +131,8 @@ class MainWindow(QMainWindow):
 
         self.history = RunHistory(self.runs, jobs=self.workspace.jobs, busy=self._runs_in_use)
         self.history.openRequested.connect(self.open_run)
-        self.history.pruneRequested.connect(self.prune_run)
-        self.history.exportRequested.connect(self.export_run)
-        self.history.compressRequested.connect(self.compress_run)
-        self.history.compareRequested.connect(self.compare_run)
         self.history.resumeRequested.connect(self.resume_path)
-        self.history.forkRequested.connect(self.fork_run)
+        self.history.toolRequested.connect(self._tool_requested)
         history_dock = QDockWidget("Runs", self)
         history_dock.setObjectName("runsDock")
         history_dock.setWidget(self.history)
@@ -327,11 +309,12 @@ class MainWindow(QMainWindow):
         self.actions["undo"], self.actions["redo"] = undo, redo
 
         tools_menu = bar.addMenu("&Tools")
-        for text, module, cls in TOOLS:
-            action = self._action(text, lambda m=module, c=cls: self.open_tool(m, c))
-            action.setEnabled(importlib.util.find_spec(module) is not None)
+        for tool in self.tools.entries:
+            action = self._action(tool.menu_text, lambda k=tool.key: self.tools.open(k),
+                                  tool.shortcut)
+            action.setEnabled(tool.available())
             tools_menu.addAction(action)
-            self.actions[cls] = action
+            self.actions[tool.key] = action
 
         self.actions["compare_selected"] = self._action(
             "A&dd the selected run to the comparison", self.add_selected_to_comparison)
@@ -395,140 +378,35 @@ class MainWindow(QMainWindow):
             menu.addAction("(no examples installed)").setEnabled(False)
 
     # -- tools ------------------------------------------------------------------------------
-    def open_tool(self, module: str, cls_name: str) -> QWidget | None:
-        """Open another panel as a tab (a dialog as its own window); one of each."""
-        existing = self._tools.get(cls_name)
-        if existing is not None:
-            if cls_name == "ExportDialog":  # Tools > Export: the run selected now
-                run_dir = self._run_for_tool(say=False)
-                if run_dir is not None and run_dir != existing.run_dir:
-                    existing.set_run(run_dir)
-            self._focus_tool(existing)
-            return existing
-        try:
-            cls = getattr(importlib.import_module(module), cls_name)
-        except ImportError as exc:
-            dialogs.warn(self, "Not available", f"This tool is not installed: {exc}")
-            return None
-        if hasattr(cls, "from_window"):  # the tool takes what it needs from the window
-            widget = cls.from_window(self)
-            if widget is None:
-                return None
-        elif cls_name == "ExportDialog":
-            run_dir = self._run_for_tool()
-            if run_dir is None:
-                return None
-            widget = cls(run_dir, self.workspace, self, feed=self.history.feed)
-        elif cls_name == "PrunePanel":
-            widget = cls(self.workspace, self, feed=self.history.feed)
-            run_dir = self._run_for_tool(say=False)
-            if run_dir is not None:
-                widget.set_run(run_dir)
-        elif cls_name == "CompressPanel":
-            widget = cls(self.workspace, self, run_dir=self._run_for_tool(say=False))
-            widget.follow(self.history.feed)
-        elif cls_name == "PlaygroundPanel":
-            widget = cls(self)
-        else:
-            widget = cls(self.model.spec, self.workspace, self)
-            if hasattr(widget, "follow"):  # Compare: its run picker offers the Runs list's
-                widget.follow(self.history.feed)
-        self._tools[cls_name] = widget
-        if isinstance(widget, QDialog):
-            widget.finished.connect(lambda *_: self._tools.pop(cls_name, None))
-            widget.show()
-        else:
-            title = cls_name.replace("Panel", "")
-            index = self.center.addTab(widget, title)
-            self.center.setTabToolTip(index, title)  # the whole title when it is elided
-            self.center.setCurrentIndex(index)
-        return widget
+    def _tool_requested(self, key: str, run_dir: str) -> None:
+        self.tools.open(key, run_dir)
 
-    def _run_for_tool(self, *, say: bool = True) -> str | None:
-        """The run a tool works on: the one selected in the Runs list, else the newest with a
-        trained model; None when there is none (said in a message when `say`)."""
-        info = self.history.selected_info()
-        if info is None or has_model(info) is not None:
-            info = next((i for i in self.history.infos if has_model(i) is None), None)
-        if info is None:
-            if say:
-                dialogs.warn(self, "No trained model", "Train a model first (or select a "
-                                                       "finished run in the Runs list).")
-            return None
-        return str(info.path)
+    def _find_lr(self) -> Any:
+        return self.tools.open("lr_find")
 
     def _runs_in_use(self) -> set[str]:
         """Run folders an open tool or the training works on: not to be deleted under it."""
-        used = set()
-        for widget in self._tools.values():
-            value = getattr(widget, "run_dir", None)
-            value = value() if callable(value) else value
-            if value:
-                used.add(str(value))
+        used = self.tools.runs_in_use()
         started = getattr(self.train_panel, "started", None)
         if self.train_panel is not None and self.train_panel.is_running() \
                 and getattr(started, "run_dir", None):
             used.add(str(started.run_dir))
         return used
 
-    # -- what the Runs list asks for ------------------------------------------------------
-    def _tool(self, cls_name: str) -> Any:
-        module = next(m for _text, m, c in TOOLS if c == cls_name)
-        return self.open_tool(module, cls_name)
-
-    def prune_run(self, run_dir: str) -> Any:
-        """Open the prune panel on `run_dir`."""
-        panel = self._tool("PrunePanel")
-        if panel is not None and panel.run_dir() != run_dir:
-            panel.set_run(run_dir)
-        return panel
-
-    def export_run(self, run_dir: str) -> Any:
-        """Open the export dialog on `run_dir`."""
-        self.history.select(run_dir)
-        dialog = self._tool("ExportDialog")
-        if dialog is not None and dialog.run_dir != run_dir:
-            dialog.set_run(run_dir)
-        return dialog
-
-    def compress_run(self, run_dir: str) -> Any:
-        """Open the compress panel on `run_dir`."""
-        panel = self._tool("CompressPanel")
-        if panel is not None and panel.run_dir != run_dir:
-            panel.set_run(run_dir)
-        return panel
-
-    def compare_run(self, run_dir: str) -> Any:
-        """Add `run_dir`'s curves to the comparison (opening Compare)."""
-        panel = self._tool("ComparePanel")
-        if panel is not None and run_dir not in [v.run_dir for v in panel.comparison.variants]:
-            panel.add_runs([run_dir])
-        return panel
-
     def add_selected_to_comparison(self) -> Any:
         """Tools > Add the selected run to the comparison."""
         info = self.history.selected_info()
-        reason = why_not("compare", info)
+        reason = self.history.why_not("compare")
         if info is None or reason is not None:
             dialogs.warn(self, "Nothing to add", "Select a run that has ended in the Runs list "
                          f"first ({reason}).")
             return None
-        return self.compare_run(str(info.path))
-
-    def fork_run(self, run_dir: str) -> Any:
-        """Open the fork dialog on `run_dir`."""
-        self.history.select(run_dir)
-        dialog = self._tool("ForkDialog")
-        if dialog is not None:
-            dialog.set_run(run_dir)
-        return dialog
+        return self.tools.open("compare", str(info.path))
 
     def resume_run(self) -> bool:
         """Continue the run selected in the Runs list when it can be resumed, else the newest
         that can; says so when there is none."""
-        info = self.history.selected_info()
-        if info is None or not can_resume(info):
-            info = next((i for i in self.history.infos if i.resumable), None)
+        info = run_to_resume(self.history.selected_info(), self.history.infos)
         if info is None:
             dialogs.warn(self, "Nothing to resume", "No run was stopped or interrupted after "
                                                     "its first checkpoint.")
@@ -540,32 +418,16 @@ class MainWindow(QMainWindow):
         if self.train_panel is None or self.train_panel.is_running():
             dialogs.warn(self, "Cannot resume", "A run is training; stop it first.")
             return False
-        self._focus_tool(self.train_panel)
+        self.center.setCurrentWidget(self.train_panel)
         return self.train_panel.resume_stored(run_dir)
-
-    def _focus_tool(self, widget: QWidget) -> None:
-        index = self.center.indexOf(widget)
-        if index >= 0:
-            self.center.setCurrentIndex(index)
-        else:
-            widget.raise_()
-            widget.activateWindow()
 
     def _close_tool_tab(self, index: int) -> None:
         widget = self.center.widget(index)
         if widget is self.train_panel or widget is self.placeholder:
             return
-        self._shutdown_tool(widget)
+        self.tools.close(widget)
         self.center.removeTab(index)
         widget.deleteLater()
-
-    def _shutdown_tool(self, widget: QWidget) -> None:
-        for name, w in list(self._tools.items()):
-            if w is widget:
-                del self._tools[name]
-        shutdown = getattr(widget, "shutdown", None)
-        if callable(shutdown):
-            shutdown()
 
     # -- projects ---------------------------------------------------------------------------
     def _update_title(self) -> None:
@@ -921,8 +783,7 @@ class MainWindow(QMainWindow):
         self.editor.shutdown()
         self.data_panel.shutdown()
         self.optim_panel.shutdown()
-        for widget in list(self._tools.values()):
-            self._shutdown_tool(widget)
+        self.tools.shutdown()
         warmup = getattr(self, "_warmup", None)
         if warmup is not None:
             warmup.stop_and_wait()  # an import cannot be cut short: wait for it to end

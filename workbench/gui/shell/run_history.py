@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,12 @@ from workbench.core.store.errors import RunError
 from workbench.core.store.metrics import MetricSeries, read_series
 from workbench.core.store.runs import Run, RunInfo, RunStatus, RunStore
 from workbench.core.training.outcome import stored_warnings
-from workbench.gui.threads.run_feed import LIVE, RunFeed, has_model
+from workbench.gui.run_rules import result_text, why_not
+from workbench.gui.shell.help_views import plain
+from workbench.gui.shell.presenter import list_actions
+from workbench.gui.threads.run_feed import RunFeed
 from workbench.gui.threads.tasks import Tasks
+from workbench.gui.tools.registry import TOOLS, ToolEntry
 from workbench.gui.widgets import dialogs
 from workbench.gui.widgets.style import ACCENT, legend_html
 
@@ -45,84 +49,29 @@ _COLUMNS = ("Run", "Status", "Data", "Optimizer", "Result", "When")
 VAL_COLOR = "#e4572e"
 SUSPECT_COLOR = "#9a6700"
 
-# (key, text, tip): what the list offers for the selected run, in menu order. The first
-# PRIMARY of them are buttons too; the rest sit in the More menu beside them.
-ACTIONS = (
-    ("open", "Open in editor", "Load the run's experiment into the editor"),
-    ("resume", "Resume", "Continue the run from its last checkpoint"),
-    ("prune", "Prune…", "Prune the run's network with a slider and make a smaller run"),
-    ("export", "Export to ONNX…", "Write the run's network as an ONNX file, verified"),
-    ("compress", "Compress…", "Measure the run's pruned and quantized variants"),
-    ("compare", "Add to comparison", "Draw the run's curves in Compare beside others"),
-    ("fork", "Fork…", "Continue the run from one of its epochs with something changed"),
-    ("folder", "Show folder", "Open the run's folder in the file manager"),
-    ("delete", "Delete…", "Remove the run and its files for good"),
-)
-PRIMARY = ("open", "resume", "prune", "export")
-
-
-def result_text(summary: dict[str, Any]) -> str:
-    if summary.get("test_accuracy") is not None:
-        return f"{100 * summary['test_accuracy']:.1f}% test"
-    if summary.get("test_mse") is not None:
-        return f"MSE {summary['test_mse']:.4g}"
-    return ""
-
 
 def show_folder(path: str) -> bool:
     """Open a folder in the desktop's file manager (tests replace this)."""
     return QDesktopServices.openUrl(QUrl.fromLocalFile(path))
 
 
-def can_resume(info: RunInfo) -> bool:
-    """Stopped, interrupted or failed, with a checkpoint to continue from."""
-    return info.resumable or (info.error is None and info.status == RunStatus.FAILED
-                              and (info.path / "checkpoint.pt").is_file())
-
-
-def why_not(key: str, info: RunInfo | None) -> str | None:
-    """Why action `key` does not apply to the run (None: it does)."""
-    if info is None:
-        return "select a run in the list first"
-    if key == "folder":
-        return None
-    if key == "delete":
-        return "it is training: stop it first" if info.status in LIVE else None
-    if info.error:
-        return "the run folder is damaged"
-    if key == "open":
-        return None
-    if key == "resume":
-        if info.status == RunStatus.FINISHED:
-            return "it finished: nothing to resume"
-        if info.status in LIVE:
-            return "it is training now"
-        return None if can_resume(info) else "it has no checkpoint to continue from"
-    if key in ("prune", "export", "compress"):
-        return has_model(info)
-    if info.status in LIVE:
-        return "it is still training"
-    return None
-
-
 class RunHistory(QWidget):
-    """The Runs list. Emits `<action>Requested(run_dir)` for what the window does: open,
-    prune, export, compress, compare, resume, fork; `listed(infos)` after an update."""
+    """The Runs list. Emits `openRequested(run_dir)`, `resumeRequested(run_dir)` and
+    `toolRequested(key, run_dir)` (a tool of the registry on the run) for what the window
+    does; `listed(infos)` after an update."""
 
     openRequested = Signal(str)  # a run folder
-    pruneRequested = Signal(str)
-    exportRequested = Signal(str)
-    compressRequested = Signal(str)
-    compareRequested = Signal(str)
     resumeRequested = Signal(str)
-    forkRequested = Signal(str)
+    toolRequested = Signal(str, str)  # a tool's key, a run folder
     deleted = Signal(str)
     listed = Signal(object)  # list[RunInfo], after the list shows them
 
     def __init__(self, runs: RunStore, parent: QWidget | None = None, *, jobs: Any = None,
-                 busy: Callable[[], set[str]] | None = None) -> None:
+                 busy: Callable[[], set[str]] | None = None,
+                 tools: Sequence[ToolEntry] = TOOLS) -> None:
         super().__init__(parent)
         self.runs = runs
+        self.offers = {a.key: a for a in list_actions(tools)}
         self.infos: list[RunInfo] = []
         self.busy = busy or set  # run folders the app is working on (never deleted)
         self.tasks = Tasks(self, jobs)
@@ -140,31 +89,34 @@ class RunHistory(QWidget):
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._context_menu)
         self.actions: dict[str, QAction] = {}
-        for key, text, _tip in ACTIONS:
-            action = QAction(text, self)
+        for key, offer in self.offers.items():
+            action = QAction(offer.text, self)
             action.triggered.connect(lambda *_, k=key: self.trigger(k))
             self.actions[key] = action
         self.menu = QMenu(self)  # the context menu and the More button's menu
         self.menu.setToolTipsVisible(True)
-        for key, _text, _tip in ACTIONS:
-            if key in ("compress", "folder"):
+        primary = [a.key for a in self.offers.values() if a.primary]
+        more = [a.key for a in self.offers.values() if not a.primary]
+        for key in self.offers:
+            if key in (more[0], "folder"):  # the buttons' actions, the tools', the files'
                 self.menu.addSeparator()
             self.menu.addAction(self.actions[key])
         self.more_menu = QMenu(self)
         self.more_menu.setToolTipsVisible(True)
-        for key, _text, _tip in ACTIONS:
-            if key not in PRIMARY:
-                self.more_menu.addAction(self.actions[key])
+        for key in more:
+            self.more_menu.addAction(self.actions[key])
         self.buttons: dict[str, QPushButton] = {}
         buttons = QHBoxLayout()
         buttons.setSpacing(4)
-        for key in PRIMARY:
+        for key in primary:
             button = QPushButton(self.actions[key].text())
             button.clicked.connect(self.actions[key].trigger)
             self.buttons[key] = button
             buttons.addWidget(button)
         self.more_button = QPushButton("More")
-        self.more_button.setToolTip("Compress, compare, fork, show the folder, delete")
+        self.more_button.setToolTip(", ".join(
+            [plain(self.offers[more[0]].text)] + [plain(self.offers[k].text).lower()
+                                                   for k in more[1:]]))
         self.more_button.setMenu(self.more_menu)
         buttons.addWidget(self.more_button)
         buttons.addStretch(1)
@@ -281,14 +233,15 @@ class RunHistory(QWidget):
     def why_not(self, key: str) -> str | None:
         """Why action `key` does not apply to the selected run now (None: it does)."""
         info = self.selected_info()
-        reason = why_not(key, info)
+        reason = why_not(key, info, self.offers[key].needs)
         if reason is None and key == "delete" and info is not None \
                 and str(info.path) in self.busy():
             reason = "the app is working on it: stop or close what uses it first"
         return reason
 
     def _update_actions(self) -> None:
-        for key, _text, tip in ACTIONS:
+        for key, offer in self.offers.items():
+            tip = offer.tip
             reason = self.why_not(key)
             action = self.actions[key]
             action.setEnabled(reason is None)
@@ -315,11 +268,12 @@ class RunHistory(QWidget):
             return show_folder(path)
         if key == "delete":
             return self.delete_selected()
-        signal = {"open": self.openRequested, "prune": self.pruneRequested,
-                  "export": self.exportRequested, "compress": self.compressRequested,
-                  "compare": self.compareRequested, "resume": self.resumeRequested,
-                  "fork": self.forkRequested}[key]
-        signal.emit(path)
+        if key == "open":
+            self.openRequested.emit(path)
+        elif key == "resume":
+            self.resumeRequested.emit(path)
+        else:
+            self.toolRequested.emit(key, path)
         return True
 
     def open_selected(self) -> None:

@@ -22,13 +22,12 @@ from typing import Any
 from PySide6.QtCore import QFileSystemWatcher, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QWidget
 
-from workbench.core.store.runs import RunInfo, RunStatus, RunStore
+from workbench.core.store.runs import RunInfo, RunStore
+from workbench.gui.run_rules import LIVE, has_model, run_title
 from workbench.gui.threads.tasks import Tasks
 
 GATHER_MS = 250  # changes within this are listed once
 POLL_MS = 5000  # the slow look that catches what no watch reports
-# Runs whose folders are watched: their status can still change.
-LIVE = frozenset({RunStatus.CREATED, RunStatus.RUNNING})
 # A folder this young without its summary is a run being made, not a damaged one.
 BEING_MADE_S = 10.0
 
@@ -129,32 +128,6 @@ def _existing_parent(path: Path) -> Path:
     return Path("/")
 
 
-def has_model(info: RunInfo) -> str | None:
-    """Why a tool that needs trained weights cannot take this run (None: it can)."""
-    if info.error:
-        return "the run folder is damaged"
-    status = info.status
-    if status in (RunStatus.FINISHED, RunStatus.STOPPED):
-        return None
-    if status == RunStatus.FAILED:
-        return "the run failed: it has no trained model"
-    if status in LIVE:
-        return "the run is still training"
-    return f"the run is {status}: it has no final model (resume it first)"
-
-
-def run_title(info: RunInfo) -> str:
-    """One line for a run: its name, result and when it was made."""
-    s = info.summary
-    name = s.get("name", info.name)
-    acc = s.get("test_accuracy")
-    result = f" · test {acc:.1%}" if isinstance(acc, int | float) else ""
-    created = s.get("created")
-    when = time.strftime(" · %d %b %H:%M", time.localtime(created)) \
-        if isinstance(created, int | float) else ""
-    return f"{name}{result}{when} ({info.name[-6:]})"
-
-
 class RunCombo(QComboBox):
     """Pick a run a tool can work on (by default: one with a trained model).
 
@@ -229,4 +202,4 @@ class RunCombo(QComboBox):
         self.tasks.shutdown()
 
 
-__all__ = ["RunCombo", "RunFeed", "has_model", "run_title"]
+__all__ = ["RunCombo", "RunFeed"]

@@ -64,6 +64,7 @@ from workbench.core.tools.fork import branch_of
 from workbench.core.training.events import EpochEnded, RunFailed, RunFinished
 from workbench.core.workspace import Workspace
 from workbench.gui.threads.tasks import Tasks
+from workbench.gui.tools.registry import Tool, ToolHost
 from workbench.gui.views.curves import MAX_SYMBOLS, LiveCurve, new_plot
 from workbench.gui.widgets.fields import SciSpinBox
 from workbench.gui.widgets.layouts import FlowLayout, Placeholder, fit_table_width, vertical_scroll
@@ -173,7 +174,7 @@ class RunPicker(QDialog):
         return [item.data(Qt.ItemDataRole.UserRole) for item in self.list.selectedItems()]
 
 
-class ComparePanel(QWidget):
+class ComparePanel(Tool, QWidget):
     """Compare variants of the experiment `get_spec()` returns; runs go to the workspace."""
 
     comparisonFinished = Signal()
@@ -199,6 +200,23 @@ class ComparePanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
+
+    # -- the tool protocol -----------------------------------------------------------------
+    @classmethod
+    def open_tool(cls, host: ToolHost, run_dir: str | None, **_: Any) -> ComparePanel:
+        """Compare on the experiment in the editor; "Add past runs…" offers the Runs list's."""
+        panel = cls(host.experiment, host.workspace, host.parent_widget())
+        feed = host.run_feed()
+        if feed is not None:
+            panel.follow(feed)
+        if run_dir is not None:
+            panel.show_run(run_dir)
+        return panel
+
+    def show_run(self, run_dir: str, **_: Any) -> None:
+        """Add `run_dir`'s curves, unless the comparison has them (or is reading them)."""
+        if run_dir not in [v.run_dir for v in self.comparison.variants] + self._adding:
+            self.add_runs([run_dir])
 
     # -- layout ---------------------------------------------------------------------------
     def _build(self) -> None:

@@ -48,6 +48,8 @@ from workbench.core.tools.compress_settings import (
 )
 from workbench.core.workspace import Workspace
 from workbench.gui.threads.tasks import Tasks
+from workbench.gui.tools.host import StandaloneHost
+from workbench.gui.tools.registry import Tool, ToolHost
 from workbench.gui.widgets.layouts import FlowLayout, Placeholder, vertical_scroll
 
 KIND_COLORS = {"fp32": "#4c72b0", "int8-dynamic": "#dd8452", "int8-static": "#55a868",
@@ -112,7 +114,7 @@ def _picker_items(infos: list[Any]) -> list[tuple[str, str]]:
     return out
 
 
-class CompressPanel(QWidget):
+class CompressPanel(Tool, QWidget):
     """Compress runs of the workspace; `set_run(run_dir)` picks one (the picker does too)."""
 
     frontierShown = Signal(object)  # the variants, after the plot shows them
@@ -122,9 +124,11 @@ class CompressPanel(QWidget):
     runsListed = Signal()
 
     def __init__(self, workspace: Workspace, parent: QWidget | None = None, *,
-                 run_dir: str | None = None) -> None:
+                 run_dir: str | None = None, host: ToolHost | None = None) -> None:
         super().__init__(parent)
         self.workspace = workspace
+        self._own_host = host is None  # alone: the Export it opens is its own
+        self.host: ToolHost = host if host is not None else StandaloneHost(workspace, self)
         self.runs = workspace.runs
         self.run_dir: str | None = None
         self.variants: list[Any] = []
@@ -138,6 +142,21 @@ class CompressPanel(QWidget):
         self._build()
         self._set_busy()
         self.refresh_runs()
+
+    # -- the tool protocol -----------------------------------------------------------------
+    @classmethod
+    def open_tool(cls, host: ToolHost, run_dir: str | None, **_: Any) -> CompressPanel:
+        panel = cls(host.workspace, host.parent_widget(), run_dir=run_dir, host=host)
+        feed = host.run_feed()
+        if feed is not None:
+            panel.follow(feed)
+        return panel
+
+    def show_run(self, run_dir: str, **_: Any) -> None:
+        self.set_run(run_dir)
+
+    def working_on(self) -> str | None:
+        return self.run_dir
 
     # -- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
@@ -347,8 +366,8 @@ class CompressPanel(QWidget):
     def shutdown(self) -> None:
         """Stop every background task and wait for its thread (closing)."""
         self.tasks.shutdown()
-        if self.export_dialog is not None:
-            self.export_dialog.shutdown()
+        if self._own_host:
+            self.host.shutdown()  # type: ignore[attr-defined]  # a StandaloneHost
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
         self.shutdown()
@@ -526,20 +545,19 @@ class CompressPanel(QWidget):
         self.variantSelected.emit(v)
 
     def export_selected(self) -> Any:
-        """Open the Export dialog on the selected variant's run, its quantization chosen."""
+        """Open the Export tool on the selected variant's run, its quantization chosen."""
         if self.selected is None:
             return None
-        from workbench.gui.tools.export.dialog import ExportDialog
-
         mode = {"int8-dynamic": "dynamic", "int8-static": "static",
                 "fp16": "fp16"}.get(self.selected.kind)
-        if self.export_dialog is not None:
-            self.export_dialog.close()
-        dialog = ExportDialog(self.selected.run_dir, self.workspace, self, quantize=mode)
-        dialog.exported.connect(lambda _: self.load_frontier())
-        dialog.show()
-        self.export_dialog = dialog
+        dialog = self.host.open_tool("export", self.selected.run_dir, quantize=mode)
+        if dialog is not None and dialog is not self.export_dialog:
+            dialog.exported.connect(self._exported)
+            self.export_dialog = dialog
         return dialog
+
+    def _exported(self, _result: Any) -> None:
+        self.load_frontier()
 
     # -- measuring ------------------------------------------------------------------------
     def measure(self) -> None:

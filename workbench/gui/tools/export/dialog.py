@@ -53,6 +53,7 @@ from workbench.core.tools.export import (
 from workbench.core.workspace import Workspace
 from workbench.gui.threads.run_feed import RunCombo, RunFeed
 from workbench.gui.threads.tasks import Tasks
+from workbench.gui.tools.registry import Tool, ToolHost
 from workbench.gui.widgets import dialogs
 
 QUANTIZE_CHOICES = (  # (menu text, mode)
@@ -63,7 +64,7 @@ QUANTIZE_CHOICES = (  # (menu text, mode)
 )
 
 
-class ExportDialog(QDialog):
+class ExportDialog(Tool, QDialog):
     """Export `run_dir` (the run picker switches it; it follows `feed`, the Runs list's, when
     given); `exported(ExportResult)` or `exportFailed(message)` when done."""
 
@@ -144,6 +145,26 @@ class ExportDialog(QDialog):
             self.picker.follow(feed)
         else:
             self.picker.refresh()
+
+    # -- the tool protocol -----------------------------------------------------------------
+    @classmethod
+    def open_tool(cls, host: ToolHost, run_dir: str | None, **options: Any
+                  ) -> ExportDialog | None:
+        """Export `run_dir`; option `quantize` picks the quantization (None: float32)."""
+        if run_dir is None:
+            return None  # the registry's `needs_run`: the window said why
+        return cls(run_dir, host.workspace, host.parent_widget(),
+                   quantize=options.get("quantize"), feed=host.run_feed())
+
+    def show_run(self, run_dir: str, **options: Any) -> None:
+        """Export `run_dir` (quantized as option `quantize` says, when given)."""
+        if run_dir != self.run_dir:
+            self.set_run(run_dir)
+        if "quantize" in options:
+            self.quantize.setCurrentIndex(max(0, self.quantize.findData(options["quantize"])))
+
+    def working_on(self) -> str | None:
+        return self.run_dir
 
     def set_run(self, run_dir: str) -> None:
         """Export another run; a file name left inside the old run's folder moves to the new

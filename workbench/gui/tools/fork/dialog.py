@@ -36,10 +36,11 @@ from workbench.core.tools.fork import ForkError, ForkPlan, fork_points, plan_for
 from workbench.core.workspace import Workspace
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.tools.compare.panel import COMMON_FIELDS
+from workbench.gui.tools.registry import Tool, ToolHost
 from workbench.spec import ExperimentSpec
 
 
-class ForkDialog(QDialog):
+class ForkDialog(Tool, QDialog):
     """`forkRequested(ForkPlan)` when the person presses Fork with a fork that can run."""
 
     forkRequested = Signal(object)
@@ -110,13 +111,21 @@ class ForkDialog(QDialog):
         self.tasks.start("runs", lambda _report, _cancel: _with_checkpoints(
             self.runs.list() if infos is None else infos), done=self._fill_runs)
 
+    # -- the tool protocol -----------------------------------------------------------------
     @classmethod
-    def from_window(cls, window: Any) -> ForkDialog:
-        """The dialog on the run selected in the Runs list, offering the runs it lists."""
-        dialog = cls(window.workspace, window.model.spec, window.history.selected_path(), window,
-                     infos=window.history.infos)
-        dialog.forkRequested.connect(window.start_fork)
+    def open_tool(cls, host: ToolHost, run_dir: str | None, **_: Any) -> ForkDialog:
+        """The dialog on `run_dir` (the selected run), offering the runs the Runs list has."""
+        feed = host.run_feed()
+        dialog = cls(host.workspace, host.experiment, run_dir, host.parent_widget(),
+                     infos=feed.infos if feed is not None else None)
+        dialog.forkRequested.connect(host.start_fork)
         return dialog
+
+    def show_run(self, run_dir: str, **_: Any) -> None:
+        self.set_run(run_dir)
+
+    def working_on(self) -> str | None:
+        return self.run_dir()
 
     def set_run(self, run_dir: str) -> None:
         """Fork `run_dir` (when it has epoch checkpoints to fork from)."""

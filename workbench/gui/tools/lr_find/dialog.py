@@ -29,6 +29,7 @@ from workbench.core.data import DataError
 from workbench.gui.editors.experiment_model import ExperimentModel
 from workbench.gui.editors.undo import push_value
 from workbench.gui.threads.tasks import Tasks
+from workbench.gui.tools.registry import Tool, ToolHost
 from workbench.gui.widgets.fields import SciSpinBox, int_spin
 from workbench.gui.widgets.style import ACCENT, legend_html
 from workbench.spec import SpecError
@@ -42,7 +43,7 @@ RAW_COLOR = "#c8cfd9"
 MIN10_COLOR = "#e4572e"
 
 
-class LRFindDialog(QDialog):
+class LRFindDialog(Tool, QDialog):
     """`testFinished(LRFindResult)` when a test ends with a curve; `rateSet(float)` when a
     suggestion was applied."""
 
@@ -120,10 +121,20 @@ class LRFindDialog(QDialog):
         self.resize(760, 560)
         self._update_buttons()
 
+    # -- the tool protocol -----------------------------------------------------------------
     @classmethod
-    def from_window(cls, window: Any) -> LRFindDialog:
-        """The optimizer panel's finder, started (Tools menu)."""
-        return window.optim_panel.find_lr()
+    def open_tool(cls, host: ToolHost, run_dir: str | None, **_: Any) -> LRFindDialog:
+        """The finder on the experiment in the editor, its test started."""
+        model, undo = host.edited()
+        dialog = cls(model, undo, host.workspace, host.parent_widget())
+        dialog.reopen()
+        return dialog
+
+    def reopen(self) -> None:
+        """Show it and test the experiment as it is now (unless a test runs)."""
+        self.show()
+        self.raise_()
+        self.start()
 
     def _marker(self, color: str, name: str, height: float) -> pg.InfiniteLine:
         line = pg.InfiniteLine(angle=90, movable=False,

@@ -9,6 +9,8 @@ and only their drawing is animated.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
@@ -35,6 +37,7 @@ from workbench.core.tools.surfaces import (
     Trajectory,
     trajectory,
 )
+from workbench.gui.tools.registry import Tool, ToolHost
 from workbench.gui.widgets.layouts import fit_table_width, vertical_scroll
 from workbench.gui.widgets.style import legend_html
 from workbench.spec import OPTIMIZER_TITLES
@@ -47,7 +50,7 @@ CONTOUR_LEVELS = 14
 SIDE_BY_SIDE_WIDTH = 1100  # from this width the loss plot stands beside the map
 
 
-class PlaygroundPanel(QWidget):
+class PlaygroundPanel(Tool, QWidget):
     """Pick a surface, optimizers and their settings; click to set the start; watch."""
 
     animationFinished = Signal()
@@ -346,8 +349,16 @@ class PlaygroundPanel(QWidget):
             self.set_start((point.x(), point.y()))
         event.accept()  # type: ignore[attr-defined]
 
-    def closeEvent(self, event: object) -> None:  # noqa: N802 (Qt's name)
+    @classmethod
+    def open_tool(cls, host: ToolHost, run_dir: str | None, **_: Any) -> PlaygroundPanel:
+        return cls(host.parent_widget())
+
+    def shutdown(self) -> None:
+        """Stop the animation (its tab closes)."""
         self._timer.stop()
+
+    def closeEvent(self, event: object) -> None:  # noqa: N802 (Qt's name)
+        self.shutdown()
         super().closeEvent(event)  # type: ignore[arg-type]
 
 

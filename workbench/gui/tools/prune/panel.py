@@ -47,6 +47,7 @@ from workbench.core.training.events import EpochEnded
 from workbench.core.workspace import Workspace
 from workbench.gui.threads.run_feed import RunCombo, RunFeed
 from workbench.gui.threads.tasks import Tasks
+from workbench.gui.tools.registry import Tool, ToolHost
 from workbench.gui.widgets.layouts import FlowLayout, Placeholder, vertical_scroll
 from workbench.gui.widgets.style import CLASS_COLORS, legend_html
 
@@ -62,7 +63,7 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
-class PrunePanel(QWidget):
+class PrunePanel(Tool, QWidget):
     """Prune a run of the workspace; `set_run(run_dir)` or the run picker picks it (the picker
     follows `feed`, the Runs list's, when given). Emits `runCreated(run_dir)`."""
 
@@ -91,6 +92,20 @@ class PrunePanel(QWidget):
             self.picker.follow(feed)
         else:
             self.picker.refresh()
+
+    # -- the tool protocol -----------------------------------------------------------------
+    @classmethod
+    def open_tool(cls, host: ToolHost, run_dir: str | None, **_: Any) -> PrunePanel:
+        panel = cls(host.workspace, host.parent_widget(), feed=host.run_feed())
+        if run_dir is not None:
+            panel.set_run(run_dir)
+        return panel
+
+    def show_run(self, run_dir: str, **_: Any) -> None:
+        self.set_run(run_dir)
+
+    def working_on(self) -> str | None:
+        return self.run_dir()
 
     # -- layout ---------------------------------------------------------------------------
     def _build(self) -> None:

@@ -74,6 +74,7 @@ from workbench.core.training.events import EpochEnded, RunStarted
 from workbench.core.workspace import Workspace
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.tools.compare.panel import COMMON_FIELDS
+from workbench.gui.tools.registry import Tool, ToolHost
 from workbench.gui.widgets import dialogs
 from workbench.gui.widgets.layouts import FlowLayout, vertical_scroll
 from workbench.gui.widgets.style import ACCENT
@@ -203,7 +204,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-class SearchPanel(QWidget):
+class SearchPanel(Tool, QWidget):
     """Search the experiment `get_spec()` returns; trials are runs in `runs`."""
 
     runOpenRequested = Signal(str)  # a trial's run folder
@@ -234,10 +235,12 @@ class SearchPanel(QWidget):
         self.list_studies()
 
     @classmethod
-    def from_window(cls, window: Any) -> SearchPanel:
-        panel = cls(window.model.spec, window.workspace, window)
-        panel.runOpenRequested.connect(window.open_run)
-        panel.experimentOpenRequested.connect(window.open_experiment)
+    def open_tool(cls, host: ToolHost, run_dir: str | None, **_: Any) -> SearchPanel:
+        """The search over the experiment in the editor; a trial's run and a study's
+        experiment open in the editor."""
+        panel = cls(host.experiment, host.workspace, host.parent_widget())
+        panel.runOpenRequested.connect(host.open_run)
+        panel.experimentOpenRequested.connect(host.open_experiment)
         return panel
 
     # -- layout -------------------------------------------------------------------------------
