@@ -205,9 +205,9 @@ def test_compare_draws_a_fork_as_a_branch_of_its_parent(qtbot, tmp_path):
     starts = panel.branch_starts()
     assert list(starts) == [1] and starts[1] == Run(fork).summary()["fork_step"]
     panel._redraw()
-    x = panel._lines[1]["val_loss"].series.x
+    x = panel.curves_page.lines[1]["val_loss"].series.x
     assert list(x) == [2.0, 3.0, 4.0]  # from the fork on, joined to the parent at epoch 2
-    x = panel._lines[0]["val_loss"].series.x
+    x = panel.curves_page.lines[0]["val_loss"].series.x
     assert list(x) == [1.0, 2.0, 3.0, 4.0]
     panel.shutdown()
 

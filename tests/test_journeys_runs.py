@@ -249,7 +249,8 @@ def test_compare_three_optimizers_one_added_from_the_runs_list(qtbot, window):
     variants = panel.comparison.variants
     assert [v.spec.optim.name for v in variants] == ["sgd", "rmsprop", "adam"]
     assert variants[2].run_dir == adam
-    qtbot.waitUntil(lambda: len(panel._lines) == 3 and panel._lines[2]["train_loss"].n >= 3,
+    page = panel.curves_page
+    qtbot.waitUntil(lambda: len(page.lines) == 3 and page.lines[2]["train_loss"].n >= 3,
                     timeout=LIST_MS)  # its curves are drawn beside the others
     rows = panel.rows()
     assert len(rows) == 3 and all(r.best_val_accuracy is not None for r in rows)

@@ -16,6 +16,11 @@ CLASS_COLORS = ("#2f6fde", "#e4572e", "#29a35a", "#9b5de5", "#f2a541", "#17becf"
                 "#8c564b", "#7f7f7f", "#bcbd22")
 
 
+def series_color(index: int) -> str:
+    """The colour of the `index`-th of several series (a class, a variant), cycling."""
+    return CLASS_COLORS[index % len(CLASS_COLORS)]
+
+
 def legend_html(entries: Sequence[tuple[str, str, bool]]) -> str:
     """A legend to show beside a chart, never over its curves: (colour, label, marked) as a
     line swatch (with a dot on it when the curve marks its points) and the label."""

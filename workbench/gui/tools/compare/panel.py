@@ -9,42 +9,32 @@ Both run as the panel's tasks, on data from the workspace's cache.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QMessageBox,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from workbench.core.store.runs import Run, RunError, RunInfo, RunStore
 from workbench.core.tools.compare import (
     DEFAULT_LR,
     Comparison,
@@ -52,126 +42,36 @@ from workbench.core.tools.compare import (
     Curves,
     ResultRow,
     comparisons_dir,
-    curves_for,
     default_name,
-    grid,
-    load_comparison,
-    parse_value,
     results,
     save_comparison,
 )
-from workbench.core.tools.fork import branch_of
 from workbench.core.training.events import EpochEnded, RunFailed, RunFinished
 from workbench.core.workspace import Workspace
 from workbench.gui.threads.tasks import Tasks
+from workbench.gui.tools.compare.curves import CurvesPage
+from workbench.gui.tools.compare.landscape import LandscapePage
+from workbench.gui.tools.compare.presenter import (
+    COMMON_FIELDS,
+    NOTHING,
+    build_variants,
+    fork_of,
+    label_apart,
+    opened_text,
+    progress_text,
+    read_comparison,
+    read_runs,
+)
+from workbench.gui.tools.compare.results_table import ResultsTable
+from workbench.gui.tools.compare.run_picker import RunPicker
 from workbench.gui.tools.registry import Tool, ToolHost
-from workbench.gui.views.curves import MAX_SYMBOLS, LiveCurve, new_plot
 from workbench.gui.widgets.fields import SciSpinBox
-from workbench.gui.widgets.layouts import FlowLayout, Placeholder, fit_table_width, vertical_scroll
-from workbench.gui.widgets.style import legend_html
+from workbench.gui.widgets.layouts import FlowLayout, fit_table_width, vertical_scroll
 from workbench.spec import OPTIMIZER_TITLES, OPTIMIZERS, ExperimentSpec, SpecError
 
-COLORS = ("#2f6fde", "#e4572e", "#29a35a", "#9b5de5", "#f2a541", "#17becf", "#d62789",
-          "#8c564b", "#7f7f7f", "#bcbd22")
 REDRAW_MS = 250  # points that arrive within this go into one redraw
-NO_VARIANTS = ("No comparison yet: tick optimizers (or choose a field to vary) and press Run "
-               "comparison, or add past runs.")
-NO_LANDSCAPE = "No landscape yet: run the comparison, then Compute."
 FOLD_SETUP_BELOW = 1000  # a comparison that starts in a narrower panel folds the set-up away
 LR_WIDTH = 96
-# Fields a person most often varies, with values to start from (offered under Also vary).
-COMMON_FIELDS: dict[str, str] = {
-    "optim.name": "sgd, momentum, adam, rmsprop",
-    "optim.lr": "0.1, 0.01, 0.001",
-    "train.batch_size": "16, 64, 256",
-    "schedule.name": "constant, step, cosine",
-    "regularization.l2": "0, 0.0001, 0.001",
-    "model.dropout": "0, 0.2, 0.5",
-    "optim.momentum": "0.5, 0.9, 0.99",
-    "optim.weight_decay": "0, 0.0001, 0.01",
-    "train.epochs": "5, 10, 20",
-    "train.seed": "0, 1, 2",
-}
-X_AXES = {"epoch": ("epoch", "epoch"), "step": ("global_step", "step"),
-          "time": ("elapsed", "seconds")}
-# each plot is named by its y axis (no title above it: two columns fit a narrow panel)
-PLOT_UNITS = {"train_loss": "training loss (log)", "val_loss": "validation loss (log)",
-              "train_accuracy": "training accuracy (0–1)",
-              "val_accuracy": "validation accuracy (0–1)", "lr": "learning rate"}
-PLOTS = (("train_loss", "Training loss"), ("val_loss", "Validation loss"),
-         ("train_accuracy", "Training accuracy"), ("val_accuracy", "Validation accuracy"),
-         ("lr", "Learning rate"))
-COLUMNS = ("variant", "status", "best val acc", "final val acc", "final train loss",
-           "final val loss", "epochs to target", "s to target", "s / epoch", "seconds",
-           "diverged")
-
-
-def color(index: int) -> str:
-    return COLORS[index % len(COLORS)]
-
-
-def _drawable(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.isfinite(x) & np.isfinite(y)
-
-
-def _drawable_log(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """On a log axis: finite and positive."""
-    return _drawable(x, y) & (y > 0)
-
-
-class NumberItem(QTableWidgetItem):
-    """A table cell that sorts by its number (missing values last), shows it formatted."""
-
-    def __init__(self, value: float | None, text: str) -> None:
-        super().__init__(text)
-        self.value = math.inf if value is None or math.isnan(value) else value
-        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        if isinstance(other, NumberItem):
-            return self.value < other.value
-        return super().__lt__(other)
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{100 * v:.2f}%"
-
-
-def _num(v: float | None, fmt: str) -> str:
-    return "-" if v is None or not math.isfinite(v) else format(v, fmt)
-
-
-class RunPicker(QDialog):
-    """Pick stored runs to add to the comparison (those `infos` names: the Runs list's)."""
-
-    def __init__(self, runs: RunStore, parent: QWidget | None = None, *,
-                 infos: list[RunInfo] | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Add past runs")
-        self.list = QListWidget()
-        self.list.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
-        for info in runs.list() if infos is None else infos:
-            if info.error:
-                continue
-            s = info.summary
-            acc = s.get("best_val_accuracy")
-            text = (f"{info.name}   {s.get('optimizer', '?')}   {s.get('status', '?')}"
-                    + (f"   best val {100 * acc:.2f}%" if isinstance(acc, float) else ""))
-            item = QListWidgetItem(text)
-            item.setData(Qt.ItemDataRole.UserRole, str(info.path))
-            self.list.addItem(item)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"Runs in {runs.root}"))
-        layout.addWidget(self.list)
-        layout.addWidget(buttons)
-        self.resize(640, 400)
-
-    def chosen(self) -> list[str]:
-        return [item.data(Qt.ItemDataRole.UserRole) for item in self.list.selectedItems()]
 
 
 class ComparePanel(Tool, QWidget):
@@ -191,8 +91,6 @@ class ComparePanel(Tool, QWidget):
         self.curves: list[Curves] = []
         self.tasks = Tasks(self, workspace.jobs)
         self._table_dirty = False
-        self._lines: list[dict[str, LiveCurve]] = []
-        self._fed: list[dict[str, int]] = []  # points of each Curves series its line was given
         self._branches: dict[str | None, tuple[str, int, int] | None] = {}  # run -> fork
         self._adding: list[str] = []  # runs asked for, being read
         self._build()
@@ -249,7 +147,7 @@ class ComparePanel(Tool, QWidget):
         form = QFormLayout(vary)
         self.field_combo = QComboBox()
         self.field_combo.setEditable(True)
-        self.field_combo.addItem("(nothing)")
+        self.field_combo.addItem(NOTHING)
         self.field_combo.addItems([f for f in COMMON_FIELDS if f != "optim.name"])
         self.field_combo.currentTextChanged.connect(self._field_changed)
         self.values_edit = QLineEdit()
@@ -288,17 +186,14 @@ class ComparePanel(Tool, QWidget):
         left.addStretch(1)
 
         self.tabs = QTabWidget()
-        self.tabs.addTab(self._build_curves(), "Curves")
-        self.results_table = QTableWidget(0, len(COLUMNS))
-        self.results_table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.results_table.setSortingEnabled(True)
-        self.results_table.verticalHeader().setVisible(False)
-        self.results_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.results_table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.Interactive)  # sized to the contents, then the person's
-        self.results_table.resizeColumnsToContents()  # every header whole before any row
+        self.curves_page = CurvesPage()
+        self.curves_page.axisChanged.connect(self._schedule)
+        self.tabs.addTab(self.curves_page, "Curves")
+        self.results_table = ResultsTable()
         self.tabs.addTab(self.results_table, "Results")
-        self.tabs.addTab(self._build_landscape(), "Landscape")
+        self.landscape = LandscapePage(self.workspace, self.tasks)
+        self.landscape.ready.connect(self.landscapeReady)
+        self.tabs.addTab(self.landscape, "Landscape")
 
         # the set-up column folds away (a button in the tabs' corner) to give the plots room
         self.setup = vertical_scroll(setup)
@@ -329,75 +224,6 @@ class ComparePanel(Tool, QWidget):
         if self.setup_button.isChecked() != shown:
             self.setup_button.setChecked(shown)
 
-    def _build_curves(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("against"))
-        self.x_combo = QComboBox()
-        self.x_combo.addItems(list(X_AXES))
-        self.x_combo.currentTextChanged.connect(self._x_changed)
-        bar.addWidget(self.x_combo)
-        self.legend_label = QLabel()
-        self.legend_label.setTextFormat(Qt.TextFormat.RichText)
-        self.legend_label.setWordWrap(True)
-        bar.addWidget(self.legend_label, 1)
-        layout.addLayout(bar)
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground("w")
-        self.plots: dict[str, pg.PlotItem] = {}
-        for i, (key, _title) in enumerate(PLOTS):
-            if i in (2, 4):
-                self.graphics.ci.nextRow()
-            self.plots[key] = new_plot(self.graphics.ci, None, left=PLOT_UNITS[key],
-                                       log_y=key.endswith("loss"))
-        self.curves_placeholder = Placeholder(self.graphics, NO_VARIANTS)
-        layout.addWidget(self.curves_placeholder, 1)
-        return page
-
-    def _build_landscape(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        controls = QWidget()  # wraps onto two lines when the panel is narrow
-        bar = FlowLayout(controls, spacing=10, line_spacing=4)
-        self.center_combo = QComboBox()
-        self.center_combo.setMinimumContentsLength(10)
-        bar.add_group(QLabel("around"), self.center_combo)
-        self.directions_combo = QComboBox()
-        self.directions_combo.addItem("random (filter-normalized)", "random")
-        self.directions_combo.addItem("principal directions of the paths", "pca")
-        self.directions_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.directions_combo.setMinimumContentsLength(12)
-        bar.add_group(QLabel("directions"), self.directions_combo)
-        self.resolution_spin = QSpinBox()
-        self.resolution_spin.setRange(5, 61)
-        self.resolution_spin.setValue(21)
-        self.resolution_spin.setSuffix(" points")
-        bar.add_group(QLabel("grid"), self.resolution_spin)
-        self.land_button = QPushButton("Compute")
-        self.land_button.clicked.connect(self.compute_landscape)
-        bar.addWidget(self.land_button)
-        layout.addWidget(controls)
-        self.land_status = QLabel("The loss on a 2-D slice of weight space around a variant's "
-                                  "final weights (Li et al. 2018), with every variant's path.")
-        self.land_status.setWordWrap(True)
-        layout.addWidget(self.land_status)
-        self.land_legend = QLabel()  # the variants' colours, beside the map, not over it
-        self.land_legend.setWordWrap(True)
-        layout.addWidget(self.land_legend)
-        self.land_plot = pg.PlotWidget(background="w")
-        self.land_plot.setAspectLocked(False)
-        self.land_image = pg.ImageItem(axisOrder="row-major")
-        self.land_image.setColorMap(pg.colormap.get("viridis"))
-        self.land_plot.addItem(self.land_image)
-        self.land_plot.setLabel("bottom", "direction 1")
-        self.land_plot.setLabel("left", "direction 2")
-        self.land_paths: list[Any] = []
-        self.land_placeholder = Placeholder(self.land_plot, NO_LANDSCAPE)
-        layout.addWidget(self.land_placeholder, 1)
-        return page
-
     # -- building and running -------------------------------------------------------------
     def _field_changed(self, text: str) -> None:
         self.values_edit.setText(COMMON_FIELDS.get(text, ""))
@@ -405,16 +231,6 @@ class ComparePanel(Tool, QWidget):
     def _target_changed(self, value: float) -> None:
         self.comparison.target_accuracy = value
         self._schedule(table=True)
-
-    def _x_changed(self, _text: str) -> None:
-        for lines, fed in zip(self._lines, self._fed, strict=True):  # fed again against x
-            for key, line in lines.items():
-                line.clear()
-                fed[key] = 0
-        self._schedule()
-        for plot in self.plots.values():
-            plot.setLabel("bottom", X_AXES[self.x_combo.currentText()][1])
-            plot.enableAutoRange()
 
     def chosen_optimizers(self) -> dict[str, float]:
         return {name: self.optim_lrs[name].value() for name in OPTIMIZERS
@@ -433,22 +249,8 @@ class ComparePanel(Tool, QWidget):
 
     def build_variants(self) -> list[Any]:
         """The variants the controls describe; SpecError naming the field when they are bad."""
-        spec = self.get_spec()
-        axes: dict[str, list[Any]] = {}
-        overrides: dict[str, dict[str, Any]] = {}
-        chosen = self.chosen_optimizers()
-        if chosen:
-            axes["optim.name"] = list(chosen)
-            overrides = {name: {"optim.lr": lr} for name, lr in chosen.items()}
-        field = self.field_combo.currentText().strip()
-        if field and field != "(nothing)":
-            values = [parse_value(v) for v in self.values_edit.text().split(",") if v.strip()]
-            if not values:
-                raise SpecError(field, "give the values to try, separated by commas")
-            axes[field] = values
-        if not axes:
-            raise SpecError("vary", "tick at least one optimizer or choose a field to vary")
-        return grid(spec, axes, overrides)
+        return build_variants(self.get_spec(), self.chosen_optimizers(),
+                              self.field_combo.currentText(), self.values_edit.text())
 
     def run(self) -> None:
         """Add the variants the controls describe and run every pending one."""
@@ -462,11 +264,8 @@ class ComparePanel(Tool, QWidget):
         if not self.comparison.variants:
             self.comparison = Comparison(default_name(self.get_spec()), [],
                                          self.target_spin.value())
-        taken = [v.label for v in self.comparison.variants]
+        label_apart(variants, [v.label for v in self.comparison.variants])
         for variant in variants:
-            while variant.label in taken:
-                variant.label += "'"
-            taken.append(variant.label)
             self.comparison.variants.append(variant)
             self.curves.append(Curves())
         self._sync_lines()
@@ -511,10 +310,8 @@ class ComparePanel(Tool, QWidget):
         self.curves[index].add(event)
         self._schedule(table=isinstance(event, EpochEnded | RunFinished | RunFailed))
         if isinstance(event, RunFinished | RunFailed):
-            done = sum(c.status not in ("pending", "running") for c in self.curves)
-            self.status.setText(f"{done} of {len(self.curves)} variants done; "
-                                f"{self.comparison.variants[index].label}: "
-                                f"{self.curves[index].status}")
+            self.status.setText(progress_text(self.curves, self.comparison.variants[index].label,
+                                              index))
 
     def _on_finished(self) -> None:
         self.run_button.setEnabled(True)
@@ -535,7 +332,7 @@ class ComparePanel(Tool, QWidget):
         self._adding += [d for d in run_dirs if d not in self._adding]
         wanted = list(self._adding)
         present = [v.run_dir for v in self.comparison.variants]
-        self.tasks.start("add", lambda _report, _cancel: _read_runs(wanted, present),
+        self.tasks.start("add", lambda _report, _cancel: read_runs(wanted, present),
                          done=self._runs_read, failed=self._read_failed)
 
     def _runs_read(self, result: tuple[list[tuple[str, ExperimentSpec, Curves]], list[str]]
@@ -590,7 +387,7 @@ class ComparePanel(Tool, QWidget):
         if self.is_running():
             self.status.setText("Stop the running comparison first.")
             return
-        self.tasks.start("add", lambda _report, _cancel: _read_comparison(path),
+        self.tasks.start("add", lambda _report, _cancel: read_comparison(path),
                          done=lambda read: self._comparison_read(path, read),
                          failed=self._open_failed, expected=(SpecError,))
 
@@ -607,9 +404,7 @@ class ComparePanel(Tool, QWidget):
         self.target_spin.blockSignals(False)
         self._sync_lines()
         self._schedule(table=True)
-        self.status.setText(f"Opened {Path(path).name}: {len(comparison.variants)} variants"
-                            + (f", {len(comparison.pending())} not run yet"
-                               if comparison.pending() else ""))
+        self.status.setText(opened_text(Path(path).name, comparison))
         self.runsRead.emit()
 
     def _open_failed(self, message: str) -> None:
@@ -633,35 +428,16 @@ class ComparePanel(Tool, QWidget):
         self.curves = []
         self._table_dirty = True
         self._redraw()
-        self.curves_placeholder.show_content(False)
+        self.curves_page.placeholder.show_content(False)
 
     # -- drawing --------------------------------------------------------------------------
     def _clear_lines(self) -> None:
-        for lines in self._lines:
-            for line in lines.values():
-                line.remove()
-        self._lines = []
-        self._fed = []
+        self.curves_page.clear()
 
     def _sync_lines(self) -> None:
         """Create the curves of variants added since the last call (created once, then fed)."""
-        for index in range(len(self._lines), len(self.comparison.variants)):
-            pen = pg.mkPen(color(index), width=2)
-            lines: dict[str, LiveCurve] = {}
-            for key, _title in PLOTS:
-                keep = _drawable_log if key.endswith("loss") else _drawable
-                marks = {"symbol": "o", "symbolSize": 5, "symbolBrush": color(index),
-                         "symbolPen": None} if key.startswith("val") else {}
-                lines[key] = LiveCurve(self.plots[key], keep=keep, pen=pen, z=index, **marks)
-            self._lines.append(lines)
-            self._fed.append(dict.fromkeys(lines, 0))
-        self.center_combo.clear()
-        self.center_combo.addItems([v.label for v in self.comparison.variants])
-        self.curves_placeholder.show_content(bool(self.comparison.variants))
-        legend = legend_html([(color(i), v.label, False)
-                              for i, v in enumerate(self.comparison.variants)])
-        self.legend_label.setText(legend)
-        self.land_legend.setText(legend)
+        legend = self.curves_page.sync(self.comparison.variants)
+        self.landscape.set_variants(self.comparison.variants, legend)
 
     def _schedule(self, *, table: bool = False) -> None:
         """Redraw soon: the curves' new points (and the table, with `table`)."""
@@ -676,165 +452,27 @@ class ComparePanel(Tool, QWidget):
         out = {}
         for index, variant in enumerate(self.comparison.variants):
             if variant.run_dir not in self._branches:
-                try:
-                    summary = Run(Path(variant.run_dir)).summary() if variant.run_dir else {}
-                except RunError:
-                    summary = {}
-                self._branches[variant.run_dir] = branch_of(summary)
+                self._branches[variant.run_dir] = fork_of(variant.run_dir)
             branch = self._branches[variant.run_dir]
             if branch is not None and branch[0] in present:
                 out[index] = branch[2]
         return out
 
-    def _feed(self) -> None:
-        """Give each line the points its variant gained since it was last fed."""
-        xkey = X_AXES[self.x_combo.currentText()][0]
-        starts = self.branch_starts()
-        for index, (curves, lines, fed) in enumerate(
-                zip(self.curves, self._lines, self._fed, strict=False)):
-            first_step = starts.get(index)
-            for key, line in lines.items():
-                series = curves.epochs if key.startswith("val") else curves.steps
-                ys = series[key]
-                start = fed[key]
-                if len(ys) > start:
-                    xs, new = series[xkey][start:len(ys)], ys[start:]
-                    if first_step is not None:  # a fork: drawn from where it branches off
-                        steps = series["global_step"][start:len(ys)]
-                        keep = [i for i, s in enumerate(steps) if s >= first_step]
-                        xs, new = [xs[i] for i in keep], [new[i] for i in keep]
-                    line.extend(xs, new)
-                    fed[key] = len(ys)
-
     def _redraw(self) -> None:
         self._timer.stop()
-        self._feed()
-        for lines in self._lines:
-            for key, line in lines.items():
-                if key.startswith("val") and line.dirty:
-                    line.set_symbol("o" if line.n <= MAX_SYMBOLS else None)
-                line.draw()
+        self.curves_page.feed(self.curves, self.branch_starts())
+        self.curves_page.draw()
         if self._table_dirty:
             self._table_dirty = False
-            self._fill_table(results(self.comparison, self.curves))
+            self.results_table.fill(self.rows(), self.comparison.target_accuracy)
 
     def rows(self) -> list[ResultRow]:
         return results(self.comparison, self.curves)
 
-    def _fill_table(self, rows: list[ResultRow]) -> None:
-        table = self.results_table
-        table.setSortingEnabled(False)
-        fresh = table.rowCount() != len(rows)
-        table.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            name = QTableWidgetItem(row.label)
-            name.setForeground(pg.mkColor(color(r)))
-            cells: list[QTableWidgetItem] = [
-                name, QTableWidgetItem(row.status),
-                NumberItem(row.best_val_accuracy, _pct(row.best_val_accuracy)),
-                NumberItem(row.final_val_accuracy, _pct(row.final_val_accuracy)),
-                NumberItem(row.final_train_loss, _num(row.final_train_loss, ".4f")),
-                NumberItem(row.final_val_loss, _num(row.final_val_loss, ".4f")),
-                NumberItem(row.epochs_to_target,
-                           "-" if row.epochs_to_target is None else str(row.epochs_to_target)),
-                NumberItem(row.seconds_to_target, _num(row.seconds_to_target, ".1f")),
-                NumberItem(row.seconds_per_epoch, _num(row.seconds_per_epoch, ".2f")),
-                NumberItem(row.seconds, _num(row.seconds, ".1f")),
-                QTableWidgetItem("yes" if row.diverged else "no"),
-            ]
-            for c, cell in enumerate(cells):
-                table.setItem(r, c, cell)
-        table.setSortingEnabled(True)
-        target = f"{100 * self.comparison.target_accuracy:g}%"
-        header = table.horizontalHeaderItem(6)
-        if header is None or header.text() != f"epochs to {target}":
-            fresh = True
-            table.setHorizontalHeaderItem(6, QTableWidgetItem(f"epochs to {target}"))
-            table.setHorizontalHeaderItem(7, QTableWidgetItem(f"s to {target}"))
-        if fresh:  # new variants or target: fit the columns once, then leave them to the person
-            table.resizeColumnsToContents()
-
     # -- landscape ------------------------------------------------------------------------
     def compute_landscape(self) -> None:
         """Compute the slice around the chosen variant's final weights, off the GUI thread."""
-        if self.tasks.is_running("landscape"):
-            return
-        index = self.center_combo.currentIndex()
-        variants = self.comparison.variants
-        if index < 0 or not variants[index].run_dir:
-            self.land_status.setText("Run the comparison first: the slice is centred on a "
-                                     "variant's final weights.")
-            return
-        center = variants[index]
-        runs = {v.label: v.run_dir for v in variants
-                if v.run_dir and v.spec.model.layers == center.spec.model.layers}
-        directions = self.directions_combo.currentData()
-        resolution = self.resolution_spin.value()
-        workspace = self.workspace
-
-        def work(emit: Callable[[object], None], cancel: Any) -> Any:
-            from workbench.core.tools.landscape import landscape_for_runs
-
-            spec = center.spec
-            data = workspace.splits(spec.data, spec.train.seed, cancel=cancel)
-            return landscape_for_runs(spec, data, center.run_dir, runs,
-                                      center_label=center.label, directions=directions,
-                                      resolution=resolution,
-                                      progress=lambda done, total: emit((done, total)),
-                                      cancel=cancel)
-
-        self.land_button.setEnabled(False)
-        self.land_status.setText("Computing the loss on the slice...")
-        self.tasks.start("landscape", work, partial=self._on_landscape_progress,
-                         done=self.show_landscape,
-                         failed=lambda message: self.land_status.setText(
-                             f"Could not compute the landscape: {message}"),
-                         finished=lambda: self.land_button.setEnabled(True))
-
-    def _on_landscape_progress(self, rows: tuple[int, int]) -> None:
-        self.land_status.setText(f"Computing the loss on the slice: row {rows[0]} of {rows[1]}")
-
-    def show_landscape(self, land: Any) -> None:
-        for path in self.land_paths:
-            self.land_plot.removeItem(path)
-        self.land_paths = []
-        a, b = land.alphas, land.betas
-        self.land_image.setImage(np.log10(np.maximum(land.losses, 1e-8)))
-        da, db = a[1] - a[0], b[1] - b[0]
-        self.land_image.setRect(QRectF(a[0] - da / 2, b[0] - db / 2, a[-1] - a[0] + da,
-                                       b[-1] - b[0] + db))
-        labels = [v.label for v in self.comparison.variants]
-        for label, coords in land.paths.items():
-            i = labels.index(label) if label in labels else len(self.land_paths)
-            item = self.land_plot.plot(coords[:, 0], coords[:, 1],
-                                       pen=pg.mkPen(color(i), width=2.5), symbol="o",
-                                       symbolSize=6, symbolBrush=color(i), symbolPen="w",
-                                       name=label)
-            self.land_paths.append(item)
-        self.land_placeholder.show_content(True)
-        self.land_plot.autoRange()
-        kind = "random filter-normalized" if land.directions == "random" else "principal"
-        self.land_status.setText(
-            f"log10 loss around the final weights of {land.center_label} ({kind} directions); "
-            f"loss there {land.center_loss:.4f}. Dots: weights after each epoch.")
-        self.landscapeReady.emit()
-
-
-def _with_parents(run_dirs: list[str], present: list[str | None]) -> list[str]:
-    """The runs to add, each fork preceded by its parent (when it is not there yet), so the
-    fork is drawn as a branch of its parent's curves."""
-    out: list[str] = []
-    for run_dir in run_dirs:
-        try:
-            branch = branch_of(Run(Path(run_dir)).summary())
-        except RunError:
-            branch = None
-        parent = branch[0] if branch is not None else None
-        if parent and parent not in present and parent not in out and Path(parent).is_dir():
-            out.append(parent)
-        if run_dir not in out:
-            out.append(run_dir)
-    return out
+        self.landscape.compute()
 
 
 def _sample_spec() -> ExperimentSpec:
@@ -860,20 +498,3 @@ if __name__ == "__main__":
     panel.shutdown()
     sys.exit(code)
 
-
-def _read_runs(run_dirs: list[str], present: list[str | None]
-               ) -> tuple[list[tuple[str, ExperimentSpec, Curves]], list[str]]:
-    """Each run's spec and stored curves (a fork's parent first), and what could not be read:
-    on a worker, since a long run's metrics are megabytes."""
-    loaded, problems = [], []
-    for run_dir in _with_parents(run_dirs, present):
-        try:
-            loaded.append((run_dir, Run(Path(run_dir)).spec(), Curves.from_run(run_dir)))
-        except RunError as exc:
-            problems.append(str(exc))
-    return loaded, problems
-
-
-def _read_comparison(path: str | Path) -> tuple[Comparison, list[Curves]]:
-    comparison = load_comparison(path)
-    return comparison, curves_for(comparison)
