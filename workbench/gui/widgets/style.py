@@ -12,6 +12,12 @@ from PySide6.QtWidgets import QApplication
 from workbench.paths import resources_dir
 
 ACCENT = "#2f6fde"
+TEXT = "#1d232b"  # body text, and a chart's dark marks
+HINT = "#5b6675"  # a chart's secondary text
+MUTED = "#c5ccd6"  # reference lines, what is set aside (a pruned trial)
+FAINT = "#b8c2d0"  # points behind the line that sums them up
+GREY = "#8a94a1"  # what waits or was set aside (a trial not run, a pruned one)
+ERROR = "#b42318"  # what failed or is damaged
 CLASS_COLORS = ("#2f6fde", "#e4572e", "#29a35a", "#9b5de5", "#f2a541", "#17becf", "#d62789",
                 "#8c564b", "#7f7f7f", "#bcbd22")
 
