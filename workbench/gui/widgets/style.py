@@ -13,11 +13,17 @@ from workbench.paths import resources_dir
 
 ACCENT = "#2f6fde"
 TEXT = "#1d232b"  # body text, and a chart's dark marks
+WHITE = "#ffffff"
 HINT = "#5b6675"  # a chart's secondary text
 MUTED = "#c5ccd6"  # reference lines, what is set aside (a pruned trial)
 FAINT = "#b8c2d0"  # points behind the line that sums them up
 GREY = "#8a94a1"  # what waits or was set aside (a trial not run, a pruned one)
-ERROR = "#b42318"  # what failed or is damaged
+ERROR = "#b42318"  # a failed or damaged item in a list or a table
+ALERT = "#c0392b"  # a refusal or failure said in a status line, a point marked as refused
+# the kinds of a compressed variant, and the two tensors of a layer's value ranges
+VARIANT_COLORS = {"fp32": "#4c72b0", "int8-dynamic": "#dd8452", "int8-static": "#55a868",
+                  "fp16": "#8172b3"}
+WEIGHTS, ACTIVATIONS = VARIANT_COLORS["fp32"], VARIANT_COLORS["int8-dynamic"]
 CLASS_COLORS = ("#2f6fde", "#e4572e", "#29a35a", "#9b5de5", "#f2a541", "#17becf", "#d62789",
                 "#8c564b", "#7f7f7f", "#bcbd22")
 
