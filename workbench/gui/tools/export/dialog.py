@@ -333,7 +333,7 @@ if __name__ == "__main__":
 
     from PySide6.QtWidgets import QApplication
 
-    from workbench.gui.tools.prune.panel import sample_run
+    from workbench.gui.demo import sample_run
     from workbench.gui.widgets.style import apply_style
 
     app = QApplication(sys.argv)

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -34,33 +33,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.store.runs import RunStore
 from workbench.core.tools.prune import (
-    SENSITIVITY_AMOUNTS,
     PruneConfig,
     PruneError,
     PruneResult,
     PruneSession,
-    SensitivityPoint,
 )
 from workbench.core.training.events import EpochEnded
 from workbench.core.workspace import Workspace
 from workbench.gui.threads.run_feed import RunCombo, RunFeed
 from workbench.gui.threads.tasks import Tasks
+from workbench.gui.tools.prune.presenter import (
+    COLUMNS,
+    STAT_COLUMNS,
+    applied_text,
+    keeps_units,
+    layer_cells,
+    pct,
+    prune_config,
+    result_text,
+    run_text,
+)
+from workbench.gui.tools.prune.sensitivity import SensitivityBox
 from workbench.gui.tools.registry import Tool, ToolHost
-from workbench.gui.widgets.layouts import FlowLayout, Placeholder, vertical_scroll
-from workbench.gui.widgets.style import CLASS_COLORS, legend_html
+from workbench.gui.widgets.layouts import FlowLayout, vertical_scroll
+from workbench.gui.widgets.style import ALERT, CAUTION
 
-COLUMNS = ("Layer", "Amount", "Per layer", "Sparsity", "Parameters before", "Parameters after",
-           "Units")
 SLIDER_WIDTH = 140
 NO_RUN = "Pick a trained run above, or select one in the Runs list and choose Prune."
-NO_SWEEP = ("No sweep yet: Analyze sensitivity prunes each layer alone, step by step, and plots "
-            "what the validation accuracy does.")
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
 
 
 class PrunePanel(Tool, QWidget):
@@ -80,8 +80,6 @@ class PrunePanel(Tool, QWidget):
         self.result: PruneResult | None = None
         self.tasks = Tasks(self, workspace.jobs)
         self._layer_sliders: dict[int, QSlider] = {}
-        self._curves: dict[int | None, pg.PlotDataItem] = {}
-        self._points: dict[int | None, list[tuple[float, float]]] = {}
         self._coalesce = QTimer(self, singleShot=True, interval=0)  # the next loop turn
         self._coalesce.timeout.connect(self._evaluate_now)
         self._eval_pending = False  # a move came while an evaluation ran
@@ -152,7 +150,7 @@ class PrunePanel(Tool, QWidget):
         self.readout.setWordWrap(True)
         root.addWidget(self.readout)
         self.notes = QLabel("")
-        self.notes.setStyleSheet("color: #b25d00;")
+        self.notes.setStyleSheet(f"color: {CAUTION};")
         self.notes.setWordWrap(True)
         root.addWidget(self.notes)
 
@@ -165,25 +163,9 @@ class PrunePanel(Tool, QWidget):
         self.table.setMinimumHeight(3 * self.table.verticalHeader().defaultSectionSize()
                                     + header.sizeHint().height() + 4)
 
-        sens = QGroupBox("Sensitivity: validation accuracy as each layer alone is pruned")
-        sens_layout = QVBoxLayout(sens)
-        row = QHBoxLayout()
-        self.sweep_button = QPushButton("Analyze sensitivity")
-        self.sweep_status = QLabel("")
-        row.addWidget(self.sweep_button)
-        row.addWidget(self.sweep_status, 1)
-        sens_layout.addLayout(row)
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setLabel("bottom", "amount pruned (%)")
-        self.plot.setLabel("left", "val accuracy (%)")
-        self.plot.showGrid(x=True, y=True, alpha=0.3)
-        self.plot.setXRange(0, 100)
-        self.plot.setMinimumHeight(120)
-        self.sweep_legend = QLabel()  # the layers' colours, above the curves, not over them
-        self.sweep_legend.setWordWrap(True)
-        sens_layout.addWidget(self.sweep_legend)
-        self.sweep_placeholder = Placeholder(self.plot, NO_SWEEP)
-        sens_layout.addWidget(self.sweep_placeholder, 1)
+        sens = SensitivityBox()
+        self.sensitivity = sens
+        self.sweep_button = sens.sweep_button
         # the table and the sweep share the height; the person moves the line between them
         self.split = QSplitter(Qt.Orientation.Vertical)
         self.split.setChildrenCollapsible(False)
@@ -242,7 +224,7 @@ class PrunePanel(Tool, QWidget):
         self.readout.setText("—")
         self.notes.setText("")
         self.apply_status.setText("")
-        self._clear_plot()
+        self.sensitivity.clear()
         workspace = self.workspace
         self.tasks.start("load", lambda _report, cancel: PruneSession(
             run_dir, source=workspace, cancel=cancel), done=self._on_session,
@@ -255,20 +237,14 @@ class PrunePanel(Tool, QWidget):
 
     def _on_session(self, session: PruneSession) -> None:
         self.session = session
-        base = session.baseline
-        acc = f"val accuracy {_pct(base.val_accuracy)}, " if base.val_accuracy is not None \
-            else ""
-        self.run_label.setText(
-            f"<b>{session.spec.name}</b> ({session.run.path.name}): {acc}val loss "
-            f"{base.val_loss:.4f}, {session.params_before:,} parameters, "
-            f"{len(session.val_x):,} validation samples")
+        self.run_label.setText(run_text(session))
         self._fill_table()
         self._set_enabled(True)
         self._on_mode()
         self.sessionReady.emit()
 
     def _on_load_failed(self, message: str) -> None:
-        self.run_label.setText(f"<span style='color:#c0392b'>Cannot prune this run: "
+        self.run_label.setText(f"<span style='color:{ALERT}'>Cannot prune this run: "
                                f"{message}</span>")
 
     def _fill_table(self) -> None:
@@ -282,7 +258,7 @@ class PrunePanel(Tool, QWidget):
             slider.valueChanged.connect(self._on_layer_amount)
             self.table.setCellWidget(row, 2, slider)
             self._layer_sliders[lay.index] = slider
-            for col in (1, 3, 4, 5, 6):
+            for col in STAT_COLUMNS:
                 item = QTableWidgetItem("")
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, col, item)
@@ -296,16 +272,11 @@ class PrunePanel(Tool, QWidget):
     # -- the slider -----------------------------------------------------------------------
     def config(self) -> PruneConfig:
         """The pruning the controls describe now."""
-        structured = self.kind.currentIndex() == 1
-        norm = "l2" if self.norm.currentIndex() == 1 else "l1"
-        amount = self.slider.value() / 100.0
-        if self.scope.currentIndex() == 0 or self.session is None:
-            return PruneConfig(amount=amount, structured=structured, norm=norm)
-        allowed = {lay.index for lay in (self.session.structured_layers if structured
-                                         else self.session.layers)}
-        per_layer = {i: s.value() / 100.0 for i, s in self._layer_sliders.items()
-                     if i in allowed}
-        return PruneConfig(amount=amount, structured=structured, norm=norm, per_layer=per_layer)
+        return prune_config(self.session, self.slider.value(),
+                            per_layer=self.scope.currentIndex() == 1,
+                            structured=self.kind.currentIndex() == 1,
+                            l2=self.norm.currentIndex() == 1,
+                            layer_percents={i: s.value() for i, s in self._layer_sliders.items()})
 
     def set_amount(self, percent: int) -> None:
         """Move the global slider (or, per layer, every layer's slider) to `percent`."""
@@ -319,7 +290,7 @@ class PrunePanel(Tool, QWidget):
         self.amount_label.setText(f"{value}%")
         structured = self.kind.currentIndex() == 1
         for lay in self.session.layers if self.session is not None else ():
-            if not (structured and lay.is_output):
+            if not keeps_units(lay, structured):
                 slider = self._layer_sliders[lay.index]
                 slider.blockSignals(True)
                 slider.setValue(value)
@@ -336,12 +307,12 @@ class PrunePanel(Tool, QWidget):
         if self.session is not None:
             for lay in self.session.layers:
                 slider = self._layer_sliders[lay.index]
-                usable = per_layer and not (structured and lay.is_output)
-                slider.setEnabled(usable)
+                kept = keeps_units(lay, structured)
+                slider.setEnabled(per_layer and not kept)
                 slider.setToolTip("the output layer keeps its units (they are the classes)"
-                                  if structured and lay.is_output else "")
+                                  if kept else "")
                 slider.blockSignals(True)
-                slider.setValue(0 if structured and lay.is_output else self.slider.value())
+                slider.setValue(0 if kept else self.slider.value())
                 slider.blockSignals(False)
         self._schedule()
 
@@ -371,51 +342,21 @@ class PrunePanel(Tool, QWidget):
     def _show_result(self, result: PruneResult) -> None:
         assert self.session is not None
         self.result = result
-        base = self.session.baseline
-        if result.val_accuracy is not None and base.val_accuracy is not None:
-            delta = (result.val_accuracy - base.val_accuracy) * 100
-            head = f"val accuracy {_pct(result.val_accuracy)} ({delta:+.1f} points)"
-        else:
-            head = f"val loss {result.val_loss:.4f} (unpruned {base.val_loss:.4f})"
-        self.readout.setText(
-            f"{head} · loss {result.val_loss:.4f} · {result.sparsity:.1%} of weights "
-            f"zero · {result.params_after:,} of {result.params_before:,} parameters")
+        self.readout.setText(result_text(result, self.session.baseline))
         self.notes.setText("\n".join(result.notes))
         for row, stats in enumerate(result.layers):
-            values = (_pct(stats.amount), _pct(stats.sparsity), f"{stats.params_before:,}",
-                      f"{stats.params_after:,}", f"{stats.units_after} / {stats.units_before}")
-            for col, text in zip((1, 3, 4, 5, 6), values, strict=True):
+            for col, text in zip(STAT_COLUMNS, layer_cells(stats), strict=True):
                 self.table.item(row, col).setText(text)
         self.evaluated.emit(result)
 
     # -- sensitivity ----------------------------------------------------------------------
-    def _clear_plot(self) -> None:
-        self.plot.clear()
-        self.sweep_legend.setText("")
-        self.sweep_placeholder.show_content(False)
-        self._curves.clear()
-        self._points.clear()
-        self.sweep_status.setText("")
-
     def start_sensitivity(self) -> None:
         if self.session is None or self.tasks.is_running("sweep"):
             return
-        self._clear_plot()
         session = self.session
         config = self.config()
-        targets = session.structured_layers if config.structured else session.layers
-        total = (len(targets) + 1) * len(SENSITIVITY_AMOUNTS)
-        for i, lay in enumerate(targets):
-            pen = pg.mkPen(CLASS_COLORS[i % len(CLASS_COLORS)], width=2)
-            self._curves[lay.index] = self.plot.plot([], [], pen=pen, name=lay.label,
-                                                     symbol="o", symbolSize=5,
-                                                     symbolBrush=CLASS_COLORS[i % 10])
-        self._curves[None] = self.plot.plot([], [], pen=pg.mkPen("#1d232b", width=3),
-                                            name="whole network (global)")
-        self.sweep_legend.setText(legend_html(
-            [(CLASS_COLORS[i % len(CLASS_COLORS)], lay.label, True)
-             for i, lay in enumerate(targets)] + [("#1d232b", "whole network (global)", False)]))
-        self.sweep_placeholder.show_content(True)
+        self.sensitivity.start(session.structured_layers if config.structured
+                               else session.layers)
 
         def task(report: Any, cancel: Any) -> int:
             count = 0
@@ -426,27 +367,14 @@ class PrunePanel(Tool, QWidget):
             return count
 
         self.sweep_button.setEnabled(False)
-        self.tasks.start("sweep", task, partial=lambda p: self._add_point(p, total),
-                         done=lambda n: self.sweep_status.setText(
-                             f"done: {n} evaluations" + ("" if n == total else " (stopped)")),
-                         failed=lambda msg: self.sweep_status.setText(f"failed: {msg}"),
+        self.tasks.start("sweep", task, partial=self.sensitivity.add_point,
+                         done=self.sensitivity.done,
+                         failed=lambda msg: self.sensitivity.status.setText(f"failed: {msg}"),
                          finished=self._after_sweep, expected=(PruneError,))
 
     def _after_sweep(self) -> None:
         self.sweep_button.setEnabled(self.session is not None)
         self.sensitivityDone.emit()
-
-    def _add_point(self, point: SensitivityPoint, total: int) -> None:
-        value = point.val_accuracy if point.val_accuracy is not None else point.val_loss
-        scale = 100.0 if point.val_accuracy is not None else 1.0
-        pts = self._points.setdefault(point.layer, [])
-        pts.append((point.amount * 100, value * scale))
-        xs, ys = zip(*pts, strict=True)
-        self._curves[point.layer].setData(list(xs), list(ys))
-        done = sum(len(v) for v in self._points.values())
-        self.sweep_status.setText(f"{done} / {total} evaluations")
-        if point.val_accuracy is None:
-            self.plot.setLabel("left", "val loss")
 
     # -- apply ----------------------------------------------------------------------------
     def create_run(self) -> None:
@@ -470,28 +398,17 @@ class PrunePanel(Tool, QWidget):
                                                if epochs else "…"))
         self.tasks.start("apply", task, partial=self._on_apply_event, done=self._on_applied,
                          failed=lambda msg: self.apply_status.setText(
-                             f"<span style='color:#c0392b'>Failed: {msg}</span>"),
+                             f"<span style='color:{ALERT}'>Failed: {msg}</span>"),
                          finished=self._after_apply, expected=(PruneError,))
 
     def _on_apply_event(self, event: Any) -> None:
         if isinstance(event, EpochEnded):
             self._epoch_lines.append(f"epoch {event.epoch}: val accuracy "
-                                     f"{_pct(event.val_accuracy)}")
+                                     f"{pct(event.val_accuracy)}")
             self.apply_status.setText("Fine-tuning… " + "; ".join(self._epoch_lines))
 
     def _on_applied(self, pruned: Any) -> None:
-        s = pruned.summary
-        recovery = (f" → <b>{_pct(s['val_accuracy'])}</b> after {s['finetune_epochs']} epochs "
-                    "of fine-tuning" if s["finetune_epochs"] else "")
-        self.apply_status.setText(
-            f"New run <b>{Path(pruned.run_dir).name}</b> ({s['status']}).<br>"
-            f"Val accuracy: parent {_pct(s['val_accuracy_parent'])} → pruned "
-            f"{_pct(s['val_accuracy_pruned'])}{recovery}; test {_pct(s['test_accuracy'])}.<br>"
-            f"Parameters {s['parameters_before']:,} → {s['parameters']:,} nonzero "
-            f"({s['parameters_stored']:,} stored); model.pt {s['bytes_before'] / 1024:,.0f} KB "
-            f"→ {s['bytes_after'] / 1024:,.0f} KB; CPU latency batch 1 "
-            f"{s['latency_ms_before']:.3f} → {s['latency_ms_after']:.3f} ms, batch 256 "
-            f"{s['latency_ms_256_before']:.2f} → {s['latency_ms_256_after']:.2f} ms.")
+        self.apply_status.setText(applied_text(pruned.run_dir, pruned.summary))
         self.runCreated.emit(pruned.run_dir)
 
     def _after_apply(self) -> None:
@@ -527,29 +444,12 @@ class PrunePanel(Tool, QWidget):
         super().closeEvent(event)
 
 
-def sample_run(runs: RunStore) -> str:
-    """Train a small MLP on the bundled MNIST sample for one epoch: data to look at."""
-    from workbench.core.training.loop import Trainer
-    from workbench.spec import from_dict
-
-    spec = from_dict({
-        "name": "sample-mlp", "data": {"name": "mnist_small", "val_fraction": 0.2},
-        "model": {"layers": [{"type": "Flatten"}, {"type": "Linear", "out": 64},
-                             {"type": "ReLU"}, {"type": "Linear", "out": 32},
-                             {"type": "ReLU"}, {"type": "Linear", "out": 10}]},
-        "optim": {"name": "adam", "lr": 0.003}, "train": {"epochs": 2, "batch_size": 64,
-                                                          "device": "cpu"}})
-    run_dir = ""
-    for event in Trainer(spec, runs=runs).events():
-        run_dir = getattr(event, "run_dir", run_dir) or run_dir
-    return run_dir
-
-
 if __name__ == "__main__":
     import tempfile
 
     from PySide6.QtWidgets import QApplication
 
+    from workbench.gui.demo import sample_run
     from workbench.gui.widgets.style import apply_style
 
     app = QApplication(sys.argv)
