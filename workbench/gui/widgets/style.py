@@ -15,6 +15,7 @@ ACCENT = "#2f6fde"
 TEXT = "#1d232b"  # body text, and a chart's dark marks
 WHITE = "#ffffff"
 HINT = "#5b6675"  # a chart's secondary text
+CAPTION = "#4a5563"  # a caption under a thumbnail, a count over a bar
 MUTED = "#c5ccd6"  # reference lines, what is set aside (a pruned trial)
 FAINT = "#b8c2d0"  # points behind the line that sums them up
 GREY = "#8a94a1"  # what waits or was set aside (a trial not run, a pruned one)
