@@ -9,28 +9,19 @@ thread once per file; until they arrive the stack shows "reading the data".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QDropEvent, QKeyEvent, QUndoStack
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
-    QDoubleSpinBox,
-    QFrame,
     QHBoxLayout,
     QLabel,
-    QListWidget,
     QListWidgetItem,
     QMenu,
     QPushButton,
     QSizePolicy,
-    QSpinBox,
     QSplitter,
     QToolButton,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -38,373 +29,44 @@ from PySide6.QtWidgets import (
 from workbench.core.data.errors import DataError
 from workbench.core.memory import (
     DeviceMemory,
-    DoesNotFit,
     MemoryEstimate,
-    check_fits,
-    cpu_memory,
-    estimate_memory,
-    human_bytes,
 )
-from workbench.core.model import LayerReport, ModelReport, analyze
+from workbench.core.model import ModelReport, analyze
 from workbench.gui.editors import undo
 from workbench.gui.editors.experiment_model import ExperimentModel
+from workbench.gui.editors.layer_stack import (
+    COL_MACS,
+    COL_PARAMS,
+    COL_SHAPE,
+    LAYER_MIME,
+    LayerRow,
+    Palette,
+    StackList,
+)
+from workbench.gui.editors.model_presenter import (
+    MEMORY_FIELDS,
+    MEMORY_TIP,
+    READING,
+    DataShape,
+    FileKey,
+    catalogue_shape,
+    device_memory,
+    file_key,
+    input_text,
+    memory_check,
+    problem_text,
+    templates,
+    totals_text,
+)
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.widgets.layouts import FlowLayout
 from workbench.spec import DataSpec, LayerSpec
-from workbench.spec.datasets import DATASETS
-from workbench.spec.layers import CATALOGUE, ParamDef
-from workbench.spec.layers import shape_text as spec_shape_text
+
+__all__ = ["LAYER_MIME", "ModelEditor", "templates"]
 
 if TYPE_CHECKING:
     from workbench.core.data import DatasetInfo
     from workbench.core.workspace import Workspace
-
-LAYER_MIME = "application/x-workbench-layer"
-ERROR_BG = "#fde7e7"
-_COL_SHAPE, _COL_PARAMS, _COL_MACS = 100, 64, 64
-_EDITOR_WIDTH = 56  # a number editor; an integer's grows with its bound's digits
-MEMORY_FIELDS = frozenset({"optim.name", "train.batch_size", "train.device"})
-
-
-@dataclass(frozen=True)
-class DataShape:
-    """What the editor needs of the data, known without loading it."""
-
-    input_shape: tuple[int, ...] | None  # None: unknown (see `problem`)
-    num_classes: int | None  # 0: regression
-    num_samples: int = 0
-    test_samples: int | None = None  # an official test split's size
-    problem: str | None = None
-
-
-READING = "reading the data to learn its input shape and classes…"
-FileKey = tuple[str, str | None, str | None]
-
-
-def catalogue_shape(data: DataSpec) -> DataShape | None:
-    """The data's shape, classes and size when the catalogue and the spec alone tell; None
-    when the file must be looked at (a CSV, an image folder)."""
-    entry = DATASETS.get(data.name)
-    if entry is None:
-        return DataShape(None, None, problem=f"data.name: unknown dataset {data.name!r}")
-    if entry.input_shape is not None and entry.num_classes is not None:
-        return DataShape(entry.input_shape, entry.num_classes, entry.samples or data.samples,
-                         entry.test_samples)
-    if not data.path:
-        return DataShape(None, None, problem=f"data.path: the {entry.title} dataset needs a "
-                                             "file or folder")
-    return None
-
-
-def file_key(data: DataSpec) -> FileKey:
-    """What the description of a file-based dataset depends on."""
-    return data.name, data.path, data.label_column
-
-
-def templates(num_classes: int) -> dict[str, list[LayerSpec]]:
-    """Starting points; the last layer is sized for the current dataset."""
-    out = num_classes if num_classes > 0 else 1
-
-    def L(t: str, **p: Any) -> LayerSpec:  # noqa: N802 - reads like the JSON
-        return LayerSpec(t, p)
-
-    return {
-        "MLP": [L("Flatten"), L("Linear", out=128), L("ReLU"), L("Linear", out=64), L("ReLU"),
-                L("Linear", out=out)],
-        "Small CNN": [L("Conv2d", out=16, kernel=3, padding=1), L("BatchNorm"), L("ReLU"),
-                      L("MaxPool2d", kernel=2), L("Conv2d", out=32, kernel=3, padding=1),
-                      L("BatchNorm"), L("ReLU"), L("MaxPool2d", kernel=2), L("Flatten"),
-                      L("Dropout", p=0.25), L("Linear", out=out)],
-        "Logistic regression": [L("Flatten"), L("Linear", out=out)],
-        "2-D playground net": [L("Linear", out=16), L("Tanh"), L("Linear", out=16), L("Tanh"),
-                               L("Linear", out=out)],
-    }
-
-
-def human(n: float) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n:,.0f}"
-
-
-def shape_text(shape: tuple[int, ...] | None) -> str:
-    """A shape as the app writes it (`3`, `1×28×28`); a dash when it is unknown."""
-    return "—" if shape is None else spec_shape_text(shape)
-
-
-# -- the palette --------------------------------------------------------------------------------
-
-class Palette(QTreeWidget):
-    """The catalogue by category; drag a layer onto the stack, or double-click to add it."""
-
-    addRequested = Signal(str)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setHeaderHidden(True)
-        self.setDragEnabled(True)
-        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
-        self.setObjectName("palette")
-        groups: dict[str, QTreeWidgetItem] = {}
-        for ltype in CATALOGUE.values():
-            group = groups.get(ltype.category)
-            if group is None:
-                group = QTreeWidgetItem(self, [ltype.category])
-                group.setFlags(Qt.ItemFlag.ItemIsEnabled)
-                font = group.font(0)
-                font.setBold(True)
-                group.setFont(0, font)
-                groups[ltype.category] = group
-            item = QTreeWidgetItem(group, [ltype.name])
-            item.setData(0, Qt.ItemDataRole.UserRole, ltype.name)
-            item.setToolTip(0, ltype.help)
-        self.expandAll()
-        self.itemDoubleClicked.connect(self._double_clicked)
-
-    def selected_type(self) -> str | None:
-        item = self.currentItem()
-        return item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
-
-    def select_type(self, name: str) -> None:
-        for item in self.findItems(name, Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive):
-            self.setCurrentItem(item)
-
-    def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData:  # noqa: N802 - Qt override
-        data = QMimeData()
-        names = [i.data(0, Qt.ItemDataRole.UserRole) for i in items]
-        names = [n for n in names if n]
-        if names:
-            data.setData(LAYER_MIME, names[0].encode())
-        return data
-
-    def _double_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
-        name = item.data(0, Qt.ItemDataRole.UserRole)
-        if name:
-            self.addRequested.emit(name)
-
-
-# -- one row of the stack ---------------------------------------------------------------------
-
-class LayerRow(QFrame):
-    """A layer: its type, its parameters as editors, its shape, parameters and MACs."""
-
-    paramEdited = Signal(int, str, object)  # index, name, value
-
-    def __init__(self, index: int, layer: LayerSpec, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("layerRow")
-        self.index = index
-        self.ltype = CATALOGUE.get(layer.type)
-        self.editors: dict[str, QWidget] = {}
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(6, 3, 6, 3)
-        outer.setSpacing(2)
-        top = QHBoxLayout()
-        top.setSpacing(4)
-        self.number = QLabel(f"{index + 1}")
-        self.number.setFixedWidth(22)
-        self.number.setObjectName("layerIndex")
-        self.title = QLabel(layer.type)
-        self.title.setObjectName("layerType")
-        top.addWidget(self.number)
-        top.addWidget(self.title)
-        top.addStretch(1)
-        self.shape = self._stat(_COL_SHAPE, "output shape per sample")
-        self.params = self._stat(_COL_PARAMS, "learned parameters")
-        self.macs = self._stat(_COL_MACS, "multiply-accumulates per sample")
-        for w in (self.shape, self.params, self.macs):
-            top.addWidget(w)
-        outer.addLayout(top)
-        values = self.ltype.resolve(layer.params) if self.ltype else {}
-        if self.ltype and self.ltype.params:
-            # the parameters wrap onto more lines in a narrow editor instead of widening it
-            params = QWidget()
-            line = FlowLayout(params, spacing=10)
-            line.setContentsMargins(26, 0, 0, 0)
-            for p in self.ltype.params:
-                editor = self._editor(p, values[p.name])
-                label = QLabel(p.name)
-                label.setObjectName("paramName")
-                label.setToolTip(p.help)
-                line.add_group(label, editor)
-                self.editors[p.name] = editor
-            outer.addWidget(params)
-
-    def _stat(self, width: int, tip: str) -> QLabel:
-        label = QLabel("")
-        label.setFixedWidth(width)
-        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        label.setToolTip(tip)
-        label.setObjectName("layerStat")
-        return label
-
-    def _editor(self, p: ParamDef, value: Any) -> QWidget:
-        name = p.name
-        if p.kind is bool:
-            box = QCheckBox()
-            box.setChecked(bool(value))
-            box.toggled.connect(lambda v: self.paramEdited.emit(self.index, name, bool(v)))
-            return box
-        if p.kind is int:  # the range is the parameter's bound (one below it: "auto")
-            spin = QSpinBox()
-            lo = int(p.lo)
-            spin.setRange(lo - 1 if p.optional else lo, int(p.hi))
-            if p.optional:
-                spin.setSpecialValueText("auto")
-            spin.setValue(lo - 1 if value is None else int(value))
-            spin.valueChanged.connect(lambda v: self.paramEdited.emit(
-                self.index, name, None if p.optional and v < lo else int(v)))
-            spin.setFixedWidth(max(_EDITOR_WIDTH, 24 + 8 * len(str(int(p.hi)))))
-            spin.setToolTip(p.help)
-            return spin
-        dspin = QDoubleSpinBox()
-        dspin.setDecimals(3)
-        dspin.setRange(p.lo, p.hi)  # the parameter's bound, as the validator has it
-        dspin.setSingleStep(0.05)
-        dspin.setValue(float(value))
-        dspin.valueChanged.connect(lambda v: self.paramEdited.emit(self.index, name, float(v)))
-        dspin.setFixedWidth(_EDITOR_WIDTH)
-        dspin.setToolTip(p.help)
-        return dspin
-
-    def show_value(self, name: str, value: Any) -> None:
-        editor = self.editors.get(name)
-        if editor is None:
-            return
-        blocked = editor.blockSignals(True)
-        try:
-            if isinstance(editor, QCheckBox):
-                editor.setChecked(bool(value))
-            elif isinstance(editor, QSpinBox):
-                editor.setValue(editor.minimum() if value is None else int(value))
-            elif isinstance(editor, QDoubleSpinBox):
-                editor.setValue(float(value))
-        finally:
-            editor.blockSignals(blocked)
-
-    def show_report(self, report: LayerReport | None) -> None:
-        if report is None:
-            self.shape.setText("—")
-            self.params.setText("")
-            self.macs.setText("")
-            self.set_error(None)
-            return
-        self.shape.setText(shape_text(report.out_shape))
-        fits = report.out_shape is not None
-        self.params.setText(human(report.params) if fits else "")
-        self.macs.setText(human(report.macs) if fits else "")
-        self.set_error(report.error)
-
-    def set_error(self, error: str | None) -> None:
-        self.setProperty("error", error is not None)
-        self.setToolTip(error or (self.ltype.help if self.ltype else ""))
-        self.setStyleSheet(f"#layerRow {{ background: {ERROR_BG}; border-radius: 4px; }}"
-                           if error else "")
-
-
-# -- the stack ----------------------------------------------------------------------------------
-
-class StackList(QListWidget):
-    """Rows of the stack. Dropping rearranges nothing itself: it asks for a move or an insert,
-    the model changes, and the editor redraws."""
-
-    moveRequested = Signal(int, int)  # source, destination index
-    insertRequested = Signal(str, int)  # layer type, index
-    keyCommand = Signal(str)  # remove, duplicate, up, down, insert
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("stack")
-        self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
-        self.setDefaultDropAction(Qt.DropAction.MoveAction)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setDropIndicatorShown(True)
-        self.setAcceptDrops(True)
-        self.setSpacing(1)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setResizeMode(QListWidget.ResizeMode.Adjust)
-
-    def fit_rows(self) -> None:
-        """Each row as tall as its width needs (parameters wrap when the list is narrow)."""
-        width = self.viewport().width() - 2 * self.spacing()
-        for i in range(self.count()):
-            item = self.item(i)
-            row = self.itemWidget(item)
-            if row is not None:
-                height = max(30, row.heightForWidth(width) if row.hasHeightForWidth()
-                             else row.sizeHint().height())
-                if item.sizeHint().height() != height:
-                    item.setSizeHint(QSize(0, height))
-
-    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
-        super().resizeEvent(event)
-        self.fit_rows()
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
-        key, mods = event.key(), event.modifiers()
-        alt = mods & Qt.KeyboardModifier.AltModifier
-        ctrl = mods & Qt.KeyboardModifier.ControlModifier
-        command = None
-        if key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
-            command = "remove"
-        elif key == Qt.Key.Key_D and ctrl:
-            command = "duplicate"
-        elif key == Qt.Key.Key_Up and alt:
-            command = "up"
-        elif key == Qt.Key.Key_Down and alt:
-            command = "down"
-        elif key == Qt.Key.Key_Insert:
-            command = "insert"
-        if command is None:
-            super().keyPressEvent(event)
-            return
-        event.accept()
-        self.keyCommand.emit(command)
-
-    def drop_index(self, pos: QPoint) -> int:
-        """Where a drop at `pos` inserts: before the row under it, or after its lower half."""
-        item = self.itemAt(pos)
-        if item is None:
-            return self.count()
-        rect = self.visualItemRect(item)
-        return self.row(item) + (1 if pos.y() > rect.center().y() else 0)
-
-    def _acceptable(self, event: Any) -> bool:
-        return event.source() is self or event.mimeData().hasFormat(LAYER_MIME)
-
-    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
-        if self._acceptable(event):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
-        if self._acceptable(event):
-            super().dragMoveEvent(event)
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        index = self.drop_index(event.position().toPoint())
-        if event.source() is self:
-            source = self.currentRow()
-            dest = index if index <= source else index - 1
-            event.setDropAction(Qt.DropAction.IgnoreAction)
-            event.accept()
-            if source >= 0:
-                self.moveRequested.emit(source, min(dest, self.count() - 1))
-            return
-        if event.mimeData().hasFormat(LAYER_MIME):
-            name = bytes(event.mimeData().data(LAYER_MIME).data()).decode()
-            event.setDropAction(Qt.DropAction.CopyAction)
-            event.accept()
-            if name in CATALOGUE:
-                self.insertRequested.emit(name, index)
-            return
-        event.ignore()
-
 
 # -- the editor ---------------------------------------------------------------------------------
 
@@ -516,8 +178,8 @@ class ModelEditor(QWidget):
         header = QWidget()
         h = QHBoxLayout(header)
         h.setContentsMargins(8, 0, 8, 0)
-        for text, width in (("#", 22), ("Layer", 0), ("Output", _COL_SHAPE),
-                            ("Params", _COL_PARAMS), ("MACs", _COL_MACS)):
+        for text, width in (("#", 22), ("Layer", 0), ("Output", COL_SHAPE),
+                            ("Params", COL_PARAMS), ("MACs", COL_MACS)):
             label = QLabel(text)
             label.setObjectName("columnHeader")
             if width:
@@ -666,19 +328,7 @@ class ModelEditor(QWidget):
 
     def device_memory(self) -> DeviceMemory:
         """Free memory of the device the experiment would train on."""
-        device = self.model.live.train.device
-        if device == "cpu" or (device == "auto" and not self.gpu):
-            return cpu_memory()
-        if not self.gpu:  # not probed yet, or cuda asked for on a machine without one
-            return DeviceMemory("the GPU", None)
-        import torch
-
-        from workbench.core.memory import device_memory
-
-        try:
-            return device_memory(torch.device("cuda" if device == "auto" else device))
-        except (RuntimeError, AssertionError, ValueError):  # cuda:N this machine lacks
-            return DeviceMemory(f"the GPU {device}", None)
+        return device_memory(self.model.live.train.device, self.gpu)
 
     def refresh(self) -> None:
         """Shapes, counts, totals and memory from `analyze` (arithmetic, cheap on every edit)."""
@@ -698,16 +348,10 @@ class ModelEditor(QWidget):
         shape, classes = data.input_shape, data.num_classes
         report = analyze(spec.model.layers, shape, classes)
         self.report = report
-        what = (f"{shape[0]} feature{'s' if shape[0] != 1 else ''}" if len(shape) == 1
-                else f"images {shape_text(shape)}")
-        self.input_label.setText(f"Input: {what} · "
-                                 + (f"{classes} classes" if classes else "regression"))
+        self.input_label.setText(input_text(shape, classes))
         for row, layer_report in zip(self.rows, report.layers, strict=False):
             row.show_report(layer_report)
-        self.totals.setText(
-            f"Total: {report.total_params:,} parameters ({human_bytes(report.param_bytes)}) · "
-            f"{human(report.total_macs)} MACs per sample · output "
-            f"{shape_text(report.output_shape)}")
+        self.totals.setText(totals_text(report))
         self.memory_label.setText("")
         if report.ok:
             self._show_memory(report, data)
@@ -715,31 +359,16 @@ class ModelEditor(QWidget):
 
     def _show_memory(self, report: ModelReport, data: DataShape) -> None:
         """The memory training needs, against what its device has; a refusal when it will not
-        fit (the trainer would refuse it too, from the same estimate)."""
-        spec = self.model.live
-        memory = self.device_memory()
-        on_gpu = memory.label.startswith("the GPU")
-        estimate = estimate_memory(spec, report, num_samples=data.num_samples,
-                                   test_samples=data.test_samples,
-                                   num_classes=data.num_classes or 0, cpu=not on_gpu)
-        self.memory = estimate
-        available = ("" if memory.available is None else
-                     f"; {memory.label} has {human_bytes(memory.available)} available")
-        self.memory_label.setText(f"Memory to train: about {human_bytes(estimate.total)} "
-                                  f"({estimate.breakdown()}){available}")
-        self.memory_label.setToolTip("Estimated from the shapes: parameters, gradients, "
-                                     "optimizer state, one batch's activations, the data "
-                                     "and an evaluation batch")
-        try:
-            check_fits(estimate, memory)
-        except DoesNotFit as exc:
-            self.memory_problem = str(exc)
-            self.memory_label.setText("")  # the problem below says it all, with the numbers
+        fit."""
+        self.memory, line, self.memory_problem = memory_check(
+            self.model.live, report, data, self.device_memory())
+        self.memory_label.setText(line)
+        self.memory_label.setToolTip(MEMORY_TIP)
 
     def _set_problem(self, problem: str | None) -> None:
         self.problem = problem
         shown = problem or self.memory_problem
-        self.status.setText(f"⚠ {shown}" if shown else "✓ The stack fits the data.")
+        self.status.setText(problem_text(shown))
         self.status.setProperty("ok", shown is None)
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)

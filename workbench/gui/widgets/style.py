@@ -20,6 +20,7 @@ MUTED = "#c5ccd6"  # reference lines, what is set aside (a pruned trial)
 FAINT = "#b8c2d0"  # points behind the line that sums them up
 GREY = "#8a94a1"  # what waits or was set aside (a trial not run, a pruned one)
 ERROR = "#b42318"  # a failed or damaged item in a list or a table
+ERROR_BG = "#fde7e7"  # behind a layer that does not fit
 CAUTION = "#b25d00"  # a note to heed (what pruning did that a person should know)
 ALERT = "#c0392b"  # a refusal or failure said in a status line, a point marked as refused
 # the kinds of a compressed variant, and the two tensors of a layer's value ranges
