@@ -10,21 +10,16 @@ run of the same data gets it from the workspace's cache.
 
 from __future__ import annotations
 
-import contextlib
-import html
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QCoreApplication, Signal
 from PySide6.QtWidgets import (
-    QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -32,7 +27,7 @@ from PySide6.QtWidgets import (
 from workbench.core.data import Splits
 from workbench.core.store.metrics import read_series
 from workbench.core.store.runs import Run, RunError
-from workbench.core.tools.fork import ForkPlan, branch_of, series_until
+from workbench.core.tools.fork import ForkPlan, series_until
 from workbench.core.training.events import (
     Boundary,
     EpochEnded,
@@ -46,6 +41,8 @@ from workbench.core.training.monitors import app_monitors
 from workbench.core.training.outcome import OutcomeWarning, stored_warnings
 from workbench.core.workspace import Workspace
 from workbench.gui.threads.worker import TrainRunner
+from workbench.gui.train.banners import FailureBanner, NoticeBanner
+from workbench.gui.train.presenter import format_seconds, read_stored
 from workbench.gui.views.boundary import BoundaryView
 from workbench.gui.views.curves import CurvesView
 from workbench.gui.views.health import HealthView
@@ -53,103 +50,8 @@ from workbench.gui.views.results import ResultsView
 from workbench.logs import current_log
 from workbench.spec import ExperimentSpec, SpecError
 
-BANNER_STYLE = ("#failure { background: #f8d7da; border: 1px solid #f1aeb5; border-radius: 4px; }"
-                " #failure QLabel { color: #58151c; }")
-NOTICE_STYLE = ("#notice { background: #fff3cd; border: 1px solid #ffda6a; border-radius: 4px; }"
-                " #notice QLabel { color: #664d03; }")
 HEALTH_TAB = "Health"
 BUG_HINT = "this is a bug in Workbench; the details are in the log"
-
-
-def format_seconds(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-class _Banner(QFrame):
-    """A dismissible box of selectable text above the run's views; `extra` buttons sit
-    between the text and the close button."""
-
-    def __init__(self, name: str, style: str, extra: tuple[QPushButton, ...] = (),
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName(name)
-        self.setStyleSheet(style)
-        self.text = QLabel()
-        self.text.setWordWrap(True)
-        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton()
-        close.setText("\u2715")
-        close.setAutoRaise(True)
-        close.setToolTip("Dismiss")
-        close.clicked.connect(self.hide)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 6, 4, 6)
-        layout.addWidget(self.text, 1)
-        for button in (*extra, close):
-            layout.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
-        self.hide()
-
-
-class FailureBanner(_Banner):
-    """A visible red box with why a run failed and what to try; dismissed with its button.
-
-    A bug's details (its traceback in the run folder, or the log) are named, with a button that
-    opens them.
-    """
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        details_button = QPushButton("Open details")
-        super().__init__("failure", BANNER_STYLE, (details_button,), parent)
-        self.details_button = details_button
-        details_button.setToolTip("Open the file with what went wrong")
-        details_button.clicked.connect(self.open_details)
-        self.details: str | None = None
-
-    def show_failure(self, reason: str, hint: str, details: str | None = None) -> None:
-        self.reason = reason
-        self.hint = hint
-        self.details = details
-        text = f"<b>The run failed:</b> {_escape(reason)}<br><b>Try:</b> {_escape(hint)}"
-        if details:
-            text += f"<br><b>Details:</b> {_escape(details)}"
-        self.text.setText(text)
-        self.details_button.setVisible(bool(details))
-        self.show()
-
-    def open_details(self) -> None:
-        if self.details:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(self.details))
-
-
-class NoticeBanner(_Banner):
-    """An amber box for a run that is not failing but not well either: a health warning while
-    it trains, or an outcome that did not learn (diverged, one class, chance) when it ends."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("notice", NOTICE_STYLE, parent=parent)
-        self.kind: str | None = None  # "health" or "outcome": what it shows now
-
-    def show_notice(self, kind: str, title: str, items: list[tuple[str, str]]) -> None:
-        """`items`: (what is wrong, what to try) pairs."""
-        self.kind = kind
-        lines = [f"<b>\u26a0 {_escape(title)}</b>"]
-        for message, hint in items:
-            lines.append(f"{_escape(message)}" + (f" \u2014 <b>Try:</b> {_escape(hint)}"
-                                                  if hint else ""))
-        self.text.setText("<br>".join(lines))
-        self.show()
-
-    def clear(self) -> None:
-        self.kind = None
-        self.text.setText("")
-        self.hide()
-
-
-def _escape(text: str) -> str:
-    return html.escape(text, quote=False)
 
 
 class TrainPanel(QWidget):
@@ -242,10 +144,8 @@ class TrainPanel(QWidget):
         if self.is_running():
             self.status.setText("Stop the current run to look at another one")
             return False
-        run = Run(Path(run_dir))
         try:
-            summary = run.summary()
-            stored = read_series(run)
+            stored = read_stored(run_dir)
         except (RunError, OSError) as exc:
             self.status.setText(f"Cannot show that run: {exc}")
             return False
@@ -253,18 +153,15 @@ class TrainPanel(QWidget):
         self._clear_notices()
         self.health.clear()
         self.boundary.clear()
-        self.curves.load_metrics(stored)
-        branch = branch_of(summary)
-        if branch is not None:
-            with contextlib.suppress(RunError, OSError):  # its own curves are whole anyway
-                self.curves.show_branch(read_series(Run(Path(branch[0]))), branch[1])
-        self.results.show_summary(summary)
-        self._show_outcome(stored_warnings(summary))
-        name = summary.get("name", run.path.name)
+        self.curves.load_metrics(stored.series)
+        if stored.parent_series is not None and stored.branch is not None:
+            self.curves.show_branch(stored.parent_series, stored.branch[1])
+        self.results.show_summary(stored.summary)
+        self._show_outcome(stored_warnings(stored.summary))
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
-        self.progress.setFormat(f"Stored run {name}: {summary.get('status', 'unknown')}")
-        self.status.setText(f"Showing {run.path.name}")
+        self.progress.setFormat(stored.progress_text())
+        self.status.setText(f"Showing {Path(run_dir).name}")
         return True
 
     # -- buttons ------------------------------------------------------------------------
@@ -289,7 +186,7 @@ class TrainPanel(QWidget):
         from workbench.core.tools.fork import fork_trainer
 
         try:
-            parent = read_series(Run(plan.parent))
+            parent = read_series(Run(plan.parent))  # the core's reader, as the fork's own
         except (RunError, OSError) as exc:
             self.banner.show_failure(f"cannot read the parent's metrics: {exc}",
                                      "check the parent run's folder")

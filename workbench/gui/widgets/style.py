@@ -23,6 +23,13 @@ ERROR = "#b42318"  # a failed or damaged item in a list or a table
 ERROR_BG = "#fde7e7"  # behind a layer that does not fit
 CAUTION = "#b25d00"  # a note to heed (what pruning did that a person should know)
 ALERT = "#c0392b"  # a refusal or failure said in a status line, a point marked as refused
+# the boxes over a run's views: a failure, and a notice (also in the Health tab and Results)
+FAILURE_BG, FAILURE_EDGE, FAILURE_TEXT = "#f8d7da", "#f1aeb5", "#58151c"
+NOTICE_BG, NOTICE_EDGE, NOTICE_TEXT = "#fff3cd", "#ffda6a", "#664d03"
+FAILURE_STYLE = (f"#failure {{ background: {FAILURE_BG}; border: 1px solid {FAILURE_EDGE}; "
+                 f"border-radius: 4px; }} #failure QLabel {{ color: {FAILURE_TEXT}; }}")
+NOTICE_STYLE = (f"#notice {{ background: {NOTICE_BG}; border: 1px solid {NOTICE_EDGE}; "
+                f"border-radius: 4px; }} #notice QLabel {{ color: {NOTICE_TEXT}; }}")
 # the kinds of a compressed variant, and the two tensors of a layer's value ranges
 VARIANT_COLORS = {"fp32": "#4c72b0", "int8-dynamic": "#dd8452", "int8-static": "#55a868",
                   "fp16": "#8172b3"}

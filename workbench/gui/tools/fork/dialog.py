@@ -10,7 +10,6 @@ the table says why not.
 from __future__ import annotations
 
 import html
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,11 +31,18 @@ from PySide6.QtWidgets import (
 
 from workbench.core.store.runs import RunError, RunInfo
 from workbench.core.tools.compare import parse_value
-from workbench.core.tools.fork import ForkError, ForkPlan, fork_points, plan_fork
+from workbench.core.tools.fork import ForkError, ForkPlan, plan_fork
 from workbench.core.workspace import Workspace
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.tools.compare.panel import COMMON_FIELDS
+from workbench.gui.tools.fork.presenter import (
+    editor_changes,
+    plan_text,
+    value_text,
+    with_checkpoints,
+)
 from workbench.gui.tools.registry import Tool, ToolHost
+from workbench.gui.widgets.style import ERROR, TEXT
 from workbench.spec import ExperimentSpec
 
 
@@ -108,7 +114,7 @@ class ForkDialog(Tool, QDialog):
         layout.addLayout(buttons)
         self.resize(620, 440)
         self._say("Looking for runs with epoch checkpoints…")
-        self.tasks.start("runs", lambda _report, _cancel: _with_checkpoints(
+        self.tasks.start("runs", lambda _report, _cancel: with_checkpoints(
             self.runs.list() if infos is None else infos), done=self._fill_runs)
 
     # -- the tool protocol -----------------------------------------------------------------
@@ -178,7 +184,7 @@ class ForkDialog(Tool, QDialog):
         combo.setCurrentText(field)
         combo.currentTextChanged.connect(self.check)
         self.table.setCellWidget(row, 0, combo)
-        text = value if isinstance(value, str) else _text(value)
+        text = value if isinstance(value, str) else value_text(value)
         self.table.setItem(row, 1, QTableWidgetItem(text))
         self.table.blockSignals(False)
         self.check()
@@ -206,18 +212,14 @@ class ForkDialog(Tool, QDialog):
 
     def take_editor_changes(self) -> None:
         """Fill the table with the editor's differences from the chosen run."""
-        from workbench.core.store.runs import Run
-        from workbench.core.tools.fork import spec_changes
-
         run_dir = self.run_dir()
         if run_dir is None:
             return
         try:
-            changes = spec_changes(Run(run_dir).spec(), self.get_spec())
+            changes = editor_changes(run_dir, self.get_spec())
         except RunError as exc:
             self._say(str(exc), error=True)
             return
-        changes.pop("name", None)
         self.table.setRowCount(0)
         for field, value in changes.items():
             self.add_change(field, value)
@@ -245,10 +247,7 @@ class ForkDialog(Tool, QDialog):
 
     def _planned(self, plan: ForkPlan) -> None:
         self.plan = plan
-        what = ", ".join(f"{k} = {_text(v)}" for k, v in plan.changes.items())
-        text = (f"Continues from the end of epoch {plan.epoch} to epoch {plan.spec.train.epochs} "
-                "with " + (what if what else "nothing changed (it repeats its parent)") + ".")
-        self._say(" ".join([text, *plan.notes]))
+        self._say(plan_text(plan))
         self.fork_button.setEnabled(True)
         self.checked.emit(plan)
 
@@ -257,7 +256,7 @@ class ForkDialog(Tool, QDialog):
         self.checked.emit(None)
 
     def _say(self, text: str, *, error: bool = False) -> None:
-        color = "#b42318" if error else "#1d232b"
+        color = ERROR if error else TEXT
         self.message.setText(f"<span style='color:{color}'>{html.escape(text)}</span>")
 
     def shutdown(self) -> None:
@@ -274,22 +273,6 @@ class ForkDialog(Tool, QDialog):
             return
         self.forkRequested.emit(self.plan)
         self.accept()
-
-
-def _with_checkpoints(infos: list[RunInfo]) -> list[tuple[RunInfo, list[int]]]:
-    """The runs that kept epoch checkpoints, with those epochs: a folder scan each, so on a
-    worker."""
-    found = []
-    for info in infos:
-        epochs = [] if info.error else fork_points(info.path)
-        if epochs:
-            found.append((info, epochs))
-    return found
-
-
-def _text(value: Any) -> str:
-    """A value as the table shows it (JSON for numbers, lists and null)."""
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 __all__ = ["ForkDialog"]
