@@ -226,7 +226,7 @@ def test_the_compare_presenter_builds_variants_and_reads_runs(store, tmp_path):
         compare.build_variants(moons(), {}, "train.batch_size", " , ")
     twins = compare.build_variants(moons(), {"sgd": 0.1}, compare.NOTHING, "")
     compare.label_apart(twins, ["sgd"])
-    assert twins[0].label == "sgd'"
+    assert twins[0].label == "sgd #2"
     row = ResultRow(label="a", status="finished", run_dir=None, best_val_accuracy=0.5,
                     final_val_accuracy=None, final_train_loss=float("nan"),
                     final_val_loss=0.25, epochs_to_target=None, seconds_to_target=None,

@@ -43,11 +43,10 @@ from workbench.gui.threads.run_feed import RunFeed
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.tools.registry import TOOLS, ToolEntry
 from workbench.gui.widgets import dialogs
-from workbench.gui.widgets.style import ACCENT, legend_html
+from workbench.gui.widgets.style import ACCENT, ERROR, SUSPECT, legend_html, series_color
 
 _COLUMNS = ("Run", "Status", "Data", "Optimizer", "Result", "When")
-VAL_COLOR = "#e4572e"
-SUSPECT_COLOR = "#9a6700"
+VAL_COLOR = series_color(1)  # beside the training loss's ACCENT, the first series colour
 
 
 def show_folder(path: str) -> bool:
@@ -196,11 +195,11 @@ class RunHistory(QWidget):
         warnings = stored_warnings(s) if not info.error else []
         if warnings:  # it ended, but did not learn: say so where the result is
             item.setText(4, f"\u26a0 {item.text(4)} (suspect)")
-            item.setForeground(4, QBrush(QColor(SUSPECT_COLOR)))
+            item.setForeground(4, QBrush(QColor(SUSPECT)))
             item.setToolTip(4, "\n".join(f"{w.message}; try: {w.hint}" for w in warnings))
         if info.error:
             for col in range(len(_COLUMNS)):
-                item.setForeground(col, QBrush(QColor("#b42318")))
+                item.setForeground(col, QBrush(QColor(ERROR)))
                 item.setToolTip(col, info.error)
         elif info.status == RunStatus.INTERRUPTED:
             item.setToolTip(1, "Its process ended without saying how (killed, or the "

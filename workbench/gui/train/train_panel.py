@@ -47,6 +47,7 @@ from workbench.gui.views.boundary import BoundaryView
 from workbench.gui.views.curves import CurvesView
 from workbench.gui.views.health import HealthView
 from workbench.gui.views.results import ResultsView
+from workbench.gui.widgets.style import CAUTION
 from workbench.logs import current_log
 from workbench.spec import ExperimentSpec, SpecError
 
@@ -85,7 +86,7 @@ class TrainPanel(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.status = QLabel("Ready")
         self.blocked_label = QLabel()
-        self.blocked_label.setStyleSheet("color: #a0522d;")
+        self.blocked_label.setStyleSheet(f"color: {CAUTION};")
         self.blocked_label.setWordWrap(True)
         self.blocked_label.hide()
         buttons = QHBoxLayout()

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 from workbench.core.store.metrics import MetricSeries
 from workbench.core.training.events import EpochEnded, Progress
 from workbench.gui.widgets.layouts import Placeholder
-from workbench.gui.widgets.style import legend_html
+from workbench.gui.widgets.style import GREY, TRAIN, VALIDATION, legend_html
 
 REDRAW_MS = 33  # points that arrive together go into one redraw
 # At most two live redraws a second: each one calls into Python ~150 times from Qt's paint
@@ -36,11 +36,11 @@ MIN_GAP_S = 0.5
 MAX_SYMBOLS = 300  # past this many points a marker per point costs more than it shows
 DOWNSAMPLE_FACTOR = 1.0  # samples per pixel column kept by peak downsampling (min and max)
 CHUNK = 16384  # points per chunk of a LiveCurve: a live redraw costs at most this many
-TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#d62728"
+TRAIN_COLOR, VAL_COLOR = TRAIN, VALIDATION
 TRAIN_PEN = pg.mkPen(TRAIN_COLOR, width=1.5)
 VAL_PEN = pg.mkPen(VAL_COLOR, width=2)
 VAL_BRUSH = pg.mkBrush(VAL_COLOR)
-BRANCH_COLOR = "#8a94a1"  # a fork's parent, behind the fork's own curves
+BRANCH_COLOR = GREY  # a fork's parent, behind the fork's own curves
 NO_DATA = "No data yet: press Train to watch loss, accuracy, learning rate and throughput."
 
 

@@ -18,12 +18,17 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from workbench.core.training.events import Health
 from workbench.gui.views.curves import REDRAW_MS, LiveCurve, new_plot
 from workbench.gui.widgets.layouts import Placeholder
-from workbench.gui.widgets.style import legend_html
+from workbench.gui.widgets.style import (
+    TAB10,
+    TRAIN,
+    VALIDATION,
+    legend_html,
+    notice_label_style,
+    rgba,
+)
 
-LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                "#7f7f7f", "#bcbd22", "#17becf")
-WARNING_STYLE = ("QLabel { background: #fff3cd; color: #664d03; border: 1px solid #ffda6a;"
-                 " border-radius: 4px; padding: 6px; }")
+LAYER_COLORS = TAB10
+WARNING_STYLE = notice_label_style(6)
 TINY = 1e-12  # a zero gradient norm, drawn on the log axis
 NO_DATA = ("No health data yet: train to see each layer's gradient norm, its weights and its "
            "dead ReLU units.")
@@ -81,13 +86,13 @@ class HealthView(QWidget):
         self.hist_plot.setLabel("bottom", "weight value")
         self.hist_plot.setLabel("left", "weights")
         self.hist_curve = self.hist_plot.plot(stepMode="center", fillLevel=0,
-                                              brush=(31, 119, 180, 120), pen="#1f77b4")
+                                              brush=rgba(TRAIN, 120), pen=TRAIN)
         self.dead_plot = self.dead_graphics.ci.addPlot(title="Dead ReLU units")
         self.dead_plot.setLabel("left", "dead units (%)")
         self.dead_plot.setLabel("bottom", "layer")
         self.dead_plot.setYRange(0, 100, padding=0.02)
         self.dead_plot.setMouseEnabled(x=False, y=False)
-        self.dead_bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush="#d62728")
+        self.dead_bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush=VALIDATION)
         self.dead_plot.addItem(self.dead_bars)
         self.names: list[str] = []
         self.curves: list[LiveCurve] = []

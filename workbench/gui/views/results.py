@@ -35,9 +35,9 @@ from workbench.core.training.events import RunFinished
 from workbench.core.training.outcome import OutcomeWarning, stored_warnings
 from workbench.gui.views.boundary import class_brushes
 from workbench.gui.widgets.images import to_qimage
+from workbench.gui.widgets.style import CAPTION, GRID_LINE, TEXT, WHITE, notice_label_style
 
-VERDICT_STYLE = ("QLabel { background: #fff3cd; color: #664d03; border: 1px solid #ffda6a;"
-                 " border-radius: 4px; padding: 4px; }")
+VERDICT_STYLE = notice_label_style(4)
 THUMB = 56
 MAX_THUMBS = 100
 MISTAKES_WIDTH = 2 * (THUMB + 40) + 30  # two columns of mistakes beside the matrix
@@ -126,7 +126,7 @@ class MatrixCanvas(QWidget):
         cell = self._cell()
         share = self.counts / np.maximum(1, self.counts.sum(axis=1, keepdims=True))
         title_h = fm.height() + 4
-        dim = QColor("#4a5563")
+        dim = QColor(CAPTION)
         painter.setPen(dim)
         painter.drawText(QRectF(left, 0, k * cell, title_h), Qt.AlignmentFlag.AlignCenter,
                          "predicted \u2192")
@@ -158,10 +158,10 @@ class MatrixCanvas(QWidget):
                 r, g, b = (int(v) for v in self.lut[int(round(share[row, col] * 255))])
                 rect = QRectF(left + col * cell, top + row * cell, cell, cell)
                 painter.fillRect(rect, QColor(r, g, b))
-                painter.setPen(QColor("#ffffff") if share[row, col] > 0.55
-                               else QColor("#1d232b"))
+                painter.setPen(QColor(WHITE) if share[row, col] > 0.55
+                               else QColor(TEXT))
                 painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(self.counts[row, col]))
-        painter.setPen(QColor("#dde1e6"))
+        painter.setPen(QColor(GRID_LINE))
         painter.drawRect(QRectF(left, top, k * cell, k * cell))
         painter.end()
 
@@ -241,7 +241,7 @@ class ResultsView(QWidget):
         self.points_plot.setLabel("left", "x\u2082")
         self.test_points = pg.ScatterPlotItem(size=6, pen=pg.mkPen("w", width=0.5))
         self.wrong_points = pg.ScatterPlotItem(size=12, symbol="x", pen=None,
-                                               brush=pg.mkBrush("#1d232b"))
+                                               brush=pg.mkBrush(TEXT))
         self.points_plot.addItem(self.test_points)
         self.points_plot.addItem(self.wrong_points)
         self.mistakes_title = QLabel()

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.tools.compare import (
+    COMMON_FIELDS,
     DEFAULT_LR,
     Comparison,
     ComparisonRunner,
@@ -52,7 +53,6 @@ from workbench.gui.threads.tasks import Tasks
 from workbench.gui.tools.compare.curves import CurvesPage
 from workbench.gui.tools.compare.landscape import LandscapePage
 from workbench.gui.tools.compare.presenter import (
-    COMMON_FIELDS,
     NOTHING,
     build_variants,
     fork_of,

@@ -23,24 +23,12 @@ from workbench.core.tools.compare import (
     grid,
     load_comparison,
     parse_value,
+    unique_label,
 )
 from workbench.core.tools.fork import branch_of
 from workbench.spec import ExperimentSpec, SpecError
 
 NOTHING = "(nothing)"  # the "Also vary" box when no field is varied
-# Fields a person most often varies, with values to start from (offered under Also vary).
-COMMON_FIELDS: dict[str, str] = {
-    "optim.name": "sgd, momentum, adam, rmsprop",
-    "optim.lr": "0.1, 0.01, 0.001",
-    "train.batch_size": "16, 64, 256",
-    "schedule.name": "constant, step, cosine",
-    "regularization.l2": "0, 0.0001, 0.001",
-    "model.dropout": "0, 0.2, 0.5",
-    "optim.momentum": "0.5, 0.9, 0.99",
-    "optim.weight_decay": "0, 0.0001, 0.01",
-    "train.epochs": "5, 10, 20",
-    "train.seed": "0, 1, 2",
-}
 X_AXES = {"epoch": ("epoch", "epoch"), "step": ("global_step", "step"),
           "time": ("elapsed", "seconds")}
 # each plot is named by its y axis (no title above it: two columns fit a narrow panel)
@@ -78,11 +66,10 @@ def build_variants(spec: ExperimentSpec, optimizers: dict[str, float], field: st
 
 
 def label_apart(variants: Sequence[Variant], taken: Sequence[str]) -> None:
-    """Give each new variant a label no other has (a prime added per clash), in place."""
+    """Give each new variant a label no other has (the core's rule: `sgd #2`), in place."""
     labels = list(taken)
     for variant in variants:
-        while variant.label in labels:
-            variant.label += "'"
+        variant.label = unique_label(variant.label, labels)
         labels.append(variant.label)
 
 

@@ -55,6 +55,7 @@ from workbench.gui.threads.run_feed import RunCombo, RunFeed
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.tools.registry import Tool, ToolHost
 from workbench.gui.widgets import dialogs
+from workbench.gui.widgets.style import ALERT, GOOD
 
 QUANTIZE_CHOICES = (  # (menu text, mode)
     ("None: float32", None),
@@ -271,7 +272,7 @@ class ExportDialog(Tool, QDialog):
                         "</tr>")
         files = "".join(f"<br>also wrote {html.escape(f)}" for f in result.files)
         self.status.setText(
-            f"<b style='color:#1e8449'>✓ Verified</b>: onnx.checker passed; onnxruntime matches "
+            f"<b style='color:{GOOD}'>✓ Verified</b>: onnx.checker passed; onnxruntime matches "
             f"PyTorch within rtol {RTOL:g}.<table cellpadding='3'>{''.join(rows)}</table>"
             f"{html.escape(result.path)}: {result.bytes / 1024:,.1f} KB, opset {result.opset} "
             f"({result.exporter} exporter"
@@ -302,7 +303,7 @@ class ExportDialog(Tool, QDialog):
         calibrated = (f", calibrated on {result.calibration} training samples"
                       if result.calibration else "")
         self.status.setText(
-            f"<b style='color:#1e8449'>✓ Verified</b>: onnx.checker passed; {result.kind} "
+            f"<b style='color:{GOOD}'>✓ Verified</b>: onnx.checker passed; {result.kind} "
             f"{result.ratio:.2f}x smaller than float32, {drop}"
             f"{channel}{calibrated}.<table cellpadding='3'>{''.join(rows)}</table>"
             f"{html.escape(result.path)} (measured with onnxruntime on this machine; "
@@ -310,7 +311,7 @@ class ExportDialog(Tool, QDialog):
         self.adjustSize()
 
     def _on_failed(self, message: str) -> None:
-        self.status.setText(f"<b style='color:#c0392b'>✗ Export failed</b>: "
+        self.status.setText(f"<b style='color:{ALERT}'>✗ Export failed</b>: "
                             f"{html.escape(message)}")
         self.exportFailed.emit(message)
 

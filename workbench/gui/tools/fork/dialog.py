@@ -30,11 +30,10 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.store.runs import RunError, RunInfo
-from workbench.core.tools.compare import parse_value
+from workbench.core.tools.compare import COMMON_FIELDS, parse_value
 from workbench.core.tools.fork import ForkError, ForkPlan, plan_fork
 from workbench.core.workspace import Workspace
 from workbench.gui.threads.tasks import Tasks
-from workbench.gui.tools.compare.panel import COMMON_FIELDS
 from workbench.gui.tools.fork.presenter import (
     editor_changes,
     plan_text,

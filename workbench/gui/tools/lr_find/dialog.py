@@ -31,16 +31,16 @@ from workbench.gui.editors.undo import push_value
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.tools.registry import Tool, ToolHost
 from workbench.gui.widgets.fields import SciSpinBox, int_spin
-from workbench.gui.widgets.style import ACCENT, legend_html
+from workbench.gui.widgets.style import ACCENT, ERROR, MUTED, legend_html, series_color
 from workbench.spec import SpecError
 
 if TYPE_CHECKING:
     from workbench.core.tools.lr_find import LRFindProgress, LRFindResult
     from workbench.core.workspace import Workspace
 
-STEEP_COLOR = "#29a35a"
-RAW_COLOR = "#c8cfd9"
-MIN10_COLOR = "#e4572e"
+STEEP_COLOR = series_color(2)
+RAW_COLOR = MUTED
+MIN10_COLOR = series_color(1)
 
 
 class LRFindDialog(Tool, QDialog):
@@ -221,7 +221,7 @@ class LRFindDialog(Tool, QDialog):
         self.testFinished.emit(result)
 
     def _on_failed(self, message: str) -> None:
-        self.status.setText(f"<span style='color:#b42318'>The range test could not run: "
+        self.status.setText(f"<span style='color:{ERROR}'>The range test could not run: "
                             f"{html.escape(message)}</span>")
         self._update_buttons()
 

@@ -39,11 +39,11 @@ from workbench.core.tools.surfaces import (
 )
 from workbench.gui.tools.registry import Tool, ToolHost
 from workbench.gui.widgets.layouts import fit_table_width, vertical_scroll
-from workbench.gui.widgets.style import legend_html
+from workbench.gui.widgets.style import BLACK, CLASS_COLORS, WHITE, legend_html
 from workbench.spec import OPTIMIZER_TITLES
 
 # One colour per optimizer, the same on the map (drawn over a dark outline) and the loss plot.
-COLORS = ("#e4572e", "#2f6fde", "#f2a541", "#29a35a", "#d62789", "#17becf", "#9b5de5")
+COLORS = tuple(CLASS_COLORS[i] for i in (1, 0, 4, 2, 6, 5, 3))  # an optimizer's, in order
 FRAME_MS = 30
 SPIN_WIDTH = 78
 CONTOUR_LEVELS = 14
@@ -155,10 +155,10 @@ class PlaygroundPanel(Tool, QWidget):
         self.image.setColorMap(pg.colormap.get("CET-L17"))
         self.map.addItem(self.image)
         self.isocurves: list[pg.IsocurveItem] = []
-        self.minima = pg.ScatterPlotItem(symbol="star", size=16, brush="#ffffff",
-                                         pen=pg.mkPen("#000000", width=1))
-        self.start_marker = pg.ScatterPlotItem(symbol="o", size=12, brush="#000000",
-                                               pen=pg.mkPen("#ffffff", width=2))
+        self.minima = pg.ScatterPlotItem(symbol="star", size=16, brush=WHITE,
+                                         pen=pg.mkPen(BLACK, width=1))
+        self.start_marker = pg.ScatterPlotItem(symbol="o", size=12, brush=BLACK,
+                                               pen=pg.mkPen(WHITE, width=2))
         self.map.addItem(self.minima)
         self.map.addItem(self.start_marker)
         self.paths: dict[str, pg.PlotDataItem] = {}
@@ -289,7 +289,7 @@ class PlaygroundPanel(Tool, QWidget):
             c = self._color(name)
             self.shadows[name] = self.map.plot(pen=pg.mkPen((0, 0, 0, 170), width=5))
             self.paths[name] = self.map.plot(pen=pg.mkPen(c, width=2.5))
-            self.heads[name] = pg.ScatterPlotItem(size=12, brush=c, pen=pg.mkPen("#000000"))
+            self.heads[name] = pg.ScatterPlotItem(size=12, brush=c, pen=pg.mkPen(BLACK))
             self.map.addItem(self.heads[name])
             self.loss_curves[name] = self.loss_plot.plot(pen=pg.mkPen(c, width=2))
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 
 from workbench.core.tools.search import best_so_far
 from workbench.gui.tools.search.presenter import SearchState
-from workbench.gui.widgets.style import ACCENT, FAINT, HINT, MUTED, TEXT
+from workbench.gui.widgets.style import ACCENT, FAINT, HINT, LABEL_FILL, MUTED, TEXT
 
 
 def new_plot(left: str, bottom: str) -> pg.PlotWidget:
@@ -68,7 +68,7 @@ def draw_parallel(plot: pg.PlotWidget, state: SearchState) -> None:
     for x, (low, high) in zip(xs, state.parallel_ends(names, lines), strict=True):
         plot.addItem(pg.InfiniteLine(pos=x, angle=90, pen=pg.mkPen(MUTED, width=1)))
         for y, text, anchor in ((0.0, low, (0.5, 0)), (1.0, high, (0.5, 1))):
-            label = pg.TextItem(text, color=HINT, anchor=anchor, fill="#ffffffc8")
+            label = pg.TextItem(text, color=HINT, anchor=anchor, fill=LABEL_FILL)
             label.setPos(x, y)
             plot.addItem(label)
     cmap = pg.colormap.get("viridis")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from workbench.core.tools.compare import COMMON_FIELDS
 from workbench.core.tools.search import (
     SearchResult,
     SearchSpace,
@@ -25,7 +26,6 @@ from workbench.core.tools.search import (
     same_experiment,
 )
 from workbench.core.training.events import EpochEnded, RunStarted
-from workbench.gui.tools.compare.presenter import COMMON_FIELDS
 from workbench.spec import ExperimentSpec
 
 SPACE_COLUMNS = ("field", "type", "low", "high", "log", "step", "choices")
