@@ -14,9 +14,9 @@ from PySide6.QtWidgets import QDoubleSpinBox, QSpinBox  # noqa: E402
 from workbench import spec as specmod  # noqa: E402
 from workbench.core.memory import DeviceMemory  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
+from workbench.gui.document.experiment_model import ExperimentModel  # noqa: E402
 from workbench.gui.editors import model_presenter  # noqa: E402
 from workbench.gui.editors.data_panel import DataPanel  # noqa: E402
-from workbench.gui.editors.experiment_model import ExperimentModel  # noqa: E402
 from workbench.gui.editors.model_editor import ModelEditor, templates  # noqa: E402
 from workbench.gui.editors.optim_panel import OptimPanel  # noqa: E402
 from workbench.spec import BOUNDS, ExperimentSpec, LayerSpec  # noqa: E402

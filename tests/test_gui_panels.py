@@ -12,8 +12,8 @@ pytest.importorskip("PySide6")
 from PySide6.QtGui import QUndoStack  # noqa: E402
 
 from workbench.core.workspace import Workspace  # noqa: E402
+from workbench.gui.document.experiment_model import ExperimentModel  # noqa: E402
 from workbench.gui.editors.data_panel import DataPanel  # noqa: E402
-from workbench.gui.editors.experiment_model import ExperimentModel  # noqa: E402
 from workbench.gui.editors.model_editor import ModelEditor, templates  # noqa: E402
 from workbench.gui.editors.optim_panel import OptimPanel  # noqa: E402
 from workbench.spec import ExperimentSpec  # noqa: E402

@@ -19,7 +19,7 @@ from workbench.core.tools.fork import branch_of  # noqa: E402
 from workbench.core.training.events import RunFinished  # noqa: E402
 from workbench.core.training.loop import Trainer  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
-from workbench.gui.editors.experiment_model import ExperimentModel  # noqa: E402
+from workbench.gui.document.experiment_model import ExperimentModel  # noqa: E402
 from workbench.gui.editors.optim_panel import OptimPanel  # noqa: E402
 from workbench.gui.shell.main_window import MainWindow  # noqa: E402
 from workbench.gui.widgets import dialogs  # noqa: E402

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (  # noqa: E402
     QWidget,
 )
 
-from workbench.gui.editors import undo  # noqa: E402
+from workbench.gui.document import undo  # noqa: E402
 from workbench.gui.shell.main_window import MainWindow  # noqa: E402
 from workbench.gui.tools.registry import TOOLS  # noqa: E402
 from workbench.gui.widgets import dialogs  # noqa: E402

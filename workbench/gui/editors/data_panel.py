@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.data.errors import DataError
+from workbench.gui.document.experiment_model import ExperimentModel
 from workbench.gui.editors.data_presenter import (
     KIND_ORDER,
     augment_pair,
@@ -38,7 +39,6 @@ from workbench.gui.editors.data_presenter import (
     visible_options,
 )
 from workbench.gui.editors.data_view import DataView
-from workbench.gui.editors.experiment_model import ExperimentModel
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.widgets.fields import Binder, field_spin
 from workbench.spec.datasets import DATASETS, DatasetEntry

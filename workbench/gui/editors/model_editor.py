@@ -32,8 +32,8 @@ from workbench.core.memory import (
     MemoryEstimate,
 )
 from workbench.core.model import ModelReport, analyze
-from workbench.gui.editors import undo
-from workbench.gui.editors.experiment_model import ExperimentModel
+from workbench.gui.document import undo
+from workbench.gui.document.experiment_model import ExperimentModel
 from workbench.gui.editors.layer_stack import (
     COL_MACS,
     COL_PARAMS,

@@ -13,8 +13,8 @@ from typing import Any
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
-from workbench.gui.editors.experiment_model import ExperimentModel
-from workbench.gui.editors.undo import push_value
+from workbench.gui.document.experiment_model import ExperimentModel
+from workbench.gui.document.undo import push_value
 from workbench.spec import SpecError, check_name
 
 

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.memory import train_samples
 from workbench.core.training.threads import automatic_threads
-from workbench.gui.editors.experiment_model import ExperimentModel
+from workbench.gui.document.experiment_model import ExperimentModel
 from workbench.gui.tools.host import StandaloneHost
 from workbench.gui.widgets.fields import Binder, SciSpinBox, field_spin
 from workbench.gui.widgets.layouts import Columns, vertical_scroll

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu
 
 from workbench import spec as specmod
 from workbench.core.store.specs import save_spec
-from workbench.gui.editors.experiment_model import ExperimentModel
+from workbench.gui.document.experiment_model import ExperimentModel
 from workbench.gui.shell import project
 from workbench.gui.shell.examples import Example, examples, is_bundled
 from workbench.gui.shell.help_views import WelcomeBanner

@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.workspace import Workspace
+from workbench.gui.document.experiment_model import ExperimentModel
 from workbench.gui.editors.data_panel import DataPanel
-from workbench.gui.editors.experiment_model import ExperimentModel
 from workbench.gui.editors.model_editor import ModelEditor
 from workbench.gui.editors.name_field import NameField
 from workbench.gui.editors.optim_panel import OptimPanel

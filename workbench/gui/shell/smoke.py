@@ -20,7 +20,7 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QObject, QTimer
 
 from workbench import spec as specmod
-from workbench.gui.editors import undo
+from workbench.gui.document import undo
 from workbench.paths import resources_dir
 
 ENV = "WORKBENCH_SMOKE"

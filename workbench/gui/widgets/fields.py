@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.gui.editors.experiment_model import ExperimentModel
-from workbench.gui.editors.undo import push_value
+from workbench.gui.document.experiment_model import ExperimentModel
+from workbench.gui.document.undo import push_value
 from workbench.spec import BOUNDS, Bound
 
 

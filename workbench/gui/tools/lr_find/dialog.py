@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.data import DataError
-from workbench.gui.editors.experiment_model import ExperimentModel
-from workbench.gui.editors.undo import push_value
+from workbench.gui.document.experiment_model import ExperimentModel
+from workbench.gui.document.undo import push_value
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.tools.registry import Tool, ToolHost
 from workbench.gui.widgets.fields import SciSpinBox, int_spin

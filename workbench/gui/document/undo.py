@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from workbench.gui.editors.experiment_model import ExperimentModel, same_value
+from workbench.gui.document.experiment_model import ExperimentModel, same_value
 from workbench.spec import ExperimentSpec, LayerSpec
 
 _SET_VALUE_ID = 1001
