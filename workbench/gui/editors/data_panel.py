@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.data.errors import DataError
 from workbench.gui.document.experiment_model import ExperimentModel
+from workbench.gui.editors.binder import Binder
 from workbench.gui.editors.data_presenter import (
     KIND_ORDER,
     augment_pair,
@@ -40,7 +41,7 @@ from workbench.gui.editors.data_presenter import (
 )
 from workbench.gui.editors.data_view import DataView
 from workbench.gui.threads.tasks import Tasks
-from workbench.gui.widgets.fields import Binder, field_spin
+from workbench.gui.widgets.fields import field_spin
 from workbench.spec.datasets import DATASETS, DatasetEntry
 
 if TYPE_CHECKING:

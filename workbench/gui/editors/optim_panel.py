@@ -28,8 +28,9 @@ from PySide6.QtWidgets import (
 from workbench.core.memory import train_samples
 from workbench.core.training.threads import automatic_threads
 from workbench.gui.document.experiment_model import ExperimentModel
+from workbench.gui.editors.binder import Binder
 from workbench.gui.tools.host import StandaloneHost
-from workbench.gui.widgets.fields import Binder, SciSpinBox, field_spin
+from workbench.gui.widgets.fields import SciSpinBox, field_spin
 from workbench.gui.widgets.layouts import Columns, vertical_scroll
 from workbench.gui.widgets.style import ACCENT
 from workbench.spec import (
