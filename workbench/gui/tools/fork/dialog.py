@@ -283,15 +283,15 @@ if __name__ == "__main__":
     from PySide6.QtWidgets import QApplication
 
     from workbench.core.training.loop import Trainer
-    from workbench.gui.demo import demo_runs, example_spec
+    from workbench.gui.demo import demo_workspace, example_spec
     from workbench.gui.widgets.style import apply_style
 
     app = QApplication.instance() or QApplication(sys.argv)
     apply_style(app)
-    sample, store = example_spec().with_value("train.epochs", 5), demo_runs()
-    for _event in Trainer(sample, runs=store).events():  # a run to fork, with 5 checkpoints
+    sample, workspace = example_spec().with_value("train.epochs", 5), demo_workspace()
+    for _event in Trainer(sample, runs=workspace.runs).events():  # a run to fork, 5 checkpoints
         pass
-    dialog = ForkDialog(Workspace(store), lambda: sample)
+    dialog = ForkDialog(workspace, lambda: sample)
     dialog.forkRequested.connect(lambda plan: print(plan))
     dialog.show()
     sys.exit(app.exec())

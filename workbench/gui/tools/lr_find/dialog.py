@@ -276,12 +276,12 @@ if __name__ == "__main__":
     from PySide6.QtWidgets import QApplication
 
     from workbench.core.workspace import Workspace
-    from workbench.gui.demo import demo_runs, example_spec
+    from workbench.gui.demo import demo_workspace, example_spec
     from workbench.gui.widgets.style import apply_style
 
     app = QApplication.instance() or QApplication(sys.argv)
     apply_style(app)
-    dialog = LRFindDialog(ExperimentModel(example_spec()), QUndoStack(), Workspace(demo_runs()))
+    dialog = LRFindDialog(ExperimentModel(example_spec()), QUndoStack(), demo_workspace())
     dialog.show()
     dialog.start()
     code = app.exec()

@@ -421,13 +421,13 @@ if __name__ == "__main__":
 
     from PySide6.QtWidgets import QApplication
 
-    from workbench.gui.demo import demo_runs, example_spec
+    from workbench.gui.demo import demo_workspace, example_spec
     from workbench.gui.widgets.style import apply_style
 
     app = QApplication.instance() or QApplication(sys.argv)
     apply_style(app)
     sample = example_spec("moons_logistic")
-    panel = SearchPanel(lambda: sample, Workspace(demo_runs()))
+    panel = SearchPanel(lambda: sample, demo_workspace())
     panel.trials_spin.setValue(8)
     panel.resize(1280, 760)
     panel.show()
