@@ -8,7 +8,7 @@ Tests open and find tools here: `window.tools.open("prune", run_dir)`, `window.t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtWidgets import QDialog, QWidget
 
@@ -17,14 +17,34 @@ from workbench.gui.tools.registry import TOOLS, Tool, ToolEntry, entry
 from workbench.gui.widgets import dialogs
 
 if TYPE_CHECKING:
-    from workbench.gui.shell.main_window import MainWindow
+    from PySide6.QtWidgets import QTabWidget
+
+    from workbench.core.workspace import Workspace
+    from workbench.gui.document.experiment_model import ExperimentModel
+    from workbench.gui.shell.run_history import RunHistory
     from workbench.spec import ExperimentSpec
+
+
+class ShelfWindow(Protocol):
+    """What the shelf needs of its window (the main window)."""
+
+    workspace: Workspace
+    center: QTabWidget
+    history: RunHistory
+    model: ExperimentModel
+    undo: Any
+
+    def open_run(self, run_dir: str) -> bool: ...
+
+    def open_experiment(self, spec: ExperimentSpec, title: str) -> bool: ...
+
+    def start_fork(self, plan: Any) -> bool: ...
 
 
 class ToolShelf:
     """The tools `window` has open, by key."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: ShelfWindow) -> None:
         self.window = window
         self.workspace = window.workspace
         self.entries: tuple[ToolEntry, ...] = TOOLS
@@ -124,7 +144,7 @@ class ToolShelf:
         return {run for tool in self._open.values() if (run := tool.working_on())}
 
     # -- ToolHost: what a tool may ask of the window -----------------------------------------
-    def parent_widget(self) -> QWidget:
+    def parent_widget(self) -> Any:
         return self.window
 
     def experiment(self) -> ExperimentSpec:
