@@ -42,9 +42,9 @@ from workbench.core.training.events import Progress, RunFailed, RunStarted  # no
 from workbench.core.training.loop import Trainer  # noqa: E402
 from workbench.core.training.threads import automatic_threads  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
-from workbench.gui.curves_view import CurvesView  # noqa: E402
-from workbench.gui.train_panel import TrainPanel  # noqa: E402
-from workbench.gui.warmup import load_heavy, settle_heap  # noqa: E402
+from workbench.gui.shell.warmup import load_heavy, settle_heap  # noqa: E402
+from workbench.gui.train.train_panel import TrainPanel  # noqa: E402
+from workbench.gui.views.curves import CurvesView  # noqa: E402
 
 TICK_MS = 10
 STEPS_PER_EPOCH = 1000  # of the synthetic curves whose redraw is timed

@@ -79,7 +79,7 @@ def time_slider(run_dir: str, runs: RunStore, positions: list[int]) -> dict[str,
     from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
-    from workbench.gui.prune_panel import PrunePanel
+    from workbench.gui.tools.prune.panel import PrunePanel
 
     app = QApplication.instance() or QApplication([])
     panel = PrunePanel(Workspace(runs))

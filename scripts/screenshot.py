@@ -26,8 +26,8 @@ def main(out: Path) -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
-    from workbench.gui.main_window import MainWindow
-    from workbench.gui.style import apply_style
+    from workbench.gui.shell.main_window import MainWindow
+    from workbench.gui.widgets.style import apply_style
 
     app = QApplication.instance() or QApplication(sys.argv)
     apply_style(app)

@@ -27,7 +27,7 @@ def _collect_on_the_gui_thread(request):
         yield
         return
     request.getfixturevalue("qapp")
-    from workbench.gui.warmup import collect_on_gui_thread
+    from workbench.gui.shell.warmup import collect_on_gui_thread
 
     collector = collect_on_gui_thread(0.5)
     try:

@@ -1,11 +1,11 @@
-"""The app's message boxes answered as a test scripts them (`workbench.gui.dialogs` is the one
-place the app asks and warns), with what they said kept for the test to read."""
+"""The app's message boxes answered as a test scripts them (`workbench.gui.widgets.dialogs` is
+the one place the app asks and warns), with what they said kept for the test to read."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from workbench.gui import dialogs
+from workbench.gui.widgets import dialogs
 
 
 class Answers:

@@ -115,8 +115,8 @@ def test_export_on_a_thread_leaves_process_wide_state_alone(run_dir, tmp_path):
 
 
 def test_the_export_dialog_asks_before_overwriting(qtbot, run_dir, tmp_path, monkeypatch):
-    from workbench.gui import dialogs
-    from workbench.gui.export_dialog import ExportDialog
+    from workbench.gui.tools.export.dialog import ExportDialog
+    from workbench.gui.widgets import dialogs
 
     (tmp_path / "d.safetensors").write_bytes(b"mine")
     asked = []

@@ -220,7 +220,7 @@ def _rss_mb() -> float:
 def test_a_hundred_start_stop_cycles_in_the_app_leave_nothing_running(qtbot, tmp_path):
     pytest.importorskip("PySide6")
     from workbench import spec as specmod
-    from workbench.gui.train_panel import TrainPanel
+    from workbench.gui.train.train_panel import TrainPanel
 
     spec = specmod.from_dict({**SPEC, "data": {**SPEC["data"], "samples": 400},
                               "train": {**SPEC["train"], "epochs": 1000}})

@@ -14,8 +14,8 @@ from PySide6.QtCore import QPointF, Qt  # noqa: E402
 from workbench import spec as specmod  # noqa: E402
 from workbench.core.tools.surfaces import SURFACES, trajectory  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
-from workbench.gui.compare_panel import ComparePanel  # noqa: E402
-from workbench.gui.playground_panel import PlaygroundPanel  # noqa: E402
+from workbench.gui.tools.compare.panel import ComparePanel  # noqa: E402
+from workbench.gui.tools.playground.panel import PlaygroundPanel  # noqa: E402
 
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 
@@ -64,27 +64,28 @@ def test_compare_panel_races_four_optimizers(qtbot, panel, tmp_path):
     table.sortItems(2, Qt.SortOrder.AscendingOrder)  # best val acc, lowest first
     accs = [float(table.item(r, 2).text().rstrip("%")) for r in range(4)]
     assert accs == sorted(accs)
-    for key, plot in panel.plots.items():
+    for key, plot in panel.curves_page.plots.items():
         drawn = [item for item in plot.listDataItems() if item.xData is not None]
         assert len(drawn) == 4, key
     assert not panel._timer.isActive()  # nothing runs: nothing redraws
     shoot(panel, "compare_panel_curves.png")
-    panel.x_combo.setCurrentText("time")
+    panel.curves_page.x_combo.setCurrentText("time")
     qtbot.waitUntil(lambda: not panel._timer.isActive())
-    for curves, lines in zip(panel.curves, panel._lines, strict=True):  # fed again against time
+    page = panel.curves_page
+    for curves, lines in zip(panel.curves, page.lines, strict=True):  # fed again against time
         assert list(lines["train_loss"].series.x) == curves.steps["elapsed"]
         assert list(lines["val_accuracy"].series.x) == curves.epochs["elapsed"]
     panel.tabs.setCurrentIndex(1)
     shoot(panel, "compare_panel_results.png")
 
     panel.tabs.setCurrentIndex(2)
-    panel.center_combo.setCurrentIndex(2)
-    panel.directions_combo.setCurrentIndex(1)  # principal directions: the paths show
-    panel.resolution_spin.setValue(15)
+    panel.landscape.center_combo.setCurrentIndex(2)
+    panel.landscape.directions_combo.setCurrentIndex(1)  # principal directions: the paths show
+    panel.landscape.resolution_spin.setValue(15)
     with qtbot.waitSignal(panel.landscapeReady, timeout=120_000):
         panel.compute_landscape()
     qtbot.waitUntil(lambda: not panel.tasks.is_running("landscape"))
-    assert len(panel.land_paths) == 4
+    assert len(panel.landscape.paths) == 4
     shoot(panel, "compare_panel_landscape.png")
 
     saved = sorted((tmp_path / "runs" / "comparisons").glob("*.json"))

@@ -17,8 +17,8 @@ from workbench.core.store.runs import Run  # noqa: E402
 from workbench.core.tools.prune import PruneConfig, PruneSession  # noqa: E402
 from workbench.core.tools.prune_apply import create_pruned_run  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
-from workbench.gui.compress_panel import CompressPanel  # noqa: E402
-from workbench.gui.export_dialog import ExportDialog  # noqa: E402
+from workbench.gui.tools.compress.panel import CompressPanel  # noqa: E402
+from workbench.gui.tools.export.dialog import ExportDialog  # noqa: E402
 from workbench.spec import from_dict  # noqa: E402
 
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
@@ -80,7 +80,8 @@ def test_measure_draws_the_front_and_a_click_exports(qtbot, family, tmp_path):
     xs, _ = panel.front_curve.getData()
     assert len(xs) == len(front)
     smallest = panel.variants.index(front[0])
-    assert "KB" in panel._tip(0, 0, smallest) and "test accuracy" in panel._tip(0, 0, smallest)
+    tip = panel.frontier.tip(0, 0, smallest)
+    assert "KB" in tip and "test accuracy" in tip
     qtbot.waitUntil(lambda: not panel.busy(), timeout=60_000)
     with qtbot.waitSignal(panel.variantSelected, timeout=10_000) as chosen:
         _click_point(qtbot, panel, smallest)
@@ -137,16 +138,17 @@ def test_value_ranges_tab_shows_each_layer(qtbot, family):
     run_dir, _, workspace = family
     panel = _open(qtbot, workspace, run_dir)
     panel.tabs.setCurrentIndex(1)
-    panel.samples.setValue(64)
+    page = panel.ranges_page
+    page.samples.setValue(64)
     with qtbot.waitSignal(panel.rangesShown, timeout=120_000) as shown:
-        qtbot.mouseClick(panel.ranges_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(page.ranges_button, Qt.MouseButton.LeftButton)
     ranges = shown.args[0]
-    assert panel.range_table.rowCount() == len(ranges)
+    assert page.range_table.rowCount() == len(ranges)
     assert {r.label for r in ranges} >= {"#1 Linear", "#2 ReLU", "#5 Linear"}
-    assert panel.layer.count() == len({r.label for r in ranges})
-    panel.range_table.setCurrentCell(3, 0)
-    assert panel.layer.currentText() == ranges[3].label
-    bars = [i for i in panel.hist.getPlotItem().items if type(i).__name__ == "BarGraphItem"]
+    assert page.layer.count() == len({r.label for r in ranges})
+    page.range_table.setCurrentCell(3, 0)
+    assert page.layer.currentText() == ranges[3].label
+    bars = [i for i in page.hist.getPlotItem().items if type(i).__name__ == "BarGraphItem"]
     assert bars
     _shot(panel, "compress_ranges.png")
     panel.shutdown()
@@ -186,8 +188,8 @@ class _FakeTrainPanel(QLabel):
 
 
 def test_tools_menu_opens_compress_on_the_selected_run(qtbot, family, monkeypatch):
-    from workbench.gui import dialogs
-    from workbench.gui.main_window import MainWindow
+    from workbench.gui.shell.main_window import MainWindow
+    from workbench.gui.widgets import dialogs
 
     monkeypatch.setattr(dialogs, "ask", lambda *a, **k: dialogs.Button.Discard)
     run_dir, child_dir, workspace = family
@@ -198,7 +200,7 @@ def test_tools_menu_opens_compress_on_the_selected_run(qtbot, family, monkeypatc
             pass
     window.history.select(child_dir)  # once the Runs list shows it: it follows the store
     qtbot.waitUntil(lambda: window.history.selected_path() == child_dir, timeout=20_000)
-    action = window.actions["CompressPanel"]
+    action = window.actions["compress"]
     assert action.isEnabled() and action.text().replace("&", "") == "Compress…"
     action.trigger()
     panel = window.center.currentWidget()

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("PySide6")
 
 from workbench.core.training.events import EpochEnded, Progress  # noqa: E402
-from workbench.gui.curves_view import (  # noqa: E402
+from workbench.gui.views.curves import (  # noqa: E402
     CHUNK,
     REDRAW_MS,
     CurvesView,
@@ -192,7 +192,7 @@ def test_a_long_run_redraws_only_its_growing_chunks_downsampled_to_the_pixels(qt
 
 def test_health_curves_grow_per_layer_and_start_over_for_a_new_network(qtbot):
     from workbench.core.training.events import Health, LayerHealth
-    from workbench.gui.health_view import HealthView
+    from workbench.gui.views.health import HealthView
 
     view = HealthView()
     qtbot.addWidget(view)

@@ -10,9 +10,9 @@ from PySide6.QtCore import QMimeData, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QDropEvent, QUndoStack  # noqa: E402
 
 from workbench.core.workspace import Workspace  # noqa: E402
-from workbench.gui import undo  # noqa: E402
-from workbench.gui.experiment_model import ExperimentModel  # noqa: E402
-from workbench.gui.model_editor import LAYER_MIME, ModelEditor, templates  # noqa: E402
+from workbench.gui.document import undo  # noqa: E402
+from workbench.gui.document.experiment_model import ExperimentModel  # noqa: E402
+from workbench.gui.editors.model_editor import LAYER_MIME, ModelEditor, templates  # noqa: E402
 from workbench.spec import ExperimentSpec, LayerSpec  # noqa: E402
 
 

@@ -59,7 +59,7 @@ def test_a_bugs_banner_names_its_traceback_and_opens_it(qtbot, monkeypatch, tmp_
 
     from workbench.core.training import monitors
     from workbench.core.training.events import RunFailed
-    from workbench.gui.train_panel import TrainPanel
+    from workbench.gui.train.train_panel import TrainPanel
 
     def broken(self, trainer, record):
         raise ZeroDivisionError("a bug in a monitor")

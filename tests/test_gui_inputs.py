@@ -14,11 +14,11 @@ from PySide6.QtWidgets import QDoubleSpinBox, QSpinBox  # noqa: E402
 from workbench import spec as specmod  # noqa: E402
 from workbench.core.memory import DeviceMemory  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
-from workbench.gui import model_editor  # noqa: E402
-from workbench.gui.data_panel import DataPanel  # noqa: E402
-from workbench.gui.experiment_model import ExperimentModel  # noqa: E402
-from workbench.gui.model_editor import ModelEditor, templates  # noqa: E402
-from workbench.gui.optim_panel import OptimPanel  # noqa: E402
+from workbench.gui.document.experiment_model import ExperimentModel  # noqa: E402
+from workbench.gui.editors import model_presenter  # noqa: E402
+from workbench.gui.editors.data_panel import DataPanel  # noqa: E402
+from workbench.gui.editors.model_editor import ModelEditor, templates  # noqa: E402
+from workbench.gui.editors.optim_panel import OptimPanel  # noqa: E402
 from workbench.spec import BOUNDS, ExperimentSpec, LayerSpec  # noqa: E402
 from workbench.spec.layers import CATALOGUE  # noqa: E402
 
@@ -90,7 +90,7 @@ def test_the_editor_shows_the_memory_estimate_and_refuses_what_cannot_fit(qtbot,
     assert editor.memory is not None and editor.memory_problem is None
     text = editor.memory_label.text()
     assert text.startswith("Memory to train: about ") and "the CPU has" in text
-    monkeypatch.setattr(model_editor, "cpu_memory", lambda: DeviceMemory("the CPU", 200 * 2**20))
+    monkeypatch.setattr(model_presenter, "cpu_memory", lambda: DeviceMemory("the CPU", 200 * 2**20))
     model.set_value("train.batch_size", 4096)  # the activations of 4,096 images do not fit
     assert editor.memory_problem is not None
     assert editor.memory_problem.startswith("the experiment needs about")

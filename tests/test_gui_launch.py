@@ -14,8 +14,8 @@ pytest.importorskip("PySide6")
 from PySide6.QtGui import QGuiApplication  # noqa: E402
 
 from workbench import spec as specmod  # noqa: E402
-from workbench.gui import dialogs  # noqa: E402
-from workbench.gui.main_window import MainWindow  # noqa: E402
+from workbench.gui.shell.main_window import MainWindow  # noqa: E402
+from workbench.gui.widgets import dialogs  # noqa: E402
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_settle_heap_freezes_what_is_alive_and_still_collects_later_garbage():
     import gc
     import weakref
 
-    from workbench.gui.warmup import settle_heap
+    from workbench.gui.shell.warmup import settle_heap
 
     class Node:
         pass
@@ -86,7 +86,7 @@ def test_stopping_all_gpus_stops_torchrun_and_every_rank(qtbot, tmp_path):
     the ranks; Stop must end them all (here two CPU ranks), the run saved as stopped."""
     from workbench.core.store.runs import Run
     from workbench.core.training.distributed import descendants, kill_tree
-    from workbench.gui.launch import MultiGpuRun
+    from workbench.gui.shell.launch import MultiGpuRun
 
     spec = specmod.from_dict({
         "name": "all", "data": {"name": "moons", "samples": 3000},

@@ -12,10 +12,10 @@ pytest.importorskip("PySide6")
 from PySide6.QtGui import QUndoStack  # noqa: E402
 
 from workbench.core.workspace import Workspace  # noqa: E402
-from workbench.gui.data_panel import DataPanel  # noqa: E402
-from workbench.gui.experiment_model import ExperimentModel  # noqa: E402
-from workbench.gui.model_editor import ModelEditor, templates  # noqa: E402
-from workbench.gui.optim_panel import OptimPanel  # noqa: E402
+from workbench.gui.document.experiment_model import ExperimentModel  # noqa: E402
+from workbench.gui.editors.data_panel import DataPanel  # noqa: E402
+from workbench.gui.editors.model_editor import ModelEditor, templates  # noqa: E402
+from workbench.gui.editors.optim_panel import OptimPanel  # noqa: E402
 from workbench.spec import ExperimentSpec  # noqa: E402
 
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
@@ -23,7 +23,7 @@ SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 
 @pytest.fixture(autouse=True)
 def _styled(qapp):
-    from workbench.gui.style import apply_style
+    from workbench.gui.widgets.style import apply_style
 
     apply_style(qapp)
 
@@ -57,9 +57,9 @@ def test_data_panel_loads_a_2d_set(qtbot):
     _load(qtbot, panel)
     counts = panel.class_counts()
     assert len(counts) == 2 and sum(counts) == len(panel.splits.train_x) == 280
-    assert "train 280 · val 40 · test 80" in panel.summary.text()
-    assert panel.views.currentIndex() == 0  # the scatter
-    assert len(panel.scatter_items) == 2
+    assert "train 280 · val 40 · test 80" in panel.data_view.summary.text()
+    assert panel.data_view.views.currentIndex() == 0  # the scatter
+    assert len(panel.data_view.scatter_items) == 2
     _shot(panel, "data_panel_moons.png")
 
 
@@ -83,11 +83,11 @@ def test_data_panel_loads_mnist_small_with_images_and_augmentation(qtbot):
     _load(qtbot, panel)
     assert panel.class_counts() and len(panel.class_counts()) == 10
     assert sum(panel.class_counts()) == 4500
-    assert len(panel.grid.images) == 32
-    assert panel.views.currentIndex() == 1
-    assert panel.augment_grid.images == []  # no augmentation yet
+    assert len(panel.data_view.grid.images) == 32
+    assert panel.data_view.views.currentIndex() == 1
+    assert panel.data_view.augment_grid.images == []  # no augmentation yet
     panel.binder.write("data.augment.crop_pad", 3)
-    assert len(panel.augment_grid.images) == 16  # 8 originals over 8 augmented
+    assert len(panel.data_view.augment_grid.images) == 16  # 8 originals over 8 augmented
     _shot(panel, "data_panel_mnist_small.png")
 
 
@@ -160,7 +160,7 @@ def test_model_editor_screenshot_small_cnn(qtbot):
 
 
 def test_optimizer_preview_takes_dataset_sizes_from_the_catalogue():
-    from workbench.gui.optim_panel import estimate_train_size
+    from workbench.gui.editors.optim_panel import estimate_train_size
     from workbench.spec import DataSpec
 
     assert estimate_train_size(DataSpec(name="mnist_small", val_fraction=0.1)) == 4500
@@ -183,11 +183,11 @@ def test_data_preview_never_passes_old_data_off_as_new(qtbot, monkeypatch):
     panel.resize(900, 600)
     panel.show()
     qtbot.waitUntil(lambda: panel.splits is not None, timeout=60_000)
-    assert not panel.body.isHidden() and "2 classes" in panel.summary.text()
+    assert not panel.data_view.body.isHidden() and "2 classes" in panel.data_view.summary.text()
 
     panel.binder.write("data.name", "mnist")  # a download: nothing loads by itself
-    assert panel.body.isHidden() and "2 classes" not in panel.summary.text()
-    assert "Download and load" in panel.summary.text()
+    assert panel.data_view.body.isHidden() and "2 classes" not in panel.data_view.summary.text()
+    assert "Download and load" in panel.data_view.summary.text()
     with socket.socket() as s:  # a port nothing listens on: no network
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
@@ -195,14 +195,15 @@ def test_data_preview_never_passes_old_data_off_as_new(qtbot, monkeypatch):
     with qtbot.waitSignal(panel.failed, timeout=60_000):
         panel.load()
     assert "no internet" in panel.status.text() and "*-ubyte.gz" in panel.status.text()
-    assert "could not be loaded" in panel.summary.text() and panel.body.isHidden()
+    view = panel.data_view
+    assert "could not be loaded" in view.summary.text() and view.body.isHidden()
     browse = panel.browse_buttons[0]
     assert browse.text() == "Browse…" and browse.isVisible()
 
     with qtbot.waitSignal(panel.loaded, timeout=60_000):
         panel.binder.write("data.name", "moons")
-    assert not panel.body.isHidden() and not panel.stale_effect.isEnabled()
+    assert not panel.data_view.body.isHidden() and not panel.data_view.stale_effect.isEnabled()
     panel.binder.write("data.noise", 0.3)  # the same set, changed: greyed until reloaded
-    assert panel.stale_effect.isEnabled() and not panel.body.isHidden()
-    qtbot.waitUntil(lambda: not panel.stale_effect.isEnabled(), timeout=60_000)
+    assert panel.data_view.stale_effect.isEnabled() and not panel.data_view.body.isHidden()
+    qtbot.waitUntil(lambda: not panel.data_view.stale_effect.isEnabled(), timeout=60_000)
     panel.shutdown()

@@ -16,8 +16,10 @@ from PySide6.QtCore import Qt, Signal  # noqa: E402
 from PySide6.QtWidgets import QLabel  # noqa: E402
 
 from workbench.core.store.runs import RunStore  # noqa: E402
-from workbench.gui import dialogs, project  # noqa: E402
-from workbench.gui.main_window import MainWindow  # noqa: E402
+from workbench.gui.shell import project  # noqa: E402
+from workbench.gui.shell.main_window import MainWindow  # noqa: E402
+from workbench.gui.tools.registry import TOOLS  # noqa: E402
+from workbench.gui.widgets import dialogs  # noqa: E402
 from workbench.spec import LayerSpec  # noqa: E402
 
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
@@ -172,38 +174,51 @@ def test_about_names_the_versions(window, answers):
     assert "Workbench" in text and "PyTorch" in text and "Qt" in text and "Device" in text
 
 
-def test_tools_menu_offers_installed_panels(window):
+def test_the_tools_menu_is_the_registry(window):
     import importlib.util
 
-    for name in ("ComparePanel", "PrunePanel", "ExportDialog", "PlaygroundPanel"):
-        module = {"ComparePanel": "compare_panel", "PrunePanel": "prune_panel",
-                  "ExportDialog": "export_dialog", "PlaygroundPanel": "playground_panel"}[name]
-        installed = importlib.util.find_spec(f"workbench.gui.{module}") is not None
-        assert window.actions[name].isEnabled() == installed
+    tools_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Tools")
+    by_action = {window.actions[t.key]: t for t in TOOLS}
+    assert [by_action[a] for a in tools_menu.actions() if a in by_action] == list(TOOLS)
+    for tool in TOOLS:
+        installed = importlib.util.find_spec(tool.module) is not None
+        assert window.actions[tool.key].isEnabled() == installed
+        keys = window.actions[tool.key].shortcut().toString()
+        assert keys == (tool.shortcut or "")
+    assert len({t.shortcut for t in TOOLS if t.shortcut}) == sum(bool(t.shortcut) for t in TOOLS)
+
+
+def test_a_tool_whose_module_is_missing_says_so_and_opens_nothing(window, answers,
+                                                                   monkeypatch):
+    from workbench.gui.tools import registry
+
+    missing = registry.ToolEntry("nothing", "Nothing", "&Nothing…",
+                                 "workbench.gui.tools.nothing.panel:Panel")
+    assert not missing.available()
+    monkeypatch.setattr(registry, "TOOLS", (*registry.TOOLS, missing))
+    assert window.tools.open("nothing") is None
+    assert "not installed" in answers.warned[-1]
+    assert window.center.count() == 1
 
 
 def test_tools_open_as_tabs(qtbot, window, answers):
-    import importlib.util
-
-    if importlib.util.find_spec("workbench.gui.playground_panel") is None:
-        pytest.skip("the playground panel is not installed")
-    tool = window.open_tool("workbench.gui.playground_panel", "PlaygroundPanel")
+    tool = window.tools.open("playground")
     assert window.center.currentWidget() is tool
-    assert window.open_tool("workbench.gui.playground_panel", "PlaygroundPanel") is tool
+    assert window.tools.open("playground") is tool
     window._close_tool_tab(window.center.indexOf(tool))
     assert window.center.count() == 1
-    if importlib.util.find_spec("workbench.gui.export_dialog") is not None:
-        assert window.open_tool("workbench.gui.export_dialog", "ExportDialog") is None
-        assert "Train a model first" in answers.warned[-1]
+    assert window.tools.get("playground") is None  # closed: a new one opens next time
+    assert window.tools.open("export") is None
+    assert "Train a model first" in answers.warned[-1]
 
 
 def test_first_click_on_train_trains_the_default_experiment(qtbot, answers):
     """The real training panel: the window opens on an experiment that trains as it is."""
-    pytest.importorskip("workbench.gui.train_panel")
+    pytest.importorskip("workbench.gui.train.train_panel")
     from PySide6.QtWidgets import QApplication
 
     from workbench.core.training.events import RunFinished
-    from workbench.gui.style import apply_style
+    from workbench.gui.widgets.style import apply_style
 
     apply_style(QApplication.instance())
     win = _open(qtbot)
@@ -225,7 +240,7 @@ def test_first_click_on_train_trains_the_default_experiment(qtbot, answers):
 
 
 def test_main_window_blocks_train_in_the_real_panel(qtbot, answers):
-    pytest.importorskip("workbench.gui.train_panel")
+    pytest.importorskip("workbench.gui.train.train_panel")
     win = _open(qtbot)
     win.model.set_layers([LayerSpec("Conv2d")])
     assert not win.train_panel.train_button.isEnabled()

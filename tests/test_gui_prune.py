@@ -8,8 +8,8 @@ import pytest
 from prune_fixtures import MLP, train_run
 
 from workbench.core.workspace import Workspace
-from workbench.gui.export_dialog import ExportDialog
-from workbench.gui.prune_panel import PrunePanel
+from workbench.gui.tools.export.dialog import ExportDialog
+from workbench.gui.tools.prune.panel import PrunePanel
 
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 
@@ -42,8 +42,8 @@ def test_slider_changes_the_shown_accuracy_and_sweep_fills_plot(qtbot, run_dir, 
     assert panel.table.item(0, 3).text().endswith("%")
     with qtbot.waitSignal(panel.sensitivityDone, timeout=60000):
         panel.start_sensitivity()
-    assert set(panel._points) == {1, 3, 5, None}
-    assert all(len(v) == 12 for v in panel._points.values())
+    assert set(panel.sensitivity.points) == {1, 3, 5, None}
+    assert all(len(v) == 12 for v in panel.sensitivity.points.values())
     with qtbot.waitSignal(panel.evaluated, timeout=30000,
                           check_params_cb=lambda r: r.config.amount == 0.6):
         panel.set_amount(60)

@@ -12,8 +12,8 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QCoreApplication, QEvent, QObject  # noqa: E402
 
 from workbench.core.workspace import JobRegistry  # noqa: E402
-from workbench.gui.tasks import Tasks  # noqa: E402
-from workbench.gui.worker import TaskRunner  # noqa: E402
+from workbench.gui.threads.tasks import Tasks  # noqa: E402
+from workbench.gui.threads.worker import TaskRunner  # noqa: E402
 
 WAIT_MS = 30_000
 

@@ -14,7 +14,7 @@ from workbench import spec as specmod
 from workbench.core.training.events import Progress, RunFailed, RunFinished
 from workbench.core.workspace import Workspace
 from workbench.gui.demo import example_spec
-from workbench.gui.train_panel import TrainPanel, format_seconds
+from workbench.gui.train.train_panel import TrainPanel, format_seconds
 from workbench.spec import SpecError
 
 WAIT_MS = 120_000
@@ -276,7 +276,7 @@ class _Exploding:
 
 
 def test_worker_exception_shows_in_the_banner(qtbot, panel, monkeypatch):
-    from workbench.gui import train_panel
+    from workbench.gui.train import train_panel
 
     monkeypatch.setattr(train_panel.TrainRunner, "for_spec",
                         classmethod(lambda cls, *a, **k: cls(_Exploding())))
@@ -288,8 +288,8 @@ def test_worker_exception_shows_in_the_banner(qtbot, panel, monkeypatch):
 
 def test_views_with_many_classes_and_regression(qtbot):
     from workbench.core.training.events import Boundary
-    from workbench.gui.boundary_view import BoundaryView
-    from workbench.gui.results_view import ResultsView
+    from workbench.gui.views.boundary import BoundaryView
+    from workbench.gui.views.results import ResultsView
 
     view = BoundaryView()
     qtbot.addWidget(view)
@@ -330,7 +330,7 @@ def test_a_run_that_did_not_learn_is_flagged_where_a_person_looks(qtbot, panel, 
     """SGD at rate 10 kills the ReLUs and collapses to one class: the run 'finishes', and the
     panel says plainly that it did not learn (banner, status, results, Runs list), and the
     health warning shows on the Health tab and in the banner while it trains."""
-    from workbench.gui.run_history import RunHistory
+    from workbench.gui.shell.run_history import RunHistory
 
     holder.spec = _spec(epochs=2, name="sgd", lr=10.0)
     health_warnings = []

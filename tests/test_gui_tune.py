@@ -19,10 +19,10 @@ from workbench.core.tools.fork import branch_of  # noqa: E402
 from workbench.core.training.events import RunFinished  # noqa: E402
 from workbench.core.training.loop import Trainer  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
-from workbench.gui import dialogs  # noqa: E402
-from workbench.gui.experiment_model import ExperimentModel  # noqa: E402
-from workbench.gui.main_window import MainWindow  # noqa: E402
-from workbench.gui.optim_panel import OptimPanel  # noqa: E402
+from workbench.gui.document.experiment_model import ExperimentModel  # noqa: E402
+from workbench.gui.editors.optim_panel import OptimPanel  # noqa: E402
+from workbench.gui.shell.main_window import MainWindow  # noqa: E402
+from workbench.gui.widgets import dialogs  # noqa: E402
 
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 WAIT_MS = 300_000
@@ -110,8 +110,8 @@ def test_find_button_runs_the_test_and_a_click_sets_the_rate_with_undo(qtbot):
 
 
 def test_find_learning_rate_from_the_tools_menu_and_a_bad_network(qtbot, window):
-    window.actions["LRFindDialog"].trigger()
-    dialog = window.optim_panel.lr_dialog
+    window.actions["lr_find"].trigger()
+    dialog = window.tools.get("lr_find")
     with qtbot.waitSignal(dialog.testFinished, timeout=WAIT_MS):
         pass
     qtbot.waitUntil(lambda: not dialog.is_running(), timeout=WAIT_MS)
@@ -144,8 +144,8 @@ def test_fork_from_the_tools_menu_trains_a_branch_in_the_train_panel(qtbot, wind
     parent = _train_parent(window.runs)
     window.history.select(parent)  # once the Runs list shows it: it follows the store
     qtbot.waitUntil(lambda: window.history.selected_path() == parent, timeout=20_000)
-    window.actions["ForkDialog"].trigger()
-    dialog = window._tools["ForkDialog"]
+    window.actions["fork"].trigger()
+    dialog = window.tools.get("fork")
     assert not dialog.fork_button.isEnabled()  # the runs' checkpoints are looked up first
     qtbot.waitUntil(lambda: dialog.run_dir() is not None, timeout=20_000)
     assert dialog.run_dir() == parent
@@ -179,8 +179,8 @@ def test_fork_from_the_tools_menu_trains_a_branch_in_the_train_panel(qtbot, wind
     panel.show_run(parent)
     assert not panel.curves.branch_items
     # the editor's changes, taken into a new fork
-    window.actions["ForkDialog"].trigger()
-    again = window._tools["ForkDialog"]
+    window.actions["fork"].trigger()
+    again = window.tools.get("fork")
     qtbot.waitUntil(lambda: again.run_combo.findData(parent) >= 0, timeout=20_000)
     window.model.set_value("regularization.l2", 0.001)
     again.run_combo.setCurrentIndex(again.run_combo.findData(parent))
@@ -191,7 +191,7 @@ def test_fork_from_the_tools_menu_trains_a_branch_in_the_train_panel(qtbot, wind
 
 def test_compare_draws_a_fork_as_a_branch_of_its_parent(qtbot, tmp_path):
     from workbench.core.tools.fork import fork_trainer, plan_fork
-    from workbench.gui.compare_panel import ComparePanel
+    from workbench.gui.tools.compare.panel import ComparePanel
 
     store = RunStore(tmp_path / "runs")
     parent = _train_parent(store)
@@ -205,9 +205,9 @@ def test_compare_draws_a_fork_as_a_branch_of_its_parent(qtbot, tmp_path):
     starts = panel.branch_starts()
     assert list(starts) == [1] and starts[1] == Run(fork).summary()["fork_step"]
     panel._redraw()
-    x = panel._lines[1]["val_loss"].series.x
+    x = panel.curves_page.lines[1]["val_loss"].series.x
     assert list(x) == [2.0, 3.0, 4.0]  # from the fork on, joined to the parent at epoch 2
-    x = panel._lines[0]["val_loss"].series.x
+    x = panel.curves_page.lines[0]["val_loss"].series.x
     assert list(x) == [1.0, 2.0, 3.0, 4.0]
     panel.shutdown()
 
@@ -217,8 +217,8 @@ def test_compare_draws_a_fork_as_a_branch_of_its_parent(qtbot, tmp_path):
 
 def test_search_panel_runs_stops_resumes_and_opens_trials(qtbot, window, warned):
     pytest.importorskip("optuna")
-    window.actions["SearchPanel"].trigger()
-    panel = window._tools["SearchPanel"]
+    window.actions["search"].trigger()
+    panel = window.tools.get("search")
     assert window.center.currentWidget() is panel
     panel.editor.set_raw({"params": {
         "optim.lr": {"type": "float", "low": 1e-3, "high": 0.3, "log": True},
@@ -273,8 +273,8 @@ def test_the_study_box_lists_stored_studies_and_picking_one_shows_it(qtbot, wind
     earlier = moons().with_value("optim.lr", 0.05)
     SearchRunner(earlier, parse_space(space), trials=2, runs=window.workspace.runs,
                  study="earlier", threads=1, sampler_seed=0).run()
-    window.actions["SearchPanel"].trigger()
-    panel = window._tools["SearchPanel"]
+    window.actions["search"].trigger()
+    panel = window.tools.get("search")
     combo = panel.study_combo
     qtbot.waitUntil(lambda: combo.count() == 1, timeout=WAIT_MS)
     assert combo.itemText(0) == "earlier" and combo.currentText() == ""  # nothing picked yet
@@ -310,7 +310,7 @@ def test_the_study_box_lists_stored_studies_and_picking_one_shows_it(qtbot, wind
 
 def test_search_panel_refuses_a_bad_space_with_a_dialog(qtbot, window, warned):
     pytest.importorskip("optuna")
-    panel = window.open_tool("workbench.gui.search_panel", "SearchPanel")
+    panel = window.tools.open("search")
     panel.editor.set_raw({"params": {"optim.lr": {"type": "float", "low": 0, "high": 1,
                                                   "log": True}}})
     assert not panel.run()
@@ -319,8 +319,9 @@ def test_search_panel_refuses_a_bad_space_with_a_dialog(qtbot, window, warned):
 
 
 def test_without_optuna_the_app_says_how_to_install_it(qtbot, window, warned, monkeypatch):
-    for name in ("workbench.gui.search_panel", "workbench.core.tools.search"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
+    for name in [n for n in sys.modules if n.startswith("workbench.gui.tools.search")
+                 or n == "workbench.core.tools.search"]:
+        monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "optuna", None)
-    assert window.open_tool("workbench.gui.search_panel", "SearchPanel") is None
+    assert window.tools.open("search") is None
     assert "pip install 'workbench[search]'" in warned.said[-1]

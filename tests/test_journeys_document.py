@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
-pytest.importorskip("workbench.gui.train_panel")
+pytest.importorskip("workbench.gui.train.train_panel")
 
 from dialog_answers import Answers
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
@@ -22,11 +22,11 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QPushButton  # n
 from workbench import spec as specmod  # noqa: E402
 from workbench.core.data.idx import write_idx  # noqa: E402
 from workbench.core.training.events import RunFinished  # noqa: E402
-from workbench.gui import dialogs  # noqa: E402
-from workbench.gui.examples import examples_dir  # noqa: E402
-from workbench.gui.help_views import plain  # noqa: E402
-from workbench.gui.main_window import MainWindow  # noqa: E402
-from workbench.gui.style import apply_style  # noqa: E402
+from workbench.gui.shell.examples import examples_dir  # noqa: E402
+from workbench.gui.shell.help_views import plain  # noqa: E402
+from workbench.gui.shell.main_window import MainWindow  # noqa: E402
+from workbench.gui.widgets import dialogs  # noqa: E402
+from workbench.gui.widgets.style import apply_style  # noqa: E402
 
 WAIT_MS = 180_000
 

@@ -26,9 +26,10 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from workbench.core.store.runs import Run, RunStatus  # noqa: E402
 from workbench.core.training.events import EpochEnded, RunFinished  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
-from workbench.gui import dialogs, project, run_history  # noqa: E402
-from workbench.gui.main_window import MainWindow  # noqa: E402
-from workbench.gui.style import apply_style  # noqa: E402
+from workbench.gui.shell import project, run_history  # noqa: E402
+from workbench.gui.shell.main_window import MainWindow  # noqa: E402
+from workbench.gui.widgets import dialogs  # noqa: E402
+from workbench.gui.widgets.style import apply_style  # noqa: E402
 
 WAIT_MS = 120_000
 LIST_MS = 20_000  # the list follows the store within a poll or two at most
@@ -137,8 +138,8 @@ def test_prune_the_selected_run_from_the_tools_menu_and_the_context_menu(qtbot, 
     known = set(_listed(window))
 
     # Tools > Prune… opens on the run selected in the list, ready to prune
-    window.actions["PrunePanel"].trigger()
-    panel = window._tools["PrunePanel"]
+    window.actions["prune"].trigger()
+    panel = window.tools.get("prune")
     qtbot.waitUntil(lambda: panel.session is not None or "Cannot" in panel.run_label.text(),
                     timeout=WAIT_MS)
     assert panel.session is not None, panel.run_label.text()
@@ -156,7 +157,7 @@ def test_prune_the_selected_run_from_the_tools_menu_and_the_context_menu(qtbot, 
     # the context menu of the parent's row: Prune… again; structured with the defaults, at 0%
     known |= {first}
     assert _context_action(qtbot, window, parent, "prune")
-    panel = window._tools["PrunePanel"]
+    panel = window.tools.get("prune")
     assert window.center.currentWidget() is panel
     qtbot.waitUntil(lambda: panel.session is not None, timeout=WAIT_MS)
     assert panel.run_dir() == parent
@@ -208,7 +209,7 @@ def test_export_the_selected_run_and_refuse_a_failed_one(qtbot, window, answers)
     _click_run(qtbot, window, run)
     assert export.isEnabled()
     qtbot.mouseClick(export, Qt.MouseButton.LeftButton)
-    dialog = window._tools["ExportDialog"]
+    dialog = window.tools.get("export")
     assert dialog.run_dir == run and dialog.picker.run_dir() == run
     assert dialog.path_edit.text() == str(Path(run) / "model.onnx")
     with qtbot.waitSignal(dialog.exported, timeout=WAIT_MS) as done:
@@ -223,16 +224,16 @@ def test_export_the_selected_run_and_refuse_a_failed_one(qtbot, window, answers)
     # Tools > Export while the dialog is open: it turns to the run selected now
     second = _train(qtbot, window).run_dir
     _click_run(qtbot, window, second)
-    window.actions["ExportDialog"].trigger()
-    assert window._tools["ExportDialog"] is dialog and dialog.run_dir == second
+    window.actions["export"].trigger()
+    assert window.tools.get("export") is dialog and dialog.run_dir == second
     assert dialog.path_edit.text() == str(Path(second) / "model.onnx")
     dialog.close()
 
 
 def test_compare_three_optimizers_one_added_from_the_runs_list(qtbot, window):
     adam = _train(qtbot, window).run_dir  # the default experiment trains with Adam
-    window.actions["ComparePanel"].trigger()
-    panel = window._tools["ComparePanel"]
+    window.actions["compare"].trigger()
+    panel = window.tools.get("compare")
     for name, check in panel.optim_checks.items():
         check.setChecked(name in ("sgd", "rmsprop"))
     known = set(_listed(window))
@@ -248,7 +249,8 @@ def test_compare_three_optimizers_one_added_from_the_runs_list(qtbot, window):
     variants = panel.comparison.variants
     assert [v.spec.optim.name for v in variants] == ["sgd", "rmsprop", "adam"]
     assert variants[2].run_dir == adam
-    qtbot.waitUntil(lambda: len(panel._lines) == 3 and panel._lines[2]["train_loss"].n >= 3,
+    page = panel.curves_page
+    qtbot.waitUntil(lambda: len(page.lines) == 3 and page.lines[2]["train_loss"].n >= 3,
                     timeout=LIST_MS)  # its curves are drawn beside the others
     rows = panel.rows()
     assert len(rows) == 3 and all(r.best_val_accuracy is not None for r in rows)
@@ -341,7 +343,7 @@ def test_the_list_follows_the_store_and_keeps_the_selection(qtbot, tmp_path):
     """Runs made, changed and removed behind the list's back show without a Refresh, and
     the selected run stays selected through every update."""
     from workbench.core.store.runs import RunStore
-    from workbench.gui.run_history import RunHistory
+    from workbench.gui.shell.run_history import RunHistory
 
     store = RunStore(tmp_path / "runs")  # not made yet: the list watches for it
     history = RunHistory(store)

@@ -34,9 +34,11 @@ from PySide6.QtWidgets import (  # noqa: E402
     QWidget,
 )
 
-from workbench.gui import dialogs, undo  # noqa: E402
-from workbench.gui.main_window import TOOLS, MainWindow  # noqa: E402
-from workbench.gui.style import apply_style  # noqa: E402
+from workbench.gui.document import undo  # noqa: E402
+from workbench.gui.shell.main_window import MainWindow  # noqa: E402
+from workbench.gui.tools.registry import TOOLS  # noqa: E402
+from workbench.gui.widgets import dialogs  # noqa: E402
+from workbench.gui.widgets.style import apply_style  # noqa: E402
 from workbench.spec import from_dict  # noqa: E402
 
 SCREENS = ((1280, 800), (1366, 768))
@@ -301,7 +303,7 @@ def test_every_panel_and_tool_fits_a_laptop_screen(qtbot, monkeypatch):
     run_dirs = [str(info.path) for info in window.runs.list()]
 
     tools_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Tools")
-    registered = {window.actions[cls]: cls for _text, _module, cls in TOOLS}
+    registered = {window.actions[t.key]: t.key for t in TOOLS}
     tool_actions = [a for a in tools_menu.actions() if a in registered and a.isEnabled()]
     assert len(tool_actions) >= 4, "the Tools menu lists its panels"
 
@@ -327,7 +329,7 @@ def test_every_panel_and_tool_fits_a_laptop_screen(qtbot, monkeypatch):
         inspector.visit_tabs(window.train_panel, f"{label} Train")
         for action in tool_actions:
             action.trigger()
-            tool = window._tools.get(registered[action])
+            tool = window.tools.get(registered[action])
             if tool is None:
                 continue
             if hasattr(tool, "sessionReady"):  # Prune opens on the selected run: loading it

@@ -38,7 +38,7 @@ def test_smoke_mode_trains_one_epoch_and_exits_0(tmp_path):
 
 
 def test_app_icon_has_every_size(qapp):
-    from workbench.gui.icon import ICON_SIZES, app_icon
+    from workbench.gui.widgets.icon import ICON_SIZES, app_icon
 
     icon = app_icon()
     assert not icon.isNull()

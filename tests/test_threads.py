@@ -92,8 +92,8 @@ def test_the_app_sets_and_clears_the_thread_count(qtbot):
     pytest.importorskip("PySide6")
     from PySide6.QtGui import QUndoStack
 
-    from workbench.gui.experiment_model import ExperimentModel
-    from workbench.gui.optim_panel import OptimPanel
+    from workbench.gui.document.experiment_model import ExperimentModel
+    from workbench.gui.editors.optim_panel import OptimPanel
 
     model = ExperimentModel(specmod.ExperimentSpec())
     stack = QUndoStack()

@@ -13,7 +13,7 @@ from workbench import spec as specmod
 from workbench.core.training.events import Progress, RunFailed, RunFinished, RunStarted
 from workbench.core.training.threads import automatic_threads
 from workbench.core.workspace import Workspace
-from workbench.gui.worker import TaskRunner, ThreadWorker, TrainRunner
+from workbench.gui.threads.worker import TaskRunner, ThreadWorker, TrainRunner
 
 WAIT_MS = 60_000
 

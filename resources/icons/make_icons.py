@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 HERE = Path(__file__).resolve().parent
 SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 SUPERSAMPLE = 4
-BACKGROUND = "#2f6fde"  # the accent colour of workbench.gui.style
+BACKGROUND = "#2f6fde"  # the accent colour of workbench.gui.widgets.style
 EDGE = (255, 255, 255, 150)
 NODE = "#ffffff"
 OUTPUT_NODE = "#ffd166"

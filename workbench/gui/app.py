@@ -37,11 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationVersion(__version__)
     app.setOrganizationName("Workbench")
     app.setDesktopFileName("workbench")  # ties the window to packaging/workbench.desktop
-    from workbench.gui import smoke
-    from workbench.gui.icon import app_icon
-    from workbench.gui.main_window import MainWindow
-    from workbench.gui.style import apply_style
-    from workbench.gui.warmup import collect_on_gui_thread, settle_heap
+    from workbench.gui.shell import smoke
+    from workbench.gui.shell.main_window import MainWindow
+    from workbench.gui.shell.warmup import collect_on_gui_thread, settle_heap
+    from workbench.gui.widgets.icon import app_icon
+    from workbench.gui.widgets.style import apply_style
 
     collector = collect_on_gui_thread()  # never on the training thread
     apply_style(app)

@@ -14,9 +14,10 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from workbench import spec as specmod
+from workbench.core.store.runs import RunStore
 from workbench.core.training.callbacks import Callback
 from workbench.core.workspace import Workspace
-from workbench.gui.worker import TrainRunner
+from workbench.gui.threads.worker import TrainRunner
 from workbench.paths import resources_dir
 from workbench.spec import ExperimentSpec
 
@@ -24,6 +25,24 @@ from workbench.spec import ExperimentSpec
 def example_spec(name: str = "spirals_playground") -> ExperimentSpec:
     """A bundled example experiment from resources/examples."""
     return specmod.load(resources_dir() / "examples" / f"{name}.json")
+
+
+def sample_run(runs: RunStore) -> str:
+    """Train a small MLP on the bundled MNIST sample for two epochs: a run for a tool on
+    trained runs (prune, export, compress) to look at."""
+    from workbench.core.training.loop import Trainer
+
+    spec = specmod.from_dict({
+        "name": "sample-mlp", "data": {"name": "mnist_small", "val_fraction": 0.2},
+        "model": {"layers": [{"type": "Flatten"}, {"type": "Linear", "out": 64},
+                             {"type": "ReLU"}, {"type": "Linear", "out": 32},
+                             {"type": "ReLU"}, {"type": "Linear", "out": 10}]},
+        "optim": {"name": "adam", "lr": 0.003}, "train": {"epochs": 2, "batch_size": 64,
+                                                          "device": "cpu"}})
+    run_dir = ""
+    for event in Trainer(spec, runs=runs).events():
+        run_dir = getattr(event, "run_dir", run_dir) or run_dir
+    return run_dir
 
 
 def demo_workspace() -> Workspace:

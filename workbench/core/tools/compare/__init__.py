@@ -39,6 +39,7 @@ from workbench.core.tools.compare.runner import (
 )
 from workbench.core.tools.compare.variants import Comparison, Variant, unique_label
 from workbench.core.tools.compare.vary import (
+    COMMON_FIELDS,
     DEFAULT_LR,
     grid,
     parse_value,
@@ -47,6 +48,7 @@ from workbench.core.tools.compare.vary import (
 )
 
 __all__ = [
+    "COMMON_FIELDS",
     "DEFAULT_LR",
     "Comparison",
     "ComparisonRunner",

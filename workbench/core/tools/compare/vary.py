@@ -21,7 +21,20 @@ DEFAULT_LR: dict[str, float] = {
     "gd": 0.1, "sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adam": 1e-3, "adamw": 1e-3,
     "rmsprop": 1e-3, "adagrad": 0.01,
 }
-
+# Fields a person most often varies, with values to start from: the app offers them to vary
+# in a comparison, to search and to change in a fork.
+COMMON_FIELDS: dict[str, str] = {
+    "optim.name": "sgd, momentum, adam, rmsprop",
+    "optim.lr": "0.1, 0.01, 0.001",
+    "train.batch_size": "16, 64, 256",
+    "schedule.name": "constant, step, cosine",
+    "regularization.l2": "0, 0.0001, 0.001",
+    "model.dropout": "0, 0.2, 0.5",
+    "optim.momentum": "0.5, 0.9, 0.99",
+    "optim.weight_decay": "0, 0.0001, 0.01",
+    "train.epochs": "5, 10, 20",
+    "train.seed": "0, 1, 2",
+}
 
 def _short(path: str, value: Any) -> str:
     if path == "optim.name":

@@ -1,0 +1,370 @@
+"""What the app's panels decide, tested without Qt: the Qt-free presenters beside each panel
+(which runs a tool takes and why not, what a setting means, the numbers a panel shows), on real
+small runs and data. No QApplication, no qtbot: a presenter that needs one fails here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from workbench import spec as specmod
+from workbench.core.memory import DeviceMemory
+from workbench.core.model import analyze
+from workbench.core.store.errors import RunError
+from workbench.core.store.runs import RunStatus, RunStore
+from workbench.core.tools.compare import Curves, ResultRow
+from workbench.core.tools.fork import plan_fork
+from workbench.core.training.loop import Trainer
+from workbench.core.workspace import Workspace
+from workbench.gui import run_rules
+from workbench.gui.editors import data_presenter, model_presenter
+from workbench.gui.shell import presenter as shell
+from workbench.gui.tools import registry
+from workbench.gui.tools.compare import presenter as compare
+from workbench.gui.tools.compress import presenter as compress
+from workbench.gui.tools.fork import presenter as fork
+from workbench.gui.tools.prune import presenter as prune
+from workbench.gui.train import presenter as train
+from workbench.spec import SpecError
+from workbench.spec.datasets import DATASETS
+
+QT_FREE = ["workbench.gui.run_rules", "workbench.gui.tools.registry", "workbench.gui.tools.host",
+           "workbench.gui.shell.presenter", "workbench.gui.editors.data_presenter",
+           "workbench.gui.editors.model_presenter", "workbench.gui.train.presenter",
+           "workbench.gui.tools.compare.presenter", "workbench.gui.tools.compress.presenter",
+           "workbench.gui.tools.prune.presenter", "workbench.gui.tools.fork.presenter",
+           "workbench.gui.tools.search.presenter"]
+
+
+def moons(epochs: int = 3) -> specmod.ExperimentSpec:
+    return specmod.from_dict({
+        "name": "moons-mlp",
+        "data": {"name": "moons", "samples": 200, "noise": 0.15},
+        "model": {"layers": [{"type": "Linear", "out": 8}, {"type": "ReLU"},
+                             {"type": "Linear", "out": 2}]},
+        "optim": {"name": "adam", "lr": 0.01},
+        "train": {"epochs": epochs, "batch_size": 32, "seed": 0, "device": "cpu"},
+    })
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> RunStore:
+    """A store with a finished run (checkpoints every epoch), a failed one and a created one."""
+    runs = RunStore(tmp_path_factory.mktemp("runs"))
+    list(Trainer(moons(), runs=runs, threads=1).events())
+    failed = runs.create(moons())
+    failed.update_summary(status=RunStatus.FAILED, error="loss became NaN")
+    runs.create(moons().with_value("name", "just-made"))
+    return runs
+
+
+def infos_by_status(store: RunStore) -> dict[str, object]:
+    return {info.status: info for info in store.list()}
+
+
+def test_the_presenters_import_no_qt():
+    """Each presenter loads in a fresh interpreter without PySide6 or pyqtgraph."""
+    code = ("import sys, importlib\n"
+            f"for name in {QT_FREE!r}:\n"
+            "    try:\n"
+            "        importlib.import_module(name)\n"
+            "    except ImportError as exc:\n"
+            "        if 'optuna' not in str(exc): raise\n"
+            "qt = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('PySide6', 'pyqtgraph', 'shiboken6'))\n"
+            "print(qt)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+# -- what the app offers on a run ------------------------------------------------------------
+
+def test_run_rules_say_which_runs_a_tool_takes_and_why_not(store):
+    by = infos_by_status(store)
+    finished, failed = by[RunStatus.FINISHED], by[RunStatus.FAILED]
+    created = by[RunStatus.CREATED]
+    assert run_rules.has_model(finished) is None
+    assert "failed" in run_rules.has_model(failed)
+    assert "still training" in run_rules.has_model(created)
+    assert run_rules.why_not("prune", finished, "model") is None
+    assert run_rules.why_not("prune", failed, "model") == run_rules.has_model(failed)
+    assert run_rules.why_not("compare", failed, "ended") is None  # its curves can be drawn
+    assert "still training" in run_rules.why_not("compare", created, "ended")
+    assert "finished" in run_rules.why_not("resume", finished)
+    assert "checkpoint" in run_rules.why_not("resume", failed)  # failed before any
+    assert "stop it first" in run_rules.why_not("delete", created)
+    assert run_rules.why_not("open", None) == "select a run in the list first"
+    # a tool on trained models opens on the selected run when it has one, else the newest
+    assert run_rules.run_for_tool(failed, store.list()).path == finished.path
+    assert run_rules.run_for_tool(finished, [failed]) is finished
+    assert run_rules.run_for_tool(None, [failed, created]) is None
+    assert run_rules.run_to_resume(None, store.list()) is None  # nothing stopped midway
+    assert run_rules.result_text(finished.summary).endswith("% test")
+    assert "moons-mlp" in run_rules.run_title(finished)
+
+
+def test_the_runs_list_offers_what_the_registry_declares():
+    actions = shell.list_actions()
+    keys = [a.key for a in actions]
+    declared = [t.key for t in registry.TOOLS if t.run_action is not None]
+    assert keys[:2] == ["open", "resume"] and keys[-2:] == ["folder", "delete"]
+    assert sorted(keys[2:-2]) == sorted(declared)
+    primary = [a.key for a in actions if a.primary]
+    assert primary == ["open", "resume", "prune", "export"]  # the buttons under the list
+    # one more tool with a run action: one more item, from its declaration alone
+    extra = registry.ToolEntry("inspect", "Inspect", "&Inspect…", "x.y:Inspect",
+                               run_action=registry.RunAction("Inspect…", "Look inside",
+                                                             needs="model"))
+    offered = {a.key: a for a in shell.list_actions((*registry.TOOLS, extra))}
+    assert offered["inspect"].needs == "model" and not offered["inspect"].primary
+
+
+def test_every_declared_tool_keeps_the_protocol():
+    keys = [t.key for t in registry.TOOLS]
+    assert len(keys) == len(set(keys))
+    for tool in registry.TOOLS:
+        assert tool.available(), tool.key
+        cls = tool.load()
+        assert issubclass(cls, registry.Tool)
+        assert cls.open_tool.__func__ is not registry.Tool.open_tool.__func__, tool.key
+        if tool.run_action is not None or tool.starts_on is not None:  # it opens on runs
+            assert cls.show_run is not registry.Tool.show_run, tool.key
+    with pytest.raises(KeyError, match="prune"):
+        registry.entry("nothing")
+
+
+def test_the_shell_presenter(tmp_path):
+    assert shell.window_title(None, None) == "untitled[*] — Workbench"
+    assert shell.window_title(None, "MNIST (example)") == "MNIST (example)[*] — Workbench"
+    assert shell.window_title(tmp_path / "a.json", "ignored") == "a.json[*] — Workbench"
+    assert shell.suggested_file_name("my/net: v2") == "my-net- v2.json"
+    assert shell.suggested_file_name("  ") == "experiment.json"
+    assert shell.blocked_reason("shape problem", moons(), "memory") == "shape problem"
+    bad = moons()
+    bad.optim.lr = -1.0
+    assert "optim.lr" in shell.blocked_reason(None, bad, "memory")
+    assert shell.blocked_reason(None, moons(), None) is None
+    assert shell.device_text(None) == "still looking" and "CPU" in shell.device_text("")
+
+
+# -- the editors -------------------------------------------------------------------------------
+
+def test_the_data_presenter_on_real_data(tmp_path):
+    assert data_presenter.visible_options(DATASETS["moons"])["noise"]
+    csv = data_presenter.visible_options(DATASETS["csv"])
+    assert csv["path"] and csv["label"] and not csv["samples"]
+    mnist = DATASETS["mnist"]
+    assert data_presenter.needs_download(mnist, moons().data.__class__(name="mnist"))
+    assert not data_presenter.needs_download(
+        mnist, moons().data.__class__(name="mnist", root=str(tmp_path)))
+    splits = Workspace(tmp_path / "runs").splits(moons().data, 0)
+    counts = data_presenter.class_counts(splits)
+    assert len(counts) == 2 and sum(counts) == len(splits.train_x)
+    assert "2 classes" in data_presenter.summary_text(splits)
+    assert data_presenter.class_counts(None) == []
+    assert data_presenter.progress_text(3 * 2**20, 10 * 2**20) == "3.0 of 10.0 MB"
+    assert data_presenter.progress_text(5, 10) == "5 of 10"
+
+
+def test_the_model_presenter_says_what_fits():
+    mnist = model_presenter.catalogue_shape(specmod.DataSpec(name="mnist"))
+    assert mnist.input_shape == (1, 28, 28) and mnist.num_classes == 10
+    csv = model_presenter.catalogue_shape(specmod.DataSpec(name="csv"))
+    assert csv.problem and "data.path" in csv.problem
+    assert model_presenter.catalogue_shape(specmod.DataSpec(name="csv", path="x.csv")) is None
+    assert model_presenter.templates(3)["MLP"][-1].params["out"] == 3
+    assert model_presenter.templates(0)["MLP"][-1].params["out"] == 1  # regression
+    assert model_presenter.input_text((2,), 2) == "Input: 2 features · 2 classes"
+    assert model_presenter.human(1_500_000) == "1.5 M"
+    spec = moons()
+    report = analyze(spec.model.layers, (2,), 2)
+    shape = model_presenter.DataShape((2,), 2, 200)
+    estimate, line, problem = model_presenter.memory_check(
+        spec, report, shape, DeviceMemory("the CPU", 2**34))
+    assert problem is None and line.startswith("Memory to train: about ")
+    _, line, problem = model_presenter.memory_check(spec, report, shape,
+                                                    DeviceMemory("the CPU", 10))
+    assert line == "" and problem and "the CPU" in problem
+    assert estimate.total > 0
+
+
+# -- the training view -------------------------------------------------------------------------
+
+def test_the_train_presenter_reads_a_stored_run(store, tmp_path):
+    finished = infos_by_status(store)[RunStatus.FINISHED]
+    stored = train.read_stored(finished.path)
+    assert stored.branch is None and stored.parent_series is None
+    xs, _ = stored.series.points("epochs", "epoch", "val_loss")
+    assert list(xs) == [1.0, 2.0, 3.0]
+    assert stored.progress_text() == "Stored run moons-mlp: finished"
+    with pytest.raises(RunError):
+        train.read_stored(tmp_path / "nowhere")
+    assert train.format_seconds(65) == "1:05"
+
+
+# -- the tools ---------------------------------------------------------------------------------
+
+def test_the_compare_presenter_builds_variants_and_reads_runs(store, tmp_path):
+    variants = compare.build_variants(moons(), {"sgd": 0.1, "adam": 0.01}, "train.batch_size",
+                                      "16, 64")
+    assert len(variants) == 4
+    assert {(v.spec.optim.name, v.spec.optim.lr, v.spec.train.batch_size)
+            for v in variants} == {("sgd", 0.1, 16), ("sgd", 0.1, 64), ("adam", 0.01, 16),
+                                   ("adam", 0.01, 64)}
+    with pytest.raises(SpecError, match="tick at least one optimizer"):
+        compare.build_variants(moons(), {}, compare.NOTHING, "")
+    with pytest.raises(SpecError, match="train.batch_size"):
+        compare.build_variants(moons(), {}, "train.batch_size", " , ")
+    twins = compare.build_variants(moons(), {"sgd": 0.1}, compare.NOTHING, "")
+    compare.label_apart(twins, ["sgd"])
+    assert twins[0].label == "sgd #2"
+    row = ResultRow(label="a", status="finished", run_dir=None, best_val_accuracy=0.5,
+                    final_val_accuracy=None, final_train_loss=float("nan"),
+                    final_val_loss=0.25, epochs_to_target=None, seconds_to_target=None,
+                    seconds_per_epoch=1.0, seconds=2.0, diverged=False,
+                    first_batch_loss=None)
+    cells = compare.row_cells(row)
+    assert cells[2] == (0.5, "50.00%") and cells[3] == (None, "-") and cells[4][1] == "-"
+    assert compare.target_headers(0.9) == ("epochs to 90%", "s to 90%")
+    series = {"global_step": [1, 2, 3, 4], "epoch": [1, 1, 2, 2], "train_loss": [4, 3, 2, 1]}
+    assert compare.new_points(series, "train_loss", "epoch", 1, None) == ([1, 2, 2], [3, 2, 1])
+    assert compare.new_points(series, "train_loss", "global_step", 0, 3) == ([3, 4], [2, 1])
+    finished = str(infos_by_status(store)[RunStatus.FINISHED].path)
+    loaded, problems = compare.read_runs([finished, str(tmp_path / "gone")], [])
+    assert [run_dir for run_dir, _spec, _curves in loaded] == [finished]
+    assert isinstance(loaded[0][2], Curves) and len(problems) == 1
+    assert compare.fork_of(finished) is None
+
+
+def test_the_fork_presenter_plans_from_real_checkpoints(store):
+    finished = infos_by_status(store)[RunStatus.FINISHED]
+    found = fork.with_checkpoints(store.list())
+    assert [(info.path, epochs) for info, epochs in found] == [(finished.path, [1, 2, 3])]
+    changed = moons().with_value("optim.lr", 0.001).with_value("name", "other")
+    assert fork.editor_changes(str(finished.path), changed) == {"optim.lr": 0.001}
+    plan = plan_fork(str(finished.path), 2, {"optim.lr": 0.001})
+    text = fork.plan_text(plan)
+    assert text.startswith("Continues from the end of epoch 2 to epoch 3 with optim.lr = 0.001")
+    assert fork.value_text(None) == "null" and fork.value_text("adam") == "adam"
+
+
+def _variant(kind: str, size: int, accuracy: float | None, *, pruned: bool = False,
+             refused: str | None = None, loss: float = 0.5) -> SimpleNamespace:
+    measured = SimpleNamespace(bytes=size, latency_ms=1.0, latency_ms_256=20.0,
+                               test_accuracy=accuracy, val_accuracy=accuracy, test_loss=loss,
+                               agreement=0.99)
+    quality = accuracy if accuracy is not None else -loss
+    return SimpleNamespace(kind=kind, measured=measured, quality=quality, refused=refused,
+                           pruning={"amount": 0.5} if pruned else None,
+                           label=f"{kind} {size}", run_name="run-abcdef", run_dir="/r")
+
+
+def test_the_compress_presenter_places_and_marks_variants():
+    variants = [_variant("fp32", 4096, 0.9), _variant("int8-dynamic", 1024, 0.88, pruned=True),
+                _variant("fp16", 2048, 0.2, refused="lost 70 points"),
+                _variant("fp32", 0, 0.9)]  # nothing measured: a log axis cannot place it
+    spots = compress.frontier_spots(variants, "bytes")
+    assert [s.index for s in spots] == [0, 1, 2]
+    assert spots[0].x == pytest.approx(0.60206) and spots[0].y == pytest.approx(90.0)
+    assert spots[1].pruned and spots[2].refused and not spots[0].refused
+    xs, ys = compress.front_line(variants[:2], "bytes", regression=False)
+    assert ys == pytest.approx([90.0, 88.0])
+    regression = [_variant("fp32", 1024, None, loss=0.3)]
+    assert compress.is_regression(regression)
+    assert compress.frontier_spots(regression, "bytes")[0].y == pytest.approx(-0.3)
+    text = compress.describe(variants[2])
+    assert "size 2.0 KB" in text and "refused: lost 70 points" in text
+    assert compress.family_text([]).startswith("Not measured yet")
+    assert "3 variants of 1 run " in compress.family_text(variants[:3])
+    infos = [SimpleNamespace(error=None, name="20260101-a1b2c3", path=Path("/runs/x"),
+                             summary={"status": "finished", "name": "net",
+                                      "test_accuracy": 0.95}),
+             SimpleNamespace(error=None, name="f", path=Path("/runs/f"),
+                             summary={"status": "failed"})]
+    assert compress.picker_items(infos) == [("/runs/x", "net (a1b2c3) · test 95.0%")]
+    assert compress.EXPORT_MODES.get("fp32") is None  # a float variant exports unquantized
+
+
+def test_the_prune_presenter_describes_the_controls():
+    layers = [SimpleNamespace(index=1, is_output=False), SimpleNamespace(index=3, is_output=True)]
+    session = SimpleNamespace(layers=layers, structured_layers=layers[:1])
+    config = prune.prune_config(session, 40, per_layer=False, structured=True, l2=True,
+                                layer_percents={1: 10, 3: 20})
+    assert config.amount == 0.4 and config.structured and config.norm == "l2"
+    assert not config.per_layer
+    config = prune.prune_config(session, 40, per_layer=True, structured=True, l2=False,
+                                layer_percents={1: 10, 3: 20})
+    assert config.per_layer == {1: 0.1}  # the output layer keeps its units
+    config = prune.prune_config(session, 40, per_layer=True, structured=False, l2=False,
+                                layer_percents={1: 10, 3: 20})
+    assert config.per_layer == {1: 0.1, 3: 0.2}
+    assert prune.keeps_units(layers[1], True) and not prune.keeps_units(layers[1], False)
+    baseline = SimpleNamespace(val_accuracy=0.9, val_loss=0.3)
+    result = SimpleNamespace(val_accuracy=0.85, val_loss=0.4, sparsity=0.5, params_after=50,
+                             params_before=100)
+    text = prune.result_text(result, baseline)
+    assert text.startswith("val accuracy 85.0% (-5.0 points)") and "50 of 100 parameters" in text
+    point = SimpleNamespace(amount=0.3, val_accuracy=None, val_loss=0.7)
+    assert prune.sweep_point(point) == (30.0, 0.7)
+
+
+def test_the_search_presenter_follows_a_search():
+    pytest.importorskip("optuna")
+    from workbench.core.tools.search import (
+        StudyOpened,
+        TrialEnded,
+        TrialEvent,
+        TrialRow,
+        TrialStarted,
+        parse_space,
+    )
+    from workbench.core.training.events import EpochEnded
+    from workbench.gui.tools.search import presenter as search
+
+    assert "model.layers[0].out" in search.suggested_fields(moons())
+    assert "model.layers[0].out" in search.default_space(moons())["params"]
+    for value in (0.001, 16, True, "adam", [1, 2]):
+        assert search.cell_value(search.cell_text(value)) == value
+    space = parse_space({"params": {"optim.lr": {"type": "float", "low": 1e-4, "high": 1e-1,
+                                                 "log": True},
+                                    "optim.name": {"type": "categorical",
+                                                   "choices": ["sgd", "adam", "rmsprop"]}}})
+    state = search.SearchState(space=space)
+    redraw, status = state.apply(StudyOpened("s", "sqlite://", "val_accuracy", "maximize", 3, ()))
+    assert redraw == "all" and "0 of 3 trials" in status
+    assert state.apply(TrialStarted(0, {"optim.lr": 1e-3, "optim.name": "adam"}))[0] == "table"
+    epoch = EpochEnded(epoch=1, global_step=7, train_loss=0.5, train_accuracy=0.8,
+                       val_loss=0.4, val_accuracy=0.75, lr=1e-3, grad_norm=1.0,
+                       samples_per_sec=100.0, epoch_seconds=0.1, elapsed=0.1)
+    state.apply(TrialEvent(0, epoch))
+    assert state.rows[0].value == 0.75 and state.rows[0].epochs == 1
+    assert state.best_row() is None  # still running
+    done = [TrialRow(0, "complete", 0.75, {"optim.lr": 1e-3, "optim.name": "adam"}, "/r0"),
+            TrialRow(1, "complete", 0.9, {"optim.lr": 1e-2, "optim.name": "rmsprop"}, "/r1"),
+            TrialRow(2, "pruned", 0.5, {"optim.lr": 1e-4, "optim.name": "sgd"}, "/r2")]
+    for row in done:
+        assert state.apply(TrialEnded(row))[0] == "all"
+    assert state.best_row().number == 1
+    headers, table = state.table()
+    assert headers == ["#", "state", "val_accuracy", "epochs", "optim.lr", "optim.name", "run"]
+    assert table[1][1] == ["1", "complete", "0.9000", "0", "0.01", "rmsprop", "r1"]
+    names, lines = state.parallel_lines()
+    assert names == ["optim.lr", "optim.name", "val_accuracy"]
+    scaled = {row.number: ys for row, ys in lines}
+    assert scaled[0][0] == pytest.approx(1 / 3)  # 1e-3 on a log axis from 1e-4 to 1e-1
+    assert scaled[1][1] == pytest.approx(1.0) and scaled[2][1] == pytest.approx(0.0)
+    assert scaled[1][2] == pytest.approx(1.0) and scaled[2][2] == pytest.approx(0.0)
+    assert state.parallel_ends(names, lines)[0] == ("0.0001", "0.1")
+    assert state.shade(scaled[1][2], lines) == 1.0
+    state.direction = "minimize"
+    assert state.best_row().number == 0 and state.shade(scaled[1][2], lines) == 0.0
+    assert replace(done[0], state="failed") not in state.completed()

@@ -1,0 +1,84 @@
+"""What the window and the Runs list decide, Qt-free (tested without a QApplication): the
+Runs list's actions built from the tool registry, the window's title, the file name Save As
+suggests, why the experiment cannot train, what About says of the device, and a stored run as
+a document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench import spec as specmod
+from workbench.core.store.runs import Run
+from workbench.gui.tools.registry import TOOLS, ToolEntry
+from workbench.spec import ExperimentSpec, SpecError
+
+
+@dataclass(frozen=True)
+class ListAction:
+    """An action of the list on the selected run: its own (open, resume, folder, delete) or a
+    tool's (`key` names it in the registry; `needs` is its `RunAction.needs`). `primary` ones
+    are buttons too; the rest sit in the More menu beside them."""
+
+    key: str
+    text: str
+    tip: str
+    needs: str | None = None
+    primary: bool = False
+
+
+def list_actions(tools: Sequence[ToolEntry] = TOOLS) -> tuple[ListAction, ...]:
+    """What the list offers, in menu order: open and resume, then each tool that declares a run
+    action (in the registry's order), then the folder and delete."""
+    offered = [ListAction(t.key, t.run_action.text, t.run_action.tip, t.run_action.needs,
+                          t.run_action.primary)
+               for t in tools if t.run_action is not None]
+    return (ListAction("open", "Open in editor", "Load the run's experiment into the editor",
+                       primary=True),
+            ListAction("resume", "Resume", "Continue the run from its last checkpoint",
+                       primary=True),
+            *[a for a in offered if a.primary], *[a for a in offered if not a.primary],
+            ListAction("folder", "Show folder", "Open the run's folder in the file manager"),
+            ListAction("delete", "Delete…", "Remove the run and its files for good"))
+
+
+def window_title(path: Path | None, doc_title: str | None) -> str:
+    """The window's title: the file's name, an untitled document's title, or "untitled"; `[*]`
+    is where Qt marks unsaved changes."""
+    name = path.name if path is not None else doc_title or "untitled"
+    return f"{name}[*] — Workbench"
+
+
+def suggested_file_name(name: str) -> str:
+    """The file Save As offers for an experiment called `name`: its letters, digits, dashes,
+    underscores and spaces (anything else a dash), `experiment` when nothing is left."""
+    safe = "".join(c if c.isalnum() or c in "-_ " else "-" for c in name)
+    return f"{safe.strip() or 'experiment'}.json"
+
+
+def blocked_reason(shape_problem: str | None, live: ExperimentSpec,
+                   memory_problem: str | None) -> str | None:
+    """The first reason the experiment cannot train: a shape that does not fit, then a value
+    the spec refuses, then memory it will not fit in; None when it can train."""
+    if shape_problem:
+        return shape_problem
+    try:
+        specmod.validate(live)
+    except SpecError as exc:
+        return str(exc)
+    return memory_problem
+
+
+def device_text(gpu_name: str | None) -> str:
+    """What About says of the device: None while torch is loading, "" with no CUDA GPU."""
+    if gpu_name is None:
+        return "still looking"
+    return f"GPU: {gpu_name}" if gpu_name else "CPU (no CUDA GPU found)"
+
+
+def run_document(run_dir: str) -> tuple[ExperimentSpec, str]:
+    """A stored run's experiment and the title it opens under; RunError says why it cannot."""
+    spec = Run(Path(run_dir)).spec()
+    return spec, f"{spec.name} (from run {Path(run_dir).name})"

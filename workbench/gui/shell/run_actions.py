@@ -1,0 +1,155 @@
+"""What the window does with stored runs and beyond one process: open a run's experiment, train
+a fork or resume a run in the training panel, add the selected run to the comparison, and
+train on every GPU of the machine (torchrun) or copy the command that does.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from PySide6.QtGui import QAction, QGuiApplication
+from PySide6.QtWidgets import QTabWidget
+
+from workbench.core.store.runs import RunError
+from workbench.core.workspace import Workspace
+from workbench.gui.run_rules import run_to_resume
+from workbench.gui.shell.presenter import run_document
+from workbench.gui.shell.run_history import RunHistory
+from workbench.gui.shell.tool_shelf import ToolShelf
+from workbench.gui.widgets import dialogs
+
+
+class RunActionsMixin:
+    """The run commands (mixed into `MainWindow`)."""
+
+    workspace: Workspace
+    runs: Any
+    history: RunHistory
+    tools: ToolShelf
+    center: QTabWidget
+    train_panel: Any
+    gpu_name: str | None
+    actions: dict[str, QAction]
+
+    def add_selected_to_comparison(self) -> Any:
+        """Tools > Add the selected run to the comparison."""
+        info = self.history.selected_info()
+        reason = self.history.why_not("compare")
+        if info is None or reason is not None:
+            dialogs.warn(self, "Nothing to add", "Select a run that has ended in the Runs list "
+                         f"first ({reason}).")
+            return None
+        return self.tools.open("compare", str(info.path))
+
+    def resume_run(self) -> bool:
+        """Continue the run selected in the Runs list when it can be resumed, else the newest
+        that can; says so when there is none."""
+        info = run_to_resume(self.history.selected_info(), self.history.infos)
+        if info is None:
+            dialogs.warn(self, "Nothing to resume", "No run was stopped or interrupted after "
+                                                    "its first checkpoint.")
+            return False
+        return self.resume_path(str(info.path))
+
+    def resume_path(self, run_dir: str) -> bool:
+        """Continue this run from its last checkpoint in the training panel."""
+        if self.train_panel is None or self.train_panel.is_running():
+            dialogs.warn(self, "Cannot resume", "A run is training; stop it first.")
+            return False
+        self.center.setCurrentWidget(self.train_panel)
+        return self.train_panel.resume_stored(run_dir)
+
+
+    # -- runs -------------------------------------------------------------------------------
+    def open_run(self, run_dir: str) -> bool:
+        """Open a stored run's experiment as an untitled document named after the run (Save
+        asks where, so no file opened before is overwritten) and show its curves; unsaved
+        changes to the current experiment are asked about first."""
+        try:
+            spec, title = run_document(run_dir)
+        except RunError as exc:
+            dialogs.warn(self, "Cannot open run", str(exc))
+            return False
+        if not self.maybe_save():
+            return False
+        self._set_document(spec, None, title)
+        self.history.select(run_dir)
+        if self.train_panel is not None:
+            self.train_panel.show_run(run_dir)
+            self.center.setCurrentWidget(self.train_panel)
+        return True
+
+    def start_fork(self, plan: Any) -> bool:
+        """Train a fork (a `ForkPlan`) in the training panel, as its current run."""
+        if self.train_panel is None:
+            dialogs.warn(self, "Cannot fork yet", "PyTorch is still loading; try again soon.")
+            return False
+        if self.train_panel.is_running():
+            dialogs.warn(self, "A run is training", "Stop the current run before forking.")
+            return False
+        if not self.train_panel.start_fork(plan):
+            return False
+        self.center.setCurrentWidget(self.train_panel)
+        return True
+
+    # -- beyond one process ---------------------------------------------------------------
+    def gpu_count(self) -> int:
+        torch = sys.modules.get("torch")
+        return torch.cuda.device_count() if torch is not None and self.gpu_name else 0
+
+    def copy_launch_command(self) -> str:
+        """Save the experiment beside the project and put its torchrun line on the clipboard."""
+
+        from workbench.gui.shell.launch import torchrun_command
+
+        try:
+            line = torchrun_command(self.model.spec(), self.path, max(1, self.gpu_count()))
+        except OSError as exc:
+            dialogs.warn(self, "Cannot save the launch spec", str(exc))
+            return ""
+        QGuiApplication.clipboard().setText(line)
+        dialogs.inform(self, "Launch command copied",
+                       f"Paste it on a machine that has the spec file:\n\n{line}\n\n"
+                       "On a cluster add --nnodes, --node-rank and --rdzv-endpoint.")
+        return line
+
+    def train_on_all_gpus(self) -> None:
+        """Train the experiment with DistributedDataParallel on every GPU of this machine."""
+        from workbench.gui.shell.launch import MultiGpuRun, launch_spec_path
+
+        reason = self.blocked_reason()
+        if reason:
+            dialogs.warn(self, "Cannot train", reason)
+            return
+        spec = self.model.spec()
+        self.multi_gpu = MultiGpuRun(spec, launch_spec_path(spec, self.path), self.gpu_count(),
+                                     self.runs.root, self)
+        self.multi_gpu.ended.connect(self._multi_gpu_ended)
+        self.actions["all_gpus"].setEnabled(False)
+        self.actions["stop_all_gpus"].setEnabled(True)
+        self.multi_gpu.start()
+        self.statusBar().showMessage(f"Training on {self.gpu_count()} GPUs…")
+
+    def stop_all_gpus(self) -> None:
+        """Stop the run on all GPUs: every rank stops after its step and saves; the end
+        arrives as for a run that finished."""
+        multi_gpu = getattr(self, "multi_gpu", None)
+        if multi_gpu is not None and multi_gpu.is_running():
+            multi_gpu.stop()
+            self.actions["stop_all_gpus"].setEnabled(False)
+            self.statusBar().showMessage("Stopping every rank after its step…")
+
+    def _multi_gpu_ended(self, result: dict) -> None:
+        self.actions["all_gpus"].setEnabled(self.gpu_count() > 1)
+        self.actions["stop_all_gpus"].setEnabled(False)
+        self.history.refresh()
+        if result.get("status") == "stopped":
+            self.statusBar().showMessage(f"Stopped on all GPUs: {result.get('run_dir')}", 10000)
+        elif result.get("status") == "failed":
+            dialogs.warn(self, "Training on all GPUs failed", result.get("error", "unknown"))
+        else:
+            if result.get("run_dir"):
+                self.history.select(result["run_dir"])
+            self.statusBar().showMessage(f"Finished on all GPUs: {result.get('run_dir')}", 10000)
+

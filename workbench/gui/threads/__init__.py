@@ -1,0 +1,1 @@
+"""The one thread adapter (worker), every panel's tasks, and the feed of the run store."""

@@ -1,0 +1,1 @@
+"""The tools on runs and experiments, one package each, declared in `registry.py`."""

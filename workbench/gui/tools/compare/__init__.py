@@ -1,0 +1,1 @@
+"""Compare: race optimizers (or any field's values) on the experiment."""

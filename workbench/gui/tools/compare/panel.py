@@ -1,0 +1,500 @@
+"""The Compare panel: race optimizers (or any field's values) on the current experiment.
+
+Left: what varies (optimizers, each with its own rate; and optionally one more field), the
+target accuracy, Run/Stop, and adding past runs, saving and opening comparisons. Right:
+overlaid curves (one colour per variant) against epoch, step or time; a sortable results
+table; and the loss landscape around one variant's final weights, computed off the thread.
+Both run as the panel's tasks, on data from the workspace's cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.tools.compare import (
+    COMMON_FIELDS,
+    DEFAULT_LR,
+    Comparison,
+    ComparisonRunner,
+    Curves,
+    ResultRow,
+    comparisons_dir,
+    default_name,
+    results,
+    save_comparison,
+)
+from workbench.core.training.events import EpochEnded, RunFailed, RunFinished
+from workbench.core.workspace import Workspace
+from workbench.gui.threads.tasks import Tasks
+from workbench.gui.tools.compare.curves import CurvesPage
+from workbench.gui.tools.compare.landscape import LandscapePage
+from workbench.gui.tools.compare.presenter import (
+    NOTHING,
+    build_variants,
+    fork_of,
+    label_apart,
+    opened_text,
+    progress_text,
+    read_comparison,
+    read_runs,
+)
+from workbench.gui.tools.compare.results_table import ResultsTable
+from workbench.gui.tools.compare.run_picker import RunPicker
+from workbench.gui.tools.registry import Tool, ToolHost
+from workbench.gui.widgets.fields import SciSpinBox
+from workbench.gui.widgets.layouts import FlowLayout, fit_table_width, vertical_scroll
+from workbench.spec import OPTIMIZER_TITLES, OPTIMIZERS, ExperimentSpec, SpecError
+
+REDRAW_MS = 250  # points that arrive within this go into one redraw
+FOLD_SETUP_BELOW = 1000  # a comparison that starts in a narrower panel folds the set-up away
+LR_WIDTH = 96
+
+
+class ComparePanel(Tool, QWidget):
+    """Compare variants of the experiment `get_spec()` returns; runs go to the workspace."""
+
+    comparisonFinished = Signal()
+    landscapeReady = Signal()
+    runsRead = Signal()  # stored runs or a saved comparison asked for are shown (or refused)
+
+    def __init__(self, get_spec: Callable[[], ExperimentSpec], workspace: Workspace,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.get_spec = get_spec
+        self.workspace = workspace
+        self.runs = workspace.runs
+        self.comparison = Comparison("comparison")
+        self.curves: list[Curves] = []
+        self.tasks = Tasks(self, workspace.jobs)
+        self._table_dirty = False
+        self._branches: dict[str | None, tuple[str, int, int] | None] = {}  # run -> fork
+        self._adding: list[str] = []  # runs asked for, being read
+        self._build()
+        self._timer = QTimer(self)  # single-shot: started by new data, idle otherwise
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self._redraw)
+
+    # -- the tool protocol -----------------------------------------------------------------
+    @classmethod
+    def open_tool(cls, host: ToolHost, run_dir: str | None, **_: Any) -> ComparePanel:
+        """Compare on the experiment in the editor; "Add past runs…" offers the Runs list's."""
+        panel = cls(host.experiment, host.workspace, host.parent_widget())
+        feed = host.run_feed()
+        if feed is not None:
+            panel.follow(feed)
+        if run_dir is not None:
+            panel.show_run(run_dir)
+        return panel
+
+    def show_run(self, run_dir: str, **_: Any) -> None:
+        """Add `run_dir`'s curves, unless the comparison has them (or is reading them)."""
+        if run_dir not in [v.run_dir for v in self.comparison.variants] + self._adding:
+            self.add_runs([run_dir])
+
+    # -- layout ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        setup = QWidget()
+        left = QVBoxLayout(setup)
+        box = QGroupBox("Optimizers (each with its own rate)")
+        self.optim_table = QTableWidget(len(OPTIMIZERS), 2)
+        self.optim_table.setHorizontalHeaderLabels(["optimizer", "learning rate"])
+        self.optim_table.verticalHeader().setVisible(False)
+        self.optim_table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.optim_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.optim_checks: dict[str, QCheckBox] = {}
+        self.optim_lrs: dict[str, QDoubleSpinBox] = {}
+        for row, name in enumerate(OPTIMIZERS):
+            check = QCheckBox(OPTIMIZER_TITLES[name])
+            check.setChecked(name in ("sgd", "momentum", "adam", "rmsprop"))
+            lr = SciSpinBox.for_field("optim.lr")
+            lr.setValue(DEFAULT_LR.get(name, 1e-3))
+            lr.setFixedWidth(LR_WIDTH)  # a rate such as 0.001 or 1e-05, not twelve decimals
+            self.optim_checks[name] = check
+            self.optim_lrs[name] = lr
+            self.optim_table.setCellWidget(row, 0, check)
+            self.optim_table.setCellWidget(row, 1, lr)
+        self.optim_table.setMinimumHeight(30 * len(OPTIMIZERS) + 30)
+        fit_table_width(self.optim_table)  # every optimizer's name whole
+        QVBoxLayout(box).addWidget(self.optim_table)
+        left.addWidget(box)
+
+        vary = QGroupBox("Also vary")
+        form = QFormLayout(vary)
+        self.field_combo = QComboBox()
+        self.field_combo.setEditable(True)
+        self.field_combo.addItem(NOTHING)
+        self.field_combo.addItems([f for f in COMMON_FIELDS if f != "optim.name"])
+        self.field_combo.currentTextChanged.connect(self._field_changed)
+        self.values_edit = QLineEdit()
+        self.values_edit.setPlaceholderText("values, separated by commas")
+        form.addRow("field", self.field_combo)
+        form.addRow("values", self.values_edit)
+        self.target_spin = QDoubleSpinBox()
+        self.target_spin.setRange(0.0, 1.0)
+        self.target_spin.setDecimals(3)
+        self.target_spin.setSingleStep(0.01)
+        self.target_spin.setValue(0.9)
+        self.target_spin.valueChanged.connect(self._target_changed)
+        form.addRow("target accuracy", self.target_spin)
+        left.addWidget(vary)
+
+        self.run_button = QPushButton("Run comparison")
+        self.run_button.clicked.connect(self.run)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        row = QHBoxLayout()
+        row.addWidget(self.run_button)
+        row.addWidget(self.stop_button)
+        left.addLayout(row)
+        more = QWidget()
+        row2 = FlowLayout(more, spacing=6, line_spacing=4)
+        for text, slot in (("Add past runs…", self._pick_runs), ("Open…", self._open),
+                           ("Save", self._save), ("Clear", self.clear)):
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            row2.addWidget(button)
+        left.addWidget(more)
+        self.status = QLabel("Pick optimizers or a field to vary, then Run.")
+        self.status.setWordWrap(True)
+        left.addWidget(self.status)
+        left.addStretch(1)
+
+        self.tabs = QTabWidget()
+        self.curves_page = CurvesPage()
+        self.curves_page.axisChanged.connect(self._schedule)
+        self.tabs.addTab(self.curves_page, "Curves")
+        self.results_table = ResultsTable()
+        self.tabs.addTab(self.results_table, "Results")
+        self.landscape = LandscapePage(self.workspace, self.tasks)
+        self.landscape.ready.connect(self.landscapeReady)
+        self.tabs.addTab(self.landscape, "Landscape")
+
+        # the set-up column folds away (a button in the tabs' corner) to give the plots room
+        self.setup = vertical_scroll(setup)
+        self.setup_button = QToolButton()
+        self.setup_button.setCheckable(True)
+        self.setup_button.setChecked(True)
+        self.setup_button.setAutoRaise(True)
+        self.setup_button.toggled.connect(self.show_setup)
+        self.show_setup(True)
+        self.tabs.setCornerWidget(self.setup_button, Qt.Corner.TopLeftCorner)
+        splitter = QSplitter()
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(self.setup)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([330, 900])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+
+    def show_setup(self, shown: bool) -> None:
+        """Show or fold away the set-up column (the plots take its room)."""
+        self.setup.setVisible(shown)
+        self.setup_button.setArrowType(Qt.ArrowType.LeftArrow if shown
+                                       else Qt.ArrowType.RightArrow)
+        self.setup_button.setToolTip("Hide the set-up column" if shown
+                                     else "Show the set-up column (optimizers, Run, Save)")
+        if self.setup_button.isChecked() != shown:
+            self.setup_button.setChecked(shown)
+
+    # -- building and running -------------------------------------------------------------
+    def _field_changed(self, text: str) -> None:
+        self.values_edit.setText(COMMON_FIELDS.get(text, ""))
+
+    def _target_changed(self, value: float) -> None:
+        self.comparison.target_accuracy = value
+        self._schedule(table=True)
+
+    def chosen_optimizers(self) -> dict[str, float]:
+        return {name: self.optim_lrs[name].value() for name in OPTIMIZERS
+                if self.optim_checks[name].isChecked()}
+
+    def set_optimizers(self, chosen: dict[str, float]) -> None:
+        """Tick these optimizers with these rates (and untick the rest)."""
+        for name in OPTIMIZERS:
+            self.optim_checks[name].setChecked(name in chosen)
+            if name in chosen:
+                self.optim_lrs[name].setValue(chosen[name])
+
+    def set_field(self, path: str, values: str) -> None:
+        self.field_combo.setCurrentText(path)
+        self.values_edit.setText(values)
+
+    def build_variants(self) -> list[Any]:
+        """The variants the controls describe; SpecError naming the field when they are bad."""
+        return build_variants(self.get_spec(), self.chosen_optimizers(),
+                              self.field_combo.currentText(), self.values_edit.text())
+
+    def run(self) -> None:
+        """Add the variants the controls describe and run every pending one."""
+        if self.is_running():
+            return
+        try:
+            variants = self.build_variants()
+        except SpecError as exc:
+            self.status.setText(f"Cannot run: {exc}")
+            return
+        if not self.comparison.variants:
+            self.comparison = Comparison(default_name(self.get_spec()), [],
+                                         self.target_spin.value())
+        label_apart(variants, [v.label for v in self.comparison.variants])
+        for variant in variants:
+            self.comparison.variants.append(variant)
+            self.curves.append(Curves())
+        self._sync_lines()
+        self.start_pending()
+
+    def start_pending(self, **runner_options: Any) -> None:
+        pending = self.comparison.pending()
+        if not pending:
+            self.status.setText("Nothing to run: every variant has its run.")
+            return
+        runner = ComparisonRunner(self.comparison, self.runs, source=self.workspace,
+                                  **runner_options)
+        self.run_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        if self.width() < FOLD_SETUP_BELOW:  # a narrow panel: the race gets the room
+            self.show_setup(False)
+        self.status.setText(f"Running {len(pending)} variants one after another...")
+        self.tasks.start("compare", lambda _report, _cancel: runner.events(),
+                         partial=self._on_event, stop=runner.stop,
+                         failed=lambda message: self.status.setText(
+                             f"The comparison stopped on an error: {message}"),
+                         finished=self._on_finished)
+
+    def stop(self) -> None:
+        """Stop the variants in flight; what they did so far is kept and saved."""
+        self.tasks.stop("compare")
+
+    def is_running(self) -> bool:
+        return self.tasks.is_running("compare")
+
+    def shutdown(self) -> None:
+        """Stop every background job and wait for it (closing the window, tests)."""
+        self.tasks.shutdown()
+        self._timer.stop()
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        self.shutdown()
+        super().closeEvent(event)
+
+    def _on_event(self, pair: Any) -> None:
+        index, event = pair
+        self.curves[index].add(event)
+        self._schedule(table=isinstance(event, EpochEnded | RunFinished | RunFailed))
+        if isinstance(event, RunFinished | RunFailed):
+            self.status.setText(progress_text(self.curves, self.comparison.variants[index].label,
+                                              index))
+
+    def _on_finished(self) -> None:
+        self.run_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self._table_dirty = True
+        self._redraw()
+        try:
+            path = save_comparison(self.comparison, self.runs)
+            self.status.setText(f"Done; saved as {path.name}.")
+        except OSError as exc:
+            self.status.setText(f"Done, but could not save: {exc}")
+        self.comparisonFinished.emit()
+
+    # -- past runs, saving and opening ---------------------------------------------------
+    def add_runs(self, run_dirs: list[str]) -> None:
+        """Add stored runs (a fork brings its parent), read off the GUI thread; unreadable
+        ones are reported and skipped. Runs asked for while others are read join them."""
+        self._adding += [d for d in run_dirs if d not in self._adding]
+        wanted = list(self._adding)
+        present = [v.run_dir for v in self.comparison.variants]
+        self.tasks.start("add", lambda _report, _cancel: read_runs(wanted, present),
+                         done=self._runs_read, failed=self._read_failed)
+
+    def _runs_read(self, result: tuple[list[tuple[str, ExperimentSpec, Curves]], list[str]]
+                   ) -> None:
+        loaded, problems = result
+        self._adding = []
+        if not self.comparison.variants:
+            self.comparison = Comparison(default_name(self.get_spec()), [],
+                                         self.target_spin.value())
+        present = {v.run_dir for v in self.comparison.variants}
+        for run_dir, spec, curves in loaded:
+            if run_dir not in present:
+                self.comparison.add_run(run_dir, spec=spec)
+                self.curves.append(curves)
+        self._sync_lines()
+        self._schedule(table=True)
+        if problems:
+            self.status.setText("Skipped: " + "; ".join(problems))
+        self.runsRead.emit()
+
+    def _read_failed(self, message: str) -> None:
+        self._adding = []
+        self.status.setText(f"Cannot read the runs: {message}")
+        self.runsRead.emit()
+
+    def follow(self, feed: Any) -> None:
+        """Take the runs "Add past runs…" offers from a `RunFeed` (the Runs list's) instead
+        of listing the store."""
+        self.feed = feed
+
+    def _pick_runs(self) -> None:
+        feed = getattr(self, "feed", None)
+        dialog = RunPicker(self.runs, self, infos=feed.infos if feed is not None else None)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.add_runs(dialog.chosen())
+
+    def save(self, path: Path | None = None) -> Path:
+        return save_comparison(self.comparison, self.runs, path)
+
+    def _save(self) -> None:
+        if not self.comparison.variants:
+            self.status.setText("Nothing to save yet.")
+            return
+        try:
+            self.status.setText(f"Saved as {self.save()}")
+        except OSError as exc:
+            QMessageBox.warning(self, "Save comparison", f"Could not save: {exc}")
+
+    def open_comparison(self, path: str | Path) -> None:
+        """Show a saved comparison from its runs' stored metrics (read off the GUI thread);
+        bad files change nothing."""
+        if self.is_running():
+            self.status.setText("Stop the running comparison first.")
+            return
+        self.tasks.start("add", lambda _report, _cancel: read_comparison(path),
+                         done=lambda read: self._comparison_read(path, read),
+                         failed=self._open_failed, expected=(SpecError,))
+
+    def _comparison_read(self, path: str | Path, read: tuple[Comparison, list[Curves]]) -> None:
+        comparison, curves = read
+        self._adding = []
+        if self.is_running():  # a comparison started while the file was read
+            return
+        self._clear_lines()
+        self.comparison = comparison
+        self.curves = curves
+        self.target_spin.blockSignals(True)
+        self.target_spin.setValue(comparison.target_accuracy)
+        self.target_spin.blockSignals(False)
+        self._sync_lines()
+        self._schedule(table=True)
+        self.status.setText(opened_text(Path(path).name, comparison))
+        self.runsRead.emit()
+
+    def _open_failed(self, message: str) -> None:
+        self.status.setText(f"Cannot open: {message}")
+        self.runsRead.emit()
+
+    def _open(self) -> None:
+        folder = comparisons_dir(self.runs)
+        path, _ = QFileDialog.getOpenFileName(self, "Open comparison", str(folder),
+                                              "Comparisons (*.json)")
+        if path:
+            self.open_comparison(path)
+
+    def clear(self) -> None:
+        if self.is_running():
+            return
+        self.tasks.cancel("add")
+        self._adding = []
+        self._clear_lines()
+        self.comparison = Comparison("comparison", [], self.target_spin.value())
+        self.curves = []
+        self._table_dirty = True
+        self._redraw()
+        self.curves_page.placeholder.show_content(False)
+
+    # -- drawing --------------------------------------------------------------------------
+    def _clear_lines(self) -> None:
+        self.curves_page.clear()
+
+    def _sync_lines(self) -> None:
+        """Create the curves of variants added since the last call (created once, then fed)."""
+        legend = self.curves_page.sync(self.comparison.variants)
+        self.landscape.set_variants(self.comparison.variants, legend)
+
+    def _schedule(self, *, table: bool = False) -> None:
+        """Redraw soon: the curves' new points (and the table, with `table`)."""
+        self._table_dirty = self._table_dirty or table
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def branch_starts(self) -> dict[int, int]:
+        """Variant index -> the global step its curves start at: a fork whose parent is in
+        the comparison is drawn as a branch off the parent's curves, from the fork on."""
+        present = {v.run_dir for v in self.comparison.variants if v.run_dir}
+        out = {}
+        for index, variant in enumerate(self.comparison.variants):
+            if variant.run_dir not in self._branches:
+                self._branches[variant.run_dir] = fork_of(variant.run_dir)
+            branch = self._branches[variant.run_dir]
+            if branch is not None and branch[0] in present:
+                out[index] = branch[2]
+        return out
+
+    def _redraw(self) -> None:
+        self._timer.stop()
+        self.curves_page.feed(self.curves, self.branch_starts())
+        self.curves_page.draw()
+        if self._table_dirty:
+            self._table_dirty = False
+            self.results_table.fill(self.rows(), self.comparison.target_accuracy)
+
+    def rows(self) -> list[ResultRow]:
+        return results(self.comparison, self.curves)
+
+    # -- landscape ------------------------------------------------------------------------
+    def compute_landscape(self) -> None:
+        """Compute the slice around the chosen variant's final weights, off the GUI thread."""
+        self.landscape.compute()
+
+
+def _sample_spec() -> ExperimentSpec:
+    from workbench import spec as specmod
+    from workbench.paths import resources_dir
+
+    spec = specmod.load(resources_dir() / "examples" / "spirals_playground.json")
+    return spec.with_value("train.epochs", 15)
+
+
+if __name__ == "__main__":
+    import sys
+    import tempfile
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv)
+    panel = ComparePanel(_sample_spec, Workspace(tempfile.mkdtemp(prefix="wb-compare-")))
+    panel.resize(1400, 820)
+    panel.show()
+    panel.run()
+    code = app.exec()
+    panel.shutdown()
+    sys.exit(code)
+

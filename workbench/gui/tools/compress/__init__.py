@@ -1,0 +1,1 @@
+"""Compress: a run's size / speed / accuracy frontier and compress-to-target."""

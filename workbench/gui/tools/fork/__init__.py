@@ -1,0 +1,1 @@
+"""Fork: continue a run from one of its epochs with something changed."""

@@ -1,0 +1,1 @@
+"""Playground: optimizers racing on classic 2-D test functions."""

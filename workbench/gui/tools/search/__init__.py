@@ -1,0 +1,1 @@
+"""Search: hyperparameter search with Optuna over the experiment."""

@@ -1,0 +1,51 @@
+"""What the training panel reads and says, Qt-free (tested without a QApplication): a stored
+run as it shows one (its summary and curves, and a fork's parent's curves to branch from), and
+how long a run has taken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.core.store.metrics import MetricSeries, read_series
+from workbench.core.store.runs import Run, RunError
+from workbench.core.tools.fork import branch_of
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A stored run as the panel shows it; `branch` (parent, epoch, step) for a fork, with
+    its parent's curves when they can be read (a fork's own curves are whole anyway)."""
+
+    path: Path
+    summary: dict[str, Any]
+    series: MetricSeries
+    branch: tuple[str, int, int] | None = None
+    parent_series: MetricSeries | None = None
+
+    def progress_text(self) -> str:
+        name = self.summary.get("name", self.path.name)
+        return f"Stored run {name}: {self.summary.get('status', 'unknown')}"
+
+
+def read_stored(run_dir: str | Path) -> StoredRun:
+    """Read a stored run's summary and curves; RunError or OSError when they cannot be."""
+    run = Run(Path(run_dir))
+    summary = run.summary()
+    series = read_series(run)
+    branch = branch_of(summary)
+    parent = None
+    if branch is not None:
+        with contextlib.suppress(RunError, OSError):
+            parent = read_series(Run(Path(branch[0])))
+    return StoredRun(run.path, summary, series, branch, parent)

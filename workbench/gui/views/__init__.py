@@ -1,0 +1,1 @@
+"""Plots and canvases shared by the training view and the tools."""

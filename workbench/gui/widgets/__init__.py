@@ -1,0 +1,1 @@
+"""Shared small widgets, layouts, the app's style and message boxes."""
