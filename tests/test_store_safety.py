@@ -80,20 +80,22 @@ def _age(path, seconds):
 
 
 def test_stale_temps_are_removed_but_not_a_live_writers(tmp_path):
-    dead = tmp_path / ".checkpoint.pt.abcd1234.tmp"
+    dead = tmp_path / ".checkpoint.pt.wb-abcd1234.tmp"
     dead.write_bytes(b"half")
     _age(dead, 3600)
-    young = tmp_path / ".summary.json.efgh5678.tmp"  # its writer may not have locked it yet
+    young = tmp_path / ".summary.json.wb-efgh5678.tmp"  # its writer may not have locked it yet
     young.write_bytes(b"x")
-    mine = tmp_path / "notes.tmp"  # not one of ours: never touched
-    mine.write_text("keep")
-    _age(mine, 3600)
+    mine = [tmp_path / "notes.tmp", tmp_path / ".report.docx.A1B2C3.tmp",
+            tmp_path / ".summary.json.abcd1234.tmp"]  # not ours: never touched
+    for path in mine:
+        path.write_text("keep")
+        _age(path, 3600)
     with temp_beside(tmp_path / "metrics.jsonl") as live:
         live.write_text("being written")
         _age(live, 3600)
         removed = remove_stale_temps(tmp_path)
         assert removed == [dead]
-        assert live.exists() and young.exists() and mine.exists()
+        assert live.exists() and young.exists() and all(p.exists() for p in mine)
     assert (tmp_path / "metrics.jsonl").read_text() == "being written"
 
 
