@@ -188,8 +188,8 @@ def offline_message(name: str, detail: str) -> str:
     """What to do when a dataset cannot be downloaded: use the files the person has."""
     files = ("a folder holding cifar-10-batches-bin (from cifar-10-binary.tar.gz)"
              if name == "cifar10" else "the four *-ubyte.gz files")
-    return (f"no internet ({detail}): point Folder (data.root) at {files}, or connect and "
-            "try again")
+    return (f"no internet ({detail}): point data.root (--data-root, or the app's Folder "
+            f"field) at {files}, or connect and try again")
 
 
 def _extract_cifar(archive: Path, dest: Path) -> None:
