@@ -177,7 +177,7 @@ def test_the_fork_command(parent, tmp_path, capsys):
     assert "--set: expected FIELD=VALUE" in capsys.readouterr().err
 
 
-def test_a_damaged_checkpoint_fails_the_fork_and_leaves_the_parent(parent, tmp_path, capsys):
+def test_a_damaged_checkpoint_is_refused_before_the_fork_is_made(parent, tmp_path, capsys):
     import shutil
 
     run_dir, _ = parent
@@ -187,7 +187,8 @@ def test_a_damaged_checkpoint_fails_the_fork_and_leaves_the_parent(parent, tmp_p
     damaged.write_bytes(damaged.read_bytes()[:100])
     code = main(["fork", str(copy), "--epoch", "2", "--quiet", "--runs-dir",
                  str(tmp_path / "runs")])
-    assert code == 1
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["status"] == "failed" and "damaged or truncated" in result["error"]
+    assert code == 2  # refused before anything was made: bad input, one line
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "damaged or truncated" in err[0]
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
     assert Run(copy).summary()["status"] == "finished"

@@ -1,13 +1,17 @@
-"""Pieces the subcommands share: the workspace, loading a spec with a one-line error, printing
-the result."""
+"""Pieces the subcommands share: the exit statuses, stopping on a signal, the workspace,
+loading a spec with a one-line error, printing the result."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
+from enum import IntEnum
 from pathlib import Path
+from types import FrameType, TracebackType
 from typing import Any
 
 from workbench import spec as specmod
@@ -16,8 +20,86 @@ from workbench.spec import BOUNDS, Bound, ExperimentSpec, SpecError
 from workbench.spec.checks import show
 
 
+class Exit(IntEnum):
+    """The exit status of every command, one per kind of ending (the README's table).
+
+    OK: done. FAILED: the work began and failed (a run that diverged or ran out of memory, a
+    disk that filled while training, a bug). BAD_INPUT: refused in one line before anything
+    changed (a bad spec, flag, file, folder, dataset or run; no network for a download; a
+    folder that cannot be written). 128 + the signal: stopped on request after the step in
+    flight, what was made whole or recorded as stopped (SIGINT 130, SIGTERM 143; SIGPIPE 141:
+    whoever read the output went away).
+    """
+
+    OK = 0
+    FAILED = 1
+    BAD_INPUT = 2
+    SIGINT = 128 + signal.SIGINT
+    SIGPIPE = 128 + signal.SIGPIPE
+    SIGTERM = 128 + signal.SIGTERM
+
+
 class CommandError(Exception):
-    """Bad input to a command: printed as one line, exit status 2."""
+    """Bad input to a command: printed as one line, exit status 2 (Exit.BAD_INPUT)."""
+
+
+class StopNow(KeyboardInterrupt):
+    """A second signal: stop at once (unwinding, so that work folders and temporary files
+    are still removed); `code` is the exit status."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class SignalStop:
+    """SIGINT and SIGTERM while a long command works (export, prune, compress, lr-find): the
+    first one sets `event`, which the core checks between steps, so the step in flight ends
+    and what was half-made is removed or recorded as stopped; a second one stops at once
+    (StopNow). The command then exits with `exit_code` (130 or 143).
+
+    Only the main thread can receive signals; elsewhere this does nothing.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, on_stop: Callable[[], object] | None = None) -> None:
+        self.event = threading.Event()
+        self.signal: int | None = None
+        self.on_stop = on_stop
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> SignalStop:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        self._saved.clear()
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.signal is not None:
+            raise StopNow(128 + signum)
+        self.signal = signum
+        self.event.set()
+        if self.on_stop is not None:
+            self.on_stop()
+        sys.stderr.write(f"\nworkbench: {signal.Signals(signum).name}: stopping after this "
+                         "step (again to stop at once)\n")
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal that stopped the work (130, 143); 0 when none did."""
+        return 0 if self.signal is None else 128 + self.signal
+
+    def stopped(self, what: str) -> int:
+        """Say in one line what the stop left, and return the exit status."""
+        sys.stderr.write(f"workbench: stopped: {what}\n")
+        return self.exit_code
 
 
 def add_runs_dir(parser: argparse.ArgumentParser) -> None:
@@ -66,8 +148,35 @@ def find_run(args: argparse.Namespace) -> Path:
 
 
 def workspace_from(args: argparse.Namespace) -> Workspace:
-    """The command's workspace: its run store (`--runs-dir`) and dataset cache."""
-    return Workspace(getattr(args, "runs_dir", None))
+    """The command's workspace: its run store (`--runs-dir`) and dataset cache; a runs folder
+    that cannot hold runs (a file, a device) is refused in one line."""
+    return checked_workspace(getattr(args, "runs_dir", None))
+
+
+def checked_workspace(runs_dir: str | Path | None) -> Workspace:
+    """A workspace on `runs_dir` (None: the per-user one), refused in one line when that is
+    not a folder, or not where a folder can be made."""
+    from workbench.core.store.runs import RunError
+
+    workspace = Workspace(runs_dir)
+    try:
+        workspace.runs.check()
+    except RunError as exc:
+        raise CommandError(f"--runs-dir: {exc}" if runs_dir is not None else str(exc)) \
+            from None
+    return workspace
+
+
+def writable_workspace(runs_dir: str | Path | None) -> Workspace:
+    """A workspace whose store new runs can be written to, checked before anything is made."""
+    from workbench.core.store.runs import RunError
+
+    workspace = checked_workspace(runs_dir)
+    try:
+        workspace.runs.check_writable()
+    except RunError as exc:
+        raise CommandError(str(exc)) from None
+    return workspace
 
 
 def load_spec(path: str) -> ExperimentSpec:
