@@ -75,11 +75,23 @@ def _internal(argv: list[str]) -> int | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        _drop_output()
+        return Exit.SIGPIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     internal = _internal(list(sys.argv[1:] if argv is None else argv))
     if internal is not None:
         return internal
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:
+        sys.stdout.flush()  # --help and --version: a closed pipe is caught in main
+        raise
     from workbench import logs
 
     logs.configure(verbose=args.verbose)
@@ -103,9 +115,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         _quietly(lambda: sys.stderr.write("\nworkbench: stopped at once\n"))
         return int(getattr(exc, "code", Exit.SIGINT))
-    except BrokenPipeError:
-        _drop_output()
-        return Exit.SIGPIPE
 
 
 def _quietly(write: Callable[[], object]) -> None:
@@ -114,12 +123,11 @@ def _quietly(write: Callable[[], object]) -> None:
 
 
 def _drop_output() -> None:
-    """The reader of stdout (or stderr) went away: send what is left, and the interpreter's
+    """The reader of the output went away: send what is left of it, and the interpreter's
     last flush, nowhere instead of into a BrokenPipeError."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(devnull, stream.fileno())
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
 
 

@@ -179,6 +179,20 @@ def writable_workspace(runs_dir: str | Path | None) -> Workspace:
     return workspace
 
 
+def load_data(workspace: Workspace, specs: list[ExperimentSpec]) -> None:
+    """Load each experiment's data into the workspace's cache before anything runs, so that
+    a bad dataset (a damaged file, a missing folder, no network for a download) is refused in
+    one line, as `train` refuses it, instead of failing every run; the runs then find it
+    there."""
+    from workbench.core.data import DataError
+
+    for spec in specs:
+        try:
+            workspace.splits(spec.data, spec.train.seed)
+        except DataError as exc:
+            raise CommandError(str(exc)) from exc
+
+
 def load_spec(path: str) -> ExperimentSpec:
     try:
         return specmod.load(path)

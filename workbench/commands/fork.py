@@ -18,10 +18,11 @@ from workbench.commands.common import (
     CommandError,
     add_run_arg,
     add_runs_dir,
+    checked_workspace,
     find_run,
+    load_data,
     spec_field,
     threads,
-    writable_workspace,
 )
 
 
@@ -57,9 +58,11 @@ def run(args: argparse.Namespace) -> int:
             have = f"it has {', '.join(map(str, epochs))}" if epochs else "it has none"
             raise ForkError(f"--epoch: give the epoch to fork at; {have}")
         plan = plan_fork(args.run_dir, args.epoch, parse_sets(args.sets))
-        workspace = writable_workspace(args.runs_dir or plan.parent.parent)  # beside its parent
+        workspace = checked_workspace(args.runs_dir or plan.parent.parent)  # beside its parent
+        load_data(workspace, [plan.spec])
         trainer = fork_trainer(plan, runs=workspace.runs, source=workspace,
                                threads=args.threads, checkpoint=load_checkpoint(plan))
+        workspace.runs.check_writable()  # last: it makes the runs folder when missing
     except (ForkError, RunError) as exc:
         raise CommandError(str(exc)) from exc
     changed = ", ".join(f"{k}={v}" for k, v in plan.changes.items()) or "nothing changed"

@@ -242,7 +242,7 @@ class RunStore:
         for place in (self.root, *self.root.parents):
             try:
                 mode = place.stat().st_mode
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):  # not there yet: look above
                 continue
             except OSError as exc:
                 raise RunError(f"{place}: cannot read the runs folder "
@@ -282,10 +282,10 @@ class RunStore:
     def list(self) -> list[RunInfo]:
         """Every run folder, newest first; a damaged one carries `error` instead of failing.
 
-        RunError when the store's folder is not a folder. Links, hidden folders and the
-        store's own folders (RESERVED) are not runs: nothing is read or written through them.
+        Nothing when the store's folder is not there (or not a folder: `check` says so);
+        RunError when it cannot be read. Links, hidden folders and the store's own folders
+        (RESERVED) are not runs: nothing is read or written through them.
         """
-        self.check()
         if not self.root.is_dir():
             return []
         infos = []

@@ -166,10 +166,11 @@ def check_destination(out_path: str | Path, *, weights: bool = True, script: boo
     for path in files:
         length = len(os.fsencode(path.name))
         if length > limit:
-            what = "" if path == out else f" (written beside {out.name})"
-            raise ExportError(f"{path.name[:40]}…{path.suffix}{what}: a file name of {length} "
-                              f"bytes, more than the {limit} this folder allows; choose a "
-                              "shorter name")
+            shown = path.name if len(path.name) <= 60 else f"{path.name[:40]}…{path.suffix}"
+            also = "" if path == out else f" (the {path.suffix} written beside the .onnx)"
+            raise ExportError(f"{shown}{also}: a file name of {length} bytes, more than the "
+                              f"{limit} this folder allows; choose a shorter name"
+                              + ("" if path == out else " or leave that file out"))
         if path.is_dir():
             raise ExportError(f"{path} is a folder; choose a file name")
     taken = [str(path) for path in files[1:] if path.exists()]
