@@ -377,3 +377,21 @@ def test_sigterm_stops_lr_find_after_its_step(tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 143
+
+
+def test_a_second_signal_unwinds_at_once_and_still_removes_the_work_folder(tmp_path,
+                                                                         monkeypatch):
+    """A long command's second Ctrl-C stops at once, but by unwinding: the work folder and
+    temporary files go on the way out (a plain kill left /tmp/workbench-quantize-*)."""
+    from workbench.commands.common import SignalStop, StopNow
+    from workbench.core.store import atomic
+
+    monkeypatch.setattr(atomic.tempfile, "tempdir", str(tmp_path))
+    stopped = []
+    with pytest.raises(StopNow) as caught, SignalStop(lambda: stopped.append(1)) as stop, \
+            atomic.work_dir("workbench-quantize-") as work:
+        stop._handle(signal.SIGTERM, None)
+        assert stop.event.is_set() and stopped == [1] and stop.exit_code == 143
+        (work / "float.onnx").write_bytes(b"x")
+        stop._handle(signal.SIGTERM, None)
+    assert caught.value.code == 143 and not work.exists()

@@ -104,27 +104,10 @@ def test_a_killed_writers_temp_is_removed_when_the_store_lists(tmp_path):
     """A real kill -9 in the middle of an atomic write, then `list`."""
     store = RunStore(tmp_path)
     run = store.create(SPEC)
-    code = textwrap.dedent(f"""
-        import os
-        from pathlib import Path
-        from workbench.core.store.atomic import write_atomic
-
-        def write(f):
-            f.write(b"x" * 1000)
-            f.flush()
-            print("writing", flush=True)
-            os.kill(os.getpid(), 9)
-
-        write_atomic(Path({str(run.path / 'checkpoint.pt')!r}), write)
-    """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == -9 and "writing" in proc.stdout
-    temps = [p for p in run.path.iterdir() if p.name.startswith(".checkpoint.pt.")]
-    assert len(temps) == 1
-    _age(temps[0], 3600)
+    temp = _kill_while_writing(run.path / "checkpoint.pt")
+    _age(temp, 3600)
     store.list()
-    assert not temps[0].exists()
+    assert not temp.exists()
     assert not (run.path / "checkpoint.pt").exists()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, Self
 
 from workbench import spec as specmod
 from workbench.core.workspace import Workspace
@@ -53,23 +54,28 @@ class StopNow(KeyboardInterrupt):
 
 
 class SignalStop:
-    """SIGINT and SIGTERM while a long command works (export, prune, compress, lr-find): the
-    first one sets `event`, which the core checks between steps, so the step in flight ends
-    and what was half-made is removed or recorded as stopped; a second one stops at once
-    (StopNow). The command then exits with `exit_code` (130 or 143).
+    """SIGINT and SIGTERM while a long command works: the first one sets `event` (and calls
+    `on_stop`), which the work checks between steps, so the step in flight ends and what was
+    half-made is removed or recorded as stopped; the command then exits with `exit_code`
+    (130 or 143). A second one stops at once: by unwinding (StopNow), so that work folders and
+    temporary files are still removed, or with `exit_at_once` by ending the process there
+    (a trainer's last checkpoint is whole; the run then shows as interrupted).
 
     Only the main thread can receive signals; elsewhere this does nothing.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SAYS = "stopping after this step"
 
-    def __init__(self, on_stop: Callable[[], object] | None = None) -> None:
+    def __init__(self, on_stop: Callable[[], object] | None = None, *,
+                 exit_at_once: bool = False) -> None:
         self.event = threading.Event()
         self.signal: int | None = None
         self.on_stop = on_stop
+        self.exit_at_once = exit_at_once
         self._saved: dict[int, Any] = {}
 
-    def __enter__(self) -> SignalStop:
+    def __enter__(self) -> Self:
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 self._saved[sig] = signal.signal(sig, self._handle)
@@ -83,23 +89,28 @@ class SignalStop:
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.signal is not None:
-            raise StopNow(128 + signum)
+            if not self.exit_at_once:
+                raise StopNow(128 + signum)
+            sys.stderr.write("\nworkbench: stopped at once\n")
+            os._exit(128 + signum)
+            return
         self.signal = signum
         self.event.set()
         if self.on_stop is not None:
             self.on_stop()
-        sys.stderr.write(f"\nworkbench: {signal.Signals(signum).name}: stopping after this "
-                         "step (again to stop at once)\n")
+        sys.stderr.write(f"\nworkbench: {signal.Signals(signum).name}: {self.SAYS} (again to "
+                         "stop at once)\n")
 
     @property
-    def exit_code(self) -> int:
-        """128 + the signal that stopped the work (130, 143); 0 when none did."""
-        return 0 if self.signal is None else 128 + self.signal
+    def exit_code(self) -> int | None:
+        """128 + the signal that stopped the work (130 for Ctrl-C, 143 for SIGTERM); None
+        while none has."""
+        return None if self.signal is None else 128 + self.signal
 
     def stopped(self, what: str) -> int:
         """Say in one line what the stop left, and return the exit status."""
         sys.stderr.write(f"workbench: stopped: {what}\n")
-        return self.exit_code
+        return self.exit_code or Exit.SIGINT
 
 
 def add_runs_dir(parser: argparse.ArgumentParser) -> None:

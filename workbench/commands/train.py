@@ -7,12 +7,13 @@ import os
 import signal
 import sys
 import threading
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 
 from workbench.commands.common import (
     CommandError,
     Exit,
+    SignalStop,
     add_runs_dir,
     bounded,
     device_name,
@@ -182,46 +183,17 @@ class _ForwardSignals:
         return None if self.signal is None else 128 + self.signal
 
 
-class StopOnSignal:
+class StopOnSignal(SignalStop):
     """SIGINT and SIGTERM while a run trains: the first one stops it cooperatively (the step in
     flight ends, a checkpoint is written, the run is "stopped" and resumable); a second one
     exits at once (the run then shows as interrupted, resumable from its last checkpoint).
-
-    Only the main thread can receive signals; elsewhere this does nothing.
     """
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SAYS = "stopping after this step and saving a checkpoint"
 
     def __init__(self, trainer: Any) -> None:
+        super().__init__(trainer.stop, exit_at_once=True)
         self.trainer = trainer
-        self.signal: int | None = None
-        self._saved: dict[int, Any] = {}
-
-    def __enter__(self) -> StopOnSignal:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._saved[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        for sig, handler in self._saved.items():
-            signal.signal(sig, handler)
-        self._saved.clear()
-
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        if self.signal is not None:
-            sys.stderr.write("\nworkbench: stopped at once\n")
-            os._exit(128 + signum)
-        self.signal = signum
-        self.trainer.stop()
-        sys.stderr.write(f"\nworkbench: {signal.Signals(signum).name}: stopping after this "
-                         "step and saving a checkpoint (again to quit at once)\n")
-
-    @property
-    def exit_code(self) -> int | None:
-        """128 + the signal (130 for Ctrl-C, 143 for SIGTERM) once one stopped the run."""
-        return None if self.signal is None else 128 + self.signal
 
 
 def drive(trainer: Any, *, quiet: bool = False, extra: tuple[str, ...] = ()) -> int:
