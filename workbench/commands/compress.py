@@ -94,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
                 return stop.stopped("what was measured is kept; run it again to continue")
             raise CommandError(str(exc)) from exc
     if args.max_drop is None:
+        if stop.signal is not None:
+            return stop.stopped("what was measured is kept in each run's record; run it "
+                                "again to continue")
         front = pareto(variants)
         sys.stderr.write(variant_table([(_name(v), v.measured) for v in variants]))
         sys.stderr.write("Pareto set (size against test accuracy): "

@@ -55,7 +55,6 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     args.run_dir = str(find_run(args))  # a name, a prefix, latest or a path
-    from workbench.core.cancel import Cancelled
     from workbench.core.tools.prune import PruneError
 
     # the pruned run goes beside its parent unless --runs-dir says otherwise
@@ -63,8 +62,6 @@ def run(args: argparse.Namespace) -> int:
     with SignalStop() as stop:
         try:
             pruned = _prune(args, workspace, stop)
-        except Cancelled as exc:
-            return stop.stopped(str(exc))
         except PruneError as exc:
             if stop.signal is not None:
                 return stop.stopped("before the pruned run was stored; nothing was made")

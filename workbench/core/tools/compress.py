@@ -204,17 +204,19 @@ def measure_family(run_dir: str | Path, runs: RunStore | None = None,
                    cancel: threading.Event | None = None, again: bool = False,
                    source: DataSource | None = None) -> list[Variant]:
     """Measure every member of the family that lacks a float or a quantized measurement;
-    Cancelled when `cancel` stops it (what was measured stays in each run's record)."""
+    `cancel` ends it after the step in flight, with what was measured (kept in each run's
+    record, so measuring again continues)."""
     config = config or QuantizeConfig()
     for member in family(run_dir, runs):
         if cancel is not None and cancel.is_set():
-            raise Cancelled("between two runs of the family; what was measured is kept, "
-                            "and measuring again continues")
+            break
         kinds = {v.kind for v in variants_of(member)}
         if not again and "fp32" in kinds and len(kinds) > 1:
             continue
         try:
             measured = measure_run(member, config, source=source, cancel=cancel)
+        except Cancelled:  # the member in flight keeps what it measured before the stop
+            break
         except (CompressError, QuantizeError) as exc:
             if Path(member) == Path(run_dir).resolve():
                 raise CompressError(str(exc)) from exc
@@ -337,7 +339,8 @@ def compress_to_target(run_dir: str | Path, max_drop: float, *, runs: RunStore |
     def stopped() -> bool:
         return cancel is not None and cancel.is_set()
 
-    original = measure_run(session.run.path, config, splits=session.splits, cancel=cancel)
+    # the first step in flight: a stop after it still returns (and keeps) a result
+    original = measure_run(session.run.path, config, splits=session.splits)
     fp32 = next((v for v in original if v.kind == "fp32"), None)
     if fp32 is None or fp32.measured.val_accuracy is None or fp32.measured.test_accuracy is None:
         raise CompressError("the run's float model could not be measured")

@@ -27,7 +27,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.core.cancel import check_cancel
 from workbench.core.data import DeviceBatches
 from workbench.core.model import build_model
 from workbench.core.store.runs import Run, RunStore
@@ -106,7 +105,7 @@ def create_pruned_run(session: PruneSession, config: PruneConfig, *, runs: RunSt
 
     Fine-tuning uses the parent's optimizer at its base learning rate (or `lr`) with a
     constant schedule. `cancel` stops fine-tuning after the step in flight; the run keeps
-    the weights it reached, stopped and resumable (Cancelled, with nothing stored, when it
+    the weights it reached, stopped and resumable (PruneError, with nothing stored, when it
     is set before the run is made). The summary holds sparsity, parameters, accuracy before
     and after fine-tuning, and size and CPU latency before and after.
     """
@@ -147,7 +146,8 @@ def create_pruned_run(session: PruneSession, config: PruneConfig, *, runs: RunSt
         "latency_ms_256_after": cpu_latency_ms(model, info.input_shape, batch=256, repeats=30),
         "notes": list(result.notes),
     }
-    check_cancel(cancel, "before the pruned run was stored; nothing was made")
+    if cancel is not None and cancel.is_set():
+        raise PruneError("stopped before the pruned run was stored; nothing was made")
     status = "finished"
     if tuned is not None:
         spec.optim, spec.schedule, spec.train = tuned.optim, tuned.schedule, tuned.train
