@@ -2,10 +2,11 @@
 starts the process (the CLI or the app); every module logs through `logging.getLogger(__name__)`.
 
 A real error (a bug, not bad input) keeps its traceback here, so that "the details are in the
-log" points at something. `workbench --verbose` copies the log to stderr. Workbench's records
-never go through the root logger, so a library that configures it (onnxruntime's quantization
-calls `logging.basicConfig`) cannot copy them to stderr; without `--verbose` the commands also
-keep other libraries' warnings and log lines off stderr (`quiet_other_libraries`).
+log" points at something. `workbench --verbose` copies the log, and other libraries' records,
+to stderr (one handler on the root logger, so each record shows once). Without it the commands
+keep other libraries' warnings and log lines off stderr, and a library that configures the
+root logger (onnxruntime's quantization calls `logging.basicConfig`) finds it configured, so
+Workbench's own records never reach stderr through it (`quiet_other_libraries`).
 """
 
 from __future__ import annotations
@@ -64,11 +65,12 @@ def configure(*, verbose: bool = False) -> Path | None:
     global _configured
     _configured = True
     root = logging.getLogger(LOGGER)
-    root.propagate = False  # a library's basicConfig on the root logger never prints ours
-    for handler in list(root.handlers):
-        if isinstance(handler, _FileHandler | _StderrHandler):
-            root.removeHandler(handler)
-            handler.close()
+    top = logging.getLogger()
+    for logger in (root, top):
+        for handler in list(logger.handlers):
+            if isinstance(handler, _FileHandler | _StderrHandler):
+                logger.removeHandler(handler)
+                handler.close()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     formatter = logging.Formatter(FORMAT)
     path = log_path()
@@ -83,10 +85,10 @@ def configure(*, verbose: bool = False) -> Path | None:
     else:
         file_handler.setFormatter(formatter)
         root.addHandler(file_handler)
-    if verbose:
+    if verbose:  # on the root logger: ours and other libraries' records, each once
         stderr = _StderrHandler(sys.stderr)
         stderr.setFormatter(formatter)
-        root.addHandler(stderr)
+        top.addHandler(stderr)
     return written
 
 
