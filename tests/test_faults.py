@@ -277,7 +277,8 @@ def test_sigterm_stops_a_quantized_export_and_removes_its_work_folder(trained_ru
     work.mkdir()
     monkeypatch.setenv("TMPDIR", str(work))
     out = tmp_path / "q.onnx"
-    args = ("export", trained_run, str(out), "--quantize", "static", "--max-drop", "100")
+    args = ("export", trained_run, str(out), "--quantize", "static", "--per-channel", "no",
+            "--max-drop", "100")
     proc, lines = _start(*args)
     try:
         while not list(work.glob("workbench-quantize-*")):  # its work has begun
@@ -349,7 +350,8 @@ def test_sigterm_stops_a_compress_search_which_keeps_what_it_found(trained_run, 
 
     run_dir = tmp_path / "runs" / Path(trained_run).name
     shutil.copytree(trained_run, run_dir)
-    proc, lines = _start("compress", str(run_dir), "--max-drop", "5", "--finetune", "1")
+    proc, lines = _start("compress", str(run_dir), "--max-drop", "5", "--finetune", "1",
+                         "--per-channel", "no")
     try:
         assert _wait_for_line(proc, lines, "measure")  # the original is measured
         proc.send_signal(signal.SIGTERM)
@@ -362,8 +364,8 @@ def test_sigterm_stops_a_compress_search_which_keeps_what_it_found(trained_run, 
 
     assert last_target(run_dir)["stopped"] is True
     assert {v.kind for v in variants_of(run_dir)} >= {"fp32"}
-    again = subprocess.run([sys.executable, "-m", "workbench", "compress", str(run_dir)],
-                           capture_output=True, text=True, timeout=600)
+    again = subprocess.run([sys.executable, "-m", "workbench", "compress", str(run_dir),
+                            "--per-channel", "no"], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
 
 
