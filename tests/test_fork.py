@@ -177,7 +177,7 @@ def test_the_fork_command(parent, tmp_path, capsys):
     assert "--set: expected FIELD=VALUE" in capsys.readouterr().err
 
 
-def test_a_damaged_checkpoint_fails_the_fork_and_leaves_the_parent(parent, tmp_path, capsys):
+def test_a_damaged_checkpoint_is_refused_before_the_fork_is_made(parent, tmp_path, capsys):
     import shutil
 
     run_dir, _ = parent
@@ -187,7 +187,52 @@ def test_a_damaged_checkpoint_fails_the_fork_and_leaves_the_parent(parent, tmp_p
     damaged.write_bytes(damaged.read_bytes()[:100])
     code = main(["fork", str(copy), "--epoch", "2", "--quiet", "--runs-dir",
                  str(tmp_path / "runs")])
-    assert code == 1
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["status"] == "failed" and "damaged or truncated" in result["error"]
+    assert code == 2  # refused before anything was made: bad input, one line
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "damaged or truncated" in err[0]
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
     assert Run(copy).summary()["status"] == "finished"
+
+
+def test_a_parent_whose_metrics_cannot_be_read_is_refused_before_the_fork_is_made(
+        parent, tmp_path, capsys):
+    """fork made the new run's folder before finding the parent's metrics unreadable."""
+    import os
+    import shutil
+
+    run_dir, _ = parent
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    (copy / "metrics.jsonl").unlink()
+    os.mkfifo(copy / "metrics.jsonl")  # not a plain file: refused unread
+    runs = tmp_path / "runs"
+    assert main(["fork", str(copy), "--epoch", "2", "--quiet", "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot read the parent's metrics" in err[0], err
+    assert not runs.exists()
+    with pytest.raises(ForkError, match="cannot read the parent's metrics"):
+        fork_trainer(plan_fork(copy, 2), runs=RunStore(runs))
+    assert not runs.exists()
+
+
+def test_a_fork_into_a_read_only_store_says_so_in_one_line(parent, tmp_path, capsys,
+                                                           monkeypatch):
+    """It said "free some disk space" (over two lines, exit 1) for a store that is read-only."""
+    import errno
+
+    from workbench.core.store import atomic
+
+    def read_only(*_args, **kw):
+        raise OSError(errno.EROFS, "Read-only file system", kw.get("dir"))
+
+    def create(self, spec, **_kw):
+        raise OSError(errno.EROFS, "Read-only file system", str(self.root))
+
+    monkeypatch.setattr(atomic.tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(RunStore, "create", create)
+    run_dir, _ = parent
+    runs = tmp_path / "ro"
+    assert main(["fork", run_dir, "--epoch", "2", "--quiet", "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "read-only file system" in err[0], err
+    assert "disk space" not in err[0] and not any(runs.iterdir())
