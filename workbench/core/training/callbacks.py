@@ -44,10 +44,12 @@ class TrainerView(Protocol):
     steps_per_epoch: int
     batch_size: int
     num_classes: int
-    run: Run | None
     dist: DistContext | None
     state: LoopState
     masks: dict[str, torch.Tensor]
+
+    @property
+    def run(self) -> Run | None: ...
 
     def emit(self, event: Event) -> None: ...
 

@@ -190,27 +190,6 @@ class GraphStep(EagerStep):
         self.count += self.batch_size
 
 
-def make_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
-              spec: ExperimentSpec, num_classes: int, device: torch.device, *,
-              batch_size: int, input_shape: tuple[int, ...], graph: bool,
-              masked: Masked = ([], [])) -> tuple[EagerStep, str | None]:
-    """The fastest step this run allows, and why it fell back to eager (None if it did not)."""
-    if not graph:
-        from workbench.core.training.linear_step import LinearStackStep, supports
-
-        kind = LinearStackStep if supports(model, loss_fn, spec, device) else EagerStep
-        return kind(model, optimizer, loss_fn, spec, num_classes, device, masked=masked), None
-    try:
-        step = GraphStep(model, optimizer, loss_fn, spec, num_classes, device,
-                         batch_size=batch_size, input_shape=input_shape, masked=masked)
-    except Exception as exc:  # any capture failure: the eager step always works
-        reason = f"CUDA graph capture failed ({type(exc).__name__}: {exc}); running eagerly"
-        optimizer.zero_grad(set_to_none=True)
-        return EagerStep(model, optimizer, loss_fn, spec, num_classes, device,
-                         masked=masked), reason
-    return step, None
-
-
 def wants_graph(spec: ExperimentSpec, device: torch.device) -> bool:
     """Capture on CUDA when the spec allows it and the optimizer can run inside a graph."""
     return device.type == "cuda" and spec.train.cuda_graph and spec.optim.name in CAPTURABLE
