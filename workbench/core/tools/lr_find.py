@@ -6,7 +6,8 @@ each value, and the loss is smoothed with a debiased moving average. The test st
 smoothed loss passes `diverge_factor` times the best seen (or turns non-finite). Two rates
 are suggested: where the smoothed loss falls fastest against log(rate) (the steepest descent),
 and a tenth of the rate at its minimum. Nothing of the experiment changes: no run is stored,
-the data is only read, and the global random state is put back as it was.
+the data is only read, and it draws only from its own random streams (the trainer's), so
+nothing else running in the process sees a number move.
 """
 
 from __future__ import annotations
@@ -105,20 +106,13 @@ def lr_find(spec: ExperimentSpec, *, data: Splits | None = None,
     from workbench.core.training.loop import Trainer
 
     began = time.perf_counter()
-    cpu_rng = torch.get_rng_state()
-    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-    threads_before = torch.get_num_threads()
     trainer = Trainer(spec, data=data, source=source, store=False, threads=threads)
     try:
         trainer.prepare()
         return _sweep(trainer, start_lr, end_lr, steps, beta, diverge_factor, cancel, progress,
                       began)
     finally:
-        trainer.close()
-        torch.set_rng_state(cpu_rng)
-        if cuda_rng is not None:
-            torch.cuda.set_rng_state_all(cuda_rng)
-        torch.set_num_threads(threads_before)
+        trainer.close()  # the thread count (and CUDA switches) it shared, given back
 
 
 def check_range(start_lr: float, end_lr: float, steps: int) -> None:

@@ -28,6 +28,8 @@ class RunStarted:
     step_kind: str  # "eager", "linear-stack" or "cuda-graph": which training step runs
     resumed: bool = False
     step_note: str | None = None  # why the fast step was not used, when it was wanted
+    # what the run trains with that another job in the process set (threads, CUDA switches)
+    shared: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

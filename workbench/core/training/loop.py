@@ -169,7 +169,7 @@ class Trainer:
         """Everything a resume needs, as of now."""
         states = {cb.state_key: s for cb in self.callbacks if (s := cb.state_dict()) is not None}
         return capture(self.state, model=self.model, optimizer=self.optimizer,
-                       schedule=self.schedule, gen=self.gen, device=self.device,
+                       schedule=self.schedule, streams=self.streams,
                        elapsed=self.elapsed(), epoch_elapsed=self.epoch_seconds(),
                        callbacks=states, masks=self.masks)
 
@@ -195,7 +195,8 @@ class Trainer:
             return
         self._start_run()
         self.step, self.step_note = self._build_step()
-        self.recorder.note_step(self.step_note)
+        self.recorder.note_start(threads=self.num_threads, step_note=self.step_note,
+                                 shared=self.setup.shared)
         yield self._started()
         for cb in self.callbacks:
             cb.on_run_start(self)
@@ -256,7 +257,8 @@ class Trainer:
         self.num_classes = setup.num_classes
         self.model = setup.model
         self.train_model = setup.train_model
-        self.gen = setup.gen
+        self.streams = setup.streams
+        self.gen = setup.streams.batches  # shuffling and augmentation
         self.batch_size = setup.batch_size
         self.train_batches = setup.train_batches
         self.val_batches = setup.val_batches
@@ -294,10 +296,7 @@ class Trainer:
             if cb.state_key in states:
                 cb.load_state_dict(states[cb.state_key])
         self.masks.update(ckpt.get("masks", {}))
-        torch.set_rng_state(ckpt["cpu_rng"])
-        if self.device.type == "cuda" and "cuda_rng" in ckpt:
-            torch.cuda.set_rng_state(ckpt["cuda_rng"], self.device)
-        self.gen.set_state(ckpt["gen_state"])
+        self.streams.load_state_dict(ckpt)
         self.state = loop_state(ckpt)
 
     def _build_step(self) -> tuple[EagerStep, str | None]:
@@ -333,7 +332,7 @@ class Trainer:
             epochs=self.spec.train.epochs, start_epoch=self.state.epoch,
             num_params=sum(p.numel() for p in self.model.parameters()),
             step_kind=self.step.kind, resumed=self.resume_run is not None,
-            step_note=self.step_note)
+            step_note=self.step_note, shared=self.setup.shared)
 
     # -- an epoch ---------------------------------------------------------------------------
     def _train_epoch(self) -> Iterator[Event]:

@@ -123,10 +123,18 @@ class RunRecorder(Callback):
         self.run.truncate_metrics(global_step)
         self.run.update_summary(status=RunStatus.RUNNING)
 
-    def note_step(self, note: str | None) -> None:
-        """Why the run did not take its fastest step, kept in the summary."""
-        if note and self.run is not None:
-            self.run.update_summary(step_note=note)
+    def note_start(self, *, threads: int, step_note: str | None,
+                   shared: tuple[str, ...]) -> None:
+        """What the run trains with: its CPU threads, why it did not take its fastest step,
+        and what it shares with other jobs of the process (`process.py`)."""
+        if self.run is None:
+            return
+        values: dict[str, Any] = {"threads": threads}
+        if step_note:
+            values["step_note"] = step_note
+        if shared:
+            values["shared"] = list(shared)
+        self.run.update_summary(**values)
 
     # -- as it trains -----------------------------------------------------------------------
     def on_progress(self, trainer: Any, progress: Progress) -> None:

@@ -1,11 +1,14 @@
 """A run's set-up: everything it needs before its first step, built from the spec.
 
-`prepare_run` resolves the device, sets the thread count, checks that the network fits in
-memory before anything is allocated, loads the data (on several ranks, each machine's first
-rank first), builds the model, the optimizer, the schedule, the loss and the device batches,
-and wraps the model for a distributed run. `make_step` picks the fastest training step once
-the model's starting state is known (a resume or a fork restores it first). Nothing is stored
-here: the run's folder is the recorder's (`recorder.py`), the stepping the loop's (`loop.py`).
+`prepare_run` resolves the device, takes the thread count (and for CUDA the backend
+switches) from the process's one owner of them (`process.py`), checks that the network fits
+in memory before anything is allocated, loads the data (on several ranks, each machine's
+first rank first), builds the model from the run's own random streams (`streams.py`), the
+optimizer, the schedule, the loss and the device batches, and wraps the model for a
+distributed run. Nothing global is read or written but what the owner shares. `make_step`
+picks the fastest training step once the model's starting state is known (a resume or a fork
+restores it first). Nothing is stored here: the run's folder is the recorder's
+(`recorder.py`), the stepping the loop's (`loop.py`).
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from workbench.core.data import DeviceBatches, Splits
 from workbench.core.data.cache import DataSource, info_from, load_from
 from workbench.core.memory import EVAL_BATCH, MemoryEstimate, ensure_fits
 from workbench.core.model import build_model, check
-from workbench.core.training.backends import backends_for
+from workbench.core.training.backends import backend_settings
 from workbench.core.training.linear_step import LinearStackStep, supports
 from workbench.core.training.optim import LRSchedule, build_optimizer, loss_function
+from workbench.core.training.process import PROCESS
 from workbench.core.training.step import EagerStep, GraphStep, Masked, wants_graph
+from workbench.core.training.streams import RunStreams
 from workbench.core.training.threads import choose_threads
 from workbench.spec import ExperimentSpec, SpecError, validate
 
@@ -45,7 +50,7 @@ class RunSetup:
     num_classes: int
     model: nn.Module
     train_model: nn.Module  # the model, or its DistributedDataParallel wrapper
-    gen: torch.Generator  # shuffling and augmentation
+    streams: RunStreams  # initialisation, Dropout, shuffling and augmentation
     batch_size: int
     train_batches: DeviceBatches
     val_batches: DeviceBatches
@@ -55,6 +60,7 @@ class RunSetup:
     schedule: LRSchedule
     loss_fn: nn.Module
     graph_wanted: bool  # the step is to be captured in a CUDA graph
+    shared: tuple[str, ...] = ()  # what the run trains with that another job set, in words
 
 
 def resolve_device(name: str) -> torch.device:
@@ -85,8 +91,8 @@ def prepare_run(spec: ExperimentSpec, *, cleanup: contextlib.ExitStack,
     `threads` the CLI's --threads, `initial_state` the weights to start from (else the seed's),
     `cancel` stops a load or download. Raises SpecError, DataError (bad input) or DoesNotFit.
     """
-    num_threads = choose_threads(threads, spec.train.threads)
-    torch.set_num_threads(num_threads)
+    thread_share = cleanup.enter_context(
+        PROCESS.threads(choose_threads(threads, spec.train.threads)))
     validate(spec)  # a spec made in code, not read from a file, is checked all the same
     device = dist.device if dist else resolve_device(spec.train.device)
     # Shapes and memory from the description, before the data or the model take any.
@@ -100,17 +106,20 @@ def prepare_run(spec: ExperimentSpec, *, cleanup: contextlib.ExitStack,
         data = dist.local_main_first(load) if dist else load()
     info = data.info
     check(spec.model.layers, info.input_shape, info.num_classes)
-    torch.manual_seed(spec.train.seed)
-    model = build_model(spec.model.layers, info.input_shape)
+    streams = RunStreams.seeded(spec.train.seed, device)
+    model = build_model(spec.model.layers, info.input_shape, generator=streams.model,
+                        dropout=streams.dropout)
     if initial_state is not None:
         model.load_state_dict(initial_state)
     layout = torch.channels_last if spec.train.channels_last else torch.contiguous_format
     # Module.to takes memory_format (documented), which torch's stubs leave out.
     model = model.to(device, memory_format=layout)  # type: ignore[call-overload]
-    cleanup.enter_context(backends_for(model, device))
-    gen = torch.Generator(device=device)
-    gen.manual_seed(spec.train.seed + 1)
-    train_batches, val_batches, test_batches = _batches(spec, data, device, gen, dist)
+    shared = [thread_share.note]
+    if device.type == "cuda":
+        shared.append(cleanup.enter_context(
+            PROCESS.backends(backend_settings(model, device))).note)
+    train_batches, val_batches, test_batches = _batches(spec, data, device, streams.batches,
+                                                        dist)
     train_model = model
     if dist:
         from torch.nn.parallel import DistributedDataParallel
@@ -121,12 +130,13 @@ def prepare_run(spec: ExperimentSpec, *, cleanup: contextlib.ExitStack,
     optimizer = build_optimizer(spec, model.parameters(), device, capturable=graph_wanted)
     steps_per_epoch = len(train_batches)
     return RunSetup(
-        spec=spec, device=device, num_threads=num_threads, memory=memory, data=data,
-        num_classes=info.num_classes, model=model, train_model=train_model, gen=gen,
+        spec=spec, device=device, num_threads=thread_share.value, memory=memory, data=data,
+        num_classes=info.num_classes, model=model, train_model=train_model, streams=streams,
         batch_size=train_batches.batch_size, train_batches=train_batches,
         val_batches=val_batches, test_batches=test_batches, steps_per_epoch=steps_per_epoch,
         optimizer=optimizer, schedule=LRSchedule(spec, steps_per_epoch),
-        loss_fn=loss_function(info.num_classes), graph_wanted=graph_wanted)
+        loss_fn=loss_function(info.num_classes), graph_wanted=graph_wanted,
+        shared=tuple(note for note in shared if note))
 
 
 def _batches(spec: ExperimentSpec, data: Splits, device: torch.device, gen: torch.Generator,

@@ -162,6 +162,8 @@ class GraphStep(EagerStep):
                     self._update(self.static_x, self.static_y, cache=False)
             torch.cuda.current_stream(self.device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
+            for gen in _own_generators(self.model):  # Dropout's: replays advance the stream
+                graph.register_generator_state(gen)
             self.optimizer.zero_grad(set_to_none=True)
             # thread_local: another run's syncs on its own thread neither fail nor spoil this
             with _CAPTURE_LOCK, torch.cuda.graph(graph, capture_error_mode="thread_local"):
@@ -188,6 +190,16 @@ class GraphStep(EagerStep):
         self.static_y.copy_(y)
         self.graph.replay()
         self.count += self.batch_size
+
+
+def _own_generators(model: nn.Module) -> list[torch.Generator]:
+    """The run's own CUDA generators its layers draw from (`network.RunDropout`'s)."""
+    found: dict[int, torch.Generator] = {}
+    for m in model.modules():
+        gen = getattr(m, "generator", None)
+        if isinstance(gen, torch.Generator) and gen.device.type == "cuda":
+            found[id(gen)] = gen
+    return list(found.values())
 
 
 def wants_graph(spec: ExperimentSpec, device: torch.device) -> bool:
