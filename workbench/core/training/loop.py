@@ -44,7 +44,7 @@ from workbench.core.training.events import (
     RunStarted,
 )
 from workbench.core.training.failures import setup_hint
-from workbench.core.training.recorder import RunRecorder, evaluate_split
+from workbench.core.training.recorder import RunRecorder, evaluate_split, starting_loss
 from workbench.core.training.setup import RunSetup, make_step, prepare_run, resolve_device
 from workbench.core.training.state import (
     LoopState,
@@ -195,6 +195,9 @@ class Trainer:
             return
         self._start_run()
         self.step, self.step_note = self._build_step()
+        if self.state.start_loss is None:  # where this run starts (masks applied): its verdict
+            self.state.start_loss, self.state.start_split = starting_loss(
+                self.model, self.val_batches, self.data, self.loss_fn, self.num_classes)
         self.recorder.note_start(threads=self.num_threads, step_note=self.step_note,
                                  shared=self.setup.shared)
         yield self._started()
@@ -298,6 +301,8 @@ class Trainer:
         self.masks.update(ckpt.get("masks", {}))
         self.streams.load_state_dict(ckpt)
         self.state = loop_state(ckpt)
+        if fork:  # its own start is its parent's weights at the fork, measured anew
+            self.state.start_loss = self.state.start_split = None
 
     def _build_step(self) -> tuple[EagerStep, str | None]:
         """The training step, with the pruning masks (applied once now, then after every
@@ -424,8 +429,6 @@ class Trainer:
             train_accuracy=window[1] / max(1, window[2]) if self.num_classes else None,
             lr=lr, samples_per_sec=rate, elapsed=self.state.elapsed + now - self._clock,
             eta=(total - s.global_step) * self.batch_size / max(rate, 1e-9))
-        if s.first_loss is None:  # where training started, for the run's verdict
-            s.first_loss = progress.train_loss
         s.last_loss = progress.train_loss
         for cb in self.callbacks:
             cb.on_progress(self, progress)

@@ -16,11 +16,13 @@ import logging
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
+from workbench.core.data import DeviceBatches, Splits
+from workbench.core.memory import EVAL_BATCH
 from workbench.core.store.atomic import write_text_atomic
 from workbench.core.store.locks import RunLock
 from workbench.core.store.runs import Run, RunStatus, RunStore
@@ -32,13 +34,11 @@ from workbench.core.training.step import evaluate
 from workbench.logs import current_log
 from workbench.spec import ExperimentSpec
 
-if TYPE_CHECKING:
-    from workbench.core.data import DeviceBatches
-
 log = logging.getLogger(__name__)
 
 TRACEBACK_FILE = "traceback.txt"
 MISCLASSIFIED_KEPT = 100
+START_SAMPLES = 4 * EVAL_BATCH  # training samples a start is measured on (no augmentation)
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,39 @@ def final_evaluation(model: nn.Module, test_batches: DeviceBatches,
         wrong = torch.nonzero(truth != pred).flatten()[:MISCLASSIFIED_KEPT].tolist()
         misclassified = tuple((i, int(truth[i]), int(pred[i])) for i in wrong)
     return FinalEvaluation(test, val, confusion, misclassified)
+
+
+def starting_loss(model: nn.Module, val_batches: DeviceBatches, data: Splits,
+                  loss_fn: nn.Module, num_classes: int) -> tuple[float, str]:
+    """The loss of the model's weights as they are, in eval mode over a whole split: the
+    baseline a run's verdict is judged against (`outcome.py`). The validation split (held
+    out, as the test split its end is measured on), or without one the first training
+    samples, unaugmented (nothing random is drawn).
+    """
+    if val_batches.num_samples > 0:
+        batches, split = val_batches, "validation"
+    else:
+        n = min(START_SAMPLES, data.train_x.shape[0])
+        batches = DeviceBatches(data.train_x[:n], data.train_y[:n], mean=data.mean,
+                                std=data.std, batch_size=EVAL_BATCH, device=val_batches.device,
+                                shuffle=False, generator=None, image=val_batches.image,
+                                channels_last=val_batches.channels_last)
+        split = "training"
+    result = evaluate_split(model, batches, loss_fn, num_classes)
+    assert result is not None  # a run has training samples
+    return result["loss"], split
+
+
+def chance_loss(train_y: torch.Tensor, num_classes: int) -> float:
+    """The loss of knowing nothing but the targets' spread: for classes, the cross-entropy of
+    always answering the class frequencies (their entropy); for regression, the mean squared
+    error of always answering the mean (the variance)."""
+    if num_classes > 0:
+        counts = torch.bincount(train_y.reshape(-1).long().cpu(), minlength=num_classes)
+        p = counts[counts > 0].double() / max(1, int(counts.sum()))
+        return float(-(p * p.log()).sum())
+    y = train_y.double()
+    return float(((y - y.mean()) ** 2).mean()) if y.numel() else 0.0
 
 
 class RunRecorder(Callback):
@@ -173,8 +206,7 @@ class RunRecorder(Callback):
             summary["class_names"] = list(class_names)
         else:
             summary["test_mse"] = final.test_loss
-        summary.update(outcome.as_summary(outcome.judge(
-            state.first_loss, state.last_loss, final.test_loss, final.confusion, class_names)))
+        summary.update(verdict_figures(state, final, trainer.data, trainer.num_classes))
         if self.run is not None:
             self.run.save_model(trainer.model.state_dict())
             self.run.append_metrics([{"kind": "test", "loss": final.test_loss,
@@ -242,9 +274,29 @@ class RunRecorder(Callback):
             log.error("could not record the failure in %s: %s", self.run.path, error)
 
 
+def verdict_figures(state: Any, final: FinalEvaluation, data: Splits,
+                    num_classes: int) -> dict[str, Any]:
+    """The run's verdict and warnings (`outcome.judge`) with the figures they come from, for
+    the summary: where the run started and on which split, the loss of knowing nothing, and
+    (in `test_loss`, `val_loss`) where it ended. The end is the test split, else the
+    validation split, else the last epoch's training loss."""
+    if final.test is not None:
+        end, split = final.test_loss, "test"
+    elif final.val is not None:
+        end, split = final.val["loss"], "validation"
+    else:
+        end, split = state.last_loss, "training"
+    chance = chance_loss(data.train_y, num_classes)
+    warnings = outcome.judge(state.start_loss, end, final.confusion, data.info.class_names,
+                             chance_loss=chance, end_split=split)
+    return {"start_loss": state.start_loss, "start_split": state.start_split,
+            "chance_loss": chance, **outcome.as_summary(warnings)}
+
+
 def _asdict(obj: Any) -> dict[str, Any]:
     return {k: getattr(obj, k) for k in obj.__dataclass_fields__}
 
 
 __all__ = ["MISCLASSIFIED_KEPT", "TRACEBACK_FILE", "FinalEvaluation", "RunRecorder",
-           "evaluate_split", "final_evaluation"]
+           "chance_loss", "evaluate_split", "final_evaluation", "starting_loss",
+           "verdict_figures"]

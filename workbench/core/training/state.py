@@ -33,7 +33,9 @@ class LoopState:
     elapsed: float = 0.0  # training seconds before this process took over (a resume)
     epoch_elapsed: float = 0.0  # seconds of the epoch in flight before a resume
     best_val_accuracy: float | None = None
-    first_loss: float | None = None  # the training loss over the first steps
+    # the loss of the run's starting weights over a split, and which (its verdict's baseline)
+    start_loss: float | None = None
+    start_split: str | None = None
     last_loss: float | None = None  # over the last epoch (the last steps until one ends)
     # loss sum, correct, samples of the epoch in flight (read from the device so far)
     epoch_sums: list[float] = field(default_factory=lambda: [0.0, 0, 0])
@@ -57,7 +59,8 @@ def capture(state: LoopState, *, model: torch.nn.Module, optimizer: torch.optim.
                             else streams.batches.get_state()),
         **streams.state_dict(),
         "elapsed": float(elapsed), "best_val_accuracy": state.best_val_accuracy,
-        "first_loss": state.first_loss, "last_loss": state.last_loss,
+        "last_loss": state.last_loss,
+        "start_loss": state.start_loss, "start_split": state.start_split,
         "epoch_elapsed": float(epoch_elapsed) if state.step else 0.0,
         "callbacks": callbacks, "masks": {k: m.detach().cpu() for k, m in masks.items()},
     }
@@ -69,7 +72,8 @@ def loop_state(ckpt: dict[str, Any]) -> LoopState:
     return LoopState(epoch=ckpt["epoch"], step=ckpt["step"], global_step=ckpt["global_step"],
                      elapsed=ckpt["elapsed"], epoch_elapsed=ckpt.get("epoch_elapsed", 0.0),
                      best_val_accuracy=ckpt["best_val_accuracy"],
-                     first_loss=ckpt.get("first_loss"), last_loss=ckpt.get("last_loss"),
+                     last_loss=ckpt.get("last_loss"),
+                     start_loss=ckpt.get("start_loss"), start_split=ckpt.get("start_split"),
                      epoch_sums=list(ckpt["epoch_sums"]),
                      epoch_gen_state=ckpt["epoch_gen_state"])
 
