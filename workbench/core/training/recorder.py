@@ -28,7 +28,12 @@ from workbench.core.store.locks import RunLock
 from workbench.core.store.runs import Run, RunStatus, RunStore
 from workbench.core.training import outcome
 from workbench.core.training.callbacks import NAN_HINT, Callback, RunAbort, weights_finite
-from workbench.core.training.events import Progress, RunFailed, RunFinished
+from workbench.core.training.events import (
+    Progress,
+    RunFailed,
+    RunFinished,
+    describe_progress,
+)
 from workbench.core.training.failures import Failure, explain
 from workbench.core.training.step import evaluate
 from workbench.logs import current_log
@@ -190,9 +195,12 @@ class RunRecorder(Callback):
         seconds = trainer.elapsed()
         dist = trainer.dist
         class_names = trainer.data.info.class_names
+        spe = trainer.steps_per_epoch
         summary: dict[str, Any] = {
             "status": RunStatus.STOPPED if stopped else RunStatus.FINISHED,
-            "epochs_done": state.epoch, "seconds": round(seconds, 3),
+            "epochs_done": state.epoch, "steps_done": state.global_step,
+            "steps_per_epoch": spe, "done": describe_progress(state.global_step, spe),
+            "seconds": round(seconds, 3),
             "device": str(trainer.device), "test_loss": final.test_loss,
             "val_loss": final.val["loss"] if final.val else None,
             "val_accuracy": final.val["accuracy"] if final.val else None,
@@ -213,15 +221,16 @@ class RunRecorder(Callback):
                                       "accuracy": final.test_accuracy,
                                       "global_step": state.global_step}])
             summary = self.run.update_summary(**summary)
-        log.info("run %s %s after %d epochs", self.run.path if self.run else "(not stored)",
-                 summary["status"], state.epoch)
+        log.info("run %s %s after %s", self.run.path if self.run else "(not stored)",
+                 summary["status"], summary["done"])
         self.release()
         return RunFinished(
             run_dir=str(self.run.path) if self.run else "", stopped=stopped,
             early_stopped=early, epochs=state.epoch, seconds=seconds,
             test_loss=final.test_loss, test_accuracy=final.test_accuracy,
             best_val_accuracy=state.best_val_accuracy, summary=summary,
-            confusion=final.confusion, misclassified=final.misclassified)
+            confusion=final.confusion, misclassified=final.misclassified,
+            global_step=state.global_step, steps_per_epoch=spe)
 
     def failed(self, exc: BaseException, epoch: int) -> RunFailed:
         """Record a failure as well as the folder allows, and say where its details are.
