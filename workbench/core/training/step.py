@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from workbench.core.memory import EVAL_BATCH
 from workbench.core.training.optim import CAPTURABLE, set_lr, uses_coupled_l2
 from workbench.spec import ExperimentSpec
 
@@ -209,7 +210,7 @@ def wants_graph(spec: ExperimentSpec, device: torch.device) -> bool:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, transform: Any,
-             loss_fn: nn.Module, num_classes: int, *, batch_size: int = 1024,
+             loss_fn: nn.Module, num_classes: int, *, batch_size: int = EVAL_BATCH,
              want_predictions: bool = False) -> dict[str, Any]:
     """Mean loss and accuracy over (x, y) in eval mode; sums stay on the device until the end.
 
