@@ -82,16 +82,18 @@ def test_regression_and_a_loss_that_explodes():
     assert result.suggested_lr < result.lrs[-1]
 
 
+MNIST_SMALL_MLP = {
+    "name": "mnist-small-mlp",
+    "data": {"name": "mnist_small", "val_fraction": 0.1},
+    "model": {"layers": [{"type": "Flatten"}, {"type": "Linear", "out": 128},
+                         {"type": "ReLU"}, {"type": "Linear", "out": 10}]},
+    "optim": {"name": "adam", "lr": 0.001},
+    "train": {"batch_size": 32, "device": "cpu"},
+}
+
+
 def test_mnist_small_mlp_with_adam_lands_in_the_usual_range():
-    spec = specmod.from_dict({
-        "name": "mnist-small-mlp",
-        "data": {"name": "mnist_small", "val_fraction": 0.1},
-        "model": {"layers": [{"type": "Flatten"}, {"type": "Linear", "out": 128},
-                             {"type": "ReLU"}, {"type": "Linear", "out": 10}]},
-        "optim": {"name": "adam", "lr": 0.001},
-        "train": {"batch_size": 32, "device": "cpu"},
-    })
-    result = lr_find(spec, threads=1)
+    result = lr_find(specmod.from_dict(MNIST_SMALL_MLP), threads=1)
     assert 1e-4 <= result.suggested_lr <= 1e-1
 
 
@@ -187,15 +189,7 @@ def test_a_noisy_regression_is_not_read_in_its_first_noisy_steps(tmp_path):
 def test_notes_say_what_the_curve_shows():
     """Adam on MNIST: the loss came down, then rose above where it started without passing
     4x its minimum. It said 'the loss never exploded up to 10'."""
-    spec = specmod.from_dict({
-        "name": "mnist-small-mlp",
-        "data": {"name": "mnist_small", "val_fraction": 0.1},
-        "model": {"layers": [{"type": "Flatten"}, {"type": "Linear", "out": 128},
-                             {"type": "ReLU"}, {"type": "Linear", "out": 10}]},
-        "optim": {"name": "adam", "lr": 0.001},
-        "train": {"batch_size": 32, "device": "cpu"},
-    })
-    result = lr_find(spec, threads=1)
+    result = lr_find(specmod.from_dict(MNIST_SMALL_MLP), threads=1)
     end = result.smoothed[-1]
     assert result.stop == "end" and end > result.start_loss > result.best_loss
     assert end < 4 * result.best_loss

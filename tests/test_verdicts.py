@@ -24,21 +24,16 @@ from workbench.spec import from_dict
 
 sys.path.insert(0, str(Path(__file__).parent))
 from prune_fixtures import train_run  # noqa: E402
+from test_outcome import SPIRALS  # noqa: E402
 
 # A network that fits mnist_small's 4,800 training images closely: its training loss ends
 # far below its test loss, which is what an already-trained net's first batches show.
 WIDE = [{"type": "Flatten"}, {"type": "Linear", "out": 128}, {"type": "ReLU"},
         {"type": "Linear", "out": 10}]
-SPIRALS = {"name": "spirals", "data": {"name": "spirals", "samples": 600, "noise": 0.1},
-           "model": {"layers": [{"type": "Linear", "out": 16}, {"type": "Tanh"},
-                                {"type": "Linear", "out": 16}, {"type": "Tanh"},
-                                {"type": "Linear", "out": 2}]},
-           "optim": {"name": "adam", "lr": 0.02},
-           "train": {"epochs": 4, "batch_size": 32, "seed": 0, "device": "cpu"}}
 
 
 def spirals(**changes):
-    spec = from_dict(SPIRALS)
+    spec = from_dict(SPIRALS).with_value("train.epochs", 4)
     for path, value in changes.items():
         spec = spec.with_value(path, value)
     return spec

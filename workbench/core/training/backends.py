@@ -7,14 +7,11 @@ mantissa products, float32 sums), several times faster on Ampere and later. Both
 results in the last bits from one run to the next, which the CPU's bit-for-bit promise does
 not cover. A network without convolutions keeps full float32 products, and nothing changes
 on a CPU. The switches are process-wide, so runs take them from their one owner
-(`process.PROCESS`): the first run of several that overlap sets them, the others train with
-them, and the last puts back what the first found.
+(`process.PROCESS`, and `process.backends_for`): the first run of several that overlap sets
+them, the others train with them, and the last puts back what the first found.
 """
 
 from __future__ import annotations
-
-import contextlib
-from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -50,18 +47,4 @@ def apply_settings(values: dict[str, object]) -> None:
             setattr(owner, attr, value)
 
 
-@contextlib.contextmanager
-def backends_for(model: nn.Module, device: torch.device) -> Iterator[dict[str, object]]:
-    """Yields the switches in force for `model` on `device` while the block runs (those
-    another job set, when one is training), put back after. A CPU run takes no part:
-    nothing it computes depends on them."""
-    from workbench.core.training.process import PROCESS
-
-    if device.type != "cuda":
-        yield {}
-        return
-    with PROCESS.backends(backend_settings(model, device)) as share:
-        yield share.value
-
-
-__all__ = ["apply_settings", "backend_settings", "backends_for", "current_settings"]
+__all__ = ["apply_settings", "backend_settings", "current_settings"]

@@ -227,7 +227,8 @@ class Trainer:
     def prepare(self) -> Trainer:
         """Load the data and build the model, optimizer and batches without training or
         storing anything (tools that step the model themselves: the learning-rate finder).
-        `close()` undoes what it set (the CUDA backend switches) when the tool is done."""
+        `close()` gives back what it took of the process (its share of the thread count and
+        the CUDA switches) when the tool is done."""
         self._setup()
         return self
 

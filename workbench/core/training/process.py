@@ -160,4 +160,19 @@ def _set_backends(values: dict[str, Any]) -> None:
 
 PROCESS = ProcessSettings()
 
-__all__ = ["PROCESS", "ProcessSettings", "Share"]
+
+@contextlib.contextmanager
+def backends_for(model: Any, device: Any) -> Iterator[dict[str, Any]]:
+    """Yields the CUDA switches in force for `model` on `device` while the block runs (those
+    another job set, when one is training), put back after (`backends.backend_settings`).
+    A CPU run takes no part: nothing it computes depends on them."""
+    from workbench.core.training.backends import backend_settings
+
+    if device.type != "cuda":
+        yield {}
+        return
+    with PROCESS.backends(backend_settings(model, device)) as share:
+        yield share.value
+
+
+__all__ = ["PROCESS", "ProcessSettings", "Share", "backends_for"]
