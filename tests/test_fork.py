@@ -236,3 +236,65 @@ def test_a_fork_into_a_read_only_store_says_so_in_one_line(parent, tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "read-only file system" in err[0], err
     assert "disk space" not in err[0] and not any(runs.iterdir())
+
+
+_KILL_BETWEEN_WRITES = """
+import os, signal, sys
+from workbench import spec as specmod
+from workbench.core.store.runs import Run, RunStore
+from workbench.core.training.loop import Trainer
+
+writes = []
+save_checkpoint, save_state = Run.save_checkpoint, Run.save_state
+
+
+def wrote(kind, state):
+    # keyed to the run's progress: the two writes at the end of epoch 3, whatever their order
+    if state.get("epoch") == 3 and state.get("step") == 0:
+        writes.append(kind)
+        if len(writes) == 2:  # the first is on disk; die before the second
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def checkpoint(self, state):
+    wrote("checkpoint.pt", state)
+    return save_checkpoint(self, state)
+
+
+def keep(self, name, state):
+    if name.startswith("checkpoints/"):
+        wrote(name, state)
+    return save_state(self, name, state)
+
+
+Run.save_checkpoint, Run.save_state = checkpoint, keep
+spec = specmod.load(sys.argv[1])
+for event in Trainer(spec, runs=RunStore(sys.argv[2]), threads=1).events():
+    pass
+"""
+
+
+def test_a_kill_between_the_two_checkpoint_writes_leaves_no_hole_in_the_fork_points(tmp_path):
+    """checkpoint.pt was written before checkpoints/epoch-N.pt: a kill between them left
+    checkpoint.pt at epoch N with no fork point N, and the resume went on from N+1 (the fork
+    points of one run had holes at 29 and 44). Killed between the two writes of epoch 3
+    (keyed to the run's progress, not to a time), the run resumes to whole fork points."""
+    import signal
+    import subprocess
+    import sys
+
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(make_spec(train={"epochs": 5}).to_json())
+    script = tmp_path / "kill.py"
+    script.write_text(_KILL_BETWEEN_WRITES)
+    root = tmp_path / "runs"
+    done = subprocess.run([sys.executable, str(script), str(spec_file), str(root)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    (run_dir,) = [p for p in root.iterdir() if (p / "spec.json").exists()]
+    at = Run(run_dir).load_checkpoint()["epoch"]
+    assert fork_points(run_dir) == list(range(1, max(fork_points(run_dir)) + 1))
+    assert set(range(1, at + 1)) <= set(fork_points(run_dir))
+    end = list(Trainer(resume=run_dir, runs=RunStore(root), threads=1).events())[-1]
+    assert isinstance(end, RunFinished) and not end.stopped
+    assert fork_points(run_dir) == [1, 2, 3, 4, 5]

@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
                      "\n")
     try:
         for index, event in runner.events():
+            comparison.record(index, event)
             curves[index].add(event)
             label = comparison.variants[index].label
             if isinstance(event, RunStarted):

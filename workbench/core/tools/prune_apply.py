@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from workbench.core.data import DeviceBatches
+from workbench.core.memory import EVAL_BATCH
 from workbench.core.model import build_model
 from workbench.core.store.runs import Run, RunStore
 from workbench.core.tools.prune import PruneConfig, PruneError, PruneResult, PruneSession
@@ -90,11 +91,11 @@ class PrunedRun:
 def _accuracy(model: nn.Module, session: PruneSession, split: str) -> dict[str, Any]:
     s = session.splits
     x, y = (s.val_x, s.val_y) if split == "val" else (s.test_x, s.test_y)
-    batches = DeviceBatches(x, y, mean=s.mean, std=s.std, batch_size=4096,
+    batches = DeviceBatches(x, y, mean=s.mean, std=s.std, batch_size=EVAL_BATCH,
                             device=torch.device("cpu"), shuffle=False, generator=None,
                             image=session.info.is_image)
     return evaluate(model, batches.x, batches.y, batches.batch, session.loss_fn,
-                    session.num_classes, batch_size=4096)
+                    session.num_classes)
 
 
 def create_pruned_run(session: PruneSession, config: PruneConfig, *, runs: RunStore,
