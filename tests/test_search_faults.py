@@ -297,3 +297,39 @@ def test_the_search_command_shows_layers_as_the_editor_numbers_them(tmp_path, ca
     assert "trial 0: model.layer1.out=16" in err and "layers[0]" not in err
     assert main(["compare", spec, "--vary", "model.layer1.out=4,8", "--runs-dir",
                  str(tmp_path / "runs"), "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("orig, retried", [
+    (pytest.importorskip("psycopg").errors.DuplicateTable("relation exists"), True),
+    (pytest.importorskip("psycopg").errors.UniqueViolation("pg_type key"), True),
+    (pytest.importorskip("psycopg").errors.InsufficientPrivilege("no"), False),
+])
+def test_processes_that_create_the_tables_together_retry_only_that_race(tmp_path, monkeypatch,
+                                                                        orig, retried):
+    """Three searches that start on a fresh PostgreSQL database race to create Optuna's tables;
+    the loser's "already exists" is retried (CI saw one exit 2), any other refusal is not."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    from workbench.core.tools import search
+
+    calls: list[int] = []
+    real = search._Storage
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            kind = IntegrityError if orig.sqlstate == "23505" else ProgrammingError
+            raise kind("CREATE TABLE studies", {}, orig)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search, "_Storage", racing)
+    monkeypatch.setattr(search.time, "sleep", lambda _s: None)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    if retried:
+        with search.opened(url) as storage:
+            assert storage.get_all_studies() == []
+        assert len(calls) == 2
+    else:
+        with pytest.raises(SearchError, match="cannot open it"):
+            search.open_storage(url)
+        assert len(calls) == 1

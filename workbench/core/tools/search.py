@@ -520,9 +520,8 @@ def open_storage(url: str, *, read_only: bool = False) -> _Storage:
     kwargs = _engine_kwargs(backend)
     if read_only:
         _require_tables(target, kwargs, url)
-    from sqlalchemy.exc import IntegrityError, OperationalError
+    from sqlalchemy.exc import DBAPIError
 
-    retried = (IntegrityError, OperationalError) if backend == "sqlite" else (IntegrityError,)
     for attempt in range(OPEN_ATTEMPTS):
         try:
             with _quiet():
@@ -533,9 +532,9 @@ def open_storage(url: str, *, read_only: bool = False) -> _Storage:
                     target, claims=claims, backend=backend, engine_kwargs=kwargs,
                     heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                     heartbeat_stale_trial_callback=_retry_stale)
-        except retried as exc:
+        except DBAPIError as exc:
             # Processes that start together race to create the tables or wait on a lock.
-            if attempt + 1 < OPEN_ATTEMPTS:
+            if _creation_race(exc, backend) and attempt + 1 < OPEN_ATTEMPTS:
                 time.sleep(0.2 * (attempt + 1))
                 continue
             error: Exception = exc
@@ -544,6 +543,19 @@ def open_storage(url: str, *, read_only: bool = False) -> _Storage:
         break
     raise SearchError(f"--storage {shown_url(url)}: cannot open it "
                       f"({_scrub(_first_line(error), url)})") from None
+
+
+_RACE_STATES = {"42P07", "42710", "23505"}  # duplicate table, duplicate object, unique key
+
+
+def _creation_race(exc: Exception, backend: str) -> bool:
+    """Whether opening failed only because another process was creating the same tables."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    if isinstance(exc, IntegrityError) or (backend == "sqlite"
+                                           and isinstance(exc, OperationalError)):
+        return True
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _RACE_STATES
 
 
 def _require_tables(target: str, kwargs: dict[str, Any], url: str) -> None:
