@@ -227,20 +227,34 @@ def test_the_compare_presenter_builds_variants_and_reads_runs(store, tmp_path):
     twins = compare.build_variants(moons(), {"sgd": 0.1}, compare.NOTHING, "")
     compare.label_apart(twins, ["sgd"])
     assert twins[0].label == "sgd #2"
+    # an optimizer the person gave no rate of its own trains at the experiment's
+    own = compare.build_variants(moons(), {"sgd": None, "adam": None, "rmsprop": 0.005},
+                                 compare.NOTHING, "")
+    assert [(v.spec.optim.name, v.spec.optim.lr) for v in own] == [
+        ("sgd", moons().optim.lr), ("adam", moons().optim.lr), ("rmsprop", 0.005)]
     row = ResultRow(label="a", status="finished", run_dir=None, best_val_accuracy=0.5,
                     final_val_accuracy=None, final_train_loss=float("nan"),
                     final_val_loss=0.25, epochs_to_target=None, seconds_to_target=None,
-                    seconds_per_epoch=1.0, seconds=2.0, diverged=False,
-                    first_batch_loss=None)
+                    seconds_per_epoch=0.00041, seconds=2.0, diverged=False,
+                    first_batch_loss=None, lr=0.02)
     cells = compare.row_cells(row)
-    assert cells[2] == (0.5, "50.00%") and cells[3] == (None, "-") and cells[4][1] == "-"
-    assert compare.target_headers(0.9) == ("epochs to 90%", "s to 90%")
+    assert cells[2] == (0.02, "0.02") and cells[3] == (0.5, "50.00%")
+    assert cells[4] == (None, "-") and cells[5][1] == "-"
+    assert cells[9] == (0.00041, "0.41 ms") and cells[10] == (2.0, "2.00 s")  # never 0.0
+    assert compare.target_headers(0.9) == ("epochs to 90%", "time to 90%")
+    failed = ResultRow(**{**row.to_dict(), "label": "b", "status": "failed",
+                          "reason": "boom: a bug"})
+    text = compare.ended_text([row, failed], None, "c.json")
+    assert text == "Done with failures (1 finished, 1 failed). b failed: boom: a bug. " \
+                   "Saved as c.json."
+    assert compare.ended_text([row], "it broke", None).startswith(
+        "The comparison stopped on an error: it broke.")
     series = {"global_step": [1, 2, 3, 4], "epoch": [1, 1, 2, 2], "train_loss": [4, 3, 2, 1]}
     assert compare.new_points(series, "train_loss", "epoch", 1, None) == ([1, 2, 2], [3, 2, 1])
     assert compare.new_points(series, "train_loss", "global_step", 0, 3) == ([3, 4], [2, 1])
     finished = str(infos_by_status(store)[RunStatus.FINISHED].path)
     loaded, problems = compare.read_runs([finished, str(tmp_path / "gone")], [])
-    assert [run_dir for run_dir, _spec, _curves in loaded] == [finished]
+    assert [run_dir for run_dir, _spec, _curves, _branch in loaded] == [finished]
     assert isinstance(loaded[0][2], Curves) and len(problems) == 1
     assert compare.fork_of(finished) is None
 
