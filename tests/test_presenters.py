@@ -17,7 +17,7 @@ from workbench import spec as specmod
 from workbench.core.memory import DeviceMemory
 from workbench.core.model import analyze
 from workbench.core.store.errors import RunError
-from workbench.core.store.runs import RunStatus, RunStore
+from workbench.core.store.runs import RunInfo, RunStatus, RunStore
 from workbench.core.tools.compare import Curves, ResultRow
 from workbench.core.tools.fork import plan_fork
 from workbench.core.training.loop import Trainer
@@ -109,7 +109,34 @@ def test_run_rules_say_which_runs_a_tool_takes_and_why_not(store):
     assert run_rules.run_for_tool(None, [failed, created]) is None
     assert run_rules.run_to_resume(None, store.list()) is None  # nothing stopped midway
     assert run_rules.result_text(finished.summary).endswith("% test")
-    assert "moons-mlp" in run_rules.run_title(finished)
+    assert run_rules.run_titles([finished])[0].startswith("moons-mlp · test ")
+
+
+def test_runs_that_share_a_name_say_what_differs(tmp_path):
+    """Three rows reading "spirals · finished · 07 Dec 01:44" could not be told apart: each
+    label names what differs (rate, trial, fork epoch, parent), else the folder's short id."""
+    def info(folder: str, **summary) -> RunInfo:
+        return RunInfo(tmp_path / folder, {"name": "spirals", "optimizer": "adam",
+                                           "dataset": "spirals", **summary})
+
+    same = [info("20261207-0144-spirals-aaaaaa", lr=0.02),
+            info("20261207-0143-spirals-bbbbbb", lr=0.05),
+            info("20261207-0142-spirals-cccccc", lr=0.02)]
+    assert run_rules.run_labels(same) == ["spirals · lr 0.02 #aaaaaa", "spirals · lr 0.05",
+                                          "spirals · lr 0.02 #cccccc"]
+    alike = [info("a-111111"), info("b-222222")]  # nothing differs: the short ids do
+    assert run_rules.run_labels(alike) == ["spirals #111111", "spirals #222222"]
+    family = [info("p-parent", lr=0.02),
+              info("f-fork01", lr=0.02, parent=str(tmp_path / "p-parent"), fork_epoch=2),
+              info("t-trial3", lr=0.02, trial=3), info("t-trial4", lr=0.02, trial=4),
+              RunInfo(tmp_path / "other-run", {"name": "mnist", "optimizer": "sgd"})]
+    assert run_rules.run_labels(family) == [
+        "spirals", "spirals · fork at epoch 2, from parent", "spirals · trial 3",
+        "spirals · trial 4", "mnist"]
+    damaged = RunInfo(tmp_path / "20261207-broken-dddddd", {}, "summary.json: missing")
+    assert run_rules.run_labels([damaged, *alike])[0] == "20261207-broken-dddddd"
+    titles = run_rules.run_titles(alike)
+    assert titles[0] != titles[1] and titles[0].startswith("spirals #111111")
 
 
 def test_the_runs_list_offers_what_the_registry_declares():
@@ -299,12 +326,13 @@ def test_the_compress_presenter_places_and_marks_variants():
     assert "size 2.0 KB" in text and "refused: lost 70 points" in text
     assert compress.family_text([]).startswith("Not measured yet")
     assert "3 variants of 1 run " in compress.family_text(variants[:3])
-    infos = [SimpleNamespace(error=None, name="20260101-a1b2c3", path=Path("/runs/x"),
-                             summary={"status": "finished", "name": "net",
-                                      "test_accuracy": 0.95}),
-             SimpleNamespace(error=None, name="f", path=Path("/runs/f"),
-                             summary={"status": "failed"})]
-    assert compress.picker_items(infos) == [("/runs/x", "net (a1b2c3) · test 95.0%")]
+    infos = [RunInfo(Path("/runs/20260101-a1b2c3"), {"status": "finished", "name": "net",
+                                                     "test_accuracy": 0.95}),
+             RunInfo(Path("/runs/20260101-d4e5f6"), {"status": "finished", "name": "net"}),
+             RunInfo(Path("/runs/f"), {"status": "failed"})]
+    assert compress.picker_items(infos) == [  # the pickers' one rule: alike runs told apart
+        ("/runs/20260101-a1b2c3", "net #a1b2c3 · test 95.0%"),
+        ("/runs/20260101-d4e5f6", "net #d4e5f6")]
     assert compress.EXPORT_MODES.get("fp32") is None  # a float variant exports unquantized
 
 
