@@ -60,7 +60,16 @@ class Palette(QTreeWidget):
             item.setData(0, Qt.ItemDataRole.UserRole, ltype.name)
             item.setToolTip(0, ltype.help)
         self.expandAll()
+        self.setIndentation(12)  # the names take the room, not the tree's steps
+        # never "Convolu…": the column is as wide as its names; when a vertical scroll bar
+        # takes its room (a short window), it scrolls sideways instead of cutting them
+        self.header().setStretchLastSection(False)
+        self.resizeColumnToContents(0)
         self.itemDoubleClicked.connect(self._double_clicked)
+
+    def needed_width(self) -> int:
+        """The width that shows every category and layer name whole."""
+        return self.sizeHintForColumn(0) + 2 * self.frameWidth() + 4
 
     def selected_type(self) -> str | None:
         item = self.currentItem()
