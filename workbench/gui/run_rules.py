@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from workbench.core.store.runs import RunInfo, RunStatus
+from workbench.core.store.runs import LIVE, RunInfo, RunStatus
 
-# Runs whose status can still change: they are training (or about to).
-LIVE = frozenset({RunStatus.CREATED, RunStatus.RUNNING})
+__all__ = ["LIVE", "has_model", "result_text", "run_for_tool", "run_labels", "run_titles",
+           "run_to_resume", "why_not"]
 
 
 def has_model(info: RunInfo) -> str | None:
@@ -32,12 +32,6 @@ def has_model(info: RunInfo) -> str | None:
     return f"the run is {status}: it has no final model (resume it first)"
 
 
-def can_resume(info: RunInfo) -> bool:
-    """Stopped, interrupted or failed, with a checkpoint to continue from."""
-    return info.resumable or (info.error is None and info.status == RunStatus.FAILED
-                              and (info.path / "checkpoint.pt").is_file())
-
-
 def why_not(key: str, info: RunInfo | None, needs: str | None = None) -> str | None:
     """Why the Runs list's action `key` does not apply to the run (None: it does). The list's
     own actions are open, resume, folder and delete; a tool's action says what it `needs`:
@@ -48,16 +42,12 @@ def why_not(key: str, info: RunInfo | None, needs: str | None = None) -> str | N
         return None
     if key == "delete":
         return "it is training: stop it first" if info.status in LIVE else None
+    if key == "resume":  # the store's one rule, as `workbench resume` and `runs` have it
+        return info.why_not_resumable
     if info.error:
         return "the run folder is damaged"
     if key == "open":
         return None
-    if key == "resume":
-        if info.status == RunStatus.FINISHED:
-            return "it finished: nothing to resume"
-        if info.status in LIVE:
-            return "it is training now"
-        return None if can_resume(info) else "it has no checkpoint to continue from"
     if needs == "model":
         return has_model(info)
     if info.status in LIVE:
@@ -75,8 +65,9 @@ def run_for_tool(selected: RunInfo | None, infos: Sequence[RunInfo]) -> RunInfo 
 
 def run_to_resume(selected: RunInfo | None, infos: Sequence[RunInfo]) -> RunInfo | None:
     """The run Resume continues: the selected one when it can be resumed, else the newest
-    that was stopped or interrupted after its first checkpoint; None when there is none."""
-    if selected is not None and can_resume(selected):
+    that can (stopped, interrupted or failed after its first checkpoint); None when there is
+    none."""
+    if selected is not None and selected.resumable:
         return selected
     return next((i for i in infos if i.resumable), None)
 

@@ -200,15 +200,17 @@ class TrainPanel(QWidget):
         return True
 
     def resume_stored(self, run_dir: str) -> bool:
-        """Continue a stopped or interrupted run from its checkpoint, exactly; False (with a
-        banner) when it cannot start (the run has no checkpoint, or is in use)."""
+        """Continue a stopped, interrupted or failed run from its checkpoint, exactly; False
+        (with a banner) when it cannot start: the store's one rule refuses it (finished, no
+        checkpoint), or the run is in use."""
         if self.is_running():
             return False
         from workbench.core.training.loop import Trainer
 
-        if not (Path(run_dir) / "checkpoint.pt").is_file():
-            self.banner.show_failure(f"{Path(run_dir).name} has no checkpoint to resume from",
-                                     "train it again")
+        reason = Run(Path(run_dir)).why_not_resumable()
+        if reason is not None:
+            self.banner.show_failure(f"{Path(run_dir).name} cannot be resumed: {reason}",
+                                     "fork it to train on, or train it again")
             return False
         try:
             trainer = Trainer(resume=run_dir, runs=self.workspace.runs, source=self.workspace,

@@ -36,7 +36,6 @@ from workbench.core.tools.compare.results import (
 from workbench.core.tools.compare.runner import (
     ComparisonRunner,
     auto_side_by_side,
-    draws_global_rng,
     run_comparison,
 )
 from workbench.core.tools.compare.variants import (
@@ -74,7 +73,6 @@ __all__ = [
     "data_text",
     "default_name",
     "default_variants",
-    "draws_global_rng",
     "duration_text",
     "failures_text",
     "grid",

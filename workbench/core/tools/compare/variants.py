@@ -11,6 +11,7 @@ from typing import Any
 
 from workbench import spec as specmod
 from workbench.core.store.runs import Run
+from workbench.core.training.events import RunFailed, RunFinished, RunStarted
 from workbench.spec import DataSpec, ExperimentSpec, SpecError
 from workbench.spec.datasets import DATASETS
 
@@ -55,6 +56,12 @@ class Comparison:
                 return f"it trained on {difference}, {variant.label} on " \
                        f"{data_text(variant.spec.data)}: their figures are not comparable"
         return None
+
+    def record(self, index: int, event: Any) -> None:
+        """Keep the run folder a runner's event names for variant `index` (on the thread
+        that owns this comparison: the runner itself never writes into it)."""
+        if isinstance(event, RunStarted | RunFailed | RunFinished) and event.run_dir:
+            self.variants[index].run_dir = event.run_dir
 
     def pending(self) -> list[int]:
         """Indices of the variants not yet run."""

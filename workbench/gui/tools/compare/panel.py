@@ -384,7 +384,8 @@ class ComparePanel(Tool, QWidget):
 
     def _on_event(self, pair: Any) -> None:
         index, event = pair
-        self.curves[index].add(event)
+        self.comparison.record(index, event)  # the run folder, on this thread: the runner's
+        self.curves[index].add(event)  # events carry it, it writes into nothing of ours
         self._schedule(table=isinstance(event, EpochEnded | RunFinished | RunFailed))
         if isinstance(event, RunFinished | RunFailed):
             self.status.setText(progress_text(self.curves, self.comparison.variants[index].label,
