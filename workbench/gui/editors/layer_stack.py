@@ -61,6 +61,8 @@ class Palette(QTreeWidget):
             item.setToolTip(0, ltype.help)
         self.expandAll()
         self.setIndentation(12)  # the names take the room, not the tree's steps
+        self.setRootIsDecorated(False)  # the categories stay open: no arrows to fold them
+        self.setItemsExpandable(False)
         # never "Convolu…": the column is as wide as its names; when a vertical scroll bar
         # takes its room (a short window), it scrolls sideways instead of cutting them
         self.header().setStretchLastSection(False)

@@ -73,7 +73,7 @@ from workbench.gui.tools.compare.run_picker import RunPicker
 from workbench.gui.tools.registry import Tool, ToolHost
 from workbench.gui.widgets import dialogs
 from workbench.gui.widgets.fields import SciSpinBox
-from workbench.gui.widgets.layouts import FlowLayout, fit_table_width, vertical_scroll
+from workbench.gui.widgets.layouts import FlowLayout, fit_table_width, scroll_above
 from workbench.spec import OPTIMIZER_TITLES, OPTIMIZERS, ExperimentSpec, SpecError
 
 REDRAW_MS = 250  # points that arrive within this go into one redraw
@@ -166,8 +166,8 @@ class ComparePanel(Tool, QWidget):
         self.rates_button.clicked.connect(self.reset_rates)
         box_layout = QVBoxLayout(box)
         box_layout.addWidget(self.rate_note)
-        box_layout.addWidget(self.optim_table)
         box_layout.addWidget(self.rates_button)
+        box_layout.addWidget(self.optim_table)
         left.addWidget(box)
 
         vary = QGroupBox("Also vary")
@@ -190,6 +190,11 @@ class ComparePanel(Tool, QWidget):
         form.addRow("target accuracy", self.target_spin)
         left.addWidget(vary)
 
+        left.addStretch(1)
+        # what acts stays in view below the settings, however short the screen
+        actions = QWidget()
+        below = QVBoxLayout(actions)
+        below.setContentsMargins(0, 0, 0, 0)
         self.run_button = QPushButton("Run comparison")
         self.run_button.clicked.connect(self.run)
         self.stop_button = QPushButton("Stop")
@@ -198,7 +203,7 @@ class ComparePanel(Tool, QWidget):
         row = QHBoxLayout()
         row.addWidget(self.run_button)
         row.addWidget(self.stop_button)
-        left.addLayout(row)
+        below.addLayout(row)
         more = QWidget()
         row2 = FlowLayout(more, spacing=6, line_spacing=4)
         for text, slot in (("Add past runs…", self._pick_runs), ("Open…", self._open),
@@ -206,11 +211,11 @@ class ComparePanel(Tool, QWidget):
             button = QPushButton(text)
             button.clicked.connect(slot)
             row2.addWidget(button)
-        left.addWidget(more)
+        below.addWidget(more)
         self.status = QLabel("Pick optimizers or a field to vary, then Run.")
         self.status.setWordWrap(True)
-        left.addWidget(self.status)
-        left.addStretch(1)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        below.addWidget(self.status)
 
         self.tabs = QTabWidget()
         self.curves_page = CurvesPage()
@@ -223,7 +228,7 @@ class ComparePanel(Tool, QWidget):
         self.tabs.addTab(self.landscape, "Landscape")
 
         # the set-up column folds away (a button in the tabs' corner) to give the plots room
-        self.setup = vertical_scroll(setup)
+        self.setup = scroll_above(setup, actions)
         self.setup_button = QToolButton()
         self.setup_button.setCheckable(True)
         self.setup_button.setChecked(True)

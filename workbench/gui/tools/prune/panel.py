@@ -57,7 +57,7 @@ from workbench.gui.tools.prune.presenter import (
 )
 from workbench.gui.tools.prune.sensitivity import SensitivityBox
 from workbench.gui.tools.registry import Tool, ToolHost
-from workbench.gui.widgets.layouts import FlowLayout, vertical_scroll
+from workbench.gui.widgets.layouts import FlowLayout, scroll_above
 from workbench.gui.widgets.style import ALERT, CAUTION
 
 SLIDER_WIDTH = 140
@@ -167,6 +167,7 @@ class PrunePanel(Tool, QWidget):
         sens = SensitivityBox()
         self.sensitivity = sens
         self.sweep_button = sens.sweep_button
+        controls.addWidget(self.sweep_button)  # with the controls: never below the fold
         # the table and the sweep share the height; the person moves the line between them
         self.split = QSplitter(Qt.Orientation.Vertical)
         self.split.setChildrenCollapsible(False)
@@ -198,9 +199,7 @@ class PrunePanel(Tool, QWidget):
         # stays below them, always in view
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        self.scroll = vertical_scroll(content)
-        outer.addWidget(self.scroll, 1)
-        outer.addWidget(apply_box)
+        outer.addWidget(scroll_above(content, apply_box))
 
         self.slider.valueChanged.connect(self._on_amount)
         self.scope.currentIndexChanged.connect(self._on_mode)
