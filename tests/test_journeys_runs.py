@@ -491,3 +491,25 @@ def test_the_runs_lists_size_is_kept_and_the_welcome_waits_for_the_runs(qtbot, t
     again.undo.setClean()
     again.close()
     assert again.workspace.jobs.names() == []
+
+
+def test_the_pickers_tell_two_runs_of_one_experiment_apart(qtbot, window):
+    """Two runs of the same experiment: Fork's picker offered two identical lines; every
+    picker labels runs as the Runs list does (the rule that says what differs)."""
+    window.optim_panel.epochs.setValue(2)
+    first = _train(qtbot, window).run_dir
+    second = _train(qtbot, window).run_dir
+    texts = _row_texts(window)
+    assert texts[first] != texts[second] and texts[first].startswith("spirals #")
+    window.actions["fork"].trigger()  # Tools > Fork run…
+    dialog = window.tools.get("fork")
+    qtbot.waitUntil(lambda: dialog.run_combo.count() == 2, timeout=LIST_MS)
+    lines = {dialog.run_combo.itemData(i): dialog.run_combo.itemText(i) for i in range(2)}
+    assert lines[first] != lines[second]
+    assert lines[first].startswith(texts[first]) and lines[second].startswith(texts[second])
+    dialog.reject()
+    window.actions["prune"].trigger()  # the tools' run picker, the same rule
+    picker = window.tools.get("prune").picker
+    qtbot.waitUntil(lambda: picker.count() == 2, timeout=LIST_MS)
+    offered = {picker.itemData(i): picker.itemText(i) for i in range(2)}
+    assert offered[first].startswith(texts[first]) and offered[second].startswith(texts[second])

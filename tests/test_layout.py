@@ -45,9 +45,12 @@ from workbench.gui.shell.main_window import MainWindow  # noqa: E402
 from workbench.gui.tools.registry import TOOLS  # noqa: E402
 from workbench.gui.widgets import dialogs  # noqa: E402
 from workbench.gui.widgets.style import ACCENT, apply_style  # noqa: E402
+from workbench.paths import resources_dir  # noqa: E402
 from workbench.spec import from_dict  # noqa: E402
+from workbench.spec import load as load_spec  # noqa: E402
 
 SCREENS = ((1280, 800), (1366, 768))
+CNN = load_spec(resources_dir() / "examples" / "mnist_small_cnn.json")
 ELLIPSIS = "\u2026"
 WAIT_MS = 120_000
 
@@ -381,6 +384,10 @@ def test_every_panel_and_tool_fits_a_laptop_screen(qtbot, monkeypatch):
             here = f"{label} {window.editors.tabText(i)} editor"
             qtbot.waitUntil(lambda: not window.data_panel.is_loading(), timeout=WAIT_MS)
             inspector.check(here)
+        window.editors.setCurrentIndex(0)  # a CNN's rows: the longest layer names
+        undo.push_spec(window.undo, window.model, CNN, "layout test")
+        inspector.check(f"{label} Model editor, the small CNN example")
+        window.undo.undo()
         window.welcome.show()  # as on a first start
         inspector.check(f"{label} welcome")
         window.welcome.hide()

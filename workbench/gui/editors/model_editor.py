@@ -35,6 +35,7 @@ from workbench.core.model import ModelReport, analyze
 from workbench.gui.document import undo
 from workbench.gui.document.experiment_model import ExperimentModel
 from workbench.gui.editors.layer_stack import (
+    COL_INDEX,
     COL_MACS,
     COL_PARAMS,
     COL_SHAPE,
@@ -204,8 +205,9 @@ class ModelEditor(QWidget):
     def _header(self) -> QWidget:
         header = QWidget()
         h = QHBoxLayout(header)
-        h.setContentsMargins(8, 0, 8, 0)
-        for text, width in (("#", 22), ("Layer", 0), ("Output", COL_SHAPE),
+        h.setContentsMargins(6, 0, 6, 0)
+        h.setSpacing(3)
+        for text, width in (("#", COL_INDEX), ("Layer", 0), ("Output", COL_SHAPE),
                             ("Params", COL_PARAMS), ("MACs", COL_MACS)):
             label = QLabel(text)
             label.setObjectName("columnHeader")

@@ -74,11 +74,13 @@ from workbench.gui.tools.registry import Tool, ToolHost
 from workbench.gui.widgets import dialogs
 from workbench.gui.widgets.fields import SciSpinBox
 from workbench.gui.widgets.layouts import FlowLayout, fit_table_width, scroll_above
+from workbench.gui.widgets.style import HINT
 from workbench.spec import OPTIMIZER_TITLES, OPTIMIZERS, ExperimentSpec, SpecError
 
 REDRAW_MS = 250  # points that arrive within this go into one redraw
 FOLD_SETUP_BELOW = 1000  # a comparison that starts in a narrower panel folds the set-up away
 LR_WIDTH = 96
+FOLLOWS_STYLE = f"font-style: italic; color: {HINT};"  # a rate that follows the experiment's
 
 
 class ComparePanel(Tool, QWidget):
@@ -295,9 +297,7 @@ class ComparePanel(Tool, QWidget):
             for name, spin in self.optim_lrs.items():
                 own = name in self._own_rates
                 spin.setValue(self._own_rates[name] if own else lr)
-                font = spin.font()
-                font.setItalic(not own)
-                spin.setFont(font)
+                spin.setStyleSheet("" if own else FOLLOWS_STYLE)
                 spin.setToolTip(f"{OPTIMIZER_TITLES[name]}'s own rate (the experiment's is "
                                 f"{lr:g})" if own else
                                 f"The experiment's rate, {lr:g}: type another to give "
