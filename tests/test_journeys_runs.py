@@ -41,10 +41,10 @@ def answers(monkeypatch):
     return Answers(monkeypatch)
 
 
-@pytest.fixture
-def window(qtbot, answers, tmp_path):
+def _open_window(qtbot, runs_root: Path) -> MainWindow:
+    """The main window on a laptop's screen, over the run store at `runs_root`, ready."""
     apply_style(QApplication.instance())
-    win = MainWindow(workspace=Workspace(tmp_path / "runs"))
+    win = MainWindow(workspace=Workspace(runs_root))
     qtbot.addWidget(win)
     win.resize(1280, 800)
     win.show()
@@ -52,6 +52,12 @@ def window(qtbot, answers, tmp_path):
     if win.train_panel is None:  # torch still loading in the background
         with qtbot.waitSignal(win.trainPanelReady, timeout=WAIT_MS):
             pass
+    return win
+
+
+@pytest.fixture
+def window(qtbot, answers, tmp_path):
+    win = _open_window(qtbot, tmp_path / "runs")
     win.optim_panel.epochs.setValue(3)  # the default experiment, quick
     yield win
     win.undo.setClean()
@@ -459,18 +465,8 @@ def test_the_runs_lists_size_is_kept_and_the_welcome_waits_for_the_runs(qtbot, t
     """The person's size of the Runs list comes back with the window. The welcome strip is
     offered only on a first start: a store that holds runs is no first start, though the list
     was still empty when the window was made (it showed on every start)."""
-    apply_style(QApplication.instance())
-    runs_root = tmp_path / "runs"
-
     def opened() -> MainWindow:
-        win = MainWindow(workspace=Workspace(runs_root))
-        qtbot.addWidget(win)
-        win.resize(1280, 800)
-        win.show()
-        qtbot.waitExposed(win)
-        if win.train_panel is None:  # torch still loading in the background
-            with qtbot.waitSignal(win.trainPanelReady, timeout=WAIT_MS):
-                pass
+        win = _open_window(qtbot, tmp_path / "runs")
         qtbot.waitUntil(lambda: win.history.listed_once, timeout=LIST_MS)
         return win
 

@@ -64,6 +64,17 @@ def first_size() -> QSize:
     return QSize(width, height)
 
 
+def _stacked(top: QWidget, rest: QWidget) -> QWidget:
+    """`top` above `rest`, which takes the height left."""
+    column = QWidget()
+    layout = QVBoxLayout(column)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(2)
+    layout.addWidget(top)
+    layout.addWidget(rest, 1)
+    return column
+
+
 def _title_height(window: QWidget) -> int:
     """The height of a dock's title bar in this style."""
     style = window.style()
@@ -115,15 +126,9 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         self.welcome.hide()
         self.welcome.exampleRequested.connect(self._welcome_example)
         self.welcome.guideRequested.connect(self.getting_started)
-        experiment = QWidget()
-        experiment_layout = QVBoxLayout(experiment)
-        experiment_layout.setContentsMargins(0, 0, 0, 0)
-        experiment_layout.setSpacing(2)
-        experiment_layout.addWidget(self.name_field)
-        experiment_layout.addWidget(self.editors, 1)
         editors_dock = QDockWidget("Experiment", self)
         editors_dock.setObjectName("editorsDock")
-        editors_dock.setWidget(experiment)
+        editors_dock.setWidget(_stacked(self.name_field, self.editors))
         editors_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                                  | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, editors_dock)
@@ -149,13 +154,7 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.center.addTab(self.placeholder, "Train")
         self._uncloseable(0)
-        centre = QWidget()
-        centre_layout = QVBoxLayout(centre)
-        centre_layout.setContentsMargins(0, 0, 0, 0)
-        centre_layout.setSpacing(2)
-        centre_layout.addWidget(self.welcome)
-        centre_layout.addWidget(self.center, 1)
-        self.setCentralWidget(centre)
+        self.setCentralWidget(_stacked(self.welcome, self.center))
 
         self._build_menus()
         self.undo.cleanChanged.connect(self._clean_changed)
