@@ -42,7 +42,7 @@ from filelock import FileLock
 
 from workbench.core.data.cache import DatasetCache, DataSource
 from workbench.core.fields import MISSING, read_field, set_field, shown
-from workbench.core.store.runs import Run, RunError, RunStatus, RunStore
+from workbench.core.store.runs import Run, RunError, RunStatus, RunStore, slug
 from workbench.core.training.callbacks import Callback
 from workbench.core.training.events import Event, RunFailed, RunFinished, RunStarted
 from workbench.spec import ExperimentSpec, SpecError, check_name, from_dict
@@ -633,8 +633,7 @@ def list_studies(url: str) -> list[StudyInfo]:
 def default_study_name(spec: ExperimentSpec, space: SearchSpace) -> str:
     digest = hashlib.sha256(json.dumps([_identity(spec), space.to_dict()], sort_keys=True)
                             .encode()).hexdigest()[:8]
-    slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in spec.name)[:40] or "search"
-    return f"{slug}-{digest}"
+    return f"{slug(spec.name, 40, 'search')}-{digest}"
 
 
 def _identity(spec: ExperimentSpec) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import spec as specmod
-from workbench.core.store.runs import Run
+from workbench.core.store.runs import Run, slug
 from workbench.gui.tools.registry import TOOLS, ToolEntry
 from workbench.spec import ExperimentSpec, SpecError
 
@@ -54,8 +54,8 @@ def window_title(path: Path | None, doc_title: str | None) -> str:
 def suggested_file_name(name: str) -> str:
     """The file Save As offers for an experiment called `name`: its letters, digits, dashes,
     underscores and spaces (anything else a dash), `experiment` when nothing is left."""
-    safe = "".join(c if c.isalnum() or c in "-_ " else "-" for c in name)
-    return f"{safe.strip() or 'experiment'}.json"
+    safe = slug(name, limit=len(name), fallback="", keep="-_ ").strip()
+    return f"{safe or 'experiment'}.json"
 
 
 def blocked_reason(shape_problem: str | None, live: ExperimentSpec,
