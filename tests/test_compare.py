@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,13 +12,16 @@ import torch
 from workbench import spec as specmod
 from workbench.cli import main
 from workbench.core.data import load_splits
-from workbench.core.store.runs import RunStore
+from workbench.core.store.runs import Run, RunStore
 from workbench.core.store.specs import save_spec
 from workbench.core.tools.compare import (
+    DEFAULT_OPTIMIZERS,
     Comparison,
     ComparisonRunner,
     Curves,
     curves_for,
+    default_variants,
+    duration_text,
     grid,
     load_comparison,
     load_trail,
@@ -30,6 +34,7 @@ from workbench.core.tools.compare import (
 from workbench.core.tools.landscape import landscape_for_runs, loss_landscape
 from workbench.core.training.callbacks import Callback
 from workbench.core.training.events import RunFailed, RunFinished
+from workbench.paths import resources_dir
 from workbench.spec import SpecError
 
 
@@ -87,7 +92,11 @@ def test_every_variant_starts_from_the_same_weights_and_batches(tmp_path):
     # the optimizers really differ after the start
     finals = {round(c.epochs["train_loss"][-1], 6) for c in curves}
     assert len(finals) == 4
-    assert comparison.variants[2].spec.optim.lr == pytest.approx(1e-3)  # adam's own rate
+    # each is the experiment as it is, its optimizer aside: the experiment's rate for all
+    for variant in comparison.variants:
+        assert variant.spec.optim.lr == spec.optim.lr
+        same = variant.spec.with_value("optim.name", spec.optim.name)
+        assert same.with_value("name", spec.name) == spec
 
 
 def test_a_grid_of_two_fields_runs_every_combination(tmp_path):
@@ -152,6 +161,63 @@ def test_set_field_and_parse_vary_validate():
         grid(spec, {"optim.name": ["sgd", "lbfgs"]})
 
 
+# Each bundled example, raced as the Compare panel races it by default (its optimizers at the
+# example's own rate), for a few epochs: (epochs, the bar). The bar is a validation accuracy a
+# person would ask of the example, or for a regression the validation MSE. A logistic
+# regression on the moons cannot pass 90% (they are not linearly separable), hence 85%.
+EXAMPLE_RACES = {
+    "spirals_playground": (8, 0.9),
+    "mnist_mlp": (1, 0.9),
+    "mnist_small_cnn": (1, 0.85),
+    "moons_logistic": (6, 0.85),
+    "sine_regression": (5, 0.05),
+}
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLE_RACES))
+def test_the_default_comparison_of_every_example_separates_its_optimizers(tmp_path, example):
+    """The race says something: the optimizers end apart, and at least one passes the bar.
+    Raced at rates picked for each optimizer (SGD at 0.05, Adam and RMSprop at 0.001), the
+    spirals' SGD, Adam and RMSprop all stalled at 64-67% and none reached 90%."""
+    assert sorted(p.stem for p in (resources_dir() / "examples").glob("*.json")) == \
+        sorted(EXAMPLE_RACES), "every bundled example has its race here"
+    epochs, bar = EXAMPLE_RACES[example]
+    spec = specmod.load(resources_dir() / "examples" / f"{example}.json")
+    if spec.data.name == "mnist":  # the bundled sample, not a download
+        spec = spec.with_value("data.name", "mnist_small")
+    spec = spec.with_value("train.epochs", epochs).with_value("train.device", "cpu")
+    variants = default_variants(spec)
+    assert [v.spec.optim.name for v in variants] == list(DEFAULT_OPTIMIZERS)
+    assert all(v.spec.optim.lr == spec.optim.lr for v in variants)  # the example's own rate
+    comparison = Comparison(example, variants, target_accuracy=bar if bar > 0.5 else 0.9)
+    rows = results(comparison, drive(comparison, RunStore(tmp_path / "runs"), threads=1))
+    assert all(r.status == "finished" and r.lr == spec.optim.lr for r in rows), rows
+    if example == "sine_regression":
+        losses = [r.final_val_loss for r in rows]
+        assert min(losses) < bar, losses
+        assert max(losses) > 2 * min(losses), losses
+        return
+    accuracies = [r.best_val_accuracy for r in rows]
+    assert max(accuracies) - min(accuracies) >= 0.03, accuracies  # not all alike
+    reached = [r.label for r in rows if r.epochs_to_target is not None]
+    assert reached, f"no optimizer reached {bar:.0%}: {accuracies}"
+
+
+def test_a_run_on_other_data_is_no_fair_contestant():
+    spirals = specmod.load(resources_dir() / "examples" / "spirals_playground.json")
+    mnist = specmod.load(resources_dir() / "examples" / "mnist_mlp.json")
+    comparison = Comparison("race", grid(spirals, {"optim.name": ["sgd", "adam"]}))
+    assert comparison.other_data(spirals.with_value("optim.lr", 0.5)) is None
+    assert comparison.other_data(spirals.with_value("data.root", "/elsewhere")) is None
+    assert comparison.other_data(spirals.with_value("data.augment.noise_std", 0.1)) is None
+    said = comparison.other_data(mnist)
+    assert said is not None and said.startswith("it trained on mnist, sgd on spirals")
+    noisier = comparison.other_data(spirals.with_value("data.noise", 0.3))
+    assert noisier is not None and "noise 0.3" in noisier and "noise 0.1" in noisier
+    split = comparison.other_data(spirals.with_value("data.val_fraction", 0.3))
+    assert split is not None and "val fraction 0.3" in split
+
+
 def test_a_comparison_saves_reopens_and_takes_past_runs(tmp_path):
     runs = RunStore(tmp_path / "runs")
     comparison = Comparison("saved", grid(small_spec(epochs=1), {"optim.name": ["sgd", "adam"]}),
@@ -211,7 +277,8 @@ def test_cli_compare_prints_a_runs_list(tmp_path, capsys):
     code = main(["compare", str(spec_path), "--vary", "optim.name=sgd,adam",
                  "--vary", "optim.lr=0.1,1e6", "--runs-dir", str(tmp_path / "runs"),
                  "--quiet"])
-    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    captured = capsys.readouterr()
+    out = json.loads(captured.out.strip().splitlines()[-1])
     assert code == 0
     assert [r["variant"] for r in out["runs"]] == ["sgd lr=0.1", "sgd lr=1e+06", "adam lr=0.1",
                                                    "adam lr=1e+06"]
@@ -220,6 +287,17 @@ def test_cli_compare_prints_a_runs_list(tmp_path, capsys):
                           "seconds", "diverged"}
     assert out["runs"][1]["diverged"] and not out["runs"][0]["diverged"]
     assert math.isfinite(out["runs"][0]["final_train_loss"])
+    assert [r["lr"] for r in out["runs"]] == [0.1, 1e6, 0.1, 1e6]
+    # a fast epoch is a true figure, never 0.0: the JSON and the table agree with the run
+    per_epoch = out["runs"][0]["seconds_per_epoch"]
+    assert per_epoch > 0
+    stored = Run(Path(out["runs"][0]["run_dir"])).metrics("epoch")[0]["epoch_seconds"]
+    assert per_epoch == pytest.approx(stored, rel=1e-3)
+    lines = captured.err.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("variant "))
+    first = lines[head + 1]
+    assert first.startswith("sgd lr=0.1 ") and "time/epoch" in lines[head]
+    assert f" {duration_text(stored)} " in first, first
     assert load_comparison(out["comparison"]).variants[0].run_dir == out["runs"][0]["run_dir"]
 
 

@@ -212,3 +212,43 @@ def test_compress_of_a_run_in_a_read_only_store_is_one_line(run_dir, tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "read-only file system" in err[0].lower(), err
     assert "free some disk space" not in err[0]
+
+
+def test_the_export_dialog_shows_what_the_export_writes(qtbot, run_dir, tmp_path):
+    """The weights-and-script box is ticked exactly when those files are written: a float32
+    export writes them as ticked (or not), an int8 export writes its ONNX file alone, and the
+    box says so (it showed ticked, greyed, for an int8 export that wrote neither)."""
+    pytest.importorskip("onnxruntime")
+    from workbench.gui.tools.export.dialog import ExportDialog
+
+    dialog = ExportDialog(run_dir, Workspace(tmp_path / "workspace"))
+    qtbot.addWidget(dialog)
+    extras = dialog.extras
+
+    def export(folder: str) -> set[str]:
+        out = tmp_path / folder
+        out.mkdir()
+        dialog.path_edit.setText(str(out / "m.onnx"))
+        dialog._on_quantize()  # the file name follows the quantization, as it does when picked
+        failed: list[str] = []
+        dialog.exportFailed.connect(failed.append)
+        dialog.export_button.click()
+        qtbot.waitUntil(dialog.export_button.isEnabled, timeout=300_000)
+        dialog.exportFailed.disconnect(failed.append)
+        assert not failed, failed
+        return {p.name for p in out.iterdir()}
+
+    assert extras.isChecked() and extras.isEnabled()
+    assert export("float") == {"m.onnx", "m.safetensors", "m.py"}
+    extras.click()  # unticked by the person: the ONNX file alone
+    assert not extras.isChecked()
+    assert export("float-alone") == {"m.onnx"}
+    extras.click()
+    dialog.quantize.setCurrentIndex(dialog.quantize.findData("dynamic"))
+    assert not extras.isChecked() and not extras.isEnabled()  # shown as it will be written
+    assert "only its ONNX file" in extras.toolTip()
+    dialog.max_drop.setValue(dialog.max_drop.maximum())  # a tiny net: int8 costs it a point
+    assert export("int8") == {"m.int8-dynamic.onnx"}
+    dialog.quantize.setCurrentIndex(dialog.quantize.findData(None))
+    assert extras.isChecked() and extras.isEnabled()  # the person's choice comes back
+    dialog.shutdown()

@@ -15,6 +15,7 @@ from workbench import spec as specmod  # noqa: E402
 from workbench.core.tools.surfaces import SURFACES, trajectory  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
 from workbench.gui.tools.compare.panel import ComparePanel  # noqa: E402
+from workbench.gui.tools.compare.presenter import COLUMNS  # noqa: E402
 from workbench.gui.tools.playground.panel import PlaygroundPanel  # noqa: E402
 
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
@@ -61,8 +62,10 @@ def test_compare_panel_races_four_optimizers(qtbot, panel, tmp_path):
     assert len({r.first_batch_loss for r in rows}) == 1
     table = panel.results_table
     assert table.rowCount() == 4
-    table.sortItems(2, Qt.SortOrder.AscendingOrder)  # best val acc, lowest first
-    accs = [float(table.item(r, 2).text().rstrip("%")) for r in range(4)]
+    assert [table.item(r, 0).text() for r in range(4)] == [r.label for r in rows]  # raced
+    best = COLUMNS.index("best val acc")
+    table.sortItems(best, Qt.SortOrder.AscendingOrder)  # best val acc, lowest first
+    accs = [float(table.item(r, best).text().rstrip("%")) for r in range(4)]
     assert accs == sorted(accs)
     for key, plot in panel.curves_page.plots.items():
         drawn = [item for item in plot.listDataItems() if item.xData is not None]
@@ -154,3 +157,111 @@ def test_playground_animates_real_optimizer_paths(qtbot):
     assert p.trajectories["momentum"].losses[-1] < p.trajectories["sgd"].losses[-1]
     shoot(p, "playground_bowl.png")
     p.close()
+
+
+def test_a_variant_that_raises_shows_as_failed_with_its_error(qtbot, panel, monkeypatch):
+    """A bug in one variant's set-up: that variant fails with its error in its row and in the
+    status line, the others finish, and "Done; saved as ..." no longer hides the failure."""
+    from workbench.core.tools.compare import ComparisonRunner
+
+    real = ComparisonRunner._trainer
+
+    def trainer(runner, index):
+        if runner.variants[index].spec.optim.name == "momentum":
+            raise RuntimeError("boom in the set-up")
+        return real(runner, index)
+
+    monkeypatch.setattr(ComparisonRunner, "_trainer", trainer)
+    panel.set_optimizers({"sgd": None, "momentum": None, "adam": None})
+    panel.set_field("(nothing)", "")
+    with qtbot.waitSignal(panel.comparisonFinished, timeout=120_000):
+        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    rows = {r.label: r for r in panel.rows()}
+    assert rows["momentum"].status == "failed"
+    assert "boom in the set-up" in rows["momentum"].reason
+    assert rows["sgd"].status == rows["adam"].status == "finished"
+    text = panel.status.text()
+    assert "momentum failed: RuntimeError: boom in the set-up" in text, text
+    assert not text.startswith("Done;") and "Saved as" in text
+    panel.tabs.setCurrentWidget(panel.results_table)
+    table = panel.results_table
+    cells = {table.item(r, 0).text(): table.item(r, 1) for r in range(table.rowCount())}
+    assert "boom in the set-up" in cells["momentum"].text()
+    assert "boom in the set-up" in cells["momentum"].toolTip()
+    shoot(panel, "compare_panel_failed_variant.png")
+
+
+def test_each_optimizer_races_at_the_experiments_rate_unless_given_its_own(qtbot, panel):
+    """The default race: the experiment as it is, each optimizer at its rate (0.1 here);
+    a rate typed for one optimizer is its own, shown in the form and in the results."""
+    spec = moons_spec().with_value("train.epochs", 2)
+    panel.get_spec = lambda: spec
+    panel.sync_rates()
+    ticked = panel.chosen_optimizers()
+    assert set(ticked) == {"sgd", "momentum", "adam", "rmsprop"}  # the default ticks
+    assert all(rate is None for rate in ticked.values())  # none set: the experiment's
+    assert all(panel.optim_lrs[n].value() == 0.1 for n in ticked)
+    assert "italic" in panel.optim_lrs["adam"].styleSheet() and "0.1" in panel.rate_note.text()
+    panel.optim_lrs["adam"].setValue(0.01)  # typed by the person: adam's own
+    assert panel.chosen_optimizers()["adam"] == 0.01
+    assert panel.optim_lrs["adam"].styleSheet() == ""  # its own: shown as any value
+    spec = spec.with_value("optim.lr", 0.05)  # the experiment changes: the others follow
+    panel.sync_rates()
+    assert panel.optim_lrs["sgd"].value() == 0.05 and panel.optim_lrs["adam"].value() == 0.01
+    with qtbot.waitSignal(panel.comparisonFinished, timeout=120_000):
+        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    rates = {v.label: v.spec.optim.lr for v in panel.comparison.variants}
+    assert rates == {"sgd": 0.05, "momentum": 0.05, "adam": 0.01, "rmsprop": 0.05}
+    for variant in panel.comparison.variants:  # only the optimizer and its rate changed
+        same = variant.spec.with_value("optim.name", "sgd").with_value("optim.lr", 0.05)
+        assert same.with_value("name", spec.name) == spec
+    table = panel.results_table
+    column = COLUMNS.index("learning rate")
+    shown = {table.item(r, 0).text(): table.item(r, column).text()
+             for r in range(table.rowCount())}
+    assert shown == {"sgd": "0.05", "momentum": "0.05", "adam": "0.01", "rmsprop": "0.05"}
+    panel.reset_rates()
+    assert panel.chosen_optimizers()["adam"] is None and panel.optim_lrs["adam"].value() == 0.05
+
+
+def test_compare_reads_and_writes_no_file_on_the_gui_thread(qtbot, panel, tmp_path,
+                                                            monkeypatch):
+    """Runs' summaries and specs are read, and comparisons written, by the panel's tasks:
+    the redraw timer read each variant's summary, and Save wrote on the GUI thread."""
+    import threading
+
+    from workbench.core.store import atomic
+    from workbench.core.store.runs import Run
+
+    on_gui: list[str] = []
+    gui = threading.main_thread()
+
+    def watch(name, real):
+        def wrapper(*args, **kwargs):
+            if threading.current_thread() is gui:
+                on_gui.append(name)
+            return real(*args, **kwargs)
+        return wrapper
+
+    panel.set_optimizers({"sgd": None})
+    panel.set_field("optim.lr", "0.1, 0.05")
+    with qtbot.waitSignal(panel.comparisonFinished, timeout=120_000):
+        panel.run()
+    past = [v.run_dir for v in panel.comparison.variants]
+    monkeypatch.setattr(Run, "summary", watch("summary", Run.summary))
+    monkeypatch.setattr(Run, "spec", watch("spec", Run.spec))
+    monkeypatch.setattr(atomic, "write_text_atomic", watch("write", atomic.write_text_atomic))
+    from workbench.core.tools.compare import files
+    monkeypatch.setattr(files, "write_text_atomic", watch("write", files.write_text_atomic))
+    panel.clear()
+    with qtbot.waitSignal(panel.runsRead, timeout=60_000):
+        panel.add_runs(past)
+    panel._redraw()  # what the timer does
+    with qtbot.waitSignal(panel.saved, timeout=60_000):
+        panel.save(tmp_path / "kept.json")
+    assert (tmp_path / "kept.json").is_file()
+    panel.set_field("optim.lr", "0.2")
+    with qtbot.waitSignal(panel.comparisonFinished, timeout=120_000):
+        panel.run()
+    panel._redraw()
+    assert on_gui == []

@@ -113,13 +113,14 @@ def test_pause_holds_progress_and_resume_finishes(qtbot, panel, holder):
     qtbot.waitUntil(parked_in_pause, timeout=WAIT_MS)
     QCoreApplication.processEvents()
     assert panel.status.text() == "Paused"
-    assert panel.resume_button.isEnabled() and not panel.pause_button.isEnabled()
+    assert panel.pause_button.isEnabled() and panel.pause_button.text() == "Continue"
+    assert not hasattr(panel, "resume_button")  # one Resume in the app: the Runs list's
     held = (panel.progress.value(), panel.curves.point_count("train_loss"))
     for _ in range(5):
         QCoreApplication.processEvents()
     assert (panel.progress.value(), panel.curves.point_count("train_loss")) == held
     with qtbot.waitSignal(panel.runEnded, timeout=WAIT_MS) as blocker:
-        panel.resume_button.click()
+        panel.pause_button.click()  # Continue
     assert isinstance(blocker.args[0], RunFinished) and not blocker.args[0].stopped
     assert panel.curves.point_count("val_loss") == 6
 

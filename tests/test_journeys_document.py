@@ -72,6 +72,7 @@ def open_window(qtbot) -> MainWindow:
     if window.train_panel is None:
         with qtbot.waitSignal(window.trainPanelReady, timeout=WAIT_MS):
             pass
+    qtbot.waitUntil(lambda: window.history.listed_once, timeout=WAIT_MS)  # the runs known
     window.activateWindow()
     return window
 

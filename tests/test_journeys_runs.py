@@ -41,10 +41,10 @@ def answers(monkeypatch):
     return Answers(monkeypatch)
 
 
-@pytest.fixture
-def window(qtbot, answers, tmp_path):
+def _open_window(qtbot, runs_root: Path) -> MainWindow:
+    """The main window on a laptop's screen, over the run store at `runs_root`, ready."""
     apply_style(QApplication.instance())
-    win = MainWindow(workspace=Workspace(tmp_path / "runs"))
+    win = MainWindow(workspace=Workspace(runs_root))
     qtbot.addWidget(win)
     win.resize(1280, 800)
     win.show()
@@ -52,6 +52,12 @@ def window(qtbot, answers, tmp_path):
     if win.train_panel is None:  # torch still loading in the background
         with qtbot.waitSignal(win.trainPanelReady, timeout=WAIT_MS):
             pass
+    return win
+
+
+@pytest.fixture
+def window(qtbot, answers, tmp_path):
+    win = _open_window(qtbot, tmp_path / "runs")
     win.optim_panel.epochs.setValue(3)  # the default experiment, quick
     yield win
     win.undo.setClean()
@@ -230,7 +236,7 @@ def test_export_the_selected_run_and_refuse_a_failed_one(qtbot, window, answers)
     dialog.close()
 
 
-def test_compare_three_optimizers_one_added_from_the_runs_list(qtbot, window):
+def test_compare_three_optimizers_one_added_from_the_runs_list(qtbot, window, answers):
     adam = _train(qtbot, window).run_dir  # the default experiment trains with Adam
     window.actions["compare"].trigger()
     panel = window.tools.get("compare")
@@ -241,6 +247,15 @@ def test_compare_three_optimizers_one_added_from_the_runs_list(qtbot, window):
         qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     compared = _new_runs(qtbot, window, known, 2)  # in the list, by themselves
     assert {Run(Path(p)).summary()["optimizer"] for p in compared} == {"sgd", "rmsprop"}
+    # each at the experiment's own rate, not one picked for it behind the person's back
+    assert {Run(Path(p)).summary()["lr"] for p in compared} == {window.model.spec().optim.lr}
+    # the saved comparison's folder, inside the runs folder, is never listed as a run
+    assert (window.runs.root / "comparisons").is_dir()
+    history = window.history
+    history.refresh()
+    qtbot.waitUntil(lambda: not history.feed.tasks.is_running(), timeout=LIST_MS)
+    assert not any(Path(p).name == "comparisons" for p in _listed(window))
+    assert all(i.error is None for i in history.infos) and len(history.infos) == 3
 
     # the trained run joins from the Runs list's context menu
     assert _context_action(qtbot, window, adam, "compare")
@@ -258,6 +273,16 @@ def test_compare_three_optimizers_one_added_from_the_runs_list(qtbot, window):
     window.actions["compare_selected"].trigger()
     assert len(panel.comparison.variants) == 3
     _shot(window, "compare_three.png")
+
+    # a run of other data (MNIST) joining the spirals race is warned about
+    mnist = window.runs.create(window.model.spec().with_value("data.name", "mnist_small")
+                               .with_value("name", "digits"))
+    mnist.update_summary(status=RunStatus.FINISHED)
+    assert not answers.warned
+    assert _context_action(qtbot, window, str(mnist.path), "compare")
+    qtbot.waitUntil(lambda: len(panel.comparison.variants) == 4, timeout=LIST_MS)
+    assert len(answers.warned) == 1 and "mnist_small" in answers.warned[0]
+    assert "spirals" in answers.warned[0] and "not comparable" in answers.warned[0]
 
 
 def test_stop_a_run_and_resume_it_from_the_runs_list_delete_refused_while_it_runs(
@@ -290,6 +315,9 @@ def test_stop_a_run_and_resume_it_from_the_runs_list_delete_refused_while_it_run
     stopped = ended.args[0]
     assert stopped.stopped and stopped.run_dir == run_dir
     assert Path(run_dir).is_dir()
+    # one Resume in the app: the training view pauses and continues, the Runs list resumes
+    assert not hasattr(panel, "resume_button") and panel.pause_button.text() == "Pause"
+    assert "Resume (Runs list) continues it" in panel.status.text()
     qtbot.waitUntil(lambda: _listed(window).get(run_dir) == RunStatus.STOPPED, timeout=LIST_MS)
 
     _click_run(qtbot, window, run_dir)
@@ -370,3 +398,114 @@ def test_the_list_follows_the_store_and_keeps_the_selection(qtbot, tmp_path):
     assert history.selected_path() == str(first.path)
     history.close()
     assert history.tasks.threads() == 0 and history.feed.tasks.threads() == 0
+
+
+def _row_texts(win: MainWindow) -> dict[str, str]:
+    """What the Runs list shows in its Run column: run folder -> text."""
+    tree = win.history.tree
+    return {tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole): tree.topLevelItem(i).text(0)
+            for i in range(tree.topLevelItemCount())}
+
+
+def _in_view(win: MainWindow, run_dir: str) -> bool:
+    tree = win.history.tree
+    item = next(tree.topLevelItem(i) for i in range(tree.topLevelItemCount())
+                if tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) == run_dir)
+    return tree.viewport().rect().contains(tree.visualItemRect(item))
+
+
+def test_the_runs_list_shows_eight_rows_tells_alike_runs_apart_and_keeps_its_run_in_view(
+        qtbot, window, answers):
+    """At 1280x800: eight rows at least; runs of one name say what differs; the run asked
+    for, and a new one, are scrolled into view; the Delete key deletes, asking first."""
+    history = window.history
+    assert history.rows_shown() >= 8, history.rows_shown()
+    spec = window.model.spec()
+    made = []
+    for lr in (0.02, 0.05, 0.02, 0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
+        run = window.runs.create(spec.with_value("optim.lr", lr))
+        run.update_summary(status=RunStatus.FINISHED, test_accuracy=0.5)
+        made.append(str(run.path))
+    qtbot.waitUntil(lambda: len(_listed(window)) == len(made), timeout=LIST_MS)
+    texts = _row_texts(window)
+    assert len(set(texts.values())) == len(texts), texts  # no two rows read the same
+    assert texts[made[1]] == "spirals · lr 0.05"
+    assert texts[made[0]].startswith("spirals · lr 0.02 #")  # three alike: their short ids
+    _shot(window, "runs_alike.png")
+
+    # the oldest run, asked for (as opening it does), is scrolled into view
+    oldest = made[0]
+    history.tree.scrollToTop()
+    assert not _in_view(window, oldest)
+    history.select(oldest)
+    assert history.selected_path() == oldest and _in_view(window, oldest)
+
+    # a new run, with the list scrolled to its end, is selected and shown
+    history.tree.scrollToBottom()
+    end = _train(qtbot, window)
+    assert history.selected_path() == end.run_dir and _in_view(window, end.run_dir)
+    qtbot.waitUntil(lambda: _listed(window).get(end.run_dir) == RunStatus.FINISHED,
+                    timeout=LIST_MS)
+    assert _in_view(window, end.run_dir)  # and stays shown as the list updates
+
+    # the Delete key, on the list: asked, then deleted
+    _click_run(qtbot, window, made[4])
+    answers.next = dialogs.Button.No
+    qtbot.keyClick(history.tree, Qt.Key.Key_Delete)
+    assert len(answers.asked) == 1 and Path(made[4]).name in answers.asked[0]
+    assert Path(made[4]).is_dir()
+    answers.next = dialogs.Button.Yes
+    with qtbot.waitSignal(history.deleted, timeout=WAIT_MS):
+        qtbot.keyClick(history.tree, Qt.Key.Key_Delete)
+    assert not Path(made[4]).exists()
+
+
+def test_the_runs_lists_size_is_kept_and_the_welcome_waits_for_the_runs(qtbot, tmp_path,
+                                                                        answers):
+    """The person's size of the Runs list comes back with the window. The welcome strip is
+    offered only on a first start: a store that holds runs is no first start, though the list
+    was still empty when the window was made (it showed on every start)."""
+    def opened() -> MainWindow:
+        win = _open_window(qtbot, tmp_path / "runs")
+        qtbot.waitUntil(lambda: win.history.listed_once, timeout=LIST_MS)
+        return win
+
+    first = opened()
+    assert first.welcome.isVisible()  # nothing trained, nothing opened: a first start
+    first.resizeDocks([first.history_dock], [180], Qt.Orientation.Vertical)  # made smaller
+    qtbot.waitUntil(lambda: abs(first.history_dock.height() - 180) <= 2)
+    kept = first.history_dock.height()
+    spec = project.default_spec()
+    run = first.runs.create(spec)
+    run.update_summary(status=RunStatus.FINISHED)
+    first.undo.setClean()
+    first.close()
+
+    again = opened()
+    assert not again.welcome.isVisible()  # the store holds a run: not a first start
+    assert abs(again.history_dock.height() - kept) <= 2, (again.history_dock.height(), kept)
+    again.undo.setClean()
+    again.close()
+    assert again.workspace.jobs.names() == []
+
+
+def test_the_pickers_tell_two_runs_of_one_experiment_apart(qtbot, window):
+    """Two runs of the same experiment: Fork's picker offered two identical lines; every
+    picker labels runs as the Runs list does (the rule that says what differs)."""
+    window.optim_panel.epochs.setValue(2)
+    first = _train(qtbot, window).run_dir
+    second = _train(qtbot, window).run_dir
+    texts = _row_texts(window)
+    assert texts[first] != texts[second] and texts[first].startswith("spirals #")
+    window.actions["fork"].trigger()  # Tools > Fork run…
+    dialog = window.tools.get("fork")
+    qtbot.waitUntil(lambda: dialog.run_combo.count() == 2, timeout=LIST_MS)
+    lines = {dialog.run_combo.itemData(i): dialog.run_combo.itemText(i) for i in range(2)}
+    assert lines[first] != lines[second]
+    assert lines[first].startswith(texts[first]) and lines[second].startswith(texts[second])
+    dialog.reject()
+    window.actions["prune"].trigger()  # the tools' run picker, the same rule
+    picker = window.tools.get("prune").picker
+    qtbot.waitUntil(lambda: picker.count() == 2, timeout=LIST_MS)
+    offered = {picker.itemData(i): picker.itemText(i) for i in range(2)}
+    assert offered[first].startswith(texts[first]) and offered[second].startswith(texts[second])

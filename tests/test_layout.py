@@ -1,12 +1,15 @@
 """The window fits a laptop: at 1280x800 and 1366x768, with a trained run in every view, every
 editor tab, training view and tool of the Tools menu (tools registered later included) opens
 without the window outgrowing the screen, without the editors changing width, without a dialog
-larger than the screen, and without a label, button, check box, tab or table header whose text
-is cut off. A tool that starts work when it opens (the rate finder) is looked at once it is done.
+larger than the screen, and without a label, button, check box, tab, table header or tree item
+whose text is cut off. A button in a scroll area lies within what the area shows (an action
+below the fold is one a person misses), a disabled slider does not look live, and at 1280x800
+the Runs list shows at least eight rows. A tool that starts work when it opens (the rate
+finder) is looked at once it is done.
 
 A text counts as cut off when its font needs more room than its widget has (the style's size
-hint for buttons, the font metrics for headers and placeholders); a text shortened with "…"
-passes only when the full text is its tooltip.
+hint for buttons, the font metrics for headers and placeholders, the view's size hint for a
+tree's column); a text shortened with "…" passes only when the full text is its tooltip.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ pytest.importorskip("PySide6")
 
 import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import Qt, QTimer  # noqa: E402
+from PySide6.QtGui import QColor  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QAbstractButton,
     QApplication,
@@ -28,9 +32,11 @@ from PySide6.QtWidgets import (  # noqa: E402
     QPushButton,
     QRadioButton,
     QScrollArea,
+    QSlider,
     QStyle,
     QTabBar,
     QTabWidget,
+    QTreeView,
     QWidget,
 )
 
@@ -38,10 +44,13 @@ from workbench.gui.document import undo  # noqa: E402
 from workbench.gui.shell.main_window import MainWindow  # noqa: E402
 from workbench.gui.tools.registry import TOOLS  # noqa: E402
 from workbench.gui.widgets import dialogs  # noqa: E402
-from workbench.gui.widgets.style import apply_style  # noqa: E402
+from workbench.gui.widgets.style import ACCENT, apply_style  # noqa: E402
+from workbench.paths import resources_dir  # noqa: E402
 from workbench.spec import from_dict  # noqa: E402
+from workbench.spec import load as load_spec  # noqa: E402
 
 SCREENS = ((1280, 800), (1366, 768))
+CNN = load_spec(resources_dir() / "examples" / "mnist_small_cnn.json")
 ELLIPSIS = "\u2026"
 WAIT_MS = 120_000
 
@@ -143,6 +152,55 @@ def _scroll_problem(area: QScrollArea) -> str | None:
     return None
 
 
+def _hidden_buttons(area: QScrollArea) -> list[str]:
+    """Buttons inside a scroll area that lie (partly) outside what it shows: below the fold,
+    where a person does not look for the action."""
+    content, viewport = area.widget(), area.viewport()
+    if content is None or not area.isVisible():
+        return []
+    shown = viewport.rect()
+    problems = []
+    for button in content.findChildren(QPushButton):
+        if not button.isVisibleTo(content) or not button.text():
+            continue
+        top_left = button.mapTo(viewport, button.rect().topLeft())
+        bottom_right = button.mapTo(viewport, button.rect().bottomRight())
+        if not (shown.contains(top_left) and shown.contains(bottom_right)):
+            problems.append(f"button {button.text()!r} lies outside what its scroll area "
+                            f"shows ({top_left.y()}..{bottom_right.y()} of 0..{shown.height()})")
+    return problems
+
+
+def _tree_problems(view: QTreeView) -> list[str]:
+    """A tree's column narrower than its items: their names are cut ("Convolu…")."""
+    header = view.header()
+    problems = []
+    for column in range(header.count()):
+        if header.isSectionHidden(column) or view.columnWidth(column) == 0:
+            continue
+        needed = view.sizeHintForColumn(column)
+        if needed > view.columnWidth(column) + 1:
+            problems.append(f"column {column} needs {needed} px for its items, has "
+                            f"{view.columnWidth(column)}")
+    return problems
+
+
+def _live_looking(slider: QSlider) -> str | None:
+    """A disabled slider drawn in the accent colour looks as if it moved."""
+    if slider.isEnabled() or slider.width() <= 0:
+        return None
+    image = slider.grab().toImage()
+    accent = QColor(ACCENT)
+    blue = sum(1 for x in range(0, image.width(), 2) for y in range(0, image.height(), 2)
+               if _near(image.pixelColor(x, y), accent))
+    return f"disabled, but {blue} of its pixels are the accent blue" if blue > 4 else None
+
+
+def _near(color: QColor, other: QColor) -> bool:
+    return (abs(color.red() - other.red()) + abs(color.green() - other.green())
+            + abs(color.blue() - other.blue())) < 60
+
+
 def _charts_problem(view: pg.GraphicsLayoutWidget) -> str | None:
     """pyqtgraph lays its charts out at their minimum size even when the view is smaller, and
     the view then shows only part of them."""
@@ -171,7 +229,11 @@ def clipped(root: QWidget) -> list[str]:
         elif isinstance(widget, QLineEdit):
             found = [p for p in [_placeholder_problem(widget)] if p]
         elif isinstance(widget, QScrollArea):
-            found = [p for p in [_scroll_problem(widget)] if p]
+            found = [p for p in [_scroll_problem(widget)] if p] + _hidden_buttons(widget)
+        elif isinstance(widget, QTreeView):
+            found = _tree_problems(widget)
+        elif isinstance(widget, QSlider):
+            found = [p for p in [_live_looking(widget)] if p]
         elif isinstance(widget, pg.GraphicsLayoutWidget):
             found = [p for p in [_charts_problem(widget)] if p]
         problems += [f"{_name(widget)} {text_of(widget)!r}: {p}" for p in found]
@@ -313,11 +375,19 @@ def test_every_panel_and_tool_fits_a_laptop_screen(qtbot, monkeypatch):
         inspector = Inspector(window, size)
         label = f"{size[0]}x{size[1]}"
         inspector.check(f"{label} start")
+        tree = window.history.tree
+        rows = tree.viewport().height() // max(1, tree.sizeHintForRow(0))
+        if size == (1280, 800) and rows < 8:
+            problems.append(f"{label}: the Runs list shows {rows} rows, fewer than eight")
         for i in range(window.editors.count()):
             window.editors.setCurrentIndex(i)
             here = f"{label} {window.editors.tabText(i)} editor"
             qtbot.waitUntil(lambda: not window.data_panel.is_loading(), timeout=WAIT_MS)
             inspector.check(here)
+        window.editors.setCurrentIndex(0)  # a CNN's rows: the longest layer names
+        undo.push_spec(window.undo, window.model, CNN, "layout test")
+        inspector.check(f"{label} Model editor, the small CNN example")
+        window.undo.undo()
         window.welcome.show()  # as on a first start
         inspector.check(f"{label} welcome")
         window.welcome.hide()
@@ -334,6 +404,9 @@ def test_every_panel_and_tool_fits_a_laptop_screen(qtbot, monkeypatch):
                 continue
             if hasattr(tool, "sessionReady"):  # Prune opens on the selected run: loading it
                 qtbot.waitUntil(lambda t=tool: t.session is not None, timeout=WAIT_MS)
+                tool.slider.setValue(50)  # the per-layer sliders, disabled while the scope
+                qtbot.waitUntil(lambda t=tool: t.result is not None  # is global, show it
+                                and t.result.config.amount == 0.5, timeout=WAIT_MS)
             if hasattr(tool, "add_runs") and not tool.comparison.variants:
                 with qtbot.waitSignal(tool.runsRead, timeout=WAIT_MS):
                     tool.add_runs(run_dirs)  # curves to draw, as "Add past runs…" gives

@@ -17,7 +17,7 @@ from workbench import spec as specmod
 from workbench.core.memory import DeviceMemory
 from workbench.core.model import analyze
 from workbench.core.store.errors import RunError
-from workbench.core.store.runs import RunStatus, RunStore
+from workbench.core.store.runs import RunInfo, RunStatus, RunStore
 from workbench.core.tools.compare import Curves, ResultRow
 from workbench.core.tools.fork import plan_fork
 from workbench.core.training.loop import Trainer
@@ -109,7 +109,34 @@ def test_run_rules_say_which_runs_a_tool_takes_and_why_not(store):
     assert run_rules.run_for_tool(None, [failed, created]) is None
     assert run_rules.run_to_resume(None, store.list()) is None  # nothing stopped midway
     assert run_rules.result_text(finished.summary).endswith("% test")
-    assert "moons-mlp" in run_rules.run_title(finished)
+    assert run_rules.run_titles([finished])[0].startswith("moons-mlp · test ")
+
+
+def test_runs_that_share_a_name_say_what_differs(tmp_path):
+    """Three rows reading "spirals · finished · 07 Dec 01:44" could not be told apart: each
+    label names what differs (rate, trial, fork epoch, parent), else the folder's short id."""
+    def info(folder: str, **summary) -> RunInfo:
+        return RunInfo(tmp_path / folder, {"name": "spirals", "optimizer": "adam",
+                                           "dataset": "spirals", **summary})
+
+    same = [info("20261207-0144-spirals-aaaaaa", lr=0.02),
+            info("20261207-0143-spirals-bbbbbb", lr=0.05),
+            info("20261207-0142-spirals-cccccc", lr=0.02)]
+    assert run_rules.run_labels(same) == ["spirals · lr 0.02 #aaaaaa", "spirals · lr 0.05",
+                                          "spirals · lr 0.02 #cccccc"]
+    alike = [info("a-111111"), info("b-222222")]  # nothing differs: the short ids do
+    assert run_rules.run_labels(alike) == ["spirals #111111", "spirals #222222"]
+    family = [info("p-parent", lr=0.02),
+              info("f-fork01", lr=0.02, parent=str(tmp_path / "p-parent"), fork_epoch=2),
+              info("t-trial3", lr=0.02, trial=3), info("t-trial4", lr=0.02, trial=4),
+              RunInfo(tmp_path / "other-run", {"name": "mnist", "optimizer": "sgd"})]
+    assert run_rules.run_labels(family) == [
+        "spirals", "spirals · fork at epoch 2, from parent", "spirals · trial 3",
+        "spirals · trial 4", "mnist"]
+    damaged = RunInfo(tmp_path / "20261207-broken-dddddd", {}, "summary.json: missing")
+    assert run_rules.run_labels([damaged, *alike])[0] == "20261207-broken-dddddd"
+    titles = run_rules.run_titles(alike)
+    assert titles[0] != titles[1] and titles[0].startswith("spirals #111111")
 
 
 def test_the_runs_list_offers_what_the_registry_declares():
@@ -227,20 +254,34 @@ def test_the_compare_presenter_builds_variants_and_reads_runs(store, tmp_path):
     twins = compare.build_variants(moons(), {"sgd": 0.1}, compare.NOTHING, "")
     compare.label_apart(twins, ["sgd"])
     assert twins[0].label == "sgd #2"
+    # an optimizer the person gave no rate of its own trains at the experiment's
+    own = compare.build_variants(moons(), {"sgd": None, "adam": None, "rmsprop": 0.005},
+                                 compare.NOTHING, "")
+    assert [(v.spec.optim.name, v.spec.optim.lr) for v in own] == [
+        ("sgd", moons().optim.lr), ("adam", moons().optim.lr), ("rmsprop", 0.005)]
     row = ResultRow(label="a", status="finished", run_dir=None, best_val_accuracy=0.5,
                     final_val_accuracy=None, final_train_loss=float("nan"),
                     final_val_loss=0.25, epochs_to_target=None, seconds_to_target=None,
-                    seconds_per_epoch=1.0, seconds=2.0, diverged=False,
-                    first_batch_loss=None)
+                    seconds_per_epoch=0.00041, seconds=2.0, diverged=False,
+                    first_batch_loss=None, lr=0.02)
     cells = compare.row_cells(row)
-    assert cells[2] == (0.5, "50.00%") and cells[3] == (None, "-") and cells[4][1] == "-"
-    assert compare.target_headers(0.9) == ("epochs to 90%", "s to 90%")
+    assert cells[2] == (0.02, "0.02") and cells[3] == (0.5, "50.00%")
+    assert cells[4] == (None, "-") and cells[5][1] == "-"
+    assert cells[9] == (0.00041, "0.41 ms") and cells[10] == (2.0, "2.00 s")  # never 0.0
+    assert compare.target_headers(0.9) == ("epochs to 90%", "time to 90%")
+    failed = ResultRow(**{**row.to_dict(), "label": "b", "status": "failed",
+                          "reason": "boom: a bug"})
+    text = compare.ended_text([row, failed], None, "c.json")
+    assert text == "Done with failures (1 finished, 1 failed). b failed: boom: a bug. " \
+                   "Saved as c.json."
+    assert compare.ended_text([row], "it broke", None).startswith(
+        "The comparison stopped on an error: it broke.")
     series = {"global_step": [1, 2, 3, 4], "epoch": [1, 1, 2, 2], "train_loss": [4, 3, 2, 1]}
     assert compare.new_points(series, "train_loss", "epoch", 1, None) == ([1, 2, 2], [3, 2, 1])
     assert compare.new_points(series, "train_loss", "global_step", 0, 3) == ([3, 4], [2, 1])
     finished = str(infos_by_status(store)[RunStatus.FINISHED].path)
     loaded, problems = compare.read_runs([finished, str(tmp_path / "gone")], [])
-    assert [run_dir for run_dir, _spec, _curves in loaded] == [finished]
+    assert [run_dir for run_dir, _spec, _curves, _branch in loaded] == [finished]
     assert isinstance(loaded[0][2], Curves) and len(problems) == 1
     assert compare.fork_of(finished) is None
 
@@ -285,12 +326,13 @@ def test_the_compress_presenter_places_and_marks_variants():
     assert "size 2.0 KB" in text and "refused: lost 70 points" in text
     assert compress.family_text([]).startswith("Not measured yet")
     assert "3 variants of 1 run " in compress.family_text(variants[:3])
-    infos = [SimpleNamespace(error=None, name="20260101-a1b2c3", path=Path("/runs/x"),
-                             summary={"status": "finished", "name": "net",
-                                      "test_accuracy": 0.95}),
-             SimpleNamespace(error=None, name="f", path=Path("/runs/f"),
-                             summary={"status": "failed"})]
-    assert compress.picker_items(infos) == [("/runs/x", "net (a1b2c3) · test 95.0%")]
+    infos = [RunInfo(Path("/runs/20260101-a1b2c3"), {"status": "finished", "name": "net",
+                                                     "test_accuracy": 0.95}),
+             RunInfo(Path("/runs/20260101-d4e5f6"), {"status": "finished", "name": "net"}),
+             RunInfo(Path("/runs/f"), {"status": "failed"})]
+    assert compress.picker_items(infos) == [  # the pickers' one rule: alike runs told apart
+        ("/runs/20260101-a1b2c3", "net #a1b2c3 · test 95.0%"),
+        ("/runs/20260101-d4e5f6", "net #d4e5f6")]
     assert compress.EXPORT_MODES.get("fp32") is None  # a float variant exports unquantized
 
 

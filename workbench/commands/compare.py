@@ -1,7 +1,8 @@
 """`workbench compare SPEC.json --vary optim.name=sgd,adam`: race variants of one experiment.
 
 Every combination of the `--vary` values runs from the same initial weights on the same
-batches. A value may carry its own settings: `--vary optim.name=sgd:lr=0.05,adam:lr=0.001`.
+batches, as the experiment is with only the varied fields changed (each optimizer at the
+spec's rate). A value may carry its own settings: `--vary optim.name=sgd:lr=0.05,adam`.
 Prints a results table on stderr and, as its last line, one JSON object with a `runs` list.
 """
 
@@ -34,7 +35,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("spec", metavar="SPEC.json", help="the experiment spec to vary")
     p.add_argument("--vary", action="append", required=True, metavar="FIELD=V1,V2",
                    help="a field and its values, e.g. optim.name=sgd,adam or optim.lr=0.1,0.01;"
-                        " a value may set more fields: adam:lr=0.001. Repeat for a grid")
+                        " the rest of the spec stays as it is (each optimizer at the spec's "
+                        "rate); a value may set more fields: sgd:lr=0.05. Repeat for a grid")
     p.add_argument("--epochs", type=spec_field("train.epochs"),
                    help="override train.epochs for every variant")
     p.add_argument("--device", type=device_name, metavar="{auto,cpu,cuda,cuda:N}",
@@ -83,7 +85,13 @@ def _side_by_side(text: str) -> int | str:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from workbench.core.tools.compare import ComparisonRunner, Curves, results, save_comparison
+    from workbench.core.tools.compare import (
+        ComparisonRunner,
+        Curves,
+        failures_text,
+        results,
+        save_comparison,
+    )
     from workbench.core.training.events import (
         EpochEnded,
         Progress,
@@ -136,9 +144,12 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     path = save_comparison(comparison, runs)
     rows = results(comparison, curves)
-    sys.stderr.write(format_table(rows, comparison.target_accuracy) + f"\nsaved {path}\n")
+    failed = failures_text(rows)
+    sys.stderr.write(format_table(rows, comparison.target_accuracy) + f"\nsaved {path}\n"
+                     + (f"not finished: {failed}\n" if failed else ""))
     print_result({"comparison": str(path), "target_accuracy": comparison.target_accuracy,
                   "runs": [{"variant": r.label, "run_dir": r.run_dir, "status": r.status,
+                            "lr": r.lr, "error": r.reason,
                             "best_val_accuracy": r.best_val_accuracy,
                             "final_val_accuracy": r.final_val_accuracy,
                             "final_train_loss": _json_num(r.final_train_loss),
@@ -151,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
+    """Four significant digits: a 0.4 ms epoch stays 0.0004, not 0.0."""
+    return None if value is None or not math.isfinite(value) else float(f"{value:.4g}")
 
 
 def _json_num(value: float | None) -> float | None:
@@ -161,20 +173,22 @@ def _json_num(value: float | None) -> float | None:
 
 def format_table(rows: list[Any], target: float) -> str:
     """The results as aligned text columns, for the terminal and the report."""
+    from workbench.core.tools.compare import duration_text
+
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{100 * v:.2f}%"
 
     def num(v: float | None, fmt: str) -> str:
         return "-" if v is None or not math.isfinite(v) else format(v, fmt)
 
-    head = ["variant", "best val acc", "final val acc", "final train loss",
-            f"epochs to {100 * target:g}%", f"s to {100 * target:g}%", "s/epoch", "seconds",
+    head = ["variant", "lr", "best val acc", "final val acc", "final train loss",
+            f"epochs to {100 * target:g}%", f"time to {100 * target:g}%", "time/epoch", "time",
             "diverged"]
-    body = [[r.label, pct(r.best_val_accuracy), pct(r.final_val_accuracy),
+    body = [[r.label, num(r.lr, "g"), pct(r.best_val_accuracy), pct(r.final_val_accuracy),
              num(r.final_train_loss, ".4f"),
              "-" if r.epochs_to_target is None else str(r.epochs_to_target),
-             num(r.seconds_to_target, ".1f"), num(r.seconds_per_epoch, ".1f"),
-             num(r.seconds, ".1f"), "yes" if r.diverged else "no"] for r in rows]
+             duration_text(r.seconds_to_target), duration_text(r.seconds_per_epoch),
+             duration_text(r.seconds), "yes" if r.diverged else "no"] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
     lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip()
              for line in [head, *body]]

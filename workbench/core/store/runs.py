@@ -275,7 +275,7 @@ class RunStore:
         run = Run(path)
         write_text_atomic(path / "spec.json", spec.to_json() + "\n")
         run.update_summary(name=spec.name, created=time.time(), status=RunStatus.CREATED,
-                           dataset=spec.data.name, optimizer=spec.optim.name,
+                           dataset=spec.data.name, optimizer=spec.optim.name, lr=spec.optim.lr,
                            parent=str(parent) if parent else None, **summary)
         return run
 
@@ -391,7 +391,7 @@ _NUMBER = (int, float)
 SUMMARY_TYPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(("status", "name", "dataset", "optimizer", "device", "error", "hint",
                      "parent", "pruned_from", "step_note"), (str,)),
-    **dict.fromkeys(("created", "seconds", "test_accuracy", "test_loss", "test_mse",
+    **dict.fromkeys(("created", "seconds", "lr", "test_accuracy", "test_loss", "test_mse",
                      "val_accuracy", "val_loss", "best_val_accuracy"), _NUMBER),
     **dict.fromkeys(("epochs_done", "num_params", "world_size"), (int,)),
     "early_stopped": (bool,),

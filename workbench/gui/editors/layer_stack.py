@@ -25,13 +25,15 @@ from PySide6.QtWidgets import (
 
 from workbench.core.model import LayerReport
 from workbench.gui.editors.model_presenter import human, shape_text
-from workbench.gui.widgets.layouts import FlowLayout
+from workbench.gui.widgets.layouts import ElidedLabel, FlowLayout
 from workbench.gui.widgets.style import ERROR_BG
 from workbench.spec import LayerSpec
 from workbench.spec.layers import CATALOGUE, ParamDef
 
 LAYER_MIME = "application/x-workbench-layer"
-COL_SHAPE, COL_PARAMS, COL_MACS = 100, 64, 64  # the widths of a row's figures
+# the widths of a row's figures (right-aligned; the font's digits are all one width): the
+# layer's name keeps the rest, "BatchNorm" whole in a laptop's editor
+COL_INDEX, COL_SHAPE, COL_PARAMS, COL_MACS = 18, 80, 52, 52
 _EDITOR_WIDTH = 56  # a number editor; an integer's grows with its bound's digits
 
 
@@ -60,7 +62,18 @@ class Palette(QTreeWidget):
             item.setData(0, Qt.ItemDataRole.UserRole, ltype.name)
             item.setToolTip(0, ltype.help)
         self.expandAll()
+        self.setIndentation(12)  # the names take the room, not the tree's steps
+        self.setRootIsDecorated(False)  # the categories stay open: no arrows to fold them
+        self.setItemsExpandable(False)
+        # never "Convolu…": the column is as wide as its names; when a vertical scroll bar
+        # takes its room (a short window), it scrolls sideways instead of cutting them
+        self.header().setStretchLastSection(False)
+        self.resizeColumnToContents(0)
         self.itemDoubleClicked.connect(self._double_clicked)
+
+    def needed_width(self) -> int:
+        """The width that shows every category and layer name whole."""
+        return self.sizeHintForColumn(0) + 2 * self.frameWidth() + 4
 
     def selected_type(self) -> str | None:
         item = self.currentItem()
@@ -98,18 +111,17 @@ class LayerRow(QFrame):
         self.ltype = CATALOGUE.get(layer.type)
         self.editors: dict[str, QWidget] = {}
         outer = QVBoxLayout(self)
-        outer.setContentsMargins(6, 3, 6, 3)
+        outer.setContentsMargins(4, 3, 4, 3)
         outer.setSpacing(2)
         top = QHBoxLayout()
-        top.setSpacing(4)
+        top.setSpacing(3)
         self.number = QLabel(f"{index + 1}")
-        self.number.setFixedWidth(22)
+        self.number.setFixedWidth(COL_INDEX)
         self.number.setObjectName("layerIndex")
-        self.title = QLabel(layer.type)
+        self.title = ElidedLabel(layer.type)  # cut with "…" only past its room, never silently
         self.title.setObjectName("layerType")
         top.addWidget(self.number)
-        top.addWidget(self.title)
-        top.addStretch(1)
+        top.addWidget(self.title, 1)
         self.shape = self._stat(COL_SHAPE, "output shape per sample")
         self.params = self._stat(COL_PARAMS, "learned parameters")
         self.macs = self._stat(COL_MACS, "multiply-accumulates per sample")
@@ -121,7 +133,7 @@ class LayerRow(QFrame):
             # the parameters wrap onto more lines in a narrow editor instead of widening it
             params = QWidget()
             line = FlowLayout(params, spacing=10)
-            line.setContentsMargins(26, 0, 0, 0)
+            line.setContentsMargins(COL_INDEX + 3, 0, 0, 0)  # under the name
             for p in self.ltype.params:
                 editor = self._editor(p, values[p.name])
                 label = QLabel(p.name)

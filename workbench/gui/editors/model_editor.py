@@ -35,6 +35,7 @@ from workbench.core.model import ModelReport, analyze
 from workbench.gui.document import undo
 from workbench.gui.document.experiment_model import ExperimentModel
 from workbench.gui.editors.layer_stack import (
+    COL_INDEX,
     COL_MACS,
     COL_PARAMS,
     COL_SHAPE,
@@ -89,6 +90,7 @@ class ModelEditor(QWidget):
         self.memory_problem: str | None = None  # why it will not fit its device, or None
         self.gpu: str | None = None  # the GPU's name, "" for none, None until probed
         self.rows: list[LayerRow] = []
+        self.buttons: dict[str, QPushButton | QToolButton] = {}
 
         self.palette_tree = Palette()
         self.palette_tree.addRequested.connect(lambda name: self.add_layer(name))
@@ -103,6 +105,7 @@ class ModelEditor(QWidget):
         caption.setObjectName("sectionTitle")
         lv.addWidget(caption)
         lv.addWidget(self.palette_tree, 1)
+        lv.addWidget(self._templates_button())  # below the palette: the toolbar keeps one line
 
         right = QWidget()
         rv = QVBoxLayout(right)
@@ -119,20 +122,38 @@ class ModelEditor(QWidget):
         self.status = QLabel("")
         self.status.setObjectName("problem")
         self.status.setWordWrap(True)
+        # the memory in one line; its parts fold out below it (the stack keeps the room)
         self.memory_label = QLabel("")
         self.memory_label.setObjectName("memory")
         self.memory_label.setWordWrap(True)
+        self.memory_button = QToolButton()
+        self.memory_button.setText("Details")
+        self.memory_button.setCheckable(True)
+        self.memory_button.setAutoRaise(True)
+        self.memory_button.setToolTip("Show what the memory is made of")
+        self.memory_button.toggled.connect(self._show_memory_details)
+        self.memory_details = QLabel("")
+        self.memory_details.setObjectName("hint")
+        self.memory_details.setWordWrap(True)
+        self.memory_details.hide()
+        memory_row = QHBoxLayout()
+        memory_row.setContentsMargins(0, 0, 0, 0)
+        memory_row.addWidget(self.memory_label, 1)
+        memory_row.addWidget(self.memory_button, 0, Qt.AlignmentFlag.AlignTop)
         rv.addWidget(self.totals)
-        rv.addWidget(self.memory_label)
+        rv.addLayout(memory_row)
+        rv.addWidget(self.memory_details)
         rv.addWidget(self.status)
 
         splitter = QSplitter()
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([160, 560])
+        splitter.setCollapsible(0, False)
+        left.setMinimumWidth(self.palette_tree.needed_width())  # every name whole
+        splitter.setSizes([self.palette_tree.needed_width(), 560])
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(splitter)
 
         self.list.keyCommand.connect(self._key_command)
@@ -144,8 +165,7 @@ class ModelEditor(QWidget):
     # -- construction -----------------------------------------------------------------------
     def _toolbar(self) -> QWidget:
         toolbar = QWidget()
-        bar = FlowLayout(toolbar, spacing=4, line_spacing=4)
-        self.buttons: dict[str, QPushButton | QToolButton] = {}
+        bar = FlowLayout(toolbar, spacing=3, line_spacing=4)
         for key, text, tip, slot in (
             ("add", "Add", "Add the palette's layer after the selected one", self.add_selected),
             ("insert", "Insert", "Insert the palette's layer before the selected one",
@@ -153,32 +173,41 @@ class ModelEditor(QWidget):
             ("remove", "Remove", "Remove the selected layer (Delete)", self.remove_selected),
             ("duplicate", "Duplicate", "Duplicate the selected layer (Ctrl+D)",
              self.duplicate_selected),
-            ("up", "▲", "Move up (Alt+Up)", lambda: self.move_selected(-1)),
-            ("down", "▼", "Move down (Alt+Down)", lambda: self.move_selected(1)),
+            ("up", "", "Move up (Alt+Up)", lambda: self.move_selected(-1)),
+            ("down", "", "Move down (Alt+Down)", lambda: self.move_selected(1)),
         ):
-            button = QPushButton(text)
+            button: QPushButton | QToolButton
+            if text:
+                button = QPushButton(text)
+            else:  # an arrow: narrow, so the row of buttons keeps to one line
+                button = QToolButton()
+                button.setArrowType(Qt.ArrowType.UpArrow if key == "up"
+                                    else Qt.ArrowType.DownArrow)
             button.setToolTip(tip)
             button.clicked.connect(slot)
-            if key in ("up", "down"):
-                button.setFixedWidth(32)
             bar.addWidget(button)
             self.buttons[key] = button
+        return toolbar
+
+    def _templates_button(self) -> QToolButton:
         menu_button = QToolButton()
         menu_button.setText("Templates")
+        menu_button.setToolTip("Replace the stack with a ready-made network")
         menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         menu = QMenu(menu_button)
         for name in templates(2):
             menu.addAction(name, lambda n=name: self.apply_template(n))
         menu_button.setMenu(menu)
-        bar.addWidget(menu_button)
         self.buttons["templates"] = menu_button
-        return toolbar
+        return menu_button
 
     def _header(self) -> QWidget:
         header = QWidget()
         h = QHBoxLayout(header)
-        h.setContentsMargins(8, 0, 8, 0)
-        for text, width in (("#", 22), ("Layer", 0), ("Output", COL_SHAPE),
+        h.setContentsMargins(6, 0, 6, 0)
+        h.setSpacing(3)
+        for text, width in (("#", COL_INDEX), ("Layer", 0), ("Output", COL_SHAPE),
                             ("Params", COL_PARAMS), ("MACs", COL_MACS)):
             label = QLabel(text)
             label.setObjectName("columnHeader")
@@ -342,7 +371,7 @@ class ModelEditor(QWidget):
                 row.show_report(None)
             self.input_label.setText("Input: unknown")
             self.totals.setText("")
-            self.memory_label.setText("")
+            self._set_memory("", "")
             self._set_problem(data.problem)
             return
         shape, classes = data.input_shape, data.num_classes
@@ -352,7 +381,7 @@ class ModelEditor(QWidget):
         for row, layer_report in zip(self.rows, report.layers, strict=False):
             row.show_report(layer_report)
         self.totals.setText(totals_text(report))
-        self.memory_label.setText("")
+        self._set_memory("", "")
         if report.ok:
             self._show_memory(report, data)
         self._set_problem(str(report.error) if report.error else None)
@@ -362,8 +391,18 @@ class ModelEditor(QWidget):
         fit."""
         self.memory, line, self.memory_problem = memory_check(
             self.model.live, report, data, self.device_memory())
+        self._set_memory(line, f"{self.memory.breakdown()}. {MEMORY_TIP}." if line else "")
+
+    def _set_memory(self, line: str, details: str) -> None:
         self.memory_label.setText(line)
-        self.memory_label.setToolTip(MEMORY_TIP)
+        self.memory_label.setToolTip(MEMORY_TIP if line else "")
+        self.memory_details.setText(details)
+        self.memory_button.setVisible(bool(details))
+        self.memory_details.setVisible(bool(details) and self.memory_button.isChecked())
+
+    def _show_memory_details(self, shown: bool) -> None:
+        self.memory_details.setVisible(shown and bool(self.memory_details.text()))
+        self.memory_button.setText("Hide details" if shown else "Details")
 
     def _set_problem(self, problem: str | None) -> None:
         self.problem = problem

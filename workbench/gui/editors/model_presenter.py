@@ -127,16 +127,16 @@ def device_memory(device: str, gpu: str | None) -> DeviceMemory:
 def memory_check(spec: ExperimentSpec, report: ModelReport, data: DataShape,
                  memory: DeviceMemory) -> tuple[MemoryEstimate, str, str | None]:
     """The memory training needs against what its device has: the estimate, the line that
-    says it ("" when it does not fit: the problem says it all), and the refusal (the trainer
-    would refuse it too, from the same estimate) or None."""
+    says it in a few words (its parts are `estimate.breakdown()`; "" when it does not fit: the
+    problem says it all), and the refusal (the trainer would refuse it too, from the same
+    estimate) or None."""
     on_gpu = memory.label.startswith("the GPU")
     estimate = estimate_memory(spec, report, num_samples=data.num_samples,
                                test_samples=data.test_samples,
                                num_classes=data.num_classes or 0, cpu=not on_gpu)
     available = ("" if memory.available is None else
                  f"; {memory.label} has {human_bytes(memory.available)} available")
-    line = (f"Memory to train: about {human_bytes(estimate.total)} ({estimate.breakdown()})"
-            f"{available}")
+    line = f"Memory to train: about {human_bytes(estimate.total)}{available}"
     try:
         check_fits(estimate, memory)
     except DoesNotFit as exc:

@@ -146,7 +146,7 @@ class DocumentsMixin:
         if not self.maybe_save():
             return False
         self._set_document(example.spec, None, f"{example.title} (example)")
-        self.welcome.hide()
+        self.welcome.dismiss()
         self.statusBar().showMessage(f"Opened the example {example.title}: "
                                      f"{example.description}", 8000)
         return True

@@ -134,7 +134,9 @@ class GettingStartedDialog(QDialog):
 
 
 class WelcomeBanner(QFrame):
-    """Offered on a first start (no recent files, no runs): where to begin, never modal."""
+    """Offered on a first start (no recent files, no runs): where to begin, never modal. The
+    window offers it once the store's runs are known (`offer`), never before; once the
+    person has found the way in (trained, opened an example, closed it) it stays away."""
 
     exampleRequested = Signal()
     guideRequested = Signal()
@@ -142,8 +144,9 @@ class WelcomeBanner(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("welcome")
-        text = QLabel("New here? The experiment below trains as it is: press <b>Train</b>. "
-                      "Or start from an example.")
+        self.decided = False  # offered or not, once: a later listing changes nothing
+        text = QLabel("New here? The experiment on the left trains as it is: press "
+                      "<b>Train</b>. Or start from an example.")
         text.setWordWrap(True)
         text.setTextFormat(Qt.TextFormat.RichText)
         self.example_button = QPushButton("Open an example…")
@@ -154,15 +157,21 @@ class WelcomeBanner(QFrame):
         self.close_button.setText("✕")
         self.close_button.setToolTip("Hide this")
         self.close_button.setAutoRaise(True)
-        self.close_button.clicked.connect(self.hide)
-        top = QHBoxLayout()
-        top.addWidget(text, 1)
-        top.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.example_button)
-        buttons.addWidget(self.guide_button)
-        buttons.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 6, 6)
-        layout.addLayout(top)
-        layout.addLayout(buttons)
+        self.close_button.clicked.connect(self.dismiss)
+        layout = QHBoxLayout(self)  # one row: it takes little of a laptop's height
+        layout.setContentsMargins(8, 4, 4, 4)
+        layout.addWidget(text, 1)
+        layout.addWidget(self.example_button)
+        layout.addWidget(self.guide_button)
+        layout.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
+
+    def offer(self, first_start: bool) -> None:
+        """Show it on a first start, decided once (the first time the runs are known)."""
+        if not self.decided:
+            self.decided = True
+            self.setVisible(first_start)
+
+    def dismiss(self) -> None:
+        """Hide it for good: the person has found the way in."""
+        self.decided = True
+        self.hide()

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
     QMainWindow,
+    QStyle,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -61,6 +62,23 @@ def first_size() -> QSize:
         width = min(width, max(1024, available.width()))
         height = min(height, max(700, available.height()))
     return QSize(width, height)
+
+
+def _stacked(top: QWidget, rest: QWidget) -> QWidget:
+    """`top` above `rest`, which takes the height left."""
+    column = QWidget()
+    layout = QVBoxLayout(column)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(2)
+    layout.addWidget(top)
+    layout.addWidget(rest, 1)
+    return column
+
+
+def _title_height(window: QWidget) -> int:
+    """The height of a dock's title bar in this style."""
+    style = window.style()
+    return style.pixelMetric(QStyle.PixelMetric.PM_TitleBarHeight, None, window)
 
 
 def _real_train_panel(get_spec: Callable[[], ExperimentSpec], workspace: Workspace,
@@ -104,25 +122,20 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         self.editors.addTab(self.data_panel, "Data")
         self.editors.addTab(self.optim_panel, "Optimizer")
         self.name_field = NameField(self.model, self.undo)
-        self.welcome = WelcomeBanner()
+        self.welcome = WelcomeBanner()  # above the training view, once the runs are known
+        self.welcome.hide()
         self.welcome.exampleRequested.connect(self._welcome_example)
         self.welcome.guideRequested.connect(self.getting_started)
-        experiment = QWidget()
-        experiment_layout = QVBoxLayout(experiment)
-        experiment_layout.setContentsMargins(0, 0, 0, 0)
-        experiment_layout.setSpacing(2)
-        experiment_layout.addWidget(self.welcome)
-        experiment_layout.addWidget(self.name_field)
-        experiment_layout.addWidget(self.editors, 1)
         editors_dock = QDockWidget("Experiment", self)
         editors_dock.setObjectName("editorsDock")
-        editors_dock.setWidget(experiment)
+        editors_dock.setWidget(_stacked(self.name_field, self.editors))
         editors_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                                  | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, editors_dock)
         self.editors_dock = editors_dock
 
         self.history = RunHistory(self.runs, jobs=self.workspace.jobs, busy=self._runs_in_use)
+        self.history.listed.connect(self._runs_known)
         self.history.openRequested.connect(self.open_run)
         self.history.resumeRequested.connect(self.resume_path)
         self.history.toolRequested.connect(self._tool_requested)
@@ -141,7 +154,7 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.center.addTab(self.placeholder, "Train")
         self._uncloseable(0)
-        self.setCentralWidget(self.center)
+        self.setCentralWidget(_stacked(self.welcome, self.center))
 
         self._build_menus()
         self.undo.cleanChanged.connect(self._clean_changed)
@@ -154,11 +167,10 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         self.resize(first_size())
         # the editors take a bit less than half the width, the training view the rest
         self.resizeDocks([editors_dock], [int(self.width() * 0.44)], Qt.Orientation.Horizontal)
-        self.resizeDocks([history_dock], [170], Qt.Orientation.Vertical)
+        # the Runs list shows eight rows on a first start; the person's size is kept after
+        self.resizeDocks([history_dock], [self.history.default_height() + _title_height(self)],
+                         Qt.Orientation.Vertical)
         self._restore_layout()
-        # a first start (nothing opened, nothing trained) offers a way in; never modal
-        self.welcome.setVisible(not project.recent_files(self.settings)
-                                and not self.history.infos)
         # the layer stack has the focus at first: in the Name field, the whole name would be
         # selected, one key press from replaced
         self.editor.list.setFocus()
@@ -178,8 +190,13 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
     def _data_loaded(self, splits: Any) -> None:
         self.optim_panel.set_train_size(len(splits.train_x))
 
+    def _runs_known(self, infos: list[Any]) -> None:
+        """Once the store's runs are known, a first start (nothing opened, nothing trained)
+        offers a way in; before that nothing is offered (the list was still empty)."""
+        self.welcome.offer(not project.recent_files(self.settings) and not infos)
+
     def _run_started(self, event: Any) -> None:
-        self.welcome.hide()
+        self.welcome.dismiss()
         run_dir = getattr(event, "run_dir", None)
         if run_dir:
             self.history.select(run_dir)  # once the list shows it

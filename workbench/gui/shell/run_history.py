@@ -1,10 +1,11 @@
 """The Runs list: the hub of the app. Every run of the store, newest first (a damaged run is
 listed as damaged, never fatal), kept current by a `RunFeed` without a Refresh button, the
-selection kept across updates. Selecting a run plots its stored curves (read off the GUI
-thread). Its actions, from the buttons below the list, their More menu and the context menu,
-work on the selected run: open it in the editor, prune, export, compress, add it to the
-comparison, resume, fork, show its folder, delete it. An action that does not apply to the run
-is disabled, and its tooltip says why.
+selection kept across updates and in view. Runs that share a name say what tells them apart
+(`run_rules.run_labels`, the pickers' rule too). Selecting a run plots its stored curves (read
+off the GUI thread). Its actions, from the buttons below the list, their More menu, the
+context menu and the Delete key, work on the selected run: open it in the editor, prune,
+export, compress, add it to the comparison, resume, fork, show its folder, delete it. An
+action that does not apply to the run is disabled, and its tooltip says why.
 
 The list does what needs no window itself (show the folder, delete); the rest it asks of the
 window through a signal carrying the run folder.
@@ -20,8 +21,9 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, Qt, QUrl, Signal
-from PySide6.QtGui import QAction, QBrush, QColor, QDesktopServices
+from PySide6.QtGui import QAction, QBrush, QColor, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -36,7 +38,7 @@ from workbench.core.store.errors import RunError
 from workbench.core.store.metrics import MetricSeries, read_series
 from workbench.core.store.runs import Run, RunInfo, RunStatus, RunStore
 from workbench.core.training.outcome import stored_warnings
-from workbench.gui.run_rules import result_text, why_not
+from workbench.gui.run_rules import result_text, run_labels, why_not
 from workbench.gui.shell.help_views import plain
 from workbench.gui.shell.presenter import list_actions
 from workbench.gui.threads.run_feed import RunFeed
@@ -46,6 +48,7 @@ from workbench.gui.widgets import dialogs
 from workbench.gui.widgets.style import ACCENT, ERROR, SUSPECT, legend_html, series_color
 
 _COLUMNS = ("Run", "Status", "Data", "Optimizer", "Result", "When")
+DEFAULT_ROWS = 8  # the rows the list shows on a first start (a laptop screen included)
 VAL_COLOR = series_color(1)  # beside the training loss's ACCENT, the first series colour
 
 
@@ -57,7 +60,8 @@ def show_folder(path: str) -> bool:
 class RunHistory(QWidget):
     """The Runs list. Emits `openRequested(run_dir)`, `resumeRequested(run_dir)` and
     `toolRequested(key, run_dir)` (a tool of the registry on the run) for what the window
-    does; `listed(infos)` after an update."""
+    does; `listed(infos)` after an update (the first listing too: `listed_once` says the
+    store's runs are known)."""
 
     openRequested = Signal(str)  # a run folder
     resumeRequested = Signal(str)
@@ -72,6 +76,7 @@ class RunHistory(QWidget):
         self.runs = runs
         self.offers = {a.key: a for a in list_actions(tools)}
         self.infos: list[RunInfo] = []
+        self.listed_once = False  # the store has been listed: `infos` is what it holds
         self.busy = busy or set  # run folders the app is working on (never deleted)
         self.tasks = Tasks(self, jobs)
         self.feed = RunFeed(runs, self, jobs=jobs)
@@ -92,6 +97,10 @@ class RunHistory(QWidget):
             action = QAction(offer.text, self)
             action.triggered.connect(lambda *_, k=key: self.trigger(k))
             self.actions[key] = action
+        delete = self.actions["delete"]  # the Delete key, while the list has the focus
+        delete.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        delete.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.tree.addAction(delete)
         self.menu = QMenu(self)  # the context menu and the More button's menu
         self.menu.setToolTipsVisible(True)
         primary = [a.key for a in self.offers.values() if a.primary]
@@ -142,6 +151,7 @@ class RunHistory(QWidget):
         plot_layout.addWidget(self.plot, 1)
         self.plot_box = plot_box
         left = QVBoxLayout()
+        self._left = left
         left.addWidget(self.tree, 1)
         left.addLayout(buttons)
         left.addWidget(self.note)
@@ -163,32 +173,67 @@ class RunHistory(QWidget):
 
     def _fill(self, infos: list[RunInfo]) -> None:
         paths = {str(i.path) for i in infos}
-        selected = self._wanted if self._wanted in paths else self.selected_path()
+        asked = self._wanted if self._wanted in paths else None
+        selected = asked or self.selected_path()
+        # the selected run stays in view when it was (or was just asked for); a person who
+        # scrolled away from it keeps their place
+        keep_in_view = asked is not None or self._in_view(self.tree.currentItem())
         scroll = self.tree.verticalScrollBar().value()
         self.infos = infos
         self.tree.blockSignals(True)
         self.tree.clear()
-        for info in infos:
-            item = self._item(info)
+        current = None
+        for info, label in zip(infos, run_labels(infos), strict=True):
+            item = self._item(info, label)
             self.tree.addTopLevelItem(item)
             if str(info.path) == selected:
                 self.tree.setCurrentItem(item)
+                current = item
                 if self._wanted == selected:
                     self._wanted = None
         self.tree.blockSignals(False)
         for col in range(len(_COLUMNS)):
             self.tree.resizeColumnToContents(col)
         self.tree.verticalScrollBar().setValue(scroll)
+        if current is not None and keep_in_view:
+            self.tree.scrollToItem(current, QAbstractItemView.ScrollHint.EnsureVisible)
         self._show_selected()
+        self.listed_once = True
         self.listed.emit(infos)
 
-    def _item(self, info: RunInfo) -> QTreeWidgetItem:
+    def _in_view(self, item: QTreeWidgetItem | None) -> bool:
+        """Whether the row of `item` shows in the list's visible area."""
+        if item is None:
+            return False
+        rect = self.tree.visualItemRect(item)
+        return rect.isValid() and self.tree.viewport().rect().intersects(rect)
+
+    def row_height(self) -> int:
+        """The height of one row of the list, in pixels."""
+        probe = QTreeWidgetItem(["probe"])
+        self.tree.addTopLevelItem(probe)
+        height = self.tree.sizeHintForRow(self.tree.indexOfTopLevelItem(probe))
+        self.tree.takeTopLevelItem(self.tree.indexOfTopLevelItem(probe))
+        return height
+
+    def rows_shown(self) -> int:
+        """How many whole rows the list's visible area holds now."""
+        return self.tree.viewport().height() // max(1, self.row_height())
+
+    def default_height(self, rows: int = DEFAULT_ROWS) -> int:
+        """The height this widget needs to show `rows` rows of runs (the dock's first size)."""
+        tree = (rows * self.row_height() + self.tree.header().sizeHint().height()
+                + 2 * self.tree.frameWidth() + 2)
+        margins = self.layout().contentsMargins()
+        rest = self._left.sizeHint().height() - self.tree.sizeHint().height()
+        return tree + max(0, rest) + margins.top() + margins.bottom()
+
+    def _item(self, info: RunInfo, label: str) -> QTreeWidgetItem:
         s = info.summary
         when = time.strftime("%d %b %H:%M", time.localtime(s["created"])) \
             if isinstance(s.get("created"), int | float) else ""
         status = "damaged" if info.error else str(s.get("status", ""))
-        item = QTreeWidgetItem([s.get("name", info.name) if not info.error else info.name,
-                                status, str(s.get("dataset", "")),
+        item = QTreeWidgetItem([label, status, str(s.get("dataset", "")),
                                 str(s.get("optimizer", "")), result_text(s), when])
         item.setData(0, Qt.ItemDataRole.UserRole, str(info.path))
         item.setToolTip(0, str(info.path))
@@ -223,6 +268,7 @@ class RunHistory(QWidget):
             item = self.tree.topLevelItem(i)
             if item.data(0, Qt.ItemDataRole.UserRole) == str(run_dir):
                 self.tree.setCurrentItem(item)
+                self.tree.scrollToItem(item, QAbstractItemView.ScrollHint.EnsureVisible)
                 self._wanted = None
                 return
         self._wanted = str(run_dir)

@@ -6,7 +6,8 @@ folders of runs that are still training tells it at once (a run created, written
 this app, another tool or another process such as the command line), and a slow poll catches
 what no watch sees (a process that died, a folder on a file system without notifications).
 Changes are gathered for a moment and listed once; a listing that a newer one overtakes is
-dropped. `listed(infos)` fires when the list differs from the last one.
+dropped. `listed(infos)` fires after the first listing and whenever the list differs from the
+last one.
 
 `RunCombo` is the run picker every tool offers: the runs a tool can work on, from a feed (the
 Runs list's, in the app) or from a listing of its own (a tool opened alone).
@@ -23,7 +24,7 @@ from PySide6.QtCore import QFileSystemWatcher, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QWidget
 
 from workbench.core.store.runs import RunInfo, RunStore
-from workbench.gui.run_rules import LIVE, has_model, run_title
+from workbench.gui.run_rules import LIVE, has_model, run_titles
 from workbench.gui.threads.tasks import Tasks
 
 GATHER_MS = 250  # changes within this are listed once
@@ -94,8 +95,8 @@ class RunFeed(QObject):
         infos, making = listing
         self.listings += 1
         self._watch(infos, making)
-        if _key(infos) == _key(self.infos):
-            return
+        if _key(infos) == _key(self.infos) and self.listings > 1:
+            return  # the first listing is news even when the store is empty
         self.infos = infos
         self.listed.emit(infos)
 
@@ -166,10 +167,10 @@ class RunCombo(QComboBox):
         current = self.run_dir()
         self.blockSignals(True)
         self.clear()
-        for info in infos:
-            if self.accept(info) is None:
-                self.addItem(run_title(info), str(info.path))
-                self.setItemData(self.count() - 1, str(info.path), Qt.ItemDataRole.ToolTipRole)
+        offered = [info for info in infos if self.accept(info) is None]
+        for info, title in zip(offered, run_titles(offered), strict=True):
+            self.addItem(title, str(info.path))
+            self.setItemData(self.count() - 1, str(info.path), Qt.ItemDataRole.ToolTipRole)
         if current is not None:
             self._select(current)
         self.blockSignals(False)

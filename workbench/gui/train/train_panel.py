@@ -1,5 +1,6 @@
-"""The training panel: Train / Pause / Resume / Stop, progress, live curves, health, decision
-boundary and results, fed by one `TrainRunner` at a time.
+"""The training panel: Train / Pause (Continue while paused) / Stop, progress, live curves,
+health, decision boundary and results, fed by one `TrainRunner` at a time. A stopped run is
+continued by the one Resume, the Runs list's (and Tools > Resume), which starts it here.
 
 The panel never waits for training: every event arrives by a queued signal. A failed run shows
 its reason and hint in a banner and leaves the panel ready for the next run. The main window
@@ -52,6 +53,7 @@ from workbench.logs import current_log
 from workbench.spec import ExperimentSpec, SpecError
 
 HEALTH_TAB = "Health"
+PAUSE, CONTINUE = "Pause", "Continue"
 BUG_HINT = "this is a bug in Workbench; the details are in the log"
 
 
@@ -77,12 +79,10 @@ class TrainPanel(QWidget):
         self.train_button = QPushButton("Train")
         self.train_button.setObjectName("primary")  # the one action that starts things
         self.train_button.setDefault(True)
-        self.pause_button = QPushButton("Pause")
-        self.resume_button = QPushButton("Resume")
+        self.pause_button = QPushButton(PAUSE)  # Continue while paused: one button, not two
         self.stop_button = QPushButton("Stop")
         self.train_button.clicked.connect(self.start)
-        self.pause_button.clicked.connect(self.pause)
-        self.resume_button.clicked.connect(self.resume)
+        self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
         self.status = QLabel("Ready")
         self.blocked_label = QLabel()
@@ -90,7 +90,7 @@ class TrainPanel(QWidget):
         self.blocked_label.setWordWrap(True)
         self.blocked_label.hide()
         buttons = QHBoxLayout()
-        for b in (self.train_button, self.pause_button, self.resume_button, self.stop_button):
+        for b in (self.train_button, self.pause_button, self.stop_button):
             buttons.addWidget(b)
         buttons.addWidget(self.status, 1)
         self.progress = QProgressBar()
@@ -200,15 +200,17 @@ class TrainPanel(QWidget):
         return True
 
     def resume_stored(self, run_dir: str) -> bool:
-        """Continue a stopped or interrupted run from its checkpoint, exactly; False (with a
-        banner) when it cannot start (the run has no checkpoint, or is in use)."""
+        """Continue a stopped, interrupted or failed run from its checkpoint, exactly; False
+        (with a banner) when it cannot start: the store's one rule refuses it (finished, no
+        checkpoint), or the run is in use."""
         if self.is_running():
             return False
         from workbench.core.training.loop import Trainer
 
-        if not (Path(run_dir) / "checkpoint.pt").is_file():
-            self.banner.show_failure(f"{Path(run_dir).name} has no checkpoint to resume from",
-                                     "train it again")
+        reason = Run(Path(run_dir)).why_not_resumable()
+        if reason is not None:
+            self.banner.show_failure(f"{Path(run_dir).name} cannot be resumed: {reason}",
+                                     "fork it to train on, or train it again")
             return False
         try:
             trainer = Trainer(resume=run_dir, runs=self.workspace.runs, source=self.workspace,
@@ -242,6 +244,13 @@ class TrainPanel(QWidget):
         self.runner.start()
         self._update_buttons()
 
+    def toggle_pause(self) -> None:
+        """Pause a running run, or let a paused one go on."""
+        if self.is_running() and self.runner.paused:
+            self.resume()
+        else:
+            self.pause()
+
     def pause(self) -> None:
         if self.is_running():
             self.runner.pause()
@@ -249,6 +258,7 @@ class TrainPanel(QWidget):
             self._update_buttons()
 
     def resume(self) -> None:
+        """Let a paused run go on (a stopped one is resumed from the Runs list)."""
         if self.is_running():
             self.runner.resume()
             self.status.setText("Training")
@@ -266,8 +276,10 @@ class TrainPanel(QWidget):
         paused = running and self.runner.paused
         self.train_button.setEnabled(not running and not self._blocked)
         self.train_button.setToolTip(self._blocked or "Train the experiment")
-        self.pause_button.setEnabled(running and not paused and not self._stopping)
-        self.resume_button.setEnabled(paused and not self._stopping)
+        self.pause_button.setEnabled(running and not self._stopping)
+        self.pause_button.setText(CONTINUE if paused else PAUSE)
+        self.pause_button.setToolTip("Let the paused run go on" if paused else
+                                     "Hold the run after its current step")
         self.stop_button.setEnabled(running and not self._stopping)
 
     # -- events, on the GUI thread ------------------------------------------------------
@@ -335,7 +347,8 @@ class TrainPanel(QWidget):
         warnings = stored_warnings(event.summary)
         self._show_outcome(warnings)
         flag = " \u00b7 \u26a0 it did not learn: see the warning" if warnings else ""
-        self.status.setText(f"{how} in {format_seconds(event.seconds)}{flag}")
+        resumable = " \u00b7 Resume (Runs list) continues it" if event.stopped else ""
+        self.status.setText(f"{how} in {format_seconds(event.seconds)}{flag}{resumable}")
         self.progress.setFormat(f"{how} after {event.epochs} epoch"
                                 f"{'s' if event.epochs != 1 else ''}"
                                 + (" \u2014 suspect result" if warnings else ""))

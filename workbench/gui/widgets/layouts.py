@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QStackedWidget,
     QTableWidget,
+    QVBoxLayout,
     QWidget,
     QWidgetItem,
 )
@@ -200,6 +201,22 @@ class VerticalScroll(QScrollArea):
 def vertical_scroll(content: QWidget) -> QScrollArea:
     """`content` in a `VerticalScroll`: it scrolls down, never sideways."""
     return VerticalScroll(content)
+
+
+def scroll_above(content: QWidget, *footer: QWidget | QLayout) -> QWidget:
+    """A column: `content` scrolls down on a short screen, and the `footer` (the buttons that
+    act, and what they say) stays below it, always in view: an action below the fold is one
+    a person misses."""
+    column = QWidget()
+    layout = QVBoxLayout(column)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(vertical_scroll(content), 1)
+    for part in footer:
+        if isinstance(part, QLayout):
+            layout.addLayout(part)
+        else:
+            layout.addWidget(part)
+    return column
 
 
 class ElidedLabel(QLabel):

@@ -21,6 +21,7 @@ HINT = "#5b6675"  # a chart's secondary text
 CAPTION = "#4a5563"  # a caption under a thumbnail, a count over a bar
 GREY = "#8a94a1"  # what waits or is in the background (a trial not run, a fork's parent)
 MUTED = "#c5ccd6"  # reference lines, what is set aside (a pruned trial, each raw step)
+DISABLED_FILL = "#eceef1"  # behind a control that does not apply now
 FAINT = "#b8c2d0"  # points behind the line that sums them up
 GRID_LINE = "#dde1e6"  # between the cells of a matrix
 LABEL_FILL = "#ffffffc8"  # behind a label on a chart, so lines under it do not cut it
@@ -98,6 +99,11 @@ def apply_style(app: QApplication) -> None:
     for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText,
                  QPalette.ColorRole.ButtonText):  # a disabled menu item or button looks it
         palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#9aa3ad"))
+    # a disabled slider (a per-layer amount while pruning is global) is grey, not blue: the
+    # blue fill is what says "this moves"
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Highlight, QColor(MUTED))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Button,
+                     QColor(DISABLED_FILL))
     app.setPalette(palette)
     qss = resources_dir() / "style.qss"
     if qss.is_file():

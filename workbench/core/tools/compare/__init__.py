@@ -27,6 +27,8 @@ from workbench.core.tools.compare.results import (
     Curves,
     ResultRow,
     curves_for,
+    duration_text,
+    failures_text,
     is_divergence,
     result_row,
     results,
@@ -36,10 +38,17 @@ from workbench.core.tools.compare.runner import (
     auto_side_by_side,
     run_comparison,
 )
-from workbench.core.tools.compare.variants import Comparison, Variant, unique_label
+from workbench.core.tools.compare.variants import (
+    Comparison,
+    Variant,
+    data_difference,
+    data_text,
+    unique_label,
+)
 from workbench.core.tools.compare.vary import (
     COMMON_FIELDS,
-    DEFAULT_LR,
+    DEFAULT_OPTIMIZERS,
+    default_variants,
     grid,
     parse_value,
     parse_vary,
@@ -48,7 +57,7 @@ from workbench.core.tools.compare.vary import (
 
 __all__ = [
     "COMMON_FIELDS",
-    "DEFAULT_LR",
+    "DEFAULT_OPTIMIZERS",
     "Comparison",
     "ComparisonRunner",
     "Curves",
@@ -60,7 +69,12 @@ __all__ = [
     "auto_side_by_side",
     "comparisons_dir",
     "curves_for",
+    "data_difference",
+    "data_text",
     "default_name",
+    "default_variants",
+    "duration_text",
+    "failures_text",
     "grid",
     "is_divergence",
     "list_comparisons",

@@ -103,6 +103,8 @@ class ResultRow:
     diverged: bool
     first_batch_loss: float | None
     run_dir: str | None
+    lr: float | None = None  # the rate the variant trained at (its own, or the experiment's)
+    reason: str | None = None  # why it failed, when it did
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -112,8 +114,9 @@ def _finite(values: Sequence[float]) -> list[float]:
     return [v for v in values if not math.isnan(v)]
 
 
-def result_row(label: str, curves: Curves, target: float) -> ResultRow:
-    """One line of the results table, computed from the curves alone."""
+def result_row(label: str, curves: Curves, target: float, lr: float | None = None
+               ) -> ResultRow:
+    """One line of the results table, computed from the curves (and the variant's rate)."""
     e = curves.epochs
     val_acc = e["val_accuracy"]
     finite_acc = _finite(val_acc)
@@ -129,19 +132,37 @@ def result_row(label: str, curves: Curves, target: float) -> ResultRow:
     blew_up = (train_loss is not None and start is not None and start > 0
                and (math.isnan(train_loss) or train_loss > DIVERGED_FACTOR * start))
     return ResultRow(
-        label=label, status=curves.status,
+        label=label, status=curves.status, lr=lr,
         best_val_accuracy=max(finite_acc) if finite_acc else None,
         final_val_accuracy=finite_acc[-1] if finite_acc else None,
         final_train_loss=train_loss, final_val_loss=e["val_loss"][-1] if e["val_loss"] else None,
         epochs_to_target=epochs_to, seconds_to_target=seconds_to,
         seconds_per_epoch=sum(per_epoch) / len(per_epoch) if per_epoch else None,
         seconds=curves.seconds, diverged=curves.status == "diverged" or blew_up,
-        first_batch_loss=curves.first_batch_loss, run_dir=curves.run_dir)
+        first_batch_loss=curves.first_batch_loss, run_dir=curves.run_dir,
+        reason=curves.reason if curves.status in ("failed", "diverged") else None)
 
 
 def results(comparison: Comparison, curves: Sequence[Curves]) -> list[ResultRow]:
-    return [result_row(v.label, c, comparison.target_accuracy)
+    return [result_row(v.label, c, comparison.target_accuracy, v.spec.optim.lr)
             for v, c in zip(comparison.variants, curves, strict=True)]
+
+
+def duration_text(seconds: float | None) -> str:
+    """A duration as the results show it, never rounded to nothing: 0.41 ms, 35 ms, 1.24 s,
+    75.3 s ("-" when unknown). An epoch of a small set takes milliseconds."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    if seconds < 1:
+        ms = 1000 * seconds
+        return f"{ms:.2g} ms" if ms < 10 else f"{ms:.0f} ms"
+    return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def failures_text(rows: Sequence[ResultRow]) -> str:
+    """The variants that failed and why, one clause each ("" when none did)."""
+    return "; ".join(f"{r.label} {r.status}: {r.reason or 'no reason given'}"
+                     for r in rows if r.status in ("failed", "diverged"))
 
 
 def curves_for(comparison: Comparison) -> list[Curves]:

@@ -1,5 +1,6 @@
 """What a comparison is: its variants (a label, the spec each runs, its run once it has
-run) and the target accuracy its results table reports against, with its JSON form."""
+run) and the target accuracy its results table reports against, with its JSON form; and
+whether a run belongs in it (runs trained on other data are no race)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 from workbench import spec as specmod
 from workbench.core.store.runs import Run
 from workbench.core.training.events import RunFailed, RunFinished, RunStarted
-from workbench.spec import ExperimentSpec, SpecError
+from workbench.spec import DataSpec, ExperimentSpec, SpecError
+from workbench.spec.datasets import DATASETS
 
 COMPARISON_VERSION = 1
 
@@ -44,6 +46,16 @@ class Comparison:
                           str(run.path))
         self.variants.append(variant)
         return variant
+
+    def other_data(self, spec: ExperimentSpec) -> str | None:
+        """Why a run of `spec` is no fair contestant here: how its data differs from the
+        variants' (None when it trains on the same data as every one of them)."""
+        for variant in self.variants:
+            difference = data_difference(spec.data, variant.spec.data)
+            if difference is not None:
+                return f"it trained on {difference}, {variant.label} on " \
+                       f"{data_text(variant.spec.data)}: their figures are not comparable"
+        return None
 
     def record(self, index: int, event: Any) -> None:
         """Keep the run folder a runner's event names for variant `index` (on the thread
@@ -98,3 +110,34 @@ def unique_label(label: str, taken: Sequence[str]) -> str:
     while f"{label} #{n}" in taken:
         n += 1
     return f"{label} #{n}"
+
+
+# What makes two data specs the same data: where the files are (`root`) and augmentation (a
+# way of training, a field a comparison may vary) do not; the set, its splits and, for a
+# generated set, its size and noise do.
+_SAME_DATA = ("name", "path", "label_column", "target", "val_fraction", "test_fraction")
+_GENERATED = ("samples", "noise")
+
+
+def _generated(name: str) -> bool:
+    entry = DATASETS.get(name)
+    return entry is not None and entry.samples is None and not entry.needs_path
+
+
+def data_text(data: DataSpec) -> str:
+    """A dataset in a few words: `spirals (1000 samples, noise 0.1)`, `mnist`."""
+    if _generated(data.name):
+        return f"{data.name} ({data.samples} samples, noise {data.noise:g})"
+    return data.name if data.path is None else f"{data.name} ({data.path})"
+
+
+def data_difference(data: DataSpec, other: DataSpec) -> str | None:
+    """`data` in words when it is not the same data as `other` (None when it is)."""
+    fields = _SAME_DATA + (_GENERATED if _generated(data.name) else ())
+    changed = [f for f in fields if getattr(data, f) != getattr(other, f)]
+    if not changed:
+        return None
+    if "name" in changed or set(changed) <= set(_GENERATED):
+        return data_text(data)
+    return f"{data_text(data)} with " + ", ".join(
+        f"{f.replace('_', ' ')} {getattr(data, f)}" for f in changed if f not in _GENERATED)

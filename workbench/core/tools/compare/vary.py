@@ -2,7 +2,10 @@
 
 `parse_vary("optim.name=sgd:lr=0.05,adam")` reads one command-line axis (its fields in the
 grammar of `core.fields`: `model.layer2.out`); `grid` makes every combination of the axes'
-values into a variant, each optimizer with its own rate.
+values into a variant. A variant is the experiment as it is with only the compared fields
+changed (and what the person set for a value: `sgd:lr=0.05`): SGD raced against Adam trains
+at the experiment's rate unless given its own, so the race measures the optimizers, not
+rates picked behind the person's back.
 """
 
 from __future__ import annotations
@@ -16,11 +19,9 @@ from workbench.core.tools.compare.variants import Variant, unique_label
 from workbench.spec import ExperimentSpec, SpecError, derived_name
 from workbench.spec.jsonfile import JSONFileError, parse_json
 
-# A sensible learning rate per optimizer, for variants that name no rate of their own.
-DEFAULT_LR: dict[str, float] = {
-    "gd": 0.1, "sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adam": 1e-3, "adamw": 1e-3,
-    "rmsprop": 1e-3, "adagrad": 0.01,
-}
+# The optimizers a comparison races unless the person picks others (the Compare panel's
+# ticks): the default comparison of an experiment.
+DEFAULT_OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam", "rmsprop")
 # Fields a person most often varies, with values to start from: the app offers them to vary
 # in a comparison, to search and to change in a fork.
 COMMON_FIELDS: dict[str, str] = {
@@ -46,12 +47,13 @@ def _short(path: str, value: Any) -> str:
 
 def grid(spec: ExperimentSpec, axes: Mapping[str, Sequence[Any]],
          overrides: Mapping[str, Mapping[str, Any]] | None = None) -> list[Variant]:
-    """Every combination of the axes' values, as variants of `spec`.
+    """Every combination of the axes' values, as variants of `spec`: the experiment as it
+    is, with only the axes' fields changed.
 
     `overrides` maps a value (as text, e.g. "adam") to fields set whenever that value is
-    chosen, so each optimizer keeps its own hyperparameters: {"adam": {"optim.lr": 1e-3}}.
-    An optimizer without an override of its rate gets `DEFAULT_LR`, unless the rate is itself
-    an axis. The axes' own values win over overrides. Raises SpecError naming the field.
+    chosen, so an optimizer can have hyperparameters of its own: {"adam": {"optim.lr": 1e-3}}.
+    Nothing else changes: an optimizer without an override trains at the experiment's rate.
+    The axes' own values win over overrides. Raises SpecError naming the field.
     """
     if not axes:
         raise SpecError("vary", "name at least one field to vary")
@@ -63,12 +65,8 @@ def grid(spec: ExperimentSpec, axes: Mapping[str, Sequence[Any]],
     variants: list[Variant] = []
     for combo in itertools.product(*(axes[p] for p in paths)):
         current = spec
-        for path, value in zip(paths, combo, strict=True):
-            extra = dict(overrides.get(str(value), {}))
-            own_lr = "optim.lr" in axes or "optim.lr" in extra or value == spec.optim.name
-            if path == "optim.name" and not own_lr and value in DEFAULT_LR:
-                extra["optim.lr"] = DEFAULT_LR[value]
-            for opath, ovalue in extra.items():
+        for value in combo:
+            for opath, ovalue in overrides.get(str(value), {}).items():
                 if opath not in axes:
                     current = set_field(current, opath, ovalue)
         for path, value in zip(paths, combo, strict=True):
@@ -78,6 +76,11 @@ def grid(spec: ExperimentSpec, axes: Mapping[str, Sequence[Any]],
         current = current.with_value("name", derived_name(spec.name, f" [{label}]"))
         variants.append(Variant(label, current))
     return variants
+
+
+def default_variants(spec: ExperimentSpec) -> list[Variant]:
+    """The default comparison of an experiment: `DEFAULT_OPTIMIZERS`, each at its rate."""
+    return grid(spec, {"optim.name": list(DEFAULT_OPTIMIZERS)})
 
 
 def parse_value(text: str) -> Any:

@@ -1,14 +1,17 @@
 """The Compare panel: race optimizers (or any field's values) on the current experiment.
 
-Left: what varies (optimizers, each with its own rate; and optionally one more field), the
-target accuracy, Run/Stop, and adding past runs, saving and opening comparisons. Right:
-overlaid curves (one colour per variant) against epoch, step or time; a sortable results
-table; and the loss landscape around one variant's final weights, computed off the thread.
-Both run as the panel's tasks, on data from the workspace's cache.
+Left: what varies (optimizers, each at the experiment's rate unless the person gives it its
+own; and optionally one more field), the target accuracy, Run/Stop, and adding past runs,
+saving and opening comparisons. Right: overlaid curves (one colour per variant) against
+epoch, step or time; a sortable results table (each variant's rate, a failure's reason); and
+the loss landscape around one variant's final weights, computed off the thread. Every file the
+panel reads or writes (runs' metrics and summaries, saved comparisons, the store's listing) is
+read or written by the panel's tasks, on data from the workspace's cache.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,9 +38,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.store.runs import RunInfo
 from workbench.core.tools.compare import (
     COMMON_FIELDS,
-    DEFAULT_LR,
+    DEFAULT_OPTIMIZERS,
     Comparison,
     ComparisonRunner,
     Curves,
@@ -54,30 +58,36 @@ from workbench.gui.tools.compare.curves import CurvesPage
 from workbench.gui.tools.compare.landscape import LandscapePage
 from workbench.gui.tools.compare.presenter import (
     NOTHING,
+    Branch,
     build_variants,
-    fork_of,
+    ended_text,
     label_apart,
     opened_text,
     progress_text,
+    rate_note,
     read_comparison,
     read_runs,
 )
 from workbench.gui.tools.compare.results_table import ResultsTable
 from workbench.gui.tools.compare.run_picker import RunPicker
 from workbench.gui.tools.registry import Tool, ToolHost
+from workbench.gui.widgets import dialogs
 from workbench.gui.widgets.fields import SciSpinBox
-from workbench.gui.widgets.layouts import FlowLayout, fit_table_width, vertical_scroll
+from workbench.gui.widgets.layouts import FlowLayout, fit_table_width, scroll_above
+from workbench.gui.widgets.style import HINT
 from workbench.spec import OPTIMIZER_TITLES, OPTIMIZERS, ExperimentSpec, SpecError
 
 REDRAW_MS = 250  # points that arrive within this go into one redraw
 FOLD_SETUP_BELOW = 1000  # a comparison that starts in a narrower panel folds the set-up away
 LR_WIDTH = 96
+FOLLOWS_STYLE = f"font-style: italic; color: {HINT};"  # a rate that follows the experiment's
 
 
 class ComparePanel(Tool, QWidget):
     """Compare variants of the experiment `get_spec()` returns; runs go to the workspace."""
 
-    comparisonFinished = Signal()
+    comparisonFinished = Signal()  # its variants ended and the comparison is saved
+    saved = Signal(str)  # Save wrote the comparison to this file
     landscapeReady = Signal()
     runsRead = Signal()  # stored runs or a saved comparison asked for are shown (or refused)
 
@@ -91,9 +101,14 @@ class ComparePanel(Tool, QWidget):
         self.curves: list[Curves] = []
         self.tasks = Tasks(self, workspace.jobs)
         self._table_dirty = False
-        self._branches: dict[str | None, tuple[str, int, int] | None] = {}  # run -> fork
+        self._branches: dict[str | None, Branch] = {}  # run -> the fork it is (read off-thread)
         self._adding: list[str] = []  # runs asked for, being read
+        self._own_rates: dict[str, float] = {}  # the rates the person set (else the spec's)
+        self._syncing = False
+        self._error: str | None = None  # what stopped the running comparison, if anything
+        self.feed: Any = None
         self._build()
+        self.sync_rates()
         self._timer = QTimer(self)  # single-shot: started by new data, idle otherwise
         self._timer.setSingleShot(True)
         self._timer.setInterval(REDRAW_MS)
@@ -107,6 +122,12 @@ class ComparePanel(Tool, QWidget):
         feed = host.run_feed()
         if feed is not None:
             panel.follow(feed)
+        try:
+            model, _undo = host.edited()
+        except LookupError:  # opened alone, on an experiment nobody edits
+            model = None
+        if model is not None:  # the rates that follow the experiment follow its edits
+            model.changed.connect(panel.sync_rates)
         if run_dir is not None:
             panel.show_run(run_dir)
         return panel
@@ -120,7 +141,10 @@ class ComparePanel(Tool, QWidget):
     def _build(self) -> None:
         setup = QWidget()
         left = QVBoxLayout(setup)
-        box = QGroupBox("Optimizers (each with its own rate)")
+        box = QGroupBox("Optimizers")
+        self.rate_note = QLabel()
+        self.rate_note.setObjectName("hint")
+        self.rate_note.setWordWrap(True)
         self.optim_table = QTableWidget(len(OPTIMIZERS), 2)
         self.optim_table.setHorizontalHeaderLabels(["optimizer", "learning rate"])
         self.optim_table.verticalHeader().setVisible(False)
@@ -130,17 +154,22 @@ class ComparePanel(Tool, QWidget):
         self.optim_lrs: dict[str, QDoubleSpinBox] = {}
         for row, name in enumerate(OPTIMIZERS):
             check = QCheckBox(OPTIMIZER_TITLES[name])
-            check.setChecked(name in ("sgd", "momentum", "adam", "rmsprop"))
+            check.setChecked(name in DEFAULT_OPTIMIZERS)
             lr = SciSpinBox.for_field("optim.lr")
-            lr.setValue(DEFAULT_LR.get(name, 1e-3))
             lr.setFixedWidth(LR_WIDTH)  # a rate such as 0.001 or 1e-05, not twelve decimals
+            lr.valueChanged.connect(lambda value, n=name: self._rate_edited(n, value))
             self.optim_checks[name] = check
             self.optim_lrs[name] = lr
             self.optim_table.setCellWidget(row, 0, check)
             self.optim_table.setCellWidget(row, 1, lr)
         self.optim_table.setMinimumHeight(30 * len(OPTIMIZERS) + 30)
         fit_table_width(self.optim_table)  # every optimizer's name whole
-        QVBoxLayout(box).addWidget(self.optim_table)
+        self.rates_button = QPushButton("Use the experiment's rate for all")
+        self.rates_button.clicked.connect(self.reset_rates)
+        box_layout = QVBoxLayout(box)
+        box_layout.addWidget(self.rate_note)
+        box_layout.addWidget(self.rates_button)
+        box_layout.addWidget(self.optim_table)
         left.addWidget(box)
 
         vary = QGroupBox("Also vary")
@@ -163,6 +192,11 @@ class ComparePanel(Tool, QWidget):
         form.addRow("target accuracy", self.target_spin)
         left.addWidget(vary)
 
+        left.addStretch(1)
+        # what acts stays in view below the settings, however short the screen
+        actions = QWidget()
+        below = QVBoxLayout(actions)
+        below.setContentsMargins(0, 0, 0, 0)
         self.run_button = QPushButton("Run comparison")
         self.run_button.clicked.connect(self.run)
         self.stop_button = QPushButton("Stop")
@@ -171,7 +205,7 @@ class ComparePanel(Tool, QWidget):
         row = QHBoxLayout()
         row.addWidget(self.run_button)
         row.addWidget(self.stop_button)
-        left.addLayout(row)
+        below.addLayout(row)
         more = QWidget()
         row2 = FlowLayout(more, spacing=6, line_spacing=4)
         for text, slot in (("Add past runs…", self._pick_runs), ("Open…", self._open),
@@ -179,11 +213,11 @@ class ComparePanel(Tool, QWidget):
             button = QPushButton(text)
             button.clicked.connect(slot)
             row2.addWidget(button)
-        left.addWidget(more)
+        below.addWidget(more)
         self.status = QLabel("Pick optimizers or a field to vary, then Run.")
         self.status.setWordWrap(True)
-        left.addWidget(self.status)
-        left.addStretch(1)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        below.addWidget(self.status)
 
         self.tabs = QTabWidget()
         self.curves_page = CurvesPage()
@@ -196,7 +230,7 @@ class ComparePanel(Tool, QWidget):
         self.tabs.addTab(self.landscape, "Landscape")
 
         # the set-up column folds away (a button in the tabs' corner) to give the plots room
-        self.setup = vertical_scroll(setup)
+        self.setup = scroll_above(setup, actions)
         self.setup_button = QToolButton()
         self.setup_button.setCheckable(True)
         self.setup_button.setChecked(True)
@@ -232,16 +266,59 @@ class ComparePanel(Tool, QWidget):
         self.comparison.target_accuracy = value
         self._schedule(table=True)
 
-    def chosen_optimizers(self) -> dict[str, float]:
-        return {name: self.optim_lrs[name].value() for name in OPTIMIZERS
+    def chosen_optimizers(self) -> dict[str, float | None]:
+        """The ticked optimizers, each with the rate the person gave it (None: the
+        experiment's)."""
+        return {name: self._own_rates.get(name) for name in OPTIMIZERS
                 if self.optim_checks[name].isChecked()}
 
-    def set_optimizers(self, chosen: dict[str, float]) -> None:
-        """Tick these optimizers with these rates (and untick the rest)."""
+    def set_optimizers(self, chosen: dict[str, float | None]) -> None:
+        """Tick these optimizers, each with its own rate (None: the experiment's), and untick
+        the rest."""
         for name in OPTIMIZERS:
             self.optim_checks[name].setChecked(name in chosen)
-            if name in chosen:
-                self.optim_lrs[name].setValue(chosen[name])
+            rate = chosen.get(name)
+            if rate is None:
+                self._own_rates.pop(name, None)
+            else:
+                self.optim_lrs[name].setValue(rate)  # the person's own rate
+        self.sync_rates()
+
+    def sync_rates(self) -> None:
+        """Show each optimizer's rate: its own, else the experiment's (greyed and italic,
+        following the experiment as it is edited)."""
+        try:
+            lr = self.get_spec().optim.lr
+        except (SpecError, ValueError):
+            return
+        self.rate_note.setText(rate_note(lr))
+        self._syncing = True
+        try:
+            for name, spin in self.optim_lrs.items():
+                own = name in self._own_rates
+                spin.setValue(self._own_rates[name] if own else lr)
+                spin.setStyleSheet("" if own else FOLLOWS_STYLE)
+                spin.setToolTip(f"{OPTIMIZER_TITLES[name]}'s own rate (the experiment's is "
+                                f"{lr:g})" if own else
+                                f"The experiment's rate, {lr:g}: type another to give "
+                                f"{OPTIMIZER_TITLES[name]} its own")
+        finally:
+            self._syncing = False
+        self.rates_button.setEnabled(bool(self._own_rates))
+
+    def _rate_edited(self, name: str, value: float) -> None:
+        if not self._syncing:
+            self._own_rates[name] = value
+            self.sync_rates()
+
+    def reset_rates(self) -> None:
+        """Every optimizer at the experiment's rate again."""
+        self._own_rates.clear()
+        self.sync_rates()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        self.sync_rates()  # the experiment may have changed while the panel was hidden
+        super().showEvent(event)
 
     def set_field(self, path: str, values: str) -> None:
         self.field_combo.setCurrentText(path)
@@ -256,6 +333,7 @@ class ComparePanel(Tool, QWidget):
         """Add the variants the controls describe and run every pending one."""
         if self.is_running():
             return
+        self.sync_rates()
         try:
             variants = self.build_variants()
         except SpecError as exc:
@@ -264,6 +342,10 @@ class ComparePanel(Tool, QWidget):
         if not self.comparison.variants:
             self.comparison = Comparison(default_name(self.get_spec()), [],
                                          self.target_spin.value())
+        other = self.comparison.other_data(variants[0].spec)
+        if other is not None:
+            dialogs.warn(self, "Other data", f"The experiment's variants join runs trained on "
+                         f"other data: {other}.")
         label_apart(variants, [v.label for v in self.comparison.variants])
         for variant in variants:
             self.comparison.variants.append(variant)
@@ -283,10 +365,10 @@ class ComparePanel(Tool, QWidget):
         if self.width() < FOLD_SETUP_BELOW:  # a narrow panel: the race gets the room
             self.show_setup(False)
         self.status.setText(f"Running {len(pending)} variants one after another...")
+        self._error = None
+        self._running = pending
         self.tasks.start("compare", lambda _report, _cancel: runner.events(),
-                         partial=self._on_event, stop=runner.stop,
-                         failed=lambda message: self.status.setText(
-                             f"The comparison stopped on an error: {message}"),
+                         partial=self._on_event, stop=runner.stop, failed=self._on_error,
                          finished=self._on_finished)
 
     def stop(self) -> None:
@@ -307,23 +389,38 @@ class ComparePanel(Tool, QWidget):
 
     def _on_event(self, pair: Any) -> None:
         index, event = pair
-        self.comparison.record(index, event)
-        self.curves[index].add(event)
+        self.comparison.record(index, event)  # the run folder, on this thread: the runner's
+        self.curves[index].add(event)  # events carry it, it writes into nothing of ours
         self._schedule(table=isinstance(event, EpochEnded | RunFinished | RunFailed))
         if isinstance(event, RunFinished | RunFailed):
             self.status.setText(progress_text(self.curves, self.comparison.variants[index].label,
                                               index))
+
+    def _on_error(self, message: str) -> None:
+        """The comparison itself stopped on an error: the variants it had not ended fail
+        with it, so each row says what happened."""
+        self._error = message
+        for index in getattr(self, "_running", []):
+            if index < len(self.curves) and self.curves[index].status in ("pending", "running"):
+                self.curves[index].add(RunFailed(None, message, ""))
 
     def _on_finished(self) -> None:
         self.run_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self._table_dirty = True
         self._redraw()
-        try:
-            path = save_comparison(self.comparison, self.runs)
-            self.status.setText(f"Done; saved as {path.name}.")
-        except OSError as exc:
-            self.status.setText(f"Done, but could not save: {exc}")
+        rows, error = self.rows(), self._error
+        self.status.setText(ended_text(rows, error, None) + " Saving…")
+        comparison, runs = copy.deepcopy(self.comparison), self.runs
+        self.tasks.start("save", lambda _report, _cancel: save_comparison(comparison, runs),
+                         done=lambda path: self._saved_after_run(rows, error, path.name),
+                         failed=lambda message: self._saved_after_run(rows, error, None,
+                                                                      message),
+                         expected=(OSError,))
+
+    def _saved_after_run(self, rows: list[ResultRow], error: str | None, saved: str | None,
+                         save_error: str | None = None) -> None:
+        self.status.setText(ended_text(rows, error, saved, save_error))
         self.comparisonFinished.emit()
 
     # -- past runs, saving and opening ---------------------------------------------------
@@ -336,22 +433,32 @@ class ComparePanel(Tool, QWidget):
         self.tasks.start("add", lambda _report, _cancel: read_runs(wanted, present),
                          done=self._runs_read, failed=self._read_failed)
 
-    def _runs_read(self, result: tuple[list[tuple[str, ExperimentSpec, Curves]], list[str]]
-                   ) -> None:
+    def _runs_read(self, result: tuple[list[tuple[str, ExperimentSpec, Curves, Branch]],
+                                       list[str]]) -> None:
         loaded, problems = result
         self._adding = []
         if not self.comparison.variants:
             self.comparison = Comparison(default_name(self.get_spec()), [],
                                          self.target_spin.value())
         present = {v.run_dir for v in self.comparison.variants}
-        for run_dir, spec, curves in loaded:
+        others = []
+        for run_dir, spec, curves, branch in loaded:
             if run_dir not in present:
-                self.comparison.add_run(run_dir, spec=spec)
+                other = self.comparison.other_data(spec)
+                variant = self.comparison.add_run(run_dir, spec=spec)
+                if other is not None:
+                    others.append(f"{variant.label}: {other}")
                 self.curves.append(curves)
+                self._branches[run_dir] = branch
         self._sync_lines()
         self._schedule(table=True)
         if problems:
             self.status.setText("Skipped: " + "; ".join(problems))
+        if others:
+            self.status.setText("Added runs trained on other data: " + "; ".join(others))
+            dialogs.warn(self, "Other data", "These runs trained on other data than the "
+                         "comparison's, so their figures are no fair race:\n\n"
+                         + "\n".join(others))
         self.runsRead.emit()
 
     def _read_failed(self, message: str) -> None:
@@ -365,22 +472,37 @@ class ComparePanel(Tool, QWidget):
         self.feed = feed
 
     def _pick_runs(self) -> None:
-        feed = getattr(self, "feed", None)
-        dialog = RunPicker(self.runs, self, infos=feed.infos if feed is not None else None)
+        """Offer the Runs list's runs (or the store's, listed off the GUI thread)."""
+        if self.feed is not None:
+            self._offer_runs(self.feed.infos)
+            return
+        runs = self.runs
+        self.tasks.start("list", lambda _report, _cancel: runs.list(), done=self._offer_runs)
+
+    def _offer_runs(self, infos: list[RunInfo]) -> None:
+        dialog = RunPicker(self.runs, self, infos=infos)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.add_runs(dialog.chosen())
 
-    def save(self, path: Path | None = None) -> Path:
-        return save_comparison(self.comparison, self.runs, path)
-
-    def _save(self) -> None:
+    def save(self, path: Path | None = None) -> None:
+        """Write the comparison (off the GUI thread); `saved(path)` when written."""
         if not self.comparison.variants:
             self.status.setText("Nothing to save yet.")
             return
-        try:
-            self.status.setText(f"Saved as {self.save()}")
-        except OSError as exc:
-            QMessageBox.warning(self, "Save comparison", f"Could not save: {exc}")
+        comparison, runs = copy.deepcopy(self.comparison), self.runs
+        self.tasks.start("save", lambda _report, _cancel: save_comparison(comparison, runs,
+                                                                           path),
+                         done=self._saved, failed=self._save_failed, expected=(OSError,))
+
+    def _saved(self, path: Path) -> None:
+        self.status.setText(f"Saved as {path}")
+        self.saved.emit(str(path))
+
+    def _save_failed(self, message: str) -> None:
+        QMessageBox.warning(self, "Save comparison", f"Could not save: {message}")
+
+    def _save(self) -> None:
+        self.save()
 
     def open_comparison(self, path: str | Path) -> None:
         """Show a saved comparison from its runs' stored metrics (read off the GUI thread);
@@ -392,14 +514,17 @@ class ComparePanel(Tool, QWidget):
                          done=lambda read: self._comparison_read(path, read),
                          failed=self._open_failed, expected=(SpecError,))
 
-    def _comparison_read(self, path: str | Path, read: tuple[Comparison, list[Curves]]) -> None:
-        comparison, curves = read
+    def _comparison_read(self, path: str | Path,
+                         read: tuple[Comparison, list[Curves], dict[str | None, Branch]]
+                         ) -> None:
+        comparison, curves, branches = read
         self._adding = []
         if self.is_running():  # a comparison started while the file was read
             return
         self._clear_lines()
         self.comparison = comparison
         self.curves = curves
+        self._branches.update(branches)
         self.target_spin.blockSignals(True)
         self.target_spin.setValue(comparison.target_accuracy)
         self.target_spin.blockSignals(False)
@@ -452,9 +577,7 @@ class ComparePanel(Tool, QWidget):
         present = {v.run_dir for v in self.comparison.variants if v.run_dir}
         out = {}
         for index, variant in enumerate(self.comparison.variants):
-            if variant.run_dir not in self._branches:
-                self._branches[variant.run_dir] = fork_of(variant.run_dir)
-            branch = self._branches[variant.run_dir]
+            branch = self._branches.get(variant.run_dir)  # read with the run; a new one is none
             if branch is not None and branch[0] in present:
                 out[index] = branch[2]
         return out

@@ -1,7 +1,7 @@
 """What the Compare panel decides, Qt-free (tested without a QApplication): the variants its
 controls describe, the labels they get, a result row's cells, the points each curve gains, the
-branch a fork is drawn from, which runs share a landscape, and reading stored runs and saved
-comparisons (on the panel's workers).
+branch a fork is drawn from, which runs share a landscape, what the status line says when a
+comparison ends, and reading stored runs and saved comparisons (on the panel's workers).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from workbench.core.tools.compare import (
     ResultRow,
     Variant,
     curves_for,
+    duration_text,
+    failures_text,
     grid,
     load_comparison,
     parse_value,
@@ -38,22 +40,25 @@ PLOT_UNITS = {"train_loss": "training loss (log)", "val_loss": "validation loss 
 PLOTS = (("train_loss", "Training loss"), ("val_loss", "Validation loss"),
          ("train_accuracy", "Training accuracy"), ("val_accuracy", "Validation accuracy"),
          ("lr", "Learning rate"))
-COLUMNS = ("variant", "status", "best val acc", "final val acc", "final train loss",
-           "final val loss", "epochs to target", "s to target", "s / epoch", "seconds",
-           "diverged")
-TARGET_COLUMNS = (6, 7)  # named after the target accuracy
+COLUMNS = ("variant", "status", "learning rate", "best val acc", "final val acc",
+           "final train loss", "final val loss", "epochs to target", "time to target",
+           "time / epoch", "time", "diverged")
+TARGET_COLUMNS = (7, 8)  # named after the target accuracy
+STATUS_COLUMN = 1
 
 
-def build_variants(spec: ExperimentSpec, optimizers: dict[str, float], field: str,
+def build_variants(spec: ExperimentSpec, optimizers: dict[str, float | None], field: str,
                    values: str) -> list[Variant]:
-    """The variants of `spec` the controls describe: each ticked optimizer at its own rate,
-    crossed with `field`'s comma-separated `values`; SpecError naming the field when they are
-    bad (no values, nothing varied, a value the field refuses)."""
+    """The variants of `spec` the controls describe: each ticked optimizer at the rate the
+    person gave it (None: the experiment's), crossed with `field`'s comma-separated `values`;
+    nothing else of the experiment changes. SpecError naming the field when they are bad (no
+    values, nothing varied, a value the field refuses)."""
     axes: dict[str, list[Any]] = {}
     overrides: dict[str, dict[str, Any]] = {}
     if optimizers:
         axes["optim.name"] = list(optimizers)
-        overrides = {name: {"optim.lr": lr} for name, lr in optimizers.items()}
+        overrides = {name: {"optim.lr": lr} for name, lr in optimizers.items()
+                     if lr is not None}
     field = field.strip()
     if field and field != NOTHING:
         parsed = [parse_value(v) for v in values.split(",") if v.strip()]
@@ -84,22 +89,22 @@ def num(v: float | None, fmt: str) -> str:
 def row_cells(row: ResultRow) -> list[tuple[float | None, str] | str]:
     """A result row as the table shows it: text for a text cell, (value, text) for a number
     (sorted by its value)."""
-    return [row.label, row.status,
+    return [row.label, row.status, (row.lr, num(row.lr, "g")),
             (row.best_val_accuracy, pct(row.best_val_accuracy)),
             (row.final_val_accuracy, pct(row.final_val_accuracy)),
             (row.final_train_loss, num(row.final_train_loss, ".4f")),
             (row.final_val_loss, num(row.final_val_loss, ".4f")),
             (row.epochs_to_target,
              "-" if row.epochs_to_target is None else str(row.epochs_to_target)),
-            (row.seconds_to_target, num(row.seconds_to_target, ".1f")),
-            (row.seconds_per_epoch, num(row.seconds_per_epoch, ".2f")),
-            (row.seconds, num(row.seconds, ".1f")),
+            (row.seconds_to_target, duration_text(row.seconds_to_target)),
+            (row.seconds_per_epoch, duration_text(row.seconds_per_epoch)),
+            (row.seconds, duration_text(row.seconds)),
             "yes" if row.diverged else "no"]
 
 
 def target_headers(target_accuracy: float) -> tuple[str, str]:
     target = f"{100 * target_accuracy:g}%"
-    return f"epochs to {target}", f"s to {target}"
+    return f"epochs to {target}", f"time to {target}"
 
 
 def drawable(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -148,23 +153,30 @@ def with_parents(run_dirs: list[str], present: Sequence[str | None]) -> list[str
     return out
 
 
+Branch = tuple[str, int, int] | None  # fork_of's answer
+
+
 def read_runs(run_dirs: list[str], present: Sequence[str | None]
-              ) -> tuple[list[tuple[str, ExperimentSpec, Curves]], list[str]]:
-    """Each run's spec and stored curves (a fork's parent first), and what could not be read:
-    on a worker, since a long run's metrics are megabytes."""
+              ) -> tuple[list[tuple[str, ExperimentSpec, Curves, Branch]], list[str]]:
+    """Each run's spec, stored curves and the branch it forks off (a fork's parent first),
+    and what could not be read: on a worker, since a long run's metrics are megabytes."""
     loaded, problems = [], []
     for run_dir in with_parents(run_dirs, present):
         try:
-            loaded.append((run_dir, Run(Path(run_dir)).spec(), Curves.from_run(run_dir)))
+            loaded.append((run_dir, Run(Path(run_dir)).spec(), Curves.from_run(run_dir),
+                           fork_of(run_dir)))
         except RunError as exc:
             problems.append(str(exc))
     return loaded, problems
 
 
-def read_comparison(path: str | Path) -> tuple[Comparison, list[Curves]]:
-    """A saved comparison and its runs' stored curves (on a worker); SpecError when bad."""
+def read_comparison(path: str | Path
+                    ) -> tuple[Comparison, list[Curves], dict[str | None, Branch]]:
+    """A saved comparison, its runs' stored curves and the branches its forks start from
+    (on a worker); SpecError when bad."""
     comparison = load_comparison(path)
-    return comparison, curves_for(comparison)
+    branches = {v.run_dir: fork_of(v.run_dir) for v in comparison.variants if v.run_dir}
+    return comparison, curves_for(comparison), branches
 
 
 def landscape_runs(variants: Sequence[Variant], center: Variant) -> dict[str, str]:
@@ -176,7 +188,36 @@ def landscape_runs(variants: Sequence[Variant], center: Variant) -> dict[str, st
 
 def progress_text(curves: Sequence[Curves], label: str, index: int) -> str:
     done = sum(c.status not in ("pending", "running") for c in curves)
-    return f"{done} of {len(curves)} variants done; {label}: {curves[index].status}"
+    curve = curves[index]
+    why = f" ({curve.reason})" if curve.status in ("failed", "diverged") and curve.reason else ""
+    return f"{done} of {len(curves)} variants done; {label}: {curve.status}{why}"
+
+
+def ended_text(rows: Sequence[ResultRow], error: str | None, saved: str | None,
+               save_error: str | None = None) -> str:
+    """What the status line says once a comparison has ended: how many finished, which
+    failed and why, an error that stopped the whole comparison, and where it was saved."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    tally = ", ".join(f"{n} {status}" for status, n in counts.items())
+    failed = failures_text(rows)
+    head = (f"The comparison stopped on an error: {error}." if error else
+            "Done with failures" if failed else "Done")
+    text = f"{head} ({tally})" if tally else head
+    if failed:
+        text += f". {failed}"
+    if saved:
+        text += f". Saved as {saved}."
+    elif save_error:
+        text += f". Could not save it: {save_error}"
+    return text
+
+
+def rate_note(lr: float) -> str:
+    """What the optimizers' rates mean, above them."""
+    return (f"Each optimizer trains at the experiment's rate ({lr:g}) unless you give it "
+            "its own here; nothing else of the experiment changes.")
 
 
 def opened_text(name: str, comparison: Comparison) -> str:

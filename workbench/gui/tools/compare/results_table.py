@@ -12,11 +12,18 @@ from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem, QWidg
 from workbench.core.tools.compare import ResultRow
 from workbench.gui.tools.compare.presenter import (
     COLUMNS,
+    STATUS_COLUMN,
     TARGET_COLUMNS,
     row_cells,
     target_headers,
 )
-from workbench.gui.widgets.style import series_color
+from workbench.gui.widgets.style import ERROR, series_color
+
+REASON_CHARS = 60  # a failure's reason in its cell; the whole of it in the tooltip
+
+
+def elide(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "\u2026"
 
 
 class NumberItem(QTableWidgetItem):
@@ -37,6 +44,8 @@ class ResultsTable(QTableWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(0, len(COLUMNS), parent)
         self.setHorizontalHeaderLabels(list(COLUMNS))
+        # the race's order until the person sorts by a column (a header's click)
+        self.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.setSortingEnabled(True)
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -53,6 +62,10 @@ class ResultsTable(QTableWidget):
                 item = QTableWidgetItem(cell) if isinstance(cell, str) else NumberItem(*cell)
                 if c == 0:
                     item.setForeground(pg.mkColor(series_color(r)))
+                if c == STATUS_COLUMN and row.reason:  # a failure says why where it shows
+                    item.setText(elide(f"{row.status}: {row.reason}", REASON_CHARS))
+                    item.setToolTip(row.reason)
+                    item.setForeground(pg.mkColor(ERROR))
                 self.setItem(r, c, item)
         self.setSortingEnabled(True)
         headers = target_headers(target_accuracy)

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.gui.run_rules import has_model, run_titles
+
 AXIS_CHOICES = (("File size", "bytes", "file size (KB)"),
                 ("Latency, batch 1", "latency_ms", "latency at batch 1 (ms)"),
                 ("Latency, batch 256", "latency_ms_256", "latency at batch 256 (ms)"))
@@ -105,17 +107,11 @@ def describe(v: Any) -> str:
 
 
 def picker_items(infos: list[Any]) -> list[tuple[str, str]]:
-    """(run folder, text) of the runs with a trained model, as the picker lists them."""
-    out = []
-    for info in infos:
-        if info.error or info.summary.get("status") not in ("finished", "stopped"):
-            continue
-        acc = info.summary.get("test_accuracy")
-        name = info.summary.get("name", info.name)
-        text = f"{name} ({info.name[-6:]})" + (
-            f" · test {acc:.1%}" if isinstance(acc, int | float) else "")
-        out.append((str(info.path), text))
-    return out
+    """(run folder, text) of the runs with a trained model, as every run picker lists them
+    (`run_rules.run_titles`: runs that share a name say what differs)."""
+    trained = [info for info in infos if has_model(info) is None]
+    return [(str(info.path), title) for info, title in zip(trained, run_titles(trained),
+                                                           strict=True)]
 
 
 def family_text(variants: list[Any]) -> str:

@@ -57,6 +57,8 @@ from workbench.gui.tools.registry import Tool, ToolHost
 from workbench.gui.widgets import dialogs
 from workbench.gui.widgets.style import ALERT, GOOD
 
+EXTRAS_TEXT = ("Also write the weights (.safetensors) and a PyTorch script (.py) that "
+               "rebuilds and retrains the model")
 QUANTIZE_CHOICES = (  # (menu text, mode)
     ("None: float32", None),
     ("int8, dynamic (weights; for Linear-heavy networks)", "dynamic"),
@@ -100,9 +102,10 @@ class ExportDialog(Tool, QDialog):
         self.raw_input = QCheckBox("Normalization inside the graph (feed raw pixels 0..255 as "
                                    "float32)")
         form.addRow("", self.raw_input)
-        self.extras = QCheckBox("Also write the weights (.safetensors) and a PyTorch script "
-                                "(.py) that rebuilds and retrains the model")
+        self.extras = QCheckBox(EXTRAS_TEXT)
         self.extras.setChecked(True)
+        self._extras_wanted = True  # the person's choice, kept while a quantization hides it
+        self.extras.toggled.connect(self._extras_toggled)
         form.addRow("", self.extras)
         self.quantize = QComboBox()
         for text, mode in QUANTIZE_CHOICES:
@@ -181,11 +184,22 @@ class ExportDialog(Tool, QDialog):
             self.path_edit.setText(str(Path(run_dir) / path.name))
         self.result = None
 
+    def _extras_toggled(self, on: bool) -> None:
+        if self.extras.isEnabled():
+            self._extras_wanted = on
+
     def _on_quantize(self, _: int = 0) -> None:
         mode = self.quantize.currentData()
         self.calibration.setEnabled(mode == "static")
         self.max_drop.setEnabled(mode is not None)
+        # the box shows what the export writes: a quantized export writes the ONNX file alone
         self.extras.setEnabled(mode is None)
+        self.extras.blockSignals(True)
+        self.extras.setChecked(self._extras_wanted if mode is None else False)
+        self.extras.blockSignals(False)
+        self.extras.setToolTip("" if mode is None else
+                               "A quantized export writes only its ONNX file; the weights and "
+                               "the script come with a float32 export")
         path = self.path_edit.text().strip()
         stem = Path(path).stem
         for suffix in (".int8-dynamic", ".int8-static", ".fp16"):

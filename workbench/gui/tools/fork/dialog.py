@@ -10,7 +10,6 @@ the table says why not.
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +32,7 @@ from workbench.core.store.runs import RunError, RunInfo
 from workbench.core.tools.compare import COMMON_FIELDS, parse_value
 from workbench.core.tools.fork import ForkError, ForkPlan, plan_fork
 from workbench.core.workspace import Workspace
+from workbench.gui.run_rules import run_titles
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.tools.fork.presenter import (
     editor_changes,
@@ -144,12 +144,10 @@ class ForkDialog(Tool, QDialog):
         self._epochs = {str(info.path): epochs for info, epochs in found}
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
-        for info, epochs in found:
-            s = info.summary
-            when = time.strftime("%d %b %H:%M", time.localtime(s["created"])) \
-                if isinstance(s.get("created"), int | float) else ""
-            self.run_combo.addItem(f"{s.get('name', info.name)}  ·  {s.get('status', '?')}  ·  "
-                                   f"{len(epochs)} checkpoints  ·  {when}", str(info.path))
+        titles = run_titles([info for info, _epochs in found])  # runs alike told apart
+        for (info, epochs), title in zip(found, titles, strict=True):
+            self.run_combo.addItem(f"{title}  ·  {info.summary.get('status', '?')}  ·  "
+                                   f"{len(epochs)} checkpoints", str(info.path))
         index = self.run_combo.findData(self._wanted) if self._wanted else -1
         self.run_combo.setCurrentIndex(max(0, index))
         self.run_combo.blockSignals(False)

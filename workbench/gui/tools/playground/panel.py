@@ -38,7 +38,7 @@ from workbench.core.tools.surfaces import (
     trajectory,
 )
 from workbench.gui.tools.registry import Tool, ToolHost
-from workbench.gui.widgets.layouts import fit_table_width, vertical_scroll
+from workbench.gui.widgets.layouts import fit_table_width, scroll_above
 from workbench.gui.widgets.style import BLACK, CLASS_COLORS, WHITE, legend_html
 from workbench.spec import OPTIMIZER_TITLES
 
@@ -134,18 +134,16 @@ class PlaygroundPanel(Tool, QWidget):
         fit_table_width(self.table)  # every optimizer's name whole
         QVBoxLayout(box).addWidget(self.table)
         left.addWidget(box)
-        row = QHBoxLayout()
+        left.addStretch(1)
+        row = QHBoxLayout()  # below the settings, always in view
         replay = QPushButton("Replay")
         replay.clicked.connect(self.replay)
         reset = QPushButton("Reset start")
         reset.clicked.connect(lambda: self.set_start(self.surface.start))
         row.addWidget(replay)
         row.addWidget(reset)
-        left.addLayout(row)
         self.status = QLabel("Click on the map to start from there.")
         self.status.setWordWrap(True)
-        left.addWidget(self.status)
-        left.addStretch(1)
 
         self.map = pg.PlotWidget(background="w")
         self.map.setLabel("bottom", "x")  # the surface's two coordinates
@@ -188,7 +186,7 @@ class PlaygroundPanel(Tool, QWidget):
         self.views.setStretchFactor(1, 2)
         splitter = QSplitter()
         splitter.setChildrenCollapsible(False)
-        splitter.addWidget(vertical_scroll(controls))  # scrolls on a short screen
+        splitter.addWidget(scroll_above(controls, row, self.status))  # scrolls when short
         splitter.addWidget(self.views)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([330, 1040])

@@ -6,8 +6,9 @@ once, and the moves that come while an evaluation runs are evaluated as one, at 
 position, when it ends; so a drag shows results as it goes, the last within two evaluations
 of letting go, and a single move is answered within one (benchmarks/prune_slider.py). The
 run's data comes from the workspace's cache. A
-sensitivity sweep fills a plot layer by layer; "Create pruned run" makes the pruning permanent
-(fine-tuning first when asked) and reports size and CPU latency before and after.
+sensitivity sweep fills a plot layer by layer; "Create pruned run", always in view below the
+settings, makes the pruning permanent (fine-tuning first when asked) and reports size and CPU
+latency before and after.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from workbench.gui.tools.prune.presenter import (
 )
 from workbench.gui.tools.prune.sensitivity import SensitivityBox
 from workbench.gui.tools.registry import Tool, ToolHost
-from workbench.gui.widgets.layouts import FlowLayout, vertical_scroll
+from workbench.gui.widgets.layouts import FlowLayout, scroll_above
 from workbench.gui.widgets.style import ALERT, CAUTION
 
 SLIDER_WIDTH = 140
@@ -166,6 +167,7 @@ class PrunePanel(Tool, QWidget):
         sens = SensitivityBox()
         self.sensitivity = sens
         self.sweep_button = sens.sweep_button
+        controls.addWidget(self.sweep_button)  # with the controls: never below the fold
         # the table and the sweep share the height; the person moves the line between them
         self.split = QSplitter(Qt.Orientation.Vertical)
         self.split.setChildrenCollapsible(False)
@@ -193,10 +195,11 @@ class PrunePanel(Tool, QWidget):
         self.apply_status.setWordWrap(True)
         self.apply_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         apply_layout.addWidget(self.apply_status)
-        root.addWidget(apply_box)
-        outer = QVBoxLayout(self)  # scrolls down on a short screen rather than outgrow it
+        # the settings scroll on a short screen rather than outgrow it; what makes the run
+        # stays below them, always in view
+        outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(vertical_scroll(content))
+        outer.addWidget(scroll_above(content, apply_box))
 
         self.slider.valueChanged.connect(self._on_amount)
         self.scope.currentIndexChanged.connect(self._on_mode)

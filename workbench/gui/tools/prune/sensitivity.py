@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from workbench.core.tools.prune import SENSITIVITY_AMOUNTS, SensitivityPoint
 from workbench.gui.tools.prune.presenter import WHOLE_NETWORK, sweep_point
@@ -25,12 +25,10 @@ class SensitivityBox(QGroupBox):
         self.points: dict[int | None, list[tuple[float, float]]] = {}
         self.total = 0
         layout = QVBoxLayout(self)
-        row = QHBoxLayout()
+        # the panel places the button with its other controls, in view above the table
         self.sweep_button = QPushButton("Analyze sensitivity")
         self.status = QLabel("")
-        row.addWidget(self.sweep_button)
-        row.addWidget(self.status, 1)
-        layout.addLayout(row)
+        layout.addWidget(self.status)
         self.plot = pg.PlotWidget(background="w")
         self.plot.setLabel("bottom", "amount pruned (%)")
         self.plot.setLabel("left", "val accuracy (%)")

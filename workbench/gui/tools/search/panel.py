@@ -61,7 +61,7 @@ from workbench.gui.tools.search.space_editor import SpaceEditor
 from workbench.gui.tools.search.study_form import StudyForm
 from workbench.gui.tools.search.trials import TrialsPage
 from workbench.gui.widgets import dialogs
-from workbench.gui.widgets.layouts import FlowLayout, vertical_scroll
+from workbench.gui.widgets.layouts import FlowLayout, scroll_above
 from workbench.spec import ExperimentSpec, SpecError
 
 
@@ -133,13 +133,11 @@ class SearchPanel(Tool, QWidget):
         self.show_button.clicked.connect(self.show_study)
         for b in (self.run_button, self.stop_button, self.show_button):
             buttons.addWidget(b)
-        left.addLayout(buttons)
         self.status = QLabel("Set the ranges, then Run. A study resumes where it stopped.")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
                                             | Qt.TextInteractionFlag.LinksAccessibleByMouse)
         self.status.linkActivated.connect(self._link)
-        left.addWidget(self.status)
 
         self.tabs = QTabWidget()
         self.tabs.tabBar().setUsesScrollButtons(False)  # every tab's name in view, whole
@@ -161,7 +159,8 @@ class SearchPanel(Tool, QWidget):
 
         splitter = QSplitter()
         splitter.setChildrenCollapsible(False)
-        splitter.addWidget(vertical_scroll(setup))  # scrolls down on a short screen
+        # the set-up scrolls down on a short screen; Run, Stop and what they say stay in view
+        splitter.addWidget(scroll_above(setup, buttons, self.status))
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([560, 440])  # the set-up first; the tabs keep their names whole
