@@ -173,10 +173,12 @@ def test_fork_from_the_tools_menu_trains_a_branch_in_the_train_panel(qtbot, wind
     assert window.center.currentWidget() is panel
     assert panel.curves.branch_items  # the parent drawn behind the fork
     assert panel.curves.point_count("val_loss") == 4  # two inherited epochs, two of its own
-    panel.show_run(fork_run)
+    with qtbot.waitSignal(panel.runShown, timeout=20_000):
+        panel.show_run(fork_run)
     assert panel.curves.branch_items and panel.curves.point_count("val_loss") == 4
     shoot(window, "fork_branch.png")
-    panel.show_run(parent)
+    with qtbot.waitSignal(panel.runShown, timeout=20_000):
+        panel.show_run(parent)
     assert not panel.curves.branch_items
     # the editor's changes, taken into a new fork
     window.actions["fork"].trigger()
@@ -255,7 +257,8 @@ def test_search_panel_runs_stops_resumes_and_opens_trials(qtbot, window, warned)
     best = panel.best_row()
     best_index = sorted(panel.rows).index(best.number)
     panel.table.selectRow(best_index)
-    qtbot.mouseClick(panel.best_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(window.runOpened, timeout=WAIT_MS):  # read off the GUI thread
+        qtbot.mouseClick(panel.best_button, Qt.MouseButton.LeftButton)
     assert window.model.live.name == f"moons-mlp trial {best.number}"  # loaded into the editor
     assert Run(best.run_dir).summary()["study"] == panel.study
 

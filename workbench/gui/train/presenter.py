@@ -1,6 +1,6 @@
 """What the training panel reads and says, Qt-free (tested without a QApplication): a stored
-run as it shows one (its summary and curves, and a fork's parent's curves to branch from), and
-how long a run has taken.
+run as it shows one (its summary and curves, and a fork's parent's curves to branch from), what
+resuming a run reads first, and how long a run has taken. The readers run on a worker.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from workbench.core.store.metrics import MetricSeries, read_series
 from workbench.core.store.runs import Run, RunError
 from workbench.core.tools.fork import branch_of
+from workbench.spec import ExperimentSpec
 
 
 def format_seconds(seconds: float) -> str:
@@ -49,3 +50,11 @@ def read_stored(run_dir: str | Path) -> StoredRun:
         with contextlib.suppress(RunError, OSError):
             parent = read_series(Run(Path(branch[0])))
     return StoredRun(run.path, summary, series, branch, parent)
+
+
+def read_resumable(run_dir: str | Path) -> ExperimentSpec:
+    """The spec of a run to resume; RunError when it has no checkpoint or cannot be read."""
+    run = Run(Path(run_dir))
+    if not (run.path / "checkpoint.pt").is_file():
+        raise RunError(f"{run.path.name} has no checkpoint to resume from")
+    return run.spec()
