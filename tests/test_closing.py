@@ -147,3 +147,40 @@ def test_closing_the_window_with_a_job_that_ignores_its_stop_returns_and_exits_0
     assert "Connecting to a database that never answers" in report["asked"][0]
     assert "Connecting to a database that never answers did not end within" in done.stderr
     assert "Fatal Python error" not in done.stderr
+
+
+def test_closing_names_the_run_and_the_comparison_and_stops_both(qtbot, monkeypatch, tmp_path):
+    """It used to ask about the training run only, and stop a comparison without asking."""
+    from workbench.core.workspace import Workspace
+    from workbench.gui.shell.main_window import MainWindow
+    from workbench.gui.widgets import dialogs
+
+    asked: list[str] = []
+    reply = {"answer": dialogs.Button.No}
+
+    def ask(_parent, _title, text, *args, **kwargs):
+        asked.append(text)
+        return reply["answer"]
+
+    monkeypatch.setattr(dialogs, "ask", ask)
+    window = MainWindow(workspace=Workspace(tmp_path / "runs"))
+    qtbot.addWidget(window)
+    if window.train_panel is None:
+        with qtbot.waitSignal(window.trainPanelReady, timeout=120_000):
+            pass
+    window.optim_panel.epochs.setValue(500)
+    window.undo.setClean()
+    with qtbot.waitSignal(window.train_panel.runStarted, timeout=WAIT_MS):
+        window.train_panel.start()
+    compare = window.tools.open("compare")
+    compare.set_optimizers({"sgd": 0.1, "adam": 0.01})
+    compare.set_field("(nothing)", "")
+    compare.run()
+    qtbot.waitUntil(lambda: len(window.workspace.jobs.titles()) == 2, timeout=WAIT_MS)
+    assert not window.close()  # the person says no: both go on
+    assert "Training spirals" in asked[0] and "Comparison of 2 variants" in asked[0]
+    assert window.train_panel.is_running() and compare.is_running()
+    reply["answer"] = dialogs.Button.Yes
+    assert window.close()
+    assert window.workspace.jobs.names() == []
+    assert not window.train_panel.is_running() and not compare.is_running()

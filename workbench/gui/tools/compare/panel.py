@@ -287,7 +287,8 @@ class ComparePanel(Tool, QWidget):
                          partial=self._on_event, stop=runner.stop,
                          failed=lambda message: self.status.setText(
                              f"The comparison stopped on an error: {message}"),
-                         finished=self._on_finished)
+                         finished=self._on_finished,
+                         title=f"Comparison of {len(pending)} variants")
 
     def stop(self) -> None:
         """Stop the variants in flight; what they did so far is kept and saved."""
