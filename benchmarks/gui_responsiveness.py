@@ -35,7 +35,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, Qt, QTimer  # noqa: E402
 
 from workbench import spec as specmod  # noqa: E402
 from workbench.core.training.events import Progress, RunFailed, RunStarted  # noqa: E402
@@ -85,17 +85,6 @@ def blocked_share(start: tuple[float, float, float] | None,
         return None
     wall, cpu, queued = (b - a for a, b in zip(start, end, strict=True))
     return max(0.0, 1.0 - (cpu + queued) / max(1e-9, wall))
-
-
-def training_thread_id() -> int | None:
-    """The OS id of the worker's QThread, which Qt names after it ("workbench-train...")."""
-    for comm in Path("/proc/self/task").glob("*/comm"):
-        try:
-            if comm.read_text().startswith("workbench-train"):
-                return int(comm.parent.name)
-        except OSError:
-            continue
-    return None
 
 
 def headless(spec: specmod.ExperimentSpec, steps: int, workspace: Workspace) -> dict[str, Any]:
@@ -148,7 +137,7 @@ def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps
         elif isinstance(event, Progress):
             state["last"] = event
             if "clock0" not in state:
-                state["tid"] = training_thread_id()
+                state["tid"] = panel.runner.native_id  # the training thread
                 state["clock0"] = thread_clock(state["tid"])  # type: ignore[arg-type]
             if event.global_step >= steps and state["measuring"]:
                 state["measuring"] = False
@@ -174,8 +163,7 @@ def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps
     intervals = np.diff(np.array(state.get("ticks", ticks)))
     late = np.maximum(0.0, intervals - TICK_MS)
     redraws = panel.curves.redraws
-    panel.close()
-    panel.deleteLater()
+    close_widget(panel)
     return {
         "samples_per_sec": rate(state["last"], spec.train.batch_size),  # type: ignore[arg-type]
         "late_ms": late,
@@ -183,6 +171,19 @@ def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps
         "curve_redraws": redraws,
         "gui_thread_cpu_share": float(state["gui_cpu_share"]),  # type: ignore[arg-type]
     }
+
+
+def close_widget(widget: Any) -> None:
+    """Tear a panel down as the app does: stop what it runs (`stop_and_wait`, the training
+    panel's close path), then delete it now, parent before children. (One left to the
+    interpreter's exit is torn down in whatever order PySide finds its objects, and this
+    script used to end in a segmentation fault there.)"""
+    stop = getattr(widget, "stop_and_wait", None)
+    if stop is not None:
+        stop()
+    widget.close()
+    widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def idle_lateness(app: pg.QtWidgets.QApplication, seconds: float) -> float:
@@ -240,7 +241,7 @@ def redraw_cost(points: int, repeats: int = 10) -> dict[str, float]:
         app.processEvents()
         live.append((time.perf_counter() - t0) * 1e3)
         live_cpu.append((time.thread_time() - c0) * 1e3)
-    view.close()
+    close_widget(view)
     return {"points_per_curve": points, "setdata_ms": statistics.median(set_data),
             "paint_ms": statistics.median(paint), "redraw_total_ms": statistics.median(total),
             "redraw_cpu_ms": statistics.median(cpu), "live_redraw_ms": statistics.median(live),

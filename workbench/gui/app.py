@@ -7,6 +7,7 @@ import sys
 import threading
 from types import TracebackType
 
+from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication
 
 from workbench import __version__, logs
@@ -56,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         smoke.SmokeRun(window).start()
     code = app.exec()
     collector.timer.stop()
+    # Deleted now, parent before children: a window left to the interpreter's exit is torn
+    # down in whatever order PySide finds its objects (a view's items before the view).
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     return code
 
 
