@@ -362,3 +362,25 @@ def test_a_run_that_did_not_learn_is_flagged_where_a_person_looks(qtbot, panel, 
     good = _train(qtbot, panel)
     assert good.summary["verdict"] == "ok"
     assert panel.notice.isHidden() and results.verdict.isHidden()
+
+
+def test_a_run_beside_another_job_says_what_they_share(qtbot, panel, holder):
+    """PyTorch keeps the CPU thread count for the whole process: a run that starts while
+    another job trains takes that job's count, and the panel says so, from the core's owner
+    of those settings (workspace.process)."""
+    from workbench.core.training.threads import automatic_threads
+
+    holder.spec = _spec(epochs=200)
+    other = automatic_threads() + 1  # what the job already running trains with
+    with panel.workspace.process.threads(other):  # a job beside the run (a comparison, say)
+        with qtbot.waitSignal(panel.runStarted, timeout=WAIT_MS) as started:
+            panel.start()
+        assert any("instead of" in note for note in started.args[0].shared)
+        qtbot.waitUntil(lambda: "2 jobs share this process" in panel.shared_label.text(),
+                        timeout=WAIT_MS)
+        assert panel.shared_label.isVisible()
+        assert f"This run trains with {other} CPU threads instead of" in \
+            panel.shared_label.text()
+        with qtbot.waitSignal(panel.runEnded, timeout=WAIT_MS):
+            panel.stop()
+    assert panel.shared_label.isHidden()

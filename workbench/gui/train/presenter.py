@@ -1,6 +1,7 @@
 """What the training panel reads and says, Qt-free (tested without a QApplication): a stored
 run as it shows one (its summary and curves, and a fork's parent's curves to branch from), what
-resuming a run reads first, and how long a run has taken. The readers run on a worker.
+resuming a run reads first, what a run shares with the process's other jobs, and how long a
+run has taken. The readers run on a worker.
 """
 
 from __future__ import annotations
@@ -58,3 +59,15 @@ def read_resumable(run_dir: str | Path) -> ExperimentSpec:
     if not (run.path / "checkpoint.pt").is_file():
         raise RunError(f"{run.path.name} has no checkpoint to resume from")
     return run.spec()
+
+
+def shared_text(process_note: str | None, run_notes: tuple[str, ...] | list[str]) -> str:
+    """The line under the training panel's status while jobs share the process: what they
+    share now (the process owner's note) and what this run trains with that another job set
+    (its RunStarted's notes); "" when it runs alone with what it asked for."""
+    parts = []
+    if process_note:
+        parts.append(f"{process_note[0].upper()}{process_note[1:]}: PyTorch sets these for the "
+                     "whole process, so jobs running together share them.")
+    parts += [f"This run trains with {note}." for note in run_notes]
+    return " ".join(parts)

@@ -46,7 +46,13 @@ from workbench.core.workspace import Workspace
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.threads.worker import TrainRunner
 from workbench.gui.train.banners import FailureBanner, NoticeBanner
-from workbench.gui.train.presenter import StoredRun, format_seconds, read_resumable, read_stored
+from workbench.gui.train.presenter import (
+    StoredRun,
+    format_seconds,
+    read_resumable,
+    read_stored,
+    shared_text,
+)
 from workbench.gui.views.boundary import BoundaryView
 from workbench.gui.views.curves import CurvesView
 from workbench.gui.views.health import HealthView
@@ -98,6 +104,10 @@ class TrainPanel(QWidget):
         self.blocked_label.setStyleSheet(f"color: {CAUTION};")
         self.blocked_label.setWordWrap(True)
         self.blocked_label.hide()
+        self.shared_label = QLabel()  # what this run shares with other jobs of the process
+        self.shared_label.setObjectName("hint")
+        self.shared_label.setWordWrap(True)
+        self.shared_label.hide()
         buttons = QHBoxLayout()
         for b in (self.train_button, self.pause_button, self.resume_button, self.stop_button):
             buttons.addWidget(b)
@@ -123,6 +133,7 @@ class TrainPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addWidget(self.blocked_label)
+        layout.addWidget(self.shared_label)
         layout.addWidget(self.progress)
         layout.addWidget(self.banner)
         layout.addWidget(self.notice)
@@ -321,6 +332,7 @@ class TrainPanel(QWidget):
         if isinstance(event, Progress):
             self.curves.add_progress(event)
             self._show_progress(event)
+            self._show_shared()
         elif isinstance(event, EpochEnded):
             self.curves.add_epoch(event)
         elif isinstance(event, Health):
@@ -337,8 +349,18 @@ class TrainPanel(QWidget):
         elif isinstance(event, RunFinished | RunFailed):
             self._on_end(event)
 
+    def _show_shared(self) -> None:
+        """What the run shares with the process's other jobs now (the core's owner of the
+        process-wide settings says), and what it trains with that another job set."""
+        text = shared_text(self.workspace.process.note,
+                           self.started.shared if self.started is not None else ())
+        if text != self.shared_label.text():
+            self.shared_label.setText(text)
+            self.shared_label.setVisible(bool(text))
+
     def _on_started(self, event: RunStarted) -> None:
         self.started = event
+        self._show_shared()
         assert self.runner is not None and self.runner.trainer is not None
         self.data = self.runner.trainer.data  # set before RunStarted; never changed after
         is_2d = tuple(event.input_shape) == (2,) and event.task == "classification"
@@ -426,6 +448,8 @@ class TrainPanel(QWidget):
             self.progress.setValue(0)
         self.data = None  # the results are drawn; the cache keeps the data if it is wanted
         self._stopping = False
+        self.shared_label.hide()
+        self.shared_label.clear()
         self._update_buttons()
         self.runEnded.emit(end)
 
