@@ -8,9 +8,12 @@ a minute): one timed, and one in which a 10 ms timer on the GUI thread records h
 fires (the timer's own Python calls take the GIL 100 times a second, so that run is not the
 one timed). On Linux the training thread's scheduler clock also says what share of the time
 it was blocked (waiting for the GIL) rather than on a CPU: a figure the drift does not touch.
-Then redraws of the curves with `--points` points per curve are timed as training adds a point
-to each: the redraw (setData of the growing chunks) and a paint forced over the whole view by
-`grab` (the worst case), and the redraw with the event loop's own repaint of what changed.
+With `--history N` the panel runs beside the Runs list (`RunHistory`, as in the window's dock)
+following a store that holds N earlier runs (copies of the first run's summary, spec and
+metrics), as a person's store does after a while. Then redraws of the curves with `--points`
+points per curve are timed as training adds a point to each: the redraw (setData of the
+growing chunks) and a paint forced over the whole view by `grab` (the worst case), and the
+redraw with the event loop's own repaint of what changed.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_responsiveness.py --json
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -42,6 +46,7 @@ from workbench.core.training.events import Progress, RunFailed, RunStarted  # no
 from workbench.core.training.loop import Trainer  # noqa: E402
 from workbench.core.training.threads import automatic_threads  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
+from workbench.gui.shell.run_history import RunHistory  # noqa: E402
 from workbench.gui.shell.warmup import load_heavy, settle_heap  # noqa: E402
 from workbench.gui.train.train_panel import TrainPanel  # noqa: E402
 from workbench.gui.views.curves import CurvesView  # noqa: E402
@@ -118,13 +123,30 @@ def tick_recorder(ticks: list[float]) -> QTimer:
     return timer
 
 
+def fill_history(workspace: Workspace, count: int) -> None:
+    """`count` earlier runs in the store: copies of its newest run's small files, named
+    older than any run of this benchmark."""
+    source = workspace.runs.folders()[0]
+    for i in range(count):
+        folder = workspace.runs.root / f"19990101-000000-history-{i:05d}"
+        folder.mkdir()
+        for name in ("summary.json", "spec.json", "metrics.jsonl"):
+            if (source / name).is_file():
+                shutil.copyfile(source / name, folder / name)
+
+
 def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps: int,
-             workspace: Workspace, *, probe: bool) -> dict[str, Any]:
-    """One run through the panel; with `probe`, the 10 ms timer (whose own Python calls
-    take the GIL 100 times a second, so its runs are not the ones to time)."""
+             workspace: Workspace, *, probe: bool, history: bool) -> dict[str, Any]:
+    """One run through the panel (beside the Runs list with `history`); with `probe`, the
+    10 ms timer (whose own Python calls take the GIL 100 times a second, so its runs are not
+    the ones to time)."""
     panel = TrainPanel(lambda: spec, workspace)
     panel.resize(1100, 760)
     panel.show()
+    runs_list = RunHistory(workspace.runs, jobs=workspace.jobs) if history else None
+    if runs_list is not None:
+        runs_list.resize(1100, 240)
+        runs_list.show()
     ticks: list[float] = []
     timer = tick_recorder(ticks)
     state: dict[str, object] = {"last": None, "measuring": False}
@@ -164,6 +186,8 @@ def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps
     late = np.maximum(0.0, intervals - TICK_MS)
     redraws = panel.curves.redraws
     close_widget(panel)
+    if runs_list is not None:
+        close_widget(runs_list)
     return {
         "samples_per_sec": rate(state["last"], spec.train.batch_size),  # type: ignore[arg-type]
         "late_ms": late,
@@ -178,7 +202,7 @@ def close_widget(widget: Any) -> None:
     panel's close path), then delete it now, parent before children. (One left to the
     interpreter's exit is torn down in whatever order PySide finds its objects, and this
     script used to end in a segmentation fault there.)"""
-    stop = getattr(widget, "stop_and_wait", None)
+    stop = getattr(widget, "stop_and_wait", None) or getattr(widget, "shutdown", None)
     if stop is not None:
         stop()
     widget.close()
@@ -257,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3,
                         help="pairs of GUI runs, each between two headless runs")
     parser.add_argument("--points", type=int, default=100_000, help="points per curve")
+    parser.add_argument("--history", type=int, default=0,
+                        help="earlier runs in the store, the Runs list beside the panel")
     parser.add_argument("--redraw-only", action="store_true",
                         help="time only the curve redraws (no training)")
     parser.add_argument("--json", action="store_true", help="print one JSON line last")
@@ -280,10 +306,13 @@ def main(argv: list[str] | None = None) -> int:
         workspace = Workspace(Path(tmp) / "runs")  # one data cache for every run, as the app
         idle_p99 = idle_lateness(app, 2.0)
         plain = [headless(spec, args.steps, workspace)]
+        fill_history(workspace, args.history)
         guis, probed = [], []
+        shown = args.history > 0
         for _ in range(args.repeats):  # GUI runs between two headless ones: machine drift
-            guis.append(with_gui(app, spec, args.steps, workspace, probe=False))
-            probed.append(with_gui(app, spec, args.steps, workspace, probe=True))
+            guis.append(with_gui(app, spec, args.steps, workspace, probe=False, history=shown))
+            probed.append(with_gui(app, spec, args.steps, workspace, probe=True,
+                                   history=shown))
             plain.append(headless(spec, args.steps, workspace))
 
     def ratios(runs_: list[dict[str, Any]]) -> list[float]:
@@ -300,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "device": "cpu", "cores": os.cpu_count(), "torch_threads": automatic_threads(),
         "steps": args.steps, "batch_size": spec.train.batch_size,
+        "runs_list_over": args.history or None,
         "headless_samples_per_sec": median_of(plain, "samples_per_sec"),
         "gui_samples_per_sec": median_of(guis, "samples_per_sec"),
         "gui_over_headless": round(statistics.median(ratios(guis)), 3),

@@ -19,7 +19,7 @@ pytest.importorskip("PySide6")
 
 from workbench.core.workspace import STOP_WAIT_MS, JobRegistry  # noqa: E402
 from workbench.gui.threads.tasks import Tasks  # noqa: E402
-from workbench.gui.threads.worker import ThreadWorker  # noqa: E402
+from workbench.gui.threads.worker import ThreadWorker, abandoned_still_running  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_MS = 60_000
@@ -45,10 +45,12 @@ def test_a_worker_that_ignores_its_stop_is_abandoned_and_delivers_nothing(qtbot,
     worker.finished.connect(lambda: delivered.append("finished"))
     worker.start()
     assert jobs.titles() == ["A stuck job"]
+    left_before = abandoned_still_running()
     try:
         with caplog.at_level(logging.WARNING, logger="workbench.gui.threads.worker"):
             assert not worker.stop_and_wait(100)
         assert worker.abandoned and worker.is_running()
+        assert abandoned_still_running() == left_before + 1
         assert len(jobs) == 0  # left behind: closing no longer waits for it
         assert "A stuck job did not end within 0.1 s" in caplog.text
         assert "abandoned" in caplog.text
@@ -57,7 +59,7 @@ def test_a_worker_that_ignores_its_stop_is_abandoned_and_delivers_nothing(qtbot,
         release.set()
     qtbot.waitUntil(lambda: not worker.is_running(), timeout=WAIT_MS)
     qtbot.wait(50)  # anything it might still have queued would arrive now
-    assert delivered == []
+    assert delivered == [] and abandoned_still_running() == left_before
 
 
 def test_tasks_shutdown_waits_for_all_together_then_abandons(qtbot, caplog):
@@ -105,8 +107,9 @@ CLOSE_SCRIPT = textwrap.dedent("""
     import json, logging, sys, threading, time
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     import torch  # the window's warm-up is then done at once
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
-    from workbench.core.workspace import Workspace
+    from workbench.gui import app
     from workbench.gui.shell.main_window import MainWindow
     from workbench.gui.widgets import dialogs
 
@@ -115,27 +118,27 @@ CLOSE_SCRIPT = textwrap.dedent("""
         asked.append(text)
         return dialogs.Button.Yes
     dialogs.ask = ask
-    app = QApplication([])
-    window = MainWindow(workspace=Workspace(sys.argv[1]))
-    window.show()
     never = threading.Event()  # nobody sets it: the job ignores every stop
-    window.tasks.start("stuck", lambda _emit, _cancel: never.wait(),
-                       title="Connecting to a database that never answers")
-    window.undo.setClean()
-    t0 = time.monotonic()
-    closed = window.close()
-    print(json.dumps({"closed": closed, "seconds": time.monotonic() - t0,
-                      "asked": asked, "jobs": window.workspace.jobs.names()}), flush=True)
-    del window
-    app.processEvents()
-    # the process ends here with the stuck job's thread still waiting
+
+    def close_with_a_stuck_job():
+        window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+        window.tasks.start("stuck", lambda _emit, _cancel: never.wait(),
+                           title="Connecting to a database that never answers")
+        window.undo.setClean()
+        t0 = time.monotonic()
+        closed = window.close()
+        print(json.dumps({"closed": closed, "seconds": time.monotonic() - t0,
+                          "asked": asked, "jobs": window.workspace.jobs.names()}), flush=True)
+
+    QTimer.singleShot(0, close_with_a_stuck_job)
+    sys.exit(app.main([sys.argv[0]]))  # the app's own exit, the stuck job's thread still waiting
 """)
 
 
 def test_closing_the_window_with_a_job_that_ignores_its_stop_returns_and_exits_0(tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", WORKBENCH_HOME=str(tmp_path / "home"))
     try:
-        done = subprocess.run([sys.executable, "-c", CLOSE_SCRIPT, str(tmp_path / "runs")],
+        done = subprocess.run([sys.executable, "-c", CLOSE_SCRIPT],
                               cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=STOP_WAIT_MS / 1000 + 240)
     except subprocess.TimeoutExpired as exc:
@@ -146,6 +149,7 @@ def test_closing_the_window_with_a_job_that_ignores_its_stop_returns_and_exits_0
     assert report["closed"] and report["jobs"] == []
     assert "Connecting to a database that never answers" in report["asked"][0]
     assert "Connecting to a database that never answers did not end within" in done.stderr
+    assert "exiting with 1 abandoned job(s) still running" in done.stderr
     assert "Fatal Python error" not in done.stderr
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from types import TracebackType
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.gui.shell import smoke
     from workbench.gui.shell.main_window import MainWindow
     from workbench.gui.shell.warmup import collect_on_gui_thread, settle_heap
+    from workbench.gui.threads.worker import abandoned_still_running
     from workbench.gui.widgets.icon import app_icon
     from workbench.gui.widgets.style import apply_style
 
@@ -61,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     # down in whatever order PySide finds its objects (a view's items before the view).
     window.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    if abandoned_still_running():  # a job left behind may be inside torch: no teardown
+        log.warning("exiting with %d abandoned job(s) still running", abandoned_still_running())
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     return code
 
 

@@ -65,6 +65,7 @@ class _Body(QObject):
         super().__init__()
         self.work, self.cancel, self.expected = work, cancel, expected
         self.abandoned = False
+        self.over = False  # its work has returned or raised
 
     def run(self) -> None:
         name = threading.current_thread().name
@@ -84,6 +85,7 @@ class _Body(QObject):
             if not self.abandoned:
                 self.errored.emit(f"{type(exc).__name__}: {exc}", trace)
         finally:
+            self.over = True
             if self.abandoned:
                 log.info("%s, abandoned before, has ended", name)
             else:
@@ -104,9 +106,16 @@ class _Body(QObject):
             items.close()
 
 
-# The bodies of abandoned workers, kept for good: freeing one on its own thread, when its work
-# ends at last, would destroy a QObject away from the GUI thread.
-_ABANDONED: list[_Body] = []
+# The bodies whose thread may still run, held here until the GUI thread hears that it ended
+# (an abandoned one's, or one whose worker was deleted first, for good): the last reference
+# dropped on the worker's own thread would destroy a QObject away from the GUI thread.
+_KEPT: set[_Body] = set()
+
+
+def abandoned_still_running() -> int:
+    """How many abandoned works have not ended yet (the app's exit skips the interpreter's
+    teardown while any runs: it could free what such a work is using)."""
+    return sum(1 for body in list(_KEPT) if body.abandoned and not body.over)
 
 
 class ThreadWorker(QObject):
@@ -152,6 +161,7 @@ class ThreadWorker(QObject):
         self._started = True
         if self.jobs is not None:
             self.jobs.add(self.name, self, self.title)
+        _KEPT.add(self._body)
         self._thread.start()
 
     def stop(self) -> None:
@@ -196,7 +206,6 @@ class ThreadWorker(QObject):
         if self.abandoned:
             return
         self.abandoned = self._body.abandoned = True
-        _ABANDONED.append(self._body)
         if self.jobs is not None:
             self.jobs.discard(self)
         log.warning("%s did not end within %.1f s of being asked to stop: abandoned (it ends "
@@ -206,6 +215,7 @@ class ThreadWorker(QObject):
     @Slot()
     def _on_done(self) -> None:
         self._thread.join()  # its last act was to say so: it is ending now
+        _KEPT.discard(self._body)
         if self.jobs is not None:
             self.jobs.discard(self)
         self.finished.emit()
