@@ -10,10 +10,13 @@ one timed). On Linux the training thread's scheduler clock also says what share 
 it was blocked (waiting for the GIL) rather than on a CPU: a figure the drift does not touch.
 With `--history N` the panel runs beside the Runs list (`RunHistory`, as in the window's dock)
 following a store that holds N earlier runs (copies of the first run's summary, spec and
-metrics), as a person's store does after a while. Then redraws of the curves with `--points`
-points per curve are timed as training adds a point to each: the redraw (setData of the
-growing chunks) and a paint forced over the whole view by `grab` (the worst case), and the
-redraw with the event loop's own repaint of what changed.
+metrics), as a person's store does after a while, and a look at that store is timed (CPU ms,
+the GIL held): a whole listing (`RunStore.list`, what the Runs list did every 5 s and on every
+change) against an update of the incremental one (`RunListing.update`, what it does now).
+Then redraws of the curves with `--points` points per curve are timed as training adds a
+point to each: the redraw (setData of the growing chunks) and a paint forced over the whole
+view by `grab` (the worst case), and the redraw with the event loop's own repaint of what
+changed.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_responsiveness.py --json
 
@@ -42,6 +45,7 @@ import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, Qt, QTimer  # noqa: E402
 
 from workbench import spec as specmod  # noqa: E402
+from workbench.core.store.listing import RunListing  # noqa: E402
 from workbench.core.training.events import Progress, RunFailed, RunStarted  # noqa: E402
 from workbench.core.training.loop import Trainer  # noqa: E402
 from workbench.core.training.threads import automatic_threads  # noqa: E402
@@ -133,6 +137,22 @@ def fill_history(workspace: Workspace, count: int) -> None:
         for name in ("summary.json", "spec.json", "metrics.jsonl"):
             if (source / name).is_file():
                 shutil.copyfile(source / name, folder / name)
+
+
+def listing_cost(workspace: Workspace, repeats: int = 5) -> dict[str, float]:
+    """CPU ms of one look at the store: a whole listing, and an update of the incremental
+    listing with nothing changed (medians)."""
+    def cpu_ms(call: Any) -> float:
+        c0 = time.thread_time()
+        call()
+        return (time.thread_time() - c0) * 1e3
+
+    listing = RunListing(workspace.runs)
+    listing.update()
+    return {"full_listing_cpu_ms": statistics.median(
+                cpu_ms(workspace.runs.list) for _ in range(repeats)),
+            "incremental_update_cpu_ms": statistics.median(
+                cpu_ms(listing.update) for _ in range(repeats))}
 
 
 def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps: int,
@@ -307,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         idle_p99 = idle_lateness(app, 2.0)
         plain = [headless(spec, args.steps, workspace)]
         fill_history(workspace, args.history)
+        looks = listing_cost(workspace) if args.history else {}
         guis, probed = [], []
         shown = args.history > 0
         for _ in range(args.repeats):  # GUI runs between two headless ones: machine drift
@@ -354,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "live_redraw_cpu_ms": round(draw["live_redraw_cpu_ms"], 2),
         "redraw_total_ms_1k_points": round(small["redraw_total_ms"], 2),
         "redraw_cpu_ms_1k_points": round(small["redraw_cpu_ms"], 2),
+        **{key: round(value, 2) for key, value in looks.items()},
         "load_average_1min": round(os.getloadavg()[0], 2),
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -53,24 +53,26 @@ TAIL_BYTES = 64 << 10  # of each of the child's streams
 
 
 class StreamTail:
-    """The last `limit` bytes of a stream read in pieces, as text lines (the first line is
-    dropped once the start was cut, being partial)."""
+    """The last `limit` bytes of a stream read in pieces, as text lines (a first line the cut
+    went through is dropped)."""
 
     def __init__(self, limit: int = TAIL_BYTES) -> None:
         self.limit = limit
         self.data = bytearray()
         self.dropped = 0  # bytes let go of from the front
+        self._whole = True  # the cut fell at the start of a line
 
     def add(self, chunk: bytes) -> None:
         self.data += chunk
         extra = len(self.data) - self.limit
         if extra > 0:
+            self._whole = self.data[extra - 1:extra] == b"\n"
             del self.data[:extra]
             self.dropped += extra
 
     def lines(self) -> list[str]:
         lines = self.data.decode(errors="replace").strip().splitlines()
-        return lines[1:] if self.dropped and lines else lines
+        return lines if self._whole else lines[1:]
 
 
 class MultiGpuRun(QObject):
