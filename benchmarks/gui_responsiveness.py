@@ -8,9 +8,15 @@ a minute): one timed, and one in which a 10 ms timer on the GUI thread records h
 fires (the timer's own Python calls take the GIL 100 times a second, so that run is not the
 one timed). On Linux the training thread's scheduler clock also says what share of the time
 it was blocked (waiting for the GIL) rather than on a CPU: a figure the drift does not touch.
-Then redraws of the curves with `--points` points per curve are timed as training adds a point
-to each: the redraw (setData of the growing chunks) and a paint forced over the whole view by
-`grab` (the worst case), and the redraw with the event loop's own repaint of what changed.
+With `--history N` the panel runs beside the Runs list (`RunHistory`, as in the window's dock)
+following a store that holds N earlier runs (copies of the first run's summary, spec and
+metrics), as a person's store does after a while, and a look at that store is timed (CPU ms,
+the GIL held): a whole listing (`RunStore.list`, what the Runs list did every 5 s and on every
+change) against an update of the incremental one (`RunListing.update`, what it does now).
+Then redraws of the curves with `--points` points per curve are timed as training adds a
+point to each: the redraw (setData of the growing chunks) and a paint forced over the whole
+view by `grab` (the worst case), and the redraw with the event loop's own repaint of what
+changed.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_responsiveness.py --json
 
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -35,13 +42,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, Qt, QTimer  # noqa: E402
 
 from workbench import spec as specmod  # noqa: E402
+from workbench.core.store.listing import RunListing  # noqa: E402
 from workbench.core.training.events import Progress, RunFailed, RunStarted  # noqa: E402
 from workbench.core.training.loop import Trainer  # noqa: E402
 from workbench.core.training.threads import automatic_threads  # noqa: E402
 from workbench.core.workspace import Workspace  # noqa: E402
+from workbench.gui.shell.run_history import RunHistory  # noqa: E402
 from workbench.gui.shell.warmup import load_heavy, settle_heap  # noqa: E402
 from workbench.gui.train.train_panel import TrainPanel  # noqa: E402
 from workbench.gui.views.curves import CurvesView  # noqa: E402
@@ -87,17 +96,6 @@ def blocked_share(start: tuple[float, float, float] | None,
     return max(0.0, 1.0 - (cpu + queued) / max(1e-9, wall))
 
 
-def training_thread_id() -> int | None:
-    """The OS id of the worker's QThread, which Qt names after it ("workbench-train...")."""
-    for comm in Path("/proc/self/task").glob("*/comm"):
-        try:
-            if comm.read_text().startswith("workbench-train"):
-                return int(comm.parent.name)
-        except OSError:
-            continue
-    return None
-
-
 def headless(spec: specmod.ExperimentSpec, steps: int, workspace: Workspace) -> dict[str, Any]:
     trainer = Trainer(spec, runs=workspace.runs, source=workspace, threads=automatic_threads())
     last = None
@@ -129,13 +127,46 @@ def tick_recorder(ticks: list[float]) -> QTimer:
     return timer
 
 
+def fill_history(workspace: Workspace, count: int) -> None:
+    """`count` earlier runs in the store: copies of its newest run's small files, named
+    older than any run of this benchmark."""
+    source = workspace.runs.folders()[0]
+    for i in range(count):
+        folder = workspace.runs.root / f"19990101-000000-history-{i:05d}"
+        folder.mkdir()
+        for name in ("summary.json", "spec.json", "metrics.jsonl"):
+            if (source / name).is_file():
+                shutil.copyfile(source / name, folder / name)
+
+
+def listing_cost(workspace: Workspace, repeats: int = 5) -> dict[str, float]:
+    """CPU ms of one look at the store: a whole listing, and an update of the incremental
+    listing with nothing changed (medians)."""
+    def cpu_ms(call: Any) -> float:
+        c0 = time.thread_time()
+        call()
+        return (time.thread_time() - c0) * 1e3
+
+    listing = RunListing(workspace.runs)
+    listing.update()
+    return {"full_listing_cpu_ms": statistics.median(
+                cpu_ms(workspace.runs.list) for _ in range(repeats)),
+            "incremental_update_cpu_ms": statistics.median(
+                cpu_ms(listing.update) for _ in range(repeats))}
+
+
 def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps: int,
-             workspace: Workspace, *, probe: bool) -> dict[str, Any]:
-    """One run through the panel; with `probe`, the 10 ms timer (whose own Python calls
-    take the GIL 100 times a second, so its runs are not the ones to time)."""
+             workspace: Workspace, *, probe: bool, history: bool) -> dict[str, Any]:
+    """One run through the panel (beside the Runs list with `history`); with `probe`, the
+    10 ms timer (whose own Python calls take the GIL 100 times a second, so its runs are not
+    the ones to time)."""
     panel = TrainPanel(lambda: spec, workspace)
     panel.resize(1100, 760)
     panel.show()
+    runs_list = RunHistory(workspace.runs, jobs=workspace.jobs) if history else None
+    if runs_list is not None:
+        runs_list.resize(1100, 240)
+        runs_list.show()
     ticks: list[float] = []
     timer = tick_recorder(ticks)
     state: dict[str, object] = {"last": None, "measuring": False}
@@ -148,7 +179,7 @@ def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps
         elif isinstance(event, Progress):
             state["last"] = event
             if "clock0" not in state:
-                state["tid"] = training_thread_id()
+                state["tid"] = panel.runner.native_id  # the training thread
                 state["clock0"] = thread_clock(state["tid"])  # type: ignore[arg-type]
             if event.global_step >= steps and state["measuring"]:
                 state["measuring"] = False
@@ -174,8 +205,9 @@ def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps
     intervals = np.diff(np.array(state.get("ticks", ticks)))
     late = np.maximum(0.0, intervals - TICK_MS)
     redraws = panel.curves.redraws
-    panel.close()
-    panel.deleteLater()
+    close_widget(panel)
+    if runs_list is not None:
+        close_widget(runs_list)
     return {
         "samples_per_sec": rate(state["last"], spec.train.batch_size),  # type: ignore[arg-type]
         "late_ms": late,
@@ -183,6 +215,19 @@ def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps
         "curve_redraws": redraws,
         "gui_thread_cpu_share": float(state["gui_cpu_share"]),  # type: ignore[arg-type]
     }
+
+
+def close_widget(widget: Any) -> None:
+    """Tear a panel down as the app does: stop what it runs (`stop_and_wait`, the training
+    panel's close path), then delete it now, parent before children. (One left to the
+    interpreter's exit is torn down in whatever order PySide finds its objects, and this
+    script used to end in a segmentation fault there.)"""
+    stop = getattr(widget, "stop_and_wait", None) or getattr(widget, "shutdown", None)
+    if stop is not None:
+        stop()
+    widget.close()
+    widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def idle_lateness(app: pg.QtWidgets.QApplication, seconds: float) -> float:
@@ -240,7 +285,7 @@ def redraw_cost(points: int, repeats: int = 10) -> dict[str, float]:
         app.processEvents()
         live.append((time.perf_counter() - t0) * 1e3)
         live_cpu.append((time.thread_time() - c0) * 1e3)
-    view.close()
+    close_widget(view)
     return {"points_per_curve": points, "setdata_ms": statistics.median(set_data),
             "paint_ms": statistics.median(paint), "redraw_total_ms": statistics.median(total),
             "redraw_cpu_ms": statistics.median(cpu), "live_redraw_ms": statistics.median(live),
@@ -256,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3,
                         help="pairs of GUI runs, each between two headless runs")
     parser.add_argument("--points", type=int, default=100_000, help="points per curve")
+    parser.add_argument("--history", type=int, default=0,
+                        help="earlier runs in the store, the Runs list beside the panel")
     parser.add_argument("--redraw-only", action="store_true",
                         help="time only the curve redraws (no training)")
     parser.add_argument("--json", action="store_true", help="print one JSON line last")
@@ -279,10 +326,14 @@ def main(argv: list[str] | None = None) -> int:
         workspace = Workspace(Path(tmp) / "runs")  # one data cache for every run, as the app
         idle_p99 = idle_lateness(app, 2.0)
         plain = [headless(spec, args.steps, workspace)]
+        fill_history(workspace, args.history)
+        looks = listing_cost(workspace) if args.history else {}
         guis, probed = [], []
+        shown = args.history > 0
         for _ in range(args.repeats):  # GUI runs between two headless ones: machine drift
-            guis.append(with_gui(app, spec, args.steps, workspace, probe=False))
-            probed.append(with_gui(app, spec, args.steps, workspace, probe=True))
+            guis.append(with_gui(app, spec, args.steps, workspace, probe=False, history=shown))
+            probed.append(with_gui(app, spec, args.steps, workspace, probe=True,
+                                   history=shown))
             plain.append(headless(spec, args.steps, workspace))
 
     def ratios(runs_: list[dict[str, Any]]) -> list[float]:
@@ -299,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "device": "cpu", "cores": os.cpu_count(), "torch_threads": automatic_threads(),
         "steps": args.steps, "batch_size": spec.train.batch_size,
+        "runs_list_over": args.history or None,
         "headless_samples_per_sec": median_of(plain, "samples_per_sec"),
         "gui_samples_per_sec": median_of(guis, "samples_per_sec"),
         "gui_over_headless": round(statistics.median(ratios(guis)), 3),
@@ -323,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "live_redraw_cpu_ms": round(draw["live_redraw_cpu_ms"], 2),
         "redraw_total_ms_1k_points": round(small["redraw_total_ms"], 2),
         "redraw_cpu_ms_1k_points": round(small["redraw_cpu_ms"], 2),
+        **{key: round(value, 2) for key, value in looks.items()},
         "load_average_1min": round(os.getloadavg()[0], 2),
         "seconds": round(time.perf_counter() - started, 1),
     }

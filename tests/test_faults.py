@@ -237,7 +237,7 @@ def test_a_hundred_start_stop_cycles_in_the_app_leave_nothing_running(qtbot, tmp
             if cycle % 2:  # every other time, let it reach training first
                 qtbot.waitUntil(lambda: panel.started is not None, timeout=120_000)
             panel.stop()
-        assert not panel.is_running() and panel.runner.qthread.isFinished()
+        assert not panel.is_running() and panel.runner.ended()
         if cycle in (19, 99):
             gc.collect()
             rss.append(_rss_mb())

@@ -121,3 +121,47 @@ def test_stopping_all_gpus_stops_torchrun_and_every_rank(qtbot, tmp_path):
             return False
 
     qtbot.waitUntil(lambda: not any(alive(p) for p in tree), timeout=60_000)
+
+
+def test_a_run_on_all_gpus_is_a_job_and_keeps_only_the_tail_of_its_output(qtbot, tmp_path):
+    """It was not in the workspace's registry (closing stopped it without asking) and kept
+    all of its stderr; a command that cannot start said nothing."""
+    from workbench.core.workspace import JobRegistry
+    from workbench.gui.shell.launch import TAIL_BYTES, MultiGpuRun
+
+    jobs = JobRegistry()
+    spec = specmod.from_dict({"name": "loud", "data": {"name": "moons"},
+                              "model": {"layers": [{"type": "Linear", "out": 2}]}})
+    run = MultiGpuRun(spec, tmp_path / "spec.json", 2, tmp_path / "runs", jobs=jobs)
+    noisy = ("import sys\n"
+             "for i in range(20000): sys.stderr.write(f'warning {i}: ' + 'x' * 80 + '\\n')\n"
+             "sys.stderr.write('RuntimeError: the last words\\n'); sys.exit(3)")
+    run.process.setProgram(sys.executable)  # a child that writes 1.8 MB to stderr, then fails
+    run.process.setArguments(["-c", noisy])
+    with qtbot.waitSignal(run.ended, timeout=120_000) as ended:
+        run.start()
+        assert jobs.titles() == ["Training loud on 2 GPUs"]
+    assert ended.args[0] == {"status": "failed", "error": "RuntimeError: the last words"}
+    assert len(run.err.data) <= TAIL_BYTES and run.err.dropped > 1_000_000
+    assert len(jobs) == 0
+
+    missing = MultiGpuRun(spec, tmp_path / "spec.json", 2, tmp_path / "runs", jobs=jobs)
+    missing.process.setProgram(str(tmp_path / "no-such-program"))
+    with qtbot.waitSignal(missing.ended, timeout=60_000) as ended:
+        missing.start()
+    assert ended.args[0]["status"] == "failed" and "could not start" in ended.args[0]["error"]
+    assert len(jobs) == 0
+
+
+def test_the_tail_keeps_whole_lines_of_the_last_bytes():
+    from workbench.gui.shell.launch import StreamTail
+
+    tail = StreamTail(limit=16)
+    tail.add(b"aaaa\nbbbb\ncccc\n")
+    assert tail.lines() == ["aaaa", "bbbb", "cccc"] and tail.dropped == 0
+    tail.add(b"dd\n")  # keeps "aa\nbbbb\ncccc\ndd\n": the cut line is dropped
+    assert tail.lines() == ["bbbb", "cccc", "dd"] and tail.dropped == 2
+    tail.add(b"eeee\n")  # keeps "bb\ncccc\ndd\neeee\n"
+    assert tail.lines() == ["cccc", "dd", "eeee"]
+    tail.add(b"ff\n")  # keeps "cccc\ndd\neeee\nff\n": cut where a line starts
+    assert tail.lines() == ["cccc", "dd", "eeee", "ff"] and len(tail.data) == 16

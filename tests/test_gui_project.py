@@ -160,7 +160,8 @@ def test_run_history_lists_runs_and_damaged_ones_and_reopens(qtbot, window, answ
     assert not window.history.open_button.isEnabled()
     window.history.select(str(run.path))
     qtbot.waitUntil(lambda: bool(window.history.plot.listDataItems()), timeout=20_000)
-    window.history.open_selected()
+    with qtbot.waitSignal(window.runOpened, timeout=20_000):  # read off the GUI thread
+        window.history.open_selected()
     assert window.model.live.optim.lr == 0.005 and window.model.live.name == "stored"
     assert window.train_panel.shown == [str(run.path)]
     # an untitled document named after the run: Save asks where, undo has nothing to undo
@@ -297,39 +298,48 @@ def test_a_network_that_cannot_fit_in_memory_blocks_train_with_the_numbers(windo
 
 
 class RunningTrainPanel(FakeTrainPanel):
-    """A panel with a run in flight until it is told to stop; records when that happens."""
+    """A panel with a run in flight until it is told to stop, listed in the workspace's jobs
+    as the real one's run is; records when it is stopped."""
 
-    def __init__(self, get_spec, runs, parent=None) -> None:
-        super().__init__(get_spec, runs, parent)
+    def __init__(self, get_spec, workspace, parent=None) -> None:
+        super().__init__(get_spec, workspace, parent)
         self.running = True
         self.order: list[str] = []
+        workspace.jobs.add("workbench-training", self, "Training spirals")
 
     def is_running(self):
         return self.running
 
-    def stop_and_wait(self):
+    def stop(self):
+        pass  # asked; it ends when waited for
+
+    def stop_and_wait(self, timeout_ms=None):
         if self.running:
             self.order.append("stop")
         self.running = False
+        return True
 
 
 def test_closing_during_a_run_asks_about_unsaved_changes_before_stopping(qtbot, monkeypatch):
     win = _open(qtbot, train_panel_factory=RunningTrainPanel)
     panel = win.train_panel
-    replies = {"Training in progress": dialogs.Button.Yes,
+    replies = {"Jobs still running": dialogs.Button.Yes,
                "Unsaved changes": dialogs.Button.Cancel}
+    asked: list[str] = []
 
-    def ask(_parent, title, _text, *args, **kwargs):
+    def ask(_parent, title, text, *args, **kwargs):
         panel.order.append(title)
+        asked.append(text)
         return replies[title]
 
     monkeypatch.setattr(dialogs, "ask", ask)
     win.show()
     win.optim_panel.epochs.setValue(7)
     assert not win.close()
-    assert panel.order == ["Training in progress", "Unsaved changes"]
+    assert panel.order == ["Jobs still running", "Unsaved changes"]
+    assert "Training spirals" in asked[0]  # the job, by name
     assert panel.is_running() and win.isVisible()  # cancelled: the run goes on
     panel.order.clear()
     replies["Unsaved changes"] = dialogs.Button.Discard
     assert win.close()
-    assert panel.order == ["Training in progress", "Unsaved changes", "stop"]
+    assert panel.order == ["Jobs still running", "Unsaved changes", "stop"]

@@ -74,7 +74,7 @@ def panel(qtbot, tmp_path, holder):
     leaked = p.is_running()
     p.stop_and_wait()
     assert not leaked, "a test left a training thread running"
-    assert p.runner is None or p.runner.qthread.isFinished()
+    assert p.runner is None or p.runner.ended()
 
 
 def _train(qtbot, panel: TrainPanel):
@@ -138,7 +138,7 @@ def test_stop_mid_run(qtbot, panel, holder):
     end = _train(qtbot, panel)
     assert isinstance(end, RunFinished) and end.stopped and end.epochs < 500
     assert panel.status.text().startswith("Stopped")
-    assert panel.runner.qthread.isFinished()
+    assert panel.runner.ended()
     assert panel.results.confusion.sum() == panel.started.test_size
 
 
@@ -199,12 +199,14 @@ def test_show_stored_run(qtbot, panel):
     end = _train(qtbot, panel)
     panel.curves.clear()
     panel.results.clear()
-    assert panel.show_run(end.run_dir)
+    with qtbot.waitSignal(panel.runShown, timeout=20_000):  # read off the GUI thread
+        assert panel.show_run(end.run_dir)
     assert panel.curves.point_count("val_loss") == 4
     assert panel.curves.point_count("train_loss") >= 4
     assert "Test accuracy" in panel.results.headline.text()
     assert panel.results.confusion.sum() == panel.started.test_size  # stored with the run
-    assert not panel.show_run(str(Path(end.run_dir).parent / "no-such-run"))
+    with qtbot.waitSignal(panel.showFailed, timeout=20_000):
+        panel.show_run(str(Path(end.run_dir).parent / "no-such-run"))
     assert "Cannot show" in panel.status.text()
     assert panel.curves.point_count("val_loss") == 4  # changed nothing
 
@@ -354,9 +356,32 @@ def test_a_run_that_did_not_learn_is_flagged_where_a_person_looks(qtbot, panel, 
     item = history.tree.topLevelItem(0)
     assert item.text(4).startswith("\u26a0") and "collapsed" in item.toolTip(4)
     _shot(panel, "train_panel_suspect.png")
-    assert panel.show_run(end.run_dir)  # a stored run says the same
+    with qtbot.waitSignal(panel.runShown, timeout=20_000):
+        assert panel.show_run(end.run_dir)  # a stored run says the same
     assert panel.notice.kind == "outcome" and not results.verdict.isHidden()
     holder.spec = _spec(epochs=3)
     good = _train(qtbot, panel)
     assert good.summary["verdict"] == "ok"
     assert panel.notice.isHidden() and results.verdict.isHidden()
+
+
+def test_a_run_beside_another_job_says_what_they_share(qtbot, panel, holder):
+    """PyTorch keeps the CPU thread count for the whole process: a run that starts while
+    another job trains takes that job's count, and the panel says so, from the core's owner
+    of those settings (workspace.process)."""
+    from workbench.core.training.threads import automatic_threads
+
+    holder.spec = _spec(epochs=200)
+    other = automatic_threads() + 1  # what the job already running trains with
+    with panel.workspace.process.threads(other):  # a job beside the run (a comparison, say)
+        with qtbot.waitSignal(panel.runStarted, timeout=WAIT_MS) as started:
+            panel.start()
+        assert any("instead of" in note for note in started.args[0].shared)
+        qtbot.waitUntil(lambda: "2 jobs share this process" in panel.shared_label.text(),
+                        timeout=WAIT_MS)
+        assert panel.shared_label.isVisible()
+        assert f"This run trains with {other} CPU threads instead of" in \
+            panel.shared_label.text()
+        with qtbot.waitSignal(panel.runEnded, timeout=WAIT_MS):
+            panel.stop()
+    assert panel.shared_label.isHidden()

@@ -173,10 +173,12 @@ def test_fork_from_the_tools_menu_trains_a_branch_in_the_train_panel(qtbot, wind
     assert window.center.currentWidget() is panel
     assert panel.curves.branch_items  # the parent drawn behind the fork
     assert panel.curves.point_count("val_loss") == 4  # two inherited epochs, two of its own
-    panel.show_run(fork_run)
+    with qtbot.waitSignal(panel.runShown, timeout=20_000):
+        panel.show_run(fork_run)
     assert panel.curves.branch_items and panel.curves.point_count("val_loss") == 4
     shoot(window, "fork_branch.png")
-    panel.show_run(parent)
+    with qtbot.waitSignal(panel.runShown, timeout=20_000):
+        panel.show_run(parent)
     assert not panel.curves.branch_items
     # the editor's changes, taken into a new fork
     window.actions["fork"].trigger()
@@ -184,7 +186,8 @@ def test_fork_from_the_tools_menu_trains_a_branch_in_the_train_panel(qtbot, wind
     qtbot.waitUntil(lambda: again.run_combo.findData(parent) >= 0, timeout=20_000)
     window.model.set_value("regularization.l2", 0.001)
     again.run_combo.setCurrentIndex(again.run_combo.findData(parent))
-    again.take_editor_changes()
+    with qtbot.waitSignal(again.changesTaken, timeout=20_000):  # the run's spec, read on a worker
+        again.take_editor_changes()
     assert again.changes() == {"regularization.l2": 0.001}
     again.reject()
 
@@ -255,7 +258,8 @@ def test_search_panel_runs_stops_resumes_and_opens_trials(qtbot, window, warned)
     best = panel.best_row()
     best_index = sorted(panel.rows).index(best.number)
     panel.table.selectRow(best_index)
-    qtbot.mouseClick(panel.best_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(window.runOpened, timeout=WAIT_MS):  # read off the GUI thread
+        qtbot.mouseClick(panel.best_button, Qt.MouseButton.LeftButton)
     assert window.model.live.name == f"moons-mlp trial {best.number}"  # loaded into the editor
     assert Run(best.run_dir).summary()["study"] == panel.study
 
@@ -306,6 +310,45 @@ def test_the_study_box_lists_stored_studies_and_picking_one_shows_it(qtbot, wind
     qtbot.waitUntil(lambda: bool(listed), timeout=WAIT_MS)
     assert [s.trials for s in listed[-1]] == [3]
     qtbot.waitUntil(panel.run_button.isEnabled, timeout=WAIT_MS)
+
+
+def test_a_study_still_being_read_when_a_search_starts_is_dropped(qtbot, window, warned,
+                                                                  monkeypatch):
+    """Show study, then Run before its read answers: the answer (another study's rows,
+    objective and direction) must not replace the running search's."""
+    pytest.importorskip("optuna")
+    import threading
+
+    import workbench.gui.tools.search.panel as search_panel
+    from workbench.core.tools.search import StudyView, TrialRow
+
+    release, reading = threading.Event(), threading.Event()
+    stale = StudyView("stale", "minimize", "val_loss", None,
+                      [TrialRow(90, "complete", 0.5, {"optim.lr": 0.1})])
+
+    def slow_read(_url, _name):
+        reading.set()
+        release.wait(WAIT_MS / 1000)
+        return stale
+
+    monkeypatch.setattr(search_panel, "read_study", slow_read)
+    panel = window.tools.open("search")
+    panel.trials_spin.setValue(2)
+    panel.study_combo.setEditText("fresh")
+    panel.show_study()
+    qtbot.waitUntil(reading.is_set, timeout=WAIT_MS)
+    panel.trialEvent.connect(lambda _event: release.set())  # answers while the search runs
+    try:
+        with qtbot.waitSignal(panel.searchFinished, timeout=WAIT_MS) as finished:
+            assert panel.run()
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not panel.tasks.is_running() and panel.tasks.threads() == 0,
+                    timeout=WAIT_MS)
+    result = finished.args[0]
+    assert panel.state.study == "fresh" and panel.state.direction == "maximize"
+    assert panel.state.objective == "val_accuracy" and 90 not in panel.rows
+    assert sorted(panel.rows) == sorted(r.number for r in result.rows)
 
 
 def test_search_panel_refuses_a_bad_space_with_a_dialog(qtbot, window, warned):

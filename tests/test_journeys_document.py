@@ -295,7 +295,8 @@ def test_open_a_run_in_the_editor_and_save_it_as_a_new_file(qtbot, person, tmp_p
                if tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) == str(end.run_dir))
     tree.setCurrentItem(row)
     person.next = dialogs.Button.Discard
-    qtbot.mouseClick(window.history.open_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(window.runOpened, timeout=20_000):  # its spec is read off the GUI thread
+        qtbot.mouseClick(window.history.open_button, Qt.MouseButton.LeftButton)
     assert len(person.asked) == 1 and "unsaved changes" in person.asked[0]
     assert window.path is None and Path(end.run_dir).name in window.windowTitle()
     assert window.model.live.name == "spirals" and window.optim_panel.epochs.value() == 2

@@ -49,7 +49,7 @@ def runners(tmp_path):
     for runner in leaked:
         runner.stop_and_wait(WAIT_MS)
     assert not leaked, "a test left a training thread running"
-    assert all(r.qthread.isFinished() or not r._started for r in made)
+    assert all(r.ended() or not r._started for r in made)
 
 
 def test_trains_to_the_end_on_a_thread(qtbot, runners):
@@ -110,7 +110,7 @@ def test_stop_mid_run_ends_the_thread(qtbot, runners):
         runner.start()
     last = runner.events[-1]
     assert isinstance(last, RunFinished) and last.stopped and last.epochs < 500
-    assert runner.qthread.isFinished()
+    assert runner.ended()
 
 
 def test_stop_while_paused(qtbot, runners):

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from workbench.core.data.splits import DatasetInfo, Splits
 
 
+# A job asked to stop that has not ended this long after is left behind (abandoned): closing
+# the app never waits longer than this for all its jobs together.
+STOP_WAIT_MS = 5_000
+
+
 class Job(Protocol):
     """A background job as the registry sees it (the GUI's worker is one)."""
 
@@ -38,19 +43,26 @@ class Job(Protocol):
         """Whether the job's thread is still running."""
 
     def stop_and_wait(self, timeout_ms: int | None = None) -> bool:
-        """Ask the job to end and wait for it; True when it has."""
+        """Ask the job to end and wait for it, at most `timeout_ms` (None: the job's own
+        limit, never forever); True when it has ended. A job that has not is abandoned: it
+        says so in the log, delivers nothing more and is left to end on its own."""
 
 
 class JobRegistry:
-    """The background jobs running now, by name; thread-safe."""
+    """The background jobs running now, by name; thread-safe.
+
+    A job's `title` says what it is in a person's words ("Training spirals-mlp"): closing the
+    app names the jobs that have one before it stops them. Jobs without one (listings, reads,
+    loads) are housekeeping, stopped without asking.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._jobs: dict[int, tuple[str, Job]] = {}
+        self._jobs: dict[int, tuple[str, Job, str | None]] = {}
 
-    def add(self, name: str, job: Job) -> None:
+    def add(self, name: str, job: Job, title: str | None = None) -> None:
         with self._lock:
-            self._jobs[id(job)] = (name, job)
+            self._jobs[id(job)] = (name, job, title)
 
     def discard(self, job: Job) -> None:
         with self._lock:
@@ -59,26 +71,41 @@ class JobRegistry:
     def names(self) -> list[str]:
         """The names of the registered jobs, oldest first."""
         with self._lock:
-            return [name for name, _ in self._jobs.values()]
+            return [name for name, _, _ in self._jobs.values()]
+
+    def titles(self) -> list[str]:
+        """What the running jobs that a person started are, in words, oldest first (the
+        question closing asks)."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        return [title for _, job, title in jobs if title and job.is_running()]
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._jobs)
 
-    def stop_all(self, timeout_ms: int | None = None) -> bool:
-        """Ask every job to stop and wait for each; True when all have ended in time."""
+    def ask_all_to_stop(self) -> None:
+        """Ask every job to stop, returning at once (they end side by side)."""
         with self._lock:
-            jobs = [job for _, job in self._jobs.values()]
+            jobs = [job for _, job, _ in self._jobs.values()]
         for job in jobs:
             job.stop()
-        deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
+
+    def stop_all(self, timeout_ms: int | None = None) -> bool:
+        """Ask every job to stop, then wait for them all together for at most `timeout_ms`
+        (STOP_WAIT_MS when None); a job still running then is abandoned (see `Job`). True
+        when all have ended in time."""
+        with self._lock:
+            jobs = [job for _, job, _ in self._jobs.values()]
+        self.ask_all_to_stop()
+        limit = STOP_WAIT_MS if timeout_ms is None else timeout_ms
+        deadline = time.monotonic() + limit / 1000
         ended = True
         for job in jobs:
-            left = None if deadline is None else max(0, int(1000 * (deadline - time.monotonic())))
-            if job.stop_and_wait(left):
-                self.discard(job)
-            else:
+            left = max(0, int(1000 * (deadline - time.monotonic())))
+            if not job.stop_and_wait(left):
                 ended = False
+            self.discard(job)
         return ended
 
 
@@ -118,8 +145,9 @@ class Workspace:
         return PROCESS
 
     def shutdown(self, timeout_ms: int | None = None) -> bool:
-        """Stop every background job and wait for it; True when all have ended."""
+        """Stop every background job and wait for them, at most `timeout_ms` together
+        (STOP_WAIT_MS when None; the rest are abandoned); True when all have ended."""
         return self.jobs.stop_all(timeout_ms)
 
 
-__all__ = ["Job", "JobRegistry", "Workspace"]
+__all__ = ["STOP_WAIT_MS", "Job", "JobRegistry", "Workspace"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from types import TracebackType
 
+from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication
 
 from workbench import __version__, logs
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.gui.shell import smoke
     from workbench.gui.shell.main_window import MainWindow
     from workbench.gui.shell.warmup import collect_on_gui_thread, settle_heap
+    from workbench.gui.threads.worker import abandoned_still_running
     from workbench.gui.widgets.icon import app_icon
     from workbench.gui.widgets.style import apply_style
 
@@ -56,6 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         smoke.SmokeRun(window).start()
     code = app.exec()
     collector.timer.stop()
+    # Deleted now, parent before children: a window left to the interpreter's exit is torn
+    # down in whatever order PySide finds its objects (a view's items before the view).
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    if abandoned_still_running():  # a job left behind may be inside torch: no teardown
+        log.warning("exiting with %d abandoned job(s) still running", abandoned_still_running())
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     return code
 
 

@@ -40,7 +40,7 @@ from workbench.core.store.atomic import (
     write_text_atomic,
 )
 from workbench.core.store.errors import RunError, RunInUse
-from workbench.core.store.locks import RunLock, is_locked
+from workbench.core.store.locks import ACQUIRE_TIMEOUT_S, RunLock, is_locked
 from workbench.paths import default_runs_dir
 from workbench.spec import ExperimentSpec, SpecError
 from workbench.spec.jsonfile import JSONFileError, read_json, read_json_lines
@@ -284,37 +284,37 @@ class RunStore:
 
         Nothing when the store's folder is not there (or not a folder: `check` says so);
         RunError when it cannot be read. Links, hidden folders and the store's own folders
-        (RESERVED) are not runs: nothing is read or written through them.
+        (RESERVED) are not runs: nothing is read or written through them. Temps a killed
+        writer left in a folder nobody trains are removed. (The app's Runs list rereads only
+        the folders that changed instead: `core/store/listing.py`.)
         """
-        if not self.root.is_dir():
-            return []
         infos = []
+        for path in self.folders():
+            info = read_info(path)
+            if info.error is None and is_locked(path) is False:
+                remove_stale_temps(path, recursive=True)
+            infos.append(info)
+        return infos
+
+    def folders(self) -> tuple[Path, ...]:
+        """The store's run folders, newest first, without reading them (see `list`)."""
+        if not self.root.is_dir():
+            return ()
         try:
             entries = sorted(os.scandir(self.root), key=lambda e: e.name, reverse=True)
         except OSError as exc:
             raise RunError(f"{self.root}: cannot list the runs folder "
                            f"({exc.strerror or exc})") from None
+        folders = []
         for entry in entries:
             if entry.name.startswith(".") or entry.name in RESERVED:
                 continue
             try:
-                if not entry.is_dir(follow_symlinks=False):
-                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(Path(entry.path))
             except OSError:
                 continue
-            path = Path(entry.path)
-            try:
-                summary = Run(path).summary()
-            except RunError as exc:
-                infos.append(RunInfo(path, {}, str(exc)))
-                continue
-            status = _shown_status(path, summary)
-            if status != summary.get("status"):
-                summary = {**summary, "status": status}
-            if is_locked(path) is False:
-                remove_stale_temps(path, recursive=True)
-            infos.append(RunInfo(path, summary))
-        return infos
+        return tuple(folders)
 
     def delete(self, path: str | Path) -> None:
         """Remove one run folder of this store, for good.
@@ -332,7 +332,9 @@ class RunStore:
             raise RunError(f"{path}: not a run folder of {self.root}")
         if not any((path / name).exists() for name in ("summary.json", "spec.json")):
             raise RunError(f"{path}: not a run folder (no summary.json or spec.json)")
-        lock = RunLock(path).acquire(timeout=0)
+        # As a trainer does, it waits a moment: a listing's probe of the lock (`is_locked`)
+        # holds it for microseconds, and must not make a delete fail "in use".
+        lock = RunLock(path).acquire(timeout=ACQUIRE_TIMEOUT_S)
         trash = root / f".deleted-{path.name}-{secrets.token_hex(3)}"
         try:
             os.rename(path, trash)
@@ -369,6 +371,19 @@ def _remove_tree_leftovers(root: Path) -> None:
     for left in root.glob(".deleted-*"):
         if left.is_dir() and not left.is_symlink():
             shutil.rmtree(left, ignore_errors=True)
+
+
+def read_info(path: Path) -> RunInfo:
+    """One run folder as a listing shows it: its summary with the status as it is now (see
+    `_shown_status`), or the reason it is damaged. Reads only; nothing is swept."""
+    try:
+        summary = Run(path).summary()
+    except RunError as exc:
+        return RunInfo(path, {}, str(exc))
+    status = _shown_status(path, summary)
+    if status != summary.get("status"):
+        summary = {**summary, "status": status}
+    return RunInfo(path, summary)
 
 
 def _shown_status(path: Path, summary: dict[str, Any]) -> str | None:
@@ -448,4 +463,4 @@ def _read_summary(path: Path) -> dict[str, Any]:
 
 
 __all__ = ["COMPARISONS", "LIVE", "RESERVED", "RESUMABLE", "Run", "RunError", "RunInUse",
-           "RunInfo", "RunStatus", "RunStore", "slug", "why_not_resumable"]
+           "RunInfo", "RunStatus", "RunStore", "read_info", "slug", "why_not_resumable"]

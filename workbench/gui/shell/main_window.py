@@ -2,7 +2,9 @@
 run history in a dock; File/Edit/Tools/View/Help menus; projects saved as spec JSON.
 
 The window creates the one `Workspace` (run store, dataset cache, background jobs) and hands it
-to every panel and tool; closing the window stops and waits for every job it lists.
+to every panel and tool; closing the window names every job its registry lists, stops them
+all and waits a few seconds at most (a job that has not ended by then is abandoned, in the
+log).
 
 PyTorch is not imported on the way to a visible window: a worker thread imports it just after
 the window is painted, and the training panel, which needs it, is put in place then (at once
@@ -43,15 +45,19 @@ from workbench.gui.shell.documents import DocumentsMixin
 from workbench.gui.shell.help_actions import HelpMixin
 from workbench.gui.shell.help_views import WelcomeBanner
 from workbench.gui.shell.menus import MenusMixin
-from workbench.gui.shell.presenter import blocked_reason
+from workbench.gui.shell.presenter import blocked_reason, running_jobs_question
 from workbench.gui.shell.run_actions import RunActionsMixin
 from workbench.gui.shell.run_history import RunHistory
 from workbench.gui.shell.tool_shelf import ToolShelf
 from workbench.gui.shell.warmup import heavy_loaded, load_heavy
+from workbench.gui.threads.tasks import Tasks
 from workbench.gui.widgets import dialogs
 from workbench.spec import ExperimentSpec
 
 TrainPanelFactory = Callable[[Callable[[], ExperimentSpec], Workspace, QWidget], QWidget]
+# Importing torch cannot be cut short, and a process that ends while another thread imports
+# it can hang in its own teardown: closing waits this long for the warm-up, not forever.
+WARMUP_WAIT_MS = 120_000
 
 def first_size() -> QSize:
     """The window's size on a first start: roomy, but never larger than the screen."""
@@ -90,9 +96,11 @@ def _real_train_panel(get_spec: Callable[[], ExperimentSpec], workspace: Workspa
 
 class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWindow):
     """`trainPanelReady` fires once the training panel is in place (at once when torch was
-    already loaded)."""
+    already loaded); `runOpened(run_dir)` once `open_run` has put a run's experiment in the
+    editor."""
 
     trainPanelReady = Signal()
+    runOpened = Signal(str)  # a stored run's experiment is in the editor (`open_run`)
 
     def __init__(self, spec: ExperimentSpec | None = None, *,
                  workspace: Workspace | None = None,
@@ -105,6 +113,7 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         self.model = ExperimentModel(spec if spec is not None else project.default_spec(), self)
         self.undo = QUndoStack(self)
         self.path: Path | None = None
+        self.closing = False
         self.doc_title: str | None = None  # an untitled document's title (an example, a run)
         self.gpu_name: str | None = None
         self.train_panel: Any = None
@@ -114,6 +123,7 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         self.editor = ModelEditor(self.model, self.undo, self.workspace)
         self.data_panel = DataPanel(self.model, self.undo, self.workspace, auto_load=False)
         self.tools = ToolShelf(self)  # the tools, opened from the registry
+        self.tasks = Tasks(self, self.workspace.jobs)  # the window's own reads (open a run)
         self.optim_panel = OptimPanel(self.model, self.undo, lazy_preview=True,
                                       workspace=self.workspace, lr_finder=self._find_lr)
         self.editors = QTabWidget()
@@ -312,12 +322,11 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        """Ask every question first (stop the run? save the experiment?), and only then stop
-        the run and wait for it: a person who cancels any question keeps their run going."""
-        running = self.train_panel is not None and self.train_panel.is_running()
+        """Ask every question first (stop the running jobs, each named? save the experiment?),
+        and only then stop the jobs: a person who cancels any question keeps them going."""
+        running = self.workspace.jobs.titles()
         if running:
-            answer = dialogs.ask(self, "Training in progress",
-                                 "A run is still training. Stop it (it is saved) and quit?")
+            answer = dialogs.ask(self, "Jobs still running", running_jobs_question(running))
             if answer != dialogs.Button.Yes:
                 event.ignore()
                 return
@@ -328,19 +337,24 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         event.accept()
 
     def shutdown(self) -> None:
-        """End every thread this window started (data loads, tools, training)."""
+        """End every job this window started (training, tools, data loads, listings, a run on
+        all GPUs): all are asked to stop at once, then waited for together, STOP_WAIT_MS at
+        most (the warm-up's import of torch, WARMUP_WAIT_MS); a job still running then is
+        abandoned, with a line in the log. The panels' own shutdowns follow and return at
+        once."""
+        self.closing = True  # what ends from now on is not reported (no dialog after closing)
         self.save_layout()
+        jobs = self.workspace.jobs
+        jobs.ask_all_to_stop()
+        warmup = getattr(self, "_warmup", None)
+        if warmup is not None and warmup.is_running():
+            warmup.stop_and_wait(WARMUP_WAIT_MS)
+        jobs.stop_all()
         self.history.shutdown()
         self.editor.shutdown()
         self.data_panel.shutdown()
         self.optim_panel.shutdown()
         self.tools.shutdown()
-        warmup = getattr(self, "_warmup", None)
-        if warmup is not None:
-            warmup.stop_and_wait()  # an import cannot be cut short: wait for it to end
-        if self.train_panel is not None and self.train_panel.is_running():
-            self.train_panel.stop_and_wait()
-        multi_gpu = getattr(self, "multi_gpu", None)
-        if multi_gpu is not None:
-            multi_gpu.stop_and_wait()
-        self.workspace.shutdown()  # anything a panel left behind
+        if self.train_panel is not None:
+            self.train_panel.stop_and_wait()  # its reads too; delivers the run's last events
+        self.tasks.shutdown()

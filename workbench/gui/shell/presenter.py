@@ -1,7 +1,7 @@
 """What the window and the Runs list decide, Qt-free (tested without a QApplication): the
 Runs list's actions built from the tool registry, the window's title, the file name Save As
-suggests, why the experiment cannot train, what About says of the device, and a stored run as
-a document.
+suggests, why the experiment cannot train, what About says of the device, a stored run as
+a document, and what closing asks about the jobs still running.
 """
 
 from __future__ import annotations
@@ -82,3 +82,14 @@ def run_document(run_dir: str) -> tuple[ExperimentSpec, str]:
     """A stored run's experiment and the title it opens under; RunError says why it cannot."""
     spec = Run(Path(run_dir)).spec()
     return spec, f"{spec.name} (from run {Path(run_dir).name})"
+
+
+def running_jobs_question(titles: Sequence[str]) -> str:
+    """What closing the window asks when jobs are running: each named, and what stopping does
+    (a run stops after its step and is saved, resumable; an abandoned job is cut short)."""
+    names = "\n".join(f"  \u2022 {title}" for title in titles)
+    one = len(titles) == 1
+    return (f"{'This job is' if one else 'These jobs are'} still running:\n{names}\n\n"
+            f"Stop {'it' if one else 'them'} and quit? A run stops after its step and is "
+            "saved, so it can be resumed; a job that does not stop within a few seconds is "
+            "left behind (the log says which).")

@@ -17,6 +17,7 @@ from workbench.gui.run_rules import run_to_resume
 from workbench.gui.shell.presenter import run_document
 from workbench.gui.shell.run_history import RunHistory
 from workbench.gui.shell.tool_shelf import ToolShelf
+from workbench.gui.threads.tasks import Tasks
 from workbench.gui.widgets import dialogs
 
 
@@ -31,6 +32,9 @@ class RunActionsMixin:
     train_panel: Any
     gpu_name: str | None
     actions: dict[str, QAction]
+    closing: bool
+    tasks: Tasks
+    runOpened: Any  # Signal(str): a run's experiment is in the editor
 
     def add_selected_to_comparison(self) -> Any:
         """Tools > Add the selected run to the comparison."""
@@ -64,21 +68,26 @@ class RunActionsMixin:
     # -- runs -------------------------------------------------------------------------------
     def open_run(self, run_dir: str) -> bool:
         """Open a stored run's experiment as an untitled document named after the run (Save
-        asks where, so no file opened before is overwritten) and show its curves; unsaved
-        changes to the current experiment are asked about first."""
-        try:
-            spec, title = run_document(run_dir)
-        except RunError as exc:
-            dialogs.warn(self, "Cannot open run", str(exc))
-            return False
+        asks where, so no file opened before is overwritten) and show its curves, once its
+        spec is read off the GUI thread (`runOpened` then); unsaved changes to the current
+        experiment are asked about first. A newer request drops an older one's answer."""
+        self.tasks.start("open", lambda _report, _cancel: run_document(run_dir),
+                         done=lambda read: self._run_read(run_dir, *read),
+                         failed=self._open_failed, expected=(RunError, OSError))
+        return True
+
+    def _run_read(self, run_dir: str, spec: Any, title: str) -> None:
         if not self.maybe_save():
-            return False
+            return
         self._set_document(spec, None, title)
         self.history.select(run_dir)
         if self.train_panel is not None:
             self.train_panel.show_run(run_dir)
             self.center.setCurrentWidget(self.train_panel)
-        return True
+        self.runOpened.emit(run_dir)
+
+    def _open_failed(self, message: str) -> None:
+        dialogs.warn(self, "Cannot open run", message)
 
     def start_fork(self, plan: Any) -> bool:
         """Train a fork (a `ForkPlan`) in the training panel, as its current run."""
@@ -124,7 +133,7 @@ class RunActionsMixin:
             return
         spec = self.model.spec()
         self.multi_gpu = MultiGpuRun(spec, launch_spec_path(spec, self.path), self.gpu_count(),
-                                     self.runs.root, self)
+                                     self.runs.root, self, jobs=self.workspace.jobs)
         self.multi_gpu.ended.connect(self._multi_gpu_ended)
         self.actions["all_gpus"].setEnabled(False)
         self.actions["stop_all_gpus"].setEnabled(True)
@@ -141,6 +150,8 @@ class RunActionsMixin:
             self.statusBar().showMessage("Stopping every rank after its step…")
 
     def _multi_gpu_ended(self, result: dict) -> None:
+        if self.closing:  # stopped by closing the window: nothing left to tell
+            return
         self.actions["all_gpus"].setEnabled(self.gpu_count() > 1)
         self.actions["stop_all_gpus"].setEnabled(False)
         self.history.refresh()

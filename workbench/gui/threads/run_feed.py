@@ -1,13 +1,14 @@
 """The runs of the store as they are now, without a Refresh button.
 
-`RunFeed` lists the run store on a worker thread (listing reads every run's summary: never on
-the GUI thread) whenever the store changes: a file-system watch on the runs folder and on the
-folders of runs that are still training tells it at once (a run created, written or ended, by
-this app, another tool or another process such as the command line), and a slow poll catches
-what no watch sees (a process that died, a folder on a file system without notifications).
-Changes are gathered for a moment and listed once; a listing that a newer one overtakes is
-dropped. `listed(infos)` fires after the first listing and whenever the list differs from the
-last one.
+`RunFeed` follows the run store off the GUI thread (`core/store/listing.py`: each update looks
+at every folder's stamp and reads again only the folders that changed, and probes the lock of
+a run only while it says running), whenever the store changes: a file-system watch on the runs
+folder and on the folders of runs that are still training tells it at once (a run created,
+written or ended, by this app, another tool or another process such as the command line), and
+a slow poll catches what no watch sees (a process that died, a folder on a file system without
+notifications). Changes are gathered for a moment and looked at once. `listed(infos)` fires
+after the first look (an empty store too) and when the runs differ from the last ones;
+`failed(message)` when the store cannot be read. The GUI thread does no file I/O for it.
 
 `RunCombo` is the run picker every tool offers: the runs a tool can work on, from a feed (the
 Runs list's, in the app) or from a listing of its own (a tool opened alone).
@@ -15,7 +16,6 @@ Runs list's, in the app) or from a listing of its own (a tool opened alone).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,50 +23,30 @@ from typing import Any
 from PySide6.QtCore import QFileSystemWatcher, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QWidget
 
-from workbench.core.store.runs import RunInfo, RunStore
-from workbench.gui.run_rules import LIVE, has_model, run_titles
+from workbench.core.store.listing import Listing, RunListing, same_runs
+from workbench.core.store.runs import RunError, RunInfo, RunStore
+from workbench.gui.run_rules import has_model, run_titles
 from workbench.gui.threads.tasks import Tasks
 
-GATHER_MS = 250  # changes within this are listed once
+GATHER_MS = 250  # changes within this are looked at once
 POLL_MS = 5000  # the slow look that catches what no watch reports
-# A folder this young without its summary is a run being made, not a damaged one.
-BEING_MADE_S = 10.0
-
-
-def list_runs(runs: RunStore) -> tuple[list[RunInfo], list[Path]]:
-    """The store's runs, and apart from them the folders of runs being made (created this
-    instant, their summary not written yet): those are watched, not shown as damaged."""
-    infos, making = [], []
-    now = time.time()
-    for info in runs.list():
-        if info.error is not None and not (info.path / "summary.json").exists():
-            try:
-                young = now - info.path.stat().st_mtime < BEING_MADE_S
-            except OSError:
-                continue  # removed meanwhile
-            if young:
-                making.append(info.path)
-                continue
-        infos.append(info)
-    return infos, making
-
-
-def _key(infos: list[RunInfo]) -> list[tuple[str, Any, str | None]]:
-    return [(str(i.path), i.summary, i.error) for i in infos]
 
 
 class RunFeed(QObject):
     """The store's runs, newest first, kept current off the GUI thread; `listed(infos)`."""
 
     listed = Signal(object)  # list[RunInfo]
+    failed = Signal(str)  # the store cannot be read
 
     def __init__(self, runs: RunStore, parent: QObject | None = None, *, jobs: Any = None,
                  poll_ms: int = POLL_MS) -> None:
         super().__init__(parent)
         self.runs = runs
         self.infos: list[RunInfo] = []
-        self.listings = 0  # listings delivered (changed or not): tests wait on it
+        self.listings = 0  # updates delivered (changed or not): tests wait on it
+        self.reread = 0  # run folders read again by those updates, in all
         self.tasks = Tasks(self, jobs)
+        self._listing = RunListing(runs)  # touched only by the "list" task, one at a time
         self.watcher = QFileSystemWatcher(self)
         self.watcher.directoryChanged.connect(self._changed)
         self._gather = QTimer(self, singleShot=True, interval=GATHER_MS)
@@ -81,52 +61,44 @@ class RunFeed(QObject):
         self.refresh()
 
     def refresh(self) -> None:
-        """List the store again (off the GUI thread); the newest listing wins."""
+        """Look at the store again (off the GUI thread); the newest look wins."""
         if self._closed:
             return
-        runs = self.runs
-        self.tasks.start("list", lambda _report, _cancel: list_runs(runs), done=self._on_listed)
+        listing = self._listing
+        self.tasks.start("list", lambda _report, _cancel: listing.update(),
+                         done=self._on_listed, failed=self.failed.emit,
+                         expected=(RunError, OSError))
 
     def _changed(self, _path: str) -> None:
         if not self._closed:
             self._gather.start()
 
-    def _on_listed(self, listing: tuple[list[RunInfo], list[Path]]) -> None:
-        infos, making = listing
+    def _on_listed(self, listing: Listing) -> None:
         self.listings += 1
-        self._watch(infos, making)
-        if _key(infos) == _key(self.infos) and self.listings > 1:
-            return  # the first listing is news even when the store is empty
-        self.infos = infos
-        self.listed.emit(infos)
+        self.reread += listing.reread
+        self._watch(listing.watch)
+        if same_runs(listing.infos, self.infos) and self.listings > 1:
+            return  # the first look is news even when the store is empty
+        self.infos = list(listing.infos)
+        self.listed.emit(self.infos)
 
-    def _watch(self, infos: list[RunInfo], making: list[Path]) -> None:
+    def _watch(self, folders: tuple[Path, ...]) -> None:
         """The runs folder (or, before it exists, the folder it will be made in) and the
         folders of the runs still training or being made."""
-        root = self.runs.root
-        wanted = {str(root if root.is_dir() else _existing_parent(root))}
-        wanted |= {str(i.path) for i in infos if i.error is None and i.status in LIVE}
-        wanted |= {str(path) for path in making}
+        wanted = {str(path) for path in folders}
         watched = set(self.watcher.directories())
         if watched - wanted:
             self.watcher.removePaths(sorted(watched - wanted))
         if wanted - watched:
             self.watcher.addPaths(sorted(wanted - watched))
-            self._gather.start()  # what changed there between the listing and the watch
+            self._gather.start()  # what changed there between the look and the watch
 
     def shutdown(self) -> None:
-        """Stop following the store and wait for a listing in flight."""
+        """Stop following the store and wait for a look in flight."""
         self._closed = True
         self._poll.stop()
         self._gather.stop()
         self.tasks.shutdown()
-
-
-def _existing_parent(path: Path) -> Path:
-    for parent in path.parents:
-        if parent.is_dir():
-            return parent
-    return Path("/")
 
 
 class RunCombo(QComboBox):
@@ -146,6 +118,7 @@ class RunCombo(QComboBox):
         self.runs = runs
         self.accept = accept
         self.tasks = Tasks(self, jobs)
+        self._listing = RunListing(runs)  # a tool opened alone: its own look at the store
         self.setMinimumContentsLength(18)  # grows with its panel; narrow, it elides
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setToolTip("The run this tool works on: every run that finished (or was stopped) "
@@ -158,9 +131,14 @@ class RunCombo(QComboBox):
         self.set_infos(feed.infos)
 
     def refresh(self) -> None:
-        runs = self.runs
-        self.tasks.start("list", lambda _report, _cancel: list_runs(runs)[0],
-                         done=self.set_infos)
+        listing = self._listing
+        self.tasks.start("list", lambda _report, _cancel: list(listing.update().infos),
+                         done=self.set_infos, failed=self._list_failed,
+                         expected=(RunError, OSError))
+
+    def _list_failed(self, message: str) -> None:
+        self.setPlaceholderText(f"Cannot list the runs: {message}")
+        self.set_infos([])
 
     def set_infos(self, infos: list[RunInfo]) -> None:
         """Offer these runs (those the tool can take), keeping the current one."""

@@ -9,25 +9,36 @@ arrives as `partial`, its return value as `done`, an exception as `failed(messag
 `finished()` follows when the thread of a task that is still current has ended; a cancelled
 task calls none of them. Finished workers are deleted.
 `stop(kind)` asks a task to end early and still delivers what it returns; `shutdown()`
-(closing the panel) cancels everything and waits for the threads.
+(closing the panel) cancels everything and waits for the threads, a few seconds at most: a
+task that ignores its cancel is abandoned then, with a line in the log.
 
-Each task is a `TaskRunner` from gui/worker.py, the one thread adapter; given the
-workspace's job registry, every running task is listed there too.
+A task's work takes what it needs as values made before it starts (never the panel's
+attributes, read on its thread) and gives back new objects; a failure is always delivered as
+one: to the request's `failed`, or, without one, to the log as a warning.
+
+Each task is a `TaskRunner` from gui/threads/worker.py, the one thread adapter; given the
+workspace's job registry, every running task is listed there too, by its `title` when a
+person started it (what closing names).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject
 
+from workbench.core.workspace import STOP_WAIT_MS
 from workbench.gui.threads.worker import TaskRunner, Work
 
 if TYPE_CHECKING:
     from workbench.core.workspace import JobRegistry
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Any], None] | None
 
@@ -41,6 +52,7 @@ class _Request:
     finished: Callable[[], None] | None = None
     expected: tuple[type[BaseException], ...] = ()
     stop: Callable[[], None] | None = None
+    title: str | None = None
 
 
 @dataclass
@@ -65,15 +77,17 @@ class Tasks(QObject):
     def start(self, kind: str, work: Work, *, done: Handler = None, partial: Handler = None,
               failed: Handler = None, finished: Callable[[], None] | None = None,
               expected: tuple[type[BaseException], ...] = (),
-              stop: Callable[[], None] | None = None) -> None:
+              stop: Callable[[], None] | None = None, title: str | None = None) -> None:
         """Run `work(report, cancel)` off the GUI thread as the task of this kind.
 
         `stop` is how to ask it to end (default: set its cancel event); `expected` are the
-        exceptions that are the person's input, reported by their message alone.
+        exceptions that are the person's input, reported by their message alone; `title`
+        names the job in the person's words when closing the app should ask about it (a
+        comparison, a search), None for housekeeping (a listing, a read).
         """
         slot = self._slots.setdefault(kind, _Slot())
         self._drop_current(slot)
-        request = _Request(work, done, partial, failed, finished, expected, stop)
+        request = _Request(work, done, partial, failed, finished, expected, stop, title)
         if slot.alive:
             slot.waiting = request  # it starts once the cancelled task's thread has ended
         else:
@@ -102,13 +116,20 @@ class Tasks(QObject):
         """Task threads still running, cancelled ones included."""
         return sum(len(slot.alive) for slot in self._slots.values())
 
-    def shutdown(self) -> None:
-        """Cancel every task and wait until every thread of this panel has ended."""
+    def shutdown(self, timeout_ms: int | None = None) -> bool:
+        """Cancel every task and wait until every thread of this panel has ended, at most
+        `timeout_ms` for all together (STOP_WAIT_MS when None); a thread still running then
+        is abandoned (see gui/threads/worker.py). True when every thread ended."""
         self.cancel()
-        for slot in self._slots.values():
-            for runner in list(slot.alive):
-                runner.stop_and_wait()
-                self._retire(slot, runner)
+        running = [(slot, runner) for slot in self._slots.values() for runner in slot.alive]
+        for _slot, runner in running:
+            runner.stop()
+        deadline = time.monotonic() + (STOP_WAIT_MS if timeout_ms is None else timeout_ms) / 1000
+        ended = True
+        for slot, runner in running:
+            ended &= runner.stop_and_wait(max(0, int(1000 * (deadline - time.monotonic()))))
+            self._retire(slot, runner)
+        return ended
 
     # -- inside ----------------------------------------------------------------------------
     def _drop_current(self, slot: _Slot) -> None:
@@ -119,7 +140,8 @@ class Tasks(QObject):
 
     def _launch(self, kind: str, slot: _Slot, request: _Request) -> None:
         runner = TaskRunner(request.work, expected=request.expected, name=f"workbench-{kind}",
-                            stop=request.stop, jobs=self.jobs, parent=self)
+                            stop=request.stop, jobs=self.jobs, title=request.title,
+                            parent=self)
         runner.progressed.connect(functools.partial(self._deliver, slot, runner, "partial"))
         runner.succeeded.connect(functools.partial(self._deliver, slot, runner, "done"))
         runner.failed.connect(functools.partial(self._deliver, slot, runner, "failed"))
@@ -133,6 +155,8 @@ class Tasks(QObject):
             handler = getattr(slot.request, what)
             if handler is not None:
                 handler(value)
+            elif what == "failed":
+                log.warning("%s failed: %s", runner.name, value)
 
     def _on_finished(self, kind: str, slot: _Slot, runner: TaskRunner) -> None:
         if slot.current is runner:

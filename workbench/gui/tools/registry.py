@@ -138,7 +138,8 @@ class ToolHost(Protocol):
         the store itself)."""
 
     def open_run(self, run_dir: str) -> bool:
-        """Open a stored run's experiment in the editor."""
+        """Open a stored run's experiment in the editor (read off the GUI thread: True when
+        asked, the experiment arrives once read; False where there is no editor)."""
 
     def open_experiment(self, spec: ExperimentSpec, title: str) -> bool:
         """Open an experiment as an untitled document named `title`."""
@@ -174,4 +175,8 @@ class Tool:
         a tool whose opening starts work (the rate finder's test) starts it again here."""
 
     def shutdown(self) -> None:
-        """Stop its background work and wait for it (its tab or the window closes)."""
+        """Stop its background work and wait for it (its tab or the window closes): a few
+        seconds at most, as `Tasks.shutdown` does; a job that ignores its stop is abandoned
+        then. When the window closes, its jobs were already asked to stop and waited for
+        together (the workspace's registry), so this returns at once. Long jobs a person
+        starts carry a title (`Tasks.start`), which closing names before it stops them."""

@@ -1,6 +1,7 @@
 """What the training panel reads and says, Qt-free (tested without a QApplication): a stored
-run as it shows one (its summary and curves, and a fork's parent's curves to branch from), and
-how long a run has taken.
+run as it shows one (its summary and curves, and a fork's parent's curves to branch from), what
+resuming a run reads first, what a run shares with the process's other jobs, and how long a
+run has taken. The readers run on a worker.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from workbench.core.store.metrics import MetricSeries, read_series
 from workbench.core.store.runs import Run, RunError
 from workbench.core.tools.fork import branch_of
+from workbench.spec import ExperimentSpec
 
 
 def format_seconds(seconds: float) -> str:
@@ -49,3 +51,25 @@ def read_stored(run_dir: str | Path) -> StoredRun:
         with contextlib.suppress(RunError, OSError):
             parent = read_series(Run(Path(branch[0])))
     return StoredRun(run.path, summary, series, branch, parent)
+
+
+def read_resumable(run_dir: str | Path) -> ExperimentSpec:
+    """The spec of a run to resume; RunError when the store's one rule refuses it (finished,
+    no checkpoint: what `workbench resume` says) or it cannot be read."""
+    run = Run(Path(run_dir))
+    reason = run.why_not_resumable()
+    if reason is not None:
+        raise RunError(f"{run.path.name} cannot be resumed: {reason}")
+    return run.spec()
+
+
+def shared_text(process_note: str | None, run_notes: tuple[str, ...] | list[str]) -> str:
+    """The line under the training panel's status while jobs share the process: what they
+    share now (the process owner's note) and what this run trains with that another job set
+    (its RunStarted's notes); "" when it runs alone with what it asked for."""
+    parts = []
+    if process_note:
+        parts.append(f"{process_note[0].upper()}{process_note[1:]}: PyTorch sets these for the "
+                     "whole process, so jobs running together share them.")
+    parts += [f"This run trains with {note}." for note in run_notes]
+    return " ".join(parts)

@@ -2,9 +2,11 @@
 health, decision boundary and results, fed by one `TrainRunner` at a time. A stopped run is
 continued by the one Resume, the Runs list's (and Tools > Resume), which starts it here.
 
-The panel never waits for training: every event arrives by a queued signal. A failed run shows
-its reason and hint in a banner and leaves the panel ready for the next run. The main window
-asks `is_running()` and calls `stop_and_wait()` before it closes. A finished run's trainer
+The panel never waits for training, and reads no file on the GUI thread: every event arrives
+by a queued signal, and a stored run to show, a fork's parent's curves and a run to resume are
+read by tasks (`gui/threads/tasks.py`; a newer request, or a run that starts, drops an older
+answer). A failed run shows its reason and hint in a banner and leaves the panel ready for the
+next run. The main window calls `stop_and_wait()` when it closes. A finished run's trainer
 (its data, model, optimizer and CUDA graph) is let go of once its thread has ended; the next
 run of the same data gets it from the workspace's cache.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QCoreApplication, Signal
 from PySide6.QtWidgets import (
@@ -26,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.data import Splits
-from workbench.core.store.metrics import read_series
+from workbench.core.store.metrics import MetricSeries, read_series
 from workbench.core.store.runs import Run, RunError
 from workbench.core.tools.fork import ForkPlan, series_until
 from workbench.core.training.events import (
@@ -41,9 +44,16 @@ from workbench.core.training.events import (
 from workbench.core.training.monitors import app_monitors
 from workbench.core.training.outcome import OutcomeWarning, stored_warnings
 from workbench.core.workspace import Workspace
+from workbench.gui.threads.tasks import Tasks
 from workbench.gui.threads.worker import TrainRunner
 from workbench.gui.train.banners import FailureBanner, NoticeBanner
-from workbench.gui.train.presenter import format_seconds, read_stored
+from workbench.gui.train.presenter import (
+    StoredRun,
+    format_seconds,
+    read_resumable,
+    read_stored,
+    shared_text,
+)
 from workbench.gui.views.boundary import BoundaryView
 from workbench.gui.views.curves import CurvesView
 from workbench.gui.views.health import HealthView
@@ -63,6 +73,10 @@ class TrainPanel(QWidget):
 
     runStarted = Signal(object)  # RunStarted
     runEnded = Signal(object)  # RunFinished or RunFailed, once the training thread has ended
+    runShown = Signal(str)  # a stored run's folder, once `show_run` has drawn it
+    showFailed = Signal(str)  # why `show_run` could not
+    # what runs before a run starts: reading a stored run, a fork's parent, a run to resume
+    PREPARING = ("fork", "resume")
 
     def __init__(self, get_spec: Callable[[], ExperimentSpec], workspace: Workspace,
                  parent: QWidget | None = None) -> None:
@@ -70,6 +84,7 @@ class TrainPanel(QWidget):
         self.get_spec = get_spec
         self.workspace = workspace
         self.runner: TrainRunner | None = None
+        self.tasks = Tasks(self, workspace.jobs)  # kinds: show, and PREPARING
         self.started: RunStarted | None = None
         self.last_end: RunFinished | RunFailed | None = None
         self.data: Splits | None = None  # the running run's data, let go of when it ends
@@ -89,6 +104,10 @@ class TrainPanel(QWidget):
         self.blocked_label.setStyleSheet(f"color: {CAUTION};")
         self.blocked_label.setWordWrap(True)
         self.blocked_label.hide()
+        self.shared_label = QLabel()  # what this run shares with other jobs of the process
+        self.shared_label.setObjectName("hint")
+        self.shared_label.setWordWrap(True)
+        self.shared_label.hide()
         buttons = QHBoxLayout()
         for b in (self.train_button, self.pause_button, self.stop_button):
             buttons.addWidget(b)
@@ -114,6 +133,7 @@ class TrainPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addWidget(self.blocked_label)
+        layout.addWidget(self.shared_label)
         layout.addWidget(self.progress)
         layout.addWidget(self.banner)
         layout.addWidget(self.notice)
@@ -131,8 +151,14 @@ class TrainPanel(QWidget):
     def is_running(self) -> bool:
         return self.runner is not None and self.runner.is_running()
 
+    def preparing(self) -> bool:
+        """Whether a fork or a resume is being read before it starts."""
+        return any(self.tasks.is_running(kind) for kind in self.PREPARING)
+
     def stop_and_wait(self) -> None:
-        """Stop the run and block until its thread has ended, its last events delivered."""
+        """Stop the run and the reads, and block until their threads have ended (a few
+        seconds at most: see `ThreadWorker.stop_and_wait`), the run's last events delivered."""
+        self.tasks.shutdown()
         runner = self.runner
         if runner is None:
             return
@@ -141,15 +167,18 @@ class TrainPanel(QWidget):
         QCoreApplication.sendPostedEvents(runner, 0)  # the queued end of the run, now
 
     def show_run(self, run_dir: str) -> bool:
-        """Show a stored run's curves and figures; False (and a message) if it cannot be read."""
+        """Show a stored run's curves and figures, read off the GUI thread: `runShown` once
+        drawn, or `showFailed` (and the status says why); False when a run is training."""
         if self.is_running():
             self.status.setText("Stop the current run to look at another one")
             return False
-        try:
-            stored = read_stored(run_dir)
-        except (RunError, OSError) as exc:
-            self.status.setText(f"Cannot show that run: {exc}")
-            return False
+        self.status.setText(f"Reading {Path(run_dir).name}\u2026")
+        self.tasks.start("show", lambda _report, _cancel: read_stored(run_dir),
+                         done=self._show_stored, failed=self._show_failed,
+                         expected=(RunError, OSError))
+        return True
+
+    def _show_stored(self, stored: StoredRun) -> None:
         self.banner.hide()
         self._clear_notices()
         self.health.clear()
@@ -162,8 +191,12 @@ class TrainPanel(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.progress.setFormat(stored.progress_text())
-        self.status.setText(f"Showing {Path(run_dir).name}")
-        return True
+        self.status.setText(f"Showing {stored.path.name}")
+        self.runShown.emit(str(stored.path))
+
+    def _show_failed(self, message: str) -> None:
+        self.status.setText(f"Cannot show that run: {message}")
+        self.showFailed.emit(message)
 
     # -- buttons ------------------------------------------------------------------------
     def start(self) -> bool:
@@ -181,48 +214,70 @@ class TrainPanel(QWidget):
 
     def start_fork(self, plan: ForkPlan) -> bool:
         """Train a fork of a stored run (a checked `ForkPlan`), drawn as a branch of its
-        parent's curves; False (with a banner) if it cannot start."""
+        parent's curves, once the parent's curves are read (off the GUI thread; a banner
+        when they cannot be); False when a run is training."""
         if self.is_running():
             return False
+        parent = Run(plan.parent)
+        self._prepare("fork", lambda _report, _cancel: read_series(parent),
+                      lambda series: self._start_fork(plan, series),
+                      "cannot read the parent's metrics: {}", "check the parent run's folder",
+                      f"Reading {Path(plan.parent).name}\u2026")
+        return True
+
+    def _start_fork(self, plan: ForkPlan, parent: MetricSeries) -> None:
         from workbench.core.tools.fork import fork_trainer
 
-        try:
-            parent = read_series(Run(plan.parent))  # the core's reader, as the fork's own
-        except (RunError, OSError) as exc:
-            self.banner.show_failure(f"cannot read the parent's metrics: {exc}",
-                                     "check the parent run's folder")
-            return False
         trainer = fork_trainer(plan, runs=self.workspace.runs, source=self.workspace,
                                callbacks=app_monitors())
         self._begin(TrainRunner(trainer, jobs=self.workspace.jobs, parent=self))
         self.curves.load_metrics(series_until(parent, plan.fork_step(parent)))
         self.curves.show_branch(parent, plan.epoch)
-        return True
 
     def resume_stored(self, run_dir: str) -> bool:
-        """Continue a stopped, interrupted or failed run from its checkpoint, exactly; False
-        (with a banner) when it cannot start: the store's one rule refuses it (finished, no
-        checkpoint), or the run is in use."""
+        """Continue a stopped, interrupted or failed run from its checkpoint, exactly, once its
+        spec is read (off the GUI thread; a banner when the store's one rule refuses it, or the
+        run cannot be read); False when a run is training."""
         if self.is_running():
             return False
-        from workbench.core.training.loop import Trainer
-
-        reason = Run(Path(run_dir)).why_not_resumable()
-        if reason is not None:
-            self.banner.show_failure(f"{Path(run_dir).name} cannot be resumed: {reason}",
-                                     "fork it to train on, or train it again")
-            return False
-        try:
-            trainer = Trainer(resume=run_dir, runs=self.workspace.runs, source=self.workspace,
-                              callbacks=app_monitors())
-        except RunError as exc:
-            self.banner.show_failure(str(exc), "the run folder may be damaged")
-            return False
-        self._begin(TrainRunner(trainer, jobs=self.workspace.jobs, parent=self))
+        self._prepare("resume", lambda _report, _cancel: read_resumable(run_dir),
+                      lambda spec: self._resume(run_dir, spec), "{}",
+                      "fork it to train on, or train it again",
+                      f"Reading {Path(run_dir).name}\u2026")
         return True
 
+    def _resume(self, run_dir: str, spec: ExperimentSpec) -> None:
+        from workbench.core.training.loop import Trainer
+
+        trainer = Trainer(spec, resume=run_dir, runs=self.workspace.runs,
+                          source=self.workspace, callbacks=app_monitors())
+        self._begin(TrainRunner(trainer, jobs=self.workspace.jobs, parent=self,
+                                title=f"Resuming {Path(run_dir).name}"))
+
+    def _prepare(self, kind: str, read: Callable[..., object],
+                 then: Callable[[Any], None], failure: str, hint: str, status: str) -> None:
+        """Read what a run needs before it starts (`kind` in PREPARING), then `then(it)`;
+        a newer request or a run that starts first drops the answer."""
+        for other in ("show", *self.PREPARING):
+            self.tasks.cancel(other)
+
+        def ready(value: Any) -> None:
+            if not self.is_running():
+                then(value)
+
+        def failed(message: str) -> None:
+            self.banner.show_failure(failure.format(message), hint)
+            self.status.setText("Ready")
+
+        self.tasks.start(kind, read, done=ready, failed=failed, finished=self._update_buttons,
+                         expected=(RunError, OSError))
+        self.status.setText(status)
+        self._update_buttons()
+
     def _begin(self, runner: TrainRunner) -> None:
-        """Show a fresh panel and start `runner`."""
+        """Show a fresh panel and start `runner` (what was being read for another is
+        dropped)."""
+        self.tasks.cancel()
         self.banner.hide()
         self._clear_notices()
         self.curves.clear()
@@ -274,7 +329,7 @@ class TrainPanel(QWidget):
     def _update_buttons(self) -> None:
         running = self.is_running()
         paused = running and self.runner.paused
-        self.train_button.setEnabled(not running and not self._blocked)
+        self.train_button.setEnabled(not running and not self._blocked and not self.preparing())
         self.train_button.setToolTip(self._blocked or "Train the experiment")
         self.pause_button.setEnabled(running and not self._stopping)
         self.pause_button.setText(CONTINUE if paused else PAUSE)
@@ -287,6 +342,7 @@ class TrainPanel(QWidget):
         if isinstance(event, Progress):
             self.curves.add_progress(event)
             self._show_progress(event)
+            self._show_shared()
         elif isinstance(event, EpochEnded):
             self.curves.add_epoch(event)
         elif isinstance(event, Health):
@@ -303,8 +359,18 @@ class TrainPanel(QWidget):
         elif isinstance(event, RunFinished | RunFailed):
             self._on_end(event)
 
+    def _show_shared(self) -> None:
+        """What the run shares with the process's other jobs now (the core's owner of the
+        process-wide settings says), and what it trains with that another job set."""
+        text = shared_text(self.workspace.process.note,
+                           self.started.shared if self.started is not None else ())
+        if text != self.shared_label.text():
+            self.shared_label.setText(text)
+            self.shared_label.setVisible(bool(text))
+
     def _on_started(self, event: RunStarted) -> None:
         self.started = event
+        self._show_shared()
         assert self.runner is not None and self.runner.trainer is not None
         self.data = self.runner.trainer.data  # set before RunStarted; never changed after
         is_2d = tuple(event.input_shape) == (2,) and event.task == "classification"
@@ -393,6 +459,8 @@ class TrainPanel(QWidget):
             self.progress.setValue(0)
         self.data = None  # the results are drawn; the cache keeps the data if it is wanted
         self._stopping = False
+        self.shared_label.hide()
+        self.shared_label.clear()
         self._update_buttons()
         self.runEnded.emit(end)
 

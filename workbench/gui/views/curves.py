@@ -296,9 +296,9 @@ class CurvesView(QWidget):
             self.rate_plot: (StickyRange(include_zero=True), ("rate",)),
         }
         self.following = {plot: True for plot in self.ranges}
-        for plot in self.ranges:
-            plot.vb.sigRangeChangedManually.connect(lambda *_, p=plot: self._hold(p))
-            plot.autoBtn.clicked.connect(lambda *_, p=plot: self._follow(p))
+        for plot in self.ranges:  # methods, not lambdas holding the view: see _sent_by
+            plot.vb.sigRangeChangedManually.connect(self._held_by_hand)
+            plot.autoBtn.clicked.connect(self._auto_pressed)
         self._ranged: dict[str, int] = {}  # points of each series its StickyRange has seen
         self.branch_items: list[tuple[pg.PlotItem, Any]] = []  # a fork's parent, drawn behind
         self.redraws = 0
@@ -424,6 +424,25 @@ class CurvesView(QWidget):
         title = "Accuracy: none (a regression run)" if no_accuracy else "Accuracy"
         if self.acc_plot.titleLabel.text != title:
             self.acc_plot.setTitle(title)
+
+    def _sent_by(self) -> pg.PlotItem | None:
+        """The plot whose view box or auto-range button sent the signal being handled. (A
+        lambda holding the view, connected to its own items' signals, kept a view without a
+        parent alive for good, and the interpreter's exit then tore it down from inside its
+        own view box: a segmentation fault after benchmarks/gui_responsiveness.py's work.)"""
+        sender = self.sender()
+        return next((plot for plot in self.ranges
+                     if sender is plot.vb or sender is plot.autoBtn), None)
+
+    def _held_by_hand(self, *_: Any) -> None:
+        plot = self._sent_by()
+        if plot is not None:
+            self._hold(plot)
+
+    def _auto_pressed(self, *_: Any) -> None:
+        plot = self._sent_by()
+        if plot is not None:
+            self._follow(plot)
 
     def _hold(self, plot: pg.PlotItem) -> None:
         """The user zoomed or panned: leave this plot's range to them."""

@@ -369,7 +369,8 @@ class ComparePanel(Tool, QWidget):
         self._running = pending
         self.tasks.start("compare", lambda _report, _cancel: runner.events(),
                          partial=self._on_event, stop=runner.stop, failed=self._on_error,
-                         finished=self._on_finished)
+                         finished=self._on_finished,
+                         title=f"Comparison of {len(pending)} variants")
 
     def stop(self) -> None:
         """Stop the variants in flight; what they did so far is kept and saved."""

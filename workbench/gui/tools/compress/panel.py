@@ -180,11 +180,13 @@ class CompressPanel(Tool, QWidget):
         return tab
 
     # -- tasks ----------------------------------------------------------------------------
-    def _start(self, name: str, task: Any, done: Any, *, progress: Any = None) -> None:
-        """Run `task` off the GUI thread as this panel's task `name` (replacing the last)."""
+    def _start(self, name: str, task: Any, done: Any, *, progress: Any = None,
+               title: str | None = None) -> None:
+        """Run `task` off the GUI thread as this panel's task `name` (replacing the last);
+        `title` names a long one for closing to ask about."""
         self.tasks.start(name, task, done=done, partial=progress,
                          failed=lambda message: self._on_failed(name, message),
-                         finished=self._set_busy, expected=expected_errors())
+                         finished=self._set_busy, expected=expected_errors(), title=title)
         self._set_busy()
 
     def _running(self, name: str) -> bool:
@@ -361,7 +363,8 @@ class CompressPanel(Tool, QWidget):
 
         self.status.setText("Measuring: exporting, quantizing and timing each variant…")
         self._start("measure", task, self._show_frontier,
-                    progress=lambda item: self.status.setText(measuring_text(item)))
+                    progress=lambda item: self.status.setText(measuring_text(item)),
+                    title=f"Measuring the variants of {Path(run_dir).name}")
 
     # -- compress to target ---------------------------------------------------------------
     def start_target(self) -> None:
@@ -383,7 +386,8 @@ class CompressPanel(Tool, QWidget):
         self.log.appendPlainText(f"Searching for the smallest variant within {drop:g} points "
                                  f"(pruning {'units' if structured else 'weights'}, {epochs} "
                                  "fine-tuning epochs each)…")
-        self._start("target", task, self._on_target, progress=self._on_target_step)
+        self._start("target", task, self._on_target, progress=self._on_target_step,
+                    title=f"Compressing {Path(run_dir).name} to a target")
 
     def stop_target(self) -> None:
         """End the search after the step in flight; what it found still arrives."""

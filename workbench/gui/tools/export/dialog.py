@@ -244,8 +244,8 @@ class ExportDialog(Tool, QDialog):
         self.status.setText("Exporting and verifying…" if mode is None else
                             "Exporting, quantizing and measuring on the test split…")
         self.tasks.start("export", task, done=self._on_done, failed=self._on_failed,
-                         finished=self._after_export,
-                         expected=(ExportError,))
+                         finished=self._after_export, expected=(ExportError,),
+                         title=f"Exporting {Path(run_dir).name} to {Path(out).name}")
 
     def _after_export(self) -> None:
         self.export_button.setEnabled(True)

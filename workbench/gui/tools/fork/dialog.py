@@ -4,7 +4,8 @@ the training panel, drawn as a branch of its parent.
 
 The fork is checked as it is edited (`plan_fork`, on a worker: it reads the run's files, and a
 changed dataset's): the Fork button is enabled only for a fork that can run, and the line under
-the table says why not.
+the table says why not. Every read (the runs with checkpoints, a run's spec for the editor's
+changes) is a task too: nothing is read on the GUI thread.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class ForkDialog(Tool, QDialog):
     forkRequested = Signal(object)
     runsListed = Signal()  # the runs with checkpoints are in the picker
     checked = Signal(object)  # each check's outcome: the ForkPlan, or None
+    changesTaken = Signal(object)  # the editor's changes, in the table (dict), or None
 
     def __init__(self, workspace: Workspace, get_spec: Callable[[], ExperimentSpec],
                  selected: str | None = None, parent: QWidget | None = None, *,
@@ -113,8 +115,10 @@ class ForkDialog(Tool, QDialog):
         layout.addLayout(buttons)
         self.resize(620, 440)
         self._say("Looking for runs with epoch checkpoints…")
+        runs, listed = self.runs, None if infos is None else tuple(infos)
         self.tasks.start("runs", lambda _report, _cancel: with_checkpoints(
-            self.runs.list() if infos is None else infos), done=self._fill_runs)
+            runs.list() if listed is None else list(listed)), done=self._fill_runs,
+            failed=self._runs_failed, expected=(RunError, OSError))
 
     # -- the tool protocol -----------------------------------------------------------------
     @classmethod
@@ -154,10 +158,15 @@ class ForkDialog(Tool, QDialog):
         self._run_changed()
         self.runsListed.emit()
 
+    def _runs_failed(self, message: str) -> None:
+        self._say(f"Cannot list the runs: {message}", error=True)
+        self.runsListed.emit()
+
     def run_dir(self) -> str | None:
         return self.run_combo.currentData()
 
     def _run_changed(self, *_: Any) -> None:
+        self.tasks.cancel("editor")  # the changes from the run picked before are stale
         self.epoch_combo.blockSignals(True)
         self.epoch_combo.clear()
         run_dir = self.run_dir()
@@ -208,21 +217,28 @@ class ForkDialog(Tool, QDialog):
         return out
 
     def take_editor_changes(self) -> None:
-        """Fill the table with the editor's differences from the chosen run."""
+        """Fill the table with the editor's differences from the chosen run (its spec read
+        off the GUI thread; `changesTaken` then)."""
         run_dir = self.run_dir()
         if run_dir is None:
             return
-        try:
-            changes = editor_changes(run_dir, self.get_spec())
-        except RunError as exc:
-            self._say(str(exc), error=True)
-            return
+        editor = self.get_spec()
+        self.tasks.start("editor", lambda _report, _cancel: editor_changes(run_dir, editor),
+                         done=self._take_changes, failed=self._changes_failed,
+                         expected=(RunError, OSError))
+
+    def _changes_failed(self, message: str) -> None:
+        self._say(message, error=True)
+        self.changesTaken.emit(None)
+
+    def _take_changes(self, changes: dict[str, Any]) -> None:
         self.table.setRowCount(0)
         for field, value in changes.items():
             self.add_change(field, value)
         if not changes:
             self.check()
             self._say("The editor's experiment is the run's: nothing to change.")
+        self.changesTaken.emit(changes)
 
     # -- checking and forking -------------------------------------------------------------------
     def check(self, *_: Any) -> None:

@@ -176,7 +176,8 @@ class LRFindDialog(Tool, QDialog):
 
         self.tasks.start("lr-find", task, partial=self._on_progress, done=self._on_result,
                          failed=self._on_failed, finished=self._update_buttons,
-                         expected=(SpecError, DataError, LRFindError))
+                         expected=(SpecError, DataError, LRFindError),
+                         title=f"Finding the learning rate of {spec.name}")
         self.status.setText("Loading the data and stepping through the rates…")
         self._update_buttons()
         return True

@@ -373,7 +373,8 @@ class PrunePanel(Tool, QWidget):
         self.tasks.start("sweep", task, partial=self.sensitivity.add_point,
                          done=self.sensitivity.done,
                          failed=lambda msg: self.sensitivity.status.setText(f"failed: {msg}"),
-                         finished=self._after_sweep, expected=(PruneError,))
+                         finished=self._after_sweep, expected=(PruneError,),
+                         title=f"Pruning sensitivity of {session.run.path.name}")
 
     def _after_sweep(self) -> None:
         self.sweep_button.setEnabled(self.session is not None)
@@ -402,7 +403,8 @@ class PrunePanel(Tool, QWidget):
         self.tasks.start("apply", task, partial=self._on_apply_event, done=self._on_applied,
                          failed=lambda msg: self.apply_status.setText(
                              f"<span style='color:{ALERT}'>Failed: {msg}</span>"),
-                         finished=self._after_apply, expected=(PruneError,))
+                         finished=self._after_apply, expected=(PruneError,),
+                         title=f"Making a pruned run of {session.run.path.name}")
 
     def _on_apply_event(self, event: Any) -> None:
         if isinstance(event, EpochEnded):

@@ -5,6 +5,9 @@ of choices), the objective, the pruner, how many trials, the study's storage and
 Run / Stop / Show. Right: a live table of trials (double-click one to open its run), the best
 value so far, the fields' importances and a parallel-coordinates plot. The search runs on a
 worker thread; a stopped or crashed search resumes when run again with the same study.
+Reading a stored study, its importances and the storage's studies are tasks too: starting a
+search cancels a study or importances still being read (their answer would replace the rows,
+space and objective of the running search), and a study read while a search runs is dropped.
 
 Needs Optuna (the `[search]` extra): importing this module without it raises an ImportError
 whose message says how to install it, and the app shows that message.
@@ -252,6 +255,8 @@ class SearchPanel(Tool, QWidget):
             dialogs.warn(self, "Cannot search", str(exc))
             self.status.setText(f"Cannot search: {html.escape(str(exc))}")
             return False
+        self.tasks.cancel("study")  # stale now: their answer is about another study
+        self.tasks.cancel("importance")
         self.runner = runner
         state = self.state
         state.space = runner.space
@@ -266,7 +271,8 @@ class SearchPanel(Tool, QWidget):
 
         self.tasks.start("search", work, partial=self._on_event, done=self._on_result,
                          failed=self._on_error, finished=self._update_buttons,
-                         expected=(SearchError, DataError), stop=runner.stop)
+                         expected=(SearchError, DataError), stop=runner.stop,
+                         title=f"Search {runner.study_name}")
         self.status.setText(f"Opening study {html.escape(self.state.study)}…")
         self._update_buttons()
         return True
@@ -349,6 +355,8 @@ class SearchPanel(Tool, QWidget):
             self.show_study()
 
     def _show_view(self, view: StudyView) -> None:
+        if self.is_running():  # a search started since: the rows are its own
+            return
         status = self.state.show_view(view, self.get_spec())
         if view.space is not None:
             self.set_space(view.space.to_dict())
