@@ -197,3 +197,14 @@ def test_the_feed_reads_no_unchanged_run_again(qtbot, tmp_path, monkeypatch):
         assert count.summaries == 1 and feed.infos[1].summary["test_accuracy"] == 0.75
     finally:
         feed.shutdown()
+
+
+def test_runs_made_within_one_second_are_listed_newest_first(tmp_path, monkeypatch):
+    """A comparison's variants and a search's trials are made within a second: their order
+    came from the random part of their folders' names, so 'newest first' was false."""
+    monkeypatch.setattr(runs_mod.time, "strftime", lambda _fmt, *_a: "20261207-120000")
+    store = RunStore(tmp_path / "runs")
+    made = [store.create(_spec(f"same-second-{i}")).path for i in range(12)]
+    newest_first = list(reversed(made))
+    assert [info.path for info in store.list()] == newest_first
+    assert [info.path for info in RunListing(store).update().infos] == newest_first

@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.core.store.locks import is_locked
-from workbench.core.store.runs import LIVE, RunInfo, RunStatus, RunStore, read_info
+from workbench.core.store.runs import (
+    LIVE,
+    RunInfo,
+    RunStatus,
+    RunStore,
+    newest_first,
+    read_info,
+)
 
 # A folder this young without its summary is a run being made, not a damaged one.
 BEING_MADE_S = 10.0
@@ -77,7 +84,7 @@ class RunListing:
             else:
                 infos.append(info)
         self._known = known
-        listed = tuple(infos)
+        listed = tuple(newest_first(infos))
         return Listing(listed, tuple(making), self._watch(listed, making), reread)
 
     def _watch(self, infos: tuple[RunInfo, ...], making: list[Path]) -> tuple[Path, ...]:

@@ -77,6 +77,9 @@ LIVE = frozenset({RunStatus.CREATED, RunStatus.RUNNING})
 CHECKPOINT = "checkpoint.pt"
 
 
+STAMP_CHARS = len("YYYYmmdd-HHMMSS")  # the second a run folder was made, its name's start
+
+
 def why_not_resumable(path: Path, status: str | None, error: str | None = None) -> str | None:
     """Why the run at `path`, shown as `status`, cannot be resumed; None when it can.
 
@@ -123,6 +126,18 @@ class RunInfo:
     def resumable(self) -> bool:
         """Stopped, interrupted or failed, with a checkpoint to continue from."""
         return self.why_not_resumable is None
+
+
+def newest_first(infos: list[RunInfo]) -> list[RunInfo]:
+    """Runs newest first. A folder's name starts with the second it was made in, so runs made
+    within one second (a comparison's variants, a search's trials) are ordered by the time
+    their summary records, not by the random part of their names."""
+    def made(info: RunInfo) -> tuple[str, float, str]:
+        created = info.summary.get("created")
+        when = float(created) if isinstance(created, int | float) else 0.0
+        return info.path.name[:STAMP_CHARS], when, info.path.name
+
+    return sorted(infos, key=made, reverse=True)
 
 
 class Run:
@@ -294,7 +309,7 @@ class RunStore:
             if info.error is None and is_locked(path) is False:
                 remove_stale_temps(path, recursive=True)
             infos.append(info)
-        return infos
+        return newest_first(infos)
 
     def folders(self) -> tuple[Path, ...]:
         """The store's run folders, newest first, without reading them (see `list`)."""
@@ -463,4 +478,5 @@ def _read_summary(path: Path) -> dict[str, Any]:
 
 
 __all__ = ["COMPARISONS", "LIVE", "RESERVED", "RESUMABLE", "Run", "RunError", "RunInUse",
-           "RunInfo", "RunStatus", "RunStore", "read_info", "slug", "why_not_resumable"]
+           "RunInfo", "RunStatus", "RunStore", "newest_first", "read_info", "slug",
+           "why_not_resumable"]
