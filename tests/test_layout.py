@@ -2,7 +2,9 @@
 editor tab, training view and tool of the Tools menu (tools registered later included) opens
 without the window outgrowing the screen, without the editors changing width, without a dialog
 larger than the screen, and without a label, button, check box, tab or table header whose text
-is cut off. A tool that starts work when it opens (the rate finder) is looked at once it is done.
+is cut off, nor a chart with a hidden scale factor, overlapping or cut tick labels, a cut axis
+title or colour without a scale. A tool that starts work when it opens (the rate finder) is
+looked at once it is done.
 
 A text counts as cut off when its font needs more room than its widget has (the style's size
 hint for buttons, the font metrics for headers and placeholders); a text shortened with "…"
@@ -37,6 +39,7 @@ from PySide6.QtWidgets import (  # noqa: E402
 from workbench.gui.document import undo  # noqa: E402
 from workbench.gui.shell.main_window import MainWindow  # noqa: E402
 from workbench.gui.tools.registry import TOOLS  # noqa: E402
+from workbench.gui.views.axes import chart_problems  # noqa: E402
 from workbench.gui.widgets import dialogs  # noqa: E402
 from workbench.gui.widgets.style import apply_style  # noqa: E402
 from workbench.spec import from_dict  # noqa: E402
@@ -154,8 +157,10 @@ def _charts_problem(view: pg.GraphicsLayoutWidget) -> str | None:
 
 
 def clipped(root: QWidget) -> list[str]:
-    """Every visible text under `root` that its widget cuts off."""
-    problems = []
+    """Every visible text under `root` that its widget cuts off, and every chart's axis that
+    hides a scale factor, overlaps or cuts its tick labels or title, or colour without its
+    scale (`views.axes.chart_problems`)."""
+    problems = [f"{_name(root)}: {p}" for p in chart_problems(root)]
     for widget in [root, *root.findChildren(QWidget)]:
         if not widget.isVisible():
             continue
@@ -199,6 +204,10 @@ class Inspector:
             QApplication.processEvents()
 
     def check(self, where: str) -> None:
+        self.settle()
+        for top in QApplication.topLevelWidgets():
+            if top.isVisible():
+                top.grab()  # painted once: the charts' axes take the room their labels need
         self.settle()
         self.seen += 1
         win, (width, height) = self.window, self.size

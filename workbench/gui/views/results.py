@@ -33,6 +33,7 @@ from workbench.core.data import Splits
 from workbench.core.store.runs import RunStatus
 from workbench.core.training.events import RunFinished
 from workbench.core.training.outcome import OutcomeWarning, stored_warnings
+from workbench.gui.views.axes import plot_widget
 from workbench.gui.views.boundary import class_brushes
 from workbench.gui.widgets.images import to_qimage
 from workbench.gui.widgets.style import CAPTION, GRID_LINE, TEXT, WHITE, notice_label_style
@@ -234,7 +235,7 @@ class ResultsView(QWidget):
         self.thumbs.setResizeMode(QListView.ResizeMode.Adjust)
         self.thumbs.setMovement(QListView.Movement.Static)
         self.thumbs.setWordWrap(True)
-        self.points_widget = pg.PlotWidget(background="w")
+        self.points_widget = plot_widget()
         self.points_plot = self.points_widget.getPlotItem()
         self.points_plot.setAspectLocked(True)
         self.points_plot.setLabel("bottom", "x\u2081")

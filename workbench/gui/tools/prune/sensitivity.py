@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBox
 
 from workbench.core.tools.prune import SENSITIVITY_AMOUNTS, SensitivityPoint
 from workbench.gui.tools.prune.presenter import WHOLE_NETWORK, sweep_point
+from workbench.gui.views.axes import plot_widget
 from workbench.gui.widgets.layouts import Placeholder
 from workbench.gui.widgets.style import TEXT, legend_html, series_color
 
@@ -31,9 +32,9 @@ class SensitivityBox(QGroupBox):
         row.addWidget(self.sweep_button)
         row.addWidget(self.status, 1)
         layout.addLayout(row)
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = plot_widget()
         self.plot.setLabel("bottom", "amount pruned (%)")
-        self.plot.setLabel("left", "val accuracy (%)")
+        self.plot.setLabel("left", "accuracy %")  # on the validation split, as the title says
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.plot.setXRange(0, 100)
         self.plot.setMinimumHeight(120)
