@@ -97,7 +97,8 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         self.data_panel = DataPanel(self.model, self.undo, self.workspace, auto_load=False)
         self.tools = ToolShelf(self)  # the tools, opened from the registry
         self.optim_panel = OptimPanel(self.model, self.undo, lazy_preview=True,
-                                      workspace=self.workspace, lr_finder=self._find_lr)
+                                      workspace=self.workspace, lr_finder=self._find_lr,
+                                      data_shape=self.editor.dataset_io)
         self.editors = QTabWidget()
         self.editors.setObjectName("editors")
         self.editors.addTab(self.editor, "Model")
@@ -148,7 +149,6 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         self.model.changed.connect(self.update_blocked)
         self.model.specReplaced.connect(self._update_title)
         self.editor.reportChanged.connect(self._report_changed)
-        self.data_panel.loaded.connect(self._data_loaded)
         self.statusBar().showMessage("Ready")
         self._update_title()
         self.resize(first_size())
@@ -174,9 +174,7 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
 
     def _report_changed(self, _report: Any) -> None:
         self.update_blocked()
-
-    def _data_loaded(self, splits: Any) -> None:
-        self.optim_panel.set_train_size(len(splits.train_x))
+        self.optim_panel.update_preview()  # a file's size may have become known
 
     def _run_started(self, event: Any) -> None:
         self.welcome.hide()
