@@ -36,7 +36,8 @@ from workbench.spec.datasets import DATASETS
 
 QT_FREE = ["workbench.gui.run_rules", "workbench.gui.tools.registry", "workbench.gui.tools.host",
            "workbench.gui.shell.presenter", "workbench.gui.editors.data_presenter",
-           "workbench.gui.editors.model_presenter", "workbench.gui.train.presenter",
+           "workbench.gui.editors.model_presenter", "workbench.gui.editors.optim_presenter",
+           "workbench.gui.train.presenter",
            "workbench.gui.tools.compare.presenter", "workbench.gui.tools.compress.presenter",
            "workbench.gui.tools.prune.presenter", "workbench.gui.tools.fork.presenter",
            "workbench.gui.tools.search.presenter"]
@@ -197,6 +198,41 @@ def test_the_model_presenter_says_what_fits():
     assert estimate.total > 0
 
 
+def test_the_rate_preview_counts_the_steps_the_trainer_takes(tmp_path):
+    """The preview's steps per epoch are the trainer's, for the data in the editor: a set
+    whose last batch would hold one sample (the trainer drops it), full-batch descent, and
+    the catalogue's MNIST (1,688 at batch 32, whatever data was loaded before)."""
+    from workbench.core.training.events import RunStarted
+    from workbench.gui.editors import optim_presenter
+    from workbench.spec.datasets import split_sizes
+
+    def with_(samples: int, optim: str = "adam") -> specmod.ExperimentSpec:
+        spec = moons(epochs=1)
+        spec.data.samples = samples
+        spec.optim.name = optim
+        return spec
+
+    one_left = next(n for n in range(200, 400)
+                    if split_sizes(n, 0.1, 0.2)[0] % 32 == 1)  # a last batch of one sample
+    for i, spec in enumerate((with_(200), with_(one_left), with_(300, "gd"))):
+        preview = optim_presenter.lr_preview(spec, model_presenter.catalogue_shape(spec.data))
+        events = list(Trainer(spec, runs=RunStore(tmp_path / str(i)), threads=1).events())
+        started = next(e for e in events if isinstance(e, RunStarted))
+        assert (preview.train_size, preview.steps) == (started.train_size,
+                                                       started.steps_per_epoch), spec.data
+        assert len(preview.xs) == len(preview.ys) and preview.xs[-1] == spec.train.epochs
+    mnist = specmod.load(Path(__file__).resolve().parent.parent / "resources" / "examples"
+                         / "mnist_mlp.json")
+    preview = optim_presenter.lr_preview(mnist, model_presenter.catalogue_shape(mnist.data))
+    assert (preview.train_size, preview.steps) == (54_000, 1_688)
+    assert preview.note.startswith("1,688 steps per epoch: 54,000 training samples")
+    csv = specmod.DataSpec(name="csv", path="table.csv")
+    reading = model_presenter.DataShape(None, None, problem=model_presenter.READING)
+    unknown = optim_presenter.lr_preview(replace(moons(), data=csv), reading)
+    assert unknown.steps is None and unknown.xs == ()
+    assert unknown.note == f"Steps per epoch unknown:\n{model_presenter.READING}"
+
+
 # -- the training view -------------------------------------------------------------------------
 
 def test_the_train_presenter_reads_a_stored_run(store, tmp_path):
@@ -209,6 +245,10 @@ def test_the_train_presenter_reads_a_stored_run(store, tmp_path):
     with pytest.raises(RunError):
         train.read_stored(tmp_path / "nowhere")
     assert train.format_seconds(65) == "1:05"
+    assert [train.progress_done(s, 10) for s in (0, 4, 10, 24, 30)] == [
+        "no step", "40% into epoch 1", "1 epoch", "2 epochs and 40% into epoch 3", "3 epochs"]
+    assert train.progress_done(1, 1000) == "<1% into epoch 1"
+    assert train.run_caption(finished.path, "moons-mlp") == f"moons-mlp ({finished.name[-6:]})"
 
 
 # -- the tools ---------------------------------------------------------------------------------

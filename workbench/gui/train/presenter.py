@@ -38,6 +38,27 @@ class StoredRun:
         return f"Stored run {name}: {self.summary.get('status', 'unknown')}"
 
 
+def progress_done(global_step: int, steps_per_epoch: int) -> str:
+    """Steps done as a person reads them: "no step", "3 epochs", "40% into epoch 1", "2 epochs
+    and 40% into epoch 3" (a share below 1% says "<1%", one above 99% "99%")."""
+    if global_step <= 0 or steps_per_epoch <= 0:
+        return "no step"
+    whole, part = divmod(global_step, steps_per_epoch)
+    epochs = f"{whole} epoch{'s' if whole != 1 else ''}"
+    if part == 0:
+        return epochs
+    share = part / steps_per_epoch
+    percent = "<1%" if share < 0.01 else f"{min(share, 0.99):.0%}"
+    into = f"{percent} into epoch {whole + 1}"
+    return into if whole == 0 else f"{epochs} and {into}"
+
+
+def run_caption(run_dir: str | Path, name: str) -> str:
+    """Which run the training view shows: its experiment's name and its folder's short id,
+    as the tools' run pickers write it (`small-cnn (eae875)`)."""
+    return f"{name} ({Path(run_dir).name[-6:]})"
+
+
 def read_stored(run_dir: str | Path) -> StoredRun:
     """Read a stored run's summary and curves; RunError or OSError when they cannot be."""
     run = Run(Path(run_dir))

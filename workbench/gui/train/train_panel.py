@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.data import Splits
-from workbench.core.store.metrics import read_series
+from workbench.core.store.metrics import MetricSeries, read_series
 from workbench.core.store.runs import Run, RunError
 from workbench.core.tools.fork import ForkPlan, series_until
 from workbench.core.training.events import (
@@ -42,7 +42,12 @@ from workbench.core.training.outcome import OutcomeWarning, stored_warnings
 from workbench.core.workspace import Workspace
 from workbench.gui.threads.worker import TrainRunner
 from workbench.gui.train.banners import FailureBanner, NoticeBanner
-from workbench.gui.train.presenter import format_seconds, read_stored
+from workbench.gui.train.presenter import (
+    format_seconds,
+    progress_done,
+    read_stored,
+    run_caption,
+)
 from workbench.gui.views.boundary import BoundaryView
 from workbench.gui.views.curves import CurvesView
 from workbench.gui.views.health import HealthView
@@ -71,6 +76,10 @@ class TrainPanel(QWidget):
         self.started: RunStarted | None = None
         self.last_end: RunFinished | RunFailed | None = None
         self.data: Splits | None = None  # the running run's data, let go of when it ends
+        self.last_progress: Progress | None = None
+        # a resumed run's curves before the resume, shown once its first new point says
+        # where they end
+        self._history: MetricSeries | None = None
         self._blocked: str | None = None
         self._stopping = False
 
@@ -85,6 +94,9 @@ class TrainPanel(QWidget):
         self.resume_button.clicked.connect(self.resume)
         self.stop_button.clicked.connect(self.stop)
         self.status = QLabel("Ready")
+        self.run_label = QLabel("")  # which run the view shows: its name and short id
+        self.run_label.setObjectName("hint")
+        self.run_label.setContentsMargins(8, 0, 8, 0)
         self.blocked_label = QLabel()
         self.blocked_label.setStyleSheet(f"color: {CAUTION};")
         self.blocked_label.setWordWrap(True)
@@ -110,6 +122,7 @@ class TrainPanel(QWidget):
         self.tabs.addTab(self.health, HEALTH_TAB)
         self.tabs.addTab(self.boundary, "Decision boundary")
         self.tabs.addTab(self.results, "Results")
+        self.tabs.setCornerWidget(self.run_label)  # beside the views it names, in free room
 
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
@@ -163,6 +176,7 @@ class TrainPanel(QWidget):
         self.progress.setValue(1)
         self.progress.setFormat(stored.progress_text())
         self.status.setText(f"Showing {Path(run_dir).name}")
+        self.run_label.setText(run_caption(run_dir, stored.summary.get("name", "")))
         return True
 
     # -- buttons ------------------------------------------------------------------------
@@ -213,10 +227,12 @@ class TrainPanel(QWidget):
         try:
             trainer = Trainer(resume=run_dir, runs=self.workspace.runs, source=self.workspace,
                               callbacks=app_monitors())
-        except RunError as exc:
+            history = read_series(Run(Path(run_dir)))  # the curves it had, as a fork's parent
+        except (RunError, OSError) as exc:
             self.banner.show_failure(str(exc), "the run folder may be damaged")
             return False
         self._begin(TrainRunner(trainer, jobs=self.workspace.jobs, parent=self))
+        self._history = history
         return True
 
     def _begin(self, runner: TrainRunner) -> None:
@@ -229,6 +245,9 @@ class TrainPanel(QWidget):
         self.results.clear()
         self.started = None
         self.last_end = None
+        self.last_progress = None
+        self._history = None
+        self.run_label.setText("")
         self._stopping = False
         if self.runner is not None:
             self.runner.deleteLater()  # long ended, its trainer already let go of
@@ -273,6 +292,10 @@ class TrainPanel(QWidget):
     # -- events, on the GUI thread ------------------------------------------------------
     def _on_event(self, event: object) -> None:
         if isinstance(event, Progress):
+            if self._history is not None:  # a resumed run: its earlier curves come first
+                self.curves.add_history(series_until(self._history, event.global_step - 1))
+                self._history = None
+            self.last_progress = event
             self.curves.add_progress(event)
             self._show_progress(event)
         elif isinstance(event, EpochEnded):
@@ -299,6 +322,8 @@ class TrainPanel(QWidget):
         self.tabs.setTabEnabled(self.tabs.indexOf(self.boundary), is_2d)
         total = event.epochs * event.steps_per_epoch
         self.curves.set_run_length(event.epochs)
+        name = self.runner.trainer.spec.name
+        self.run_label.setText(run_caption(event.run_dir, name) if event.run_dir else name)
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(event.start_epoch * event.steps_per_epoch)
         self.progress.setFormat(f"Epoch {event.start_epoch + 1}/{event.epochs}")
@@ -317,6 +342,9 @@ class TrainPanel(QWidget):
 
     def _on_end(self, event: RunFinished | RunFailed) -> None:
         self.last_end = event
+        if self._history is not None:  # resumed, and ended before a new point
+            self.curves.add_history(self._history)
+            self._history = None
         self.curves.redraw()
         if isinstance(event, RunFailed) and self._stopping and self.started is None:
             self.status.setText("Cancelled while loading the data")
@@ -336,9 +364,16 @@ class TrainPanel(QWidget):
         self._show_outcome(warnings)
         flag = " \u00b7 \u26a0 it did not learn: see the warning" if warnings else ""
         self.status.setText(f"{how} in {format_seconds(event.seconds)}{flag}")
-        self.progress.setFormat(f"{how} after {event.epochs} epoch"
-                                f"{'s' if event.epochs != 1 else ''}"
+        self.progress.setFormat(f"{how} after {self.done_text(event)}"
                                 + (" \u2014 suspect result" if warnings else ""))
+
+    def done_text(self, event: RunFinished) -> str:
+        """How far the run went: whole epochs, or the share of the one a stop cut short."""
+        p = self.last_progress
+        if p is None or p.steps_per_epoch <= 0:
+            return progress_done(event.epochs, 1)
+        steps = max(p.global_step, event.epochs * p.steps_per_epoch)
+        return progress_done(steps, p.steps_per_epoch)
 
     # -- warnings -------------------------------------------------------------------------
     def _show_health_warning(self, warning: str) -> None:
