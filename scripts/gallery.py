@@ -225,6 +225,20 @@ def spirals(g: Gallery) -> None:
         g.shot(f"train-{name}-spirals")
 
 
+def classes(g: Gallery) -> None:
+    """Four Gaussian blobs: the decision boundary of more than two classes, a colour each."""
+    def blobs(spec: Any) -> None:
+        spec.name = "blobs"
+        spec.data = type(spec.data)(name="blobs", samples=600, noise=0.1)
+        spec.model.layers[-1].params["out"] = 4
+        spec.train.epochs = 5
+
+    g.set_spec(blobs, "four blobs")
+    g.train()
+    g.train_tab(g.panel.boundary)
+    g.shot("train-boundary-blobs")
+
+
 def stopped(g: Gallery) -> None:
     """The mnist-small CNN stopped partway into its first epoch, then resumed: what the view
     says of each, and the resumed run's whole curves."""
@@ -326,7 +340,7 @@ def lr_find(g: Gallery) -> None:
 
 def fork(g: Gallery) -> None:
     dialog = g.tool("fork")
-    g.settle(30)
+    g.wait(lambda: not dialog.tasks.is_running("runs"))
     g.shot("tool-fork", dialog)
     g.close_tool("fork")
 
@@ -366,7 +380,8 @@ def help_windows(g: Gallery) -> None:
 
 
 STEPS: dict[str, Callable[[Gallery], None]] = {
-    "start": start, "spirals": spirals, "mnist": mnist, "stopped": stopped, "prune": prune,
+    "start": start, "spirals": spirals, "classes": classes, "mnist": mnist,
+    "stopped": stopped, "prune": prune,
     "export": export, "compress": compress, "fork": fork, "compare": compare,
     "lr_find": lr_find, "playground": playground, "search": search, "help": help_windows,
 }
