@@ -221,6 +221,20 @@ def test_the_rate_preview_counts_the_steps_the_trainer_takes(tmp_path):
         assert (preview.train_size, preview.steps) == (started.train_size,
                                                        started.steps_per_epoch), spec.data
         assert len(preview.xs) == len(preview.ys) and preview.xs[-1] == spec.train.epochs
+    # the curve is the rate each step trains with: cosine after 1 warm-up epoch of 2 falls
+    # every step to near its final rate (it sat flat through epoch 2 when it moved per epoch)
+    spec = with_(2000)
+    spec.train.epochs = 2
+    spec.schedule.name, spec.schedule.warmup_epochs, spec.schedule.min_lr = "cosine", 1.0, 0.0
+    preview = optim_presenter.lr_preview(spec, model_presenter.catalogue_shape(spec.data))
+    events = list(Trainer(spec, runs=RunStore(tmp_path / "cosine"), threads=1).events())
+    reported = [(e.global_step, e.lr) for e in events if type(e).__name__ == "Progress"]
+    assert len(reported) >= 2  # at least each epoch's end
+    for step, lr in reported:  # a report's rate is its last step's
+        assert preview.ys[step - 1] == pytest.approx(lr)
+    second = preview.ys[preview.steps:-1]  # the last point repeats the last step to the end
+    assert all(a > b for a, b in zip(second, second[1:], strict=False))
+    assert preview.ys[-1] < 0.02 * spec.optim.lr
     mnist = specmod.load(Path(__file__).resolve().parent.parent / "resources" / "examples"
                          / "mnist_mlp.json")
     preview = optim_presenter.lr_preview(mnist, model_presenter.catalogue_shape(mnist.data))
@@ -241,13 +255,10 @@ def test_the_train_presenter_reads_a_stored_run(store, tmp_path):
     assert stored.branch is None and stored.parent_series is None
     xs, _ = stored.series.points("epochs", "epoch", "val_loss")
     assert list(xs) == [1.0, 2.0, 3.0]
-    assert stored.progress_text() == "Stored run moons-mlp: finished"
+    assert stored.progress_text() == "Stored run moons-mlp: finished after 3 epochs"
     with pytest.raises(RunError):
         train.read_stored(tmp_path / "nowhere")
     assert train.format_seconds(65) == "1:05"
-    assert [train.progress_done(s, 10) for s in (0, 4, 10, 24, 30)] == [
-        "no step", "40% into epoch 1", "1 epoch", "2 epochs and 40% into epoch 3", "3 epochs"]
-    assert train.progress_done(1, 1000) == "<1% into epoch 1"
     assert train.run_caption(finished.path, "moons-mlp") == f"moons-mlp ({finished.name[-6:]})"
 
 

@@ -105,7 +105,7 @@ def train_samples(data: DataSpec, num_samples: int, test_samples: int | None) ->
     return max(1, split_sizes(num_samples, data.val_fraction, data.test_fraction)[0])
 
 
-def train_batches(spec: ExperimentSpec, n_train: int, world: int = 1) -> tuple[int, bool]:
+def batch_plan(spec: ExperimentSpec, n_train: int, world: int = 1) -> tuple[int, bool]:
     """(batch size, drop the last batch) for `n_train` training samples: the whole set for
     full-batch gradient descent, else `train.batch_size` at most; a last batch too small to
     share among `world` processes (fewer than 2 samples each: BatchNorm cannot train on one)
@@ -116,9 +116,9 @@ def train_batches(spec: ExperimentSpec, n_train: int, world: int = 1) -> tuple[i
 
 
 def steps_per_epoch(spec: ExperimentSpec, n_train: int, world: int = 1) -> int:
-    """Optimizer steps in one epoch over `n_train` training samples (`train_batches`)."""
+    """Optimizer steps in one epoch over `n_train` training samples (`batch_plan`)."""
     n = max(1, n_train)
-    batch, drop_last = train_batches(spec, n, world)
+    batch, drop_last = batch_plan(spec, n, world)
     return n // batch if drop_last else -(-n // batch)
 
 
@@ -131,7 +131,7 @@ def estimate_memory(spec: ExperimentSpec, report: ModelReport, *, num_samples: i
     written. Pure arithmetic: cheap enough for every edit in the app."""
     n = max(1, num_samples)
     n_train = train_samples(spec.data, n, test_samples)
-    batch = train_batches(spec, n_train)[0]
+    batch = batch_plan(spec, n_train)[0]
     p = report.total_params
     inputs = math.prod(report.input_shape)
     outputs = [math.prod(r.out_shape) for r in report.layers if r.out_shape is not None]

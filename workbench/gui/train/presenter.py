@@ -34,23 +34,12 @@ class StoredRun:
     parent_series: MetricSeries | None = None
 
     def progress_text(self) -> str:
+        """`Stored run small-cnn: stopped after 40% into epoch 1` (how far, when the summary
+        says it)."""
         name = self.summary.get("name", self.path.name)
-        return f"Stored run {name}: {self.summary.get('status', 'unknown')}"
-
-
-def progress_done(global_step: int, steps_per_epoch: int) -> str:
-    """Steps done as a person reads them: "no step", "3 epochs", "40% into epoch 1", "2 epochs
-    and 40% into epoch 3" (a share below 1% says "<1%", one above 99% "99%")."""
-    if global_step <= 0 or steps_per_epoch <= 0:
-        return "no step"
-    whole, part = divmod(global_step, steps_per_epoch)
-    epochs = f"{whole} epoch{'s' if whole != 1 else ''}"
-    if part == 0:
-        return epochs
-    share = part / steps_per_epoch
-    percent = "<1%" if share < 0.01 else f"{min(share, 0.99):.0%}"
-    into = f"{percent} into epoch {whole + 1}"
-    return into if whole == 0 else f"{epochs} and {into}"
+        done = self.summary.get("done")
+        after = f" after {done}" if isinstance(done, str) and done else ""
+        return f"Stored run {name}: {self.summary.get('status', 'unknown')}{after}"
 
 
 def run_caption(run_dir: str | Path, name: str) -> str:

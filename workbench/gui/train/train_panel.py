@@ -42,12 +42,7 @@ from workbench.core.training.outcome import OutcomeWarning, stored_warnings
 from workbench.core.workspace import Workspace
 from workbench.gui.threads.worker import TrainRunner
 from workbench.gui.train.banners import FailureBanner, NoticeBanner
-from workbench.gui.train.presenter import (
-    format_seconds,
-    progress_done,
-    read_stored,
-    run_caption,
-)
+from workbench.gui.train.presenter import format_seconds, read_stored, run_caption
 from workbench.gui.views.boundary import BoundaryView
 from workbench.gui.views.curves import CurvesView
 from workbench.gui.views.health import HealthView
@@ -76,7 +71,6 @@ class TrainPanel(QWidget):
         self.started: RunStarted | None = None
         self.last_end: RunFinished | RunFailed | None = None
         self.data: Splits | None = None  # the running run's data, let go of when it ends
-        self.last_progress: Progress | None = None
         # a resumed run's curves before the resume, shown once its first new point says
         # where they end
         self._history: MetricSeries | None = None
@@ -245,7 +239,6 @@ class TrainPanel(QWidget):
         self.results.clear()
         self.started = None
         self.last_end = None
-        self.last_progress = None
         self._history = None
         self.run_label.setText("")
         self._stopping = False
@@ -295,7 +288,6 @@ class TrainPanel(QWidget):
             if self._history is not None:  # a resumed run: its earlier curves come first
                 self.curves.add_history(series_until(self._history, event.global_step - 1))
                 self._history = None
-            self.last_progress = event
             self.curves.add_progress(event)
             self._show_progress(event)
         elif isinstance(event, EpochEnded):
@@ -364,16 +356,8 @@ class TrainPanel(QWidget):
         self._show_outcome(warnings)
         flag = " \u00b7 \u26a0 it did not learn: see the warning" if warnings else ""
         self.status.setText(f"{how} in {format_seconds(event.seconds)}{flag}")
-        self.progress.setFormat(f"{how} after {self.done_text(event)}"
+        self.progress.setFormat(f"{how} after {event.done}"  # "40% into epoch 1" when cut
                                 + (" \u2014 suspect result" if warnings else ""))
-
-    def done_text(self, event: RunFinished) -> str:
-        """How far the run went: whole epochs, or the share of the one a stop cut short."""
-        p = self.last_progress
-        if p is None or p.steps_per_epoch <= 0:
-            return progress_done(event.epochs, 1)
-        steps = max(p.global_step, event.epochs * p.steps_per_epoch)
-        return progress_done(steps, p.steps_per_epoch)
 
     # -- warnings -------------------------------------------------------------------------
     def _show_health_warning(self, warning: str) -> None:

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.data import Splits
 from workbench.core.store.runs import RunStatus
-from workbench.core.training.events import RunFinished
+from workbench.core.training.events import RunFinished, describe_progress
 from workbench.core.training.outcome import OutcomeWarning, stored_warnings
 from workbench.gui.views.axes import plot_widget
 from workbench.gui.views.boundary import class_brushes
@@ -319,7 +319,7 @@ class ResultsView(QWidget):
         """A run that just ended; `splits` (its data) gives the test samples, when known."""
         self.clear()
         self._headline(finished.test_accuracy, finished.test_loss, finished.stopped,
-                       finished.early_stopped, finished.epochs, finished.seconds)
+                       finished.early_stopped, finished.done, finished.seconds)
         self._show_verdict(stored_warnings(finished.summary))
         if finished.confusion is None:
             return
@@ -344,10 +344,13 @@ class ResultsView(QWidget):
     def show_summary(self, summary: dict[str, Any]) -> None:
         """A stored run: its headline figures and, when it stored one, its confusion matrix."""
         self.clear()
+        done = summary.get("done")  # "40% into epoch 1"; older runs kept whole epochs only
+        epochs = summary.get("epochs_done")
+        if not isinstance(done, str):
+            done = describe_progress(epochs, 1) if isinstance(epochs, int) else None
         self._headline(summary.get("test_accuracy"), summary.get("test_loss"),
                        summary.get("status") == RunStatus.STOPPED,
-                       bool(summary.get("early_stopped")),
-                       summary.get("epochs_done"), summary.get("seconds"))
+                       bool(summary.get("early_stopped")), done, summary.get("seconds"))
         self._show_verdict(stored_warnings(summary))
         confusion = summary.get("confusion")
         if confusion:
@@ -370,7 +373,7 @@ class ResultsView(QWidget):
             self.headline.setText(self.headline.text() + " \u2014 suspect")
 
     def _headline(self, accuracy: float | None, loss: float | None, stopped: bool,
-                  early: bool, epochs: int | None, seconds: float | None) -> None:
+                  early: bool, done: str | None, seconds: float | None) -> None:
         if accuracy is not None:
             self.headline.setText(f"Test accuracy {100 * accuracy:.2f}%")
         elif loss is not None:
@@ -379,8 +382,8 @@ class ResultsView(QWidget):
             self.headline.setText("No test result")
         how = "stopped early (no improvement)" if early else "stopped" if stopped else "finished"
         parts = [how]
-        if epochs is not None:
-            parts.append(f"{epochs} epoch{'s' if epochs != 1 else ''}")
+        if done:
+            parts.append(done)
         if seconds is not None:
             parts.append(f"{seconds:.1f} s")
         if loss is not None and accuracy is not None:
