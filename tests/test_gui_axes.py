@@ -34,8 +34,9 @@ from workbench.gui.views.axes import (  # noqa: E402
 def test_numbers_are_written_as_they_are():
     assert [number_text(x) for x in (0.001, 0.01, 1, 10, 20, 0.025, 1e-7, 3e5, 12_500, 0.1 + 0.2)
             ] == ["0.001", "0.01", "1", "10", "20", "0.025", "1e-7", "3e5", "12,500", "0.3"]
-    assert linear_strings([-0.4, -0.2, 0.0, 0.2], 0.2) == ["-0.4", "-0.2", "0.0", "0.2"]
+    assert linear_strings([-0.4, -0.2, 0.0, 0.2], 0.2) == ["-0.4", "-0.2", "0", "0.2"]
     assert linear_strings([0.0, 2e-4, 4e-4], 2e-4) == ["0", "0.0002", "0.0004"]
+    assert linear_strings([5e-5, 1e-4, 1.5e-4], 5e-5) == ["5e-5", "1e-4", "1.5e-4"]
     assert linear_strings([0, 25_000, 50_000], 25_000) == ["0", "25,000", "50,000"]
     assert linear_strings([0, 2e-5, 4e-5], 2e-5) == ["0", "2e-5", "4e-5"]
     assert [parse_number(t) for t in ("1e-7", "25,000", "-0.5")] == [1e-7, 25_000, -0.5]

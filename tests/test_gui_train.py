@@ -264,7 +264,7 @@ def test_screenshots_spirals(qtbot, panel, holder):
     _shot(panel, "health_view.png")
     panel.tabs.setCurrentWidget(panel.results)
     _shot(panel, "results_spirals.png")
-    assert panel.results.mistakes.currentWidget() is panel.results.points_widget \
+    assert panel.results.mistakes.currentWidget() is panel.results.points_page \
         or not end.misclassified
 
 

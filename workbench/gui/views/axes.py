@@ -9,7 +9,8 @@ decides per draw which labels fit: the main level's labels thinned evenly (every
 decade, every second step) until none touches its neighbour, a finer level labelled only
 when all its labels fit, a log axis's 2..9 marks unlabelled unless there is room. Every
 chart of the app is made here (`plot_widget`, `add_plot`, `ColourScale`), and
-`axis_problems` measures what an axis draws, for the layout test and the gallery.
+`chart_problems` measures what every axis under a widget draws and whether its colours have
+a scale, for the layout test, the charts' test and the gallery.
 """
 
 from __future__ import annotations
@@ -52,17 +53,19 @@ def number_text(x: float, *, group: bool = True) -> str:
 
 
 def linear_strings(values: Sequence[float], spacing: float) -> list[str]:
-    """Ticks `spacing` apart, all with the same number of decimals (0.0 0.5 1.0); very small
-    or very large steps in scientific notation (2.5e-5), never an unnamed factor."""
+    """Ticks `spacing` apart, all with the same number of decimals (0.0 0.5 1.0); steps under
+    0.0001 or values from 1e7 in scientific notation (2.5e-5), never an unnamed factor."""
     if not len(values):
         return []
     spacing = abs(spacing) or 1.0
     largest = max(abs(v) for v in values)
-    if spacing >= 1e-3 and largest < 1e7:
+    if spacing >= 1e-4 and largest < 1e7:  # 0.0005 0.001 0.0015: still plain decimals
         decimals = min(9, max(0, math.ceil(-math.log10(spacing) - 1e-9)))
         out = []
         for v in values:
-            v = 0.0 if abs(v) < spacing * 1e-6 else v  # -0.0 and rounding noise: 0
+            if abs(v) < spacing * 1e-6:  # zero, -0.0 and rounding noise: "0"
+                out.append("0")
+                continue
             out.append(f"{v:,.{decimals}f}" if largest >= 10_000 else f"{v:.{decimals}f}")
         return out
     return [_scientific(0.0 if abs(v) < spacing * 1e-6 else v, spacing) for v in values]

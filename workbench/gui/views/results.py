@@ -36,7 +36,15 @@ from workbench.core.training.outcome import OutcomeWarning, stored_warnings
 from workbench.gui.views.axes import plot_widget
 from workbench.gui.views.boundary import class_brushes
 from workbench.gui.widgets.images import to_qimage
-from workbench.gui.widgets.style import CAPTION, GRID_LINE, TEXT, WHITE, notice_label_style
+from workbench.gui.widgets.style import (
+    CAPTION,
+    CLASS_COLORS,
+    GRID_LINE,
+    TEXT,
+    WHITE,
+    legend_html,
+    notice_label_style,
+)
 
 VERDICT_STYLE = notice_label_style(4)
 THUMB = 56
@@ -250,8 +258,15 @@ class ResultsView(QWidget):
         self.mistakes_title.setWordWrap(True)
         self.none_label = QLabel("No misclassified samples to show.")
         self.none_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.points_legend = QLabel()  # the points' classes: their colours named
+        self.points_legend.setWordWrap(True)
+        self.points_page = QWidget()
+        points_layout = QVBoxLayout(self.points_page)
+        points_layout.setContentsMargins(0, 0, 0, 0)
+        points_layout.addWidget(self.points_legend)
+        points_layout.addWidget(self.points_widget, 1)
         self.mistakes = QStackedWidget()
-        for w in (self.none_label, self.thumbs, self.points_widget):
+        for w in (self.none_label, self.thumbs, self.points_page):
             self.mistakes.addWidget(w)
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -339,7 +354,7 @@ class ResultsView(QWidget):
         if splits.info.is_image:
             self._show_thumbs(finished.misclassified, splits, names)
         elif tuple(splits.info.input_shape) == (2,):
-            self._show_points(finished.misclassified, splits)
+            self._show_points(finished.misclassified, splits, names)
 
     def show_summary(self, summary: dict[str, Any]) -> None:
         """A stored run: its headline figures and, when it stored one, its confusion matrix."""
@@ -401,16 +416,20 @@ class ResultsView(QWidget):
             self.thumbs.addItem(item)
         self.mistakes.setCurrentWidget(self.thumbs)
 
-    def _show_points(self, wrong: Sequence[tuple[int, int, int]], splits: Splits) -> None:
+    def _show_points(self, wrong: Sequence[tuple[int, int, int]], splits: Splits,
+                     names: Sequence[str]) -> None:
         x = splits.test_x.float().numpy()
         y = splits.test_y.numpy()
         self.test_points.setData(x=x[:, 0], y=x[:, 1], brush=class_brushes(y))
+        self.points_legend.setText(legend_html(
+            [(CLASS_COLORS[i % len(CLASS_COLORS)], f"class {name}", True)
+             for i, name in enumerate(names)]))
         idx = np.array([i for i, _, _ in wrong], dtype=np.int64)
         self.wrong_points.setData(x=x[idx, 0], y=x[idx, 1])
         self.points_plot.autoRange()
         self.mistakes_title.setText(self.mistakes_title.text() + ", marked \u2716 among the "
                                     "test points")
-        self.mistakes.setCurrentWidget(self.points_widget)
+        self.mistakes.setCurrentWidget(self.points_page)
 
 
 if __name__ == "__main__":

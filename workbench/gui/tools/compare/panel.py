@@ -307,6 +307,7 @@ class ComparePanel(Tool, QWidget):
 
     def _on_event(self, pair: Any) -> None:
         index, event = pair
+        self.comparison.record(index, event)  # its run folder: the runner writes none here
         self.curves[index].add(event)
         self._schedule(table=isinstance(event, EpochEnded | RunFinished | RunFailed))
         if isinstance(event, RunFinished | RunFailed):
