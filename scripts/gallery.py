@@ -317,9 +317,14 @@ def compare(g: Gallery) -> None:
     panel.tabs.setCurrentIndex(1)
     g.shot("tool-compare-results")
     panel.tabs.setCurrentIndex(2)
-    panel.landscape.resolution_spin.setValue(15)
-    g.wait_signal(panel.landscapeReady, panel.compute_landscape)
+    panel.landscape.resolution_spin.setValue(9 if g.quick else 15)
+    drawn: list[bool] = []
+    panel.landscapeReady.connect(lambda: drawn.append(True))
+    panel.compute_landscape()
     g.wait(lambda: not panel.tasks.is_running("landscape"))
+    if not drawn:  # it said why in its status line, which the picture shows
+        g.problems.append(f"tool-compare-landscape: no landscape: "
+                          f"{panel.landscape.status.text()}")
     g.shot("tool-compare-landscape")
     g.close_tool("compare")
 
