@@ -209,3 +209,38 @@ def test_health_curves_grow_per_layer_and_start_over_for_a_new_network(qtbot):
     view.add_health(health(1, ["0", "2", "4"]))
     view.redraw()
     assert [c.n for c in view.curves] == [1, 1, 1] and view.layer_box.count() == 3
+
+
+def test_dead_relu_bars_name_the_relu_layers_as_the_editor_numbers_them(qtbot, tmp_path):
+    """A real run of Flatten, Linear, ReLU, Linear, ReLU, Linear: the editor's layers 3 and 5
+    are the ReLUs whose units the bars count (they were labelled 2 and 4, the Linear layers
+    before them); the histogram's layers are named as the editor's rows."""
+    from workbench import spec as specmod
+    from workbench.core.store.runs import RunStore
+    from workbench.core.training.events import Health
+    from workbench.core.training.loop import Trainer
+    from workbench.core.training.monitors import HealthMonitor
+    from workbench.gui.views.axes import chart_problems, tick_labels
+    from workbench.gui.views.health import HealthView
+
+    spec = specmod.from_dict({
+        "name": "mlp", "data": {"name": "mnist_small", "val_fraction": 0.1},
+        "model": {"layers": [{"type": "Flatten"}, {"type": "Linear", "out": 16},
+                             {"type": "ReLU"}, {"type": "Linear", "out": 16},
+                             {"type": "ReLU"}, {"type": "Linear", "out": 10}]},
+        "train": {"epochs": 1, "batch_size": 256, "seed": 0}})
+    events = Trainer(spec, runs=RunStore(tmp_path), callbacks=[HealthMonitor(min_interval=0)],
+                     threads=1).events()
+    view = HealthView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    for event in events:
+        if isinstance(event, Health):
+            view.add_health(event)
+    view.redraw()
+    view.grab()
+    assert [t for _, t in tick_labels(view.dead_plot.getAxis("bottom"))] == ["3 ReLU", "5 ReLU"]
+    assert [view.layer_box.itemText(i) for i in range(view.layer_box.count())] == [
+        "layer 2 (Linear)", "layer 4 (Linear)", "layer 6 (Linear)"]
+    assert chart_problems(view) == []

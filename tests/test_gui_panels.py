@@ -16,7 +16,7 @@ from workbench.gui.document.experiment_model import ExperimentModel  # noqa: E40
 from workbench.gui.editors.data_panel import DataPanel  # noqa: E402
 from workbench.gui.editors.model_editor import ModelEditor, templates  # noqa: E402
 from workbench.gui.editors.optim_panel import OptimPanel  # noqa: E402
-from workbench.spec import ExperimentSpec  # noqa: E402
+from workbench.spec import DataSpec, ExperimentSpec  # noqa: E402
 
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 
@@ -160,12 +160,17 @@ def test_model_editor_screenshot_small_cnn(qtbot):
 
 
 def test_optimizer_preview_takes_dataset_sizes_from_the_catalogue():
-    from workbench.gui.editors.optim_panel import estimate_train_size
-    from workbench.spec import DataSpec
+    from workbench.gui.editors.model_presenter import catalogue_shape
+    from workbench.gui.editors.optim_presenter import lr_preview
 
-    assert estimate_train_size(DataSpec(name="mnist_small", val_fraction=0.1)) == 4500
-    assert estimate_train_size(DataSpec(name="cifar10", val_fraction=0.2)) == 40_000
-    assert estimate_train_size(DataSpec(name="moons", samples=400)) == 280  # as loaded above
+    def train_size(**data) -> int:
+        spec = ExperimentSpec()
+        spec.data = DataSpec(**data)
+        return lr_preview(spec, catalogue_shape(spec.data)).train_size
+
+    assert train_size(name="mnist_small", val_fraction=0.1) == 4500
+    assert train_size(name="cifar10", val_fraction=0.2) == 40_000
+    assert train_size(name="moons", samples=400) == 280  # as loaded above
 
 
 def test_data_preview_never_passes_old_data_off_as_new(qtbot, monkeypatch):

@@ -3,6 +3,7 @@ stored runs; plus screenshots of the panel and its views after real runs."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +143,38 @@ def test_stop_mid_run(qtbot, panel, holder):
     assert panel.results.confusion.sum() == panel.started.test_size
 
 
+def test_a_run_stopped_partway_says_how_far_and_its_resume_keeps_its_curves(qtbot, panel,
+                                                                            holder):
+    """Stopped partway into epoch 1, the panel says how far ("Stopped after 0 epochs" was all
+    it said); resumed, the view names the run and its curves hold the whole history, the
+    points from before the stop included, each step once (they restarted at the resume)."""
+    holder.spec = _spec(epochs=2)
+    holder.spec.data.samples = 20_000  # epochs long enough to stop inside the first
+    stop_once = []
+
+    def stop_on_progress(event):
+        if isinstance(event, Progress) and not stop_once:
+            stop_once.append(event)
+            panel.stop_button.click()
+
+    panel.runStarted.connect(lambda _e: panel.runner.trainEvent.connect(stop_on_progress))
+    end = _train(qtbot, panel)
+    assert isinstance(end, RunFinished) and end.stopped and end.epochs == 0
+    assert re.fullmatch(r"Stopped after (<1|\d+)% into epoch 1", panel.progress.format())
+    before = panel.curves.series["train_loss"].x.copy()
+    assert len(before) >= 1
+    with qtbot.waitSignal(panel.runEnded, timeout=WAIT_MS) as resumed:
+        assert panel.resume_stored(end.run_dir)
+    assert isinstance(resumed.args[0], RunFinished) and not resumed.args[0].stopped
+    assert panel.run_label.text() == f"panel ({Path(end.run_dir).name[-6:]})"
+    xs = panel.curves.series["train_loss"].x
+    assert xs[0] == before[0]  # the earlier process's points, first
+    assert np.all(np.diff(xs) > 0)  # each step once: none repeated at the resume
+    assert xs[-1] == pytest.approx(2.0, abs=0.05)
+    assert panel.curves.point_count("val_loss") == 2
+    assert panel.progress.format() == "Finished after 2 epochs"
+
+
 def test_nan_run_shows_the_banner_and_the_next_run_works(qtbot, panel, holder, tmp_path):
     first = _train(qtbot, panel)
     holder.spec = _spec(epochs=3, name="sgd", lr=1e6)
@@ -234,7 +267,7 @@ def test_screenshots_spirals(qtbot, panel, holder):
     _shot(panel, "health_view.png")
     panel.tabs.setCurrentWidget(panel.results)
     _shot(panel, "results_spirals.png")
-    assert panel.results.mistakes.currentWidget() is panel.results.points_widget \
+    assert panel.results.mistakes.currentWidget() is panel.results.points_page \
         or not end.misclassified
 
 

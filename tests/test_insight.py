@@ -67,6 +67,8 @@ def test_health_reports_every_weighted_layer(tmp_path):
     assert 0.0 <= last.layers[0].dead_fraction <= 1.0
     assert 0.0 <= last.layers[1].dead_fraction <= 1.0
     assert last.layers[2].dead_fraction is None  # no ReLU after the output layer
+    # the dead units are the ReLUs' (layers 2 and 4 in the editor), not the Linear layers'
+    assert [h.relu_index for h in last.layers] == [1, 3, None]
     steps = [h.global_step for h in health]
     assert steps == sorted(set(steps))
     last_epoch = [e for e in events if isinstance(e, EpochEnded)][-1]
@@ -120,9 +122,11 @@ def test_health_warning_names_the_layer():
                                                       layer("2: Linear", 1e-9)])
     assert "exploding in 0: Linear" in health_warning([layer("0: Linear", 5e3)])
     assert "exploding" in health_warning([layer("0: Linear", float("nan"))])
-    dead = LayerHealth("layer 1 (Linear)", 0.5, (1.0,), (0.0, 1.0), 0.85)
-    assert "dead ReLU units (never positive on the probe samples): 85% after layer 1 (Linear)" \
+    dead = LayerHealth("layer 1 (Linear)", 0.5, (1.0,), (0.0, 1.0), 0.85, relu_index=1)
+    assert "dead ReLU units (never positive on the probe samples): 85% in layer 2 (ReLU)" \
         in health_warning([dead])
+    unnumbered = LayerHealth("fc (Linear)", 0.5, (1.0,), (0.0, 1.0), 0.85)
+    assert "85% in the ReLU after fc (Linear)" in health_warning([unnumbered])
     alive = LayerHealth("layer 1 (Linear)", 0.5, (1.0,), (0.0, 1.0), 0.2)
     assert health_warning([alive]) is None
 

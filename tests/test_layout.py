@@ -2,10 +2,11 @@
 editor tab, training view and tool of the Tools menu (tools registered later included) opens
 without the window outgrowing the screen, without the editors changing width, without a dialog
 larger than the screen, and without a label, button, check box, tab, table header or tree item
-whose text is cut off. A button in a scroll area lies within what the area shows (an action
-below the fold is one a person misses), a disabled slider does not look live, and at 1280x800
-the Runs list shows at least eight rows. A tool that starts work when it opens (the rate
-finder) is looked at once it is done.
+whose text is cut off, nor a chart with a hidden scale factor, overlapping or cut tick labels, a
+cut axis title or colour without a scale. A button in a scroll area lies within what the area
+shows (an action below the fold is one a person misses), a disabled slider does not look live,
+and at 1280x800 the Runs list shows at least eight rows. A tool that starts work when it opens
+(the rate finder) is looked at once it is done.
 
 A text counts as cut off when its font needs more room than its widget has (the style's size
 hint for buttons, the font metrics for headers and placeholders, the view's size hint for a
@@ -43,6 +44,7 @@ from PySide6.QtWidgets import (  # noqa: E402
 from workbench.gui.document import undo  # noqa: E402
 from workbench.gui.shell.main_window import MainWindow  # noqa: E402
 from workbench.gui.tools.registry import TOOLS  # noqa: E402
+from workbench.gui.views.axes import chart_problems  # noqa: E402
 from workbench.gui.widgets import dialogs  # noqa: E402
 from workbench.gui.widgets.style import ACCENT, apply_style  # noqa: E402
 from workbench.paths import resources_dir  # noqa: E402
@@ -212,8 +214,10 @@ def _charts_problem(view: pg.GraphicsLayoutWidget) -> str | None:
 
 
 def clipped(root: QWidget) -> list[str]:
-    """Every visible text under `root` that its widget cuts off."""
-    problems = []
+    """Every visible text under `root` that its widget cuts off, and every chart's axis that
+    hides a scale factor, overlaps or cuts its tick labels or title, or colour without its
+    scale (`views.axes.chart_problems`)."""
+    problems = [f"{_name(root)}: {p}" for p in chart_problems(root)]
     for widget in [root, *root.findChildren(QWidget)]:
         if not widget.isVisible():
             continue
@@ -261,6 +265,10 @@ class Inspector:
             QApplication.processEvents()
 
     def check(self, where: str) -> None:
+        self.settle()
+        for top in QApplication.topLevelWidgets():
+            if top.isVisible():
+                top.grab()  # painted once: the charts' axes take the room their labels need
         self.settle()
         self.seen += 1
         win, (width, height) = self.window, self.size

@@ -36,7 +36,8 @@ from workbench.spec.datasets import DATASETS
 
 QT_FREE = ["workbench.gui.run_rules", "workbench.gui.tools.registry", "workbench.gui.tools.host",
            "workbench.gui.shell.presenter", "workbench.gui.editors.data_presenter",
-           "workbench.gui.editors.model_presenter", "workbench.gui.train.presenter",
+           "workbench.gui.editors.model_presenter", "workbench.gui.editors.optim_presenter",
+           "workbench.gui.train.presenter",
            "workbench.gui.tools.compare.presenter", "workbench.gui.tools.compress.presenter",
            "workbench.gui.tools.prune.presenter", "workbench.gui.tools.fork.presenter",
            "workbench.gui.tools.search.presenter"]
@@ -224,6 +225,55 @@ def test_the_model_presenter_says_what_fits():
     assert estimate.total > 0
 
 
+def test_the_rate_preview_counts_the_steps_the_trainer_takes(tmp_path):
+    """The preview's steps per epoch are the trainer's, for the data in the editor: a set
+    whose last batch would hold one sample (the trainer drops it), full-batch descent, and
+    the catalogue's MNIST (1,688 at batch 32, whatever data was loaded before)."""
+    from workbench.core.training.events import RunStarted
+    from workbench.gui.editors import optim_presenter
+    from workbench.spec.datasets import split_sizes
+
+    def with_(samples: int, optim: str = "adam") -> specmod.ExperimentSpec:
+        spec = moons(epochs=1)
+        spec.data.samples = samples
+        spec.optim.name = optim
+        return spec
+
+    one_left = next(n for n in range(200, 400)
+                    if split_sizes(n, 0.1, 0.2)[0] % 32 == 1)  # a last batch of one sample
+    for i, spec in enumerate((with_(200), with_(one_left), with_(300, "gd"))):
+        preview = optim_presenter.lr_preview(spec, model_presenter.catalogue_shape(spec.data))
+        events = list(Trainer(spec, runs=RunStore(tmp_path / str(i)), threads=1).events())
+        started = next(e for e in events if isinstance(e, RunStarted))
+        assert (preview.train_size, preview.steps) == (started.train_size,
+                                                       started.steps_per_epoch), spec.data
+        assert len(preview.xs) == len(preview.ys) and preview.xs[-1] == spec.train.epochs
+    # the curve is the rate each step trains with: cosine after 1 warm-up epoch of 2 falls
+    # every step to near its final rate (it sat flat through epoch 2 when it moved per epoch)
+    spec = with_(2000)
+    spec.train.epochs = 2
+    spec.schedule.name, spec.schedule.warmup_epochs, spec.schedule.min_lr = "cosine", 1.0, 0.0
+    preview = optim_presenter.lr_preview(spec, model_presenter.catalogue_shape(spec.data))
+    events = list(Trainer(spec, runs=RunStore(tmp_path / "cosine"), threads=1).events())
+    reported = [(e.global_step, e.lr) for e in events if type(e).__name__ == "Progress"]
+    assert len(reported) >= 2  # at least each epoch's end
+    for step, lr in reported:  # a report's rate is its last step's
+        assert preview.ys[step - 1] == pytest.approx(lr)
+    second = preview.ys[preview.steps:-1]  # the last point repeats the last step to the end
+    assert all(a > b for a, b in zip(second, second[1:], strict=False))
+    assert preview.ys[-1] < 0.02 * spec.optim.lr
+    mnist = specmod.load(Path(__file__).resolve().parent.parent / "resources" / "examples"
+                         / "mnist_mlp.json")
+    preview = optim_presenter.lr_preview(mnist, model_presenter.catalogue_shape(mnist.data))
+    assert (preview.train_size, preview.steps) == (54_000, 1_688)
+    assert preview.note.startswith("1,688 steps per epoch: 54,000 training samples")
+    csv = specmod.DataSpec(name="csv", path="table.csv")
+    reading = model_presenter.DataShape(None, None, problem=model_presenter.READING)
+    unknown = optim_presenter.lr_preview(replace(moons(), data=csv), reading)
+    assert unknown.steps is None and unknown.xs == ()
+    assert unknown.note == f"Steps per epoch unknown:\n{model_presenter.READING}"
+
+
 # -- the training view -------------------------------------------------------------------------
 
 def test_the_train_presenter_reads_a_stored_run(store, tmp_path):
@@ -232,10 +282,11 @@ def test_the_train_presenter_reads_a_stored_run(store, tmp_path):
     assert stored.branch is None and stored.parent_series is None
     xs, _ = stored.series.points("epochs", "epoch", "val_loss")
     assert list(xs) == [1.0, 2.0, 3.0]
-    assert stored.progress_text() == "Stored run moons-mlp: finished"
+    assert stored.progress_text() == "Stored run moons-mlp: finished after 3 epochs"
     with pytest.raises(RunError):
         train.read_stored(tmp_path / "nowhere")
     assert train.format_seconds(65) == "1:05"
+    assert train.run_caption(finished.path, "moons-mlp") == f"moons-mlp ({finished.name[-6:]})"
 
 
 # -- the tools ---------------------------------------------------------------------------------

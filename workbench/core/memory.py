@@ -105,6 +105,23 @@ def train_samples(data: DataSpec, num_samples: int, test_samples: int | None) ->
     return max(1, split_sizes(num_samples, data.val_fraction, data.test_fraction)[0])
 
 
+def batch_plan(spec: ExperimentSpec, n_train: int, world: int = 1) -> tuple[int, bool]:
+    """(batch size, drop the last batch) for `n_train` training samples: the whole set for
+    full-batch gradient descent, else `train.batch_size` at most; a last batch too small to
+    share among `world` processes (fewer than 2 samples each: BatchNorm cannot train on one)
+    is dropped. The trainer's batches and the editor's preview both read this."""
+    n = max(1, n_train)
+    batch = n if spec.optim.name == "gd" else min(spec.train.batch_size, n)
+    return batch, 0 < n % batch < 2 * world
+
+
+def steps_per_epoch(spec: ExperimentSpec, n_train: int, world: int = 1) -> int:
+    """Optimizer steps in one epoch over `n_train` training samples (`batch_plan`)."""
+    n = max(1, n_train)
+    batch, drop_last = batch_plan(spec, n, world)
+    return n // batch if drop_last else -(-n // batch)
+
+
 def estimate_memory(spec: ExperimentSpec, report: ModelReport, *, num_samples: int,
                     test_samples: int | None, num_classes: int,
                     cpu: bool = True) -> MemoryEstimate:
@@ -114,7 +131,7 @@ def estimate_memory(spec: ExperimentSpec, report: ModelReport, *, num_samples: i
     written. Pure arithmetic: cheap enough for every edit in the app."""
     n = max(1, num_samples)
     n_train = train_samples(spec.data, n, test_samples)
-    batch = n_train if spec.optim.name == "gd" else min(spec.train.batch_size, n_train)
+    batch = batch_plan(spec, n_train)[0]
     p = report.total_params
     inputs = math.prod(report.input_shape)
     outputs = [math.prod(r.out_shape) for r in report.layers if r.out_shape is not None]

@@ -71,11 +71,23 @@ def shape_text(shape: Shape) -> str:
     return "×".join(str(d) for d in shape) if shape else "a single number"
 
 
+def layer_number(index: int) -> int:
+    """Layer `index` (0-based in the spec) as the editor numbers it: from 1. Every place that
+    names a layer for a person counts this way (`layer_name`, `layer_label`)."""
+    return index + 1
+
+
 def layer_name(index: int, type_name: object) -> str:
-    """Layer `index` (0-based in the spec) as a person sees it in the editor, numbered from
-    1: `layer 6 (Linear)`."""
-    return f"layer {index + 1} ({type_name})" if isinstance(type_name, str) \
-        else f"layer {index + 1}"
+    """Layer `index` (0-based in the spec) in a sentence, numbered as the editor shows it:
+    `layer 6 (Linear)`."""
+    number = layer_number(index)
+    return f"layer {number} ({type_name})" if isinstance(type_name, str) else f"layer {number}"
+
+
+def layer_label(index: int, type_name: str) -> str:
+    """Layer `index` (0-based in the spec) as a chart, a list or a table names it, as the
+    editor's row reads: `2 Linear`."""
+    return f"{layer_number(index)} {type_name}"
 
 
 def _flat(name: str, shape: Shape) -> int:

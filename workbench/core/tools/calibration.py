@@ -25,6 +25,7 @@ from workbench.core.data.cache import DataSource
 from workbench.core.store.runs import RunError
 from workbench.core.tools.compress_settings import DEFAULT_CALIBRATION, MAX_CALIBRATION
 from workbench.core.tools.trained import load_trained
+from workbench.spec.layers import layer_label
 
 CALIBRATION_BATCH = 128
 SKIPPED = ("Dropout", "Flatten")  # their outputs are their inputs (in eval mode)
@@ -87,7 +88,7 @@ class ValueRange:
     """One tensor's values on the calibration sample, against its 8-bit grid."""
 
     layer: int  # index in the stack
-    label: str  # "#1 Linear" ...
+    label: str  # "2 Linear", as the editor numbers layers (`spec.layers.layer_label`)
     tensor: str  # "weights" or "activations"
     count: int
     minimum: float
@@ -153,7 +154,7 @@ def value_ranges(model: nn.Sequential, layer_types: list[str], sample: np.ndarra
             hook.remove()
     ranges = []
     for i, module in enumerate(model):
-        label = f"#{i} {layer_types[i]}"
+        label = layer_label(i, layer_types[i])
         weight = getattr(module, "weight", None)
         if layer_types[i] in ("Linear", "Conv2d") and weight is not None:
             ranges.append(_range(i, label, "weights", weight))

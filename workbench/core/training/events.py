@@ -69,6 +69,7 @@ class LayerHealth:
     weight_hist: tuple[float, ...]  # counts over `edges`
     edges: tuple[float, ...]
     dead_fraction: float | None  # share of units never positive on a probe batch (ReLU only)
+    relu_index: int | None = None  # the ReLU measured, 0-based in the spec (`dead_fraction`)
 
 
 @dataclass(frozen=True)

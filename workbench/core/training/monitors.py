@@ -65,7 +65,7 @@ class HealthMonitor(Callback):
         self.bins = bins
         self.probe_size = probe_size
         self.clock = clock
-        self.layers: list[tuple[str, nn.Module, nn.Module | None]] = []
+        self.layers: list[WatchedLayer] = []
         self.sent = 0
         self._last_step = -math.inf
         self._last_time = -math.inf
@@ -103,7 +103,7 @@ class HealthMonitor(Callback):
         """One `Health` event for the model's current weights and latest gradients."""
         dead = self._dead_fractions(model)
         layers = []
-        for name, module, _ in self.layers:
+        for name, module, _, relu_index in self.layers:
             grads = [p.grad for p in module.parameters() if p.grad is not None]
             grad_norm = (float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
                          if grads else 0.0)
@@ -113,13 +113,14 @@ class HealthMonitor(Callback):
             finite = weights[np.isfinite(weights)]
             counts, edges = np.histogram(finite if finite.size else np.zeros(1), bins=self.bins)
             layers.append(LayerHealth(name, grad_norm, tuple(float(c) for c in counts),
-                                      tuple(float(e) for e in edges), dead.get(name)))
+                                      tuple(float(e) for e in edges), dead.get(name),
+                                      relu_index if name in dead else None))
         return Health(global_step, float(epoch), tuple(layers), health_warning(layers))
 
     @torch.no_grad()
     def _dead_fractions(self, model: nn.Module) -> dict[str, float]:
         """Share of units never positive after each ReLU, keyed by the layer feeding it."""
-        watched = [(name, act) for name, _, act in self.layers if act is not None]
+        watched = [(name, act) for name, _, act, _ in self.layers if act is not None]
         if not watched or self._probe is None or self._probe.shape[0] == 0:
             return {}
         alive: dict[str, torch.Tensor] = {}
@@ -142,27 +143,39 @@ class HealthMonitor(Callback):
         return {name: 1.0 - float(a.float().mean()) for name, a in alive.items()}
 
 
-def _layers_with_activation(model: nn.Module) -> list[tuple[str, nn.Module, nn.Module | None]]:
-    """(display name, weighted layer, the ReLU its output reaches or None) in model order.
+WatchedLayer = tuple[str, nn.Module, nn.Module | None, int | None]
+
+
+def _layers_with_activation(model: nn.Module) -> list[WatchedLayer]:
+    """(display name, weighted layer, the ReLU its output reaches or None, that ReLU's index
+    in the stack) in model order.
 
     A ReLU counts for the nearest weighted layer before it, through shape-keeping layers
     (BatchNorm, Dropout) but not through another weighted layer or activation.
     """
-    found: list[tuple[str, nn.Module, nn.Module | None]] = []
+    found: list[WatchedLayer] = []
     open_index: int | None = None
     for name, module in model.named_children():
         if _weighted(module):
             label = (layer_name(int(name), type(module).__name__) if name.isdigit()
                      else f"{name} ({type(module).__name__})")
-            found.append((label, module, None))
+            found.append((label, module, None, None))
             open_index = len(found) - 1
         elif isinstance(module, nn.ReLU) and open_index is not None:
-            label, layer, _ = found[open_index]
-            found[open_index] = (label, layer, module)
+            label, layer, _, _ = found[open_index]
+            found[open_index] = (label, layer, module, int(name) if name.isdigit() else None)
             open_index = None
         elif not isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d | nn.Dropout | nn.Dropout2d):
             open_index = None
     return found
+
+
+def dead_units_of(health: LayerHealth) -> str:
+    """The layer whose dead units `health.dead_fraction` counts, in a sentence: the ReLU
+    (`layer 3 (ReLU)`), or the ReLU after a layer the editor does not number."""
+    if health.relu_index is not None:
+        return layer_name(health.relu_index, "ReLU")
+    return f"the ReLU after {health.name}"
 
 
 def health_warning(layers: list[LayerHealth]) -> str | None:
@@ -181,7 +194,7 @@ def health_warning(layers: list[LayerHealth]) -> str | None:
                 "try ReLU activations, BatchNorm, or a higher learning rate")
         messages.append(f"gradients are vanishing in {names} (norm < {VANISHING:g}): {cure}")
     if dead:
-        names = ", ".join(f"{h.dead_fraction:.0%} after {h.name}" for h in dead
+        names = ", ".join(f"{h.dead_fraction:.0%} in {dead_units_of(h)}" for h in dead
                           if h.dead_fraction is not None)
         messages.append(f"dead ReLU units (never positive on the probe samples): {names}; "
                         "lower the learning rate or use LeakyReLU")

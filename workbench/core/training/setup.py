@@ -23,7 +23,7 @@ from torch import nn
 
 from workbench.core.data import DeviceBatches, Splits
 from workbench.core.data.cache import DataSource, info_from, load_from
-from workbench.core.memory import EVAL_BATCH, MemoryEstimate, ensure_fits
+from workbench.core.memory import EVAL_BATCH, MemoryEstimate, batch_plan, ensure_fits
 from workbench.core.model import build_model, check
 from workbench.core.training.backends import backend_settings
 from workbench.core.training.linear_step import LinearStackStep, supports
@@ -144,14 +144,14 @@ def _batches(spec: ExperimentSpec, data: Splits, device: torch.device, gen: torc
     """Training batches (shuffled by `gen`, augmented, a lone last sample dropped), and the
     validation and test splits in evaluation batches."""
     n_train = data.train_x.shape[0]
-    bs = n_train if spec.optim.name == "gd" else min(spec.train.batch_size, n_train)
     world = dist.world_size if dist else 1
+    bs, drop_last = batch_plan(spec, n_train, world)  # the rule the editor's preview reads
     common = {"mean": data.mean, "std": data.std, "device": device,
               "image": data.info.kind == "image", "channels_last": spec.train.channels_last}
     train = DeviceBatches(
         data.train_x, data.train_y, batch_size=bs, shuffle=True, generator=gen,
         augment=spec.data.augment if spec.data.augment.active else None,
-        drop_last=0 < n_train % bs < 2 * world, **common)
+        drop_last=drop_last, **common)
     val = DeviceBatches(data.val_x, data.val_y, batch_size=EVAL_BATCH, shuffle=False,
                         generator=None, **common)
     test = DeviceBatches(data.test_x, data.test_y, batch_size=EVAL_BATCH, shuffle=False,

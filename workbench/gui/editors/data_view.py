@@ -23,6 +23,7 @@ from workbench.gui.editors.data_presenter import (
     class_counts,
     summary_text,
 )
+from workbench.gui.views.axes import plot_widget
 from workbench.gui.views.image_grid import ImageGrid
 from workbench.gui.widgets.images import to_qimage
 from workbench.gui.widgets.layouts import vertical_scroll
@@ -39,7 +40,7 @@ class DataView(QWidget):
         self.summary.setWordWrap(True)
         v.addWidget(self.summary)
         self.views = QStackedWidget()
-        self.scatter = pg.PlotWidget(background="w")
+        self.scatter = plot_widget()
         self.scatter.setAspectLocked(False)
         self.scatter.showGrid(x=True, y=True, alpha=0.2)
         self.scatter_items: list[pg.ScatterPlotItem] = []
@@ -63,12 +64,12 @@ class DataView(QWidget):
         bv = QVBoxLayout(self.body)
         bv.setContentsMargins(0, 0, 0, 0)
         bv.addWidget(self.views, 3)
-        self.counts_plot = pg.PlotWidget(background="w")
+        self.counts_plot = plot_widget()
         self.counts_plot.setMinimumHeight(120)
         self.counts_plot.setMaximumHeight(170)
         self.counts_plot.setMouseEnabled(False, False)
         self.counts_plot.hideButtons()
-        self.counts_plot.setLabel("left", "training samples")
+        self.counts_plot.setLabel("left", "samples")  # of the training split, per class
         self.counts_plot.setLabel("bottom", "class")
         bv.addWidget(self.counts_plot, 1)
         v.addWidget(self.body, 1)

@@ -25,11 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.memory import train_samples
 from workbench.core.training.threads import automatic_threads
 from workbench.gui.document.experiment_model import ExperimentModel
 from workbench.gui.editors.binder import Binder
+from workbench.gui.editors.model_presenter import DataShape, catalogue_shape
+from workbench.gui.editors.optim_presenter import WAITING, LRPreview, lr_preview
 from workbench.gui.tools.host import StandaloneHost
+from workbench.gui.views.axes import plot_widget
 from workbench.gui.widgets.fields import SciSpinBox, field_spin
 from workbench.gui.widgets.layouts import Columns, vertical_scroll
 from workbench.gui.widgets.style import ACCENT
@@ -41,7 +43,6 @@ from workbench.spec import (
     SCHEDULES,
     DataSpec,
 )
-from workbench.spec.datasets import DATASETS
 
 if TYPE_CHECKING:
     from workbench.core.workspace import Workspace
@@ -59,13 +60,12 @@ SCHEDULE_FIELDS = {
 }
 
 
-def estimate_train_size(data: DataSpec) -> int:
-    """Training samples the data will have, without loading it (for the preview's steps):
-    the catalogue's size, `data.samples` for a generated set, a guess of 1,000 for a file."""
-    entry = DATASETS.get(data.name)
-    if entry is None or entry.needs_path:
-        return train_samples(data, 1_000, None)
-    return train_samples(data, entry.samples or data.samples, entry.test_samples)
+def catalogue_only(data: DataSpec) -> DataShape:
+    """What a panel opened alone knows of the data: the catalogue's figures; a file's size
+    is read by the window's model editor (`ModelEditor.dataset_io`)."""
+    known = catalogue_shape(data)
+    return known if known is not None else DataShape(
+        None, None, problem="a file's size is read once the experiment is open in the window")
 
 
 class OptimPanel(QWidget):
@@ -74,7 +74,8 @@ class OptimPanel(QWidget):
 
     def __init__(self, model: ExperimentModel, stack: QUndoStack, *, lazy_preview: bool = False,
                  workspace: Workspace | None = None, parent: QWidget | None = None,
-                 lr_finder: Callable[[], Any] | None = None) -> None:
+                 lr_finder: Callable[[], Any] | None = None,
+                 data_shape: Callable[[], DataShape] | None = None) -> None:
         super().__init__(parent)
         self.model, self.undo = model, stack
         self.workspace = workspace  # where the learning-rate finder gets its data
@@ -82,18 +83,23 @@ class OptimPanel(QWidget):
         self._host: StandaloneHost | None = None  # opened alone: the finder's host
         self.binder = Binder(model, stack, self)
         self.preview_enabled = not lazy_preview
-        self.train_size: int | None = None  # known from a loaded dataset, else estimated
+        # what the editor knows of its data (its size): the window's model editor reads a
+        # file's off the GUI thread and says when it has (`update_preview`)
+        self.data_shape = data_shape or (lambda: catalogue_only(self.model.live.data))
+        self.preview: LRPreview | None = None
         self.curve_xy: tuple[list[float], list[float]] = ([], [])
         self.lr_dialog: Any = None  # the learning-rate finder, once opened
 
+        # the preview right under the rate and its schedule: in view without scrolling on a
+        # laptop screen, beside what it draws
         groups = Columns([self._optimizer_group(), self._schedule_group(),
-                          self._regularization_group(), self._training_group()])
+                          self._preview_group(), self._regularization_group(),
+                          self._training_group()])
         content = QWidget()
         column = QVBoxLayout(content)
         column.setContentsMargins(6, 6, 6, 6)
         column.addWidget(groups)
-        preview = self._preview_group()
-        column.addWidget(preview, 1)
+        column.addStretch(1)
         self.groups = groups
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -266,19 +272,20 @@ class OptimPanel(QWidget):
     def _preview_group(self) -> QGroupBox:
         group = QGroupBox("Learning rate over the planned epochs")
         v = QVBoxLayout(group)
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = plot_widget()
         self.plot.setMinimumHeight(150)
         self.plot.setLabel("bottom", "epoch")
         self.plot.setLabel("left", "learning rate")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
-        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.curve = self.plot.plot([], [], pen=pg.mkPen(ACCENT, width=2))
         self.preview_note = QLabel("")
+        # short lines, unwrapped: a word-wrapped label in the scrolled column squeezes the
+        # forms above it (its height for width is not the column's)
         self.preview_note.setObjectName("hint")
+        v.addWidget(self.preview_note)  # the figures first: in view with the chart's top
         v.addWidget(self.plot)
-        v.addWidget(self.preview_note)
         return group
 
     @staticmethod
@@ -344,51 +351,35 @@ class OptimPanel(QWidget):
             item.setEnabled(self.model.live.train.device.startswith("cuda"))
 
     # -- preview ----------------------------------------------------------------------------
-    def set_train_size(self, n: int | None) -> None:
-        """The loaded dataset's training samples (None: estimate from the data options)."""
-        self.train_size = n
-        self.update_preview()
-
     def enable_preview(self) -> None:
         self.preview_enabled = True
         self.find_lr_button.setEnabled(True)
         self.update_preview()
 
-    def steps_per_epoch(self) -> int:
-        spec = self.model.live
-        n = self.train_size or estimate_train_size(spec.data)
-        if spec.optim.name == "gd":
-            return 1
-        return max(1, -(-n // spec.train.batch_size))
+    def steps_per_epoch(self) -> int | None:
+        """The steps per epoch the preview shows (None: not known yet)."""
+        return self.preview.steps if self.preview is not None else None
 
     def _on_value(self, path: str, _value: Any) -> None:
-        if path.startswith("data."):
-            self.train_size = None
         if path.split(".")[0] in ("optim", "schedule", "train", "data"):
             self.update_preview()
 
-    def update_preview(self) -> None:
+    def update_preview(self, *_: Any) -> None:
+        """Redraw the preview for the experiment and the data in the editor now."""
         self.plot.setVisible(self.preview_enabled)
         if not self.preview_enabled:
-            self.preview_note.setText("The preview appears once PyTorch has loaded…")
+            self.preview_note.setText(WAITING)
             return
-        from workbench.core.training.optim import lr_curve
-
         spec = self.model.spec()
-        steps = self.steps_per_epoch()
-        self.curve_xy = lr_curve(spec, steps)
+        self.preview = preview = lr_preview(spec, self.data_shape())
+        self.curve_xy = (list(preview.xs), list(preview.ys))
         self.curve.setData(*self.curve_xy)
-        ys = self.curve_xy[1]
         # every planned epoch, and the rate from zero: a constant rate is a flat line at its
         # value, not one in the middle of a band around it
         self.plot.setXRange(0, max(1, spec.train.epochs), padding=0.02)
-        top = max(ys, default=0.0)
+        top = max(preview.ys, default=0.0)
         self.plot.setYRange(0, top * 1.1 if top > 0 else 1.0, padding=0)
-        note = f"{steps:,} steps per epoch · from {ys[0]:.3g} to {ys[-1]:.3g}"
-        if spec.schedule.name == "plateau":
-            note += " · reduce-on-plateau cuts the rate only when validation stalls"
-        self.preview_note.setText(note)
-
+        self.preview_note.setText(preview.note)
 
 def _sample() -> None:
     import sys

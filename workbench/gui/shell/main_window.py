@@ -125,7 +125,8 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         self.tools = ToolShelf(self)  # the tools, opened from the registry
         self.tasks = Tasks(self, self.workspace.jobs)  # the window's own reads (open a run)
         self.optim_panel = OptimPanel(self.model, self.undo, lazy_preview=True,
-                                      workspace=self.workspace, lr_finder=self._find_lr)
+                                      workspace=self.workspace, lr_finder=self._find_lr,
+                                      data_shape=self.editor.dataset_io)
         self.editors = QTabWidget()
         self.editors.setObjectName("editors")
         self.editors.addTab(self.editor, "Model")
@@ -171,7 +172,6 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         self.model.changed.connect(self.update_blocked)
         self.model.specReplaced.connect(self._update_title)
         self.editor.reportChanged.connect(self._report_changed)
-        self.data_panel.loaded.connect(self._data_loaded)
         self.statusBar().showMessage("Ready")
         self._update_title()
         self.resize(first_size())
@@ -196,9 +196,7 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
 
     def _report_changed(self, _report: Any) -> None:
         self.update_blocked()
-
-    def _data_loaded(self, splits: Any) -> None:
-        self.optim_panel.set_train_size(len(splits.train_x))
+        self.optim_panel.update_preview()  # a file's size may have become known
 
     def _runs_known(self, infos: list[Any]) -> None:
         """Once the store's runs are known, a first start (nothing opened, nothing trained)

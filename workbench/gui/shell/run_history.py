@@ -44,6 +44,7 @@ from workbench.gui.shell.presenter import list_actions
 from workbench.gui.threads.run_feed import RunFeed
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.tools.registry import TOOLS, ToolEntry
+from workbench.gui.views.axes import plot_widget
 from workbench.gui.widgets import dialogs
 from workbench.gui.widgets.style import ACCENT, ERROR, SUSPECT, legend_html, series_color
 
@@ -132,11 +133,10 @@ class RunHistory(QWidget):
         self.note = QLabel("")
         self.note.setObjectName("hint")
         self.note.setWordWrap(True)
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = plot_widget()
         self.plot.setMinimumWidth(240)
         self.plot.setLabel("bottom", "epoch")
         self.plot.setLabel("left", "loss")
-        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.hideButtons()
         self.plot.setMouseEnabled(False, False)

@@ -36,8 +36,18 @@ class StoredRun:
     parent_series: MetricSeries | None = None
 
     def progress_text(self) -> str:
+        """`Stored run small-cnn: stopped after 40% into epoch 1` (how far, when the summary
+        says it)."""
         name = self.summary.get("name", self.path.name)
-        return f"Stored run {name}: {self.summary.get('status', 'unknown')}"
+        done = self.summary.get("done")
+        after = f" after {done}" if isinstance(done, str) and done else ""
+        return f"Stored run {name}: {self.summary.get('status', 'unknown')}{after}"
+
+
+def run_caption(run_dir: str | Path, name: str) -> str:
+    """Which run the training view shows: its experiment's name and its folder's short id,
+    as the tools' run pickers write it (`small-cnn (eae875)`)."""
+    return f"{name} ({Path(run_dir).name[-6:]})"
 
 
 def read_stored(run_dir: str | Path) -> StoredRun:

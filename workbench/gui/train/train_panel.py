@@ -52,6 +52,7 @@ from workbench.gui.train.presenter import (
     format_seconds,
     read_resumable,
     read_stored,
+    run_caption,
     shared_text,
 )
 from workbench.gui.views.boundary import BoundaryView
@@ -88,6 +89,9 @@ class TrainPanel(QWidget):
         self.started: RunStarted | None = None
         self.last_end: RunFinished | RunFailed | None = None
         self.data: Splits | None = None  # the running run's data, let go of when it ends
+        # a resumed run's curves before the resume, shown once its first new point says
+        # where they end
+        self._history: MetricSeries | None = None
         self._blocked: str | None = None
         self._stopping = False
 
@@ -100,6 +104,9 @@ class TrainPanel(QWidget):
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
         self.status = QLabel("Ready")
+        self.run_label = QLabel("")  # which run the view shows: its name and short id
+        self.run_label.setObjectName("hint")
+        self.run_label.setContentsMargins(8, 0, 8, 0)
         self.blocked_label = QLabel()
         self.blocked_label.setStyleSheet(f"color: {CAUTION};")
         self.blocked_label.setWordWrap(True)
@@ -129,6 +136,7 @@ class TrainPanel(QWidget):
         self.tabs.addTab(self.health, HEALTH_TAB)
         self.tabs.addTab(self.boundary, "Decision boundary")
         self.tabs.addTab(self.results, "Results")
+        self.tabs.setCornerWidget(self.run_label)  # beside the views it names, in free room
 
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
@@ -192,6 +200,7 @@ class TrainPanel(QWidget):
         self.progress.setValue(1)
         self.progress.setFormat(stored.progress_text())
         self.status.setText(f"Showing {stored.path.name}")
+        self.run_label.setText(run_caption(stored.path, stored.summary.get("name", "")))
         self.runShown.emit(str(stored.path))
 
     def _show_failed(self, message: str) -> None:
@@ -240,19 +249,23 @@ class TrainPanel(QWidget):
         run cannot be read); False when a run is training."""
         if self.is_running():
             return False
-        self._prepare("resume", lambda _report, _cancel: read_resumable(run_dir),
-                      lambda spec: self._resume(run_dir, spec), "{}",
+        self._prepare("resume", lambda _report, _cancel: (read_resumable(run_dir),
+                                                             read_series(Run(Path(run_dir)))),
+                      lambda read: self._resume(run_dir, *read), "{}",
                       "fork it to train on, or train it again",
                       f"Reading {Path(run_dir).name}\u2026")
         return True
 
-    def _resume(self, run_dir: str, spec: ExperimentSpec) -> None:
+    def _resume(self, run_dir: str, spec: ExperimentSpec, history: MetricSeries) -> None:
+        """Start the resumed run; `history` (the curves it had) is drawn before its first new
+        point, as a fork's parent's are."""
         from workbench.core.training.loop import Trainer
 
         trainer = Trainer(spec, resume=run_dir, runs=self.workspace.runs,
                           source=self.workspace, callbacks=app_monitors())
         self._begin(TrainRunner(trainer, jobs=self.workspace.jobs, parent=self,
                                 title=f"Resuming {Path(run_dir).name}"))
+        self._history = history
 
     def _prepare(self, kind: str, read: Callable[..., object],
                  then: Callable[[Any], None], failure: str, hint: str, status: str) -> None:
@@ -286,6 +299,8 @@ class TrainPanel(QWidget):
         self.results.clear()
         self.started = None
         self.last_end = None
+        self._history = None
+        self.run_label.setText("")
         self._stopping = False
         if self.runner is not None:
             self.runner.deleteLater()  # long ended, its trainer already let go of
@@ -340,6 +355,9 @@ class TrainPanel(QWidget):
     # -- events, on the GUI thread ------------------------------------------------------
     def _on_event(self, event: object) -> None:
         if isinstance(event, Progress):
+            if self._history is not None:  # a resumed run: its earlier curves come first
+                self.curves.add_history(series_until(self._history, event.global_step - 1))
+                self._history = None
             self.curves.add_progress(event)
             self._show_progress(event)
             self._show_shared()
@@ -377,6 +395,8 @@ class TrainPanel(QWidget):
         self.tabs.setTabEnabled(self.tabs.indexOf(self.boundary), is_2d)
         total = event.epochs * event.steps_per_epoch
         self.curves.set_run_length(event.epochs)
+        name = self.runner.trainer.spec.name
+        self.run_label.setText(run_caption(event.run_dir, name) if event.run_dir else name)
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(event.start_epoch * event.steps_per_epoch)
         self.progress.setFormat(f"Epoch {event.start_epoch + 1}/{event.epochs}")
@@ -395,6 +415,9 @@ class TrainPanel(QWidget):
 
     def _on_end(self, event: RunFinished | RunFailed) -> None:
         self.last_end = event
+        if self._history is not None:  # resumed, and ended before a new point
+            self.curves.add_history(self._history)
+            self._history = None
         self.curves.redraw()
         if isinstance(event, RunFailed) and self._stopping and self.started is None:
             self.status.setText("Cancelled while loading the data")
@@ -415,8 +438,7 @@ class TrainPanel(QWidget):
         flag = " \u00b7 \u26a0 it did not learn: see the warning" if warnings else ""
         resumable = " \u00b7 Resume (Runs list) continues it" if event.stopped else ""
         self.status.setText(f"{how} in {format_seconds(event.seconds)}{flag}{resumable}")
-        self.progress.setFormat(f"{how} after {event.epochs} epoch"
-                                f"{'s' if event.epochs != 1 else ''}"
+        self.progress.setFormat(f"{how} after {event.done}"  # "40% into epoch 1" when cut
                                 + (" \u2014 suspect result" if warnings else ""))
 
     # -- warnings -------------------------------------------------------------------------

@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from workbench.core.training.events import Boundary
+from workbench.gui.views.axes import ColourScale, attach_scale, plot_widget
 from workbench.gui.widgets.layouts import Placeholder
-from workbench.gui.widgets.style import CLASS_COLORS
+from workbench.gui.widgets.style import CLASS_COLORS, legend_html
 
 NO_DATA = ("No decision boundary yet: train a classifier on a 2-D dataset (spirals, moons, "
            "circles…) to watch it form.")
@@ -51,26 +52,47 @@ def class_lut(k: int) -> np.ndarray:
     return np.array(colors).astype(np.ubyte)
 
 
+def probability_map() -> pg.ColorMap:
+    """`probability_lut` as a colour map over 0..1 (the colour bar's and the image's)."""
+    lut = probability_lut()
+    return pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut)
+
+
+def class_map(k: int) -> pg.ColorMap:
+    """One flat colour per class over -0.5..k-0.5: class i's cell and its band on the bar."""
+    lut = class_lut(k)
+    edges = np.linspace(0.0, 1.0, k + 1)
+    positions = np.repeat(edges, 2)[1:-1]  # each band's two ends
+    return pg.ColorMap(positions, np.repeat(lut, 2, axis=0))
+
+
 class BoundaryView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.label = QLabel("")
         self.label.setObjectName("hint")
-        self.plot_widget = pg.PlotWidget(background="w")
+        self.legend = QLabel("")  # the points' classes, beside the map, not over it
+        self.legend.setWordWrap(True)
+        self.plot_widget = plot_widget()
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setAspectLocked(True)
         self.plot.showGrid(x=False, y=False)
         self.plot.setLabel("bottom", "x\u2081")  # the two input features, as the Data tab
         self.plot.setLabel("left", "x\u2082")
         self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setLookupTable(probability_lut())
         self.plot.addItem(self.image)
+        # what a cell's colour says: the probability of the second class, or the class
+        self.scale = attach_scale(self.plot, ColourScale(probability_map(), "probability"),
+                                  self.image)
         self.points = pg.ScatterPlotItem(size=6, pen=pg.mkPen("w", width=0.8))
         self.plot.addItem(self.points)
         self.placeholder = Placeholder(self.plot_widget, NO_DATA)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.label)
+        top = QHBoxLayout()
+        top.addWidget(self.label)
+        top.addWidget(self.legend, 1)
+        layout.addLayout(top)
         layout.addWidget(self.placeholder, 1)
         self.num_classes = 2
         self.count = 0
@@ -82,20 +104,33 @@ class BoundaryView(QWidget):
         self.count = 0
         self.latest = None
         self.label.setText("")
+        self.legend.setText("")
         self.placeholder.show_content(False)
 
     def set_points(self, x: np.ndarray, y: np.ndarray, class_names: Sequence[str]) -> None:
         """The training points, in raw units, coloured by class."""
-        self.num_classes = max(2, len(class_names))
-        lut = probability_lut() if self.num_classes == 2 else class_lut(self.num_classes)
-        self.image.setLookupTable(lut)
+        names = [str(n) for n in class_names] or ["0", "1"]
+        self.num_classes = k = max(2, len(names))
+        bar = self.scale.getAxis("left")
+        if k == 2:
+            self.scale.setColorMap(probability_map())
+            self.scale.set_values(0.0, 1.0)
+            self.scale.axis.setTicks(None)
+            bar.setLabel(f"probability of class {names[1]}")
+        else:
+            self.scale.setColorMap(class_map(k))
+            self.scale.set_values(-0.5, k - 0.5)
+            self.scale.axis.setTicks([[(i, names[i]) for i in range(k)]])
+            bar.setLabel("predicted class")
+        self.legend.setText("Points: " + legend_html(
+            [(CLASS_COLORS[i % len(CLASS_COLORS)], f"class {names[i]}", True)
+             for i in range(min(k, len(names)))]))
         self.points.setData(x=x[:, 0], y=x[:, 1], brush=class_brushes(y))
         self.plot.autoRange()
 
     def set_boundary(self, boundary: Boundary) -> None:
         probs = np.asarray(boundary.probs, dtype=np.float32)
-        levels = (0.0, 1.0) if self.num_classes == 2 else (0.0, float(self.num_classes - 1))
-        self.image.setImage(probs, levels=levels, autoLevels=False)
+        self.image.setImage(probs, levels=self.scale.levels(), autoLevels=False)
         rows, cols = probs.shape
         x0, x1, y0, y1 = boundary.extent
         dx = (x1 - x0) / max(1, cols - 1)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 from workbench.core.store.metrics import MetricSeries
 from workbench.core.training.events import EpochEnded, Progress
+from workbench.gui.views.axes import add_plot
 from workbench.gui.widgets.layouts import Placeholder
 from workbench.gui.widgets.style import GREY, TRAIN, VALIDATION, legend_html
 
@@ -42,6 +43,10 @@ VAL_PEN = pg.mkPen(VAL_COLOR, width=2)
 VAL_BRUSH = pg.mkBrush(VAL_COLOR)
 BRANCH_COLOR = GREY  # a fork's parent, behind the fork's own curves
 NO_DATA = "No data yet: press Train to watch loss, accuracy, learning rate and throughput."
+# each curve's stored metric: (curve, table, column) of `core.store.metrics.MetricSeries`
+METRIC_COLUMNS = (("train_loss", "steps", "train_loss"), ("train_acc", "steps", "train_accuracy"),
+                  ("lr", "steps", "lr"), ("rate", "steps", "samples_per_sec"),
+                  ("val_loss", "epochs", "val_loss"), ("val_acc", "epochs", "val_accuracy"))
 
 
 class GrowingSeries:
@@ -232,14 +237,13 @@ class LiveCurve:
 def new_plot(layout: pg.GraphicsLayout, title: str | None, *, left: str = "",
              log_y: bool = False, colspan: int = 1) -> pg.PlotItem:
     """A plot set up for long curves: auto downsampling, clipping to view, a light grid."""
-    plot = layout.addPlot(title=title, colspan=colspan)
+    plot = add_plot(layout, title=title, colspan=colspan)
     plot.setDownsampling(auto=True, mode="peak")
     plot.setClipToView(True)
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.setLabel("bottom", "epoch")
     if left:
         plot.setLabel("left", left)
-        plot.getAxis("left").enableAutoSIPrefix(False)  # 0.02, not 20 with "(x0.001)"
     plot.setLogMode(y=log_y)
     for name in ("left", "bottom"):
         axis = plot.getAxis(name)
@@ -354,13 +358,16 @@ class CurvesView(QWidget):
         """Show a stored run's metrics (`core.store.metrics.read_series`)."""
         self._restart()
         self.set_run_length(None)
-        for key, table, column in (("train_loss", "steps", "train_loss"),
-                                   ("train_acc", "steps", "train_accuracy"),
-                                   ("lr", "steps", "lr"), ("rate", "steps", "samples_per_sec"),
-                                   ("val_loss", "epochs", "val_loss"),
-                                   ("val_acc", "epochs", "val_accuracy")):
+        for key, table, column in METRIC_COLUMNS:
             self.series[key].extend(*stored.points(table, "epoch", column))
         self.redraw()
+
+    def add_history(self, stored: MetricSeries) -> None:
+        """A resumed run's curves before the resume, put before the live points (the view
+        holds none yet: the first live point comes after them)."""
+        for key, table, column in METRIC_COLUMNS:
+            self.series[key].extend(*stored.points(table, "epoch", column))
+        self._schedule()
 
     def show_branch(self, parent: MetricSeries, fork_epoch: int,
                     label: str = "parent") -> None:

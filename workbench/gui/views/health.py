@@ -15,7 +15,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from workbench.core.training.events import Health
+from workbench.core.training.events import Health, LayerHealth
+from workbench.gui.views.axes import add_plot
 from workbench.gui.views.curves import REDRAW_MS, LiveCurve, new_plot
 from workbench.gui.widgets.layouts import Placeholder
 from workbench.gui.widgets.style import (
@@ -26,6 +27,7 @@ from workbench.gui.widgets.style import (
     notice_label_style,
     rgba,
 )
+from workbench.spec.layers import layer_label
 
 LAYER_COLORS = TAB10
 WARNING_STYLE = notice_label_style(6)
@@ -41,7 +43,8 @@ class HealthView(QWidget):
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet(WARNING_STYLE)
         self.warning.hide()
-        self.layer_box = QComboBox()
+        self.layer_box = QComboBox()  # as wide as its longest layer's name, never cut
+        self.layer_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.layer_box.currentIndexChanged.connect(self._draw_histogram)
         self.step_label = QLabel("")
         self.step_label.setObjectName("hint")
@@ -77,24 +80,25 @@ class HealthView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.warning)
         layout.addWidget(self.placeholder, 1)
-        self.grad_plot = new_plot(self.graphics.ci, "Gradient norm per layer",
-                                  left="gradient norm (L2, log)", log_y=True)
+        self.grad_plot = new_plot(self.graphics.ci, "Gradient norm (L2) per layer",
+                                  left="norm (log)", log_y=True)
         self.grad_plot.addLegend().hide()  # the legend above the chart names the layers
         # decades labelled, and 2..9 only where they fit loosely (not 0.06 0.07 0.08 0.09)
         self.grad_plot.getAxis("left").setStyle(textFillLimits=[(0, 0.8), (2, 0.25)])
-        self.hist_plot = self.hist_graphics.ci.addPlot(title="Weight histogram")
+        self.hist_plot = add_plot(self.hist_graphics.ci, title="Weight histogram")
         self.hist_plot.setLabel("bottom", "weight value")
         self.hist_plot.setLabel("left", "weights")
         self.hist_curve = self.hist_plot.plot(stepMode="center", fillLevel=0,
                                               brush=rgba(TRAIN, 120), pen=TRAIN)
-        self.dead_plot = self.dead_graphics.ci.addPlot(title="Dead ReLU units")
-        self.dead_plot.setLabel("left", "dead units (%)")
-        self.dead_plot.setLabel("bottom", "layer")
+        self.dead_plot = add_plot(self.dead_graphics.ci, title="Dead ReLU units")
+        self.dead_plot.setLabel("left", "dead (%)")  # of the ReLU's units
+        self.dead_plot.setLabel("bottom", "ReLU layer")
         self.dead_plot.setYRange(0, 100, padding=0.02)
         self.dead_plot.setMouseEnabled(x=False, y=False)
         self.dead_bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush=VALIDATION)
         self.dead_plot.addItem(self.dead_bars)
         self.names: list[str] = []
+        self._dead_ticks: list[list[tuple[int, str]]] = []
         self.curves: list[LiveCurve] = []
         self.latest: Health | None = None
         self.count = 0
@@ -114,6 +118,8 @@ class HealthView(QWidget):
         self.warning.hide()
         self.hist_curve.setData([0.0, 1.0], [0.0])
         self.dead_bars.setOpts(x=[], height=[])
+        self._dead_ticks = []
+        self.dead_plot.getAxis("bottom").setTicks([])
         self.legend.setText("")
         self.step_label.setText("")
         self.placeholder.show_content(False)
@@ -141,8 +147,6 @@ class HealthView(QWidget):
         self.layer_box.blockSignals(False)
         self.legend.setText(legend_html([(LAYER_COLORS[i % len(LAYER_COLORS)], name, False)
                                          for i, name in enumerate(names)]))
-        ticks = [[(i, name.removeprefix("layer ").split(" ")[0]) for i, name in enumerate(names)]]
-        self.dead_plot.getAxis("bottom").setTicks(ticks)
         self.dead_plot.setXRange(-0.6, len(names) - 0.4, padding=0)
 
     def redraw(self) -> None:
@@ -159,9 +163,13 @@ class HealthView(QWidget):
             self.warning.show()
         else:
             self.warning.hide()
-        dead = [(i, 100.0 * h.dead_fraction) for i, h in enumerate(health.layers)
-                if h.dead_fraction is not None]
-        self.dead_bars.setOpts(x=[i for i, _ in dead], height=[v for _, v in dead])
+        dead = [(i, 100.0 * h.dead_fraction, dead_bar_label(h))
+                for i, h in enumerate(health.layers) if h.dead_fraction is not None]
+        self.dead_bars.setOpts(x=[i for i, _, _ in dead], height=[v for _, v, _ in dead])
+        ticks = [[(i, label) for i, _, label in dead]]
+        if ticks != self._dead_ticks:  # a bar per ReLU, named as the editor numbers it
+            self._dead_ticks = ticks
+            self.dead_plot.getAxis("bottom").setTicks(ticks)
         self.dead_graphics.setVisible(bool(dead))
         self._draw_histogram()
 
@@ -173,6 +181,13 @@ class HealthView(QWidget):
         layer = health.layers[index]
         self.hist_curve.setData(np.asarray(layer.edges), np.asarray(layer.weight_hist))
         _set_title(self.hist_plot, f"Weight histogram: {layer.name}")
+
+
+def dead_bar_label(health: LayerHealth) -> str:
+    """A dead-units bar's name: the ReLU's layer as the editor numbers it (`3 ReLU`)."""
+    if health.relu_index is not None:
+        return layer_label(health.relu_index, "ReLU")
+    return f"after {health.name}"
 
 
 def _set_title(plot: pg.PlotItem, title: str) -> None:

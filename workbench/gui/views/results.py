@@ -31,11 +31,20 @@ from PySide6.QtWidgets import (
 
 from workbench.core.data import Splits
 from workbench.core.store.runs import RunStatus
-from workbench.core.training.events import RunFinished
+from workbench.core.training.events import RunFinished, describe_progress
 from workbench.core.training.outcome import OutcomeWarning, stored_warnings
+from workbench.gui.views.axes import plot_widget
 from workbench.gui.views.boundary import class_brushes
 from workbench.gui.widgets.images import to_qimage
-from workbench.gui.widgets.style import CAPTION, GRID_LINE, TEXT, WHITE, notice_label_style
+from workbench.gui.widgets.style import (
+    CAPTION,
+    CLASS_COLORS,
+    GRID_LINE,
+    TEXT,
+    WHITE,
+    legend_html,
+    notice_label_style,
+)
 
 VERDICT_STYLE = notice_label_style(4)
 THUMB = 56
@@ -234,7 +243,7 @@ class ResultsView(QWidget):
         self.thumbs.setResizeMode(QListView.ResizeMode.Adjust)
         self.thumbs.setMovement(QListView.Movement.Static)
         self.thumbs.setWordWrap(True)
-        self.points_widget = pg.PlotWidget(background="w")
+        self.points_widget = plot_widget()
         self.points_plot = self.points_widget.getPlotItem()
         self.points_plot.setAspectLocked(True)
         self.points_plot.setLabel("bottom", "x\u2081")
@@ -249,8 +258,15 @@ class ResultsView(QWidget):
         self.mistakes_title.setWordWrap(True)
         self.none_label = QLabel("No misclassified samples to show.")
         self.none_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.points_legend = QLabel()  # the points' classes: their colours named
+        self.points_legend.setWordWrap(True)
+        self.points_page = QWidget()
+        points_layout = QVBoxLayout(self.points_page)
+        points_layout.setContentsMargins(0, 0, 0, 0)
+        points_layout.addWidget(self.points_legend)
+        points_layout.addWidget(self.points_widget, 1)
         self.mistakes = QStackedWidget()
-        for w in (self.none_label, self.thumbs, self.points_widget):
+        for w in (self.none_label, self.thumbs, self.points_page):
             self.mistakes.addWidget(w)
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -318,7 +334,7 @@ class ResultsView(QWidget):
         """A run that just ended; `splits` (its data) gives the test samples, when known."""
         self.clear()
         self._headline(finished.test_accuracy, finished.test_loss, finished.stopped,
-                       finished.early_stopped, finished.epochs, finished.seconds)
+                       finished.early_stopped, finished.done, finished.seconds)
         self._show_verdict(stored_warnings(finished.summary))
         if finished.confusion is None:
             return
@@ -338,15 +354,18 @@ class ResultsView(QWidget):
         if splits.info.is_image:
             self._show_thumbs(finished.misclassified, splits, names)
         elif tuple(splits.info.input_shape) == (2,):
-            self._show_points(finished.misclassified, splits)
+            self._show_points(finished.misclassified, splits, names)
 
     def show_summary(self, summary: dict[str, Any]) -> None:
         """A stored run: its headline figures and, when it stored one, its confusion matrix."""
         self.clear()
+        done = summary.get("done")  # "40% into epoch 1"; older runs kept whole epochs only
+        epochs = summary.get("epochs_done")
+        if not isinstance(done, str):
+            done = describe_progress(epochs, 1) if isinstance(epochs, int) else None
         self._headline(summary.get("test_accuracy"), summary.get("test_loss"),
                        summary.get("status") == RunStatus.STOPPED,
-                       bool(summary.get("early_stopped")),
-                       summary.get("epochs_done"), summary.get("seconds"))
+                       bool(summary.get("early_stopped")), done, summary.get("seconds"))
         self._show_verdict(stored_warnings(summary))
         confusion = summary.get("confusion")
         if confusion:
@@ -369,7 +388,7 @@ class ResultsView(QWidget):
             self.headline.setText(self.headline.text() + " \u2014 suspect")
 
     def _headline(self, accuracy: float | None, loss: float | None, stopped: bool,
-                  early: bool, epochs: int | None, seconds: float | None) -> None:
+                  early: bool, done: str | None, seconds: float | None) -> None:
         if accuracy is not None:
             self.headline.setText(f"Test accuracy {100 * accuracy:.2f}%")
         elif loss is not None:
@@ -378,8 +397,8 @@ class ResultsView(QWidget):
             self.headline.setText("No test result")
         how = "stopped early (no improvement)" if early else "stopped" if stopped else "finished"
         parts = [how]
-        if epochs is not None:
-            parts.append(f"{epochs} epoch{'s' if epochs != 1 else ''}")
+        if done:
+            parts.append(done)
         if seconds is not None:
             parts.append(f"{seconds:.1f} s")
         if loss is not None and accuracy is not None:
@@ -397,16 +416,20 @@ class ResultsView(QWidget):
             self.thumbs.addItem(item)
         self.mistakes.setCurrentWidget(self.thumbs)
 
-    def _show_points(self, wrong: Sequence[tuple[int, int, int]], splits: Splits) -> None:
+    def _show_points(self, wrong: Sequence[tuple[int, int, int]], splits: Splits,
+                     names: Sequence[str]) -> None:
         x = splits.test_x.float().numpy()
         y = splits.test_y.numpy()
         self.test_points.setData(x=x[:, 0], y=x[:, 1], brush=class_brushes(y))
+        self.points_legend.setText(legend_html(
+            [(CLASS_COLORS[i % len(CLASS_COLORS)], f"class {name}", True)
+             for i, name in enumerate(names)]))
         idx = np.array([i for i, _, _ in wrong], dtype=np.int64)
         self.wrong_points.setData(x=x[idx, 0], y=x[idx, 1])
         self.points_plot.autoRange()
         self.mistakes_title.setText(self.mistakes_title.text() + ", marked \u2716 among the "
                                     "test points")
-        self.mistakes.setCurrentWidget(self.points_widget)
+        self.mistakes.setCurrentWidget(self.points_page)
 
 
 if __name__ == "__main__":

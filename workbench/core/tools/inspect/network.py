@@ -18,6 +18,7 @@ from torch import nn
 from workbench.core.data import DeviceBatches, Splits
 from workbench.core.data.splits import DatasetInfo
 from workbench.spec import LayerSpec
+from workbench.spec.layers import layer_label as spec_layer_label
 
 ACTIVATIONS = frozenset({"ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU"})
 WEIGHTED = frozenset({"Linear", "Conv2d"})
@@ -41,7 +42,7 @@ def check_cancel(cancel: threading.Event | None) -> None:
 
 def layer_label(index: int, layers: Sequence[LayerSpec]) -> str:
     """Layer `index` (0-based in the spec) as the model editor shows it: `2 Linear`."""
-    return f"{index + 1} {layers[index].type}"
+    return spec_layer_label(index, layers[index].type)
 
 
 def feature_names(info: DatasetInfo) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from workbench.core.tools.compare import Variant
 from workbench.core.workspace import Workspace
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.tools.compare.presenter import landscape_runs
+from workbench.gui.views.axes import ColourScale, attach_scale, plot_widget
 from workbench.gui.widgets.layouts import FlowLayout, Placeholder
 from workbench.gui.widgets.style import series_color
 
@@ -60,11 +61,13 @@ class LandscapePage(QWidget):
         self.legend = QLabel()  # the variants' colours, beside the map, not over it
         self.legend.setWordWrap(True)
         layout.addWidget(self.legend)
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = plot_widget()
         self.plot.setAspectLocked(False)
         self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setColorMap(pg.colormap.get("viridis"))
         self.plot.addItem(self.image)
+        # the colour is log10 of the loss; the bar's ticks say the loss itself
+        self.scale = attach_scale(self.plot.getPlotItem(),
+                                  ColourScale("viridis", "loss", log=True), self.image)
         self.plot.setLabel("bottom", "direction 1")
         self.plot.setLabel("left", "direction 2")
         self.paths: list[Any] = []
@@ -122,7 +125,11 @@ class LandscapePage(QWidget):
             self.plot.removeItem(path)
         self.paths = []
         a, b = land.alphas, land.betas
-        self.image.setImage(np.log10(np.maximum(land.losses, 1e-8)))
+        shown = np.log10(np.maximum(land.losses, 1e-8))
+        self.image.setImage(shown)
+        finite = shown[np.isfinite(shown)]
+        if finite.size:  # the colours span the slice's losses, and the bar says which
+            self.scale.set_values(float(finite.min()), float(finite.max()))
         da, db = a[1] - a[0], b[1] - b[0]
         self.image.setRect(QRectF(a[0] - da / 2, b[0] - db / 2, a[-1] - a[0] + da,
                                   b[-1] - b[0] + db))
@@ -138,6 +145,7 @@ class LandscapePage(QWidget):
         self.plot.autoRange()
         kind = "random filter-normalized" if land.directions == "random" else "principal"
         self.status.setText(
-            f"log10 loss around the final weights of {land.center_label} ({kind} directions); "
+            f"The loss around the final weights of {land.center_label} ({kind} directions, "
+            "colour on a log scale); "
             f"loss there {land.center_loss:.4f}. Dots: weights after each epoch.")
         self.ready.emit()

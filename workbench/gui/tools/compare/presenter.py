@@ -33,10 +33,11 @@ from workbench.spec import ExperimentSpec, SpecError
 NOTHING = "(nothing)"  # the "Also vary" box when no field is varied
 X_AXES = {"epoch": ("epoch", "epoch"), "step": ("global_step", "step"),
           "time": ("elapsed", "seconds")}
-# each plot is named by its y axis (no title above it: two columns fit a narrow panel)
-PLOT_UNITS = {"train_loss": "training loss (log)", "val_loss": "validation loss (log)",
-              "train_accuracy": "training accuracy (0–1)",
-              "val_accuracy": "validation accuracy (0–1)", "lr": "learning rate"}
+# each plot is named by its y axis (no title above it: two columns fit a narrow panel), in
+# words short enough for the axis of a chart a third of a laptop screen high
+PLOT_UNITS = {"train_loss": "train loss (log)", "val_loss": "val loss (log)",
+              "train_accuracy": "train accuracy", "val_accuracy": "val accuracy",
+              "lr": "learning rate"}
 PLOTS = (("train_loss", "Training loss"), ("val_loss", "Validation loss"),
          ("train_accuracy", "Training accuracy"), ("val_accuracy", "Validation accuracy"),
          ("lr", "Learning rate"))

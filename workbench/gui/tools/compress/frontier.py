@@ -17,6 +17,7 @@ from workbench.gui.tools.compress.presenter import (
     highlight_at,
     is_regression,
 )
+from workbench.gui.views.axes import plot_widget
 from workbench.gui.widgets.layouts import Placeholder
 from workbench.gui.widgets.style import ALERT, TEXT, VARIANT_COLORS, WHITE
 
@@ -32,7 +33,7 @@ class FrontierPlot(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.variants: list[Any] = []
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = plot_widget()
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.plot.setLabel("left", "test accuracy (%)")
         self.plot.getAxis("bottom").setLogMode(True)

@@ -27,6 +27,7 @@ from workbench.gui.tools.compress.presenter import (
     range_cells,
     ranges_note,
 )
+from workbench.gui.views.axes import plot_widget
 from workbench.gui.widgets.layouts import FlowLayout, Placeholder
 from workbench.gui.widgets.style import ACTIVATIONS, ALERT, WEIGHTS
 
@@ -66,9 +67,9 @@ class RangesPage(QWidget):
         self.hist_legend = QLabel("")  # beside the bars, never over them
         self.hist_legend.setWordWrap(True)
         layout.addWidget(self.hist_legend)
-        self.hist = pg.PlotWidget(background="w")
+        self.hist = plot_widget()
         self.hist.setLabel("bottom", "log2 |value|")
-        self.hist.setLabel("left", "share of values (%)")
+        self.hist.setLabel("left", "share (%)")  # of the tensor's values, per bin
         self.hist.showGrid(x=True, y=True, alpha=0.3)
         self.hist.setMinimumHeight(130)
         self.placeholder = Placeholder(self.hist, NO_RANGES)

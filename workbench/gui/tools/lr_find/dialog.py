@@ -30,6 +30,7 @@ from workbench.gui.document.experiment_model import ExperimentModel
 from workbench.gui.document.undo import push_value
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.tools.registry import Tool, ToolHost
+from workbench.gui.views.axes import plot_widget
 from workbench.gui.widgets.fields import SciSpinBox, int_spin
 from workbench.gui.widgets.style import ACCENT, ERROR, MUTED, legend_html, series_color
 from workbench.spec import SpecError
@@ -82,12 +83,11 @@ class LRFindDialog(Tool, QDialog):
         controls.addWidget(self.run_button)
         controls.addWidget(self.stop_button)
 
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = plot_widget()
         self.plot.setLogMode(x=True, y=False)
         self.plot.setLabel("bottom", "learning rate")
         self.plot.setLabel("left", "smoothed training loss")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.raw_curve = self.plot.plot(pen=pg.mkPen(RAW_COLOR, width=1))
         self.curve = self.plot.plot(pen=pg.mkPen(ACCENT, width=2.5))
         legend = QLabel(legend_html([(RAW_COLOR, "each step", False),

@@ -38,6 +38,7 @@ from workbench.core.tools.surfaces import (
     trajectory,
 )
 from workbench.gui.tools.registry import Tool, ToolHost
+from workbench.gui.views.axes import ColourScale, attach_scale, plot_widget
 from workbench.gui.widgets.layouts import fit_table_width, scroll_above
 from workbench.gui.widgets.style import BLACK, CLASS_COLORS, WHITE, legend_html
 from workbench.spec import OPTIMIZER_TITLES
@@ -145,13 +146,14 @@ class PlaygroundPanel(Tool, QWidget):
         self.status = QLabel("Click on the map to start from there.")
         self.status.setWordWrap(True)
 
-        self.map = pg.PlotWidget(background="w")
+        self.map = plot_widget()
         self.map.setLabel("bottom", "x")  # the surface's two coordinates
         self.map.setLabel("left", "y")
         self.map.setAspectLocked(False)
         self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setColorMap(pg.colormap.get("CET-L17"))
         self.map.addItem(self.image)
+        self.scale = attach_scale(self.map.getPlotItem(),
+                                  ColourScale("CET-L17", "surface value"), self.image)
         self.isocurves: list[pg.IsocurveItem] = []
         self.minima = pg.ScatterPlotItem(symbol="star", size=16, brush=WHITE,
                                          pen=pg.mkPen(BLACK, width=1))
@@ -164,7 +166,7 @@ class PlaygroundPanel(Tool, QWidget):
         self.shadows: dict[str, pg.PlotDataItem] = {}
         self.map.scene().sigMouseClicked.connect(self._clicked)
 
-        self.loss_plot = pg.PlotWidget(background="w")
+        self.loss_plot = plot_widget()
         self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
         self.loss_plot.setLabel("bottom", "step")
         self.loss_plot.setLabel("left", "loss (surface value)")
@@ -217,8 +219,14 @@ class PlaygroundPanel(Tool, QWidget):
             self.surface_combo.blockSignals(False)
         self.description.setText(s.description)
         xs, ys, values = s.grid(300)
-        shown = np.log10(values - s.floor + 1e-3) if s.log_scale else values
+        # a log surface's colour is log10 of its height above the floor (from 0.001: the
+        # minimum's own neighbourhood would take the whole scale), and the bar says the values
+        shown = np.log10(np.maximum(values - s.floor, 1e-3)) if s.log_scale else values
+        self.scale.axis.setLogMode(s.log_scale)
+        self.scale.getAxis("left").setLabel("surface value" if s.floor == 0 or not s.log_scale
+                                            else "height above the minimum")
         self.image.setImage(shown)
+        self.scale.set_values(float(shown.min()), float(shown.max()))
         x0, x1, y0, y1 = s.box
         self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         for iso in self.isocurves:  # children of the image, not of the plot

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidg
 
 from workbench.core.tools.prune import SENSITIVITY_AMOUNTS, SensitivityPoint
 from workbench.gui.tools.prune.presenter import WHOLE_NETWORK, sweep_point
+from workbench.gui.views.axes import plot_widget
 from workbench.gui.widgets.layouts import Placeholder
 from workbench.gui.widgets.style import TEXT, legend_html, series_color
 
@@ -29,9 +30,9 @@ class SensitivityBox(QGroupBox):
         self.sweep_button = QPushButton("Analyze sensitivity")
         self.status = QLabel("")
         layout.addWidget(self.status)
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = plot_widget()
         self.plot.setLabel("bottom", "amount pruned (%)")
-        self.plot.setLabel("left", "val accuracy (%)")
+        self.plot.setLabel("left", "accuracy %")  # on the validation split, as the title says
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.plot.setXRange(0, 100)
         self.plot.setMinimumHeight(120)

@@ -3,22 +3,23 @@ trials in parallel coordinates, drawn from a `SearchState`."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
 from workbench.core.tools.search import best_so_far
 from workbench.gui.tools.search.presenter import SearchState
+from workbench.gui.views.axes import ColourScale, attach_scale, carries_colour, plot_widget
 from workbench.gui.widgets.style import ACCENT, FAINT, HINT, LABEL_FILL, MUTED, TEXT
 
 
 def new_plot(left: str, bottom: str) -> pg.PlotWidget:
-    plot = pg.PlotWidget(background="w")
+    plot = plot_widget()
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.setLabel("left", left)
     plot.setLabel("bottom", bottom)
-    for side in ("left", "bottom"):
-        plot.getAxis(side).enableAutoSIPrefix(False)
     plot.setMenuEnabled(False)
     return plot
 
@@ -59,10 +60,12 @@ def draw_importance(plot: pg.PlotWidget, values: dict[str, float]) -> None:
 
 def draw_parallel(plot: pg.PlotWidget, state: SearchState) -> None:
     """A line per finished trial across one axis per field and the objective; complete
-    trials coloured from worst (dark) to best (yellow), pruned ones grey and dashed."""
+    trials coloured from worst (dark) to best (yellow) on the colour bar beside them,
+    pruned ones grey and dashed."""
     plot.clear()
     names, lines = state.parallel_lines()
     if not lines:
+        _show_scale(plot, state, [])
         return
     xs = np.arange(len(names), dtype=float)
     for x, (low, high) in zip(xs, state.parallel_ends(names, lines), strict=True):
@@ -80,6 +83,27 @@ def draw_parallel(plot: pg.PlotWidget, state: SearchState) -> None:
         if row.state == "complete":
             t = state.shade(ys[-1], lines)
             plot.plot(xs, ys, pen=pg.mkPen(cmap.map(t, mode="qcolor"), width=2))
+    _show_scale(plot, state, [row.value for row, _ys in lines
+                              if row.state == "complete" and row.value is not None])
     plot.getAxis("bottom").setTicks([[(i, n) for i, n in enumerate(names)]])
-    plot.setXRange(-0.3, len(names) - 0.7, padding=0)
+    plot.setXRange(-0.5, len(names) - 0.5, padding=0)  # room for the end axes' names
     plot.setYRange(-0.08, 1.08, padding=0)
+
+
+def _show_scale(plot: pg.PlotWidget, state: SearchState, values: list[float]) -> None:
+    """The objective's colour bar beside the lines: its values, the best at the yellow end
+    (the top when maximizing, the bottom when minimizing); hidden with no complete trial."""
+    item = plot.getPlotItem()
+    scale = getattr(plot, "objective_scale", None)
+    if scale is None:
+        scale = attach_scale(item, ColourScale("viridis", "", scale_of="objective"))
+        plot.objective_scale = scale
+    what = f"{state.objective} (yellow: best)"
+    carries_colour(item, "objective")
+    cmap = pg.colormap.get("viridis")  # shared: reversed as a copy
+    scale.setColorMap(cmap if state.direction == "maximize" else cmap.getSubset(1.0, -1.0))
+    scale.getAxis("left").setLabel(what)
+    finite = [v for v in values if math.isfinite(v)]
+    scale.setVisible(bool(finite))
+    if finite:
+        scale.set_values(min(finite), max(finite))
