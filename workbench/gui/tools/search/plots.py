@@ -7,6 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
+from workbench.core.fields import shown
 from workbench.core.tools.search import best_so_far
 from workbench.gui.tools.search.presenter import SearchState
 from workbench.gui.widgets.style import ACCENT, FAINT, HINT, LABEL_FILL, MUTED, TEXT
@@ -80,6 +81,6 @@ def draw_parallel(plot: pg.PlotWidget, state: SearchState) -> None:
         if row.state == "complete":
             t = state.shade(ys[-1], lines)
             plot.plot(xs, ys, pen=pg.mkPen(cmap.map(t, mode="qcolor"), width=2))
-    plot.getAxis("bottom").setTicks([[(i, n) for i, n in enumerate(names)]])
+    plot.getAxis("bottom").setTicks([[(i, shown(n)) for i, n in enumerate(names)]])
     plot.setXRange(-0.3, len(names) - 0.7, padding=0)
     plot.setYRange(-0.08, 1.08, padding=0)
