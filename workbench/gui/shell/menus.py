@@ -81,8 +81,9 @@ class MenusMixin:
                                                   self.resume_run)
         tools_menu.addAction(self.actions["resume_run"])
         tools_menu.addSeparator()
-        tools_menu.addAction(self._action("Copy &launch command (torchrun)",
-                                          self.copy_launch_command))
+        self.actions["launch"] = self._action("&Launch on several machines…",
+                                              self.launch_dialog)
+        tools_menu.addAction(self.actions["launch"])
         self.actions["all_gpus"] = self._action("Train on &all GPUs", self.train_on_all_gpus)
         self.actions["all_gpus"].setEnabled(False)  # until the GPUs are counted
         tools_menu.addAction(self.actions["all_gpus"])

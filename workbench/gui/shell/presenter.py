@@ -82,3 +82,21 @@ def run_document(run_dir: str) -> tuple[ExperimentSpec, str]:
     """A stored run's experiment and the title it opens under; RunError says why it cannot."""
     spec = Run(Path(run_dir)).spec()
     return spec, f"{spec.name} (from run {Path(run_dir).name})"
+
+
+def launch_note(nodes: int, runs_dir: Path, spec_path: Path, data: str | None) -> str:
+    """What the launch dialog says under the command: where to run it, which node keeps the
+    run, and what every node must see."""
+    where = ("Run it on the machine named as the first node" if nodes == 1 else
+             f"Run the same line on each of the {nodes} machines, the first node's included "
+             "(the rendezvous numbers them as they join, so no --node-rank is needed)")
+    data_text = f"the data in {data}" if data else "the data (or each node downloads it)"
+    return (f"{where}. Node 0 keeps the run in {runs_dir} and shows its progress; every node "
+            f"ends with a line naming the run's folder and exits 0 when it finished. Every "
+            f"node must see, at the same paths: the experiment, saved as {spec_path} when you "
+            f"copy the command or save the script; {data_text}; and this Python environment.")
+
+
+def sbatch_file_name(name: str) -> str:
+    """The file Save SLURM script offers for an experiment called `name`."""
+    return suggested_file_name(name).removesuffix(".json") + ".sbatch"
