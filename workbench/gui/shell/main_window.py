@@ -223,6 +223,7 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         panel = self._train_factory(self.model.spec, self.workspace, self)
         panel.runStarted.connect(self._run_started)
         panel.runEnded.connect(self._run_ended)
+        panel.inspectRequested.connect(self._inspect_requested)
         self.train_panel = panel
         self.center.insertTab(0, panel, "Train")
         self.center.removeTab(1)
@@ -259,6 +260,14 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
     # -- tools ------------------------------------------------------------------------------
     def _tool_requested(self, key: str, run_dir: str) -> None:
         self.tools.open(key, run_dir)
+
+    def _inspect_requested(self, run_dir: str, sample: int) -> None:
+        """Results' link (or a mistake double-clicked): Inspect on the run shown, at the
+        sample."""
+        if sample >= 0:
+            self.tools.open("inspect", run_dir, sample=sample)
+        else:
+            self.tools.open("inspect", run_dir)
 
     def _find_lr(self) -> Any:
         return self.tools.open("lr_find")

@@ -61,6 +61,7 @@ class TrainPanel(QWidget):
 
     runStarted = Signal(object)  # RunStarted
     runEnded = Signal(object)  # RunFinished or RunFailed, once the training thread has ended
+    inspectRequested = Signal(str, int)  # the run shown, a test sample (-1: none), from Results
 
     def __init__(self, get_spec: Callable[[], ExperimentSpec], workspace: Workspace,
                  parent: QWidget | None = None) -> None:
@@ -71,6 +72,7 @@ class TrainPanel(QWidget):
         self.started: RunStarted | None = None
         self.last_end: RunFinished | RunFailed | None = None
         self.data: Splits | None = None  # the running run's data, let go of when it ends
+        self.shown_run: str | None = None  # the run the views show (training or stored)
         self._blocked: str | None = None
         self._stopping = False
 
@@ -105,6 +107,7 @@ class TrainPanel(QWidget):
         self.health = HealthView()
         self.boundary = BoundaryView()
         self.results = ResultsView()
+        self.results.inspectRequested.connect(self._inspect)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.curves, "Curves")
         self.tabs.addTab(self.health, HEALTH_TAB)
@@ -163,7 +166,12 @@ class TrainPanel(QWidget):
         self.progress.setValue(1)
         self.progress.setFormat(stored.progress_text())
         self.status.setText(f"Showing {Path(run_dir).name}")
+        self.shown_run = str(run_dir)
         return True
+
+    def _inspect(self, sample: int) -> None:
+        if self.shown_run is not None:
+            self.inspectRequested.emit(self.shown_run, sample)
 
     # -- buttons ------------------------------------------------------------------------
     def start(self) -> bool:
@@ -293,6 +301,7 @@ class TrainPanel(QWidget):
 
     def _on_started(self, event: RunStarted) -> None:
         self.started = event
+        self.shown_run = event.run_dir
         assert self.runner is not None and self.runner.trainer is not None
         self.data = self.runner.trainer.data  # set before RunStarted; never changed after
         is_2d = tuple(event.input_shape) == (2,) and event.task == "classification"
