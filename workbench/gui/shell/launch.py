@@ -158,7 +158,7 @@ class LaunchDialog(QDialog):
         else:
             self.text.setPlainText(self.command)
             self.note.setText(launch_note(launch.nodes, launch.runs_dir, self.spec_path,
-                                          launch.data_folder))
+                                          launch.data_folder, self.spec.data.name))
         self.copy_button.setEnabled(bool(self.command))
         self.save_button.setEnabled(bool(self.command))
 

@@ -43,6 +43,7 @@ from workbench.gui.shell.help_actions import HelpMixin
 from workbench.gui.shell.help_views import WelcomeBanner
 from workbench.gui.shell.menus import MenusMixin
 from workbench.gui.shell.presenter import blocked_reason
+from workbench.gui.shell.reports import ReportExport
 from workbench.gui.shell.run_actions import RunActionsMixin
 from workbench.gui.shell.run_history import RunHistory
 from workbench.gui.shell.tool_shelf import ToolShelf
@@ -96,6 +97,7 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         self.editor = ModelEditor(self.model, self.undo, self.workspace)
         self.data_panel = DataPanel(self.model, self.undo, self.workspace, auto_load=False)
         self.tools = ToolShelf(self)  # the tools, opened from the registry
+        self.reports = ReportExport(self, self.workspace)  # File > Export report…
         self.optim_panel = OptimPanel(self.model, self.undo, lazy_preview=True,
                                       workspace=self.workspace, lr_finder=self._find_lr)
         self.editors = QTabWidget()

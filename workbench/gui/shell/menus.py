@@ -44,6 +44,7 @@ class MenusMixin:
             "save": self._action("&Save", self.save, QKeySequence.StandardKey.Save),
             "save_as": self._action("Save &As…", self.save_as, "Ctrl+Shift+S"),
             "quit": self._action("&Quit", self.close, "Ctrl+Q"),  # Windows has no standard one
+            "export_report": self._action("Export &report…", self.export_report),
         }
         file_menu.addAction(self.actions["new"])
         file_menu.addAction(self.actions["open"])
@@ -54,6 +55,8 @@ class MenusMixin:
         file_menu.addSeparator()
         file_menu.addAction(self.actions["save"])
         file_menu.addAction(self.actions["save_as"])
+        file_menu.addSeparator()
+        file_menu.addAction(self.actions["export_report"])
         file_menu.addSeparator()
         file_menu.addAction(self.actions["quit"])
 

@@ -16,7 +16,8 @@ from PySide6.QtWidgets import QTabWidget
 from workbench.core.store.runs import RunError
 from workbench.core.workspace import Workspace
 from workbench.gui.run_rules import run_to_resume
-from workbench.gui.shell.presenter import blocked_reason, run_document
+from workbench.gui.shell.presenter import blocked_reason, report_run, run_document
+from workbench.gui.shell.reports import ReportExport
 from workbench.gui.shell.run_history import RunHistory
 from workbench.gui.shell.tool_shelf import ToolShelf
 from workbench.gui.widgets import dialogs
@@ -33,6 +34,7 @@ class RunActionsMixin:
     train_panel: Any
     gpu_name: str | None
     actions: dict[str, QAction]
+    reports: ReportExport
 
     def add_selected_to_comparison(self) -> Any:
         """Tools > Add the selected run to the comparison."""
@@ -62,6 +64,14 @@ class RunActionsMixin:
         self.center.setCurrentWidget(self.train_panel)
         return self.train_panel.resume_stored(run_dir)
 
+
+    def export_report(self) -> bool:
+        """File > Export report…: the report of the run selected in the Runs list (else the
+        one the training view shows, else the newest that ended), to a file the person
+        picks, written off the GUI thread."""
+        shown = getattr(self.train_panel, "shown_run", None)
+        run_dir = report_run(self.history.selected_info(), shown, self.history.infos)
+        return self.reports.ask_and_export(run_dir)
 
     # -- runs -------------------------------------------------------------------------------
     def open_run(self, run_dir: str) -> bool:
