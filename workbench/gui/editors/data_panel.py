@@ -38,6 +38,7 @@ from workbench.gui.editors.data_presenter import (
     load_data,
     needs_download,
     progress_text,
+    target_reason,
     target_text,
     visible_options,
     with_dataset,
@@ -45,6 +46,7 @@ from workbench.gui.editors.data_presenter import (
 from workbench.gui.editors.data_view import DataView
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.widgets.fields import field_spin
+from workbench.gui.widgets.layouts import vertical_scroll
 from workbench.spec.datasets import DATASETS, DatasetEntry
 
 if TYPE_CHECKING:
@@ -77,7 +79,9 @@ class DataPanel(QWidget):
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self._build_options(), 0)
+        options = vertical_scroll(self._build_options())  # scrolls on a short screen rather
+        options.setMaximumWidth(330 + options.verticalScrollBar().sizeHint().width())  # than
+        layout.addWidget(options, 0)  # squeezing its rows (a CSV's target and its guess)
         self.data_view = DataView()
         layout.addWidget(self.data_view, 1)
         model.valueChanged.connect(self._on_value)
@@ -244,6 +248,7 @@ class DataPanel(QWidget):
     def _schedule(self) -> None:
         self.splits = None
         self.target_note.setText(target_text(None))
+        self.target_note.setToolTip("")
         entry = self.entry()
         if self._needs_download():
             self._show_stale(f"{entry.title}: not loaded yet. Press “Download and load” to "
@@ -332,6 +337,7 @@ class DataPanel(QWidget):
 
     def _show_data(self) -> None:
         self.target_note.setText(target_text(self.splits.info.target))
+        self.target_note.setToolTip(target_reason(self.splits.info.target))
         self.data_view.show_data(self.splits, self.model.live.data.name)
         self._update_augment()
 

@@ -73,25 +73,32 @@ def with_dataset(name: str, target: str) -> dict[str, str]:
 
 
 def _reading(kind: str, distinct: int) -> str:
-    return ("a quantity (regression: one output)" if kind == "quantity" else
+    return ("a quantity (regression)" if kind == "quantity" else
             f"categories ({distinct:,} classes)")
 
 
 def target_text(reading: Any) -> str:
-    """How the CSV's label column is read and why (a `TargetReading`; None until the file is
-    loaded): the guess explained, and whether a declared reading follows it."""
+    """How the CSV's label column is read, in a line short enough for the Data tab's options
+    (a `TargetReading`; None until the file is loaded): the guess and the evidence for it,
+    and whether a declared reading follows it. `target_reason` has the whole explanation."""
     if reading is None:
-        return "How the target column reads shows once the file has loaded."
+        return "How the column reads shows once the file has loaded."
     column = f"‘{reading.column}’"
-    why = reading.reason[:1].upper() + reading.reason[1:]
+    evidence = reading.reason.split(":", 1)[0]  # "214 distinct whole numbers (25 to 346)"
     if reading.declared == "auto":
-        return (f"Guess: {column} is {_reading(reading.kind, reading.distinct)}. {why}.")
+        return f"Guess: {column} is {_reading(reading.kind, reading.distinct)}: {evidence}."
     if reading.declared == reading.guess:
-        return (f"Declared {_reading(reading.kind, reading.distinct)}, as the guess reads "
-                f"{column}. {why}.")
+        return f"Declared {_reading(reading.kind, reading.distinct)}, as guessed: {evidence}."
     guess = "a quantity" if reading.guess == "quantity" else "categories"
-    return (f"Declared {_reading(reading.kind, reading.distinct)}; the guess would read "
-            f"{column} as {guess}: {reading.reason}.")
+    return (f"Declared {_reading(reading.kind, reading.distinct)}; the guess is {guess}: "
+            f"{evidence}.")
+
+
+def target_reason(reading: Any) -> str:
+    """The guess's whole explanation (the note's tooltip)."""
+    if reading is None:
+        return ""
+    return f"‘{reading.column}’: {reading.reason}."
 
 
 def needs_download(entry: DatasetEntry, data: DataSpec) -> bool:
