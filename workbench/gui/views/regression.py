@@ -29,9 +29,11 @@ def number(value: float) -> str:
 
 
 def figures_text(entry: dict[str, Any]) -> str:
-    """The test errors in a line: `MSE 2,970 · RMSE 54.5 · MAE 43.1 · R² 0.452`, each in
-    the target's own units (R² has none); a figure the run could not compute is left out."""
-    parts = [f"{label} {number(float(entry[key]))}" for key, label in FIGURES
+    """The test errors in a line: `MSE 2,970 · RMSE 54.5 · MAE 43.1 · R² 0.4521`, each in
+    the target's own units (R² has none: four decimals, so 0.99997 is not written 1); a
+    figure the run could not compute is left out."""
+    parts = [f"{label} {number(float(entry[key])) if key != 'r2' else f'{entry[key]:.4f}'}"
+             for key, label in FIGURES
              if isinstance(entry.get(key), int | float) and not isinstance(entry[key], bool)]
     return " · ".join(parts)
 

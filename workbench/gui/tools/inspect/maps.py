@@ -130,9 +130,11 @@ class MapGrid(pg.GraphicsLayoutWidget):
             self.addItem(bar, row=0, col=columns, rowspan=per_row * rows)
             bar.setImageItem(images)
             self.bars.append(bar)
-        height = rows * (cell_h + TITLE + (H_BAR if own_bar else 0)) + 14
+        need = self.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize)  # spacing, margins, axes
+        height = max(rows * (cell_h + TITLE + (H_BAR if own_bar else 0)) + 14,
+                     math.ceil(need.height()) + 2)
         width = columns * cell_w + (V_BAR if shared and images else 0) + 8
-        self.setMinimumSize(min(width, 260), height)
+        self.setMinimumSize(max(min(width, 260), math.ceil(need.width()) + 2), height)
         self.setFixedHeight(height)
         self.setMaximumWidth(max(width + 40, 200))
 

@@ -136,12 +136,21 @@ class InspectPanel(Tool, QWidget):
         return self.tabs.indexOf(self.scrolls[key])
 
     def _enable_pages(self, reasons: dict[str, str | None] | None) -> None:
+        """Grey the pages that do not apply (None: a run is opening, every page waits for it),
+        keeping the page shown when it still applies (Qt would move to another by itself)."""
+        current = self.tabs.currentIndex()
+        self.tabs.blockSignals(True)
         for key in self.pages:
-            reason = "open a run first" if reasons is None else reasons.get(key)
+            reason = None if reasons is None else reasons.get(key)
             index = self.page(key)
             self.tabs.setTabEnabled(index, reason is None)
             self.tabs.setTabToolTip(index, "" if reason is None else f"Not for this run: "
                                                                       f"{reason}")
+        if not self.tabs.isTabEnabled(current):
+            current = next((self.page(k) for k in self.pages
+                            if self.tabs.isTabEnabled(self.page(k))), 0)
+        self.tabs.setCurrentIndex(current)
+        self.tabs.blockSignals(False)
 
     # -- the run --------------------------------------------------------------------------
     def run_dir(self) -> str | None:
@@ -194,10 +203,6 @@ class InspectPanel(Tool, QWidget):
             first_wrong = ov.predictions.misclassified(limit=1)
             index = wanted if wanted is not None else (first_wrong[0][0] if first_wrong else 0)
             self.show_sample(index, focus=wanted is not None)
-        if not self.tabs.isTabEnabled(self.tabs.currentIndex()):
-            first = next(k for k in self.pages if reasons[k] is None) \
-                if any(r is None for r in reasons.values()) else "layers"
-            self.tabs.setCurrentIndex(self.page(first))
         self._tab_changed(self.tabs.currentIndex())
 
     # -- a sample -------------------------------------------------------------------------

@@ -52,14 +52,15 @@ _expected: tuple[type[BaseException], ...] = ()
 
 def expected_errors() -> tuple[type[BaseException], ...]:
     """The errors that are the person's input or the run's state, not bugs (their message
-    is enough): a run without a model or data, a sample that does not exist."""
+    is enough): a run without a model or data, a sample that does not exist, and a task
+    cancelled by a newer request (whose result is dropped anyway)."""
     global _expected
     if not _expected:
         from workbench.core.data.errors import DataError
         from workbench.core.store.errors import RunError
-        from workbench.core.tools.inspect.network import InspectError
+        from workbench.core.tools.inspect.network import InspectCancelled, InspectError
 
-        _expected = (RunError, InspectError, DataError)
+        _expected = (RunError, InspectError, DataError, InspectCancelled)
     return _expected
 
 
