@@ -34,7 +34,7 @@ from train_speed import make_spec, shape_rate  # noqa: E402
 from workbench.core.data import DeviceBatches, load_splits  # noqa: E402
 from workbench.core.model import build_model  # noqa: E402
 from workbench.core.training.optim import build_optimizer, loss_function  # noqa: E402
-from workbench.core.training.step import make_step  # noqa: E402
+from workbench.core.training.setup import make_step  # noqa: E402
 
 CPU = torch.device("cpu")
 

@@ -63,7 +63,6 @@ from hand_loops import (  # noqa: E402
 from workbench import spec as specmod  # noqa: E402
 from workbench.core.data import Splits, load_splits  # noqa: E402
 from workbench.core.store.runs import RunStore  # noqa: E402
-from workbench.core.training.backends import backends_for  # noqa: E402
 from workbench.core.training.events import (  # noqa: E402
     EpochEnded,
     RunFailed,
@@ -72,6 +71,7 @@ from workbench.core.training.events import (  # noqa: E402
 )
 from workbench.core.training.loop import Trainer, resolve_device  # noqa: E402
 from workbench.core.training.monitors import app_monitors  # noqa: E402
+from workbench.core.training.process import backends_for  # noqa: E402
 
 DEFAULT_ROOT = os.environ.get("MNIST_ROOT", "/work/shared/datasets/mnist")
 SPEC_LAYERS = {

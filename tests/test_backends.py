@@ -8,10 +8,11 @@ import torch
 from torch import nn
 
 from workbench import spec as specmod
-from workbench.core.training.backends import backend_settings, backends_for, current_settings
+from workbench.core.training.backends import backend_settings, current_settings
 from workbench.core.training.callbacks import Callback
 from workbench.core.training.events import RunFinished
 from workbench.core.training.loop import Trainer
+from workbench.core.training.process import backends_for
 
 CONV = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 26 * 26, 10))
 MLP = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))

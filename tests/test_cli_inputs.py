@@ -128,3 +128,106 @@ def test_prune_with_a_bad_rate_in_the_core_changes_nothing(tmp_path):
             create_pruned_run(session, PruneConfig(amount=0.5), runs=RunStore(tmp_path / "runs"),
                               finetune_epochs=1, lr=lr)
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == before
+
+
+# -- one exit status per kind of ending, across commands --------------------------------------
+
+def test_the_exit_statuses_are_one_table():
+    from workbench.commands.common import Exit
+
+    assert [int(e) for e in Exit] == [0, 1, 2, 130, 141, 143]
+
+
+def _offline_spec(tmp_path) -> str:
+    path = tmp_path / "offline.json"
+    path.write_text(json.dumps({
+        "name": "offline", "data": {"name": "mnist"},
+        "model": {"layers": [{"type": "Flatten"}, {"type": "Linear", "out": 10}]},
+        "train": {"epochs": 1, "device": "cpu"}}))
+    return str(path)
+
+
+@pytest.mark.parametrize("command", ["train", "lr-find", "compare"])
+def test_the_same_offline_failure_is_the_same_exit_in_every_command(tmp_path, capsys,
+                                                                    monkeypatch, command):
+    """No network for a download: `train` exited 1 over several lines, `lr-find` 2 in one."""
+    import socket
+
+    from workbench.core.data import download
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: connections are refused
+    monkeypatch.setenv(download.MIRROR_ENV, f"http://127.0.0.1:{port}/")
+    spec = _offline_spec(tmp_path)
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    argv = {"train": ["train", spec, "--quiet", *runs], "lr-find": ["lr-find", spec],
+            "compare": ["compare", spec, "--vary", "optim.lr=0.1,0.01", "--quiet", *runs]}
+    assert main(argv[command]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no internet" in err[0] and "--data-root" in err[0], err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("command", ["runs", "train", "export", "prune", "resume"])
+@pytest.mark.parametrize("where", ["/dev/null", "file", "under-a-file"])
+def test_a_runs_folder_that_cannot_be_a_folder_is_refused_in_one_line(tmp_path, capsys,
+                                                                      spec_path, command,
+                                                                      where):
+    """`--runs-dir /dev/null` was "a bug in Workbench"; `runs --runs-dir /etc/hostname` said
+    "no runs" and exited 0."""
+    file = tmp_path / "hostname"
+    file.write_text("host\n")
+    runs_dir = {"/dev/null": "/dev/null", "file": str(file),
+                "under-a-file": str(file / "runs")}[where]
+    argv = {"runs": ["runs"], "train": ["train", spec_path, "--quiet"],
+            "export": ["export", "latest", str(tmp_path / "m.onnx")],
+            "prune": ["prune", "latest", "--amount", "0.5"],
+            "resume": ["resume", "latest"]}[command]
+    assert main([*argv, "--runs-dir", runs_dir]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a folder" in err[0] and "bug" not in err[0], err
+    assert file.read_text() == "host\n"
+
+
+# -- the output's reader goes away, other libraries' noise ------------------------------------
+
+@pytest.mark.parametrize("args", [["runs"], ["runs", "--json"]], ids=["runs", "json"])
+def test_a_closed_pipe_ends_a_command_without_a_traceback(tmp_path, args):
+    """`workbench runs | head -1` ended in a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    from workbench.core.store.runs import RunStore
+    from workbench.spec import from_dict
+
+    store = RunStore(tmp_path / "runs")
+    for _ in range(3):
+        store.create(from_dict({"data": {"name": "moons"},
+                                "model": {"layers": [{"type": "Linear", "out": 2}]}}))
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", *args, "--runs-dir",
+                             str(store.root)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before a line is written
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=300)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert proc.returncode == 141  # 128 + SIGPIPE: the output was cut
+
+
+def test_compress_says_only_its_own_lines_without_verbose(tmp_path):
+    """It printed 20 "torchvision is not installed" lines, FutureWarnings and `INFO:workbench`
+    lines (onnxruntime's quantization calls `logging.basicConfig`)."""
+    import subprocess
+    import sys
+
+    from prune_fixtures import MOONS, train_run
+
+    run_dir = train_run(tmp_path / "runs", MOONS, data={"name": "moons", "samples": 300})
+    done = subprocess.run([sys.executable, "-m", "workbench", "compress", run_dir,
+                           "--quantize", "static", "--calibration", "64", "--per-channel", "no"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("variant ") and lines[-1].startswith("Pareto set"), lines
+    assert len(lines) == 4, lines  # the table's head, two variants, the Pareto set

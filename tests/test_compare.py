@@ -61,6 +61,7 @@ class StartProbe(Callback):
 def drive(comparison: Comparison, runs: RunStore, **options) -> list[Curves]:
     curves = [Curves() for _ in comparison.variants]
     for index, event in run_comparison(comparison, runs, **options):
+        comparison.record(index, event)
         curves[index].add(event)
     return curves
 
@@ -245,8 +246,8 @@ def test_failed_setup_of_one_variant_does_not_stop_the_others(tmp_path):
 
 
 def test_side_by_side_variants_with_dropout_are_reproducible_and_fair(tmp_path):
-    """Dropout draws from torch's global stream: two such variants on threads would share
-    it. They run one after another instead, so side by side gives what one at a time gives."""
+    """Each variant draws its Dropout masks from its own stream (they once shared torch's
+    global one), so three on threads side by side give what one at a time gives."""
     spec = specmod.from_dict({
         "name": "dropout",
         "data": {"name": "moons", "samples": 1200, "noise": 0.2},
@@ -265,3 +266,46 @@ def test_side_by_side_variants_with_dropout_are_reproducible_and_fair(tmp_path):
     alone = losses(1, "one")
     assert losses(3, "three") == alone
     assert losses(3, "again") == alone
+
+
+class _Broken(Callback):
+    """Makes a variant's set-up fail the way a bug would."""
+
+
+def _break_one(index, variant):
+    if variant.label == "adam":
+        raise RuntimeError("a bug while setting up")
+    return [_Broken()]
+
+
+@pytest.mark.parametrize("side_by_side", [1, 2])
+def test_a_variant_whose_set_up_fails_unexpectedly_ends_failed_and_the_others_finish(
+        tmp_path, side_by_side):
+    spec = small_spec(epochs=1)
+    comparison = Comparison("bug", grid(spec, {"optim.name": ["sgd", "adam", "rmsprop"]}))
+    events = list(run_comparison(comparison, RunStore(tmp_path / "runs"),
+                                 side_by_side=side_by_side, callbacks=_break_one))
+    last = {index: event for index, event in events}
+    assert isinstance(last[1], RunFailed)
+    assert "RuntimeError: a bug while setting up" in last[1].reason
+    assert "bug in Workbench" in last[1].hint
+    assert isinstance(last[0], RunFinished) and isinstance(last[2], RunFinished)
+
+
+def test_the_runner_never_writes_into_the_comparison_it_was_given(tmp_path):
+    """The GUI edits its comparison on its own thread while the runner works on another: the
+    runner copies what it runs, and the run folders come back in the events."""
+    spec = small_spec(epochs=1)
+    comparison = Comparison("c", grid(spec, {"optim.name": ["sgd", "adam"]}))
+    runner = ComparisonRunner(comparison, RunStore(tmp_path / "runs"), side_by_side=2)
+    lr = comparison.variants[1].spec.optim.lr
+    comparison.variants[1].spec = comparison.variants[1].spec.with_value("optim.lr", 0.5)
+    comparison.variants.append(comparison.variants[0])  # edited while it runs: not its business
+    run_dirs = {index: event.run_dir for index, event in runner.events()
+                if isinstance(event, RunFinished)}
+    assert sorted(run_dirs) == [0, 1]
+    assert all(v.run_dir is None for v in comparison.variants)
+    assert specmod.load(f"{run_dirs[1]}/spec.json").optim.lr == lr != 0.5
+    for index, run_dir in run_dirs.items():
+        comparison.record(index, RunFinished(run_dir, False, False, 1, 0.0, None, None, None))
+    assert [v.run_dir for v in comparison.variants[:2]] == [run_dirs[0], run_dirs[1]]

@@ -234,7 +234,8 @@ def test_offline_download_says_what_to_do(home, monkeypatch, mirror):
         load_splits(DataSpec(name="mnist"), seed=0)
     message = str(err.value)
     assert message.startswith("no internet (cannot reach ")
-    assert "point Folder (data.root) at the four *-ubyte.gz files" in message
+    assert ("point data.root (--data-root, or the app's Folder field) at the four "
+            "*-ubyte.gz files") in message
     assert "urlopen error" not in message
     assert not files_under(dl.cache_dir("mnist"))
     with pytest.raises(DataError, match="cifar-10-batches-bin"):

@@ -68,7 +68,8 @@ def test_search_takes_data_root(tmp_path, capsys, offline, files):
 
 def test_an_offline_dataset_names_data_root_in_the_cli(tmp_path, capsys, offline, files):
     spec, _ = files
-    assert main(["train", str(spec), "--runs-dir", str(tmp_path / "runs"), "--quiet"]) == 1
+    # refused before a run was made (Exit.BAD_INPUT), as every command refuses it
+    assert main(["train", str(spec), "--runs-dir", str(tmp_path / "runs"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "point --data-root (data.root) at the four *-ubyte.gz files" in err
     assert "Folder" not in err

@@ -139,3 +139,76 @@ def test_the_export_dialog_asks_before_overwriting(qtbot, run_dir, tmp_path, mon
     dialog.shutdown()
     assert (tmp_path / "d.safetensors").read_bytes() != b"mine"
     assert json.loads(json.dumps(dialog.result.to_dict()))["opset"] == 18
+
+
+def test_every_exported_file_follows_the_umask(run_dir, tmp_path):
+    """`model.safetensors` was written 0600 (safetensors replaces the file it is given)
+    while the other files followed the umask."""
+    import os
+    import stat
+
+    old = os.umask(0o027)
+    atomic._umask = None  # read afresh: the process umask the test set
+    try:
+        result = export_run(run_dir, tmp_path / "m.onnx")
+    finally:
+        os.umask(old)
+        atomic._umask = None
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {"m.onnx": 0o640, "m.safetensors": 0o640, "m.py": 0o640}
+    assert len(result.files) == 2
+
+
+def test_a_long_legal_name_exports_or_is_refused_naming_the_limit(run_dir, tmp_path, capsys):
+    """A 250-character name is legal; its sibling (.safetensors, 257) and its temp (264) are
+    not, and export crashed."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = folder / ("x" * 245 + ".onnx")
+    assert main(["export", run_dir, str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "257 bytes, more than the 255" in err[0], err
+    assert list(folder.iterdir()) == []
+    assert main(["export", run_dir, str(out), "--no-weights", "--no-script"]) == 0
+    assert [p.name for p in folder.iterdir()] == [out.name]
+    assert main(["export", run_dir, str(folder / ("y" * 252 + ".onnx"))]) == 2
+    assert "more than the 255" in capsys.readouterr().err
+
+
+def test_a_quantized_export_of_a_run_in_a_read_only_store_writes_the_file_and_says_so(
+        run_dir, tmp_path, capsys, monkeypatch):
+    """The run's compression record cannot be written (a read-only store): a PermissionError
+    traceback; now the file is written and a note says the record was not."""
+    from workbench.core.tools import variants
+
+    def read_only(path, _text):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(variants, "write_text_atomic", read_only)
+    out = tmp_path / "q.onnx"
+    assert main(["export", run_dir, str(out), "--quantize", "fp16"]) == 0
+    err = capsys.readouterr().err
+    notes = [ln for ln in err.splitlines() if ln.startswith("note:")]
+    assert len(notes) == 1 and "not kept" in notes[0] and "permission denied" in notes[0].lower()
+    assert "Traceback" not in err and out.is_file()
+
+
+def test_compress_of_a_run_in_a_read_only_store_is_one_line(run_dir, tmp_path, capsys,
+                                                            monkeypatch):
+    import os
+    import shutil
+
+    copy = tmp_path / "store" / "run"
+    shutil.copytree(run_dir, copy)
+    real = os.mkdir
+
+    def read_only(path, *args, **kw):
+        if str(path).startswith(str(copy)):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real(path, *args, **kw)
+
+    monkeypatch.setattr(os, "mkdir", read_only)
+    assert main(["compress", str(copy)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "read-only file system" in err[0].lower(), err
+    assert "free some disk space" not in err[0]

@@ -24,6 +24,7 @@ from workbench.core.tools.trained import load_trained
 from workbench.core.training.events import RunFinished
 from workbench.core.training.loop import Trainer
 
+THREADS = 1  # the run's and the script's CPU threads: the order of sums depends on them
 # one line, as the spec allows a name: pasted into the docstring it would end it and run code
 EVIL_NAME = 'x"""; import pathlib; pathlib.Path("PWNED").write_text("ran"); """'
 
@@ -34,11 +35,12 @@ def without_workbench(tmp_path: Path) -> dict[str, str]:
     fake.mkdir(parents=True, exist_ok=True)
     (fake / "__init__.py").write_text("raise ImportError('Workbench is not installed here')\n")
     return {"PYTHONPATH": str(fake.parent), "PATH": "/usr/bin:/bin",
-            "OMP_NUM_THREADS": str(torch.get_num_threads())}
+            "OMP_NUM_THREADS": str(THREADS)}
 
 
 def train(tmp_path: Path, spec: dict) -> str:
-    events = list(Trainer(specmod.from_dict(spec), runs=RunStore(tmp_path / "runs")).events())
+    events = list(Trainer(specmod.from_dict(spec), runs=RunStore(tmp_path / "runs"),
+                          threads=THREADS).events())
     assert isinstance(events[-1], RunFinished), events[-1]
     return events[-1].run_dir
 
@@ -49,7 +51,7 @@ def export(run_dir: str, path: Path) -> Path:
 
 def retrain(script: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(script), "--threads", str(torch.get_num_threads()), *args],
+        [sys.executable, str(script), "--threads", str(THREADS), *args],
         capture_output=True, text=True, cwd=tmp_path, env=without_workbench(tmp_path),
         timeout=600)
 

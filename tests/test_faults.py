@@ -7,6 +7,9 @@
   and the run is left failed or interrupted, never "running" with a live process.
 - Two processes resuming one run: one trains, the other is told who holds it.
 - 100 start/stop cycles of the app's real training panel: no thread left, memory flat.
+- SIGTERM in the long commands (a quantized export, `prune --finetune`, a compress search,
+  lr-find), sent once each has reached a given point of its work (never after a fixed time):
+  exit 143, nothing half-made left, and the same command (or `resume`) then finishes.
 
 `WORKBENCH_FAULT_RUNS` sets how many runs the kill test kills (default 8: about a minute on
 two busy cores); the suite is in the default test run.
@@ -242,3 +245,155 @@ def test_a_hundred_start_stop_cycles_in_the_app_leave_nothing_running(qtbot, tmp
     assert rss[1] - rss[0] < 50, rss  # MB over the last 80 cycles
     ends = [i.status for i in RunStore(tmp_path / "runs").list()]
     assert ends and set(ends) <= {RunStatus.STOPPED, RunStatus.FINISHED}
+
+
+# -- long commands under SIGTERM: keyed to their progress, never to a clock -------------------
+
+def _wait_for_line(proc: subprocess.Popen, lines: queue.Queue, start: str) -> bool:
+    """True once the command wrote a stderr line starting with `start`; False when it ended
+    without one."""
+    while True:
+        line = lines.get(timeout=300)
+        if line == "":
+            proc.wait(timeout=60)
+            return False
+        if line.lstrip().startswith(start):
+            return True
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> str:
+    from prune_fixtures import MOONS, train_run
+
+    return train_run(tmp_path_factory.mktemp("runs"), MOONS,
+                     data={"name": "moons", "samples": 600}, batch_size=32)
+
+
+def test_sigterm_stops_a_quantized_export_and_removes_its_work_folder(trained_run, tmp_path,
+                                                                        monkeypatch):
+    """It died on SIGTERM leaving /tmp/workbench-quantize-*; now the step in flight ends,
+    nothing is written, the work folder goes, exit 143, and the same command then works."""
+    work = tmp_path / "tmp"
+    work.mkdir()
+    monkeypatch.setenv("TMPDIR", str(work))
+    out = tmp_path / "q.onnx"
+    args = ("export", trained_run, str(out), "--quantize", "static", "--per-channel", "no",
+            "--max-drop", "100")
+    proc, lines = _start(*args)
+    try:
+        while not list(work.glob("workbench-quantize-*")):  # its work has begun
+            assert proc.poll() is None, "the export ended before its work folder was made"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143
+    assert not out.exists() and not list(work.glob("workbench-quantize-*"))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".q.onnx")]
+    again = subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert out.is_file() and not list(work.glob("workbench-quantize-*"))
+
+
+def test_a_killed_quantization_leaves_a_work_folder_the_next_one_removes(trained_run,
+                                                                         tmp_path, monkeypatch):
+    from workbench.core.store import atomic
+    from workbench.core.tools.quantize import WORK_PREFIX
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(atomic.tempfile, "tempdir", None)  # read TMPDIR afresh
+    code = ("import os\nfrom workbench.core.store.atomic import work_dir\n"
+            f"with work_dir({WORK_PREFIX!r}) as w:\n    (w / 'float.onnx').write_bytes(b'x')\n"
+            "    print('working', flush=True)\n    os.kill(os.getpid(), 9)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == -9 and "working" in proc.stdout
+    (left,) = tmp_path.glob(f"{WORK_PREFIX}*")
+    then = time.time() - 3600
+    os.utime(left / atomic.WORK_LOCK, (then, then))
+    with atomic.work_dir(WORK_PREFIX) as live:
+        assert atomic.remove_stale_work_dirs(WORK_PREFIX) == [left]
+        assert live.is_dir() and not left.exists()
+
+
+def test_sigterm_during_prune_finetune_leaves_a_run_that_says_what_it_is(tmp_path):
+    """SIGTERM used to kill `prune --finetune` and leave a run whose `pruned_from` and
+    `sparsity` stayed null after resume; now it stops after the step in flight (143), the
+    run is stopped with what pruning decided, and `resume` finishes it keeping both."""
+    from prune_fixtures import MOONS, train_run
+
+    root = tmp_path / "runs"
+    parent = train_run(root, MOONS, data={"name": "moons", "samples": 20_000}, batch_size=16)
+    proc, lines = _start("prune", parent, "--amount", "0.5", "--finetune", "6")
+    try:
+        assert _wait_for_line(proc, lines, "fine-tuning epoch 1:")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["status"] == "stopped" and result["pruned_from"] == parent
+    run = Run(Path(result["run_dir"]))
+    summary = run.summary()
+    assert summary["pruned_from"] == parent and summary["sparsity"] == result["sparsity"] > 0.3
+    assert main(["resume", str(run.path), "--quiet"]) == 0
+    summary = run.summary()
+    assert summary["status"] == "finished" and summary["epochs_done"] == 6
+    assert summary["pruned_from"] == parent and summary["sparsity"] == result["sparsity"]
+
+
+def test_sigterm_stops_a_compress_search_which_keeps_what_it_found(trained_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "runs" / Path(trained_run).name
+    shutil.copytree(trained_run, run_dir)
+    proc, lines = _start("compress", str(run_dir), "--max-drop", "5", "--finetune", "1",
+                         "--per-channel", "no")
+    try:
+        assert _wait_for_line(proc, lines, "measure")  # the original is measured
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143
+    assert json.loads(out.strip().splitlines()[-1])["stopped"] is True
+    from workbench.core.tools.compress import last_target, variants_of
+
+    assert last_target(run_dir)["stopped"] is True
+    assert {v.kind for v in variants_of(run_dir)} >= {"fp32"}
+    again = subprocess.run([sys.executable, "-m", "workbench", "compress", str(run_dir),
+                            "--per-channel", "no"], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_sigterm_stops_lr_find_after_its_step(tmp_path):
+    proc, lines = _start("lr-find", str(_spec_file(tmp_path)), "--steps", "100000",
+                         "--start", "1e-9", "--end", "1e-8")
+    try:
+        assert _wait_for_line(proc, lines, "range test of")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143
+
+
+def test_a_second_signal_unwinds_at_once_and_still_removes_the_work_folder(tmp_path,
+                                                                         monkeypatch):
+    """A long command's second Ctrl-C stops at once, but by unwinding: the work folder and
+    temporary files go on the way out (a plain kill left /tmp/workbench-quantize-*)."""
+    from workbench.commands.signals import SignalStop, StopNow
+    from workbench.core.store import atomic
+
+    monkeypatch.setattr(atomic.tempfile, "tempdir", str(tmp_path))
+    stopped = []
+    with pytest.raises(StopNow) as caught, SignalStop(lambda: stopped.append(1)) as stop, \
+            atomic.work_dir("workbench-quantize-") as work:
+        stop._handle(signal.SIGTERM, None)
+        assert stop.event.is_set() and stopped == [1] and stop.exit_code == 143
+        (work / "float.onnx").write_bytes(b"x")
+        stop._handle(signal.SIGTERM, None)
+    assert caught.value.code == 143 and not work.exists()

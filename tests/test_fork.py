@@ -177,7 +177,7 @@ def test_the_fork_command(parent, tmp_path, capsys):
     assert "--set: expected FIELD=VALUE" in capsys.readouterr().err
 
 
-def test_a_damaged_checkpoint_fails_the_fork_and_leaves_the_parent(parent, tmp_path, capsys):
+def test_a_damaged_checkpoint_is_refused_before_the_fork_is_made(parent, tmp_path, capsys):
     import shutil
 
     run_dir, _ = parent
@@ -187,7 +187,114 @@ def test_a_damaged_checkpoint_fails_the_fork_and_leaves_the_parent(parent, tmp_p
     damaged.write_bytes(damaged.read_bytes()[:100])
     code = main(["fork", str(copy), "--epoch", "2", "--quiet", "--runs-dir",
                  str(tmp_path / "runs")])
-    assert code == 1
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["status"] == "failed" and "damaged or truncated" in result["error"]
+    assert code == 2  # refused before anything was made: bad input, one line
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "damaged or truncated" in err[0]
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
     assert Run(copy).summary()["status"] == "finished"
+
+
+def test_a_parent_whose_metrics_cannot_be_read_is_refused_before_the_fork_is_made(
+        parent, tmp_path, capsys):
+    """fork made the new run's folder before finding the parent's metrics unreadable."""
+    import os
+    import shutil
+
+    run_dir, _ = parent
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    (copy / "metrics.jsonl").unlink()
+    os.mkfifo(copy / "metrics.jsonl")  # not a plain file: refused unread
+    runs = tmp_path / "runs"
+    assert main(["fork", str(copy), "--epoch", "2", "--quiet", "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot read the parent's metrics" in err[0], err
+    assert not runs.exists()
+    with pytest.raises(ForkError, match="cannot read the parent's metrics"):
+        fork_trainer(plan_fork(copy, 2), runs=RunStore(runs))
+    assert not runs.exists()
+
+
+def test_a_fork_into_a_read_only_store_says_so_in_one_line(parent, tmp_path, capsys,
+                                                           monkeypatch):
+    """It said "free some disk space" (over two lines, exit 1) for a store that is read-only."""
+    import errno
+
+    from workbench.core.store import atomic
+
+    def read_only(*_args, **kw):
+        raise OSError(errno.EROFS, "Read-only file system", kw.get("dir"))
+
+    def create(self, spec, **_kw):
+        raise OSError(errno.EROFS, "Read-only file system", str(self.root))
+
+    monkeypatch.setattr(atomic.tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(RunStore, "create", create)
+    run_dir, _ = parent
+    runs = tmp_path / "ro"
+    assert main(["fork", run_dir, "--epoch", "2", "--quiet", "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "read-only file system" in err[0], err
+    assert "disk space" not in err[0] and not any(runs.iterdir())
+
+
+_KILL_BETWEEN_WRITES = """
+import os, signal, sys
+from workbench import spec as specmod
+from workbench.core.store.runs import Run, RunStore
+from workbench.core.training.loop import Trainer
+
+writes = []
+save_checkpoint, save_state = Run.save_checkpoint, Run.save_state
+
+
+def wrote(kind, state):
+    # keyed to the run's progress: the two writes at the end of epoch 3, whatever their order
+    if state.get("epoch") == 3 and state.get("step") == 0:
+        writes.append(kind)
+        if len(writes) == 2:  # the first is on disk; die before the second
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def checkpoint(self, state):
+    wrote("checkpoint.pt", state)
+    return save_checkpoint(self, state)
+
+
+def keep(self, name, state):
+    if name.startswith("checkpoints/"):
+        wrote(name, state)
+    return save_state(self, name, state)
+
+
+Run.save_checkpoint, Run.save_state = checkpoint, keep
+spec = specmod.load(sys.argv[1])
+for event in Trainer(spec, runs=RunStore(sys.argv[2]), threads=1).events():
+    pass
+"""
+
+
+def test_a_kill_between_the_two_checkpoint_writes_leaves_no_hole_in_the_fork_points(tmp_path):
+    """checkpoint.pt was written before checkpoints/epoch-N.pt: a kill between them left
+    checkpoint.pt at epoch N with no fork point N, and the resume went on from N+1 (the fork
+    points of one run had holes at 29 and 44). Killed between the two writes of epoch 3
+    (keyed to the run's progress, not to a time), the run resumes to whole fork points."""
+    import signal
+    import subprocess
+    import sys
+
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(make_spec(train={"epochs": 5}).to_json())
+    script = tmp_path / "kill.py"
+    script.write_text(_KILL_BETWEEN_WRITES)
+    root = tmp_path / "runs"
+    done = subprocess.run([sys.executable, str(script), str(spec_file), str(root)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    (run_dir,) = [p for p in root.iterdir() if (p / "spec.json").exists()]
+    at = Run(run_dir).load_checkpoint()["epoch"]
+    assert fork_points(run_dir) == list(range(1, max(fork_points(run_dir)) + 1))
+    assert set(range(1, at + 1)) <= set(fork_points(run_dir))
+    end = list(Trainer(resume=run_dir, runs=RunStore(root), threads=1).events())[-1]
+    assert isinstance(end, RunFinished) and not end.stopped
+    assert fork_points(run_dir) == [1, 2, 3, 4, 5]

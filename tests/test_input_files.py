@@ -177,3 +177,110 @@ def test_summary_and_metrics_files_keep_nan_that_training_logs(tmp_path):
     run.update_summary(status="failed", val_loss=float("nan"))
     assert run.summary()["status"] == "failed"
     json.loads((tmp_path / "summary.json").read_text())  # Python's own reader agrees
+
+
+# -- MNIST-style folders: the same one line in every command ----------------------------------
+
+def _idx_header(ndim: int, *dims: int) -> bytes:
+    import struct
+
+    return struct.pack(f">HBB{ndim}I", 0, 0x08, ndim, *dims)
+
+
+def _damage(kind: str, folder):
+    """A folder of the four IDX files with one damaged as a person (or a disk) may."""
+    import gzip
+    import os
+
+    from test_data_readers import write_mnist
+
+    from workbench.core.data.idx import FILES
+
+    write_mnist(folder, n_train=40, n_test=20)
+    images = folder / (FILES["train_images"] + ".gz")
+    labels = folder / (FILES["train_labels"] + ".gz")
+    if kind == "fifo":
+        images.unlink()
+        os.mkfifo(images)  # reading it would wait forever
+    elif kind == "device":
+        images.unlink()
+        images.symlink_to("/dev/zero")  # reading it would never end
+    elif kind == "empty":
+        images.write_bytes(b"")
+    elif kind == "truncated":
+        images.write_bytes(images.read_bytes()[:200])
+    elif kind == "billion":  # a header claiming 10^9 labels over 40 bytes
+        labels.write_bytes(gzip.compress(_idx_header(1, 10**9) + b"\0" * 40))
+    elif kind == "overflow":  # 2^22 * 2^21 * 2^21 wraps int64 to 0: it passed the check
+        images.write_bytes(gzip.compress(_idx_header(3, 2**22, 2**21, 2**21)))
+    return {"fifo": "not a plain file", "device": "not a plain file",
+            "empty": "too short to be an IDX file", "truncated": "not a complete gzip file",
+            "billion": "the header says 1,000,000,000 bytes of data, more than the",
+            "overflow": "more than the 268,435,456 this reader takes"}[kind]
+
+
+KINDS = ["fifo", "device", "empty", "truncated", "billion", "overflow"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "billion", "overflow"])
+def test_a_damaged_idx_file_is_one_data_error(tmp_path, kind):
+    says = _damage(kind, tmp_path)
+    with pytest.raises(DataError, match=says):
+        load_splits(DataSpec(name="mnist", root=str(tmp_path)), seed=0)
+
+
+def _mnist_spec(tmp_path, root) -> str:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps({
+        "name": "offline", "data": {"name": "mnist", "root": str(root)},
+        "model": {"layers": [{"type": "Flatten"}, {"type": "Linear", "out": 10}]},
+        "train": {"epochs": 1, "batch_size": 16, "device": "cpu"}}))
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("command", ["train", "lr-find", "compare"])
+def test_a_damaged_mnist_folder_is_one_line_exit_2_in_every_command(tmp_path, capsys, kind,
+                                                                    command):
+    """`train` said it over several lines with exit 1 (a bug for the overflow), lr-find in a
+    58-line traceback, compare failed every variant and saved the comparison."""
+    folder = tmp_path / "mnist"
+    says = _damage(kind, folder)
+    runs = tmp_path / "runs"
+    argv = {"train": ["train", _mnist_spec(tmp_path, folder), "--quiet"],
+            "lr-find": ["lr-find", _mnist_spec(tmp_path, folder), "--steps", "10"],
+            "compare": ["compare", _mnist_spec(tmp_path, folder), "--vary",
+                        "optim.lr=0.1,0.01", "--quiet"]}[command]
+    assert main([*argv, "--runs-dir", str(runs)] if command != "lr-find" else argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("workbench: error: ") and says in err[0], err
+    assert not runs.exists()  # nothing was made
+
+
+def test_a_run_whose_data_folder_was_damaged_is_one_line_in_its_tools(tmp_path, capsys):
+    from test_data_readers import write_mnist
+
+    folder = tmp_path / "mnist"
+    write_mnist(folder, n_train=40, n_test=20)
+    runs = tmp_path / "runs"
+    assert main(["train", _mnist_spec(tmp_path, folder), "--runs-dir", str(runs),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    says = _damage("overflow", folder)
+    for argv in (["export", "latest", str(tmp_path / "m.onnx")],
+                 ["prune", "latest", "--amount", "0.5"],
+                 ["fork", "latest", "--epoch", "1", "--set", "train.epochs=2"],
+                 ["compress", "latest"]):
+        assert main([*argv, "--runs-dir", str(runs)]) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and says in err[0], (argv, err)
+    assert len(list(runs.iterdir())) == 1 and not (tmp_path / "m.onnx").exists()
+
+
+def test_a_checkpoint_that_is_not_a_plain_file_is_refused_unread(tmp_path):
+    import os
+
+    run = RunStore(tmp_path).create(small_spec())
+    os.mkfifo(run.path / "checkpoint.pt")  # torch.load would wait on it forever
+    with pytest.raises(RunError, match="checkpoint.pt: not a plain file"):
+        run.load_checkpoint()

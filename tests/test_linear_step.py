@@ -12,7 +12,8 @@ from workbench.core.training.events import RunFinished, RunStarted
 from workbench.core.training.linear_step import LinearStackStep, supports
 from workbench.core.training.loop import Trainer
 from workbench.core.training.optim import build_optimizer, loss_function
-from workbench.core.training.step import EagerStep, make_step
+from workbench.core.training.setup import make_step
+from workbench.core.training.step import EagerStep
 
 CPU = torch.device("cpu")
 HIDDEN = [{"type": "Linear", "out": 24}, {"type": "ReLU"}]

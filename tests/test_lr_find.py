@@ -82,16 +82,18 @@ def test_regression_and_a_loss_that_explodes():
     assert result.suggested_lr < result.lrs[-1]
 
 
+MNIST_SMALL_MLP = {
+    "name": "mnist-small-mlp",
+    "data": {"name": "mnist_small", "val_fraction": 0.1},
+    "model": {"layers": [{"type": "Flatten"}, {"type": "Linear", "out": 128},
+                         {"type": "ReLU"}, {"type": "Linear", "out": 10}]},
+    "optim": {"name": "adam", "lr": 0.001},
+    "train": {"batch_size": 32, "device": "cpu"},
+}
+
+
 def test_mnist_small_mlp_with_adam_lands_in_the_usual_range():
-    spec = specmod.from_dict({
-        "name": "mnist-small-mlp",
-        "data": {"name": "mnist_small", "val_fraction": 0.1},
-        "model": {"layers": [{"type": "Flatten"}, {"type": "Linear", "out": 128},
-                             {"type": "ReLU"}, {"type": "Linear", "out": 10}]},
-        "optim": {"name": "adam", "lr": 0.001},
-        "train": {"batch_size": 32, "device": "cpu"},
-    })
-    result = lr_find(spec, threads=1)
+    result = lr_find(specmod.from_dict(MNIST_SMALL_MLP), threads=1)
     assert 1e-4 <= result.suggested_lr <= 1e-1
 
 
@@ -152,3 +154,48 @@ def test_command_refuses_bad_input_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["lr-find", str(path), "--start", "-1"])
     assert exit_.value.code == 2
+
+
+def _noisy_table(path, n: int = 800) -> None:
+    """A regression whose batches are noisy next to what a network can learn of it."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 3))
+    y = 1 + 0.3 * x[:, 0] + 0.1 * np.sin(3 * x[:, 1]) + rng.normal(size=n)
+    path.write_text("a,b,c,target\n" + "".join(
+        f"{r[0]:.4f},{r[1]:.4f},{r[2]:.4f},{t:.4f}\n" for r, t in zip(x, y, strict=True)))
+
+
+def test_a_noisy_regression_is_not_read_in_its_first_noisy_steps(tmp_path):
+    """It suggested 1.7e-07: the debiased average of the first few batches fell (it was their
+    noise) faster than the real descent, three decades later, did."""
+    table = tmp_path / "noisy.csv"
+    _noisy_table(table)
+    spec = specmod.from_dict({
+        "data": {"name": "csv", "path": str(table)},
+        "model": {"layers": [{"type": "Linear", "out": 32}, {"type": "ReLU"},
+                             {"type": "Linear", "out": 1}]},
+        "optim": {"name": "sgd"}, "train": {"batch_size": 32, "device": "cpu"}})
+    result = lr_find(spec, threads=1)
+    assert result.task == "regression"
+    assert 1e-4 <= result.steepest_lr <= result.minimum_lr
+    assert result.suggested_lr == result.steepest_lr
+    at = result.lrs.index(min(result.lrs, key=lambda lr: abs(lr - result.steepest_lr)))
+    fall = result.start_loss - result.best_loss
+    assert result.smoothed[at] <= result.start_loss - 0.1 * fall  # in the descent itself
+
+
+def test_notes_say_what_the_curve_shows():
+    """Adam on MNIST: the loss came down, then rose above where it started without passing
+    4x its minimum. It said 'the loss never exploded up to 10'."""
+    result = lr_find(specmod.from_dict(MNIST_SMALL_MLP), threads=1)
+    end = result.smoothed[-1]
+    assert result.stop == "end" and end > result.start_loss > result.best_loss
+    assert end < 4 * result.best_loss
+    (note,) = result.notes
+    assert "never exploded" not in note
+    for figure in (f"{result.best_loss:.3g}", f"{end:.3g}", f"{result.start_loss:.3g}",
+                   "above where it started", "4× its minimum"):
+        assert figure in note
+    assert result.summary()["start_loss"] == result.start_loss

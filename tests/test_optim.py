@@ -41,19 +41,36 @@ def test_every_optimizer_lowers_a_quadratic(name):
 @pytest.mark.parametrize(
     ("sched", "formula"),
     [
-        ({"name": "constant"}, lambda e: 0.1),
-        ({"name": "step", "step_size": 3, "gamma": 0.5}, lambda e: 0.1 * 0.5 ** (e // 3)),
-        ({"name": "exponential", "gamma": 0.8}, lambda e: 0.1 * 0.8**e),
-        ({"name": "inv_sqrt", "decay": 2.0}, lambda e: 0.1 / math.sqrt(1 + 2.0 * e)),
+        ({"name": "constant"}, lambda t: 0.1),
+        ({"name": "step", "step_size": 3, "gamma": 0.5}, lambda t: 0.1 * 0.5 ** (int(t) // 3)),
+        ({"name": "exponential", "gamma": 0.8}, lambda t: 0.1 * 0.8**t),
+        ({"name": "inv_sqrt", "decay": 2.0}, lambda t: 0.1 / math.sqrt(1 + 2.0 * t)),
         ({"name": "cosine", "min_lr": 0.01},
-         lambda e: 0.01 + 0.09 * 0.5 * (1 + math.cos(math.pi * e / 10))),
+         lambda t: 0.01 + 0.09 * 0.5 * (1 + math.cos(math.pi * t / 10))),
     ],
 )
 def test_schedule_follows_its_formula(sched, formula):
+    """At every step, t = epoch + step / steps_per_epoch: the curves move per step, the step
+    decay holds for whole epochs."""
     s = LRSchedule(make_spec(**sched), steps_per_epoch=5)
     for epoch in range(10):
         for step in range(5):
-            assert s.lr(epoch, step) == pytest.approx(formula(epoch), rel=1e-12)
+            assert s.lr(epoch, step) == pytest.approx(formula(epoch + step / 5), rel=1e-12)
+
+
+def test_cosine_after_warm_up_starts_at_the_rate_and_nears_its_final_rate():
+    """1 warm-up epoch of 2: it used to sit at half the rate through epoch 2 (a rate an
+    epoch), never nearing 'final rate 0'. Now it ramps to the rate, then falls every step."""
+    spec = make_spec(name="cosine", min_lr=0.0, warmup_epochs=1).with_value("train.epochs", 2)
+    s = LRSchedule(spec, steps_per_epoch=20)
+    ramp = [s.lr(0, k) for k in range(20)]
+    assert ramp == pytest.approx([0.1 * (k + 1) / 20 for k in range(20)])
+    after = [s.lr(1, k) for k in range(20)]
+    assert after == pytest.approx([0.05 * (1 + math.cos(math.pi * k / 20)) for k in range(20)])
+    assert after == sorted(after, reverse=True) and len(set(after)) == 20
+    assert after[-1] < 0.001  # its last step nears the final rate
+    xs, ys = lr_curve(spec, steps_per_epoch=20)  # the preview draws the same numbers
+    assert ys[:-1] == [s.lr(int(x), round((x - int(x)) * 20)) for x in xs[:-1]]
 
 
 def test_warmup_ramps_linearly_then_hands_over():
@@ -81,7 +98,7 @@ def test_plateau_cuts_after_patience():
 def test_lr_curve_for_preview():
     xs, ys = lr_curve(make_spec(name="exponential", gamma=0.5), steps_per_epoch=3)
     assert xs[0] == 0 and xs[-1] == 10
-    assert ys[0] == pytest.approx(0.1) and ys[-1] == pytest.approx(0.1 * 0.5**9)
+    assert ys[0] == pytest.approx(0.1) and ys[-1] == pytest.approx(0.1 * 0.5 ** (9 + 2 / 3))
 
 
 @pytest.mark.parametrize(("warmup", "steps"), [(1.5, 1), (0.3, 7), (2.25, 4), (0.01, 3)])

@@ -33,20 +33,30 @@ def _kinds(warnings):
 
 
 def test_judge_names_divergence_collapse_and_chance():
-    assert judge(0.69, 0.2, 0.25, [[90, 10], [12, 88]], ("a", "b")) == []
-    diverged = judge(0.69, 24.0, 53.7, [[103, 0], [97, 0]], ("a", "b"))
+    assert judge(0.69, 0.25, [[90, 10], [12, 88]], ("a", "b")) == []
+    diverged = judge(0.69, 53.7, [[103, 0], [97, 0]], ("a", "b"))
     assert _kinds(diverged) == {"diverged", "one_class"}
     assert "53.7" in diverged[0].message and "0.69" in diverged[0].message
     assert "lower the learning rate" in diverged[0].hint
     assert "“a” for 100%" in diverged[1].message
-    assert _kinds(judge(0.69, float("inf"), None, None)) == {"diverged"}
-    chance = judge(2.3, 2.2, 2.2, [[3, 3, 4], [3, 4, 3], [4, 3, 3]], ("x", "y", "z"))
+    assert _kinds(judge(0.69, float("inf"), None)) == {"diverged"}
+    chance = judge(2.3, 2.2, [[3, 3, 4], [3, 4, 3], [4, 3, 3]], ("x", "y", "z"))
     assert _kinds(chance) == {"chance"}
     # a data set that is itself 95% one class: predicting it is no collapse, but no skill
-    skewed = judge(0.5, 0.3, 0.3, [[95, 0], [5, 0]], ("common", "rare"))
+    skewed = judge(0.5, 0.3, [[95, 0], [5, 0]], ("common", "rare"))
     assert _kinds(skewed) == {"chance"}
-    assert judge(0.69, 0.5, 0.5, [[3, 0], [2, 0]]) == []  # too few test samples to judge
-    assert judge(1e-4, 1.2e-4, None, None) == []  # regression noise near zero
+    assert judge(0.69, 0.5, [[3, 0], [2, 0]]) == []  # too few test samples to judge
+    assert judge(1e-4, 1.2e-4, None) == []  # regression noise near zero
+
+
+def test_a_trained_start_that_ends_a_little_worse_has_not_diverged():
+    """Against the loss of knowing nothing (ln 10 for ten balanced classes), 0.05 -> 0.1 is
+    a trained net a little worse; 0.05 -> 0.5 is a fine-tune that wrecked it."""
+    ln10 = 2.302585
+    assert judge(0.05, 0.1, None, chance_loss=ln10) == []
+    assert _kinds(judge(0.05, 0.5, None, chance_loss=ln10)) == {"diverged"}
+    assert "validation loss ended" in judge(0.05, 0.5, None, chance_loss=ln10,
+                                            end_split="validation")[0].message
 
 
 def test_a_diverging_run_finishes_flagged_and_the_cli_says_so(tmp_path, capsys):
@@ -77,14 +87,16 @@ def test_a_run_that_learned_is_ok(tmp_path):
 
 
 def test_where_training_started_survives_a_checkpoint():
-    state = LoopState(first_loss=0.7, last_loss=0.3)
+    state = LoopState(last_loss=0.3, start_loss=0.69, start_split="validation")
     ckpt = {"epoch": 1, "step": 0, "global_step": 10, "elapsed": 1.0,
             "best_val_accuracy": None, "epoch_sums": [0.0, 0, 0], "epoch_gen_state": None,
-            "first_loss": state.first_loss, "last_loss": state.last_loss}
+            "last_loss": state.last_loss,
+            "start_loss": state.start_loss, "start_split": state.start_split}
     restored = loop_state(ckpt)
-    assert (restored.first_loss, restored.last_loss) == (0.7, 0.3)
-    del ckpt["first_loss"], ckpt["last_loss"]  # a checkpoint from before verdicts
-    assert loop_state(ckpt).first_loss is None
+    assert restored.last_loss == 0.3
+    assert (restored.start_loss, restored.start_split) == (0.69, "validation")
+    del ckpt["start_loss"], ckpt["start_split"]  # a checkpoint from before measured starts
+    assert loop_state(ckpt).start_loss is None  # measured again when the run resumes
 
 
 def test_a_damaged_warnings_entry_reads_as_none():

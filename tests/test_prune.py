@@ -234,3 +234,13 @@ def test_create_pruned_run_with_the_panels_defaults_structured_or_at_zero(tmp_pa
         assert summary["status"] == "finished" and summary["finetune_epochs"] == 1, config
         if config.amount == 0.0:
             assert summary["parameters"] == summary["parameters_before"]
+
+
+def test_the_unpruned_figures_are_the_run_s_own(tmp_path):
+    """One evaluation batch size everywhere (it was 1024 in the trainer, 4096 in prune): the
+    prune session's figures of the unpruned network are the run's summary, to the last bit."""
+    run_dir = train_run(tmp_path, MLP, data={"name": "mnist_small", "val_fraction": 0.5})
+    summary = Run(run_dir).summary()
+    baseline = PruneSession(run_dir).baseline
+    assert (baseline.val_loss, baseline.val_accuracy) == (summary["val_loss"],
+                                                          summary["val_accuracy"])

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -80,20 +81,22 @@ def _age(path, seconds):
 
 
 def test_stale_temps_are_removed_but_not_a_live_writers(tmp_path):
-    dead = tmp_path / ".checkpoint.pt.abcd1234.tmp"
+    dead = tmp_path / ".checkpoint.pt.wb-abcd1234.tmp"
     dead.write_bytes(b"half")
     _age(dead, 3600)
-    young = tmp_path / ".summary.json.efgh5678.tmp"  # its writer may not have locked it yet
+    young = tmp_path / ".summary.json.wb-efgh5678.tmp"  # its writer may not have locked it yet
     young.write_bytes(b"x")
-    mine = tmp_path / "notes.tmp"  # not one of ours: never touched
-    mine.write_text("keep")
-    _age(mine, 3600)
+    mine = [tmp_path / "notes.tmp", tmp_path / ".report.docx.A1B2C3.tmp",
+            tmp_path / ".summary.json.abcd1234.tmp"]  # not ours: never touched
+    for path in mine:
+        path.write_text("keep")
+        _age(path, 3600)
     with temp_beside(tmp_path / "metrics.jsonl") as live:
         live.write_text("being written")
         _age(live, 3600)
         removed = remove_stale_temps(tmp_path)
         assert removed == [dead]
-        assert live.exists() and young.exists() and mine.exists()
+        assert live.exists() and young.exists() and all(p.exists() for p in mine)
     assert (tmp_path / "metrics.jsonl").read_text() == "being written"
 
 
@@ -101,27 +104,10 @@ def test_a_killed_writers_temp_is_removed_when_the_store_lists(tmp_path):
     """A real kill -9 in the middle of an atomic write, then `list`."""
     store = RunStore(tmp_path)
     run = store.create(SPEC)
-    code = textwrap.dedent(f"""
-        import os
-        from pathlib import Path
-        from workbench.core.store.atomic import write_atomic
-
-        def write(f):
-            f.write(b"x" * 1000)
-            f.flush()
-            print("writing", flush=True)
-            os.kill(os.getpid(), 9)
-
-        write_atomic(Path({str(run.path / 'checkpoint.pt')!r}), write)
-    """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == -9 and "writing" in proc.stdout
-    temps = [p for p in run.path.iterdir() if p.name.startswith(".checkpoint.pt.")]
-    assert len(temps) == 1
-    _age(temps[0], 3600)
+    temp = _kill_while_writing(run.path / "checkpoint.pt")
+    _age(temp, 3600)
     store.list()
-    assert not temps[0].exists()
+    assert not temp.exists()
     assert not (run.path / "checkpoint.pt").exists()
 
 
@@ -199,3 +185,147 @@ def test_workbench_runs_and_resume_speak_of_interrupted_runs(tmp_path):
                          capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 2
     assert "interrupted before its first checkpoint, so it cannot be resumed" in res.stderr
+
+
+# -- what a sweep and a listing may touch ----------------------------------------------------
+
+def test_an_export_sweeps_only_its_own_temps_in_a_persons_folder(tmp_path):
+    """`export RUN DIR/model.onnx` used to delete any old hidden `.x.ABC123.tmp` in DIR (a
+    person's `.report.docx.A1B2C3.tmp`); now only the temps of the files it writes go."""
+    from prune_fixtures import MOONS, train_run
+
+    from workbench.cli import main
+
+    run_dir = train_run(tmp_path / "runs", MOONS, data={"name": "moons", "samples": 200})
+    home = tmp_path / "home"
+    home.mkdir()
+    theirs = [home / ".report.docx.A1B2C3.tmp", home / ".notes.txt.abcdef12.tmp",
+              home / ".other.onnx.wb-abcd1234.tmp"]  # another file's temp: not this export's
+    ours = home / ".model.onnx.wb-k3j4h5g6.tmp"  # a killed export of this same file
+    for path in (*theirs, ours):
+        path.write_text("x")
+        _age(path, 3600)
+    assert main(["export", run_dir, str(home / "model.onnx"), "--no-script"]) == 0
+    assert all(p.read_text() == "x" for p in theirs)
+    assert not ours.exists() and (home / "model.onnx").is_file()
+
+
+def _kill_while_writing(target):
+    """A real kill -9 in the middle of an atomic write of `target`; the temp it left."""
+    code = textwrap.dedent(f"""
+        import os
+        from pathlib import Path
+        from workbench.core.store.atomic import write_atomic
+
+        def write(f):
+            f.write(b"x" * 1000)
+            f.flush()
+            print("writing", flush=True)
+            os.kill(os.getpid(), 9)
+
+        write_atomic(Path({str(target)!r}), write)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == -9 and "writing" in proc.stdout
+    (temp,) = [p for p in target.parent.iterdir() if p.name.startswith(f".{target.name}.")]
+    return temp
+
+
+def test_a_temp_killed_inside_checkpoints_is_swept_by_the_next_listing(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create(SPEC)
+    (run.path / "checkpoints").mkdir()
+    temp = _kill_while_writing(run.path / "checkpoints" / "epoch-00003.pt")
+    _age(temp, 3600)
+    store.list()
+    assert not temp.exists()
+    assert not (run.path / "checkpoints" / "epoch-00003.pt").exists()
+
+
+def test_a_listing_never_follows_a_linked_run_folder_out_of_the_store(tmp_path, capsys):
+    """A run folder that is a link to elsewhere: `workbench runs` used to read it, probe its
+    lock (creating `.lock` there) and sweep its temps. Links are not runs of the store."""
+    from workbench.cli import main
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "summary.json").write_text(json.dumps({"status": "running", "name": "x"}))
+    (elsewhere / "spec.json").write_text(SPEC.to_json())
+    stale = elsewhere / ".checkpoint.pt.wb-abcd1234.tmp"
+    stale.write_text("someone else's")
+    _age(stale, 3600)
+    store = RunStore(tmp_path / "runs")
+    real = store.create(SPEC)
+    (store.root / "20990101-000000-linked-abcdef").symlink_to(elsewhere)
+    before = sorted(p.name for p in elsewhere.iterdir())
+    assert [i.path for i in store.list()] == [real.path]
+    assert main(["runs", "--runs-dir", str(store.root)]) == 0
+    assert main(["runs", "--runs-dir", str(store.root), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "linked" not in out and "1 runs in" in out
+    assert sorted(p.name for p in elsewhere.iterdir()) == before  # no .lock, the temp kept
+
+
+def test_the_comparisons_folder_is_never_a_run(tmp_path, capsys):
+    """After any comparison the Runs list and `workbench runs` showed `comparisons · damaged`,
+    counted as a run."""
+    from workbench.cli import main
+    from workbench.core.tools.compare import Comparison, save_comparison
+
+    store = RunStore(tmp_path / "runs")
+    run = store.create(SPEC)
+    save_comparison(Comparison("race", []), store)
+    assert (store.root / "comparisons").is_dir()
+    assert [i.path for i in store.list()] == [run.path]
+    assert main(["runs", "--runs-dir", str(store.root)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("1 runs in") and not any("damaged" in ln for ln in lines)
+    assert main(["runs", "--runs-dir", str(store.root), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["run_dir"] for r in rows] == [str(run.path)]
+
+
+def test_temps_of_a_long_legal_name_stay_within_the_name_limit(tmp_path):
+    """A 250-character name is legal; its temp used to be 264 and fail to be made."""
+    path = tmp_path / ("x" * 245 + ".json")
+    write_text_atomic(path, "{}")
+    assert path.read_text() == "{}"
+    with temp_beside(tmp_path / ("é" * 127)) as tmp:  # 254 bytes of UTF-8
+        assert len(os.fsencode(tmp.name)) <= 255
+        tmp.write_text("x")
+
+
+# -- resuming: one rule ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("status", "checkpoint", "why"), [
+    (RunStatus.STOPPED, True, None),
+    (RunStatus.FAILED, True, None),
+    (RunStatus.FINISHED, True, "it finished: nothing to resume"),
+    (RunStatus.STOPPED, False, "it has no checkpoint to continue from"),
+    (RunStatus.CREATED, True, "it is training now"),
+])
+def test_one_rule_says_whether_a_run_resumes(tmp_path, status, checkpoint, why):
+    store = RunStore(tmp_path)
+    run = store.create(SPEC)
+    run.update_summary(status=status)
+    if checkpoint:
+        run.save_checkpoint({"epoch": 1})
+    (info,) = store.list()
+    assert info.resumable == (why is None) and run.why_not_resumable() == info.why_not_resumable
+    assert why is None or why in info.why_not_resumable
+
+
+def test_resuming_a_finished_run_says_so_and_changes_nothing(tmp_path, capsys):
+    """It used to exit 0 silently and rewrite the run's summary."""
+    from prune_fixtures import MOONS, train_run
+
+    from workbench.cli import main
+
+    run_dir = Path(train_run(tmp_path / "runs", MOONS, data={"name": "moons", "samples": 200}))
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    assert main(["resume", str(run_dir), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "it finished: nothing to resume" in err[0]
+    after = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    assert after == before

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 
 from workbench import spec as specmod
 from workbench.core.training.events import RunStarted
 from workbench.core.training.loop import Trainer
+from workbench.core.training.process import PROCESS, Share
 from workbench.core.training.threads import automatic_threads, choose_threads, physical_cores
 from workbench.spec import SpecError
 
@@ -76,16 +79,43 @@ def _started(trainer: Trainer) -> RunStarted:
 @pytest.mark.usefixtures("_torch_threads")
 def test_the_trainer_uses_the_spec_unless_told_otherwise(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    torch.set_num_threads(3)
     spec = specmod.from_dict({"data": {"name": "moons", "samples": 200},
                               "model": {"layers": [{"type": "Linear", "out": 2}]},
                               "train": {"epochs": 1, "device": "cpu", "threads": 2}})
-    started = _started(Trainer(spec, store=False))
-    assert torch.get_num_threads() == 2 and started.device_name == "CPU (2 threads)"
-    _started(Trainer(spec, store=False, threads=1))  # the CLI's --threads wins
-    assert torch.get_num_threads() == 1
+    assert _started(Trainer(spec, store=False)).device_name == "CPU (2 threads)"
+    assert torch.get_num_threads() == 3  # put back when the run ends
+    started = _started(Trainer(spec, store=False, threads=1))  # the CLI's --threads wins
+    assert started.device_name == "CPU (1 thread)"
     spec.train.threads = None
     started = _started(Trainer(spec, store=False))
-    assert torch.get_num_threads() == automatic_threads()
+    n = automatic_threads()
+    assert started.device_name == f"CPU ({n} thread{'s' if n > 1 else ''})"
+    assert torch.get_num_threads() == 3
+
+
+@pytest.mark.usefixtures("_torch_threads")
+def test_overlapping_jobs_share_one_thread_count_and_the_last_puts_it_back():
+    """The first job sets the count; one that arrives while it runs trains with it and is
+    told so; nothing changes under a running job, and the last puts back what was found."""
+    torch.set_num_threads(3)
+    with PROCESS.threads(1) as first:
+        assert first == Share(1) and torch.get_num_threads() == 1
+        seen: list = []
+        thread = threading.Thread(target=lambda: _hold(seen, 2))
+        thread.start()
+        thread.join(timeout=60)
+        share, jobs, note, threads = seen[0]
+        assert share.value == 1 and "1 CPU thread instead of 2" in (share.note or "")
+        assert jobs == 2 and "2 jobs share this process" in (note or "") and threads == 1
+        assert torch.get_num_threads() == 1
+        assert PROCESS.jobs == 1
+    assert torch.get_num_threads() == 3 and PROCESS.jobs == 0 and PROCESS.note is None
+
+
+def _hold(seen: list, wanted: int) -> None:
+    with PROCESS.threads(wanted) as share:
+        seen.append((share, PROCESS.jobs, PROCESS.note, torch.get_num_threads()))
 
 
 def test_the_app_sets_and_clears_the_thread_count(qtbot):

@@ -249,3 +249,25 @@ def test_a_run_without_a_validation_or_test_split_finishes(tmp_path, split):
         assert end.test_loss is None and end.confusion is None
         assert summary["test_accuracy"] is None and summary["val_accuracy"] > 0.5
     assert (Path(end.run_dir) / "model.pt").exists()
+
+
+def test_a_run_stopped_partway_into_an_epoch_says_how_far_it_got(tmp_path, monkeypatch):
+    """'Stopped after 0 epochs' was said of a run stopped 40% into epoch 1: the event and
+    the summary carry the steps done, and the words for them."""
+    monkeypatch.setattr("workbench.core.training.loop.PROGRESS_INTERVAL", 0.0)
+    trainer = Trainer(make_spec(train={"epochs": 3}), runs=RunStore(tmp_path))
+    seen = []
+    for event in trainer.events():
+        seen.append(event)
+        if isinstance(event, Progress) and event.step >= 0.4 * event.steps_per_epoch:
+            trainer.stop()
+    done = seen[-1]
+    assert isinstance(done, RunFinished) and done.stopped and done.epochs == 0
+    steps = done.global_step
+    assert 0 < steps < done.steps_per_epoch == seen[0].steps_per_epoch
+    assert done.epochs_run == steps / done.steps_per_epoch
+    assert done.done == f"{steps / done.steps_per_epoch:.0%} into epoch 1"
+    summary = Run(done.run_dir).summary()
+    assert (summary["steps_done"], summary["done"]) == (steps, done.done)
+    finished = run_all(Trainer(resume=done.run_dir))[-1]
+    assert finished.done == "3 epochs" and finished.epochs_run == 3.0

@@ -1,17 +1,23 @@
 """`workbench`: opens the app; `workbench train|runs|...` work headless.
 
 Each subcommand lives in `workbench/commands/<name>.py` with `add_parser` and `run`.
-A bad spec or argument exits with status 2 and one line naming the problem.
+A bad spec or argument exits with status 2 and one line naming the problem; every exit status
+is one of `commands.common.Exit`. Other libraries' warnings and log lines reach stderr only
+with `--verbose`; a reader that closes the output (`workbench runs | head -1`) ends the
+command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from workbench import __version__
+from workbench.commands.common import Exit
 
 # Modules in workbench/commands; a command's name is its module's with "-" for "_".
 COMMANDS = ("train", "runs", "resume", "compare", "prune", "export", "compress", "lr_find",
@@ -23,7 +29,7 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message}\n")
-        sys.exit(2)
+        sys.exit(Exit.BAD_INPUT)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +55,7 @@ def _version_text() -> str:
 def fail(message: str) -> int:
     """Print one line naming the problem; the exit status for bad input."""
     sys.stderr.write(f"workbench: error: {message}\n")
-    return 2
+    return Exit.BAD_INPUT
 
 
 def _internal(argv: list[str]) -> int | None:
@@ -68,26 +74,60 @@ def _internal(argv: list[str]) -> int | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        _drop_output()
+        return Exit.SIGPIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     internal = _internal(list(sys.argv[1:] if argv is None else argv))
     if internal is not None:
         return internal
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:
+        sys.stdout.flush()  # --help and --version: a closed pipe is caught in main
+        raise
     from workbench import logs
 
     logs.configure(verbose=args.verbose)
     if args.command is None:
         return _open_app()
+    if not args.verbose:
+        logs.quiet_other_libraries()
     from workbench.commands.common import CommandError
+    from workbench.core.cancel import Cancelled
 
     module = importlib.import_module(f"workbench.commands.{args.command.replace('-', '_')}")
     try:
-        return module.run(args)
+        code = int(module.run(args))
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at the interpreter's exit
+        return code
     except CommandError as exc:
         return fail(str(exc))
-    except KeyboardInterrupt:
-        sys.stderr.write("workbench: interrupted\n")
-        return 130
+    except Cancelled as exc:  # a command that stopped on request without saying so itself
+        sys.stderr.write(f"workbench: stopped: {exc}\n")
+        return Exit.SIGINT
+    except KeyboardInterrupt as exc:
+        _quietly(lambda: sys.stderr.write("\nworkbench: stopped at once\n"))
+        return int(getattr(exc, "code", Exit.SIGINT))
+
+
+def _quietly(write: Callable[[], object]) -> None:
+    with contextlib.suppress(OSError):
+        write()
+
+
+def _drop_output() -> None:
+    """The reader of the output went away: send what is left of it, and the interpreter's
+    last flush, nowhere instead of into a BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _open_app() -> int:
@@ -97,7 +137,7 @@ def _open_app() -> int:
         build_parser().print_help()
         sys.stderr.write(f"\nworkbench: the desktop app needs PySide6 and pyqtgraph ({exc}); "
                          "install them with: pip install 'workbench[gui]'\n")
-        return 1
+        return Exit.FAILED
     return gui_main()
 
 

@@ -1,12 +1,14 @@
-"""Pieces the subcommands share: the workspace, loading a spec with a one-line error, printing
-the result."""
+"""Pieces the subcommands share: the exit statuses, the workspace, loading a spec with a
+one-line error, printing the result (stopping on a signal is in signals.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Callable
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,27 @@ from workbench.spec import BOUNDS, Bound, ExperimentSpec, SpecError
 from workbench.spec.checks import show
 
 
+class Exit(IntEnum):
+    """The exit status of every command, one per kind of ending (the README's table).
+
+    OK: done. FAILED: the work began and failed (a run that diverged or ran out of memory, a
+    disk that filled while training, a bug). BAD_INPUT: refused in one line before anything
+    changed (a bad spec, flag, file, folder, dataset or run; no network for a download; a
+    folder that cannot be written). 128 + the signal: stopped on request after the step in
+    flight, what was made whole or recorded as stopped (SIGINT 130, SIGTERM 143; SIGPIPE 141:
+    whoever read the output went away).
+    """
+
+    OK = 0
+    FAILED = 1
+    BAD_INPUT = 2
+    SIGINT = 128 + signal.SIGINT
+    SIGPIPE = 128 + signal.SIGPIPE
+    SIGTERM = 128 + signal.SIGTERM
+
+
 class CommandError(Exception):
-    """Bad input to a command: printed as one line, exit status 2."""
+    """Bad input to a command: printed as one line, exit status 2 (Exit.BAD_INPUT)."""
 
 
 def add_runs_dir(parser: argparse.ArgumentParser) -> None:
@@ -66,11 +87,12 @@ def find_run(args: argparse.Namespace) -> Path:
 
 
 def workspace_from(args: argparse.Namespace) -> Workspace:
-    """The command's workspace: its run store (`--runs-dir`) and dataset cache; a dataset it
-    cannot download names the way to give the files: `--data-root` where the command takes
-    it, else the spec's data.root."""
+    """The command's workspace: its run store (`--runs-dir`) and dataset cache. A runs folder
+    that cannot hold runs (a file, a device) is refused in one line; a dataset it cannot
+    download names the way to give the files: `--data-root` where the command takes it, else
+    the spec's data.root."""
     name = DATA_ROOT_NAME if hasattr(args, "data_root") else "data.root in the run's spec.json"
-    return Workspace(getattr(args, "runs_dir", None), data_root_name=name)
+    return checked_workspace(getattr(args, "runs_dir", None), data_root_name=name)
 
 
 DATA_ROOT_NAME = "--data-root (data.root)"
@@ -94,6 +116,47 @@ def with_data_root(spec: ExperimentSpec, args: argparse.Namespace) -> Experiment
         return spec.with_value("data.root", root)
     except SpecError as exc:
         raise CommandError(str(exc)) from exc
+
+
+def checked_workspace(runs_dir: str | Path | None, *,
+                      data_root_name: str = DATA_ROOT_NAME) -> Workspace:
+    """A workspace on `runs_dir` (None: the per-user one), refused in one line when that is
+    not a folder, or not where a folder can be made."""
+    from workbench.core.store.runs import RunError
+
+    workspace = Workspace(runs_dir, data_root_name=data_root_name)
+    try:
+        workspace.runs.check()
+    except RunError as exc:
+        raise CommandError(f"--runs-dir: {exc}" if runs_dir is not None else str(exc)) \
+            from None
+    return workspace
+
+
+def writable_workspace(runs_dir: str | Path | None) -> Workspace:
+    """A workspace whose store new runs can be written to, checked before anything is made."""
+    from workbench.core.store.runs import RunError
+
+    workspace = checked_workspace(runs_dir)
+    try:
+        workspace.runs.check_writable()
+    except RunError as exc:
+        raise CommandError(str(exc)) from None
+    return workspace
+
+
+def load_data(workspace: Workspace, specs: list[ExperimentSpec]) -> None:
+    """Load each experiment's data into the workspace's cache before anything runs, so that
+    a bad dataset (a damaged file, a missing folder, no network for a download) is refused in
+    one line, as `train` refuses it, instead of failing every run; the runs then find it
+    there."""
+    from workbench.core.data import DataError
+
+    for spec in specs:
+        try:
+            workspace.splits(spec.data, spec.train.seed)
+        except DataError as exc:
+            raise CommandError(str(exc)) from exc
 
 
 def load_spec(path: str) -> ExperimentSpec:

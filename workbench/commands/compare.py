@@ -18,6 +18,7 @@ from workbench.commands.common import (
     add_runs_dir,
     bounded,
     device_name,
+    load_data,
     load_spec,
     print_result,
     spec_field,
@@ -94,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     comparison = build(args)
     side = args.side_by_side
     workspace = workspace_from(args)
+    load_data(workspace, [v.spec for v in comparison.variants])
     runs = workspace.runs
     runner = ComparisonRunner(comparison, runs, threads=args.threads, side_by_side=side,
                               source=workspace)
@@ -104,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
                      "\n")
     try:
         for index, event in runner.events():
+            comparison.record(index, event)
             curves[index].add(event)
             label = comparison.variants[index].label
             if isinstance(event, RunStarted):

@@ -4,6 +4,9 @@ Without `--max-drop`: measure the run and every run pruned from it (float and in
 onnxruntime on this machine) and print the variants and the Pareto set. With it: search for
 the smallest variant that loses at most that many validation accuracy points, pruning (into
 new runs linked to this one), fine-tuning, quantizing and verifying as it goes.
+
+Ctrl-C or SIGTERM stops it after the step in flight (exit 130/143): what was measured stays in
+each run's record, and running it again continues; a search prints and records what it found.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ from typing import Any
 
 from workbench.commands.common import (
     CommandError,
+    Exit,
     add_run_arg,
     add_runs_dir,
     bounded,
+    checked_workspace,
     find_run,
     print_result,
+    writable_workspace,
 )
 from workbench.commands.export import add_quantize_arguments, quantize_config, variant_table
+from workbench.commands.signals import SignalStop
 from workbench.core.tools.compress_settings import (
     DEFAULT_FINETUNE_EPOCHS,
     DEFAULT_PROBES,
@@ -29,7 +36,6 @@ from workbench.core.tools.compress_settings import (
     MAX_FINETUNE_EPOCHS,
     MAX_PROBES,
 )
-from workbench.core.workspace import Workspace
 from workbench.spec import Bound
 
 
@@ -55,6 +61,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     args.run_dir = str(find_run(args))  # a name, a prefix, latest or a path
+    from workbench.core.cancel import Cancelled
     from workbench.core.tools.compress import (
         CompressError,
         compress_to_target,
@@ -65,26 +72,38 @@ def run(args: argparse.Namespace) -> int:
     from workbench.core.tools.prune import PruneError
 
     config = quantize_config(args, args.quantize)
-    # pruned runs go beside their parent unless --runs-dir says otherwise
-    workspace = Workspace(args.runs_dir or Path(args.run_dir).parent)
-    try:
-        if args.max_drop is None:
-            variants = measure_family(args.run_dir, workspace.runs, config, report=_note,
-                                      source=workspace)
-            front = pareto(variants)
-            sys.stderr.write(variant_table([(_name(v), v.measured) for v in variants]))
-            sys.stderr.write("Pareto set (size against test accuracy): "
-                             + "; ".join(_name(v) for v in front) + "\n")
-            print_result({"run_dir": args.run_dir,
-                          "variants": [v.to_dict() for v in variants],
-                          "pareto": [v.to_dict() for v in front]})
-            return 0
-        result = compress_to_target(args.run_dir, args.max_drop, runs=workspace.runs,
-                                    finetune_epochs=args.finetune,
-                                    structured=not args.unstructured, config=config,
-                                    probes=args.probes, report=_progress, source=workspace)
-    except (CompressError, ExportError, PruneError) as exc:
-        raise CommandError(str(exc)) from exc
+    # pruned runs go beside their parent unless --runs-dir says otherwise; a search makes
+    # them, so their store must be writable before anything is measured
+    store = args.runs_dir or Path(args.run_dir).parent
+    workspace = checked_workspace(store) if args.max_drop is None else writable_workspace(store)
+    with SignalStop() as stop:
+        try:
+            if args.max_drop is None:
+                variants = measure_family(args.run_dir, workspace.runs, config, report=_note,
+                                          source=workspace, cancel=stop.event)
+            else:
+                result = compress_to_target(args.run_dir, args.max_drop, runs=workspace.runs,
+                                            finetune_epochs=args.finetune,
+                                            structured=not args.unstructured, config=config,
+                                            probes=args.probes, report=_progress,
+                                            source=workspace, cancel=stop.event)
+        except Cancelled as exc:
+            return stop.stopped(str(exc))
+        except (CompressError, ExportError, PruneError) as exc:
+            if stop.signal is not None:
+                return stop.stopped("what was measured is kept; run it again to continue")
+            raise CommandError(str(exc)) from exc
+    if args.max_drop is None:
+        if stop.signal is not None:
+            return stop.stopped("what was measured is kept in each run's record; run it "
+                                "again to continue")
+        front = pareto(variants)
+        sys.stderr.write(variant_table([(_name(v), v.measured) for v in variants]))
+        sys.stderr.write("Pareto set (size against test accuracy): "
+                         + "; ".join(_name(v) for v in front) + "\n")
+        print_result({"run_dir": args.run_dir, "variants": [v.to_dict() for v in variants],
+                      "pareto": [v.to_dict() for v in front]})
+        return Exit.OK
     best = result.best
     if best is not None:
         m = best.measured
@@ -95,7 +114,10 @@ def run(args: argparse.Namespace) -> int:
             f"{m.test_accuracy:.2%} (float {result.reference_test_accuracy:.2%}), "
             f"{best.file or 'file not kept'}\n")
     print_result(result.to_dict())
-    return 0
+    if stop.signal is not None:
+        return stop.stopped("the search, with what it found so far (kept in the run's "
+                            "record); run it again to search anew")
+    return Exit.OK
 
 
 def _name(v: Any) -> str:

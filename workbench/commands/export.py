@@ -1,7 +1,8 @@
 """`workbench export RUN OUT.onnx`: export a run to ONNX, verified with onnxruntime.
 
 With `--quantize dynamic|static|fp16|auto` the file written is the quantized network, verified
-on the test split against the float one (refused past `--max-drop` points).
+on the test split against the float one (refused past `--max-drop` points). Ctrl-C or SIGTERM
+stops it between steps (exit 130/143): nothing is written, its work folder is removed.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from typing import Any
 
 from workbench.commands.common import (
     CommandError,
+    Exit,
     add_run_arg,
     add_runs_dir,
     bounded,
     find_run,
     print_result,
 )
+from workbench.commands.signals import SignalStop
 from workbench.core.workspace import Workspace
 from workbench.spec import Bound
 
@@ -81,22 +84,31 @@ def quantize_config(args: argparse.Namespace, mode: str) -> Any:
                           max_drop=max_drop)
 
 
+NOTHING_WRITTEN = "nothing was written; export again to make it"
+
+
 def run(args: argparse.Namespace) -> int:
     args.run_dir = str(find_run(args))  # a name, a prefix, latest or a path
+    from workbench.core.cancel import Cancelled
     from workbench.core.tools.export import DEFAULT_OPSET, ExportError, export_run
 
     workspace = Workspace()
-    quiet_exporter()
-    if args.quantize is not None:
-        return _run_quantized(args, workspace)
-    try:
-        result = export_run(args.run_dir, args.out,
-                            opset=DEFAULT_OPSET if args.opset is None else args.opset,
-                            normalize_in_graph=args.raw_input, weights=not args.no_weights,
-                            script=not args.no_script, overwrite=args.force,
-                            source=workspace, sparse=not args.dense)
-    except ExportError as exc:
-        raise CommandError(str(exc)) from exc
+    with SignalStop() as stop:
+        try:
+            if args.quantize is not None:
+                return _run_quantized(args, workspace, stop)
+            result = export_run(args.run_dir, args.out,
+                                opset=DEFAULT_OPSET if args.opset is None else args.opset,
+                                normalize_in_graph=args.raw_input,
+                                weights=not args.no_weights, script=not args.no_script,
+                                overwrite=args.force, source=workspace,
+                                sparse=not args.dense, cancel=stop.event)
+        except Cancelled:
+            return stop.stopped(NOTHING_WRITTEN)
+        except ExportError as exc:
+            if stop.signal is not None:  # a load cut short by the stop
+                return stop.stopped(NOTHING_WRITTEN)
+            raise CommandError(str(exc)) from exc
     if result.note:
         sys.stderr.write(f"note: {result.note}\n")
     for c in result.checks:
@@ -108,31 +120,19 @@ def run(args: argparse.Namespace) -> int:
     d = result.to_dict()
     d.pop("checks")
     print_result(d)
-    return 0
+    return Exit.OK
 
 
-def quiet_exporter() -> None:
-    """torch.onnx's warnings and log lines are noise on a terminal. The command runs on the
-    main thread with no other thread about, so process-wide settings are safe here (the core's
-    export touches none: the app exports beside other threads)."""
-    import logging
-    import warnings
-
-    warnings.simplefilter("ignore")
-    for name in ("torch.onnx", "onnxscript", "torch._export", "torch.export", "onnxruntime"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
-def _run_quantized(args: argparse.Namespace, workspace: Workspace) -> int:
-    from workbench.core.tools.export import DEFAULT_OPSET, ExportError
+def _run_quantized(args: argparse.Namespace, workspace: Workspace, stop: SignalStop) -> int:
+    from workbench.core.tools.export import DEFAULT_OPSET
     from workbench.core.tools.quantize import quantize_run
 
-    try:
-        result = quantize_run(args.run_dir, args.out, quantize_config(args, args.quantize),
-                              opset=DEFAULT_OPSET if args.opset is None else args.opset,
-                              normalize_in_graph=args.raw_input, source=workspace)
-    except ExportError as exc:
-        raise CommandError(str(exc)) from exc
+    result = quantize_run(args.run_dir, args.out, quantize_config(args, args.quantize),
+                          opset=DEFAULT_OPSET if args.opset is None else args.opset,
+                          normalize_in_graph=args.raw_input, source=workspace,
+                          cancel=stop.event)
+    for note in result.notes:
+        sys.stderr.write(f"note: {note}\n")
     sys.stderr.write(variant_table([("float32", result.fp32), (result.kind, result.quantized)]))
     before, after = result.fp32, result.quantized
     change = (f"test accuracy {before.test_accuracy:.2%} -> {after.test_accuracy:.2%}"
@@ -141,7 +141,7 @@ def _run_quantized(args: argparse.Namespace, workspace: Workspace) -> int:
     sys.stderr.write(f"{result.kind}: {result.ratio:.2f}x smaller, {change}; wrote "
                      f"{result.path}\n")
     print_result(result.to_dict())
-    return 0
+    return Exit.OK
 
 
 def variant_table(rows: list[tuple[str, Any]]) -> str:

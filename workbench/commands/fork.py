@@ -3,6 +3,8 @@ epoch checkpoints with settings changed, as a new run linked to its parent.
 
 With nothing set the fork repeats its parent exactly (bit for bit on the CPU). Prints the
 progress on stderr and, as its last line, one JSON object with the new run and its parent.
+Everything is checked before the new run's folder is made (the parent's spec, checkpoint and
+metrics, a runs folder that can be written); Ctrl-C or SIGTERM stops it as it stops `train`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from workbench.commands.common import (
     CommandError,
     add_run_arg,
     add_runs_dir,
+    checked_workspace,
     find_run,
+    load_data,
     spec_field,
     threads,
 )
@@ -38,14 +42,15 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     args.run_dir = str(find_run(args))  # a name, a prefix, latest or a path
     from workbench.commands.train import drive
+    from workbench.core.store.runs import RunError
     from workbench.core.tools.fork import (
         ForkError,
         fork_points,
         fork_trainer,
+        load_checkpoint,
         parse_sets,
         plan_fork,
     )
-    from workbench.core.workspace import Workspace
 
     try:
         if args.epoch is None:
@@ -53,12 +58,15 @@ def run(args: argparse.Namespace) -> int:
             have = f"it has {', '.join(map(str, epochs))}" if epochs else "it has none"
             raise ForkError(f"--epoch: give the epoch to fork at; {have}")
         plan = plan_fork(args.run_dir, args.epoch, parse_sets(args.sets))
-    except ForkError as exc:
+        workspace = checked_workspace(args.runs_dir or plan.parent.parent)  # beside its parent
+        load_data(workspace, [plan.spec])
+        trainer = fork_trainer(plan, runs=workspace.runs, source=workspace,
+                               threads=args.threads, checkpoint=load_checkpoint(plan))
+        workspace.runs.check_writable()  # last: it makes the runs folder when missing
+    except (ForkError, RunError) as exc:
         raise CommandError(str(exc)) from exc
     changed = ", ".join(f"{k}={v}" for k, v in plan.changes.items()) or "nothing changed"
     sys.stderr.write(f"forking {Path(plan.parent).name} at epoch {plan.epoch}: {changed}\n")
     for note in plan.notes:
         sys.stderr.write(f"note: {note}\n")
-    workspace = Workspace(args.runs_dir or plan.parent.parent)  # beside its parent by default
-    return drive(fork_trainer(plan, runs=workspace.runs, source=workspace, threads=args.threads),
-                 quiet=args.quiet, extra=("parent", "fork_epoch", "fork_changes"))
+    return drive(trainer, quiet=args.quiet, extra=("parent", "fork_epoch", "fork_changes"))

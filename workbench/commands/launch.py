@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.commands.common import CommandError, print_result, workspace_from
-from workbench.commands.signals import StopOnSignal
+from workbench.commands.signals import SignalStop
 
 log = logging.getLogger(__name__)
 
@@ -207,13 +207,17 @@ def _record_failure(run_dir: Path, reason: str) -> None:
             run.update_summary(status="failed", error=reason)
 
 
-class ForwardSignals(StopOnSignal):
+class ForwardSignals(SignalStop):
     """While torchrun runs: the first SIGINT/SIGTERM goes to this node's ranks (which stop
     with every other node's, checkpointed; torchrun itself, before its ranks exist); a second
     kills torchrun and its ranks at once."""
 
-    doing = "stopping every rank after its step and saving a checkpoint"
+    says = "stopping every rank after its step and saving a checkpoint"
     at_once_text = "every rank of this node stopped at once"
+
+    def __init__(self, proc: Any) -> None:
+        super().__init__(exit_at_once=True)
+        self.target = proc
 
     def stop(self, signum: int) -> None:
         from workbench.core.training.distributed import children

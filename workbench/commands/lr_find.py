@@ -1,7 +1,8 @@
 """`workbench lr-find SPEC.json`: the learning-rate range test, headless.
 
 Prints the smoothed loss at each decade of the rate and the suggestions on stderr and, as its
-last line, one JSON object with `suggested_lr` and the curve's summary.
+last line, one JSON object with `suggested_lr` and the curve's summary. Ctrl-C or SIGTERM ends
+the sweep after the step in flight (exit 130/143); nothing is stored, so a rerun starts over.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from workbench.commands.common import (
     with_data_root,
     workspace_from,
 )
+from workbench.commands.signals import SignalStop
 from workbench.spec import Bound, SpecError
 
 
@@ -56,13 +58,20 @@ def run(args: argparse.Namespace) -> int:
     except (SpecError, LRFindError) as exc:
         raise CommandError(str(exc)) from exc
     preflight(spec, workspace)
-    sys.stderr.write(f"range test of {spec.name}: {spec.optim.name}, rate {args.start:g} to "
-                     f"{args.end:g} over {args.steps} steps\n")
-    try:
-        result = lr_find(spec, start_lr=args.start, end_lr=args.end, steps=args.steps,
-                         threads=args.threads, source=workspace)
-    except (SpecError, DataError, LRFindError) as exc:
-        raise CommandError(str(exc)) from exc
+    with SignalStop() as stop:
+        try:  # the data first, so that a bad dataset is one line before anything is printed
+            workspace.splits(spec.data, spec.train.seed, cancel=stop.event)
+            sys.stderr.write(f"range test of {spec.name}: {spec.optim.name}, rate "
+                             f"{args.start:g} to {args.end:g} over {args.steps} steps\n")
+            result = lr_find(spec, start_lr=args.start, end_lr=args.end, steps=args.steps,
+                             threads=args.threads, source=workspace, cancel=stop.event)
+        except (SpecError, DataError, LRFindError) as exc:
+            if stop.signal is not None:
+                return stop.stopped("before the range test began; nothing is stored")
+            raise CommandError(str(exc)) from exc
+    if stop.signal is not None:
+        return stop.stopped(f"after {len(result.lrs)} of {args.steps} steps; nothing is "
+                            "stored, run it again for a suggestion")
     sys.stderr.write(format_curve(result.lrs, result.smoothed) + "\n")
     how = {"diverged": "the loss exploded", "end": "reached the end rate",
            "cancelled": "cancelled"}[result.stop]

@@ -1,5 +1,6 @@
-"""`workbench resume RUN`: continue a stopped or interrupted run exactly where its
-checkpoint left it."""
+"""`workbench resume RUN`: continue a stopped, interrupted or failed run exactly where its
+checkpoint left it. A run that cannot be resumed (finished, training now, no checkpoint) is
+refused in one line by the store's one rule (`Run.why_not_resumable`), and nothing changes."""
 
 from __future__ import annotations
 
@@ -7,15 +8,21 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from workbench.commands.common import CommandError, add_run_arg, add_runs_dir, find_run
+from workbench.commands.common import (
+    CommandError,
+    add_run_arg,
+    add_runs_dir,
+    checked_workspace,
+    find_run,
+)
 from workbench.core.store.locks import holder, is_locked
-from workbench.core.store.runs import Run, RunError, RunStatus
-from workbench.core.workspace import Workspace
+from workbench.core.store.runs import Run, RunError
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("resume", help="continue a stopped or interrupted run from its checkpoint")
-    add_run_arg(p, "the stopped or interrupted run")
+    p = sub.add_parser("resume", help="continue a stopped, interrupted or failed run from its "
+                                      "checkpoint")
+    add_run_arg(p, "the stopped, interrupted or failed run")
     add_runs_dir(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -33,13 +40,11 @@ def run(args: argparse.Namespace) -> int:
                            "or stop it there")
     try:
         Run(path).spec()
-        status = Run(path).current_status()
+        Run(path).summary()
     except RunError as exc:
         raise CommandError(str(exc)) from exc
-    if not (path / "checkpoint.pt").exists():
-        if status == RunStatus.INTERRUPTED:
-            raise CommandError(f"{path}: the run was interrupted before its first checkpoint, "
-                               "so it cannot be resumed; train it again")
-        raise CommandError(f"{path}: no checkpoint to resume from")
-    workspace = Workspace(path.parent)
+    reason = Run(path).why_not_resumable()
+    if reason is not None:
+        raise CommandError(f"run {path.name}: {reason}")
+    workspace = checked_workspace(path.parent)
     return drive(Trainer(resume=path, runs=workspace.runs, source=workspace), quiet=args.quiet)

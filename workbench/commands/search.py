@@ -24,7 +24,7 @@ from workbench.commands.common import (
     with_data_root,
     workspace_from,
 )
-from workbench.commands.signals import StopOnSignal
+from workbench.commands.signals import SignalStop
 from workbench.spec import Bound
 
 
@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
                               study=args.study, runs=workspace.runs, source=workspace,
                               threads=args.threads, on_event=_print_event,
                               sampler_seed=args.seed)
-        with StopOnSignal(runner, doing="stopping the search after the trial's step"
-                          ) as stopper:
+        with SignalStop(runner.stop, says="stopping the search after the trial's step",
+                        exit_at_once=True) as stopper:
             result = runner.run()
     except SearchError as exc:
         raise CommandError(str(exc)) from exc

@@ -8,6 +8,7 @@ from typing import Any
 
 from workbench.commands.common import (
     CommandError,
+    Exit,
     add_data_root,
     add_runs_dir,
     bounded,
@@ -21,7 +22,7 @@ from workbench.commands.common import (
     with_data_root,
     workspace_from,
 )
-from workbench.commands.signals import StopOnSignal
+from workbench.commands.signals import SignalStop
 from workbench.core.workspace import Workspace
 from workbench.spec import Bound, ExperimentSpec, SpecError
 
@@ -191,12 +192,25 @@ class Display:
             self.bar = None
 
 
+class StopOnSignal(SignalStop):
+    """SIGINT and SIGTERM while a run trains: the first one stops it cooperatively (the step in
+    flight ends, a checkpoint is written, the run is "stopped" and resumable); a second one
+    exits at once (the run then shows as interrupted, resumable from its last checkpoint).
+    """
+
+    says = "stopping after this step and saving a checkpoint"
+
+    def __init__(self, trainer: Any) -> None:
+        super().__init__(trainer.stop, exit_at_once=True)
+        self.trainer = trainer
+
+
 def drive(trainer: Any, *, quiet: bool = False, extra: tuple[str, ...] = ()) -> int:
     """Run a trainer to its end with a progress bar; print the result as the last line, with
     the `extra` fields of the run's summary.
 
-    Exit status: 0 when the run ended, 1 when it failed, 130/143 when SIGINT/SIGTERM stopped
-    it (cooperatively, see StopOnSignal).
+    Exit status (`Exit`): 0 when the run ended, 1 when it failed, 2 when it was refused before
+    a run was made, 130/143 when SIGINT/SIGTERM stopped it (cooperatively, see StopOnSignal).
     """
     from workbench.core.training.events import RunFailed, RunFinished
 
@@ -224,17 +238,21 @@ def drive(trainer: Any, *, quiet: bool = False, extra: tuple[str, ...] = ()) -> 
 
 
 def _failed(event: Any, signal_code: int | None) -> int:
-    """Report a failed run; a stop that came before training began is still a stop."""
+    """Report a failed run; a stop that came before training began is still a stop, and a
+    refusal before any run was made (bad data, no network, a folder that cannot be written;
+    not a bug, which names its details) is bad input, one line (Exit.BAD_INPUT)."""
     if signal_code is not None and event.run_dir is None:
         sys.stderr.write("workbench: stopped before training began\n")
         print_result({"run_dir": None, "status": "stopped", "error": event.reason})
         return signal_code
+    if event.run_dir is None and event.details is None:
+        raise CommandError(event.reason)
     sys.stderr.write(f"workbench: run failed: {event.reason}\n  hint: {event.hint}\n")
     if event.details:
         sys.stderr.write(f"  details: {event.details}\n")
     print_result({"run_dir": event.run_dir, "status": "failed", "error": event.reason,
                   "hint": event.hint, "details": event.details})
-    return 1
+    return Exit.FAILED
 
 
 def finished_result(event: Any) -> dict[str, Any]:

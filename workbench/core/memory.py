@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from workbench.core.data.splits import DatasetInfo
     from workbench.core.model import ModelReport
 
-EVAL_BATCH = 1024  # samples per evaluation batch (validation, test)
+# samples per evaluation batch: validation, test, a run's start, prune's figures, the measured
+# variants; the one home of the number (the memory estimate counts one such batch)
+EVAL_BATCH = 1024
 FLOAT = 4  # bytes of a float32
 # float32 tensors of optimizer state per parameter
 OPTIMIZER_STATE = {"gd": 0, "sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2,

@@ -20,6 +20,7 @@ from workbench.spec.layers import (
 )
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from workbench.core.data.tables import TargetReading
@@ -149,21 +150,22 @@ def check(layers: list[LayerSpec], input_shape: Shape, num_classes: int | None, 
     return report
 
 
-def build_model(layers: list[LayerSpec], input_shape: Shape) -> nn.Sequential:
-    """The torch model for a stack known to fit (call `check` first for a clear message)."""
-    from torch import nn
+def build_model(layers: list[LayerSpec], input_shape: Shape, *,
+                generator: torch.Generator | None = None,
+                dropout: torch.Generator | None = None) -> nn.Sequential:
+    """The torch model for a stack known to fit (call `check` first for a clear message).
 
-    modules = []
+    A run passes its own generators: `generator` for the initial weights, `dropout` for
+    Dropout's masks (`network.assemble`); without them the layers draw from torch's global
+    generator, as nn's layers do by themselves."""
+    from workbench.core.network import assemble
+
+    shaped = []
     shape = tuple(input_shape)
     for layer in layers:
-        modules.append(build_layer(layer, shape))
+        shaped.append((layer.type, CATALOGUE[layer.type].resolve(layer.params), shape))
         shape = layer_cost(layer, shape).out_shape
-    return nn.Sequential(*modules)
-
-
-def build_layer(layer: LayerSpec, in_shape: Shape) -> nn.Module:
-    """The torch module for one layer, given its input shape (BatchNorm picks 1d or 2d)."""
-    return module_for(layer.type, CATALOGUE[layer.type].resolve(layer.params), in_shape)
+    return assemble(shaped, generator=generator, dropout=dropout)
 
 
 def module_for(t: str, p: dict[str, Any], in_shape: tuple[int, ...]) -> nn.Module:

@@ -2,8 +2,9 @@
 
 It owns what every part of the program shares (as Dangerzone's `DangerzoneCore` does): the
 run store, the dataset cache (a dataset is loaded once per data spec, seed and file stamps,
-and shared by the data panel, the trainer, prune, export, the comparison and the landscape)
-and the registry of background jobs, so that closing the app can stop and wait for every one.
+and shared by the data panel, the trainer, prune, export, the comparison and the landscape),
+the registry of background jobs, so that closing the app can stop and wait for every one, and
+(`process`) the owner of the settings PyTorch keeps only for the whole process.
 Panels and commands take a workspace instead of building their own core objects; the core
 functions take it as their `source` of data (`core.data.cache.DataSource`).
 
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from workbench.core.data.cache import DatasetCache, Progress
 from workbench.core.data.errors import DATA_ROOT_NAME
 from workbench.core.store.runs import RunStore
+from workbench.core.training.process import PROCESS, ProcessSettings
 from workbench.spec import DataSpec
 
 if TYPE_CHECKING:
@@ -107,6 +109,13 @@ class Workspace:
         """The dataset's description, from the cache; may read the file: not on the GUI
         thread."""
         return self.data.info(data, cancel=cancel)
+
+    @property
+    def process(self) -> ProcessSettings:
+        """The one owner of what PyTorch keeps for the whole process (the CPU thread count,
+        the CUDA switches) while jobs overlap; its `note` says what the running jobs share,
+        for the app to show (None while at most one runs)."""
+        return PROCESS
 
     def shutdown(self, timeout_ms: int | None = None) -> bool:
         """Stop every background job and wait for it; True when all have ended."""

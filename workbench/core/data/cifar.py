@@ -4,6 +4,8 @@ Binary: `cifar-10-batches-bin/{data_batch_1..5,test_batch}.bin`, records of 1 la
 3072 image bytes (1024 red, 1024 green, 1024 blue, row-major 32x32).
 Python: `cifar-10-batches-py/` pickles, read with an unpickler that allows only the few numpy
 constructors an array needs, so a tampered file cannot run code.
+Only plain files are read (a pipe or a device would block or never end), at most 256 MiB each
+(a batch is 31 MB).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import importlib
 import io
 import pickle
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +35,24 @@ def _check_labels(labels: np.ndarray, path: Path) -> None:
         raise DataError(f"{path}: label {int(labels.max())} is out of range 0..9")
 
 
-def read_bin_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(images (N,3,32,32) uint8, labels (N,) uint8) from one binary batch file."""
+def _read_batch_file(path: Path, limit: int = 1 << 28) -> bytes:
+    """The bytes of one batch file: a plain file of at most `limit` bytes."""
     try:
-        raw = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise DataError(f"{path}: not a plain file")
+        if info.st_size > limit:
+            raise DataError(f"{path}: {info.st_size:,} bytes, more than the {limit:,} a "
+                            "CIFAR-10 batch file may have")
+        with open(path, "rb") as f:
+            return f.read(limit)
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def read_bin_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(images (N,3,32,32) uint8, labels (N,) uint8) from one binary batch file."""
+    raw = _read_batch_file(path)
     if len(raw) == 0 or len(raw) % RECORD:
         raise DataError(f"{path}: {len(raw)} bytes is not a whole number of {RECORD}-byte "
                         f"records (truncated or not a CIFAR-10 binary batch)")
@@ -80,11 +95,9 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 
 def read_py_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(images (N,3,32,32) uint8, labels (N,) uint8) from one python-version batch pickle."""
+    raw = _read_batch_file(path)
     try:
-        raw = path.read_bytes()
         entry = _ArrayOnlyUnpickler(io.BytesIO(raw), encoding="bytes").load()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     except Exception as exc:  # a damaged pickle can fail in many ways; all mean the same
         raise DataError(f"{path}: not a readable CIFAR-10 python batch ({exc})") from exc
     if not isinstance(entry, dict):
@@ -127,7 +140,7 @@ def read_cifar10(root: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     batches = []
     for stem in (*TRAIN, TEST):
         path = folder / (stem + suffix)
-        if not path.is_file():
+        if not path.exists():
             raise DataError(f"{folder}: missing {path.name}")
         batches.append(read(path))
     train_x = np.concatenate([b[0] for b in batches[:-1]])

@@ -38,7 +38,7 @@ from filelock import FileLock, Timeout
 
 from workbench.core.data import cifar
 from workbench.core.data.errors import DataError, OfflineError
-from workbench.core.store.atomic import write_atomic
+from workbench.core.store.atomic import umask, write_atomic
 from workbench.paths import user_cache_dir
 
 Progress = Callable[[int, int], None]
@@ -107,6 +107,8 @@ def download_file(url: str, dest: Path, md5: str, *, progress: Progress | None =
     tmp = Path(tmp_name)
     digest = hashlib.md5()
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~umask())  # the user's umask, not mkstemp's 0600
         with os.fdopen(fd, "wb") as out:
             try:
                 response = urllib.request.urlopen(url, timeout=TIMEOUT_S)

@@ -3,12 +3,18 @@
 A header of magic (two zero bytes, a type code, the number of dimensions), one big-endian
 uint32 per dimension, then the data. Only unsigned bytes (type 0x08) are used by these sets,
 so that is all this reads; every check names the file and what is wrong with it.
+
+Reads are bounded: only plain files are opened (a pipe or a device would block or never end),
+and no more bytes are read (or decompressed) than the header announces, itself at most 256 MiB
+(MNIST's training images are 47 MB); the sizes are whole Python numbers, which cannot wrap.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import math
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -26,12 +32,30 @@ FILES = {
 }
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, ndim: int, limit: int = 1 << 28) -> bytes:
+    """The IDX bytes of a plain file (gunzipped for .gz): an `ndim`-D header, then no more
+    data than it announces and one byte past it (so that parse_idx can tell extra bytes), the
+    announced size refused above `limit` before anything else is read."""
     try:
-        raw = path.read_bytes()
-        if path.suffix == ".gz":
-            return gzip.decompress(raw)
-        return raw
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise DataError(f"{path}: not a plain file")
+        with open(path, "rb") as raw_file:
+            f = gzip.GzipFile(fileobj=raw_file) if path.suffix == ".gz" else raw_file
+            head = f.read(4)
+            if len(head) < 4 or head != bytes((0, 0, UBYTE, ndim)):
+                return head  # parse_idx names what is wrong with it
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                return head + dims
+            shape = struct.unpack(f">{ndim}I", dims)
+            size = math.prod(shape)
+            if size > limit:
+                said = " x ".join(f"{d:,}" for d in shape)
+                raise DataError(f"{path}: the header says {said} bytes of data"
+                                + (f" ({size:,})" if ndim > 1 else "")
+                                + f", more than the {limit:,} this reader takes (a damaged "
+                                "header, or not a dataset of this family)")
+            return head + dims + f.read(size + 1)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"{path}: not a complete gzip file ({exc})") from exc
     except OSError as exc:
@@ -50,16 +74,19 @@ def parse_idx(raw: bytes, name: str | Path, ndim: int) -> np.ndarray:
     if len(raw) < header:
         raise DataError(f"{name}: header cut short ({len(raw)} of {header} bytes)")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = header + int(np.prod(shape, dtype=np.int64))
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "has extra bytes"
-        raise DataError(f"{name}: {what}: {len(raw)} bytes, the header {shape} says {expected}")
+    expected = header + math.prod(shape)  # a Python int: a product past int64 cannot wrap
+    if len(raw) < expected:
+        raise DataError(f"{name}: truncated: {len(raw):,} bytes, the header {shape} says "
+                        f"{expected:,}")
+    if len(raw) > expected:
+        raise DataError(f"{name}: has extra bytes past the {expected:,} its header {shape} "
+                        "says")
     # a copy: arrays over `bytes` are read-only, and torch warns about those
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:
-    return parse_idx(_read_bytes(path), path, ndim)
+    return parse_idx(_read_bytes(path, ndim), path, ndim)
 
 
 def encode_idx(array: np.ndarray) -> bytes:
@@ -85,8 +112,8 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 def find_file(root: Path, stem: str) -> Path:
     """`stem` or `stem.gz` in root; a clear error when neither is there."""
     for name in (stem, stem + ".gz"):
-        if (root / name).is_file():
-            return root / name
+        if (root / name).exists():
+            return root / name  # a pipe or a device is refused by the reader, unread
     raise DataError(f"{root}: missing {stem}[.gz] (a folder with the 4 standard IDX files "
                     f"is needed: {', '.join(FILES.values())})")
 

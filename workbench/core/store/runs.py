@@ -9,10 +9,13 @@
         traceback.txt    what went wrong, when a bug (not bad input) ended the run
         .lock            held by whoever trains the run (`locks.RunLock`)
 
-Every file is written atomically; the temporary files a killed writer leaves are removed when
-the folder is next listed or trained. A damaged folder is reported by `list`, never fatal.
-A run whose summary says "running" while nobody holds its lock was interrupted (its process
-died): readers show it as `INTERRUPTED`, which is never written.
+Every file is written atomically; the temporary files a killed writer leaves (in the folder or
+its sub-folders) are removed when the folder is next listed or trained. A damaged folder is
+reported by `list`, never fatal. A run whose summary says "running" while nobody holds its lock
+was interrupted (its process died): readers show it as `INTERRUPTED`, which is never written.
+
+The store's own folders that are not runs (`comparisons/`, RESERVED) and links are never
+listed as runs: a listing reads, probes and sweeps only real folders inside the store.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,7 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from workbench import spec as specmod
-from workbench.core.store.atomic import remove_stale_temps, write_bytes_atomic, write_text_atomic
+from workbench.core.store.atomic import (
+    remove_stale_temps,
+    unwritable,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 from workbench.core.store.errors import RunError, RunInUse
 from workbench.core.store.locks import RunLock, is_locked
 from workbench.paths import default_runs_dir
@@ -37,11 +46,16 @@ from workbench.spec import ExperimentSpec, SpecError
 from workbench.spec.jsonfile import JSONFileError, read_json, read_json_lines
 
 MAX_SUMMARY_BYTES = 16 << 20  # a confusion matrix of a thousand classes fits
+COMPARISONS = "comparisons"  # saved comparisons (core.tools.compare.files), beside the runs
+RESERVED = frozenset({COMPARISONS})  # folders of the store that are not runs
 
 
-def slug(name: str, limit: int, fallback: str) -> str:
-    """A file-name-safe form of `name` (letters, digits, - and _), at most `limit` long."""
-    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:limit] or fallback
+def slug(name: str, limit: int = 40, fallback: str = "run", *, keep: str = "-_") -> str:
+    """The file-safe form of a name, the one rule for every name Workbench makes from a
+    person's text (run folders, saved comparisons, search studies, suggested file names):
+    letters, digits and the characters in `keep`, anything else as "-", at most `limit`
+    characters; `fallback` when nothing is left."""
+    return "".join(c if c.isalnum() or c in keep else "-" for c in name)[:limit] or fallback
 
 
 class RunStatus(StrEnum):
@@ -56,7 +70,33 @@ class RunStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
-RESUMABLE = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED})
+# The one rule of what can be resumed (the app, `workbench resume` and `workbench runs` all ask
+# `why_not_resumable`): a run that ended before its last epoch, with a checkpoint to continue.
+RESUMABLE = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.FAILED})
+LIVE = frozenset({RunStatus.CREATED, RunStatus.RUNNING})
+CHECKPOINT = "checkpoint.pt"
+
+
+def why_not_resumable(path: Path, status: str | None, error: str | None = None) -> str | None:
+    """Why the run at `path`, shown as `status`, cannot be resumed; None when it can.
+
+    Stopped, interrupted or failed runs with a checkpoint continue from it; a finished run has
+    nothing to continue (fork it to train further), a live one is training now.
+    """
+    if error is not None:
+        return "the run folder is damaged"
+    if status == RunStatus.FINISHED:
+        return "it finished: nothing to resume (fork it to train on)"
+    if status in LIVE:
+        return "it is training now"
+    if status not in RESUMABLE:
+        return f"its status is {status!r}, not stopped, interrupted or failed"
+    if not (path / CHECKPOINT).is_file():
+        if status == RunStatus.INTERRUPTED:
+            return ("it was interrupted before its first checkpoint, so it cannot be resumed; "
+                    "train it again")
+        return "it has no checkpoint to continue from"
+    return None
 
 
 @dataclass(frozen=True)
@@ -75,10 +115,14 @@ class RunInfo:
         return self.summary.get("status")
 
     @property
+    def why_not_resumable(self) -> str | None:
+        """Why the run cannot be resumed (`why_not_resumable`); None when it can."""
+        return why_not_resumable(self.path, self.status, self.error)
+
+    @property
     def resumable(self) -> bool:
-        """Stopped or interrupted with a checkpoint to continue from."""
-        return (self.error is None and self.status in RESUMABLE
-                and (self.path / "checkpoint.pt").is_file())
+        """Stopped, interrupted or failed, with a checkpoint to continue from."""
+        return self.why_not_resumable is None
 
 
 class Run:
@@ -90,13 +134,21 @@ class Run:
         """Take the run for training (RunInUse names whoever has it); temps a killed writer
         left are removed once it is ours."""
         lock = RunLock(self.path).acquire()
-        remove_stale_temps(self.path)
+        remove_stale_temps(self.path, recursive=True)
         return lock
 
     def current_status(self) -> str | None:
         """The status as it is now: "interrupted" where the summary says "running" but the
         process that ran it is gone. Read-only: nothing is written."""
         return _shown_status(self.path, self.summary())
+
+    def why_not_resumable(self) -> str | None:
+        """Why the run cannot be resumed now (the store's one rule); None when it can."""
+        try:
+            status = self.current_status()
+        except RunError as exc:
+            return why_not_resumable(self.path, None, str(exc))
+        return why_not_resumable(self.path, status)
 
     # -- spec and summary --------------------------------------------------------------
     def spec(self) -> ExperimentSpec:
@@ -159,6 +211,8 @@ class Run:
         path = self.path / name
         if not path.exists():
             raise RunError(f"{path}: no such file (was the run stopped before it saved?)")
+        if not _plain_file(path):  # a pipe or a device would block or never end
+            raise RunError(f"{path}: not a plain file")
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
@@ -166,10 +220,10 @@ class Run:
                 from exc
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
-        self.save_state("checkpoint.pt", state)
+        self.save_state(CHECKPOINT, state)
 
     def load_checkpoint(self) -> dict[str, Any]:
-        return self.load_state("checkpoint.pt")
+        return self.load_state(CHECKPOINT)
 
     def save_model(self, state_dict: dict[str, Any]) -> None:
         self.save_state("model.pt", state_dict)
@@ -181,6 +235,37 @@ class Run:
 class RunStore:
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else default_runs_dir()
+
+    def check(self) -> None:
+        """RunError when the store's folder cannot hold runs: a file or a device where the
+        folder should be, or under a file (it is made when the first run is stored)."""
+        for place in (self.root, *self.root.parents):
+            try:
+                mode = place.stat().st_mode
+            except (FileNotFoundError, NotADirectoryError):  # not there yet: look above
+                continue
+            except OSError as exc:
+                raise RunError(f"{place}: cannot read the runs folder "
+                               f"({exc.strerror or exc})") from None
+            if stat.S_ISDIR(mode):
+                return
+            raise RunError(f"{place}: not a folder, so it cannot hold runs"
+                           + ("" if place == self.root else f" (the runs folder is {self.root})"))
+
+    def check_writable(self) -> None:
+        """RunError, before anything is made, when no run can be stored here (a read-only
+        file system, a folder without write permission); the folder is made when missing."""
+        self.check()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            problem: OSError | None = exc
+        else:
+            problem = unwritable(self.root)
+        if problem is not None:
+            raise RunError(f"{problem.filename or self.root}: cannot store runs there "
+                           f"({_why(problem)}); choose a runs folder you can write to "
+                           "(--runs-dir)")
 
     def create(self, spec: ExperimentSpec, *, parent: Path | None = None,
                **summary: Any) -> Run:
@@ -195,13 +280,29 @@ class RunStore:
         return run
 
     def list(self) -> list[RunInfo]:
-        """Every run folder, newest first; a damaged one carries `error` instead of failing."""
+        """Every run folder, newest first; a damaged one carries `error` instead of failing.
+
+        Nothing when the store's folder is not there (or not a folder: `check` says so);
+        RunError when it cannot be read. Links, hidden folders and the store's own folders
+        (RESERVED) are not runs: nothing is read or written through them.
+        """
         if not self.root.is_dir():
             return []
         infos = []
-        for path in sorted(self.root.iterdir(), reverse=True):
-            if not path.is_dir() or path.name.startswith("."):
+        try:
+            entries = sorted(os.scandir(self.root), key=lambda e: e.name, reverse=True)
+        except OSError as exc:
+            raise RunError(f"{self.root}: cannot list the runs folder "
+                           f"({exc.strerror or exc})") from None
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name in RESERVED:
                 continue
+            try:
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+            except OSError:
+                continue
+            path = Path(entry.path)
             try:
                 summary = Run(path).summary()
             except RunError as exc:
@@ -211,7 +312,7 @@ class RunStore:
             if status != summary.get("status"):
                 summary = {**summary, "status": status}
             if is_locked(path) is False:
-                remove_stale_temps(path)
+                remove_stale_temps(path, recursive=True)
             infos.append(RunInfo(path, summary))
         return infos
 
@@ -241,6 +342,18 @@ class RunStore:
             lock.release()
         _remove_tree(trash)
         _remove_tree_leftovers(root)
+
+
+def _why(exc: OSError) -> str:
+    """An OSError in words: "read-only file system", "permission denied"."""
+    return (exc.strerror or str(exc)).lower()
+
+
+def _plain_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return True  # the reader says why it cannot read it
 
 
 def _remove_tree(path: Path) -> None:
@@ -334,4 +447,5 @@ def _read_summary(path: Path) -> dict[str, Any]:
     return value
 
 
-__all__ = ["RESUMABLE", "Run", "RunError", "RunInUse", "RunInfo", "RunStatus", "RunStore"]
+__all__ = ["COMPARISONS", "LIVE", "RESERVED", "RESUMABLE", "Run", "RunError", "RunInUse",
+           "RunInfo", "RunStatus", "RunStore", "slug", "why_not_resumable"]

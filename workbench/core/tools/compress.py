@@ -12,6 +12,11 @@ curve) to find where the search starts, then bisects over the amounts: each prob
 (`search_config`) into a new run linked to the parent, fine-tunes, quantizes and measures it.
 Decisions use the validation split; every variant reports the test split too. The search and
 its steps go into the run's compression record.
+
+`cancel` ends either after the step in flight: measuring stops between variants (what was
+measured is kept, and measuring again skips it); the search stops after its current probe (a
+fine-tuning stops after its current step, the pruned run is left stopped, resumable) and
+returns, and records, what it found.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench.core.cancel import Cancelled
 from workbench.core.data import Splits
 from workbench.core.data.cache import DataSource
 from workbench.core.store.runs import Run, RunError, RunStore
@@ -155,17 +161,25 @@ def pareto(variants: Sequence[Variant], axis: str = "bytes") -> list[Variant]:
 
 
 def variant_path(run_dir: str | Path, kind: str) -> Path:
+    """Where the run keeps its measured `kind` file; CompressError when the run's folder
+    cannot hold it (a read-only store)."""
     folder = Path(run_dir) / FOLDER
-    folder.mkdir(exist_ok=True)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise CompressError(f"cannot write {exc.filename or folder}: "
+                            f"{(exc.strerror or str(exc)).lower()}; compress keeps each "
+                            "measured file in the run's folder") from exc
     return folder / f"{kind}.onnx"
 
 
 def measure_run(run_dir: str | Path, config: QuantizeConfig | None = None, *,
-                splits: Splits | None = None,
-                source: DataSource | None = None) -> list[Variant]:
+                splits: Splits | None = None, source: DataSource | None = None,
+                cancel: threading.Event | None = None) -> list[Variant]:
     """Measure the run's float model and its quantization (kept in the run's folder).
 
-    A quantization that breaks the network is recorded as refused, not raised.
+    A quantization that breaks the network is recorded as refused, not raised; Cancelled
+    when `cancel` stops it.
     """
     config = config or QuantizeConfig()
     mode = config.mode
@@ -178,7 +192,7 @@ def measure_run(run_dir: str | Path, config: QuantizeConfig | None = None, *,
         quantize_run(run_dir, variant_path(run_dir, kind_of(mode)),
                      QuantizeConfig(mode, config.calibration, config.per_channel,
                                     config.max_drop, config.seed), splits=splits,
-                     source=source)
+                     source=source, cancel=cancel)
     except QuantizeError as exc:
         if not any(v.kind == kind_of(mode) for v in variants_of(run_dir)):
             raise CompressError(str(exc)) from exc
@@ -189,7 +203,9 @@ def measure_family(run_dir: str | Path, runs: RunStore | None = None,
                    config: QuantizeConfig | None = None, *, report: Report | None = None,
                    cancel: threading.Event | None = None, again: bool = False,
                    source: DataSource | None = None) -> list[Variant]:
-    """Measure every member of the family that lacks a float or a quantized measurement."""
+    """Measure every member of the family that lacks a float or a quantized measurement;
+    `cancel` ends it after the step in flight, with what was measured (kept in each run's
+    record, so measuring again continues)."""
     config = config or QuantizeConfig()
     for member in family(run_dir, runs):
         if cancel is not None and cancel.is_set():
@@ -198,7 +214,9 @@ def measure_family(run_dir: str | Path, runs: RunStore | None = None,
         if not again and "fp32" in kinds and len(kinds) > 1:
             continue
         try:
-            measured = measure_run(member, config, source=source)
+            measured = measure_run(member, config, source=source, cancel=cancel)
+        except Cancelled:  # the member in flight keeps what it measured before the stop
+            break
         except (CompressError, QuantizeError) as exc:
             if Path(member) == Path(run_dir).resolve():
                 raise CompressError(str(exc)) from exc
@@ -321,6 +339,7 @@ def compress_to_target(run_dir: str | Path, max_drop: float, *, runs: RunStore |
     def stopped() -> bool:
         return cancel is not None and cancel.is_set()
 
+    # the first step in flight: a stop after it still returns (and keeps) a result
     original = measure_run(session.run.path, config, splits=session.splits)
     fp32 = next((v for v in original if v.kind == "fp32"), None)
     if fp32 is None or fp32.measured.val_accuracy is None or fp32.measured.test_accuracy is None:
@@ -337,7 +356,7 @@ def compress_to_target(run_dir: str | Path, max_drop: float, *, runs: RunStore |
     start = -1
     for i, amount in enumerate(amounts):
         if stopped():
-            break
+            return _result(session.run.path, max_drop, fp32, found, steps)
         swept = session.evaluate(search_config(amount, structured))
         drop = (reference - (swept.val_accuracy or 0.0)) * 100.0
         if drop <= max_drop:
@@ -353,6 +372,8 @@ def compress_to_target(run_dir: str | Path, max_drop: float, *, runs: RunStore |
         amount = amounts[mid]
         holds, variants, note = _probe(session, store, amount, structured, finetune_epochs,
                                        config, reference, max_drop, report, cancel)
+        if stopped():  # cut short: no verdict on this amount
+            break
         found.extend(_holding(variants, reference, max_drop))
         smallest = _smallest(_holding(variants, reference, max_drop)) or _smallest(variants)
         emit(TargetStep("probe", amount, variants[0].run_dir if variants else None,
@@ -364,10 +385,16 @@ def compress_to_target(run_dir: str | Path, max_drop: float, *, runs: RunStore |
         else:
             hi = mid
         mid = (lo + hi) // 2
-    best = _smallest(found)
-    result = TargetResult(float(max_drop), reference, fp32.measured.test_accuracy,
-                          fp32.measured.bytes, best, tuple(steps), stopped())
-    write_extra(session.run.path, TARGET_KEY, result.to_dict())
+    return _result(session.run.path, max_drop, fp32, found, steps, stopped())
+
+
+def _result(run_dir: Path, max_drop: float, fp32: Variant, found: list[Variant],
+            steps: list[TargetStep], stopped: bool = True) -> TargetResult:
+    """The search's result as far as it went, kept in the run's record."""
+    result = TargetResult(float(max_drop), fp32.measured.val_accuracy or 0.0,
+                          fp32.measured.test_accuracy or 0.0, fp32.measured.bytes,
+                          _smallest(found), tuple(steps), stopped)
+    write_extra(run_dir, TARGET_KEY, result.to_dict())
     return result
 
 
@@ -397,10 +424,15 @@ def _probe(session: PruneSession, store: RunStore, amount: float, structured: bo
                                    on_event=report, cancel=cancel)
     except PruneError as exc:
         return False, [], f"{amount:.0%}: {exc}"
+    if cancel is not None and cancel.is_set():
+        return False, [], (f"{amount:.0%}: stopped while fine-tuning; {pruned.run_dir} is "
+                           "left stopped (resume it, or search again)")
     try:
-        variants = measure_run(pruned.run_dir, config, splits=session.splits)
+        variants = measure_run(pruned.run_dir, config, splits=session.splits, cancel=cancel)
     except CompressError as exc:
         return False, [], f"{amount:.0%}: {exc}"
+    except Cancelled:
+        return False, [], f"{amount:.0%}: stopped while measuring {pruned.run_dir}"
     holding = _holding(variants, reference, max_drop)
     described = ", ".join(f"{v.kind} {v.measured.bytes:,} bytes val {_pct(v)}"
                           + (" (refused)" if v.refused else "") for v in variants)

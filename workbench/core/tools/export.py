@@ -17,7 +17,10 @@ other threads are running); the CLI quiets the exporter on its own main thread.
 Files: only the ones asked for are written (the .onnx named, and beside it the .safetensors
 and .py unless left out); one that exists already and was not named is never overwritten
 unless `overwrite` says so. Every file is written under a temporary name beside it, renamed
-into place when whole.
+into place when whole; the temps a killed export left of these same files are removed, and
+nothing else in the folder is touched. A name too long for the folder (the siblings' longer
+suffixes included) and a folder that cannot be written are refused before any work. `cancel`
+stops the export between its steps (Cancelled): the temporary file goes, nothing is written.
 
 Input: float32 `(batch, *input_shape)`, normalized as in training, `(x/255 - mean)/std` for
 images. With `normalize_in_graph` the graph takes raw values instead: pixels as float32 in
@@ -27,6 +30,8 @@ images. With `normalize_in_graph` the graph takes raw values instead: pixels as 
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,9 +42,10 @@ import torch
 from torch import nn
 
 from workbench import __version__
+from workbench.core.cancel import check_cancel
 from workbench.core.data import DeviceBatches, Splits
 from workbench.core.data.cache import DataSource
-from workbench.core.store.atomic import remove_stale_temps, temp_beside
+from workbench.core.store.atomic import name_max, remove_stale_temps, temp_beside, unwritable
 from workbench.core.store.runs import RunError
 from workbench.core.tools.sparse_onnx import store_sparse
 from workbench.core.tools.trained import TrainedRun, load_trained
@@ -124,10 +130,11 @@ def _overall_agreement(checks: Sequence[BatchCheck]) -> float | None:
 
 
 def load_run(run_dir: str | Path, *, splits: Splits | None = None,
-             source: DataSource | None = None) -> TrainedRun:
+             source: DataSource | None = None,
+             cancel: threading.Event | None = None) -> TrainedRun:
     """Everything export needs from a run folder, or an ExportError saying what is missing."""
     try:
-        return load_trained(run_dir, splits=splits, source=source)
+        return load_trained(run_dir, splits=splits, source=source, cancel=cancel)
     except RunError as exc:
         raise ExportError(f"{exc}; it cannot be exported") from exc
 
@@ -155,7 +162,15 @@ def check_destination(out_path: str | Path, *, weights: bool = True, script: boo
     if not out.parent.is_dir():
         raise ExportError(f"{out.parent}: no such folder")
     files = planned_files(out, weights=weights, script=script)
+    limit = name_max(out.parent)
     for path in files:
+        length = len(os.fsencode(path.name))
+        if length > limit:
+            shown = path.name if len(path.name) <= 60 else f"{path.name[:40]}…{path.suffix}"
+            also = "" if path == out else f" (the {path.suffix} written beside the .onnx)"
+            raise ExportError(f"{shown}{also}: a file name of {length} bytes, more than the "
+                              f"{limit} this folder allows; choose a shorter name"
+                              + ("" if path == out else " or leave that file out"))
         if path.is_dir():
             raise ExportError(f"{path} is a folder; choose a file name")
     taken = [str(path) for path in files[1:] if path.exists()]
@@ -163,14 +178,25 @@ def check_destination(out_path: str | Path, *, weights: bool = True, script: boo
         raise ExportError(f"{', '.join(taken)} already exist{'s' if len(taken) == 1 else ''}"
                           " and would be overwritten: choose another name, leave them out, "
                           "or allow overwriting (--force)")
+    check_writable(out)
     return files
+
+
+def check_writable(out: Path) -> None:
+    """ExportError, before any work, when no file can be written beside `out` (a read-only
+    file system, a folder without write permission); nothing appears in the folder."""
+    problem = unwritable(out.parent)
+    if problem is not None:
+        raise ExportError(f"cannot write {out}: {problem.strerror or problem}")
 
 
 def export_run(run_dir: str | Path, out_path: str | Path, *, opset: int = DEFAULT_OPSET,
                normalize_in_graph: bool = False, weights: bool = True, script: bool = True,
                overwrite: bool = False, splits: Splits | None = None,
-               source: DataSource | None = None, sparse: bool = True) -> ExportResult:
-    """Export, verify and put in place; raises ExportError with the reason on any failure.
+               source: DataSource | None = None, sparse: bool = True,
+               cancel: threading.Event | None = None) -> ExportResult:
+    """Export, verify and put in place; raises ExportError with the reason on any failure,
+    Cancelled (nothing written) when `cancel` is set before the files are put in place.
 
     The run's data comes from `splits`, else from `source` (the workspace), else the disk.
     """
@@ -180,20 +206,24 @@ def export_run(run_dir: str | Path, out_path: str | Path, *, opset: int = DEFAUL
     if not (Path(run_dir) / "spec.json").is_file():
         raise ExportError(f"{run_dir} is not a run folder (no spec.json)")
     out = Path(out_path)
-    check_destination(out, weights=weights, script=script, overwrite=overwrite)
-    remove_stale_temps(out.parent)
-    loaded = load_run(run_dir, splits=splits, source=source)
+    files_planned = check_destination(out, weights=weights, script=script, overwrite=overwrite)
+    remove_stale_temps(out.parent, of=[path.name for path in files_planned])
+    loaded = load_run(run_dir, splits=splits, source=source, cancel=cancel)
+    check_cancel(cancel, "before the export began; nothing was written")
     info = loaded.splits.info
     s = loaded.splits
     module: nn.Module = (RawInput(loaded.model, s.mean, s.std, info.is_image).eval()
                          if normalize_in_graph else loaded.model)
+    stopped = "before the file was checked and put in place; nothing was written"
     try:
         with temp_beside(out) as tmp:
             exporter, written = _export(module, info.input_shape, tmp, opset)
+            check_cancel(cancel, stopped)
             _add_metadata(tmp, loaded, normalize_in_graph)
             stored_sparse = store_sparse(tmp) if sparse else []
             checks, latency, latency_256 = _verify(tmp, module, loaded, normalize_in_graph)
-        files = []
+            check_cancel(cancel, stopped)
+        files = []  # the step in flight: the rest is written, and quickly
         if weights:
             files.append(str(save_safetensors(loaded, out.with_suffix(".safetensors"))))
         if script:
@@ -378,6 +408,7 @@ __all__ = [
     "ExportResult",
     "RawInput",
     "check_destination",
+    "check_writable",
     "export_run",
     "file_opset",
     "load_run",

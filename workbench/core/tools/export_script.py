@@ -6,10 +6,11 @@ document inside one string literal (`repr` of `json.dumps`), which the script re
 
 Nor is the recipe a second copy of the trainer's: the script carries the source of Workbench's
 own self-contained functions and classes (`RUNTIME`: the dataset readers, the splits, the device
-batches and their augmentation, the layer builder, the optimizer, the schedule, the training
-step, the evaluation, early stopping), taken with `inspect.getsource` when the script is
-written. Only the loop that calls them is the script's, and tests/test_export_script.py proves
-it follows the trainer: on the CPU the script retrains the run's weights bit for bit.
+batches and their augmentation, the layer builder and the run's random streams, the optimizer,
+the schedule, the training step, the evaluation, early stopping), taken with
+`inspect.getsource` when the script is written. Only the loop that calls them is the
+script's, and tests/test_export_script.py proves it follows the trainer: on the CPU the
+script retrains the run's weights bit for bit.
 
 The script needs torch and numpy (and safetensors to load the exported weights). It reads the
 generated sets, CSV files, the MNIST family's IDX files and CIFAR-10 (binary or python
@@ -46,9 +47,9 @@ RUNTIME: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("workbench.core.data.idx", ("UBYTE", "FILES", "_read_bytes", "parse_idx", "read_idx",
                                  "find_file", "read_idx_dataset")),
     ("workbench.core.data.cifar", ("CLASSES", "RECORD", "BIN_FOLDER", "PY_FOLDER", "TRAIN",
-                                   "TEST", "_check_labels", "read_bin_batch",
-                                   "_ArrayOnlyUnpickler", "read_py_batch", "find_folder",
-                                   "read_cifar10")),
+                                   "TEST", "_check_labels", "_read_batch_file",
+                                   "read_bin_batch", "_ArrayOnlyUnpickler", "read_py_batch",
+                                   "find_folder", "read_cifar10")),
     ("workbench.core.data.tables", ("MAX_CLASS_VALUES", "MAX_CLASSES", "MAX_FEATURE",
                                     "MAX_TARGET", "MAX_BYTES", "TargetReading", "Table",
                                     "_number", "_too_large", "_class_name", "_span",
@@ -65,6 +66,8 @@ RUNTIME: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("workbench.core.memory", ("EVAL_BATCH",)),
     ("workbench.core.data.batches", ("DeviceBatches", "random_crop", "random_hflip")),
     ("workbench.core.model", ("module_for",)),
+    ("workbench.core.network", ("RunDropout", "init_parameters", "assemble")),
+    ("workbench.core.training.streams", ("RunStreams",)),
     ("workbench.core.training.optim", ("_FUSED", "CAPTURABLE", "uses_coupled_l2",
                                        "build_optimizer", "set_lr", "LRSchedule",
                                        "loss_function")),
@@ -210,10 +213,14 @@ INFO = DatasetInfo(**{k: tuple(v) if isinstance(v, list) else v
 CPU = torch.device("cpu")
 
 
-def build_model():
-    """The network, built layer by layer as Workbench builds it."""
-    return nn.Sequential(*[module_for(layer["type"], layer["params"], tuple(layer["in_shape"]))
-                           for layer in RECIPE["layers"]])
+def build_model(streams=None):
+    """The network, built layer by layer as Workbench builds it: for training, its weights
+    and Dropout's masks drawn from the run's own random streams."""
+    layers = [(layer["type"], layer["params"], tuple(layer["in_shape"]))
+              for layer in RECIPE["layers"]]
+    if streams is None:
+        return assemble(layers)
+    return assemble(layers, generator=streams.model, dropout=streams.dropout)
 
 
 def load_model(path=None):
@@ -281,11 +288,10 @@ def train(source=None, epochs=None, log=print):
     spec, device = SPEC, CPU
     splits = load_data(source)
     classes = splits.info.num_classes
-    torch.manual_seed(spec.train.seed)
+    streams = RunStreams.seeded(spec.train.seed, device)
     memory = torch.channels_last if spec.train.channels_last else torch.contiguous_format
-    model = build_model().to(device, memory_format=memory)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(spec.train.seed + 1)
+    model = build_model(streams).to(device, memory_format=memory)
+    gen = streams.batches
     n = splits.train_x.shape[0]
     bs = n if spec.optim.name == "gd" else min(spec.train.batch_size, n)
     common = {"mean": splits.mean, "std": splits.std, "device": device,

@@ -6,7 +6,9 @@ streams and data order (the batch generator's state), so a fork that changes not
 its parent bit for bit on the CPU. Its folder is a run like any other, linked to its parent
 (`parent`, `fork_epoch`, `fork_step` and `fork_changes` in its summary), and its metrics
 begin with the parent's up to the fork, so its curves are whole on their own; the views draw
-them as a branch of the parent's. The parent's folder is only read.
+them as a branch of the parent's. The parent's folder is only read, and everything of it the
+fork needs (its spec, checkpoint list and metrics) is read before the fork's folder is made: a
+parent whose files cannot be read is refused with nothing created.
 """
 
 from __future__ import annotations
@@ -212,20 +214,31 @@ def load_checkpoint(plan: ForkPlan) -> dict[str, Any]:
     return ckpt
 
 
+def parent_records(plan: ForkPlan) -> list[dict[str, Any]]:
+    """The parent's step and epoch records (what a fork inherits, up to its step); ForkError
+    when its metrics cannot be read."""
+    try:
+        records = Run(plan.parent).metrics()
+    except RunError as exc:
+        raise ForkError(f"cannot read the parent's metrics: {exc}") from None
+    return [r for r in records if r.get("kind") in ("step", "epoch")]
+
+
 class ForkLink(Callback):
     """Links the new run to its parent: the summary fields, and the parent's metrics up to
-    the fork at the head of the run's own (so its curves are whole on their own)."""
+    the fork at the head of the run's own (so its curves are whole on their own). The
+    parent's records are read when the link is made, before the fork's folder exists."""
 
-    def __init__(self, plan: ForkPlan) -> None:
+    def __init__(self, plan: ForkPlan, records: list[dict[str, Any]] | None = None) -> None:
         self.plan = plan
+        self.records = parent_records(plan) if records is None else records
 
     def on_run_start(self, trainer: Any) -> None:
         run = trainer.run
         if run is None:
             return
         step = trainer.state.global_step
-        inherited = [r for r in Run(self.plan.parent).metrics()
-                     if r.get("kind") in ("step", "epoch") and r.get("global_step", 0) <= step]
+        inherited = [r for r in self.records if r.get("global_step", 0) <= step]
         run.append_metrics(inherited)
         run.update_summary(parent=str(self.plan.parent), fork_epoch=self.plan.epoch,
                            fork_step=step, fork_changes=self.plan.changes)
@@ -233,13 +246,19 @@ class ForkLink(Callback):
 
 def fork_trainer(plan: ForkPlan, *, runs: RunStore | None = None,
                  callbacks: Sequence[Callback] = (), threads: int | None = None,
-                 source: DataSource | None = None) -> Trainer:
-    """A Trainer for the fork (a new run beside its parent unless `runs` says otherwise)."""
+                 source: DataSource | None = None,
+                 checkpoint: dict[str, Any] | None = None) -> Trainer:
+    """A Trainer for the fork (a new run beside its parent unless `runs` says otherwise);
+    ForkError, before anything is made, when the parent's metrics cannot be read. The epoch
+    checkpoint is read when training starts, unless given (`load_checkpoint(plan)`, read
+    first by a caller that must refuse a damaged one before anything is made)."""
     from workbench.core.training.loop import Trainer
 
+    start = (functools.partial(load_checkpoint, plan) if checkpoint is None
+             else lambda: checkpoint)
     return Trainer(plan.spec, runs=runs or RunStore(plan.parent.parent), parent=plan.parent,
                    callbacks=[ForkLink(plan), *callbacks], threads=threads, source=source,
-                   start_from=functools.partial(load_checkpoint, plan))
+                   start_from=start)
 
 
 def series_until(series: MetricSeries, step: int) -> MetricSeries:
@@ -261,4 +280,5 @@ def branch_of(summary: Mapping[str, Any]) -> tuple[str, int, int] | None:
 
 
 __all__ = ["ForkError", "ForkLink", "ForkPlan", "branch_of", "fork_points", "fork_trainer",
-           "load_checkpoint", "parse_sets", "plan_fork", "series_until", "spec_changes"]
+           "load_checkpoint", "parent_records", "parse_sets", "plan_fork", "series_until",
+           "spec_changes"]

@@ -5,8 +5,11 @@ regularization, the rate rises exponentially from `start_lr` to `end_lr`, one tr
 each value, and the loss is smoothed with a debiased moving average. The test stops once the
 smoothed loss passes `diverge_factor` times the best seen (or turns non-finite). Two rates
 are suggested: where the smoothed loss falls fastest against log(rate) (the steepest descent),
-and a tenth of the rate at its minimum. Nothing of the experiment changes: no run is stored,
-the data is only read, and the global random state is put back as it was.
+and a tenth of the rate at its minimum, both read only where the smoothed loss averages enough
+batches to be more than their noise (`settled`), and the descent only where the loss has come
+down a tenth of its fall. The notes say what the curve shows, true to its numbers. Nothing of
+the experiment changes: no run is stored, the data is only read, and it draws only from its
+own random streams (the trainer's), so nothing else running in the process sees a number move.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ END_LR = 10.0
 STEPS = 300
 BETA = 0.98  # the loss's moving average, as fastai's
 DIVERGE_FACTOR = 4.0
-SKIP_START = 10  # the first points' smoothed loss is still mostly noise
+SKIP_START = 10  # the first points' smoothed loss is still mostly noise: no divergence there
 SLOPE_DECADES = 0.5  # the width of the window the steepest slope is fitted over
+FALL_SHARE = 0.1  # a descent begins where the loss is this share of its whole fall down
 REPORT_INTERVAL = 0.2  # seconds between progress reports
 
 
@@ -58,11 +62,17 @@ class LRFindResult:
     losses: list[float]  # each step's batch loss, before the update at that rate
     smoothed: list[float]
     steepest_lr: float | None
-    minimum_lr: float  # the rate at the smoothed loss's minimum
+    minimum_lr: float  # the rate at the smoothed loss's minimum, once it can be read
     stop: str
     task: str  # "classification" | "regression"
     seconds: float
     notes: list[str] = field(default_factory=list)
+    start: float | None = None  # the smoothed loss where it can first be read (`settled`)
+
+    @property
+    def start_loss(self) -> float:
+        """Where the loss started: the first smoothed point that averages enough batches."""
+        return self.smoothed[0] if self.start is None else self.start
 
     @property
     def min_over_10(self) -> float:
@@ -76,7 +86,8 @@ class LRFindResult:
 
     @property
     def best_loss(self) -> float:
-        return min(self.smoothed)
+        """The smoothed loss at `minimum_lr`."""
+        return self.smoothed[self.lrs.index(self.minimum_lr)]
 
     def summary(self, points: int = 25) -> dict[str, Any]:
         """What the command prints as JSON: the suggestions and a thinned curve."""
@@ -85,7 +96,7 @@ class LRFindResult:
         return {
             "suggested_lr": self.suggested_lr, "steepest_lr": self.steepest_lr,
             "minimum_lr": self.minimum_lr, "min_over_10": self.min_over_10,
-            "best_loss": self.best_loss, "start_loss": self.smoothed[0],
+            "best_loss": self.best_loss, "start_loss": self.start_loss,
             "steps": len(self.lrs), "stop": self.stop, "task": self.task,
             "lr_range": [self.lrs[0], self.lrs[-1]], "seconds": round(self.seconds, 3),
             "curve": [[self.lrs[i], _finite_or_none(self.smoothed[i])] for i in idx],
@@ -105,20 +116,13 @@ def lr_find(spec: ExperimentSpec, *, data: Splits | None = None,
     from workbench.core.training.loop import Trainer
 
     began = time.perf_counter()
-    cpu_rng = torch.get_rng_state()
-    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-    threads_before = torch.get_num_threads()
     trainer = Trainer(spec, data=data, source=source, store=False, threads=threads)
     try:
         trainer.prepare()
         return _sweep(trainer, start_lr, end_lr, steps, beta, diverge_factor, cancel, progress,
                       began)
     finally:
-        trainer.close()
-        torch.set_rng_state(cpu_rng)
-        if cuda_rng is not None:
-            torch.cuda.set_rng_state_all(cuda_rng)
-        torch.set_num_threads(threads_before)
+        trainer.close()  # the thread count (and CUDA switches) it shared, given back
 
 
 def check_range(start_lr: float, end_lr: float, steps: int) -> None:
@@ -184,21 +188,57 @@ def _sweep(trainer: Any, start_lr: float, end_lr: float, steps: int, beta: float
     if not finite:
         raise LRFindError("the loss was not finite even at the smallest rate "
                           f"({start_lr:g}); check the data and the network")
-    low = min(finite, key=lambda i: smoothed[i])
+    warm = settled(len(lrs), beta)
+    reading = [i for i in finite if i >= warm] or finite
+    low = min(reading, key=lambda i: smoothed[i])
+    start = smoothed[reading[0]]
+    # a descent counts where the loss lies a tenth of its whole fall below where it started
+    below = start - FALL_SHARE * (start - smoothed[low])
+    steep = (steepest(lrs[reading[0]:low + 1], smoothed[reading[0]:low + 1], below=below)
+             if smoothed[low] < start else None)
+    result = LRFindResult(
+        lrs=lrs, losses=losses, smoothed=smoothed, steepest_lr=steep, minimum_lr=lrs[low],
+        stop=stop, task="classification" if trainer.num_classes > 0 else "regression",
+        seconds=time.perf_counter() - began, start=start)
+    result.notes.extend(what_it_shows(result, end_lr, diverge_factor))
+    return result
+
+
+def settled(points: int, beta: float = BETA) -> int:
+    """The first point whose smoothed loss averages enough batches to be read: about
+    1 / (1 - beta) of them (50 at fastai's 0.98), at most a quarter of the curve. Before it
+    the debiased average holds a handful of batches, and its falls and rises are their noise
+    (a regression suggested 1.7e-07 from them)."""
+    return max(2, min(round(1 / (1 - beta)), points // 4))
+
+
+def what_it_shows(result: LRFindResult, end_lr: float, diverge_factor: float) -> list[str]:
+    """Notes that say what the curve shows, true to its numbers."""
     notes = []
-    if stop == "end":
-        notes.append(f"the loss never exploded up to {end_lr:g}; a larger end rate shows more")
-    return LRFindResult(
-        lrs=lrs, losses=losses, smoothed=smoothed,
-        steepest_lr=steepest(lrs[:low + 1], smoothed[:low + 1]),
-        minimum_lr=lrs[low], stop=stop,
-        task="classification" if trainer.num_classes > 0 else "regression",
-        seconds=time.perf_counter() - began, notes=notes)
+    best, end, start = result.best_loss, result.smoothed[-1], result.start_loss
+    if result.stop == "end":
+        if end <= best * 1.05:
+            notes.append(f"the loss was still falling at {end_lr:g}; a larger end rate shows "
+                         "more")
+        else:
+            above = f", above where it started ({start:.3g})" if end > start else ""
+            notes.append(f"the loss rose from its minimum {best:.3g} (at {result.minimum_lr:.2g})"
+                         f" to {end:.3g} at {end_lr:g}{above}, but never past "
+                         f"{diverge_factor:g}× its minimum, where the test stops")
+    if best >= start:
+        notes.append("the loss did not fall anywhere in the range; no rate here helps: check "
+                     "the data and the network, or try a wider range")
+    elif result.steepest_lr is None:
+        notes.append("the loss fell nowhere steadily enough to name its steepest descent; "
+                     "the suggestion is the minimum / 10")
+    return notes
 
 
-def steepest(lrs: Sequence[float], smoothed: Sequence[float]) -> float | None:
+def steepest(lrs: Sequence[float], smoothed: Sequence[float], *,
+             below: float | None = None) -> float | None:
     """The rate where the smoothed loss falls fastest against log10(rate), among the points up
-    to the minimum; None when there are too few points or the loss never falls.
+    to the minimum (and, with `below`, only where the loss has come down under it); None
+    when there are too few points or the loss never falls.
 
     The slope is fitted over `SLOPE_DECADES` around each point: differences of neighbours
     would be ruled by noise at small rates, where the points are close and the loss is flat.
@@ -210,6 +250,8 @@ def steepest(lrs: Sequence[float], smoothed: Sequence[float]) -> float | None:
     half = max(2, int(round(SLOPE_DECADES / 2 / ((x[-1] - x[0]) / (len(x) - 1)))))
     best, best_slope = None, -1e-9 * max(1.0, float(np.abs(y).max()))  # rounding is no fall
     for i in range(half, len(x) - half):
+        if below is not None and y[i] > below:
+            continue
         xs, ys = x[i - half:i + half + 1], y[i - half:i + half + 1]
         slope = float(np.polyfit(xs, ys, 1)[0])
         if slope < best_slope:
@@ -222,4 +264,4 @@ def _finite_or_none(value: float) -> float | None:
 
 
 __all__ = ["LRFindError", "LRFindProgress", "LRFindResult", "check_range", "lr_find",
-           "steepest"]
+           "settled", "steepest", "what_it_shows"]

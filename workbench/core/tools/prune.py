@@ -26,6 +26,7 @@ from torch import nn
 
 from workbench.core.data import DeviceBatches, Splits
 from workbench.core.data.cache import DataSource
+from workbench.core.memory import EVAL_BATCH
 from workbench.core.model import analyze
 from workbench.core.store.runs import RunError
 from workbench.core.tools.trained import load_trained
@@ -38,7 +39,6 @@ PRUNABLE = ("Linear", "Conv2d")
 NORMS = ("l1", "l2")
 MAX_AMOUNT = 0.99
 SENSITIVITY_AMOUNTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
-EVAL_BATCH = 4096
 
 
 class PruneError(ValueError):
@@ -395,7 +395,7 @@ class PruneSession:
                     tensor.copy_(src * masks[name] if name in masks else src)
             x, y = self.val_x, self.val_y
             scores = evaluate(self.model, x, y, lambda idx: _span(idx, x, y), self.loss_fn,
-                              self.num_classes, batch_size=EVAL_BATCH)
+                              self.num_classes)
         return self._result(config, masks, kept, notes, scores)
 
     def _result(self, config: PruneConfig, masks: dict[str, torch.Tensor],

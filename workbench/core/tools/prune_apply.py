@@ -6,6 +6,10 @@ run's spec carries the smaller `out`, so it rebuilds the smaller model exactly. 
 pruning keeps the dense shapes with zeros in them. Fine-tuning hands the masks to the trainer,
 whose step keeps pruned weights at zero after every update (in a captured CUDA graph too) and
 whose checkpoints carry them through a resume. The parent run is only read.
+
+What pruning decided (the parent, the pruning, sparsity, sizes, latencies) is in the new run's
+summary from the moment the run exists, so a fine-tuning stopped by a signal (or killed) and
+resumed later still says what it is; the accuracies follow when it ends.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import torch
 from torch import nn
 
 from workbench.core.data import DeviceBatches
+from workbench.core.memory import EVAL_BATCH
 from workbench.core.model import build_model
 from workbench.core.store.runs import Run, RunStore
 from workbench.core.tools.prune import PruneConfig, PruneError, PruneResult, PruneSession
@@ -86,11 +91,11 @@ class PrunedRun:
 def _accuracy(model: nn.Module, session: PruneSession, split: str) -> dict[str, Any]:
     s = session.splits
     x, y = (s.val_x, s.val_y) if split == "val" else (s.test_x, s.test_y)
-    batches = DeviceBatches(x, y, mean=s.mean, std=s.std, batch_size=4096,
+    batches = DeviceBatches(x, y, mean=s.mean, std=s.std, batch_size=EVAL_BATCH,
                             device=torch.device("cpu"), shuffle=False, generator=None,
                             image=session.info.is_image)
     return evaluate(model, batches.x, batches.y, batches.batch, session.loss_fn,
-                    session.num_classes, batch_size=4096)
+                    session.num_classes)
 
 
 def create_pruned_run(session: PruneSession, config: PruneConfig, *, runs: RunStore,
@@ -101,8 +106,9 @@ def create_pruned_run(session: PruneSession, config: PruneConfig, *, runs: RunSt
 
     Fine-tuning uses the parent's optimizer at its base learning rate (or `lr`) with a
     constant schedule. `cancel` stops fine-tuning after the step in flight; the run keeps
-    the weights it reached. The summary holds sparsity, parameters, accuracy before and
-    after fine-tuning, and size and CPU latency before and after.
+    the weights it reached, stopped and resumable (PruneError, with nothing stored, when it
+    is set before the run is made). The summary holds sparsity, parameters, accuracy before
+    and after fine-tuning, and size and CPU latency before and after.
     """
     tuned = _finetune_spec(session.spec, finetune_epochs, lr)
     result = session.evaluate(config)
@@ -121,40 +127,16 @@ def create_pruned_run(session: PruneSession, config: PruneConfig, *, runs: RunSt
     spec.name = derived_name(session.spec.name, "-pruned")
     pruned_val = _accuracy(model, session, "val")
     parent = session.run.path
-    status = "finished"
-    if tuned is not None:
-        spec.optim, spec.schedule, spec.train = tuned.optim, tuned.schedule, tuned.train
-        model, run_dir, status = _finetune(spec, state, keep_masks, session, runs, parent,
-                                           on_event, cancel)
-    else:
-        try:
-            run = runs.create(spec, parent=parent)
-            run.save_model(model.state_dict())
-        except OSError as exc:
-            raise PruneError(f"{explain(exc).reason}; the pruned run was not stored") from exc
-        run_dir = str(run.path)
-    val = _accuracy(model, session, "val")
-    test = _accuracy(model, session, "test")
-    weights = [p for name, p in model.named_parameters() if name.endswith("weight")
-               and p.dim() > 1]
-    kept = sum(int((w != 0).sum()) for w in weights)
-    original = sum(math.prod(lay.weight_shape) for lay in session.layers)
-    nonzero = sum(int((p != 0).sum()) for p in model.parameters())
     base_model = build_model(session.spec.model.layers, info.input_shape)
     base_model.load_state_dict(session.base)
-    summary: dict[str, Any] = {
-        "status": status,
+    pruning: dict[str, Any] = {
         "pruned_from": str(parent),
         "prune": config.describe(),
-        "sparsity": 1.0 - kept / max(1, original),
-        "parameters": nonzero,
-        "parameters_stored": sum(p.numel() for p in model.parameters()),
+        **_counts(model, session),
         "parameters_before": session.params_before,
         "val_accuracy_parent": session.baseline.val_accuracy,
         "val_accuracy_pruned": pruned_val["accuracy"],
         "val_loss_pruned": pruned_val["loss"],
-        "val_accuracy": val["accuracy"], "val_loss": val["loss"],
-        "test_accuracy": test["accuracy"], "test_loss": test["loss"],
         "finetune_epochs": finetune_epochs,
         "bytes_before": state_bytes(session.base),
         "bytes_after": state_bytes(model.state_dict()),
@@ -165,12 +147,56 @@ def create_pruned_run(session: PruneSession, config: PruneConfig, *, runs: RunSt
         "latency_ms_256_after": cpu_latency_ms(model, info.input_shape, batch=256, repeats=30),
         "notes": list(result.notes),
     }
+    if cancel is not None and cancel.is_set():
+        raise PruneError("stopped before the pruned run was stored; nothing was made")
+    status = "finished"
+    if tuned is not None:
+        spec.optim, spec.schedule, spec.train = tuned.optim, tuned.schedule, tuned.train
+        model, run_dir, status = _finetune(spec, state, keep_masks, session, runs, parent,
+                                           on_event, cancel, pruning)
+    else:
+        try:
+            run = runs.create(spec, parent=parent, **pruning)
+            run.save_model(model.state_dict())
+        except OSError as exc:
+            raise PruneError(f"{explain(exc).reason}; the pruned run was not stored") from exc
+        run_dir = str(run.path)
+    val = _accuracy(model, session, "val")
+    test = _accuracy(model, session, "test")
+    summary: dict[str, Any] = {
+        **pruning, **_counts(model, session), "status": status,
+        "val_accuracy": val["accuracy"], "val_loss": val["loss"],
+        "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+    }
     try:
         summary = Run(Path(run_dir)).update_summary(**summary)
     except OSError as exc:
         raise PruneError(f"{explain(exc).reason}; the pruned run {run_dir} lacks its "
                          "summary") from exc
     return PrunedRun(run_dir, summary)
+
+
+def _counts(model: nn.Module, session: PruneSession) -> dict[str, Any]:
+    """Sparsity and parameter counts of the pruned network (fine-tuning keeps them: the
+    pruned weights stay zero)."""
+    weights = [p for name, p in model.named_parameters() if name.endswith("weight")
+               and p.dim() > 1]
+    kept = sum(int((w != 0).sum()) for w in weights)
+    original = sum(math.prod(lay.weight_shape) for lay in session.layers)
+    return {"sparsity": 1.0 - kept / max(1, original),
+            "parameters": sum(int((p != 0).sum()) for p in model.parameters()),
+            "parameters_stored": sum(p.numel() for p in model.parameters())}
+
+
+class _PruneRecord(Callback):
+    """Writes what pruning decided into the fine-tuning run's summary as soon as it exists."""
+
+    def __init__(self, pruning: dict[str, Any]) -> None:
+        self.pruning = pruning
+
+    def on_run_start(self, trainer: Any) -> None:
+        if trainer.run is not None:
+            trainer.run.update_summary(**self.pruning)
 
 
 class _CancelWatch(Callback):
@@ -199,11 +225,13 @@ def _finetune_spec(spec: ExperimentSpec, epochs: int,
 def _finetune(spec: ExperimentSpec, state: dict[str, torch.Tensor],
               masks: dict[str, torch.Tensor], session: PruneSession, runs: RunStore,
               parent: Path, on_event: Callable[[Event], None] | None,
-              cancel: threading.Event | None) -> tuple[nn.Module, str, str]:
+              cancel: threading.Event | None,
+              pruning: dict[str, Any]) -> tuple[nn.Module, str, str]:
     from workbench.core.training.loop import Trainer
 
     trainer = Trainer(spec, runs=runs, data=session.splits, initial_state=state,
-                      masks=masks, callbacks=[_CancelWatch(cancel)], parent=parent)
+                      masks=masks, callbacks=[_PruneRecord(pruning), _CancelWatch(cancel)],
+                      parent=parent)
     finished: RunFinished | None = None
     for event in trainer.events():
         if on_event is not None:

@@ -16,23 +16,34 @@ was better on both MNIST benchmark networks. The float model is exported and ver
 PyTorch first (`export_run`); the quantized file is checked with onnx.checker, then run with
 onnxruntime on the whole test split: a file that loses more than `max_drop` accuracy points
 (regression: more than REGRESSION_MAX_INCREASE of the test MSE) is refused with the numbers
-and not written. Both measurements are stored in the run's compression record. Like export, it
+and not written. Both measurements are stored in the run's compression record (a run folder
+that cannot be written keeps none: a note says so, the file is still written). Like export, it
 touches no process-wide state (output, warning filters, logger levels): the app quantizes on a
 thread beside others; the CLI quiets the tools on its main thread.
+
+Intermediate files live in a private work folder (`workbench-quantize-*` in the system's
+temporary folder), removed however the work ends; one a killed process left is removed by the
+next quantization. `cancel` stops between steps (Cancelled): nothing is written.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from workbench.core.cancel import check_cancel
 from workbench.core.data import Splits
 from workbench.core.data.cache import DataSource
-from workbench.core.store.atomic import remove_stale_temps, write_bytes_atomic
+from workbench.core.store.atomic import (
+    remove_stale_temps,
+    remove_stale_work_dirs,
+    work_dir,
+    write_bytes_atomic,
+)
 from workbench.core.tools.calibration import (
     CalibrationError,
     calibration_reader,
@@ -108,6 +119,7 @@ class QuantizeResult:
     drop: float | None  # test accuracy points lost (None for regression)
     loss_increase: float  # relative change of the test loss
     tried: tuple[dict[str, Any], ...] = field(default=())  # per-channel or not: val accuracy
+    notes: tuple[str, ...] = ()  # e.g. why the run's compression record was not written
 
     @property
     def ratio(self) -> float:
@@ -120,7 +132,7 @@ class QuantizeResult:
                 "normalize_in_graph": self.normalize_in_graph, "ratio": self.ratio,
                 "drop": self.drop, "loss_increase": self.loss_increase,
                 "fp32": self.fp32.to_dict(), "quantized": self.quantized.to_dict(),
-                "tried": list(self.tried)}
+                "tried": list(self.tried), "notes": list(self.notes)}
 
 
 def auto_mode(layer_types: list[str]) -> str:
@@ -230,24 +242,30 @@ def _check(path: Path) -> None:
                             f"{_first_line(exc)}") from exc
 
 
+WORK_PREFIX = "workbench-quantize-"
+
+
 def quantize_run(run_dir: str | Path, out_path: str | Path,
                  config: QuantizeConfig | None = None, *, opset: int = DEFAULT_OPSET,
                  normalize_in_graph: bool = False, splits: Splits | None = None,
-                 source: DataSource | None = None, record: bool = True) -> QuantizeResult:
+                 source: DataSource | None = None, record: bool = True,
+                 cancel: threading.Event | None = None) -> QuantizeResult:
     """Export the run, quantize, verify on the test split and put the file in place.
 
     Raises QuantizeError (an ExportError) with the reason, leaving no file, when the run
     cannot be exported, the quantized graph fails its checks, or it loses more accuracy than
-    `config.max_drop`. With `record`, the float and the quantized measurements (or the
-    refusal) go into the run's compression record. The run's data comes from `splits`, else
-    from `source` (the workspace), else the disk.
+    `config.max_drop`; Cancelled, leaving no file, when `cancel` is set between two steps.
+    With `record`, the float and the quantized measurements (or the refusal) go into the run's
+    compression record. The run's data comes from `splits`, else from `source` (the
+    workspace), else the disk.
     """
     config = config or QuantizeConfig()
     config.validate()
     out = Path(out_path)
     check_destination(out, weights=False, script=False)
-    remove_stale_temps(out.parent)
-    loaded = load_run(run_dir, splits=splits, source=source)
+    remove_stale_temps(out.parent, of=[out.name])
+    remove_stale_work_dirs(WORK_PREFIX)
+    loaded = load_run(run_dir, splits=splits, source=source, cancel=cancel)
     mode = config.mode
     if mode == "auto":
         mode = auto_mode([layer.type for layer in loaded.spec.model.layers])
@@ -264,17 +282,24 @@ def quantize_run(run_dir: str | Path, out_path: str | Path,
         except CalibrationError as exc:
             raise QuantizeError(str(exc)) from exc
     details: dict[str, Any] = {"opset": opset, "normalize_in_graph": normalize_in_graph}
-    with tempfile.TemporaryDirectory(prefix="workbench-quantize-") as work_dir:
-        work = Path(work_dir)
+    notes: list[str] = []
+
+    def keep(kind_: str, file: str | Path, measured: Measured, **more: Any) -> None:
+        if record:
+            _record(run_dir, kind_, file, measured, notes, **details, **more)
+
+    stopped = f"while quantizing ({kind}); nothing was written"
+    with work_dir(WORK_PREFIX) as work:
         float_path = work / "float.onnx"
         export_run(run_dir, float_path, opset=opset, normalize_in_graph=normalize_in_graph,
-                   weights=False, script=False, splits=loaded.splits, sparse=False)
+                   weights=False, script=False, splits=loaded.splits, sparse=False,
+                   cancel=cancel)
         float_measured, reference = measure(float_path, data)
         float_measured = replace(float_measured, bytes=_shipped_bytes(float_path, work))
-        if record:
-            write_variant(run_dir, "fp32", "", float_measured, **details)
+        keep("fp32", "", float_measured)
+        check_cancel(cancel, stopped)
         chosen, per_channel, tried = _best(float_path, work, mode, config.per_channel, sample,
-                                           data)
+                                           data, cancel, stopped)
         note = (f"{kind}, {'per-channel' if per_channel else 'per-tensor'} weights"
                 if mode != "fp16" else "float16 weights and arithmetic, float32 input/output")
         if sample is not None:
@@ -289,18 +314,31 @@ def quantize_run(run_dir: str | Path, out_path: str | Path,
         details.update(per_channel=per_channel, calibration=calibration, drop=drop)
         refusal = _refusal(kind, float_measured, measured, drop, increase, config.max_drop)
         if refusal is not None:
-            if record:
-                write_variant(run_dir, kind, "", measured, refused=refusal, **details)
+            keep(kind, "", measured, refused=refusal)
             raise QuantizeError(refusal)
+        check_cancel(cancel, stopped)
         try:
             write_bytes_atomic(out, chosen.read_bytes())
         except OSError as exc:
             raise QuantizeError(f"cannot write {exc.filename or out}: "
                                 f"{exc.strerror or exc}") from exc
-    if record:
-        write_variant(run_dir, kind, out, measured, **details)
+    keep(kind, out, measured)
     return QuantizeResult(str(out), kind, per_channel, calibration, opset, normalize_in_graph,
-                          float_measured, measured, drop, increase, tuple(tried))
+                          float_measured, measured, drop, increase, tuple(tried), tuple(notes))
+
+
+def _record(run_dir: str | Path, kind: str, file: str | Path, measured: Measured,
+            notes: list[str], **details: Any) -> None:
+    """Store a measurement in the run's record; a run folder that cannot be written (a
+    read-only store) keeps none, and `notes` says so once."""
+    try:
+        write_variant(run_dir, kind, file, measured, **details)
+    except OSError as exc:
+        note = (f"the measurements were not kept in {Path(run_dir).name}'s compression record: "
+                f"cannot write {exc.filename or run_dir}: {exc.strerror or exc}")
+        if note not in notes:
+            logging.getLogger(__name__).warning("%s", note)
+            notes.append(note)
 
 
 def _shipped_bytes(float_path: Path, work: Path) -> int:
@@ -312,10 +350,12 @@ def _shipped_bytes(float_path: Path, work: Path) -> int:
 
 
 def _best(float_path: Path, work: Path, mode: str, per_channel: bool | None, sample: Any,
-          data: SplitData) -> tuple[Path, bool | None, list[dict[str, Any]]]:
+          data: SplitData, cancel: threading.Event | None = None,
+          stopped: str = "while quantizing") -> tuple[Path, bool | None, list[dict[str, Any]]]:
     """Quantize per tensor and per channel (or as asked); the better on the validation split."""
     pre = work / "pre.onnx"
     _preprocess(float_path, pre)
+    check_cancel(cancel, stopped)
     choices: list[bool | None] = [None] if mode == "fp16" else (
         [per_channel] if per_channel is not None else [False, True])
     tried: list[dict[str, Any]] = []
@@ -336,6 +376,7 @@ def _best(float_path: Path, work: Path, mode: str, per_channel: bool | None, sam
         score = acc if acc is not None else -loss
         if best is None or (score, -size) > (best[0], -best[1]):
             best = (score, size, candidate, choice)
+        check_cancel(cancel, stopped)
     assert best is not None
     return best[2], best[3], tried
 
@@ -361,6 +402,7 @@ __all__ = [
     "QuantizeConfig",
     "QuantizeError",
     "QuantizeResult",
+    "WORK_PREFIX",
     "auto_mode",
     "kind_of",
     "quantize_file",

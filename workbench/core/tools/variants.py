@@ -26,13 +26,13 @@ from typing import Any
 import numpy as np
 
 from workbench.core.data import Splits
+from workbench.core.memory import EVAL_BATCH
 from workbench.core.store.atomic import write_text_atomic
 from workbench.core.store.runs import RunError
 from workbench.core.tools.calibration import model_inputs
 
 RECORD = "compression.json"
 KINDS = ("fp32", "int8-dynamic", "int8-static", "fp16")
-EVAL_BATCH = 1024
 LATENCY_REPEATS = 200
 LATENCY_REPEATS_256 = 30
 _lock = threading.Lock()

@@ -6,14 +6,12 @@ first steps; TF32 runs float32 convolutions and matrix products on the tensor co
 mantissa products, float32 sums), several times faster on Ampere and later. Both can change
 results in the last bits from one run to the next, which the CPU's bit-for-bit promise does
 not cover. A network without convolutions keeps full float32 products, and nothing changes
-on a CPU. The switches are process-wide: a run sets them while it trains and puts back what
-it found when it ends.
+on a CPU. The switches are process-wide, so runs take them from their one owner
+(`process.PROCESS`, and `process.backends_for`): the first run of several that overlap sets
+them, the others train with them, and the last puts back what the first found.
 """
 
 from __future__ import annotations
-
-import contextlib
-from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -42,20 +40,11 @@ def current_settings() -> dict[str, object]:
     return {name: getattr(owner, attr) for name, (owner, attr) in _SWITCHES.items()}
 
 
-@contextlib.contextmanager
-def backends_for(model: nn.Module, device: torch.device) -> Iterator[dict[str, object]]:
-    """Set `backend_settings(model, device)` while the block runs; restore them after."""
-    wanted = backend_settings(model, device)
-    before = {name: value for name, value in current_settings().items() if name in wanted}
-    for name, value in wanted.items():
+def apply_settings(values: dict[str, object]) -> None:
+    for name, value in values.items():
         owner, attr = _SWITCHES[name]
-        setattr(owner, attr, value)
-    try:
-        yield wanted
-    finally:
-        for name, value in before.items():
-            owner, attr = _SWITCHES[name]
+        if getattr(owner, attr) != value:
             setattr(owner, attr, value)
 
 
-__all__ = ["backend_settings", "backends_for", "current_settings"]
+__all__ = ["apply_settings", "backend_settings", "current_settings"]

@@ -44,10 +44,12 @@ class TrainerView(Protocol):
     steps_per_epoch: int
     batch_size: int
     num_classes: int
-    run: Run | None
     dist: DistContext | None
     state: LoopState
     masks: dict[str, torch.Tensor]
+
+    @property
+    def run(self) -> Run | None: ...
 
     def emit(self, event: Event) -> None: ...
 
@@ -175,30 +177,45 @@ class Checkpointing(Callback):
 
     Every `train.checkpoint_every` epochs (and after the planned last one) it also keeps a
     copy as an epoch checkpoint, the points a run can be forked from; only the newest
-    `train.keep_checkpoints` of them are kept. The trainer runs it after every other callback,
-    so the state it saves includes theirs.
+    `train.keep_checkpoints` of them are kept. The epoch checkpoint is written first: a kill
+    between the two writes leaves `checkpoint.pt` an epoch behind, and the resume repeats
+    that epoch and writes its epoch checkpoint again, so the fork points have no hole. The
+    trainer runs it after every other callback, so the state it saves includes theirs.
     """
 
     def on_epoch_end(self, trainer: TrainerView, record: dict[str, Any]) -> None:
-        state = self._save(trainer)
-        if state is not None and self._keeps_epoch(trainer):
-            self._keep_epoch(trainer, state)
+        state = self._state(trainer)
+        if state is None:
+            return
+        keeps = self._keeps_epoch(trainer)
+        if keeps:
+            assert trainer.run is not None
+            trainer.run.save_state(epoch_checkpoint_name(trainer.state.epoch), state)
+        self._save(trainer, state)
+        if keeps:
+            self._drop_old(trainer)
 
     def on_stop(self, trainer: TrainerView) -> None:
         if trainer.state.step > 0 or trainer.state.global_step == 0:
-            self._save(trainer)
+            state = self._state(trainer)
+            if state is not None:
+                self._save(trainer, state)
 
     @staticmethod
-    def _save(trainer: TrainerView) -> dict[str, Any] | None:
+    def _state(trainer: TrainerView) -> dict[str, Any] | None:
+        """The checkpoint as of now (None when the run is not stored)."""
         if trainer.run is None:
             return None
         if not weights_finite(trainer.model):
             raise RunAbort("the weights became non-finite", NAN_HINT)
-        state = trainer.checkpoint_state()
+        return trainer.checkpoint_state()
+
+    @staticmethod
+    def _save(trainer: TrainerView, state: dict[str, Any]) -> None:
+        assert trainer.run is not None
         trainer.run.save_checkpoint(state)
         trainer.run.update_summary(epochs_done=trainer.state.epoch,
                                    checkpoint_step=trainer.state.global_step)
-        return state
 
     @staticmethod
     def _keeps_epoch(trainer: TrainerView) -> bool:
@@ -208,10 +225,10 @@ class Checkpointing(Callback):
                                                or epoch == train.epochs)
 
     @staticmethod
-    def _keep_epoch(trainer: TrainerView, state: dict[str, Any]) -> None:
+    def _drop_old(trainer: TrainerView) -> None:
+        """Only the newest `train.keep_checkpoints` epoch checkpoints stay."""
         run = trainer.run
         assert run is not None
-        run.save_state(epoch_checkpoint_name(trainer.state.epoch), state)
         keep = trainer.spec.train.keep_checkpoints
         if keep is not None:
             for old in checkpoint_epochs(run.path)[:-keep]:

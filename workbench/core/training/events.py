@@ -28,6 +28,8 @@ class RunStarted:
     step_kind: str  # "eager", "linear-stack" or "cuda-graph": which training step runs
     resumed: bool = False
     step_note: str | None = None  # why the fast step was not used, when it was wanted
+    # what the run trains with that another job in the process set (threads, CUDA switches)
+    shared: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class RunFinished:
     run_dir: str
     stopped: bool
     early_stopped: bool
-    epochs: int
+    epochs: int  # whole epochs done
     seconds: float
     test_loss: float | None  # None: no test split
     test_accuracy: float | None
@@ -101,6 +103,33 @@ class RunFinished:
     summary: dict[str, Any] = field(default_factory=dict)
     confusion: tuple[tuple[int, ...], ...] | None = None
     misclassified: tuple[tuple[int, int, int], ...] = ()  # (test index, true, predicted)
+    global_step: int = 0  # steps done in all, earlier processes of a resumed run included
+    steps_per_epoch: int = 0
+
+    @property
+    def epochs_run(self) -> float:
+        """Epochs done, with the share of the one a stop cut short (2.4: 40% into epoch 3)."""
+        return self.global_step / self.steps_per_epoch if self.steps_per_epoch else self.epochs
+
+    @property
+    def done(self) -> str:
+        """What the run did, in words: "3 epochs", "40% into epoch 1"."""
+        return describe_progress(self.global_step, self.steps_per_epoch)
+
+
+def describe_progress(global_step: int, steps_per_epoch: int) -> str:
+    """Steps done as a person reads them: "no step", "3 epochs", "40% into epoch 1",
+    "2 epochs and 40% into epoch 3" (a share below 1% says "<1%", one above 99% "99%")."""
+    if global_step <= 0 or steps_per_epoch <= 0:
+        return "no step"
+    whole, part = divmod(global_step, steps_per_epoch)
+    epochs = f"{whole} epoch{'s' if whole != 1 else ''}"
+    if part == 0:
+        return epochs
+    share = part / steps_per_epoch
+    percent = "<1%" if share < 0.01 else f"{min(share, 0.99):.0%}"
+    into = f"{percent} into epoch {whole + 1}"
+    return into if whole == 0 else f"{epochs} and {into}"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workbench.core.network import RunDropout
 from workbench.core.training.optim import FusedAdamUpdate
 from workbench.core.training.step import EagerStep, Masked
 from workbench.spec import ExperimentSpec
@@ -26,7 +27,7 @@ from workbench.spec import ExperimentSpec
 aten = torch.ops.aten
 MEAN = 1  # ATen's reduction code for "mean", what the losses' default reduction passes
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU)
-SUPPORTED = (nn.Flatten, nn.Linear, nn.Dropout, *ACTIVATIONS)
+SUPPORTED = (nn.Flatten, nn.Linear, nn.Dropout, RunDropout, *ACTIVATIONS)
 
 
 def supports(model: nn.Module, loss_fn: nn.Module, spec: ExperimentSpec,
@@ -100,7 +101,9 @@ class LinearStackStep(EagerStep):
             if not layer.training or layer.p == 0:
                 saved.append(None)
                 return a
-            noise = torch.empty_like(a).bernoulli_(1 - layer.p).div_(1 - layer.p)
+            keep = 1 - layer.p  # from the run's generator (RunDropout), or torch's global one
+            noise = torch.empty_like(a).bernoulli_(keep, generator=getattr(layer, "generator",
+                                                                           None)).div_(keep)
             saved.append(noise)
             return a * noise
         if isinstance(layer, nn.ReLU | nn.Tanh | nn.Sigmoid):  # their backward reads the result

@@ -5,9 +5,12 @@ extra events from callbacks, and last `RunFinished` or `RunFailed`. It never rai
 failed run: every failure becomes a `RunFailed` with a reason and a hint, and the run folder
 keeps what was saved before it.
 
-The loop itself only steps, reads the metric sums a few times a second and validates once an
-epoch; what happens around that (the NaN guard, early stopping, the metrics log,
-checkpoints, monitors) are callbacks. `Trainer.state` is where the run stands.
+The trainer is three parts: the run's set-up (`setup.py`: data, memory check, model,
+optimizer, batches, the step), this loop, which only steps, reads the metric sums a few times
+a second, validates once an epoch and yields events, and the recorder (`recorder.py`: the run
+folder, its lock, summary, metrics log, a failure's traceback, the final evaluation). What
+happens around the steps (the NaN guard, early stopping, checkpoints, monitors) are
+callbacks. `Trainer.state` is where the run stands.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import contextlib
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,23 +26,14 @@ from typing import Any
 import torch
 
 from workbench.core.data import DataError, DeviceBatches, Splits
-from workbench.core.data.cache import DataSource, info_from, load_from
-from workbench.core.memory import EVAL_BATCH, ensure_fits
-from workbench.core.model import build_model, check
-from workbench.core.store.atomic import write_text_atomic
-from workbench.core.store.locks import RunLock
-from workbench.core.store.runs import Run, RunError, RunStatus, RunStore
-from workbench.core.tools.inspect.results import summary_entries
-from workbench.core.training import outcome
-from workbench.core.training.backends import backends_for
+from workbench.core.data.cache import DataSource
+from workbench.core.store.runs import Run, RunError, RunStore
 from workbench.core.training.callbacks import (
-    NAN_HINT,
     Callback,
     Checkpointing,
     EarlyStopping,
     NanGuard,
     RunAbort,
-    weights_finite,
 )
 from workbench.core.training.distributed import DistContext
 from workbench.core.training.events import (
@@ -48,11 +41,11 @@ from workbench.core.training.events import (
     Event,
     Progress,
     RunFailed,
-    RunFinished,
     RunStarted,
 )
-from workbench.core.training.failures import Failure, explain, setup_hint
-from workbench.core.training.optim import LRSchedule, build_optimizer, loss_function
+from workbench.core.training.failures import setup_hint
+from workbench.core.training.recorder import RunRecorder, evaluate_split, starting_loss
+from workbench.core.training.setup import RunSetup, make_step, prepare_run, resolve_device
 from workbench.core.training.state import (
     LoopState,
     callback_states,
@@ -60,33 +53,12 @@ from workbench.core.training.state import (
     load_optimizer_state,
     loop_state,
 )
-from workbench.core.training.step import EagerStep, evaluate, make_step, wants_graph
-from workbench.core.training.threads import choose_threads
-from workbench.logs import current_log
-from workbench.spec import ExperimentSpec, SpecError, validate
+from workbench.core.training.step import EagerStep
+from workbench.spec import ExperimentSpec, SpecError
 
 log = logging.getLogger(__name__)
 
-TRACEBACK_FILE = "traceback.txt"
 PROGRESS_INTERVAL = 0.25  # seconds between Progress events (and host reads of the metrics)
-MISCLASSIFIED_KEPT = 100
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` is the GPU when there is one; asking for a GPU this machine lacks is a clear
-    error (a SpecError naming train.device)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SpecError("train.device", f"{name} asked for, but this machine has no CUDA GPU; "
-                                        "use auto or cpu")
-    device = torch.device(name)
-    count = torch.cuda.device_count() if device.type == "cuda" else 0
-    if device.index is not None and device.index >= count:
-        raise SpecError("train.device", f"{name} asked for, but this machine has {count} "
-                                        f"GPU{'s' if count != 1 else ''} (cuda:0 to "
-                                        f"cuda:{count - 1})")
-    return device
 
 
 def device_name(device: torch.device, threads: int | None = None) -> str:
@@ -99,22 +71,6 @@ def device_name(device: torch.device, threads: int | None = None) -> str:
 
 class _Stopped(Exception):
     """Raised inside the loop when the stop flag is seen; unwinds to the saving code."""
-
-
-class _RunLog(Callback):
-    """Appends each Progress and epoch record to the run's `metrics.jsonl`.
-
-    Runs after the other callbacks (a NaN guard's failure leaves no record of the bad epoch)
-    and before checkpointing (a crash between the two repeats the epoch on resume).
-    """
-
-    def on_progress(self, trainer: Any, progress: Progress) -> None:
-        if trainer.run is not None:
-            trainer.run.append_metrics([{"kind": "step", **_asdict(progress)}])
-
-    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
-        if trainer.run is not None:
-            trainer.run.append_metrics([record])
 
 
 class Trainer:
@@ -175,8 +131,7 @@ class Trainer:
         self._early = False
         self._agreed_stop = False  # several ranks: a stop any rank asked, as of the last sum
         self._pending: list[Event] = []
-        self.run: Run | None = None
-        self._lock: RunLock | None = None
+        self.recorder = RunRecorder(self.runs, store=self.store, parent=parent)
 
     # -- control, from any thread ---------------------------------------------------------
     def stop(self) -> None:
@@ -214,7 +169,7 @@ class Trainer:
         """Everything a resume needs, as of now."""
         states = {cb.state_key: s for cb in self.callbacks if (s := cb.state_dict()) is not None}
         return capture(self.state, model=self.model, optimizer=self.optimizer,
-                       schedule=self.schedule, gen=self.gen, device=self.device,
+                       schedule=self.schedule, streams=self.streams,
                        elapsed=self.elapsed(), epoch_elapsed=self.epoch_seconds(),
                        callbacks=states, masks=self.masks)
 
@@ -228,59 +183,9 @@ class Trainer:
             except GeneratorExit:
                 raise
             except BaseException as exc:  # every failure becomes an event, never a crash
-                failed = self._failed(exc)
-                self._release()
-                yield failed
+                yield self.recorder.failed(exc, self.state.epoch)
             finally:
-                self._release()
-
-    def _release(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-
-    def _failed(self, exc: BaseException) -> RunFailed:
-        """Record a failure as well as the folder allows, and say where its details are.
-
-        A bug's traceback goes to the log and to `traceback.txt` in the run folder; a summary
-        that cannot be written (a read-only folder, a full disk) is logged, never raised.
-        """
-        failure = explain(exc)
-        where = str(self.run.path) if self.run is not None else None
-        details: str | None = None
-        if failure.bug:
-            log.error("run %s failed: %s", where or "(not created)", failure.reason,
-                      exc_info=exc)
-            details = self._write_traceback(exc)
-            if details is None and current_log() is not None:
-                details = str(current_log())
-        else:
-            log.warning("run %s failed: %s", where or "(not created)", failure.reason)
-        if self.run is not None:
-            self._record_failure(failure, details)
-        return RunFailed(where, failure.reason, failure.hint, self.state.epoch, details)
-
-    def _write_traceback(self, exc: BaseException) -> str | None:
-        if self.run is None:
-            return None
-        path = self.run.path / TRACEBACK_FILE
-        text = "".join(traceback.format_exception(exc))
-        try:
-            write_text_atomic(path, text)
-        except OSError as error:
-            log.error("could not write %s: %s", path, error)
-            return None
-        return str(path)
-
-    def _record_failure(self, failure: Failure, details: str | None) -> None:
-        assert self.run is not None
-        values = {"status": RunStatus.FAILED, "error": failure.reason, "hint": failure.hint}
-        if details is not None and details.startswith(str(self.run.path)):
-            values["traceback"] = TRACEBACK_FILE
-        try:
-            self.run.update_summary(**values)
-        except OSError as error:
-            log.error("could not record the failure in %s: %s", self.run.path, error)
+                self.recorder.release()
 
     def _events(self) -> Iterator[Event]:
         try:
@@ -290,8 +195,11 @@ class Trainer:
             return
         self._start_run()
         self.step, self.step_note = self._build_step()
-        if self.step_note and self.run:
-            self.run.update_summary(step_note=self.step_note)
+        if self.state.start_loss is None:  # where this run starts (masks applied): its verdict
+            self.state.start_loss, self.state.start_split = starting_loss(
+                self.model, self.val_batches, self.data, self.loss_fn, self.num_classes)
+        self.recorder.note_start(threads=self.num_threads, step_note=self.step_note,
+                                 shared=self.setup.shared)
         yield self._started()
         for cb in self.callbacks:
             cb.on_run_start(self)
@@ -319,7 +227,8 @@ class Trainer:
     def prepare(self) -> Trainer:
         """Load the data and build the model, optimizer and batches without training or
         storing anything (tools that step the model themselves: the learning-rate finder).
-        `close()` undoes what it set (the CUDA backend switches) when the tool is done."""
+        `close()` gives back what it took of the process (its share of the thread count and
+        the CUDA switches) when the tool is done."""
         self._setup()
         return self
 
@@ -328,88 +237,56 @@ class Trainer:
         self._cleanup.close()
 
     def _setup(self) -> None:
-        spec = self.spec
-        self.num_threads = choose_threads(self.threads, spec.train.threads)
-        torch.set_num_threads(self.num_threads)
-        validate(spec)  # a spec made in code, not read from a file, is checked all the same
-        self.device = self.dist.device if self.dist else resolve_device(spec.train.device)
-        # Shapes and memory from the description, before the data or the model take any.
-        info = (self.data.info if self.data is not None
-                else info_from(self.source, spec.data, cancel=self._stop))
-        report = check(spec.model.layers, info.input_shape, info.num_classes)
-        self.memory = ensure_fits(spec, report, info, self.device)
-        if self.data is None:
-            def load() -> Splits:
-                return load_from(self.source, spec.data, spec.train.seed, cancel=self._stop)
-
-            self.data = self.dist.local_main_first(load) if self.dist else load()
-        data = self.data
-        info = data.info
-        self.num_classes = info.num_classes
-        check(spec.model.layers, info.input_shape, info.num_classes)
-        torch.manual_seed(spec.train.seed)
-        model = build_model(spec.model.layers, info.input_shape)
-        if self.initial_state is not None:
-            model.load_state_dict(self.initial_state)
-        memory = torch.channels_last if spec.train.channels_last else torch.contiguous_format
-        # Module.to takes memory_format (documented), which torch's stubs leave out.
-        self.model = model.to(self.device, memory_format=memory)  # type: ignore[call-overload]
-        self._cleanup.enter_context(backends_for(self.model, self.device))
-        self.gen = torch.Generator(device=self.device)
-        self.gen.manual_seed(spec.train.seed + 1)
-        n_train = data.train_x.shape[0]
-        bs = n_train if spec.optim.name == "gd" else min(spec.train.batch_size, n_train)
-        self.batch_size = bs
-        world = self.dist.world_size if self.dist else 1
-        common = {"mean": data.mean, "std": data.std, "device": self.device,
-                  "image": info.kind == "image", "channels_last": spec.train.channels_last}
-        self.train_batches = DeviceBatches(
-            data.train_x, data.train_y, batch_size=bs, shuffle=True, generator=self.gen,
-            augment=spec.data.augment if spec.data.augment.active else None,
-            drop_last=0 < n_train % bs < 2 * world, **common)
-        self.val_batches = DeviceBatches(data.val_x, data.val_y, batch_size=EVAL_BATCH,
-                                         shuffle=False, generator=None, **common)
-        self.test_batches = DeviceBatches(data.test_x, data.test_y, batch_size=EVAL_BATCH,
-                                          shuffle=False, generator=None, **common)
-        self.steps_per_epoch = len(self.train_batches)
-        self.train_model = self.model
-        if self.dist:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.train_model = DistributedDataParallel(self.model, device_ids=ids)
-        self.graph_wanted = wants_graph(spec, self.device) and self.dist is None
-        self.optimizer = build_optimizer(spec, self.model.parameters(), self.device,
-                                         capturable=self.graph_wanted)
-        self.schedule = LRSchedule(spec, self.steps_per_epoch)
-        self.loss_fn = loss_function(self.num_classes)
-        reg = spec.regularization
+        self.setup = setup = prepare_run(
+            self.spec, cleanup=self._cleanup, data=self.data, source=self.source,
+            threads=self.threads, dist=self.dist, initial_state=self.initial_state,
+            cancel=self._stop)
+        self._adopt(setup)
+        reg = self.spec.regularization
         self.early_stopping = (EarlyStopping(reg.early_stop_patience, reg.early_stop_min_delta)
                                if reg.early_stop_patience else None)
         self.callbacks: list[Callback] = [NanGuard()]
         if self.early_stopping:
             self.callbacks.append(self.early_stopping)
-        self.callbacks += [*self.extra_callbacks, _RunLog(), Checkpointing()]
+        self.callbacks += [*self.extra_callbacks, self.recorder, Checkpointing()]
         for cb in self.callbacks:
             cb.setup(self)
+
+    def _adopt(self, setup: RunSetup) -> None:
+        """What callbacks and tools read of the run (`callbacks.TrainerView`)."""
+        self.device = setup.device
+        self.num_threads = setup.num_threads
+        self.memory = setup.memory
+        self.data = setup.data
+        self.num_classes = setup.num_classes
+        self.model = setup.model
+        self.train_model = setup.train_model
+        self.streams = setup.streams
+        self.gen = setup.streams.batches  # shuffling and augmentation
+        self.batch_size = setup.batch_size
+        self.train_batches = setup.train_batches
+        self.val_batches = setup.val_batches
+        self.test_batches = setup.test_batches
+        self.steps_per_epoch = setup.steps_per_epoch
+        self.graph_wanted = setup.graph_wanted
+        self.optimizer = setup.optimizer
+        self.schedule = setup.schedule
+        self.loss_fn = setup.loss_fn
+
+    @property
+    def run(self) -> Run | None:
+        """The run's folder; None until it is created, or when the run is not stored."""
+        return self.recorder.run
 
     def _start_run(self) -> None:
         """Create the run folder, or restore the checkpoint of the run being resumed."""
         if self.resume_run is None:
-            if self.store:
-                run = self.runs.create(self.spec, parent=self.parent)
-                self._lock = run.lock()
-                self.run = run
-                self.run.update_summary(status=RunStatus.RUNNING)
+            self.recorder.open_new(self.spec)
             if self.start_from is not None:
                 self._restore(self.start_from(), fork=True)
             return
-        if self.store:  # ranks but the first only read the run: rank 0 holds it
-            self._lock = self.resume_run.lock()
-        self.run = self.resume_run
-        self._restore(self.run.load_checkpoint(), fork=False)
-        self.run.truncate_metrics(self.state.global_step)
-        self.run.update_summary(status=RunStatus.RUNNING)
+        self._restore(self.recorder.open_resumed(self.resume_run), fork=False)
+        self.recorder.resumed_at(self.state.global_step)
 
     def _restore(self, ckpt: dict[str, Any], *, fork: bool) -> None:
         """Continue from a checkpoint; a fork keeps its own optimizer settings, and starts
@@ -423,11 +300,10 @@ class Trainer:
             if cb.state_key in states:
                 cb.load_state_dict(states[cb.state_key])
         self.masks.update(ckpt.get("masks", {}))
-        torch.set_rng_state(ckpt["cpu_rng"])
-        if self.device.type == "cuda" and "cuda_rng" in ckpt:
-            torch.cuda.set_rng_state(ckpt["cuda_rng"], self.device)
-        self.gen.set_state(ckpt["gen_state"])
+        self.streams.load_state_dict(ckpt)
         self.state = loop_state(ckpt)
+        if fork:  # its own start is its parent's weights at the fork, measured anew
+            self.state.start_loss = self.state.start_split = None
 
     def _build_step(self) -> tuple[EagerStep, str | None]:
         """The training step, with the pruning masks (applied once now, then after every
@@ -462,7 +338,7 @@ class Trainer:
             epochs=self.spec.train.epochs, start_epoch=self.state.epoch,
             num_params=sum(p.numel() for p in self.model.parameters()),
             step_kind=self.step.kind, resumed=self.resume_run is not None,
-            step_note=self.step_note)
+            step_note=self.step_note, shared=self.setup.shared)
 
     # -- an epoch ---------------------------------------------------------------------------
     def _train_epoch(self) -> Iterator[Event]:
@@ -554,8 +430,6 @@ class Trainer:
             train_accuracy=window[1] / max(1, window[2]) if self.num_classes else None,
             lr=lr, samples_per_sec=rate, elapsed=self.state.elapsed + now - self._clock,
             eta=(total - s.global_step) * self.batch_size / max(rate, 1e-9))
-        if s.first_loss is None:  # where training started, for the run's verdict
-            s.first_loss = progress.train_loss
         s.last_loss = progress.train_loss
         for cb in self.callbacks:
             cb.on_progress(self, progress)
@@ -598,66 +472,11 @@ class Trainer:
 
     # -- the end ------------------------------------------------------------------------
     def _finish(self, stopped: bool) -> Iterator[Event]:
-        assert self.data is not None
         for cb in self.callbacks:
             cb.on_run_end(self)
         yield from self._flush()
         early = self._early and self.early_stopping is not None and self.early_stopping.stopped
-        stopped = stopped and not early
-        classify = self.num_classes > 0
-        test = self._evaluate(self.test_batches, predictions=classify)
-        val = self._evaluate(self.val_batches)
-        confusion = None
-        misclassified: tuple[tuple[int, int, int], ...] = ()
-        if classify and test is not None:
-            truth = self.test_batches.y.cpu()
-            pred = test["predictions"]
-            k = self.num_classes
-            confusion_t = torch.bincount(truth * k + pred, minlength=k * k).reshape(k, k)
-            confusion = tuple(tuple(int(v) for v in row) for row in confusion_t.tolist())
-            wrong = torch.nonzero(truth != pred).flatten()[:MISCLASSIFIED_KEPT].tolist()
-            misclassified = tuple((i, int(truth[i]), int(pred[i])) for i in wrong)
-        if not weights_finite(self.model):
-            raise RunAbort("the weights became non-finite", NAN_HINT)
-        seconds = self.elapsed()
-        test_loss = test["loss"] if test else None
-        test_accuracy = test["accuracy"] if test else None
-        summary: dict[str, Any] = {
-            "status": RunStatus.STOPPED if stopped else RunStatus.FINISHED,
-            "epochs_done": self.state.epoch, "seconds": round(seconds, 3),
-            "device": str(self.device), "test_loss": test_loss,
-            "val_loss": val["loss"] if val else None,
-            "val_accuracy": val["accuracy"] if val else None,
-            "best_val_accuracy": self.state.best_val_accuracy, "early_stopped": early,
-            "num_params": sum(p.numel() for p in self.model.parameters()),
-            "world_size": self.dist.world_size if self.dist else 1,
-        }
-        if classify:
-            summary["test_accuracy"] = test_accuracy
-            summary["confusion"] = [list(row) for row in confusion or ()]
-            summary["class_names"] = list(self.data.info.class_names)
-        else:
-            summary["test_mse"] = test_loss
-        summary.update(outcome.as_summary(outcome.judge(
-            self.state.first_loss, self.state.last_loss, test_loss, confusion,
-            self.data.info.class_names)))
-        # Inspect: a regression's figures and plot points, a linear model's equation
-        summary.update(summary_entries(self.model, self.spec.model.layers, self.data,
-                                       self.test_batches))
-        if self.run:
-            self.run.save_model(self.model.state_dict())
-            self.run.append_metrics([{"kind": "test", "loss": test_loss,
-                                      "accuracy": test_accuracy,
-                                      "global_step": self.state.global_step}])
-            summary = self.run.update_summary(**summary)
-        log.info("run %s %s after %d epochs", self.run.path if self.run else "(not stored)",
-                 summary["status"], self.state.epoch)
-        self._release()
-        yield RunFinished(
-            run_dir=str(self.run.path) if self.run else "", stopped=stopped,
-            early_stopped=early, epochs=self.state.epoch, seconds=seconds, test_loss=test_loss,
-            test_accuracy=test_accuracy, best_val_accuracy=self.state.best_val_accuracy,
-            summary=summary, confusion=confusion, misclassified=misclassified)
+        yield self.recorder.finish(self, stopped=stopped and not early, early=early)
 
     # -- helpers ----------------------------------------------------------------------
     def _rank_slice(self, idx: torch.Tensor) -> torch.Tensor:
@@ -668,13 +487,9 @@ class Trainer:
         self.step.loss_scale = part.shape[0] * self.dist.world_size / idx.shape[0]
         return part
 
-    def _evaluate(self, batches: DeviceBatches, *,
-                  predictions: bool = False) -> dict[str, Any] | None:
+    def _evaluate(self, batches: DeviceBatches) -> dict[str, Any] | None:
         """Loss and accuracy over a split; None when the split is empty."""
-        if batches.num_samples == 0:
-            return None
-        return evaluate(self.model, batches.x, batches.y, batches.batch, self.loss_fn,
-                        self.num_classes, want_predictions=predictions)
+        return evaluate_split(self.model, batches, self.loss_fn, self.num_classes)
 
     def _agree_on(self, val: dict[str, Any] | None) -> dict[str, Any] | None:
         """The validation metrics averaged over the ranks (whose BatchNorm statistics may

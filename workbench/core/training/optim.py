@@ -2,7 +2,8 @@
 
 The schedule is a plain function of (epoch, step) rather than a torch LR scheduler, so the
 editor can preview the curve without a model, a resumed run lands on the same value, and a
-captured CUDA graph can read the rate from a tensor that is filled in place.
+captured CUDA graph can read the rate from a tensor that is filled in place. Curves (cosine,
+exponential, inverse square root) move every step; step decay and plateau once an epoch.
 """
 
 from __future__ import annotations
@@ -122,7 +123,14 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 
 class LRSchedule:
-    """The learning rate at each step: an epoch-wise schedule after a linear per-step warm-up."""
+    """The learning rate at each step: a linear per-step warm-up, then the schedule.
+
+    Step decay and reduce-on-plateau hold their rate for whole epochs (as their names say);
+    the curves (cosine, exponential, inverse square root) are functions of the
+    fractional epoch and move every step, starting at the full rate where warm-up ends, so a
+    cosine over the epochs after warm-up reaches `min_lr` at the run's end. The preview
+    (`lr_curve`), the trainer and the exported script all read this one function.
+    """
 
     def __init__(self, spec: ExperimentSpec, steps_per_epoch: int) -> None:
         self.s = spec.schedule
@@ -133,22 +141,25 @@ class LRSchedule:
         self._best = math.inf
         self._bad_epochs = 0
 
-    def base(self, epoch: int) -> float:
-        """The schedule's rate for a whole epoch (0-based), before warm-up."""
+    def base(self, epoch: int, step: int = 0) -> float:
+        """The schedule's rate at `step` of `epoch` (0-based), before warm-up's ramp."""
         s, lr0 = self.s, self.lr0
         if s.name == "constant":
             return lr0
         if s.name == "step":
             return lr0 * s.gamma ** (epoch // s.step_size)
-        if s.name == "exponential":
-            return lr0 * s.gamma**epoch
-        if s.name == "inv_sqrt":
-            return lr0 / math.sqrt(1.0 + s.decay * epoch)
-        if s.name == "cosine":
-            t = min(epoch / max(1, self.epochs), 1.0)
-            return s.min_lr + (lr0 - s.min_lr) * 0.5 * (1.0 + math.cos(math.pi * t))
         if s.name == "plateau":
             return lr0 * self.plateau_factor
+        # the curves: t epochs since warm-up ended (0 during it), fractional
+        t = max(0.0, epoch + step / self.steps_per_epoch - s.warmup_epochs)
+        if s.name == "exponential":
+            return lr0 * s.gamma**t
+        if s.name == "inv_sqrt":
+            return lr0 / math.sqrt(1.0 + s.decay * t)
+        if s.name == "cosine":
+            span = max(self.epochs - s.warmup_epochs, 1 / self.steps_per_epoch)
+            return s.min_lr + (lr0 - s.min_lr) * 0.5 * (1.0 + math.cos(math.pi * min(t / span,
+                                                                                   1.0)))
         raise ValueError(f"unknown schedule {s.name!r}")
 
     def lr(self, epoch: int, step: int) -> float:
@@ -156,7 +167,7 @@ class LRSchedule:
         schedule's rate, never above it (a fractional last warm-up step reaches it exactly)."""
         warm_steps = self.s.warmup_epochs * self.steps_per_epoch
         g = epoch * self.steps_per_epoch + step
-        base = self.base(epoch)
+        base = self.base(epoch, step)
         if g < warm_steps:
             return base * min(1.0, (g + 1) / warm_steps)
         return base

@@ -1,10 +1,20 @@
 """Whether a run that ended learned anything, said plainly: a run can finish without an error
 and still have diverged or collapsed, and "Finished, 48.5%" must not pass for success.
 
-`judge` looks at the training loss where it started and where it ended, the test loss and the
-test confusion matrix, and returns the run's verdict ("ok" or "suspect") and its warnings,
-each a message and what to try. The trainer stores both in the run's summary; the CLI prints
-them in its result line and the app shows them.
+`judge` compares where the run ended with where it started, and reads the test confusion
+matrix; it returns the run's verdict ("ok" or "suspect") and its warnings, each a message and
+what to try. The trainer stores both, and the figures they come from, in the run's summary;
+the CLI prints them in its result line and the app shows them.
+
+Where a run started is measured, not guessed from its first batches: the loss of its starting
+weights over the validation split (`recorder.starting_loss`), before the first step. A run
+that starts from trained weights (a fork, a fine-tuned prune, a compressed variant) starts
+low, and its first training batches lower still (a net that fits its training set), so a
+baseline taken from them called such runs diverged; its own start over a split is the fair
+one, and a resumed run keeps the start it had. Both ends are measured the same way (eval
+mode, a whole split), and a rise counts as divergence only when it is large against the
+loss of knowing nothing (the entropy of the class frequencies; for regression the targets'
+variance): a trained net that ends a little worse has not diverged.
 """
 
 from __future__ import annotations
@@ -14,7 +24,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-DIVERGED_RATIO = 1.5  # the loss ended more than this many times where it started
+DIVERGED_RATIO = 1.5  # the loss ended more than this many times where it started...
+DIVERGED_MARGIN = 0.1  # ...and more than this share of the know-nothing loss above that
+MIN_MARGIN = 1e-3  # the least margin (regression noise near zero)
 ONE_CLASS_SHARE = 0.9  # one class predicted for at least this share of the test samples
 CHANCE_MARGIN = 0.02  # accuracy within this of always guessing the most common class
 MIN_TEST_SAMPLES = 20  # fewer than this: too few to judge the predictions
@@ -27,27 +39,33 @@ class OutcomeWarning:
     hint: str
 
 
-def _diverged(first: float | None, last: float | None) -> bool:
-    return (first is not None and last is not None and math.isfinite(first)
-            and (not math.isfinite(last) or last > DIVERGED_RATIO * first + 1e-3))
+def diverged(start_loss: float | None, end_loss: float | None,
+             chance_loss: float | None = None) -> bool:
+    """Whether a loss that began at `start_loss` and ended at `end_loss` diverged."""
+    if start_loss is None or end_loss is None or not math.isfinite(start_loss):
+        return False
+    if not math.isfinite(end_loss):
+        return True
+    margin = max(MIN_MARGIN, DIVERGED_MARGIN * chance_loss) if chance_loss else MIN_MARGIN
+    return end_loss > DIVERGED_RATIO * start_loss + margin
 
 
-def judge(first_loss: float | None, last_loss: float | None, test_loss: float | None,
-          confusion: Sequence[Sequence[int]] | None,
-          class_names: Sequence[str] = ()) -> list[OutcomeWarning]:
+def judge(start_loss: float | None, end_loss: float | None,
+          confusion: Sequence[Sequence[int]] | None, class_names: Sequence[str] = (), *,
+          chance_loss: float | None = None, end_split: str = "test") -> list[OutcomeWarning]:
     """What looks wrong with a run's outcome; an empty list when nothing does.
 
-    `first_loss` is the training loss over the first steps, `last_loss` over the last epoch
-    (or the last steps); `confusion[true][predicted]` counts the test samples.
+    `start_loss` is the loss of the run's starting weights, `end_loss` that of its final
+    weights on the `end_split` split ("test", "validation" or "training"), both in eval
+    mode; `chance_loss` the loss of knowing nothing; `confusion[true][predicted]` counts the
+    test samples.
     """
     warnings: list[OutcomeWarning] = []
-    worst = max((v for v in (last_loss, test_loss) if v is not None), default=None)
-    if _diverged(first_loss, worst):
-        assert first_loss is not None and worst is not None
-        which = "test" if test_loss is not None and worst == test_loss else "training"
+    if diverged(start_loss, end_loss, chance_loss):
+        assert start_loss is not None and end_loss is not None
         warnings.append(OutcomeWarning(
-            "diverged", f"the {which} loss ended at {worst:.4g}, far above where training "
-                        f"started ({first_loss:.4g}): the run diverged",
+            "diverged", f"the {end_split} loss ended at {end_loss:.4g}, far above where this "
+                        f"run started ({start_loss:.4g}): the run diverged",
             "lower the learning rate (try 10× lower) or clip the gradient norm"))
     if confusion:
         warnings += _prediction_warnings(confusion, class_names)
@@ -104,4 +122,4 @@ def stored_warnings(summary: dict[str, Any]) -> list[OutcomeWarning]:
     return found
 
 
-__all__ = ["OutcomeWarning", "as_summary", "judge", "stored_warnings", "verdict"]
+__all__ = ["OutcomeWarning", "as_summary", "diverged", "judge", "stored_warnings", "verdict"]

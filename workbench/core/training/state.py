@@ -1,8 +1,9 @@
 """Where a run stands: the loop's state, and the checkpoint format that saves and restores it.
 
 One place for both, so that what the loop tracks and what a resume needs cannot drift apart.
-A checkpoint holds the model, optimizer, schedule, this state, every random stream, the
-callbacks' states and the pruning masks: enough to continue bit for bit on the CPU.
+A checkpoint holds the model, optimizer, schedule, this state, the run's own random streams
+(`streams.py`), the callbacks' states and the pruning masks: enough to continue bit for bit on
+the CPU. Version 3 keeps the run's streams where version 2 kept the global generator's state.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-CHECKPOINT_VERSION = 2
+if TYPE_CHECKING:
+    from workbench.core.training.streams import RunStreams
+
+CHECKPOINT_VERSION = 3
 EPOCH_CHECKPOINTS = "checkpoints"  # the run's subfolder of epoch checkpoints (forks start there)
 _EPOCH_FILE = re.compile(r"^epoch-(\d+)\.pt$")
 
@@ -29,7 +33,9 @@ class LoopState:
     elapsed: float = 0.0  # training seconds before this process took over (a resume)
     epoch_elapsed: float = 0.0  # seconds of the epoch in flight before a resume
     best_val_accuracy: float | None = None
-    first_loss: float | None = None  # the training loss over the first steps
+    # the loss of the run's starting weights over a split, and which (its verdict's baseline)
+    start_loss: float | None = None
+    start_split: str | None = None
     last_loss: float | None = None  # over the last epoch (the last steps until one ends)
     # loss sum, correct, samples of the epoch in flight (read from the device so far)
     epoch_sums: list[float] = field(default_factory=lambda: [0.0, 0, 0])
@@ -38,7 +44,7 @@ class LoopState:
 
 
 def capture(state: LoopState, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-            schedule: Any, gen: torch.Generator, device: torch.device, elapsed: float,
+            schedule: Any, streams: RunStreams, elapsed: float,
             epoch_elapsed: float, callbacks: dict[str, Any],
             masks: dict[str, torch.Tensor]) -> dict[str, Any]:
     """The checkpoint of a run at `state`, with the seconds trained so far."""
@@ -49,15 +55,15 @@ def capture(state: LoopState, *, model: torch.nn.Module, optimizer: torch.optim.
         "global_step": state.global_step,
         "epoch_sums": [float(state.epoch_sums[0]), int(state.epoch_sums[1]),
                        int(state.epoch_sums[2])],
-        "epoch_gen_state": state.epoch_gen_state if state.step else gen.get_state(),
-        "gen_state": gen.get_state(), "cpu_rng": torch.get_rng_state(),
+        "epoch_gen_state": (state.epoch_gen_state if state.step
+                            else streams.batches.get_state()),
+        **streams.state_dict(),
         "elapsed": float(elapsed), "best_val_accuracy": state.best_val_accuracy,
-        "first_loss": state.first_loss, "last_loss": state.last_loss,
+        "last_loss": state.last_loss,
+        "start_loss": state.start_loss, "start_split": state.start_split,
         "epoch_elapsed": float(epoch_elapsed) if state.step else 0.0,
         "callbacks": callbacks, "masks": {k: m.detach().cpu() for k, m in masks.items()},
     }
-    if device.type == "cuda":
-        ckpt["cuda_rng"] = torch.cuda.get_rng_state(device)
     return ckpt
 
 
@@ -66,7 +72,8 @@ def loop_state(ckpt: dict[str, Any]) -> LoopState:
     return LoopState(epoch=ckpt["epoch"], step=ckpt["step"], global_step=ckpt["global_step"],
                      elapsed=ckpt["elapsed"], epoch_elapsed=ckpt.get("epoch_elapsed", 0.0),
                      best_val_accuracy=ckpt["best_val_accuracy"],
-                     first_loss=ckpt.get("first_loss"), last_loss=ckpt.get("last_loss"),
+                     last_loss=ckpt.get("last_loss"),
+                     start_loss=ckpt.get("start_loss"), start_split=ckpt.get("start_split"),
                      epoch_sums=list(ckpt["epoch_sums"]),
                      epoch_gen_state=ckpt["epoch_gen_state"])
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from workbench.core.memory import EVAL_BATCH
 from workbench.core.training.optim import CAPTURABLE, set_lr, uses_coupled_l2
 from workbench.spec import ExperimentSpec
 
@@ -162,6 +163,8 @@ class GraphStep(EagerStep):
                     self._update(self.static_x, self.static_y, cache=False)
             torch.cuda.current_stream(self.device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
+            for gen in _own_generators(self.model):  # Dropout's: replays advance the stream
+                graph.register_generator_state(gen)
             self.optimizer.zero_grad(set_to_none=True)
             # thread_local: another run's syncs on its own thread neither fail nor spoil this
             with _CAPTURE_LOCK, torch.cuda.graph(graph, capture_error_mode="thread_local"):
@@ -190,25 +193,14 @@ class GraphStep(EagerStep):
         self.count += self.batch_size
 
 
-def make_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
-              spec: ExperimentSpec, num_classes: int, device: torch.device, *,
-              batch_size: int, input_shape: tuple[int, ...], graph: bool,
-              masked: Masked = ([], [])) -> tuple[EagerStep, str | None]:
-    """The fastest step this run allows, and why it fell back to eager (None if it did not)."""
-    if not graph:
-        from workbench.core.training.linear_step import LinearStackStep, supports
-
-        kind = LinearStackStep if supports(model, loss_fn, spec, device) else EagerStep
-        return kind(model, optimizer, loss_fn, spec, num_classes, device, masked=masked), None
-    try:
-        step = GraphStep(model, optimizer, loss_fn, spec, num_classes, device,
-                         batch_size=batch_size, input_shape=input_shape, masked=masked)
-    except Exception as exc:  # any capture failure: the eager step always works
-        reason = f"CUDA graph capture failed ({type(exc).__name__}: {exc}); running eagerly"
-        optimizer.zero_grad(set_to_none=True)
-        return EagerStep(model, optimizer, loss_fn, spec, num_classes, device,
-                         masked=masked), reason
-    return step, None
+def _own_generators(model: nn.Module) -> list[torch.Generator]:
+    """The run's own CUDA generators its layers draw from (`network.RunDropout`'s)."""
+    found: dict[int, torch.Generator] = {}
+    for m in model.modules():
+        gen = getattr(m, "generator", None)
+        if isinstance(gen, torch.Generator) and gen.device.type == "cuda":
+            found[id(gen)] = gen
+    return list(found.values())
 
 
 def wants_graph(spec: ExperimentSpec, device: torch.device) -> bool:
@@ -218,7 +210,7 @@ def wants_graph(spec: ExperimentSpec, device: torch.device) -> bool:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, transform: Any,
-             loss_fn: nn.Module, num_classes: int, *, batch_size: int = 1024,
+             loss_fn: nn.Module, num_classes: int, *, batch_size: int = EVAL_BATCH,
              want_predictions: bool = False) -> dict[str, Any]:
     """Mean loss and accuracy over (x, y) in eval mode; sums stay on the device until the end.
 

@@ -34,7 +34,6 @@ from workbench.core.tools.compare.results import (
 from workbench.core.tools.compare.runner import (
     ComparisonRunner,
     auto_side_by_side,
-    draws_global_rng,
     run_comparison,
 )
 from workbench.core.tools.compare.variants import Comparison, Variant, unique_label
@@ -62,7 +61,6 @@ __all__ = [
     "comparisons_dir",
     "curves_for",
     "default_name",
-    "draws_global_rng",
     "grid",
     "is_divergence",
     "list_comparisons",

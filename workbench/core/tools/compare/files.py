@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from workbench.core.store.atomic import write_text_atomic
-from workbench.core.store.runs import RunStore, slug
+from workbench.core.store.runs import COMPARISONS, RunStore, slug
 from workbench.core.tools.compare.variants import Comparison
 from workbench.spec import ExperimentSpec, SpecError
 from workbench.spec.jsonfile import JSONFileError, read_json
@@ -17,7 +17,7 @@ MAX_COMPARISON_BYTES = 16 << 20  # each variant holds its spec: thousands of var
 
 
 def comparisons_dir(runs: RunStore) -> Path:
-    return runs.root / "comparisons"
+    return runs.root / COMPARISONS  # a folder of the store that its listing never takes for a run
 
 
 def save_comparison(comparison: Comparison, runs: RunStore, path: Path | None = None) -> Path:

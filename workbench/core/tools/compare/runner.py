@@ -2,13 +2,23 @@
 the same loaded data, in the same batch order, one after another or side by side on threads.
 
 Data and weights are built once per distinct (data, seed) and (model, data, seed) and handed
-to each Trainer. A variant that diverges ends with `RunFailed` and the others go on.
-`events()` yields `(variant index, event)` so the GUI and the CLI drive it the same way.
+to each Trainer. Every variant ends with its own last event: `RunFinished`, or `RunFailed`
+when it diverges, its set-up is refused, or anything else goes wrong (a bug included), and the
+others go on. `events()` yields `(variant index, event)` so the GUI and the CLI drive it the
+same way.
+
+Immutable inputs in, results out: the runner copies what it runs when it is made and never
+writes into the comparison it was given (the GUI edits that one on its own thread); the run
+folders travel in the events, and the caller records them (`Comparison.record`). Each variant
+draws from its own random streams (the trainer's), so variants with Dropout run side by side
+exactly as they run one at a time.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -17,13 +27,14 @@ from typing import Any
 import torch
 
 from workbench.core.data.cache import DataSource, load_from, spec_key
-from workbench.core.store.runs import RunError, RunStore
+from workbench.core.store.runs import RunStore
 from workbench.core.tools.compare.callbacks import FirstBatchLoss, WeightTrail
 from workbench.core.tools.compare.variants import Comparison, Variant
 from workbench.core.training.callbacks import Callback
-from workbench.core.training.events import Event, RunFailed, RunStarted
+from workbench.core.training.events import Event, RunFailed, RunFinished
 from workbench.spec import ExperimentSpec, SpecError
-from workbench.spec.layers import CATALOGUE
+
+log = logging.getLogger(__name__)
 
 
 class ComparisonRunner:
@@ -41,10 +52,14 @@ class ComparisonRunner:
                  callbacks: Callable[[int, Variant], Sequence[Callback]] | None = None,
                  data_progress: Callable[[str], None] | None = None,
                  source: DataSource | None = None) -> None:
-        self.comparison = comparison
+        indices = list(only) if only is not None else comparison.pending()
+        # copies, taken on the caller's thread: the caller may go on editing its comparison
+        self.variants: dict[int, Variant] = {
+            i: Variant(comparison.variants[i].label, copy.deepcopy(comparison.variants[i].spec))
+            for i in indices}
+        self.indices = indices
         self.runs = runs or RunStore()
         self.source = source
-        self.indices = list(only) if only is not None else comparison.pending()
         self.threads = threads
         self.side_by_side = side_by_side
         self.keep_trails = keep_trails
@@ -69,7 +84,8 @@ class ComparisonRunner:
 
     # -- shared data and weights -----------------------------------------------------------
     def _shared(self, spec: ExperimentSpec) -> tuple[Any, dict[str, torch.Tensor]]:
-        """The loaded data and initial weights for this spec, built once and reused."""
+        """The loaded data and initial weights for this spec, built once and reused (the
+        weights from the seed's own generator, as the trainer draws them)."""
         from workbench.core.model import build_model, check
 
         seed = spec.train.seed
@@ -84,8 +100,8 @@ class ComparisonRunner:
                                   list(info.input_shape), seed])
         if weights_key not in self._weights:
             check(spec.model.layers, info.input_shape, info.num_classes)
-            torch.manual_seed(seed)
-            model = build_model(spec.model.layers, info.input_shape)
+            model = build_model(spec.model.layers, info.input_shape,
+                                generator=torch.Generator().manual_seed(seed))
             self._weights[weights_key] = {k: v.detach().clone()
                                           for k, v in model.state_dict().items()}
         return data, self._weights[weights_key]
@@ -93,7 +109,7 @@ class ComparisonRunner:
     def _trainer(self, index: int) -> Any:
         from workbench.core.training.loop import Trainer
 
-        variant = self.comparison.variants[index]
+        variant = self.variants[index]
         data, weights = self._shared(variant.spec)
         callbacks: list[Callback] = [FirstBatchLoss()]
         if self.keep_trails:
@@ -105,27 +121,31 @@ class ComparisonRunner:
                        callbacks=callbacks, threads=self.threads)
 
     def _events_of(self, index: int) -> Iterator[Event]:
-        """One variant's events; a failure to set it up becomes its RunFailed."""
+        """One variant's events, ending with its RunFinished or RunFailed whatever happens
+        (a set-up that is refused, or fails in any way, becomes its RunFailed)."""
         from workbench.core.data import DataError
         from workbench.core.training.failures import explain
 
+        last: Event | None = None
         try:
             trainer = self._trainer(index)
-        except (SpecError, DataError, RunError) as exc:
-            failure = explain(exc)
-            yield RunFailed(None, failure.reason, failure.hint)
-            return
-        with self._lock:
-            self._trainers[index] = trainer
-            if self._stop.is_set():
-                trainer.stop()
-        try:
+            with self._lock:
+                self._trainers[index] = trainer
+                if self._stop.is_set():
+                    trainer.stop()
             for event in trainer.events():
-                if isinstance(event, RunStarted):
-                    self.comparison.variants[index].run_dir = event.run_dir or None
-                elif isinstance(event, RunFailed) and event.run_dir:
-                    self.comparison.variants[index].run_dir = event.run_dir
+                last = event
                 yield event
+        except GeneratorExit:
+            raise
+        except Exception as exc:  # every failure is delivered as the variant's failure
+            failure = explain(exc)
+            if not isinstance(exc, SpecError | DataError):
+                log.error("comparison variant %d (%s) failed: %s", index,
+                          self.variants[index].label, failure.reason, exc_info=exc)
+            if not isinstance(last, RunFinished | RunFailed):
+                yield RunFailed(getattr(last, "run_dir", None) or None, failure.reason,
+                                failure.hint)
         finally:
             with self._lock:
                 self._trainers.pop(index, None)
@@ -143,24 +163,20 @@ class ComparisonRunner:
 
     def _width(self) -> int:
         if self.side_by_side == "auto":
-            return auto_side_by_side(self.comparison, self.indices)
+            return auto_side_by_side([self.variants[i].spec for i in self.indices])
         return max(1, int(self.side_by_side))
 
     def _parallel(self, width: int) -> Iterator[tuple[int, Event]]:
         """Up to `width` variants at once, each on its own thread, events merged in order.
 
-        Data and weights are built first on this thread so the workers only train. A variant
-        that draws from torch's global random stream (`draws_global_rng`: Dropout) runs
-        alone: on threads beside another it would share that stream, and neither would be
-        fair or reproducible. The others keep their side-by-side speed.
+        Data and weights are built first on this thread so the workers only train; a variant
+        whose data or weights cannot be built reports it as its RunFailed when it starts.
         """
-        from workbench.core.data import DataError
-
         for index in self.indices:
             try:
-                self._shared(self.comparison.variants[index].spec)
-            except (SpecError, DataError):
-                continue  # the variant reports it as its RunFailed when it starts
+                self._shared(self.variants[index].spec)
+            except Exception:  # noqa: BLE001 (its own start says what, as a RunFailed)
+                continue
         done = object()
         out: queue.Queue[tuple[int, Any]] = queue.Queue()
 
@@ -173,17 +189,10 @@ class ComparisonRunner:
 
         waiting = list(self.indices)
         threads: dict[int, threading.Thread] = {}
-        alone: int | None = None  # the variant running by itself, if one is
         try:
             while waiting or threads:
-                while waiting and len(threads) < width and alone is None \
-                        and not self._stop.is_set():
-                    index = waiting[0]
-                    if draws_global_rng(self.comparison.variants[index].spec):
-                        if threads:
-                            break  # it starts once the others have ended
-                        alone = index
-                    waiting.pop(0)
+                while waiting and len(threads) < width and not self._stop.is_set():
+                    index = waiting.pop(0)
                     threads[index] = threading.Thread(target=work, args=(index,), daemon=True,
                                                       name=f"compare-{index}")
                     threads[index].start()
@@ -192,8 +201,6 @@ class ComparisonRunner:
                 index, event = out.get()
                 if event is done:
                     threads.pop(index).join()
-                    if index == alone:
-                        alone = None
                 else:
                     yield index, event
         finally:
@@ -202,28 +209,20 @@ class ComparisonRunner:
                 thread.join()
 
 
-def draws_global_rng(spec: ExperimentSpec) -> bool:
-    """Whether training this spec draws from torch's global random stream: Dropout does (its
-    masks come from it); shuffling and augmentation use the run's own generator."""
-    return any(layer.type == "Dropout"
-               and CATALOGUE["Dropout"].resolve(layer.params)["p"] > 0
-               for layer in spec.model.layers)
-
-
 def run_comparison(comparison: Comparison, runs: RunStore | None = None,
                    **options: Any) -> Iterator[tuple[int, Event]]:
     """Run the pending variants; yields (variant index, event). See ComparisonRunner."""
     return ComparisonRunner(comparison, runs, **options).events()
 
 
-def auto_side_by_side(comparison: Comparison, indices: Sequence[int], limit: int = 4) -> int:
+def auto_side_by_side(specs: Sequence[ExperimentSpec], limit: int = 4) -> int:
     """How many variants to train at once: 1 on the CPU; on a GPU as many as fit in half its
     free memory, by a rough estimate (weights, gradients, two optimizer states, activations)."""
-    from workbench.core.training.loop import resolve_device
+    from workbench.core.training.setup import resolve_device
 
-    if not indices:
+    if not specs:
         return 1
-    spec = comparison.variants[indices[0]].spec
+    spec = specs[0]
     try:
         device = resolve_device(spec.train.device)
     except SpecError:
@@ -238,4 +237,4 @@ def auto_side_by_side(comparison: Comparison, indices: Sequence[int], limit: int
     per_variant = 16 * report.total_params + 64 * spec.train.batch_size * max(
         1, report.total_macs // max(1, report.total_params)) + 256 * 2**20
     free, _ = torch.cuda.mem_get_info(device)
-    return max(1, min(limit, len(indices), int(0.5 * free // per_variant)))
+    return max(1, min(limit, len(specs), int(0.5 * free // per_variant)))

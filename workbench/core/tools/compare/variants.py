@@ -10,6 +10,7 @@ from typing import Any
 
 from workbench import spec as specmod
 from workbench.core.store.runs import Run
+from workbench.core.training.events import RunFailed, RunFinished, RunStarted
 from workbench.spec import ExperimentSpec, SpecError
 
 COMPARISON_VERSION = 1
@@ -43,6 +44,12 @@ class Comparison:
                           str(run.path))
         self.variants.append(variant)
         return variant
+
+    def record(self, index: int, event: Any) -> None:
+        """Keep the run folder a runner's event names for variant `index` (on the thread
+        that owns this comparison: the runner itself never writes into it)."""
+        if isinstance(event, RunStarted | RunFailed | RunFinished) and event.run_dir:
+            self.variants[index].run_dir = event.run_dir
 
     def pending(self) -> list[int]:
         """Indices of the variants not yet run."""
