@@ -65,6 +65,8 @@ def window(qtbot, answers, tmp_path):
 
 
 def _shot(widget, name: str) -> None:
+    for _ in range(3):
+        QApplication.processEvents()  # what just changed, laid out
     SHOTS.mkdir(exist_ok=True)
     widget.grab().save(str(SHOTS / name))
 
@@ -201,6 +203,13 @@ def test_results_link_opens_inspect_on_the_run_shown_and_a_2d_run_shows_its_neur
     hidden = [g for g in maps if g.maps and g.maps[0][1].title == "unit 1"]
     assert hidden and all(len(g.bars) == 1 for g in maps)  # a colour bar a layer
     assert "across" in layers.neurons_how.text()
+    # Help > Getting started's step brings it back to the front
+    window.center.setCurrentWidget(window.train_panel)
+    window.actions["getting_started"].trigger()
+    guide = window._help["guide"]
+    qtbot.mouseClick(guide.buttons["See what the network learned"], Qt.MouseButton.LeftButton)
+    assert window.center.currentWidget() is panel and panel.working_on() == run
+    guide.close()
 
 
 def _whole_number_csv(path: Path) -> Path:
@@ -368,4 +377,7 @@ def test_launch_dialog_gives_the_command_for_two_nodes_and_saves_the_slurm_scrip
     dialog.partition.setText("gpu; rm -rf /")
     qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     assert not other.exists() and "--partition" in answers.warned[-1]
+    dialog.runs_dir.setText("  ")  # no runs folder: no command, nothing to copy or save
+    assert "Runs folder" in dialog.text.toPlainText()
+    assert not dialog.copy_button.isEnabled() and not dialog.save_button.isEnabled()
     dialog.close()

@@ -516,3 +516,16 @@ def test_the_inspect_presenters_colour_scales_and_the_value_under_the_pointer():
     assert view.tiles == (5, 2, 3, 3) and view.title.startswith("2 Linear: all 5 units as 2×3")
     assert view.at(3, 4) == "2 Linear: all 5 units as 2×3 weight images: unit 5, row 1, " \
         "column 1: weight 24"
+
+
+def test_a_narrow_colour_bar_is_labelled_with_a_few_round_values_inside_its_ends():
+    from workbench.gui.tools.inspect.presenter import scale_ticks
+
+    assert scale_ticks(0, 0.155) == [0.05, 0.1]  # five labels overlapped on 150 px
+    assert scale_ticks(-0.4, 0.4) == [-0.2, 0.0, 0.2]
+    assert scale_ticks(0, 0.00155) == [0.0005, 0.001]
+    assert scale_ticks(2, 302) == [100.0, 200.0]
+    for low, high in ((0, 1), (-3.7, 3.7), (1e-6, 3e-6), (-250, 4)):
+        ticks = scale_ticks(low, high)
+        assert 2 <= len(ticks) <= 3 and all(low < t < high for t in ticks)
+    assert scale_ticks(1.0, 1.0) == [1.0]

@@ -139,6 +139,9 @@ class DataPanel(QWidget):
             "data.label_column", self.label_column.text().strip() or None))
         self.binder.custom("data.label_column", lambda v: self.label_column.setText(v or ""))
         self.target = QComboBox()
+        self.target.setMinimumContentsLength(10)  # grows with the column; narrow, it elides
+        self.target.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         for text, value in TARGET_CHOICES:
             self.target.addItem(text, value)
         self.target.setToolTip("How the label column is meant: a number to predict "

@@ -132,10 +132,12 @@ class LaunchDialog(QDialog):
 
     def launch(self) -> ClusterLaunch:
         """The launch the fields describe; ClusterError (one line) when one is wrong."""
-        from workbench.core.cluster import ClusterLaunch
+        from workbench.core.cluster import ClusterError, ClusterLaunch
 
         data = self.data_root.text().strip()
-        runs = self.runs_dir.text().strip() or "."
+        runs = self.runs_dir.text().strip()
+        if not runs:
+            raise ClusterError("Runs folder: name the folder where node 0 keeps the run")
         return ClusterLaunch(self.spec_path, self.spec, self.nodes.value(),
                              self.procs.value(), Path(runs).expanduser().resolve(),
                              Path(data).expanduser().resolve() if data else None,

@@ -22,7 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.gui.tools.inspect.presenter import MapView, ValueGrid, cell_text
+from workbench.gui.tools.inspect.presenter import (
+    MapView,
+    ValueGrid,
+    cell_text,
+    scale_ticks,
+    tick_text,
+)
 from workbench.gui.widgets.style import ALERT, GREY, TEXT, WHITE
 
 COLOUR_MAPS = {"diverging": "CET-D1A", "sequential": "viridis", "grey": "CET-L1"}
@@ -53,6 +59,8 @@ def colour_bar(levels: tuple[float, float], scale: str, label: str, *,
                           "vertical", width=BAR, colorMapMenu=False)
     for side in ("left", "right", "top", "bottom"):
         plain_axis(bar.getAxis(side))
+    if horizontal:  # a map's own bar is narrow: a few round values, never overlapping
+        bar.axis.setTicks([[(v, tick_text(v)) for v in scale_ticks(*levels)], []])
     return bar
 
 

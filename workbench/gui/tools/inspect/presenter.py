@@ -286,6 +286,31 @@ class MapView:
         return f"{self.title}: {where}: {self.label} {value:.4g}"
 
 
+def scale_ticks(low: float, high: float, most: int = 3) -> list[float]:
+    """Round values to label a narrow colour bar from `low` to `high` with: at most `most`
+    (and at least two where a round step allows), a little inside its ends, where a label
+    would be cut."""
+    span = high - low
+    if not (math.isfinite(span) and span > 0):
+        return [low]
+    inner_low, inner_high = low + 0.06 * span, high - 0.06 * span
+    best: list[float] = []
+    for power in range(math.floor(math.log10(span)) - 2, math.floor(math.log10(span)) + 2):
+        for mantissa in (1.0, 2.0, 2.5, 5.0):
+            step = mantissa * 10.0**power
+            first = math.ceil(inner_low / step)
+            values = [round(k * step, 12) for k in range(first, math.floor(inner_high / step) + 1)]
+            if 2 <= len(values) <= most:
+                return values
+            if len(values) == 1 and not best:
+                best = values
+    return best or [(low + high) / 2]
+
+
+def tick_text(value: float) -> str:
+    return f"{value:.3g}"
+
+
 def tile_at(row: int, col: int, count: int, h: int, w: int,
             columns: int, gap: int = 1) -> tuple[int, int, int] | None:
     """(tile, row, column within it) of pixel (`row`, `col`) of a `mosaic` of `count` tiles
@@ -515,5 +540,5 @@ __all__ = ["MAX_MISCLASSIFIED", "NO_RUN", "PAGES", "MapView", "Overview", "Value
            "coefficient_rows", "diverging", "equation_lines", "expected_errors",
            "explained_text", "feature_bars", "input_map", "misclassified_count",
            "misclassified_items", "neuron_views", "open_overview", "page_reasons",
-           "plane_text", "probability_rows", "run_text", "sample_work", "sequential",
-           "tile_at", "weight_grid", "weight_map"]
+           "plane_text", "probability_rows", "run_text", "sample_work", "scale_ticks",
+           "sequential", "tick_text", "tile_at", "weight_grid", "weight_map"]
