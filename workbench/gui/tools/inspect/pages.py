@@ -41,13 +41,19 @@ CLASS_SIDE = 104
 CLASS_COLUMNS = 5
 
 
-def label(text: str = "", *, hint: bool = False, title: bool = False) -> QLabel:
+def label(text: str = "", *, hint: bool = False, title: bool = False,
+          bold: bool = False) -> QLabel:
+    """A wrapped line of the pages: a hint's grey, a section's title, or bold."""
     widget = QLabel(text)
     widget.setWordWrap(True)
     if hint:
         widget.setObjectName("hint")
     if title:
         widget.setObjectName("sectionTitle")
+    if bold:
+        font = widget.font()
+        font.setBold(True)
+        widget.setFont(font)
     return widget
 
 

@@ -505,10 +505,6 @@ def feature_bars(s: SampleInsight, names: Sequence[str]) -> list[tuple[str, np.n
     return out
 
 
-def equation_lines(eq: Equation) -> tuple[str, ...]:
-    return eq.lines
-
-
 def coefficient_rows(eq: Equation) -> list[tuple[str, list[float]]]:
     """A table input's coefficients in the data's own units, per feature (one column per
     output: the value, or each class's score), the intercept last; [] for images."""
@@ -525,19 +521,10 @@ def coefficient_columns(eq: Equation) -> list[str]:
                                                              for c in eq.class_names]
 
 
-def check_sample(text: str, test_size: int) -> int | None:
-    """A sample number typed by a person, if it names a test sample."""
-    try:
-        index = int(text)
-    except ValueError:
-        return None
-    return index if 0 <= index < test_size else None
-
-
 __all__ = ["MAX_MISCLASSIFIED", "NO_RUN", "PAGES", "MapView", "Overview", "ValueGrid",
            "activation_map", "activation_text", "answer_text", "attribution_map",
            "cell_text", "class_grid", "class_maps", "classes_work", "coefficient_columns",
-           "coefficient_rows", "diverging", "equation_lines", "expected_errors",
+           "coefficient_rows", "diverging", "expected_errors",
            "explained_text", "feature_bars", "input_map", "misclassified_count",
            "misclassified_items", "neuron_views", "open_overview", "page_reasons",
            "plane_text", "probability_rows", "run_text", "sample_work", "scale_ticks",

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.gui.tools.inspect.maps import MapGrid, NamedBars, plain_axis
+from workbench.gui.tools.inspect.pages import label
 from workbench.gui.tools.inspect.presenter import (
     Overview,
     activation_map,
@@ -43,18 +44,6 @@ MAP_SIDE = 136
 ACTIVATION_WIDTH = 440  # a convolutional layer's channels, 8 a row
 STEM_HEIGHT = 100
 PICK = "pick one…"
-
-
-def _label(text: str = "", *, hint: bool = False, bold: bool = False) -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    if hint:
-        label.setObjectName("hint")
-    if bold:
-        font = label.font()
-        font.setBold(True)
-        label.setFont(font)
-    return label
 
 
 class SamplePage(QWidget):
@@ -84,17 +73,17 @@ class SamplePage(QWidget):
         self.target.setToolTip("the class whose score the maps explain")
         self.target_label = QLabel("Explain")
         controls.add_group(self.target_label, self.target)
-        self.answer = _label(bold=True)
-        self.explained = _label(hint=True)
+        self.answer = label(bold=True)
+        self.explained = label(hint=True)
         self.maps = MapGrid()
         self.maps.hovered.connect(self._hovered)
         self.bars_box = QWidget()
         self.bars_layout = QHBoxLayout(self.bars_box)
         self.bars_layout.setContentsMargins(0, 0, 0, 0)
-        self.value = _label(hint=True)  # the value under the pointer
-        self.how = _label(hint=True)
+        self.value = label(hint=True)  # the value under the pointer
+        self.how = label(hint=True)
         self.probabilities = NamedBars()
-        self.activations_title = _label(
+        self.activations_title = label(
             "Every layer's output for this sample, in order, layers numbered as the editor "
             "numbers them (a ReLU's zeros are units that are off):", hint=True)
         self.activations = QVBoxLayout()
@@ -245,7 +234,7 @@ class SamplePage(QWidget):
             note = (" (a score per class, before the softmax)" if names else
                     " (the predicted value)" if k == last else
                     " (units numbered from 1)" if a.values.ndim == 1 else "")
-            self.activations.addWidget(_label(activation_text(a) + note))
+            self.activations.addWidget(label(activation_text(a) + note))
             view = activation_map(a)
             if view is not None:
                 grid = MapGrid()
