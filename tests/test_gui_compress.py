@@ -170,6 +170,7 @@ def test_panel_says_why_a_run_cannot_be_measured(qtbot, tmp_path):
 class _FakeTrainPanel(QLabel):
     runStarted = Signal(object)
     runEnded = Signal(object)
+    inspectRequested = Signal(str, int)
 
     def __init__(self, get_spec, runs, parent=None) -> None:
         super().__init__("training panel", parent)

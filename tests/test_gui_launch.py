@@ -1,4 +1,4 @@
-"""Beyond one process from the app: the copied torchrun command trains the saved spec."""
+"""Beyond one process from the app: the launch dialog's torchrun command trains the saved spec."""
 
 from __future__ import annotations
 
@@ -36,23 +36,35 @@ def window(qtbot, monkeypatch, tmp_path):
     win.close()
 
 
-def test_copy_launch_command_saves_the_spec_and_the_line_runs(window, tmp_path):
+def test_the_launch_dialogs_copied_command_saves_the_spec_and_the_line_runs(window, tmp_path):
+    """Tools > Launch on several machines…, one node whose first node is this machine: the
+    copied line (built by the core's ClusterLaunch) trains the saved experiment."""
+    import socket
+
     window.path = tmp_path / "exp.json"
-    line = window.copy_launch_command()
-    assert QGuiApplication.clipboard().text() == line
-    assert line in window.told[0]
+    dialog = window.launch_dialog()
+    with socket.socket() as free:  # a port nothing listens on, for the rendezvous
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    dialog.head.setText("127.0.0.1")
+    dialog.port.setValue(port)
+    dialog.runs_dir.setText(str(tmp_path / "runs"))
+    line = dialog.copy()
+    assert QGuiApplication.clipboard().text() == line == dialog.command
     args = shlex.split(line)
-    assert args[0] == "torchrun" and "--standalone" in args
+    assert args[0] == "torchrun" and "--nnodes=1" in args
+    assert f"--rdzv-endpoint=127.0.0.1:{port}" in args
     spec_path = tmp_path / "exp.launch.json"
     assert args[args.index("workbench.commands.rank") + 1] == str(spec_path)
     assert specmod.load(spec_path) == window.model.spec()
     # The same line, run with this Python's torchrun module, trains the experiment.
     result_file = tmp_path / "result.json"
     cmd = [sys.executable, "-m", "torch.distributed.run", *args[1:], "--epochs", "1",
-           "--runs-dir", str(tmp_path / "runs"), "--result-file", str(result_file)]
+           "--result-file", str(result_file)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(result_file.read_text())["status"] == "finished"
+    dialog.close()
 
 
 def test_all_gpus_is_off_without_several_gpus(window):

@@ -30,6 +30,7 @@ class FakeTrainPanel(QLabel):
 
     runStarted = Signal(object)
     runEnded = Signal(object)
+    inspectRequested = Signal(str, int)
 
     def __init__(self, get_spec, runs, parent=None) -> None:
         super().__init__("training panel", parent)

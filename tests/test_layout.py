@@ -415,6 +415,13 @@ def test_every_panel_and_tool_fits_a_laptop_screen(qtbot, monkeypatch):
                 tool.slider.setValue(50)  # the per-layer sliders, disabled while the scope
                 qtbot.waitUntil(lambda t=tool: t.result is not None  # is global, show it
                                 and t.result.config.amount == 0.5, timeout=WAIT_MS)
+            if hasattr(tool, "overviewShown"):  # Inspect opens the selected run, a sample,
+                qtbot.waitUntil(lambda t=tool: t.overview is not None  # and its class averages
+                                and t.sample.insight is not None, timeout=WAIT_MS)
+                if tool.classes.result is None:
+                    tool.compute_classes()
+                    qtbot.waitUntil(lambda t=tool: t.classes.result is not None,
+                                    timeout=WAIT_MS)
             if hasattr(tool, "add_runs") and not tool.comparison.variants:
                 with qtbot.waitSignal(tool.runsRead, timeout=WAIT_MS):
                     tool.add_runs(run_dirs)  # curves to draw, as "Add past runs…" gives

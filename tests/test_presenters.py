@@ -40,7 +40,7 @@ QT_FREE = ["workbench.gui.run_rules", "workbench.gui.tools.registry", "workbench
            "workbench.gui.train.presenter",
            "workbench.gui.tools.compare.presenter", "workbench.gui.tools.compress.presenter",
            "workbench.gui.tools.prune.presenter", "workbench.gui.tools.fork.presenter",
-           "workbench.gui.tools.search.presenter"]
+           "workbench.gui.tools.search.presenter", "workbench.gui.tools.inspect.presenter"]
 
 
 def moons(epochs: int = 3) -> specmod.ExperimentSpec:
@@ -423,8 +423,13 @@ def test_the_search_presenter_follows_a_search():
     from workbench.core.training.events import EpochEnded
     from workbench.gui.tools.search import presenter as search
 
-    assert "model.layers[0].out" in search.suggested_fields(moons())
-    assert "model.layers[0].out" in search.default_space(moons())["params"]
+    # layers as the editor numbers them, also for a space written with the document's index
+    assert "model.layer1.out" in search.suggested_fields(moons())
+    assert "model.layer3.out" in search.suggested_fields(moons())
+    assert "model.layer1.out" in search.default_space(moons())["params"]
+    assert search.params_text({"model.layers[0].out": 8, "optim.lr": 0.01}) == \
+        "model.layer1.out = 8, optim.lr = 0.01"
+    assert search.shown_importance({"model.layers[2].out": 0.5}) == {"model.layer3.out": 0.5}
     for value in (0.001, 16, True, "adam", [1, 2]):
         assert search.cell_value(search.cell_text(value)) == value
     space = parse_space({"params": {"optim.lr": {"type": "float", "low": 1e-4, "high": 1e-1,
@@ -461,3 +466,159 @@ def test_the_search_presenter_follows_a_search():
     state.direction = "minimize"
     assert state.best_row().number == 0 and state.shade(scaled[1][2], lines) == 0.0
     assert replace(done[0], state="failed") not in state.completed()
+    indexed = search.SearchState(rows={0: TrialRow(0, "complete", 0.5,
+                                                   {"model.layers[0].out": 8}, "/r")})
+    assert indexed.table()[0][4] == "model.layer1.out"
+    # a search that gave up says so, and why
+    from workbench.core.tools.search import SearchResult
+
+    gave_up = SearchResult("s", "sqlite://", "val_accuracy", "maximize", list(done),
+                           gave_up="5 trials in a row failed (the last: loss became NaN)")
+    text = search.result_text(gave_up)
+    assert text.startswith("Gave up:") and "5 trials in a row failed" in text
+    assert search.result_text(replace(gave_up, gave_up=None)).startswith("Done:")
+
+
+def test_the_shell_presenter_picks_the_run_to_report_and_words_the_launch(store, tmp_path):
+    infos = store.list()
+    finished = next(i for i in infos if i.status == RunStatus.FINISHED)
+    failed = next(i for i in infos if i.status == RunStatus.FAILED)
+    created = next(i for i in infos if i.status == RunStatus.CREATED)
+    # the selected run once it has ended (a failed run's report says why), else the one the
+    # training view shows, else the newest that ended; never one still training
+    assert shell.report_run(failed, None, infos) == str(failed.path)
+    assert shell.report_run(created, str(finished.path), infos) == str(finished.path)
+    assert shell.report_run(created, None, infos) in {str(finished.path), str(failed.path)}
+    assert shell.report_run(None, None, [created]) is None
+    assert shell.report_file_name("/runs/20261201-1016-spirals-befcf5") == \
+        "20261201-1016-spirals-befcf5-report.html"
+    assert shell.sbatch_file_name("my/net") == "my-net.sbatch"
+    two = shell.launch_note(2, tmp_path / "runs", tmp_path / "exp.json", None, "spirals")
+    assert "each of the 2 machines" in two and "no --node-rank" in two
+    assert "the data" not in two  # generated on every node from the seed
+    mnist = shell.launch_note(1, tmp_path, tmp_path / "e.json", None, "mnist")
+    assert "each node downloads it" in mnist
+    assert "the data in /data" in shell.launch_note(1, tmp_path, tmp_path, "/data", "mnist")
+
+
+def test_the_data_presenter_words_a_csv_target_and_resets_it_off_csv(tmp_path):
+    from workbench.core.data.tables import read_csv
+
+    path = tmp_path / "t.csv"
+    path.write_text("x,y\n" + "".join(f"{k},{3 * k + 2}\n" for k in range(40)))
+    auto = read_csv(path).target
+    assert data_presenter.target_text(auto) == \
+        "Guess: ‘y’ is a quantity (regression): 40 distinct whole numbers (2 to 119)."
+    assert "more than 20 values" in data_presenter.target_reason(auto)
+    declared = read_csv(path, target="category").target
+    assert data_presenter.target_text(declared).startswith(
+        "Declared categories (40 classes); the guess is a quantity: 40 distinct")
+    same = read_csv(path, target="quantity").target
+    assert data_presenter.target_text(same).startswith("Declared a quantity (regression), "
+                                                       "as guessed")
+    assert data_presenter.target_text(None).startswith("How the column reads")
+    assert data_presenter.with_dataset("moons", "quantity") == {"data.target": "auto"}
+    assert data_presenter.with_dataset("csv", "quantity") == {}
+    assert data_presenter.with_dataset("moons", "auto") == {}
+    assert data_presenter.visible_options(DATASETS["csv"])["target"]
+    assert not data_presenter.visible_options(DATASETS["moons"])["target"]
+
+
+def test_the_inspect_presenter_on_a_trained_run(store):
+    import threading
+
+    import numpy as np
+
+    from workbench.core.tools.inspect.render import symmetric_top
+    from workbench.gui.tools.inspect import presenter as inspect
+
+    run = next(i for i in store.list() if i.status == RunStatus.FINISHED)
+    said: list[str] = []
+    cancel = threading.Event()
+    ov = inspect.open_overview(None, str(run.path), said.append, cancel)
+    assert said[0].startswith("loading") and ov.task == "classification"
+    assert ov.test_size == 40 and ov.feature_names == ("x1", "x2") and not ov.image_input
+    reasons = inspect.page_reasons(ov)
+    assert reasons["layers"] is None and reasons["sample"] is None
+    assert reasons["classes"] is None and "hidden layer" in reasons["equation"]
+    wrong = ov.predictions.misclassified()
+    assert f"{len(wrong)} misclassified" in inspect.run_text(ov)
+    items = inspect.misclassified_items(ov)
+    assert [index for _text, index in items] == [i for i, _t, _p in wrong]
+    if items:
+        index, true, answer = wrong[0]
+        assert items[0][0].startswith(f"#{index}: {true} → {answer} (")
+    # a sample, explained; its answer and probabilities in words
+    s = inspect.sample_work(ov.inspection, 0, None, cancel)
+    assert inspect.answer_text(s).startswith("Test sample 0: answered “")
+    rows, title = inspect.probability_rows(s)
+    assert [r[0] for r in rows] == ["0", "1"] and sum(r[1] for r in rows) == \
+        pytest.approx(1.0) and "answer in red" in title
+    assert sum(r[2] for r in rows) == 1 and sum(r[3] for r in rows) == 1
+    many = SimpleNamespace(probabilities=np.linspace(0, 1, 30) / 15, class_names=tuple(
+        str(k) for k in range(30)), predicted=29, truth=0)
+    rows, title = inspect.probability_rows(many, limit=5)
+    assert [r[0] for r in rows] == ["29", "28", "27", "26", "0"] and "true one" in title
+    assert inspect.activation_text(s.activations[1]).startswith("2 ReLU: 8 values, mean ")
+    bars = inspect.feature_bars(s, ov.feature_names)
+    assert [b[0] for b in bars] == ["input, in its own units", "Saliency",
+                                    "Integrated Gradients"]
+    # the first layer, coloured per standard deviation, written per unit of the data
+    grid = inspect.weight_grid(ov.first_layer, raw=False)
+    raw = inspect.weight_grid(ov.first_layer, raw=True)
+    assert grid.columns == ("x1", "x2") and grid.rows[0] == "unit 1"
+    assert np.array_equal(grid.colours, raw.colours) and not np.array_equal(grid.cells,
+                                                                            raw.cells)
+    assert grid.levels == (-symmetric_top(grid.colours), symmetric_top(grid.colours))
+    # each layer over the plane: row 0 drawn at the top is the plane's top
+    layers = inspect.neuron_views(ov.neurons)
+    assert [title for title, _maps in layers][0] == "2 ReLU"
+    first = layers[0][1][0]
+    assert np.array_equal(first.values[0], ov.neurons.layers[0].maps[0][-1])
+    assert first.scale == "sequential" and first.levels[0] == pytest.approx(0.0, abs=1e-6)
+    assert inspect.plane_text(ov.neurons).startswith("Each square is the plane: x1 from")
+    classes = inspect.classes_work(ov.inspection, said.append, cancel)
+    assert said[-1] == (sum(classes.counts), sum(classes.counts))
+    table = inspect.class_grid(classes, ov.feature_names)
+    assert table.rows[0].startswith("0 (n=") and table.levels[0] == -table.levels[1]
+
+
+def test_the_inspect_presenters_colour_scales_and_the_value_under_the_pointer():
+    import numpy as np
+
+    from workbench.gui.tools.inspect import presenter as inspect
+
+    values = np.array([[-2.0, 1.0], [0.5, 4.0]])
+    signed = inspect.diverging("map", values, "weight")
+    assert signed.levels == (-4.0, 4.0) and not signed.clipped and signed.scale == "diverging"
+    spread = np.r_[np.linspace(-1, 1, 999), 50.0].reshape(40, 25)
+    robust = inspect.diverging("w", spread, "weight", quantile=0.99)
+    assert robust.clipped and robust.levels[1] < 50
+    sizes = inspect.sequential("s", np.array([[0.0, 0.2], [0.1, np.nan]]), "attribution")
+    assert sizes.levels == (0.0, 0.2) and sizes.at(1, 1) is None
+    assert sizes.at(0, 1) == "s: row 1, column 2: attribution 0.2"
+    assert sizes.at(5, 0) is None
+    # a mosaic of 5 tiles of 2x3 in 3 columns, a pixel between them
+    assert inspect.tile_at(0, 0, 5, 2, 3, 3) == (0, 0, 0)
+    assert inspect.tile_at(1, 6, 5, 2, 3, 3) == (1, 1, 2)
+    assert inspect.tile_at(2, 0, 5, 2, 3, 3) is None  # the gap between rows
+    assert inspect.tile_at(3, 9, 5, 2, 3, 3) is None  # past the fifth tile
+    assert inspect.tile_at(3, 4, 5, 2, 3, 3) == (4, 0, 0)
+    tiles = np.arange(5 * 2 * 3, dtype=float).reshape(5, 1, 2, 3)
+    view = inspect.weight_map(SimpleNamespace(weights=tiles, what="units", layer="2 Linear"))
+    assert view.tiles == (5, 2, 3, 3) and view.title.startswith("2 Linear: all 5 units as 2×3")
+    assert view.at(3, 4) == "2 Linear: all 5 units as 2×3 weight images: unit 5, row 1, " \
+        "column 1: weight 24"
+
+
+def test_a_narrow_colour_bar_is_labelled_with_a_few_round_values_inside_its_ends():
+    from workbench.gui.tools.inspect.presenter import scale_ticks
+
+    assert scale_ticks(0, 0.155) == [0.05, 0.1]  # five labels overlapped on 150 px
+    assert scale_ticks(-0.4, 0.4) == [-0.2, 0.0, 0.2]
+    assert scale_ticks(0, 0.00155) == [0.0005, 0.001]
+    assert scale_ticks(2, 302) == [100.0, 200.0]
+    for low, high in ((0, 1), (-3.7, 3.7), (1e-6, 3e-6), (-250, 4)):
+        ticks = scale_ticks(low, high)
+        assert 2 <= len(ticks) <= 3 and all(low < t < high for t in ticks)
+    assert scale_ticks(1.0, 1.0) == [1.0]

@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox, QWidget
 
-from workbench.gui.document.experiment_model import ExperimentModel
+from workbench.gui.document.experiment_model import ExperimentModel, same_value
 from workbench.gui.document.undo import push_value
 
 
@@ -27,8 +27,20 @@ class Binder(QObject):
         model.valueChanged.connect(self._on_value)
         model.specReplaced.connect(self.refresh)
 
-    def write(self, path: str, value: Any) -> None:
-        push_value(self.stack, self.model, path, value)
+    def write(self, path: str, value: Any, also: dict[str, Any] | None = None) -> None:
+        """Set `path` (and the fields `also` names, in the same undo step)."""
+        changes = {path: value, **(also or {})}
+        changing = {p: v for p, v in changes.items()
+                    if not same_value(self.model.value(p), v)}
+        if len(changing) <= 1:
+            push_value(self.stack, self.model, path, value)
+            return
+        self.stack.beginMacro(f"Set {path} to {value}")
+        try:
+            for p, v in changing.items():
+                push_value(self.stack, self.model, p, v)
+        finally:
+            self.stack.endMacro()
 
     def register(self, path: str, *widgets: QWidget) -> None:
         """Record which widgets edit `path` (spin boxes are checked against its bound)."""
@@ -43,9 +55,15 @@ class Binder(QObject):
         box.toggled.connect(lambda v: self.write(path, bool(v)))
         self._tie(path, box, lambda v: box.setChecked(bool(v)))
 
-    def combo(self, box: QComboBox, path: str) -> None:
-        """Items carry the field's value as their data."""
-        box.currentIndexChanged.connect(lambda i: self.write(path, box.itemData(i)))
+    def combo(self, box: QComboBox, path: str,
+              also: Callable[[Any], dict[str, Any]] | None = None) -> None:
+        """Items carry the field's value as their data; `also(value)` names fields that
+        change with it, in the same undo step (a dataset that takes no declared target)."""
+        def write(i: int) -> None:
+            value = box.itemData(i)
+            self.write(path, value, also(value) if also is not None else None)
+
+        box.currentIndexChanged.connect(write)
         self._tie(path, box, lambda v: box.setCurrentIndex(max(0, box.findData(v))))
 
     def optional(self, toggle: QCheckBox, box: QSpinBox | QDoubleSpinBox, path: str,

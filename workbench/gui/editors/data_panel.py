@@ -32,16 +32,21 @@ from workbench.gui.document.experiment_model import ExperimentModel
 from workbench.gui.editors.binder import Binder
 from workbench.gui.editors.data_presenter import (
     KIND_ORDER,
+    TARGET_CHOICES,
     augment_pair,
     class_counts,
     load_data,
     needs_download,
     progress_text,
+    target_reason,
+    target_text,
     visible_options,
+    with_dataset,
 )
 from workbench.gui.editors.data_view import DataView
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.widgets.fields import field_spin
+from workbench.gui.widgets.layouts import vertical_scroll
 from workbench.spec.datasets import DATASETS, DatasetEntry
 
 if TYPE_CHECKING:
@@ -74,7 +79,9 @@ class DataPanel(QWidget):
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self._build_options(), 0)
+        options = vertical_scroll(self._build_options())  # scrolls on a short screen rather
+        options.setMaximumWidth(330 + options.verticalScrollBar().sizeHint().width())  # than
+        layout.addWidget(options, 0)  # squeezing its rows (a CSV's target and its guess)
         self.data_view = DataView()
         layout.addWidget(self.data_view, 1)
         model.valueChanged.connect(self._on_value)
@@ -94,7 +101,8 @@ class DataPanel(QWidget):
             for entry in DATASETS.values():
                 if entry.kind == kind:
                     self.combo.addItem(entry.title, entry.name)
-        self.binder.combo(self.combo, "data.name")
+        self.binder.combo(self.combo, "data.name",
+                          also=lambda name: with_dataset(name, self.model.live.data.target))
         self.description = QLabel("")
         self.description.setWordWrap(True)
         self.description.setObjectName("hint")
@@ -130,17 +138,36 @@ class DataPanel(QWidget):
         self.label_column.editingFinished.connect(lambda: self.binder.write(
             "data.label_column", self.label_column.text().strip() or None))
         self.binder.custom("data.label_column", lambda v: self.label_column.setText(v or ""))
+        self.target = QComboBox()
+        self.target.setMinimumContentsLength(10)  # grows with the column; narrow, it elides
+        self.target.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        for text, value in TARGET_CHOICES:
+            self.target.addItem(text, value)
+        self.target.setToolTip("How the label column is meant: a number to predict "
+                               "(regression, one output) or classes; the guess reads many "
+                               "distinct numbers as a quantity")
+        self.binder.combo(self.target, "data.target")
+        self.target_note = QLabel(target_text(None))
+        self.target_note.setWordWrap(True)
+        self.target_note.setObjectName("hint")
+        target_box = QWidget()
+        target_layout = QVBoxLayout(target_box)
+        target_layout.setContentsMargins(0, 0, 0, 0)
+        target_layout.setSpacing(2)
+        target_layout.addWidget(self.target)
+        target_layout.addWidget(self.target_note)
         self.browse_buttons: list[QPushButton] = []
         self.rows: dict[str, QWidget] = {
             "samples": self.samples, "noise": self.noise, "val": self.val_fraction,
             "test": self.test_fraction,
             "root": self._with_button(self.root, self.browse_root),
             "path": self._with_button(self.path, self.browse_path),
-            "label": self.label_column,
+            "label": self.label_column, "target": target_box,
         }
         for key, text in (("samples", "Samples"), ("noise", "Noise"), ("val", "Validation"),
                           ("test", "Test"), ("root", "Folder"), ("path", "File"),
-                          ("label", "Label column")):
+                          ("label", "Label column"), ("target", "Target")):
             self.form.addRow(text, self.rows[key])
         v.addWidget(group)
 
@@ -223,6 +250,8 @@ class DataPanel(QWidget):
 
     def _schedule(self) -> None:
         self.splits = None
+        self.target_note.setText(target_text(None))
+        self.target_note.setToolTip("")
         entry = self.entry()
         if self._needs_download():
             self._show_stale(f"{entry.title}: not loaded yet. Press “Download and load” to "
@@ -310,6 +339,8 @@ class DataPanel(QWidget):
         return class_counts(self.splits)
 
     def _show_data(self) -> None:
+        self.target_note.setText(target_text(self.splits.info.target))
+        self.target_note.setToolTip(target_reason(self.splits.info.target))
         self.data_view.show_data(self.splits, self.model.live.data.name)
         self._update_augment()
 

@@ -58,7 +58,47 @@ def visible_options(entry: DatasetEntry) -> dict[str, bool]:
     own_split = entry.kind in ("toy2d", "regression", "table") or entry.needs_path
     return {"samples": generated, "noise": generated, "val": True, "test": own_split,
             "root": entry.downloadable or entry.bundled, "path": entry.needs_path,
-            "label": entry.name == "csv"}
+            "label": entry.name == "csv", "target": entry.name == "csv"}
+
+
+TARGET_CHOICES = (("Guess from the column", "auto"),
+                  ("A quantity (regression)", "quantity"),
+                  ("Categories (classes)", "category"))
+
+
+def with_dataset(name: str, target: str) -> dict[str, str]:
+    """What changes with picking dataset `name`: only a CSV's target can be declared, so
+    leaving a CSV sets a declared target back to auto (the spec refuses it otherwise)."""
+    return {"data.target": "auto"} if name != "csv" and target != "auto" else {}
+
+
+def _reading(kind: str, distinct: int) -> str:
+    return ("a quantity (regression)" if kind == "quantity" else
+            f"categories ({distinct:,} classes)")
+
+
+def target_text(reading: Any) -> str:
+    """How the CSV's label column is read, in a line short enough for the Data tab's options
+    (a `TargetReading`; None until the file is loaded): the guess and the evidence for it,
+    and whether a declared reading follows it. `target_reason` has the whole explanation."""
+    if reading is None:
+        return "How the column reads shows once the file has loaded."
+    column = f"‘{reading.column}’"
+    evidence = reading.reason.split(":", 1)[0]  # "214 distinct whole numbers (25 to 346)"
+    if reading.declared == "auto":
+        return f"Guess: {column} is {_reading(reading.kind, reading.distinct)}: {evidence}."
+    if reading.declared == reading.guess:
+        return f"Declared {_reading(reading.kind, reading.distinct)}, as guessed: {evidence}."
+    guess = "a quantity" if reading.guess == "quantity" else "categories"
+    return (f"Declared {_reading(reading.kind, reading.distinct)}; the guess is {guess}: "
+            f"{evidence}.")
+
+
+def target_reason(reading: Any) -> str:
+    """The guess's whole explanation (the note's tooltip)."""
+    if reading is None:
+        return ""
+    return f"‘{reading.column}’: {reading.reason}."
 
 
 def needs_download(entry: DatasetEntry, data: DataSpec) -> bool:

@@ -117,23 +117,26 @@ class DataView(QWidget):
         self.scatter.clear()
         x = s.train_x[:SCATTER_POINTS].numpy()
         y = s.train_y[:SCATTER_POINTS].numpy()
+        names = list(s.info.feature_names) or ["x₁", "x₂"]
         if s.info.num_classes == 0:
             order = np.argsort(x[:, 0])
-            self.scatter.plot(x[order, 0], y[order].reshape(-1), pen=pg.mkPen(ACCENT, width=1),
-                              symbol="o", symbolSize=4, symbolBrush=ACCENT,
-                              symbolPen=None)
-            self.scatter.setLabel("bottom", "x")
+            many = x.shape[1] > 1  # one feature of several: points, not a curve
+            self.scatter.plot(x[order, 0], y[order].reshape(-1),
+                              pen=None if many else pg.mkPen(ACCENT, width=1),
+                              symbol="o", symbolSize=4, symbolBrush=ACCENT, symbolPen=None)
+            self.scatter.setLabel("bottom", names[0] if many else "x")
             self.scatter.setLabel("left", "y")
             return
+        one = x.shape[1] == 1  # a single feature: drawn against the class
         for k in range(s.info.num_classes):
             pts = x[y == k]
-            item = pg.ScatterPlotItem(pts[:, 0], pts[:, 1], size=5, pen=None,
-                                      brush=pg.mkBrush(series_color(k)),
+            item = pg.ScatterPlotItem(pts[:, 0], np.full(len(pts), k) if one else pts[:, 1],
+                                      size=5, pen=None, brush=pg.mkBrush(series_color(k)),
                                       name=s.info.class_names[k])
             self.scatter.addItem(item)
             self.scatter_items.append(item)
-        self.scatter.setLabel("bottom", "x₁")
-        self.scatter.setLabel("left", "x₂")
+        self.scatter.setLabel("bottom", names[0])
+        self.scatter.setLabel("left", "class" if one else names[1])
 
     def _plot_counts(self, s: Any) -> None:
         self.counts_plot.clear()

@@ -326,7 +326,8 @@ class ModelEditor(QWidget):
     def _read_info(self, key: FileKey, data: DataSpec) -> None:
         self._reading = key
         workspace = self.workspace
-        wanted = DataSpec(name=data.name, path=data.path, label_column=data.label_column)
+        wanted = DataSpec(name=data.name, path=data.path, label_column=data.label_column,
+                          target=data.target)
 
         def work(_report: Any, cancel: Any) -> DatasetInfo:
             return workspace.info(wanted, cancel=cancel)

@@ -39,7 +39,7 @@ class DataShape:
 
 
 READING = "reading the data to learn its input shape and classes…"
-FileKey = tuple[str, str | None, str | None]
+FileKey = tuple[str, str | None, str | None, str]
 
 
 def catalogue_shape(data: DataSpec) -> DataShape | None:
@@ -58,8 +58,9 @@ def catalogue_shape(data: DataSpec) -> DataShape | None:
 
 
 def file_key(data: DataSpec) -> FileKey:
-    """What the description of a file-based dataset depends on."""
-    return data.name, data.path, data.label_column
+    """What the description of a file-based dataset depends on (a CSV's declared target
+    decides its classes, or one output)."""
+    return data.name, data.path, data.label_column, data.target
 
 
 def templates(num_classes: int) -> dict[str, list[LayerSpec]]:

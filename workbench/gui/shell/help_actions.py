@@ -35,6 +35,7 @@ class HelpMixin:
     editors_dock: QDockWidget
     history_dock: QDockWidget
     name_field: NameField
+    tools: Any
 
     # -- help -------------------------------------------------------------------------------
     def about_text(self) -> str:
@@ -92,6 +93,17 @@ class HelpMixin:
              "Every run is kept in the Runs list: select one for its curves, open it in the "
              "editor, or use it in a tool (Tools: prune, export, compare).", "Show Runs",
              self._show_runs),
+            ("See what the network learned",
+             "Inspect shows a trained run's first-layer weights, why it answered a test "
+             "sample as it did (attribution maps, each with how to read it) and what each "
+             "class is recognised by.", "Inspect…", self._inspect),
+            ("Send a run to someone",
+             "File > Export report… writes one HTML page with the run's results, curves, "
+             "pictures and spec, readable without Workbench.", "Export report…",
+             self.export_report),
+            ("Train on several machines",
+             "Tools > Launch on several machines… gives the command every node runs and a "
+             "SLURM batch script for a cluster.", "Launch…", self.launch_dialog),
             ("Keep the experiment",
              "File > Save writes a JSON spec, the same file <tt>workbench train</tt> runs "
              "headless.", "Save As…", self.save_as),
@@ -110,6 +122,9 @@ class HelpMixin:
         self.activateWindow()  # from the Getting started window: back to the main one
         self.name_field.edit.setFocus()
         self.name_field.edit.selectAll()
+
+    def _inspect(self) -> None:
+        self.tools.open("inspect")
 
     def _show_runs(self) -> None:
         self.history_dock.show()

@@ -46,6 +46,7 @@ from workbench.gui.shell.help_actions import HelpMixin
 from workbench.gui.shell.help_views import WelcomeBanner
 from workbench.gui.shell.menus import MenusMixin
 from workbench.gui.shell.presenter import blocked_reason, running_jobs_question
+from workbench.gui.shell.reports import ReportExport
 from workbench.gui.shell.run_actions import RunActionsMixin
 from workbench.gui.shell.run_history import RunHistory
 from workbench.gui.shell.tool_shelf import ToolShelf
@@ -124,6 +125,7 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         self.data_panel = DataPanel(self.model, self.undo, self.workspace, auto_load=False)
         self.tools = ToolShelf(self)  # the tools, opened from the registry
         self.tasks = Tasks(self, self.workspace.jobs)  # the window's own reads (open a run)
+        self.reports = ReportExport(self, self.workspace)  # File > Export report…
         self.optim_panel = OptimPanel(self.model, self.undo, lazy_preview=True,
                                       workspace=self.workspace, lr_finder=self._find_lr,
                                       data_shape=self.editor.dataset_io)
@@ -248,6 +250,7 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
         panel = self._train_factory(self.model.spec, self.workspace, self)
         panel.runStarted.connect(self._run_started)
         panel.runEnded.connect(self._run_ended)
+        panel.inspectRequested.connect(self._inspect_requested)
         self.train_panel = panel
         self.center.insertTab(0, panel, "Train")
         self.center.removeTab(1)
@@ -284,6 +287,14 @@ class MainWindow(MenusMixin, DocumentsMixin, RunActionsMixin, HelpMixin, QMainWi
     # -- tools ------------------------------------------------------------------------------
     def _tool_requested(self, key: str, run_dir: str) -> None:
         self.tools.open(key, run_dir)
+
+    def _inspect_requested(self, run_dir: str, sample: int) -> None:
+        """Results' link (or a mistake double-clicked): Inspect on the run shown, at the
+        sample."""
+        if sample >= 0:
+            self.tools.open("inspect", run_dir, sample=sample)
+        else:
+            self.tools.open("inspect", run_dir)
 
     def _find_lr(self) -> Any:
         return self.tools.open("lr_find")

@@ -44,6 +44,7 @@ class MenusMixin:
             "save": self._action("&Save", self.save, QKeySequence.StandardKey.Save),
             "save_as": self._action("Save &As…", self.save_as, "Ctrl+Shift+S"),
             "quit": self._action("&Quit", self.close, "Ctrl+Q"),  # Windows has no standard one
+            "export_report": self._action("Export &report…", self.export_report),
         }
         file_menu.addAction(self.actions["new"])
         file_menu.addAction(self.actions["open"])
@@ -54,6 +55,8 @@ class MenusMixin:
         file_menu.addSeparator()
         file_menu.addAction(self.actions["save"])
         file_menu.addAction(self.actions["save_as"])
+        file_menu.addSeparator()
+        file_menu.addAction(self.actions["export_report"])
         file_menu.addSeparator()
         file_menu.addAction(self.actions["quit"])
 
@@ -81,8 +84,9 @@ class MenusMixin:
                                                   self.resume_run)
         tools_menu.addAction(self.actions["resume_run"])
         tools_menu.addSeparator()
-        tools_menu.addAction(self._action("Copy &launch command (torchrun)",
-                                          self.copy_launch_command))
+        self.actions["launch"] = self._action("&Launch on several machines…",
+                                              self.launch_dialog)
+        tools_menu.addAction(self.actions["launch"])
         self.actions["all_gpus"] = self._action("Train on &all GPUs", self.train_on_all_gpus)
         self.actions["all_gpus"].setEnabled(False)  # until the GPUs are counted
         tools_menu.addAction(self.actions["all_gpus"])

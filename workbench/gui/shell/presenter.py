@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import spec as specmod
-from workbench.core.store.runs import Run, slug
+from workbench.core.store.runs import Run, RunInfo, slug
+from workbench.gui.run_rules import why_not
 from workbench.gui.tools.registry import TOOLS, ToolEntry
 from workbench.spec import ExperimentSpec, SpecError
+from workbench.spec.datasets import DATASETS
 
 
 @dataclass(frozen=True)
@@ -93,3 +95,52 @@ def running_jobs_question(titles: Sequence[str]) -> str:
             f"Stop {'it' if one else 'them'} and quit? A run stops after its step and is "
             "saved, so it can be resumed; a job that does not stop within a few seconds is "
             "left behind (the log says which).")
+
+
+def launch_note(nodes: int, runs_dir: Path, spec_path: Path, data: str | None,
+                dataset: str) -> str:
+    """What the launch dialog says under the command: where to run it, which node keeps the
+    run, and what every node must see (`data`: the data folder, None for none; `dataset` the
+    spec's data.name)."""
+
+    where = ("Run it on the machine named as the first node" if nodes == 1 else
+             f"Run the same line on each of the {nodes} machines, the first node's included "
+             "(the rendezvous numbers them as they join, so no --node-rank is needed)")
+    entry = DATASETS.get(dataset)
+    if data:
+        data_text = f"the data in {data}; "
+    elif entry is not None and entry.kind in ("toy2d", "regression"):
+        data_text = ""  # generated from the seed on every node
+    else:
+        data_text = "the data (or each node downloads it, which needs the internet there); "
+    return (f"{where}. Node 0 keeps the run in {runs_dir} and shows its progress; every node "
+            f"ends with a line naming the run's folder and exits 0 when it finished. Every "
+            f"node must see, at the same paths: the experiment, saved as {spec_path} when you "
+            f"copy the command or save the script; {data_text}and this Python environment.")
+
+
+def sbatch_file_name(name: str) -> str:
+    """The file Save SLURM script offers for an experiment called `name`."""
+    return suggested_file_name(name).removesuffix(".json") + ".sbatch"
+
+
+def report_run(selected: RunInfo | None, shown: str | None,
+               infos: Sequence[RunInfo]) -> str | None:
+    """The run File > Export report… reports: the one selected in the Runs list, else the one
+    the training view shows, else the newest; each only once it has ended (a failed run's
+    report says why it failed). None when no run has ended."""
+    def ended(info: RunInfo | None) -> bool:
+        return info is not None and why_not("report", info, "ended") is None
+
+    if ended(selected):
+        assert selected is not None
+        return str(selected.path)
+    shown_info = next((i for i in infos if str(i.path) == shown), None)
+    if ended(shown_info):
+        return shown
+    return next((str(i.path) for i in infos if ended(i)), None)
+
+
+def report_file_name(run_dir: str) -> str:
+    """The file Export report offers for a run: its folder's name, `-report.html`."""
+    return f"{Path(run_dir).name}-report.html"

@@ -1,6 +1,7 @@
 """What the window does with stored runs and beyond one process: open a run's experiment, train
 a fork or resume a run in the training panel, add the selected run to the comparison, and
-train on every GPU of the machine (torchrun) or copy the command that does.
+train on every GPU of the machine (torchrun) or show the command that trains on several
+machines (and a SLURM script).
 """
 
 from __future__ import annotations
@@ -8,13 +9,15 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from PySide6.QtGui import QAction, QGuiApplication
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QTabWidget
 
 from workbench.core.store.runs import RunError
 from workbench.core.workspace import Workspace
 from workbench.gui.run_rules import run_to_resume
-from workbench.gui.shell.presenter import run_document
+from workbench.gui.shell.presenter import blocked_reason, report_run, run_document
+from workbench.gui.shell.reports import ReportExport
 from workbench.gui.shell.run_history import RunHistory
 from workbench.gui.shell.tool_shelf import ToolShelf
 from workbench.gui.threads.tasks import Tasks
@@ -35,6 +38,7 @@ class RunActionsMixin:
     closing: bool
     tasks: Tasks
     runOpened: Any  # Signal(str): a run's experiment is in the editor
+    reports: ReportExport
 
     def add_selected_to_comparison(self) -> Any:
         """Tools > Add the selected run to the comparison."""
@@ -64,6 +68,14 @@ class RunActionsMixin:
         self.center.setCurrentWidget(self.train_panel)
         return self.train_panel.resume_stored(run_dir)
 
+
+    def export_report(self) -> bool:
+        """File > Export report…: the report of the run selected in the Runs list (else the
+        one the training view shows, else the newest that ended), to a file the person
+        picks, written off the GUI thread."""
+        shown = getattr(self.train_panel, "shown_run", None)
+        run_dir = report_run(self.history.selected_info(), shown, self.history.infos)
+        return self.reports.ask_and_export(run_dir)
 
     # -- runs -------------------------------------------------------------------------------
     def open_run(self, run_dir: str) -> bool:
@@ -107,21 +119,22 @@ class RunActionsMixin:
         torch = sys.modules.get("torch")
         return torch.cuda.device_count() if torch is not None and self.gpu_name else 0
 
-    def copy_launch_command(self) -> str:
-        """Save the experiment beside the project and put its torchrun line on the clipboard."""
+    def launch_dialog(self) -> Any:
+        """Tools > Launch on several machines…: the torchrun command for N nodes and a SLURM
+        batch script, from the experiment as it is now."""
+        from workbench.gui.shell.launch import LaunchDialog, launch_spec_path
 
-        from workbench.gui.shell.launch import torchrun_command
-
-        try:
-            line = torchrun_command(self.model.spec(), self.path, max(1, self.gpu_count()))
-        except OSError as exc:
-            dialogs.warn(self, "Cannot save the launch spec", str(exc))
-            return ""
-        QGuiApplication.clipboard().setText(line)
-        dialogs.inform(self, "Launch command copied",
-                       f"Paste it on a machine that has the spec file:\n\n{line}\n\n"
-                       "On a cluster add --nnodes, --node-rank and --rdzv-endpoint.")
-        return line
+        reason = blocked_reason(self.editor.problem, self.model.live, None)  # not this GPU's
+        if reason:
+            dialogs.warn(self, "Cannot launch", f"The experiment cannot train: {reason}")
+            return None
+        spec = self.model.spec()
+        dialog = LaunchDialog(spec, launch_spec_path(spec, self.path), self.runs.root,
+                              max(1, self.gpu_count()), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.launch = dialog
+        return dialog
 
     def train_on_all_gpus(self) -> None:
         """Train the experiment with DistributedDataParallel on every GPU of this machine."""

@@ -93,6 +93,10 @@ TOOLS: tuple[ToolEntry, ...] = (
               starts_on="trained",
               run_action=RunAction("Compress…", "Measure the run's pruned and quantized variants",
                                    needs="model")),
+    ToolEntry("inspect", "Inspect", "&Inspect…", "workbench.gui.tools.inspect.panel:InspectPanel",
+              shortcut="Ctrl+I", starts_on="trained",
+              run_action=RunAction("Inspect…", "See what the run's network learned and why it "
+                                   "answers as it does", needs="model")),
     ToolEntry("compare", "Compare", "&Compare optimizers…",
               "workbench.gui.tools.compare.panel:ComparePanel", shortcut="Ctrl+Shift+C",
               run_action=RunAction("Add to comparison", "Draw the run's curves in Compare "

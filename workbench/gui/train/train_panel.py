@@ -78,6 +78,7 @@ class TrainPanel(QWidget):
     showFailed = Signal(str)  # why `show_run` could not
     # what runs before a run starts: reading a stored run, a fork's parent, a run to resume
     PREPARING = ("fork", "resume")
+    inspectRequested = Signal(str, int)  # the run shown, a test sample (-1: none), from Results
 
     def __init__(self, get_spec: Callable[[], ExperimentSpec], workspace: Workspace,
                  parent: QWidget | None = None) -> None:
@@ -92,6 +93,7 @@ class TrainPanel(QWidget):
         # a resumed run's curves before the resume, shown once its first new point says
         # where they end
         self._history: MetricSeries | None = None
+        self.shown_run: str | None = None  # the run the views show (training or stored)
         self._blocked: str | None = None
         self._stopping = False
 
@@ -131,6 +133,7 @@ class TrainPanel(QWidget):
         self.health = HealthView()
         self.boundary = BoundaryView()
         self.results = ResultsView()
+        self.results.inspectRequested.connect(self._inspect)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.curves, "Curves")
         self.tabs.addTab(self.health, HEALTH_TAB)
@@ -201,11 +204,16 @@ class TrainPanel(QWidget):
         self.progress.setFormat(stored.progress_text())
         self.status.setText(f"Showing {stored.path.name}")
         self.run_label.setText(run_caption(stored.path, stored.summary.get("name", "")))
+        self.shown_run = str(stored.path)
         self.runShown.emit(str(stored.path))
 
     def _show_failed(self, message: str) -> None:
         self.status.setText(f"Cannot show that run: {message}")
         self.showFailed.emit(message)
+
+    def _inspect(self, sample: int) -> None:
+        if self.shown_run is not None:
+            self.inspectRequested.emit(self.shown_run, sample)
 
     # -- buttons ------------------------------------------------------------------------
     def start(self) -> bool:
@@ -389,6 +397,7 @@ class TrainPanel(QWidget):
     def _on_started(self, event: RunStarted) -> None:
         self.started = event
         self._show_shared()
+        self.shown_run = event.run_dir
         assert self.runner is not None and self.runner.trainer is not None
         self.data = self.runner.trainer.data  # set before RunStarted; never changed after
         is_2d = tuple(event.input_shape) == (2,) and event.task == "classification"

@@ -1,9 +1,13 @@
-"""What a finished run got right and wrong: test accuracy, a confusion matrix, the mistakes.
+"""What a finished run got right and wrong: test accuracy, a confusion matrix, the mistakes;
+for a regression its test errors and the plots of predicted against true and of the residuals
+(`regression.py`); for a network with no hidden layer its equation in the data's own units.
 
 The confusion matrix is a heat map with the count in each cell (rows: true class, columns:
 predicted; shaded by the row's share so rare classes read as well as common ones). Mistakes
 show as thumbnails with true and predicted class for image sets, and as marked points for
-2-D sets. Everything comes from `RunFinished` and the run's test split.
+2-D sets. Everything comes from `RunFinished` (or a stored run's summary) and the run's test
+split. A link asks for Inspect on the run, and double-clicking a mistake (a thumbnail, a
+marked point) for Inspect on that test sample: `inspectRequested(sample)`, -1 for none.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QLabel,
@@ -35,6 +39,7 @@ from workbench.core.training.events import RunFinished, describe_progress
 from workbench.core.training.outcome import OutcomeWarning, stored_warnings
 from workbench.gui.views.axes import plot_widget
 from workbench.gui.views.boundary import class_brushes
+from workbench.gui.views.regression import RegressionView, figures_text
 from workbench.gui.widgets.images import to_qimage
 from workbench.gui.widgets.style import (
     CAPTION,
@@ -219,6 +224,8 @@ def _short(name: str, n: int = 10) -> str:
 
 
 class ResultsView(QWidget):
+    inspectRequested = Signal(int)  # a test sample to inspect, -1: the run as a whole
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.headline = QLabel("Results show here when a run ends.")
@@ -231,6 +238,14 @@ class ResultsView(QWidget):
         self.verdict = QLabel()  # what did not go well, though the run ended
         self.verdict.setWordWrap(True)
         self.verdict.setStyleSheet(VERDICT_STYLE)
+        self.equation = QLabel()  # a network with no hidden layer, in the data's units
+        self.equation.setWordWrap(True)
+        self.equation.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.inspect_link = QLabel("<a href='inspect'>Inspect this run</a>: what each layer "
+                                   "learned, and why it answers as it does")
+        self.inspect_link.setWordWrap(True)
+        self.inspect_link.linkActivated.connect(lambda _link: self.inspectRequested.emit(-1))
+        self.regression = RegressionView()
         self.matrix = ConfusionMatrix()
         self.matrix_title = QLabel("Confusion matrix: how each class's test samples were "
                                    "classified")
@@ -243,6 +258,7 @@ class ResultsView(QWidget):
         self.thumbs.setResizeMode(QListView.ResizeMode.Adjust)
         self.thumbs.setMovement(QListView.Movement.Static)
         self.thumbs.setWordWrap(True)
+        self.thumbs.itemDoubleClicked.connect(self._inspect_thumb)
         self.points_widget = plot_widget()
         self.points_plot = self.points_widget.getPlotItem()
         self.points_plot.setAspectLocked(True)
@@ -253,6 +269,8 @@ class ResultsView(QWidget):
                                                brush=pg.mkBrush(TEXT))
         self.points_plot.addItem(self.test_points)
         self.points_plot.addItem(self.wrong_points)
+        self.wrong_points.sigClicked.connect(self._inspect_point)
+        self.wrong_indices = np.zeros(0, dtype=np.int64)
         self.mistakes_title = QLabel()
         self.mistakes_title.setObjectName("sectionTitle")
         self.mistakes_title.setWordWrap(True)
@@ -289,7 +307,10 @@ class ResultsView(QWidget):
         layout.addWidget(self.headline)
         layout.addWidget(self.detail)
         layout.addWidget(self.verdict)
+        layout.addWidget(self.equation)
+        layout.addWidget(self.inspect_link)
         layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.regression, 1)
         self.clear()
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
@@ -315,6 +336,13 @@ class ResultsView(QWidget):
         self.detail.setText("")
         self.verdict.setText("")
         self.verdict.hide()
+        self.equation.setText("")
+        self.equation.hide()
+        self.inspect_link.hide()
+        self.regression.clear()
+        self.regression.hide()
+        self.splitter.show()
+        self.wrong_indices = np.zeros(0, dtype=np.int64)
         self.matrix.set_matrix(np.zeros((0, 0)), ())
         self.matrix_box.hide()
         self.thumbs.clear()
@@ -335,6 +363,7 @@ class ResultsView(QWidget):
         self.clear()
         self._headline(finished.test_accuracy, finished.test_loss, finished.stopped,
                        finished.early_stopped, finished.done, finished.seconds)
+        self._show_extras(finished.summary, has_model=True)
         self._show_verdict(stored_warnings(finished.summary))
         if finished.confusion is None:
             return
@@ -366,6 +395,8 @@ class ResultsView(QWidget):
         self._headline(summary.get("test_accuracy"), summary.get("test_loss"),
                        summary.get("status") == RunStatus.STOPPED,
                        bool(summary.get("early_stopped")), done, summary.get("seconds"))
+        self._show_extras(summary, has_model=summary.get("status") in (RunStatus.FINISHED,
+                                                                       RunStatus.STOPPED))
         self._show_verdict(stored_warnings(summary))
         confusion = summary.get("confusion")
         if confusion:
@@ -377,6 +408,36 @@ class ResultsView(QWidget):
         if summary.get("status") == RunStatus.FAILED:
             self.headline.setText("Run failed")
             self.detail.setText(f"{summary.get('error', '')} \u2014 {summary.get('hint', '')}")
+
+    def _show_extras(self, summary: dict[str, Any], *, has_model: bool) -> None:
+        """A regression's errors and plots, a linear model's equation, the link to Inspect."""
+        self.inspect_link.setVisible(has_model)
+        equation = summary.get("equation")
+        if isinstance(equation, dict) and isinstance(equation.get("lines"), list):
+            lines = "<br>".join(html.escape(str(line)) for line in equation["lines"])
+            self.equation.setText(f"<b>Equation, in the data's own units:</b><br>"
+                                  f"<tt>{lines}</tt><br><span style='color:{CAPTION}'>"
+                                  f"{html.escape(str(equation.get('note', '')))}</span>")
+            self.equation.show()
+        regression = summary.get("regression")
+        if isinstance(regression, dict):
+            figures = figures_text(regression)
+            if figures:
+                self.headline.setText(f"Test {figures.split(' · ')[0]}")
+                self.detail.setText(f"{self.detail.text()} \u00b7 test {figures}"
+                                    if self.detail.text() else f"test {figures}")
+            self.splitter.hide()
+            self.regression.show()
+            self.regression.show_entry(regression)
+
+    def _inspect_thumb(self, item: QListWidgetItem) -> None:
+        index = item.data(Qt.ItemDataRole.UserRole)
+        if index is not None:
+            self.inspectRequested.emit(int(index))
+
+    def _inspect_point(self, _item: Any, spots: Sequence[Any], *_: Any) -> None:
+        if spots and len(self.wrong_indices):
+            self.inspectRequested.emit(int(self.wrong_indices[spots[0].index()]))
 
     def _show_verdict(self, warnings: Sequence[OutcomeWarning]) -> None:
         """Say plainly when a run ended without learning (its accuracy alone would not)."""
@@ -412,7 +473,9 @@ class ResultsView(QWidget):
             pixmap = image_to_pixmap(images[index].numpy())
             item = QListWidgetItem(QIcon(pixmap), f"{_short(names[true], 8)} \u2192 "
                                                   f"{_short(names[pred], 8)}")
-            item.setToolTip(f"test sample {index}: true {names[true]}, predicted {names[pred]}")
+            item.setToolTip(f"test sample {index}: true {names[true]}, predicted {names[pred]}"
+                            " (double-click to inspect it)")
+            item.setData(Qt.ItemDataRole.UserRole, index)
             self.thumbs.addItem(item)
         self.mistakes.setCurrentWidget(self.thumbs)
 
@@ -425,10 +488,11 @@ class ResultsView(QWidget):
             [(CLASS_COLORS[i % len(CLASS_COLORS)], f"class {name}", True)
              for i, name in enumerate(names)]))
         idx = np.array([i for i, _, _ in wrong], dtype=np.int64)
+        self.wrong_indices = idx
         self.wrong_points.setData(x=x[idx, 0], y=x[idx, 1])
         self.points_plot.autoRange()
         self.mistakes_title.setText(self.mistakes_title.text() + ", marked \u2716 among the "
-                                    "test points")
+                                    "test points (click one to inspect it)")
         self.mistakes.setCurrentWidget(self.points_page)
 
 

@@ -192,9 +192,13 @@ def class_attribution(model: nn.Sequential, x: torch.Tensor, predicted: np.ndarr
     return ClassAttribution(method, METHODS[method], tuple(class_names),
                             maps.astype(np.float32), tuple(len(c) for c in chosen), (
         f"Each picture is the average {METHODS[method]} map of the test samples of one class "
-        f"that the network got right (up to {per_class} of each, the count under each "
-        "picture): what the network looks at, in general, to recognise that class. "
-        + HOW_TO_READ[method].split(": ", 1)[1]))
+        f"that the network got right (up to {per_class} of each, the count beside the class's "
+        "name): what the network looks at, in general, to recognise that class. "
+        + _sentence(HOW_TO_READ[method].split(": ", 1)[1])))
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 __all__ = ["HOW_TO_READ", "METHODS", "Attribution", "ClassAttribution", "attribute",

@@ -68,7 +68,7 @@ def png_of(fig: MplFigure) -> bytes:
     return buffer.getvalue()
 
 
-def _symmetric(values: np.ndarray, quantile: float = 1.0) -> float:
+def symmetric_top(values: np.ndarray, quantile: float = 1.0) -> float:
     """The end of a colour scale symmetric about 0: the largest |value|, or its `quantile`
     (a few extreme weights would otherwise leave every other one pale)."""
     finite = np.abs(values[np.isfinite(values)])
@@ -122,7 +122,7 @@ def weight_images(view: WeightImages) -> bytes:
     ax.set_axis_off()
     c = weights.shape[1]
     if c == 3:  # colour filters: each channel's weights as that colour, grey at 0
-        top = _symmetric(weights)
+        top = symmetric_top(weights)
         tiles = np.clip(weights / (2 * top) + 0.5, 0, 1).transpose(0, 2, 3, 1)
         cols = max(1, math.ceil(math.sqrt(n)))
         grid = np.ones((math.ceil(n / cols) * (tiles.shape[1] + 1),
@@ -136,10 +136,10 @@ def weight_images(view: WeightImages) -> bytes:
                      f"(grey 0, full colour ±{top:.3g})")
     else:
         tiles = weights.sum(axis=1)
-        top = _symmetric(tiles, ROBUST if tiles.size >= 10_000 else 1.0)
+        top = symmetric_top(tiles, ROBUST if tiles.size >= 10_000 else 1.0)
         image = ax.imshow(mosaic(tiles), cmap=DIVERGING, vmin=-top, vmax=top,
                           interpolation="nearest")
-        colorbar(fig, image, ax, "weight", clipped=top < _symmetric(tiles))
+        colorbar(fig, image, ax, "weight", clipped=top < symmetric_top(tiles))
         h, w = weights.shape[2:]
         ax.set_title(f"{view.layer}: {shown} {view.what} as {h}×{w} weight images")
     return png_of(fig)
@@ -150,7 +150,7 @@ def weight_table(view: WeightTable) -> bytes:
     rows = min(units, 64)
     fig = new_figure(min(12, 3.5 + 0.45 * features), min(10, 3 + 0.2 * rows))
     ax = fig.add_subplot()
-    top = _symmetric(view.weights[:rows])
+    top = symmetric_top(view.weights[:rows])
     image = ax.imshow(view.weights[:rows], cmap=DIVERGING, vmin=-top, vmax=top, aspect="auto",
                       interpolation="nearest")
     colorbar(fig, image, ax, "weight per standard deviation")
@@ -230,7 +230,7 @@ def _map(fig: MplFigure, ax: Axes, a: Attribution) -> None:
     values = a.values.sum(axis=0) if a.values.ndim == 3 else a.values
     signed = a.method == "integrated_gradients"
     if signed:
-        top = _symmetric(values)
+        top = symmetric_top(values)
         image = ax.imshow(values, cmap=DIVERGING, vmin=-top, vmax=top, interpolation="nearest")
     else:
         image = ax.imshow(values, cmap=SEQUENTIAL, vmin=0, interpolation="nearest")
@@ -339,7 +339,7 @@ def activations(s: SampleInsight) -> bytes:
         if a.values.ndim == 3:
             channels = a.values[:MAX_CHANNELS]
             more = f" (first {len(channels)} channels)" if len(a.values) > len(channels) else ""
-            top = _symmetric(channels)
+            top = symmetric_top(channels)
             image = ax.imshow(mosaic(channels, columns=len(channels)), cmap=DIVERGING,
                               vmin=-top, vmax=top, interpolation="nearest", aspect="equal")
             ax.set_axis_off()
@@ -373,7 +373,7 @@ def classes(view: ClassAttribution, image_input: bool, feature_names: Sequence[s
         rows = math.ceil(len(names) / cols)
         fig = new_figure(2.3 * cols + 1.2, 2.5 * rows + 0.8)
         axes = fig.subplots(rows, cols, squeeze=False)
-        top = _symmetric(maps)
+        top = symmetric_top(maps)
         image = None
         for k, ax in enumerate(axes.ravel()):
             ax.set_axis_off()
@@ -388,7 +388,7 @@ def classes(view: ClassAttribution, image_input: bool, feature_names: Sequence[s
         fig = new_figure(min(12, 3 + 0.45 * len(feature_names)),
                          min(12, 1.8 + 0.3 * len(names)))
         ax = fig.add_subplot()
-        top = _symmetric(view.maps)
+        top = symmetric_top(view.maps)
         image = ax.imshow(view.maps, cmap=DIVERGING if signed else SEQUENTIAL,
                           vmin=-top if signed else 0, vmax=top, aspect="auto",
                           interpolation="nearest")
@@ -429,5 +429,6 @@ def figures(result: InspectResult) -> list[Picture]:
     return out
 
 
-__all__ = ["Picture", "activations", "classes", "figures", "mosaic", "neurons", "plain_text",
-           "png_of", "sample", "weight_images", "weight_table"]
+__all__ = ["MAX_CHANNELS", "MAX_CLASS_MAPS", "MAX_PROBABILITIES", "MAX_TILES", "ROBUST",
+           "Picture", "activations", "classes", "figures", "mosaic", "neurons", "plain_text",
+           "png_of", "sample", "symmetric_top", "weight_images", "weight_table"]

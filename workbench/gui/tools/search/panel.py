@@ -58,6 +58,7 @@ from workbench.gui.tools.search.presenter import (
     SearchState,
     default_space,
     result_text,
+    shown_importance,
     suggested_fields,
 )
 from workbench.gui.tools.search.space_editor import SpaceEditor
@@ -416,7 +417,7 @@ class SearchPanel(Tool, QWidget):
 
     def _draw_importance(self, values: dict[str, float]) -> None:
         self.state.importance = dict(values)
-        draw_importance(self.importance_plot, values)
+        draw_importance(self.importance_plot, shown_importance(values))
         self.importancesShown.emit(self.state.importance)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
+from workbench.core.fields import shown
 from workbench.core.tools.search import best_so_far
 from workbench.gui.tools.search.presenter import SearchState
 from workbench.gui.views.axes import ColourScale, attach_scale, carries_colour, plot_widget
@@ -85,7 +86,7 @@ def draw_parallel(plot: pg.PlotWidget, state: SearchState) -> None:
             plot.plot(xs, ys, pen=pg.mkPen(cmap.map(t, mode="qcolor"), width=2))
     _show_scale(plot, state, [row.value for row, _ys in lines
                               if row.state == "complete" and row.value is not None])
-    plot.getAxis("bottom").setTicks([[(i, n) for i, n in enumerate(names)]])
+    plot.getAxis("bottom").setTicks([[(i, shown(n)) for i, n in enumerate(names)]])
     plot.setXRange(-0.5, len(names) - 0.5, padding=0)  # room for the end axes' names
     plot.setYRange(-0.08, 1.08, padding=0)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from workbench.core.fields import shown
 from workbench.core.tools.compare import COMMON_FIELDS
 from workbench.core.tools.search import (
     SearchResult,
@@ -32,13 +33,14 @@ SPACE_COLUMNS = ("field", "type", "low", "high", "log", "step", "choices")
 
 
 def suggested_fields(spec: ExperimentSpec) -> list[str]:
-    """Fields a person often searches: the common ones and every layer's width and rate."""
+    """Fields a person often searches: the common ones and every layer's width and rate, the
+    layer numbered from 1 as the model editor shows it (`model.layer2.out`)."""
     fields = [f for f in COMMON_FIELDS if f not in ("train.epochs", "train.seed")]
     for i, layer in enumerate(spec.model.layers):
         if layer.type in ("Linear", "Conv2d"):
-            fields.append(f"model.layers[{i}].out")
+            fields.append(f"model.layer{i + 1}.out")
         elif layer.type == "Dropout":
-            fields.append(f"model.layers[{i}].p")
+            fields.append(f"model.layer{i + 1}.p")
     return fields
 
 
@@ -50,7 +52,7 @@ def default_space(spec: ExperimentSpec) -> dict[str, Any]:
     hidden = [i for i, layer in enumerate(spec.model.layers[:-1]) if layer.type == "Linear"]
     if hidden:
         out = int(spec.model.layers[hidden[0]].params.get("out", 64))
-        params[f"model.layers[{hidden[0]}].out"] = {
+        params[f"model.layer{hidden[0] + 1}.out"] = {
             "type": "int", "low": max(2, out // 4), "high": max(4, out * 2), "log": True}
     return {"params": params}
 
@@ -78,7 +80,14 @@ def fmt(value: Any) -> str:
 
 
 def params_text(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k} = {fmt(v)}" for k, v in params.items())
+    """Settings as a line, each field as Workbench shows it (a layer by the editor's number,
+    also for a space or study written with the document's index)."""
+    return ", ".join(f"{shown(k)} = {fmt(v)}" for k, v in params.items())
+
+
+def shown_importance(values: dict[str, float]) -> dict[str, float]:
+    """Importances by field as Workbench shows it."""
+    return {shown(k): v for k, v in values.items()}
 
 
 def axis_ends(param: Any, column: list[Any]) -> tuple[str, str]:
@@ -115,12 +124,14 @@ def result_text(result: SearchResult) -> str:
     """The status line once a search ends (HTML)."""
     best = result.best
     counts = ", ".join(f"{n} {state}" for state, n in sorted(result.counts().items()))
-    head = "Stopped" if result.stopped else "Done"
+    head = "Stopped" if result.stopped else "Gave up" if result.gave_up else "Done"
+    gave_up = (f" This process gave up before the study's count: "
+               f"{html.escape(result.gave_up)}." if result.gave_up else "")
     if best is None:
-        return f"{head}: {counts or 'no trials'}; none completed yet."
+        return f"{head}: {counts or 'no trials'}; none completed yet.{gave_up}"
     return (f"{head}: {counts}. Best: trial {best.number}, {result.objective} "
-            f"{best.value:.4f} ({html.escape(params_text(best.params))}). Double-click "
-            "a trial to open its run.")
+            f"{best.value:.4f} ({html.escape(params_text(best.params))}).{gave_up} "
+            "Double-click a trial to open its run.")
 
 
 @dataclass
@@ -195,7 +206,7 @@ class SearchState:
     def table(self) -> tuple[list[str], list[tuple[TrialRow, list[str]]]]:
         """The trials table: its headers, and per trial (by number) its cells' texts."""
         names = self.param_names()
-        headers = ["#", "state", self.objective, "epochs", *names, "run"]
+        headers = ["#", "state", self.objective, "epochs", *map(shown, names), "run"]
         rows = []
         for row in self.sorted_rows():
             value = "-" if row.value is None else f"{row.value:.4f}"
