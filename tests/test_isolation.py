@@ -198,3 +198,25 @@ def test_same_spec_and_seed_same_weights_different_seed_different(seed):
     c = weights(train(dropout_spec(seed + 1, epochs=1)))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_exporting_and_timing_a_network_draw_nothing_from_the_process_generator(tmp_path):
+    """A stored run's network rebuilt to load its weights, an export's example input and a
+    latency measurement's drew from the process's generator, moving the random numbers of
+    whatever job drew from it next."""
+    pytest.importorskip("onnxruntime")
+    from workbench.core.tools.export import export_run
+    from workbench.core.tools.prune_apply import cpu_latency_ms
+
+    spec = specmod.from_dict({"name": "exported", "data": {"name": "moons", "samples": 200},
+                              "model": {"layers": [{"type": "Linear", "out": 8},
+                                                   {"type": "ReLU"}, {"type": "Linear", "out": 2}]},
+                              "train": {"epochs": 1}})
+    events = list(Trainer(spec, runs=RunStore(tmp_path / "runs")).events())
+    assert isinstance(events[-1], RunFinished)
+    timed = torch.nn.Linear(2, 2)
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    export_run(events[-1].run_dir, tmp_path / "exported.onnx")  # the run's network rebuilt
+    cpu_latency_ms(timed, (2,), repeats=2)
+    assert torch.equal(torch.get_rng_state(), before)

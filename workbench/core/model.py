@@ -168,6 +168,15 @@ def build_model(layers: list[LayerSpec], input_shape: Shape, *,
     return assemble(shaped, generator=generator, dropout=dropout)
 
 
+def build_to_load(layers: list[LayerSpec], input_shape: Shape) -> nn.Sequential:
+    """The network for weights loaded next (a stored run's, a pruned copy's). Its first
+    weights are thrown away, so they come from a generator of their own: drawing them from the
+    process's would move the random numbers of any job drawing from it."""
+    import torch
+
+    return build_model(layers, input_shape, generator=torch.Generator())
+
+
 def module_for(t: str, p: dict[str, Any], in_shape: tuple[int, ...]) -> nn.Module:
     """The torch module of layer type `t` with its full parameters `p` (defaults resolved)
     taking `in_shape`. Self-contained: the exported training script carries its source."""

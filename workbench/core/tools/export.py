@@ -266,7 +266,8 @@ def _export(module: nn.Module, input_shape: tuple[int, ...], path: Path,
     its own minimum instead. A file at another opset is kept only when no exporter wrote the
     asked one.
     """
-    example = torch.randn(2, *input_shape)
+    # its own generator: drawing from the process's would move another job's random numbers
+    example = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
     errors = []
     fallback: tuple[str, int, bytes] | None = None
     order = (True, False) if opset >= DYNAMO_MIN_OPSET else (False, True)

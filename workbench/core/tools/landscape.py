@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from workbench.core.data import DeviceBatches, Splits
-from workbench.core.model import build_model
+from workbench.core.model import build_to_load
 from workbench.core.training.optim import loss_function
 from workbench.spec import ExperimentSpec
 
@@ -109,7 +109,7 @@ def loss_landscape(spec: ExperimentSpec, data: Splits, center_state: dict[str, t
     if resolution < 3:
         raise ValueError(f"resolution must be at least 3, got {resolution}")
     info = data.info
-    model = build_model(spec.model.layers, info.input_shape)
+    model = build_to_load(spec.model.layers, info.input_shape)
     model.load_state_dict(center_state)
     model.eval()
     params = list(model.parameters())

@@ -29,7 +29,7 @@ from torch import nn
 
 from workbench.core.data import DeviceBatches
 from workbench.core.memory import EVAL_BATCH
-from workbench.core.model import build_model
+from workbench.core.model import build_to_load
 from workbench.core.store.runs import Run, RunStore
 from workbench.core.tools.prune import PruneConfig, PruneError, PruneResult, PruneSession
 from workbench.core.training.callbacks import Callback
@@ -70,7 +70,8 @@ def cpu_latency_ms(model: nn.Module, input_shape: tuple[int, ...], *, batch: int
                    repeats: int = LATENCY_REPEATS) -> float:
     """Median CPU time of one forward pass at `batch`, in milliseconds, in eval mode."""
     model = model.eval()
-    x = torch.randn(batch, *input_shape)
+    # its own generator: drawing from the process's would move another job's random numbers
+    x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(0))
     times = []
     with torch.inference_mode():
         for _ in range(10):
@@ -120,14 +121,14 @@ def create_pruned_run(session: PruneSession, config: PruneConfig, *, runs: RunSt
         layers = [LayerSpec(la.type, dict(la.params)) for la in session.spec.model.layers]
         state = session.masked_state(result.masks)
         keep_masks = {k: m for k, m in result.masks.items() if (m == 0).any()}
-    model: nn.Module = build_model(layers, info.input_shape)
+    model: nn.Module = build_to_load(layers, info.input_shape)
     model.load_state_dict(state)
     spec = session.spec.copy()
     spec.model = ModelSpec(layers=layers)
     spec.name = derived_name(session.spec.name, "-pruned")
     pruned_val = _accuracy(model, session, "val")
     parent = session.run.path
-    base_model = build_model(session.spec.model.layers, info.input_shape)
+    base_model = build_to_load(session.spec.model.layers, info.input_shape)
     base_model.load_state_dict(session.base)
     pruning: dict[str, Any] = {
         "pruned_from": str(parent),

@@ -16,7 +16,7 @@ from torch import nn
 
 from workbench.core.data import DataError, Splits
 from workbench.core.data.cache import DataSource, load_from
-from workbench.core.model import build_model, check
+from workbench.core.model import build_to_load, check
 from workbench.core.store.runs import Run, RunError
 from workbench.spec import ExperimentSpec, SpecError
 
@@ -75,7 +75,7 @@ def load_trained(run_dir: str | Path, *, splits: Splits | None = None,
         check(spec.model.layers, info.input_shape, info.num_classes, target=info.target)
     except SpecError as exc:
         raise RunError(f"the run's network does not fit its data: {exc}") from exc
-    model = build_model(spec.model.layers, info.input_shape)
+    model = build_to_load(spec.model.layers, info.input_shape)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
