@@ -99,10 +99,11 @@ class ReadOnlyAfter(Callback):
             self.monkeypatch.setattr(runs_module, name, refuse)
 
 
-@pytest.mark.parametrize("code, words", [(errno.EROFS, "read-only"),
-                                         (errno.ENOSPC, "the disk is full")])
+@pytest.mark.parametrize("code, words, hint", [
+    (errno.EROFS, "read-only", "choose a runs folder you can write to"),
+    (errno.ENOSPC, "the disk is full", "free some disk space")])
 def test_the_failure_handler_survives_a_folder_it_cannot_write(tmp_path, monkeypatch, code,
-                                                               words):
+                                                               words, hint):
     events = list(Trainer(make_spec(), runs=RunStore(tmp_path / "runs"),
                           callbacks=[ReadOnlyAfter(monkeypatch, code)]).events())
     failed = events[-1]
@@ -110,6 +111,8 @@ def test_the_failure_handler_survives_a_folder_it_cannot_write(tmp_path, monkeyp
     # the first write at epoch 1's end: its fork point, which comes before checkpoint.pt
     assert failed.reason.startswith("cannot write ") and "epoch-00001.pt" in failed.reason
     assert words in failed.reason and "bug" not in failed.hint
+    # what to do depends on what went wrong: no "free some disk space" for a read-only folder
+    assert failed.hint.startswith(hint) and ("disk space" in failed.hint) == (code == errno.ENOSPC)
     monkeypatch.undo()
     info = RunStore(tmp_path / "runs").list()[0]
     assert info.status == "interrupted"  # the summary said "running", and nobody holds it

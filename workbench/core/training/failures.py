@@ -18,15 +18,18 @@ from workbench.spec import SpecError
 
 BUG_HINT = "this is likely a bug in Workbench; the run folder keeps what was saved"
 # What a write can meet that is the folder's or the disk's fault, not a bug of Workbench.
+# Each with what to do about it: the hint for a full disk is not the hint for a read-only one.
+_SPACE = "free some disk space, or choose a runs folder on another disk"
+_ACCESS = "choose a runs folder you can write to"
 WRITE_ERRORS = {
-    errno.ENOSPC: "the disk is full",
-    errno.EDQUOT: "the disk quota is used up",
-    errno.EROFS: "the folder is on a read-only file system",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "permission denied",
+    errno.ENOSPC: ("the disk is full", _SPACE),
+    errno.EDQUOT: ("the disk quota is used up",
+                   "free some of your quota, or choose a runs folder on another disk"),
+    errno.EROFS: ("the folder is on a read-only file system", _ACCESS),
+    errno.EACCES: ("permission denied", _ACCESS),
+    errno.EPERM: ("permission denied", _ACCESS),
 }
-WRITE_HINT = ("free some disk space, or choose a runs folder you can write to; the run folder "
-              "keeps what was saved before")
+WRITE_KEPT = "; the run folder keeps what was saved before"
 OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory",
                "not enough memory", "defaultcpuallocator")
 
@@ -59,7 +62,8 @@ def explain(exc: BaseException) -> Failure:
         return Failure(str(exc), setup_hint(exc))
     if isinstance(exc, OSError) and exc.errno in WRITE_ERRORS:
         where = f"cannot write {exc.filename}: " if exc.filename else "cannot write: "
-        return Failure(where + WRITE_ERRORS[exc.errno], WRITE_HINT)
+        reason, hint = WRITE_ERRORS[exc.errno]
+        return Failure(where + reason, hint + WRITE_KEPT)
     if isinstance(exc, torch.distributed.DistError) or any(
             marker in text for marker in ("Connection reset by peer", "Connection closed by peer",
                                           "gloo/transport", "NCCL error")):
