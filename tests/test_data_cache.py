@@ -221,3 +221,17 @@ def test_workspace_holds_the_store_the_cache_and_the_jobs(tmp_path):
     jobs.add("loader", job)
     assert jobs.names() == ["loader"] and len(jobs) == 1
     assert ws.shutdown() and job.stopped and not job.running and len(jobs) == 0
+
+
+def test_file_stamps_look_at_a_bounded_number_of_files(tmp_path, monkeypatch):
+    """A data root pointed at a huge tree (a home folder) is looked at up to a bound on every
+    load, not walked whole; hidden folders (.git, caches) are skipped."""
+    from workbench.core.data import cache
+
+    monkeypatch.setattr(cache, "MAX_STAMPED", 5)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "objects").write_bytes(b"x")
+    for i in range(9):
+        (tmp_path / f"f{i}.bin").write_bytes(b"x" * i)
+    stamps = file_stamps(DataSpec(name="mnist", root=str(tmp_path)))
+    assert [os.path.basename(s[0]) for s in stamps] == [f"f{i}.bin" for i in range(5)]

@@ -78,9 +78,15 @@ def spec_key(data: DataSpec) -> str:
     return json.dumps(asdict(data), sort_keys=True, default=str)
 
 
+# Files looked at per folder the spec names: a data root pointed at a home folder or a whole
+# disk is looked at this far (hidden folders skipped), not walked for minutes on every load.
+MAX_STAMPED = 50_000
+
+
 def file_stamps(data: DataSpec) -> tuple[tuple[str, int, int], ...]:
-    """(file, size, mtime) of every file under the set's `path` and `root`, sorted; empty for
-    generated, bundled and downloaded sets (their files never change under the same spec)."""
+    """(file, size, mtime) of the files under the set's `path` and `root` (the first
+    MAX_STAMPED of each, hidden folders skipped), sorted; empty for generated, bundled and
+    downloaded sets (their files never change under the same spec)."""
     stamps: list[tuple[str, int, int]] = []
     for where in (data.path, data.root):
         if not where:
@@ -90,12 +96,21 @@ def file_stamps(data: DataSpec) -> tuple[tuple[str, int, int], ...]:
             if top.is_file():
                 stamps.append(_stamp(top))
                 continue
-            for folder, dirs, files in os.walk(top):
-                dirs.sort()
-                stamps += [_stamp(Path(folder) / name) for name in sorted(files)]
+            stamps += _folder_stamps(top)
         except OSError:
             stamps.append((str(top), -1, -1))  # unreadable: the load says why
     return tuple(stamps)
+
+
+def _folder_stamps(top: Path) -> list[tuple[str, int, int]]:
+    stamps: list[tuple[str, int, int]] = []
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if len(stamps) == MAX_STAMPED:
+                return stamps  # a larger tree: the files past these go unnoticed
+            stamps.append(_stamp(Path(folder) / name))
+    return stamps
 
 
 def _stamp(path: Path) -> tuple[str, int, int]:
