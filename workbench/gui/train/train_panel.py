@@ -243,10 +243,16 @@ class TrainPanel(QWidget):
         return True
 
     def _start_fork(self, plan: ForkPlan, parent: MetricSeries) -> None:
-        from workbench.core.tools.fork import fork_trainer
+        from workbench.core.tools.fork import ForkError, fork_trainer
 
-        trainer = fork_trainer(plan, runs=self.workspace.runs, source=self.workspace,
-                               callbacks=app_monitors())
+        try:
+            trainer = fork_trainer(plan, runs=self.workspace.runs, source=self.workspace,
+                                   callbacks=app_monitors())
+        except (ForkError, RunError, SpecError) as exc:  # the parent changed since the plan
+            self.banner.show_failure(f"cannot fork {Path(plan.parent).name}: {exc}",
+                                     "check the parent run's folder")
+            self.status.setText("Ready")
+            return
         self._begin(TrainRunner(trainer, jobs=self.workspace.jobs, parent=self))
         self.curves.load_metrics(series_until(parent, plan.fork_step(parent)))
         self.curves.show_branch(parent, plan.epoch)
@@ -269,8 +275,13 @@ class TrainPanel(QWidget):
         point, as a fork's parent's are."""
         from workbench.core.training.loop import Trainer
 
-        trainer = Trainer(spec, resume=run_dir, runs=self.workspace.runs,
-                          source=self.workspace, callbacks=app_monitors())
+        try:
+            trainer = Trainer(spec, resume=run_dir, runs=self.workspace.runs,
+                              source=self.workspace, callbacks=app_monitors())
+        except (RunError, SpecError) as exc:
+            self.banner.show_failure(str(exc), "the run folder may be damaged")
+            self.status.setText("Ready")
+            return
         self._begin(TrainRunner(trainer, jobs=self.workspace.jobs, parent=self,
                                 title=f"Resuming {Path(run_dir).name}"))
         self._history = history
