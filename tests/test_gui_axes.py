@@ -150,8 +150,25 @@ def test_colour_that_carries_a_value_has_a_scale(qtbot):
 
 
 def test_a_label_or_title_the_chart_cuts_off_is_found(qtbot):
-    plot = plot_widget()
+    plot = pg.PlotWidget()  # pyqtgraph's own axis draws the title past the axis's ends
     plot.plot([0, 1], [0, 1])
     plot.setLabel("left", "a title far longer than the axis it names")
     _show(qtbot, plot, (300, 120))
     assert any("its title needs" in p for p in chart_problems(plot))
+
+
+def test_a_title_longer_than_its_axis_is_cut_with_its_whole_text_in_the_tooltip(qtbot):
+    """A short chart (the Health tab on a laptop, under an eight-row Runs list) drew 'dead (%)'
+    past the ends of a 34 px axis; now the title ends in "…" and its tooltip says it whole,
+    and a chart made taller shows it whole again."""
+    title = "a title far longer than the axis it names"
+    plot = plot_widget()
+    plot.plot([0, 1], [0, 1])
+    plot.setLabel("left", title)
+    _show(qtbot, plot, (300, 120))
+    label = plot.getAxis("left").label
+    assert chart_problems(plot) == []
+    assert label.toPlainText().strip().endswith("\u2026") and label.toolTip() == title
+    plot.resize(300, 600)
+    qtbot.waitUntil(lambda: label.toPlainText().strip() == title)
+    assert label.toolTip() == "" and chart_problems(plot) == []

@@ -156,9 +156,10 @@ def _scroll_problem(area: QScrollArea) -> str | None:
 
 def _hidden_buttons(area: QScrollArea) -> list[str]:
     """Buttons inside a scroll area that lie (partly) outside what it shows: below the fold,
-    where a person does not look for the action."""
+    where a person does not look for the action. A page read top to bottom (Getting started,
+    its `document` property set) keeps each step's button beside its step instead."""
     content, viewport = area.widget(), area.viewport()
-    if content is None or not area.isVisible():
+    if content is None or not area.isVisible() or area.property("document"):
         return []
     shown = viewport.rect()
     problems = []

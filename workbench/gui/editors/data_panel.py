@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -46,7 +47,7 @@ from workbench.gui.editors.data_presenter import (
 from workbench.gui.editors.data_view import DataView
 from workbench.gui.threads.tasks import Tasks
 from workbench.gui.widgets.fields import field_spin
-from workbench.gui.widgets.layouts import vertical_scroll
+from workbench.gui.widgets.layouts import scroll_above
 from workbench.spec.datasets import DATASETS, DatasetEntry
 
 if TYPE_CHECKING:
@@ -79,9 +80,12 @@ class DataPanel(QWidget):
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        options = vertical_scroll(self._build_options())  # scrolls on a short screen rather
-        options.setMaximumWidth(330 + options.verticalScrollBar().sizeHint().width())  # than
-        layout.addWidget(options, 0)  # squeezing its rows (a CSV's target and its guess)
+        # the options scroll on a short screen rather than squeezing their rows (a CSV's
+        # target and its guess); Load, Cancel and what a load says stay below them, in view
+        options = scroll_above(self._build_options(), self._build_footer())
+        options.setMaximumWidth(330 + self.style().pixelMetric(
+            QStyle.PixelMetric.PM_ScrollBarExtent))
+        layout.addWidget(options, 0)
         self.data_view = DataView()
         layout.addWidget(self.data_view, 1)
         model.valueChanged.connect(self._on_value)
@@ -185,6 +189,14 @@ class DataPanel(QWidget):
         self.augment_group = aug
         v.addWidget(aug)
 
+        v.addStretch(1)
+        return box
+
+    def _build_footer(self) -> QWidget:
+        footer = QWidget()
+        footer.setMaximumWidth(330)
+        v = QVBoxLayout(footer)
+        v.setContentsMargins(0, 0, 0, 0)
         buttons = QHBoxLayout()
         self.load_button = QPushButton("Load")
         self.load_button.setObjectName("primary")
@@ -202,8 +214,7 @@ class DataPanel(QWidget):
         self.status.setWordWrap(True)
         self.status.setObjectName("hint")
         v.addWidget(self.status)
-        v.addStretch(1)
-        return box
+        return footer
 
     def _with_button(self, edit: QLineEdit, slot: Any) -> QWidget:
         w = QWidget()

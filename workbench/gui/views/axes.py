@@ -15,6 +15,7 @@ a scale, for the layout test, the charts' test and the gallery.
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -119,6 +120,36 @@ class ValueAxis(pg.AxisItem):
         self.autoSIPrefixScale = 1.0
         self.labelUnitPrefix = ""
         self._updateLabel()
+
+    # -- a title that fits ----------------------------------------------------------------
+    def resizeEvent(self, ev: Any = None) -> None:  # noqa: N802 (pyqtgraph's)
+        self._fit_title()
+        super().resizeEvent(ev)
+
+    def _updateLabel(self) -> None:  # noqa: N802 (pyqtgraph's)
+        super()._updateLabel()
+        self._fit_title()
+        super().resizeEvent()
+
+    def _fit_title(self) -> None:
+        """The axis's title whole when the axis is long enough, else cut with "…" and whole
+        in its tooltip (a short chart on a laptop screen): never drawn past the axis's ends."""
+        label = self.label
+        if label is None or not self.labelText:
+            return
+        full = self.labelString()
+        label.setHtml(full)
+        label.setToolTip("")
+        length = self.size().height() if self.orientation in ("left", "right") \
+            else self.size().width()
+        if length <= 0 or _text_extent(label).width() <= length:
+            return
+        text = self.labelText
+        for keep in range(len(text) - 1, 0, -1):
+            label.setHtml(full.replace(text, html.escape(text[:keep].rstrip()) + "\u2026", 1))
+            if _text_extent(label).width() <= length:
+                break
+        label.setToolTip(text)
 
     # -- which ticks ----------------------------------------------------------------------
     def tickValues(self, minVal: float, maxVal: float, size: float) -> list[Any]:  # noqa: N802

@@ -87,11 +87,11 @@ class HealthView(QWidget):
         self.grad_plot.getAxis("left").setStyle(textFillLimits=[(0, 0.8), (2, 0.25)])
         self.hist_plot = add_plot(self.hist_graphics.ci, title="Weight histogram")
         self.hist_plot.setLabel("bottom", "weight value")
-        self.hist_plot.setLabel("left", "weights")
+        self.hist_plot.setLabel("left", "count")  # of the layer's weights in each bin
         self.hist_curve = self.hist_plot.plot(stepMode="center", fillLevel=0,
                                               brush=rgba(TRAIN, 120), pen=TRAIN)
         self.dead_plot = add_plot(self.dead_graphics.ci, title="Dead ReLU units")
-        self.dead_plot.setLabel("left", "dead (%)")  # of the ReLU's units
+        self.dead_plot.setLabel("left", "% dead")  # of the ReLU's units
         self.dead_plot.setLabel("bottom", "ReLU layer")
         self.dead_plot.setYRange(0, 100, padding=0.02)
         self.dead_plot.setMouseEnabled(x=False, y=False)
