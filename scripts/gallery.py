@@ -7,8 +7,8 @@ It opens the window as a person would, trains the spirals example it opens with,
 MNIST example (its learning-rate preview) and trains the bundled mnist-small CNN, stops it
 partway into an epoch and resumes it, then opens every tool of the Tools menu on the runs and
 sets each to work (a sensitivity sweep, measured variants and value ranges, a comparison and
-its landscape, a search of four trials, the rate finder, the playground's race), and Help's
-windows. Each
+its landscape, a search of four trials, the rate finder, the playground's race, Inspect's
+pages), and Help's windows. Each
 picture is named by what it shows (`07-train-health-mnist.png`). Every chart on show is also
 measured (`workbench.gui.views.axes.chart_problems`: a hidden scale factor, overlapping tick
 labels, a tick that is not a number, colour without a scale) and what is found is printed and
@@ -282,6 +282,24 @@ def mnist(g: Gallery) -> None:
     g.window.editors.setCurrentIndex(0)
 
 
+def inspect(g: Gallery) -> None:
+    """Inspect on the mnist-small CNN: its first layer's filters, a misclassified test sample
+    with its attribution maps, and each class's average attribution."""
+    panel = g.tool("inspect")
+    g.wait(lambda: panel.overview is not None and panel.sample.insight is not None)
+    for key in panel.pages:
+        index = panel.page(key)
+        if not panel.tabs.isTabEnabled(index):
+            continue
+        panel.tabs.setCurrentIndex(index)
+        if key == "classes":
+            if panel.classes.result is None:
+                panel.compute_classes()
+            g.wait(lambda: panel.classes.result is not None)
+        g.shot(f"tool-inspect-{key}")
+    g.close_tool("inspect")
+
+
 def prune(g: Gallery) -> None:
     panel = g.tool("prune")
     g.wait(lambda: panel.session is not None)
@@ -386,7 +404,7 @@ def help_windows(g: Gallery) -> None:
 
 STEPS: dict[str, Callable[[Gallery], None]] = {
     "start": start, "spirals": spirals, "classes": classes, "mnist": mnist,
-    "stopped": stopped, "prune": prune,
+    "stopped": stopped, "inspect": inspect, "prune": prune,
     "export": export, "compress": compress, "fork": fork, "compare": compare,
     "lr_find": lr_find, "playground": playground, "search": search, "help": help_windows,
 }

@@ -73,8 +73,8 @@ class HealthView(QWidget):
         body_layout.setSpacing(0)
         body_layout.addLayout(top)
         body_layout.addWidget(self.legend)
-        body_layout.addWidget(self.graphics, 3)
-        body_layout.addLayout(below, 2)
+        body_layout.addWidget(self.graphics, 1)  # half each: on a laptop the charts below
+        body_layout.addLayout(below, 1)  # need the height for their axes' titles
         self.placeholder = Placeholder(body, NO_DATA)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
