@@ -167,6 +167,9 @@ def with_gui(app: pg.QtWidgets.QApplication, spec: specmod.ExperimentSpec, steps
     if runs_list is not None:
         runs_list.resize(1100, 240)
         runs_list.show()
+        while not runs_list.listed_once:  # the app's list is shown before a run starts: its
+            app.processEvents()  # first whole listing is not a cost of training
+            time.sleep(0.01)
     ticks: list[float] = []
     timer = tick_recorder(ticks)
     state: dict[str, object] = {"last": None, "measuring": False}

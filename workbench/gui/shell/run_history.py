@@ -172,34 +172,69 @@ class RunHistory(QWidget):
         self._show_selected()
 
     def _fill(self, infos: list[RunInfo]) -> None:
-        paths = {str(i.path) for i in infos}
-        asked = self._wanted if self._wanted in paths else None
+        paths = [str(i.path) for i in infos]
+        asked = self._wanted if self._wanted in set(paths) else None
         selected = asked or self.selected_path()
         # the selected run stays in view when it was (or was just asked for); a person who
         # scrolled away from it keeps their place
         keep_in_view = asked is not None or self._in_view(self.tree.currentItem())
         scroll = self.tree.verticalScrollBar().value()
-        self.infos = infos
         self.tree.blockSignals(True)
-        self.tree.clear()
+        changed = self._sync_rows(infos, run_labels(infos))
         current = None
-        for info, label in zip(infos, run_labels(infos), strict=True):
-            item = self._item(info, label)
-            self.tree.addTopLevelItem(item)
-            if str(info.path) == selected:
-                self.tree.setCurrentItem(item)
-                current = item
+        for index, path in enumerate(paths):
+            if path == selected:
+                current = self.tree.topLevelItem(index)
+                self.tree.setCurrentItem(current)
                 if self._wanted == selected:
                     self._wanted = None
         self.tree.blockSignals(False)
-        for col in range(len(_COLUMNS)):
-            self.tree.resizeColumnToContents(col)
+        if changed:
+            for col in range(len(_COLUMNS)):
+                self.tree.resizeColumnToContents(col)
         self.tree.verticalScrollBar().setValue(scroll)
         if current is not None and keep_in_view:
             self.tree.scrollToItem(current, QAbstractItemView.ScrollHint.EnsureVisible)
+        self.infos = infos
         self._show_selected()
         self.listed_once = True
         self.listed.emit(infos)
+
+    def _sync_rows(self, infos: list[RunInfo], labels: list[str]) -> bool:
+        """Make the rows say `infos`, touching only what changed: a run made or deleted is a
+        row inserted or taken out, a run whose info changed is rewritten in place (the
+        listing shares an unchanged run's info), and only runs that changed order rebuild the
+        list. Rebuilding a list of 200 runs took 45-75 ms of the GUI thread each time a run
+        training beside it changed. True when a row's text changed."""
+        tree = self.tree
+        rows = {tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole): tree.topLevelItem(i)
+                for i in range(tree.topLevelItemCount())}
+        wanted = {str(i.path) for i in infos}
+        if [p for p in rows if p in wanted] != [str(i.path) for i in infos
+                                                 if str(i.path) in rows]:
+            tree.clear()  # runs that changed order
+            rows = {}
+        before = {str(i.path): i for i in self.infos}
+        changed = False
+        for path in [p for p in rows if p not in wanted]:
+            tree.takeTopLevelItem(tree.indexOfTopLevelItem(rows.pop(path)))
+            changed = True
+        for index, (info, label) in enumerate(zip(infos, labels, strict=True)):
+            item = rows.get(str(info.path))
+            if item is None:
+                tree.insertTopLevelItem(index, self._item(info, label))
+                changed = True
+                continue
+            if before.get(str(info.path)) is info and item.text(0) == label:
+                continue
+            fresh = self._item(info, label)
+            for col in range(len(_COLUMNS)):
+                if item.text(col) != fresh.text(col):
+                    item.setText(col, fresh.text(col))
+                    changed = True
+                item.setToolTip(col, fresh.toolTip(col))
+                item.setForeground(col, fresh.foreground(col))
+        return changed
 
     def _in_view(self, item: QTreeWidgetItem | None) -> bool:
         """Whether the row of `item` shows in the list's visible area."""
