@@ -216,7 +216,7 @@ def test_every_flag_of_train_reaches_each_rank(tmp_path):
     not to the ranks fails here (`--data-root` used to be "unrecognized" in every rank)."""
     from workbench.cli import build_parser
     from workbench.commands.rank import rank_parser
-    from workbench.commands.train import rank_flags
+    from workbench.commands.run_flags import rank_flags
 
     spec = write(tmp_path, SPEC)
     given = ["--epochs", "2", "--device", "cpu", "--seed", "5", "--data-root", str(tmp_path),

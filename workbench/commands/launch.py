@@ -65,7 +65,7 @@ def check_nodes(args: argparse.Namespace) -> None:
 def run_distributed(args: argparse.Namespace) -> int:
     """Start this node's torchrun and ranks; say how the run ended; its exit status."""
     from workbench.commands.agent import REPORT_ENV
-    from workbench.commands.train import rank_flags
+    from workbench.commands.run_flags import rank_flags
     from workbench.core.training.distributed import die_with_parent, launch_command
 
     c10d = args.rdzv_endpoint is not None

@@ -1,6 +1,6 @@
 """One process of a distributed run: `python -m workbench.commands.rank SPEC.json` under torchrun.
 
-It takes the flags `workbench train` takes (the same definitions, `train.add_run_flags`).
+It takes the flags `workbench train` takes (the same definitions, `run_flags.add_run_flags`).
 Global rank 0 stores the run and shows its progress; when the run folder exists it tells every
 rank where the run is kept (its folder, node 0's host), and at the end how the run ended and
 which signal stopped it, if one did. Each node's first rank writes that to `--result-file`,
@@ -144,7 +144,7 @@ def rank_parser() -> argparse.ArgumentParser:
     """A rank's arguments: the spec, where the run goes, and every flag of one run that
     `workbench train` takes."""
     from workbench.commands.common import add_runs_dir
-    from workbench.commands.train import add_run_flags
+    from workbench.commands.run_flags import add_run_flags
 
     parser = argparse.ArgumentParser(prog="workbench.commands.rank")
     parser.add_argument("spec")
@@ -156,7 +156,8 @@ def rank_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from workbench.commands.common import CommandError
-    from workbench.commands.train import Display, finished_result, run_spec
+    from workbench.commands.run_flags import run_spec
+    from workbench.commands.train import Display, finished_result
 
     args = rank_parser().parse_args(argv)
     logs.configure(verbose=os.environ.get("WORKBENCH_VERBOSE") == "1")
