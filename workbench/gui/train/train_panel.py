@@ -5,10 +5,10 @@ continued by the one Resume, the Runs list's (and Tools > Resume), which starts 
 The panel never waits for training, and reads no file on the GUI thread: every event arrives
 by a queued signal, and a stored run to show, a fork's parent's curves and a run to resume are
 read by tasks (`stored_runs.py`, over `gui/threads/tasks.py`; a newer request, or a run that
-starts, drops an older answer). A failed run shows its reason and hint in a banner and leaves the panel ready for the
-next run. The main window calls `stop_and_wait()` when it closes. A finished run's trainer
-(its data, model, optimizer and CUDA graph) is let go of once its thread has ended; the next
-run of the same data gets it from the workspace's cache.
+starts, drops an older answer). A failed run shows its reason and hint in a banner and leaves
+the panel ready for the next run. The main window calls `stop_and_wait()` when it closes. A
+finished run's trainer (its data, model, optimizer and CUDA graph) is let go of once its
+thread has ended; the next run of the same data gets it from the workspace's cache.
 """
 
 from __future__ import annotations
