@@ -348,12 +348,26 @@ def value_axes(sides: Sequence[str] = ("left", "bottom")) -> dict[str, ValueAxis
 
 def plot_widget(parent: QWidget | None = None, **kwargs: Any) -> pg.PlotWidget:
     """A white `pg.PlotWidget` whose axes are `ValueAxis`."""
-    return pg.PlotWidget(parent, background="w", axisItems=value_axes(), **kwargs)
+    widget = pg.PlotWidget(parent, background="w", axisItems=value_axes(), **kwargs)
+    _quiet_hidden_axes(widget.getPlotItem())
+    return widget
 
 
 def add_plot(layout: pg.GraphicsLayout, **kwargs: Any) -> pg.PlotItem:
     """`layout.addPlot` with `ValueAxis` axes."""
-    return layout.addPlot(axisItems=value_axes(), **kwargs)
+    plot = layout.addPlot(axisItems=value_axes(), **kwargs)
+    _quiet_hidden_axes(plot)
+    return plot
+
+
+def _quiet_hidden_axes(plot: pg.PlotItem) -> None:
+    """The hidden top and right axes stop looking for an SI prefix: pyqtgraph's own axes
+    lay their (empty) title out again on every change of range, 30 ms of a redraw as the
+    data grew (py-spy, beside a training run)."""
+    for side in ("top", "right"):
+        axis = plot.getAxis(side)
+        if not isinstance(axis, ValueAxis):
+            axis.enableAutoSIPrefix(False)
 
 
 class ColourScale(pg.ColorBarItem):
