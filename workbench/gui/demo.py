@@ -70,4 +70,19 @@ def run_demo(title: str, make: Callable[[TrainRunner], tuple[QWidget, Feed]], *,
     return app.exec()
 
 
-__all__ = ["demo_workspace", "example_spec", "run_demo"]
+def show_alone(widget: Any, size: tuple[int, int] | None = None,
+               start: Callable[[], object] | None = None) -> int:
+    """Show `widget` as a window of its own (at `size`), call `start` (the work it shows), run
+    the event loop and shut the widget's jobs down once it ends; the exit status."""
+    app = pg.mkQApp()
+    if size is not None:
+        widget.resize(*size)
+    widget.show()
+    if start is not None:
+        start()
+    code = app.exec()
+    widget.shutdown()
+    return code
+
+
+__all__ = ["demo_workspace", "example_spec", "run_demo", "show_alone"]

@@ -384,6 +384,7 @@ def _sample() -> None:
 
     from PySide6.QtWidgets import QApplication
 
+    from workbench.gui.demo import show_alone
     from workbench.gui.widgets.style import apply_style
     from workbench.spec import ExperimentSpec
 
@@ -394,11 +395,7 @@ def _sample() -> None:
     spec = ExperimentSpec()
     spec.data.name = sys.argv[1] if len(sys.argv) > 1 else "mnist_small"
     panel = DataPanel(ExperimentModel(spec), QUndoStack(), Workspace())
-    panel.resize(980, 640)
-    panel.show()
-    code = app.exec()
-    panel.shutdown()
-    sys.exit(code)
+    sys.exit(show_alone(panel, (980, 640)))
 
 
 if __name__ == "__main__":

@@ -452,16 +452,13 @@ def _sample() -> None:
 
     from PySide6.QtWidgets import QApplication
 
+    from workbench.gui.demo import show_alone
     from workbench.gui.widgets.style import apply_style
 
     app = QApplication.instance() or QApplication(sys.argv)
     apply_style(app)
     history = RunHistory(RunStore())
-    history.resize(900, 300)
-    history.show()
-    code = app.exec()
-    history.shutdown()
-    sys.exit(code)
+    sys.exit(show_alone(history, (900, 300)))
 
 
 if __name__ == "__main__":

@@ -470,26 +470,15 @@ class ComparePanel(ComparisonFilesMixin, Tool, QWidget):
         self.landscape.compute()
 
 
-def _sample_spec() -> ExperimentSpec:
-    from workbench import spec as specmod
-    from workbench.paths import resources_dir
-
-    spec = specmod.load(resources_dir() / "examples" / "spirals_playground.json")
-    return spec.with_value("train.epochs", 15)
-
-
 if __name__ == "__main__":
     import sys
-    import tempfile
 
-    from PySide6.QtWidgets import QApplication
+    import pyqtgraph as pg
 
-    app = QApplication(sys.argv)
-    panel = ComparePanel(_sample_spec, Workspace(tempfile.mkdtemp(prefix="wb-compare-")))
-    panel.resize(1400, 820)
-    panel.show()
-    panel.run()
-    code = app.exec()
-    panel.shutdown()
-    sys.exit(code)
+    from workbench.gui.demo import demo_workspace, example_spec, show_alone
+    from workbench.gui.widgets.style import apply_style
 
+    apply_style(pg.mkQApp("Compare"))
+    sample = example_spec().with_value("train.epochs", 15)
+    panel = ComparePanel(lambda: sample, demo_workspace())
+    sys.exit(show_alone(panel, (1400, 820), start=panel.run))

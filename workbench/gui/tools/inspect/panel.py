@@ -267,7 +267,7 @@ def _sample() -> None:
     workbench.gui.tools.inspect.panel`)."""
     import pyqtgraph as pg
 
-    from workbench.gui.demo import demo_workspace, sample_run
+    from workbench.gui.demo import demo_workspace, sample_run, show_alone
     from workbench.gui.widgets.style import apply_style
 
     app = pg.mkQApp("Inspect")
@@ -276,11 +276,7 @@ def _sample() -> None:
     run_dir = sys.argv[1] if len(sys.argv) > 1 else sample_run(workspace.runs)
     panel = InspectPanel(workspace)
     panel.set_run(run_dir)
-    panel.resize(900, 720)
-    panel.show()
-    code = app.exec()
-    panel.shutdown()
-    sys.exit(code)
+    sys.exit(show_alone(panel, (900, 720)))
 
 
 if __name__ == "__main__":

@@ -277,14 +277,10 @@ if __name__ == "__main__":
     from PySide6.QtWidgets import QApplication
 
     from workbench.core.workspace import Workspace
-    from workbench.gui.demo import demo_workspace, example_spec
+    from workbench.gui.demo import demo_workspace, example_spec, show_alone
     from workbench.gui.widgets.style import apply_style
 
     app = QApplication.instance() or QApplication(sys.argv)
     apply_style(app)
     dialog = LRFindDialog(ExperimentModel(example_spec()), QUndoStack(), demo_workspace())
-    dialog.show()
-    dialog.start()
-    code = app.exec()
-    dialog.shutdown()
-    sys.exit(code)
+    sys.exit(show_alone(dialog, start=dialog.start))

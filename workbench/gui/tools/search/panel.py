@@ -429,7 +429,7 @@ if __name__ == "__main__":
 
     from PySide6.QtWidgets import QApplication
 
-    from workbench.gui.demo import demo_workspace, example_spec
+    from workbench.gui.demo import demo_workspace, example_spec, show_alone
     from workbench.gui.widgets.style import apply_style
 
     app = QApplication.instance() or QApplication(sys.argv)
@@ -437,9 +437,4 @@ if __name__ == "__main__":
     sample = example_spec("moons_logistic")
     panel = SearchPanel(lambda: sample, demo_workspace())
     panel.trials_spin.setValue(8)
-    panel.resize(1280, 760)
-    panel.show()
-    panel.run()
-    code = app.exec()
-    panel.shutdown()
-    sys.exit(code)
+    sys.exit(show_alone(panel, (1280, 760), start=panel.run))
