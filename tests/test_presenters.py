@@ -622,3 +622,17 @@ def test_a_narrow_colour_bar_is_labelled_with_a_few_round_values_inside_its_ends
         ticks = scale_ticks(low, high)
         assert 2 <= len(ticks) <= 3 and all(low < t < high for t in ticks)
     assert scale_ticks(1.0, 1.0) == [1.0]
+
+
+def test_a_tool_that_works_on_no_run_asked_to_show_one_comes_to_the_front():
+    """Another tool opening the Playground or Search on a run used to raise
+    NotImplementedError inside a Qt slot."""
+    class Alone(registry.Tool):
+        fronted = 0
+
+        def reopen(self) -> None:
+            self.fronted += 1
+
+    tool = Alone()
+    tool.show_run("/some/run")
+    assert tool.fronted == 1 and tool.working_on() is None

@@ -163,12 +163,15 @@ class Tool:
     @classmethod
     def open_tool(cls, host: ToolHost, run_dir: str | None, **options: Any) -> Tool | None:
         """The tool for `host`, on `run_dir` when given; None when it cannot open (it said
-        why)."""
+        why). Every tool says how it opens (its constructor's arguments are its own):
+        `tests/test_presenters.py` checks that each declared tool defines it."""
         raise NotImplementedError(f"{cls.__name__} does not say how it opens")
 
     def show_run(self, run_dir: str, **options: Any) -> None:
-        """Work on `run_dir` now (a tool with a run action)."""
-        raise NotImplementedError(f"{type(self).__name__} works on no run")
+        """Work on `run_dir` now. A tool that opens on runs (a run action, or a run it starts
+        on) defines it, as the protocol test checks; one that works on no run, asked to show
+        a run (another tool opening it on one), comes to the front as it is."""
+        self.reopen()
 
     def working_on(self) -> str | None:
         """The run folder it works on: not to be deleted under it."""
